@@ -1,0 +1,105 @@
+"""Hashing local files: each file read once, many files hashed on a thread pool.
+
+hashlib and file reads release the GIL, so threads overlap I/O and MD5; a batch is cut into
+a few large chunks so that a folder of tiny files costs one task per chunk, not per file.
+No file is copied anywhere to be hashed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from soko.core.digests import Algorithm, Digest
+
+_CHUNK = 8 * 1024 * 1024
+_SMALL = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What identifies one state of a file without reading it."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class HashedFile:
+    path: str
+    digest: Digest
+    size: int
+    stat: FileStat
+
+
+def hash_file(path: str, algorithm: Algorithm) -> HashedFile:
+    """Hash one file in a single pass; the stat is taken from the open descriptor."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        hasher = algorithm.hasher()
+        if st.st_size <= _SMALL:
+            hasher.update(_read_all(fd, st.st_size))
+        else:
+            buffer = bytearray(_CHUNK)
+            view = memoryview(buffer)
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
+                while True:
+                    count = stream.readinto(view)
+                    if not count:
+                        break
+                    hasher.update(view[:count])
+    finally:
+        os.close(fd)
+    return HashedFile(path, Digest(algorithm, hasher.digest()), st.st_size, FileStat.of(st))
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    parts = []
+    while True:
+        chunk = os.read(fd, max(expected, 65536))
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (files done in this step, bytes done in this step)."""
+
+
+def hash_files(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[HashedFile]:
+    """Hash many files, results in the order of *paths*."""
+    if len(paths) <= 1:
+        results = [hash_file(p, algorithm) for p in paths]
+        if progress and results:
+            progress(1, results[0].size)
+        return results
+    workers = workers or min(8, (os.cpu_count() or 2) * 2)
+    chunk_count = min(len(paths), workers * 4)
+    step = -(-len(paths) // chunk_count)
+    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
+
+    def run(chunk: Sequence[str]) -> list[HashedFile]:
+        done = [hash_file(p, algorithm) for p in chunk]
+        if progress:
+            progress(len(done), sum(h.size for h in done))
+        return done
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-hash") as pool:
+        return [h for part in pool.map(run, chunks) for h in part]

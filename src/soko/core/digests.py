@@ -1,0 +1,124 @@
+"""Digests of entries and versions, in the exact text forms W&B writes.
+
+An entry digest is the standard, padded base64 of the raw hash bytes (MD5 or XXH128); a
+version digest is the hex hash of the canonical manifest lines (see :func:`version_digest`).
+This module computes hashes of bytes it is given; it opens no file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+import xxhash
+
+from soko.errors import ValidationError
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+
+
+class Algorithm(str, Enum):
+    """The digest algorithm of an artifact; its value is what W&B writes in ``extra.alg``."""
+
+    MD5 = "MD5"
+    XXH128 = "XXH128"
+
+    @classmethod
+    def parse(cls, value: str | Algorithm) -> Algorithm:
+        if isinstance(value, Algorithm):
+            return value
+        try:
+            return cls(value.upper())
+        except ValueError:
+            raise ValidationError(
+                f"Unknown digest algorithm {value!r}; use 'MD5' or 'XXH128'."
+            ) from None
+
+    @property
+    def raw_size(self) -> int:
+        return 16
+
+    @property
+    def key(self) -> str:
+        """The lower-case name used in blob keys and cache paths."""
+        return self.value.lower()
+
+    def hasher(self, data: bytes = b"") -> Hasher:
+        if self is Algorithm.MD5:
+            return hashlib.md5(data, usedforsecurity=False)
+        return xxhash.xxh128(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The content digest of one blob: an algorithm and its raw bytes."""
+
+    algorithm: Algorithm
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != self.algorithm.raw_size:
+            raise ValidationError(
+                f"A {self.algorithm.value} digest has {self.algorithm.raw_size} bytes, "
+                f"not {len(self.raw)}."
+            )
+
+    @classmethod
+    def from_b64(cls, text: str, algorithm: Algorithm = Algorithm.MD5) -> Digest:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(f"Not a base64 digest: {text!r}") from None
+        return cls(algorithm, raw)
+
+    @classmethod
+    def from_hex(cls, text: str, algorithm: Algorithm = Algorithm.MD5) -> Digest:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValidationError(f"Not a hex digest: {text!r}") from None
+        return cls(algorithm, raw)
+
+    @classmethod
+    def of_bytes(cls, data: bytes, algorithm: Algorithm = Algorithm.MD5) -> Digest:
+        return cls(algorithm, algorithm.hasher(data).digest())
+
+    @property
+    def b64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+    @property
+    def hex(self) -> str:
+        return self.raw.hex()
+
+    def __str__(self) -> str:
+        return f"{self.algorithm.key}:{self.hex}"
+
+
+def b64_of_string(text: str, algorithm: Algorithm = Algorithm.MD5) -> str:
+    """The base64 digest of a string's UTF-8 bytes (W&B's ``md5_string``)."""
+    return Digest.of_bytes(text.encode("utf-8"), algorithm).b64
+
+
+VERSION_DIGEST_HEADER = b"wandb-artifact-manifest-v1\n"
+
+
+def version_digest(path_digests: Iterable[tuple[str, str]], algorithm: Algorithm) -> str:
+    """Hex digest of a version: the header line, then ``path:digest`` lines in path order.
+
+    *path_digests* may come in any order; it is sorted here so that callers cannot get
+    the order wrong.
+    """
+    hasher = algorithm.hasher(VERSION_DIGEST_HEADER)
+    for path, digest in sorted(path_digests):
+        hasher.update(f"{path}:{digest}\n".encode())
+    return hasher.hexdigest()

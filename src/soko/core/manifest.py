@@ -1,0 +1,242 @@
+"""Manifests: the entries of a version, and their W&B manifest-v1 JSON form.
+
+A :class:`ManifestBuilder` collects entries while a draft is edited; :meth:`build` freezes
+them into a :class:`Manifest`, whose entries are kept in path order so that the same
+content always encodes to the same bytes and the same version digest.
+
+JSON (W&B manifest v1)::
+
+    {"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+     "storagePolicyConfig": {"storageLayout": "V2"},
+     "contents": {path: {"digest", "ref"?, "birthArtifactID"?, "size"?, "extra"?}}}
+
+Entry keys appear in that order, as W&B's serialiser writes them. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from soko.core.digests import Algorithm, Digest, version_digest
+from soko.core.names import validate_artifact_path
+from soko.errors import ValidationError
+
+STORAGE_POLICY = "wandb-storage-policy-v1"
+DEFAULT_POLICY_CONFIG: Mapping[str, Any] = MappingProxyType({"storageLayout": "V2"})
+ALG_EXTRA_KEY = "alg"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One path of a version: a stored file (``ref`` is None) or a reference.
+
+    ``digest`` is the text W&B writes: the base64 content digest of a stored file, or for a
+    reference whatever its handler records (an ETag, a URI, a base64 digest).
+    """
+
+    path: str
+    digest: str
+    size: int | None = None
+    ref: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    birth_artifact_id: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.ref is not None
+
+    @property
+    def algorithm(self) -> Algorithm:
+        """The algorithm of a stored entry's digest: ``extra.alg``, MD5 when absent."""
+        alg = self.extra.get(ALG_EXTRA_KEY)
+        return Algorithm.parse(alg) if isinstance(alg, str) else Algorithm.MD5
+
+    def blob_digest(self) -> Digest:
+        """The content digest of a stored entry, parsed; references have none."""
+        if self.ref is not None:
+            raise ValidationError(f"{self.path!r} is a reference; it has no stored blob.")
+        return Digest.from_b64(self.digest, self.algorithm)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"digest": self.digest}
+        if self.ref is not None:
+            data["ref"] = self.ref
+        if self.birth_artifact_id is not None:
+            data["birthArtifactID"] = self.birth_artifact_id
+        if self.size is not None:
+            data["size"] = self.size
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, path: str, data: Mapping[str, Any]) -> Entry:
+        if not isinstance(data, Mapping) or not isinstance(data.get("digest"), str):
+            raise ValidationError(f"Manifest entry {path!r} has no digest.")
+        size = data.get("size")
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise ValidationError(f"Manifest entry {path!r} has a bad size: {size!r}")
+        return cls(
+            path=validate_artifact_path(path),
+            digest=data["digest"],
+            size=size,
+            ref=data.get("ref"),
+            extra=dict(data.get("extra") or {}),
+            birth_artifact_id=data.get("birthArtifactID"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """An immutable, path-ordered set of entries with the digest algorithm of its version."""
+
+    entries: Mapping[str, Entry]
+    algorithm: Algorithm = Algorithm.MD5
+    storage_policy_config: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_POLICY_CONFIG)
+
+    @classmethod
+    def of(
+        cls,
+        entries: Iterable[Entry],
+        algorithm: Algorithm = Algorithm.MD5,
+        storage_policy_config: Mapping[str, Any] = DEFAULT_POLICY_CONFIG,
+    ) -> Manifest:
+        ordered = sorted(entries, key=lambda e: e.path)
+        mapping = {e.path: e for e in ordered}
+        if len(mapping) != len(ordered):
+            raise ValidationError("A manifest cannot hold the same path twice.")
+        return cls(MappingProxyType(mapping), algorithm, storage_policy_config)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries.values())
+
+    def get(self, path: str) -> Entry | None:
+        return self.entries.get(path)
+
+    @property
+    def size(self) -> int:
+        """Bytes of every entry with a known size, references included (as W&B counts)."""
+        return sum(e.size for e in self.entries.values() if e.size)
+
+    def digest(self) -> str:
+        """The version digest (hex) of SPEC §4."""
+        return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
+
+    def blob_digests(self) -> set[Digest]:
+        """The distinct content digests of every stored (non-reference) entry."""
+        return {e.blob_digest() for e in self.entries.values() if e.ref is None}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "storagePolicy": STORAGE_POLICY,
+            "storagePolicyConfig": dict(self.storage_policy_config),
+            "contents": {path: entry.to_json() for path, entry in self.entries.items()},
+        }
+
+    def to_bytes(self) -> bytes:
+        """Canonical encoding: the same manifest always gives the same bytes."""
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:
+        if not isinstance(data, Mapping) or data.get("version") != 1:
+            raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
+        contents = data.get("contents")
+        if not isinstance(contents, Mapping):
+            raise ValidationError("Manifest has no 'contents' object.")
+        entries = [Entry.from_json(path, value) for path, value in contents.items()]
+        if algorithm is None:
+            algorithm = _infer_algorithm(entries)
+        config = data.get("storagePolicyConfig") or DEFAULT_POLICY_CONFIG
+        return cls.of(entries, algorithm, MappingProxyType(dict(config)))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
+        return cls.from_json(data, algorithm)
+
+
+def _infer_algorithm(entries: Iterable[Entry]) -> Algorithm:
+    """A manifest's algorithm when it is not stored beside it: XXH128 if any file says so."""
+    for entry in entries:
+        if entry.ref is None and entry.algorithm is Algorithm.XXH128:
+            return Algorithm.XXH128
+    return Algorithm.MD5
+
+
+class ManifestBuilder:
+    """The mutable set of entries of a draft.
+
+    Adding a path that exists with another digest is refused unless ``overwrite`` is set;
+    adding it again with the same digest replaces the entry (W&B's rule).
+    """
+
+    def __init__(self, algorithm: Algorithm = Algorithm.MD5, entries: Iterable[Entry] = ()):
+        self.algorithm = algorithm
+        self._entries: dict[str, Entry] = {e.path: e for e in entries}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def get(self, path: str) -> Entry | None:
+        return self._entries.get(path)
+
+    def check_add(self, entry: Entry, *, overwrite: bool = False) -> None:
+        """Raise if :meth:`add` would refuse *entry*; changes nothing."""
+        old = self._entries.get(entry.path)
+        if old is not None and not overwrite and old.digest != entry.digest:
+            raise ValidationError(
+                f"Cannot add the same path twice with different content: {entry.path!r} "
+                "(pass overwrite=True to replace it)"
+            )
+
+    def add(self, entry: Entry, *, overwrite: bool = False) -> Entry:
+        self.check_add(entry, overwrite=overwrite)
+        self._entries[entry.path] = entry
+        return entry
+
+    def add_all(self, entries: Iterable[Entry], *, overwrite: bool = False) -> list[Entry]:
+        """Add every entry or, when any would be refused, none."""
+        batch = list(entries)
+        staged: dict[str, Entry] = {}
+        for entry in batch:
+            previous = staged.get(entry.path) or self._entries.get(entry.path)
+            if previous is not None and not overwrite and previous.digest != entry.digest:
+                raise ValidationError(
+                    f"Cannot add the same path twice with different content: {entry.path!r} "
+                    "(pass overwrite=True to replace it)"
+                )
+            staged[entry.path] = entry
+        self._entries.update(staged)
+        return batch
+
+    def remove(self, path: str) -> list[Entry]:
+        """Remove one entry, or every entry under the folder *path*; [] when none matched."""
+        path = path.rstrip("/")
+        if path in self._entries:
+            return [self._entries.pop(path)]
+        prefix = f"{path}/"
+        removed = [e for p, e in self._entries.items() if p.startswith(prefix)]
+        for entry in removed:
+            del self._entries[entry.path]
+        return removed
+
+    def build(self) -> Manifest:
+        return Manifest.of(self._entries.values(), self.algorithm)

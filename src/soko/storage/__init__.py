@@ -1,0 +1,1 @@
+"""BlobStore implementations: content-addressed bytes. Imports core and errors only."""

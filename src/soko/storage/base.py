@@ -1,0 +1,97 @@
+"""The BlobStore contract: content-addressed bytes, keyed by :class:`~soko.core.digests.Digest`.
+
+Every store (local folder, memory, S3) honours these rules, which the conformance suite in
+``tests/conformance/test_blobstore.py`` checks for each of them:
+
+- A blob's key is a function of its digest only (:func:`blob_key`, inverse
+  :func:`digest_of_key`); the bytes under a key always hash to that digest.
+- ``put_*`` verify the bytes against the digest while they are written and raise
+  :class:`~soko.errors.DigestMismatchError` (storing nothing) when they differ.
+- Writes are atomic and idempotent: a blob is either absent or whole; writing a blob that
+  exists is harmless and may be skipped; no caller relies on "check, then write".
+- A put need not be durable when it returns; :meth:`BlobStore.sync` makes every put that
+  returned before it durable. Callers sync once before committing a version that needs them.
+- ``open``/``stat`` of a missing blob raise :class:`~soko.errors.NotFoundError`.
+- ``delete`` of a missing blob is not an error. Only garbage collection deletes.
+- Every method is safe to call from several threads and several processes at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from soko.core.digests import Algorithm, Digest
+from soko.errors import ValidationError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    modified: float
+    """Seconds since the epoch of the blob's last write (garbage collection's grace period)."""
+
+
+def blob_key(digest: Digest) -> str:
+    """``blobs/<alg>/<first 2 hex>/<hex>``: where a blob lives in every store."""
+    hex_digest = digest.hex
+    return f"blobs/{digest.algorithm.key}/{hex_digest[:2]}/{hex_digest}"
+
+
+def digest_of_key(key: str) -> Digest:
+    """The inverse of :func:`blob_key`; refuses any key :func:`blob_key` cannot produce."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "blobs":
+        raise ValidationError(f"Not a blob key: {key!r}")
+    _, alg, fanout, hex_digest = parts
+    try:
+        algorithm = Algorithm.parse(alg)
+    except ValidationError:
+        raise ValidationError(f"Not a blob key: {key!r}") from None
+    if alg != algorithm.key or fanout != hex_digest[:2] or hex_digest != hex_digest.lower():
+        raise ValidationError(f"Not a blob key: {key!r}")
+    return Digest.from_hex(hex_digest, algorithm)
+
+
+class BlobStore(Protocol):
+    def missing(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Which of *digests* the store lacks: one batched question, not one per blob."""
+        ...
+
+    def exists(self, digest: Digest) -> bool: ...
+
+    def put_file(self, digest: Digest, path: str) -> int:
+        """Store the file at *path* as *digest*, hashing while copying; returns its size."""
+        ...
+
+    def put_bytes(self, digest: Digest, data: bytes) -> None: ...
+
+    def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
+        """Store what *stream* yields until EOF as *digest*, verifying; returns the size."""
+        ...
+
+    def open(self, digest: Digest) -> BinaryIO:
+        """A reader of the blob's bytes (not re-verified: see ``verify``)."""
+        ...
+
+    def read_bytes(self, digest: Digest) -> bytes: ...
+
+    def stat(self, digest: Digest) -> BlobInfo: ...
+
+    def delete(self, digest: Digest) -> None: ...
+
+    def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
+        """Every blob (of one algorithm, when given), in no particular order."""
+        ...
+
+    def sync(self) -> None:
+        """Make every put that returned before this call durable."""
+        ...
+
+    def local_path(self, digest: Digest) -> str | None:
+        """The blob's file, for stores on the local file system (reflink/copy fast path)."""
+        ...
