@@ -78,15 +78,23 @@ class Entry:
         if not isinstance(data, Mapping) or not isinstance(data.get("digest"), str):
             raise ValidationError(f"Manifest entry {path!r} has no digest.")
         size = data.get("size")
-        if size is not None and (not isinstance(size, int) or size < 0):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ValidationError(f"Manifest entry {path!r} has a bad size: {size!r}")
+        ref = data.get("ref")
+        birth = data.get("birthArtifactID")
+        for key, value in (("ref", ref), ("birthArtifactID", birth)):
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"Manifest entry {path!r} has a bad {key}: {value!r}")
+        extra = data.get("extra") or {}
+        if not isinstance(extra, Mapping):
+            raise ValidationError(f"Manifest entry {path!r} has a bad extra: {extra!r}")
         return cls(
             path=validate_artifact_path(path),
             digest=data["digest"],
             size=size,
-            ref=data.get("ref"),
-            extra=dict(data.get("extra") or {}),
-            birth_artifact_id=data.get("birthArtifactID"),
+            ref=ref,
+            extra=dict(extra),
+            birth_artifact_id=birth,
         )
 
 
@@ -147,7 +155,9 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:
-        if not isinstance(data, Mapping) or data.get("version") != 1:
+        version = data.get("version") if isinstance(data, Mapping) else None
+        # `True == 1` in Python, so the type is checked as well as the value.
+        if type(version) is not int or version != 1:
             raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
         contents = data.get("contents")
         if not isinstance(contents, Mapping):
@@ -156,6 +166,8 @@ class Manifest:
         if algorithm is None:
             algorithm = _infer_algorithm(entries)
         config = data.get("storagePolicyConfig") or DEFAULT_POLICY_CONFIG
+        if not isinstance(config, Mapping):
+            raise ValidationError("Manifest 'storagePolicyConfig' must be an object.")
         return cls.of(entries, algorithm, MappingProxyType(dict(config)))
 
     @classmethod

@@ -27,6 +27,7 @@ from soko.errors import ValidationError
 NAME_MAX_LENGTH = 128
 METADATA_MAX_KEYS = 100
 
+# fullmatch, not match: "$" would also accept a trailing newline.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _VERSION_ALIAS_RE = re.compile(r"^v\d+$")
 _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
@@ -42,7 +43,7 @@ def validate_name(name: str) -> str:
         raise ValidationError(
             f"Artifact name is longer than {NAME_MAX_LENGTH} characters: {name[:40]!r}..."
         )
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ValidationError(
             "Artifact name may only contain alphanumeric characters, dashes, underscores "
             f"and dots. Invalid name: {name!r}"
@@ -76,7 +77,7 @@ def validate_type(type_name: str, name: str | None = None) -> str:
 
 
 def is_version_alias(alias: str) -> bool:
-    return bool(_VERSION_ALIAS_RE.match(alias))
+    return bool(_VERSION_ALIAS_RE.fullmatch(alias))
 
 
 def validate_alias(alias: str) -> str:
@@ -106,7 +107,7 @@ def validate_tags(tags: Iterable[str] | str | None) -> list[str]:
         return []
     items = [tags] if isinstance(tags, str) else list(tags)
     for tag in items:
-        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
             raise ValidationError(
                 f"Invalid tag {tag!r}: tags are alphanumeric words separated by hyphens, "
                 "underscores or single spaces."
@@ -172,7 +173,8 @@ def validate_artifact_path(path: str) -> str:
     """A relative POSIX path inside an artifact, returned in canonical form.
 
     Backslashes are not separators (a POSIX file name may contain one); a leading ``./`` is
-    dropped. Absolute paths, ``..``, empty segments, drive letters and NUL are refused.
+    dropped. Absolute paths, ``..``, empty segments, drive letters and NUL are refused; a
+    ``..`` between backslashes is refused too, since Windows reads them as separators.
     """
     if not isinstance(path, str):
         path = str(path)
@@ -185,10 +187,43 @@ def validate_artifact_path(path: str) -> str:
         raise ValidationError(f"Invalid artifact path: {original!r} contains NUL.")
     if path.startswith("/") or _DRIVE_RE.match(path) or path.startswith("\\"):
         raise ValidationError(f"Invalid artifact path: {original!r} is absolute.")
+    if ".." in re.split(r"[/\\]", path):
+        raise ValidationError(f"Invalid artifact path: {original!r} leaves the artifact.")
     segments = path.split("/")
     for segment in segments:
-        if segment == "..":
-            raise ValidationError(f"Invalid artifact path: {original!r} leaves the artifact.")
         if segment in ("", "."):
             raise ValidationError(f"Invalid artifact path: {original!r} has an empty segment.")
     return path
+
+
+def parse_artifact_path(
+    path: str, *, entity: str, project: str, default_selector: str | None = "latest"
+) -> tuple[str, str, str, str | None]:
+    """Split ``[entity/][project/]name[:alias|:vN]`` into its four parts, with defaults.
+
+    Returns ``(entity, project, name, selector)``; the selector is an alias or ``vN``.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValidationError("An artifact path must be a non-empty string.")
+    base, sep, selector = path.partition(":")
+    if sep and not selector:
+        raise ValidationError(f"Invalid artifact path {path!r}: nothing after ':'.")
+    if ":" in selector or "/" in selector:
+        raise ValidationError(f"Invalid artifact path {path!r}.")
+    parts = base.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        project, name = parts
+    elif len(parts) == 3:
+        entity, project, name = parts
+    else:
+        raise ValidationError(
+            f"Invalid artifact path {path!r}: expected [entity/][project/]name[:alias]."
+        )
+    return (
+        validate_project(entity),
+        validate_project(project),
+        validate_name(name),
+        selector or default_selector,
+    )
