@@ -9,6 +9,7 @@ Where a caller would naturally catch a builtin, the class also inherits it::
     SokoError
     ├── ValidationError (ValueError)           bad name, type, alias, metadata, path
     │   ├── ArtifactFinalizedError             mutating a logged/finalized artifact
+    │   ├── ArtifactNotLoggedError             reading what only a logged artifact has
     │   └── DigestMismatchError                bytes differ from the digest they claim
     ├── NotFoundError (LookupError)            no such collection, version, entry, blob
     ├── ConflictError                          the store holds something incompatible
@@ -51,6 +52,13 @@ class ArtifactFinalizedError(ValidationError):
     """An attempt to change an artifact that is finalized (logged or finalize() called)."""
 
     code = "artifact_finalized"
+    http_status = 409
+
+
+class ArtifactNotLoggedError(ValidationError):
+    """An operation that needs a logged artifact, called on a draft."""
+
+    code = "artifact_not_logged"
     http_status = 409
 
 

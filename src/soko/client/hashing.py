@@ -8,9 +8,10 @@ No file is copied anywhere to be hashed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from soko.core.digests import Algorithm, Digest
 
@@ -103,3 +104,34 @@ def hash_files(
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-hash") as pool:
         return [h for part in pool.map(run, chunks) for h in part]
+
+
+class DigestCache(Protocol):
+    def lookup(self, stats: Iterable[FileStat], algorithm: Algorithm) -> dict[FileStat, Digest]: ...
+    def record(self, items: Iterable[tuple[FileStat, Digest]]) -> None: ...
+
+
+def hash_files_cached(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    cache: DigestCache | None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[HashedFile]:
+    """Like :func:`hash_files`, but a file whose stat the cache knows is not read."""
+    if cache is None:
+        return hash_files(paths, algorithm, progress=progress)
+    stats = [FileStat.of(os.stat(p)) for p in paths]
+    known = cache.lookup(stats, algorithm)
+    results: list[HashedFile | None] = [
+        HashedFile(p, known[s], s.size, s) if s in known else None
+        for p, s in zip(paths, stats, strict=True)
+    ]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if progress and len(todo) < len(paths):
+        progress(len(paths) - len(todo), sum(s.size for s in known))
+    fresh = hash_files([paths[i] for i in todo], algorithm, progress=progress)
+    for i, hashed in zip(todo, fresh, strict=True):
+        results[i] = hashed
+    cache.record((h.stat, h.digest) for h in fresh)
+    return [r for r in results if r is not None]

@@ -1,1 +1,4 @@
-"""Placeholder: this layer is built by a later issue."""
+"""Relational metadata: the schema, the engine (SQLite pragmas or PostgreSQL), migrations.
+
+Imports core and errors only; never storage, refs, wire or anything above.
+"""

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from soko.client.hashing import hash_file, hash_files
+from concurrent.futures import Future
+
+from soko.client.backend import Backend
+from soko.client.hashing import hash_files_cached
+from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
+from soko.core.records import VersionRecord
 from soko.core.names import (
+    parse_artifact_path,
     validate_aliases,
     validate_artifact_path,
     validate_metadata,
@@ -24,12 +31,19 @@ from soko.core.names import (
     validate_ttl,
     validate_type,
 )
-from soko.errors import ArtifactFinalizedError, ValidationError
+from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
 from soko.refs.base import handler_for
+from soko.sdk import transfer
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
 
 _POLICIES = ("mutable", "immutable")
+
+
+def _stat_cache() -> StatCache:
+    from soko.client.connect import get_stat_cache
+
+    return get_stat_cache()
 
 
 def _check_policy(policy: str | None) -> None:
@@ -70,6 +84,14 @@ class Artifact:
         self._aliases: list[str] = []
         self._tags: list[str] = []
         self._manifest: Manifest | None = None
+        # Logged state: the version record once committed, the backend it lives in, and
+        # the background log that is committing it.
+        self._record: VersionRecord | None = None
+        self._backend: Backend | None = None
+        self._pending: Future[VersionRecord] | None = None
+        self._saved_aliases: list[str] = []
+        self._download_roots: list[str] = []
+        self._base_id: str | None = None
 
     def __repr__(self) -> str:
         return f"<Artifact {self._name}>"
@@ -78,7 +100,9 @@ class Artifact:
 
     @property
     def name(self) -> str:
-        return self._name
+        """The collection name of a draft; ``name:vN`` once logged."""
+        record = self._logged_record(wait=False)
+        return f"{self._name}:{record.version}" if record else self._name
 
     @property
     def type(self) -> str:
@@ -142,34 +166,40 @@ class Artifact:
 
     @property
     def manifest(self) -> Manifest:
-        if self._draft is not None:
+        if self._manifest is None and self._draft is not None:
             return self._draft.builder.build()
-        assert self._manifest is not None
+        if self._manifest is None:
+            record = self._require_logged("manifest")
+            assert self._backend is not None
+            self._manifest = self._backend.manifest(record)
         return self._manifest
 
     @property
     def size(self) -> int:
-        return self.manifest.size
+        record = self._logged_record(wait=True)
+        return record.size if record else self.manifest.size
 
     @property
     def digest(self) -> str:
-        return self.manifest.digest()
+        record = self._logged_record(wait=True)
+        return record.digest if record else self.manifest.digest()
 
     @property
     def file_count(self) -> int:
-        return len(self._draft.builder) if self._draft is not None else len(self.manifest)
+        record = self._logged_record(wait=True)
+        return record.file_count if record else len(self.manifest)
 
     # ----- draft editing --------------------------------------------------------------
 
     def is_draft(self) -> bool:
-        return self._draft is not None and not self._final
+        return self._record is None and self._pending is None and not self._final
 
     def finalize(self) -> None:
         """Freeze the draft: later changes raise :class:`ArtifactFinalizedError`."""
         self._final = True
 
     def _editable(self, method: str) -> Draft:
-        if self._final or self._draft is None:
+        if self._final or self._draft is None or self._pending or self._record:
             raise ArtifactFinalizedError(
                 f"'{method}' cannot be used on {self._name!r}: it is finalized. "
                 "Call new_draft() to make a new version."
@@ -192,7 +222,7 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        hashed = hash_file(local, self._algorithm)
+        (hashed,) = hash_files_cached([local], self._algorithm, _stat_cache())
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -223,7 +253,7 @@ class Artifact:
                 relative = os.path.relpath(full, root).replace(os.sep, "/")
                 logical.append(validate_artifact_path(f"{name}/{relative}" if name else relative))
                 physical.append(full)
-        hashed = hash_files(physical, self._algorithm)
+        hashed = hash_files_cached(physical, self._algorithm, _stat_cache())
         draft.add_files(list(zip(logical, hashed, strict=True)), overwrite=merge,
                         skip_cache=bool(skip_cache))
 
@@ -280,7 +310,7 @@ class Artifact:
     def get_entry(self, name: str | os.PathLike[str]) -> ManifestEntry:
         """The entry at *name*; KeyError when the artifact has none."""
         path = str(name).replace(os.sep, "/")
-        if self._draft is not None:
+        if self._draft is not None and self._record is None:
             entry = self._draft.builder.get(path)
             source = self._draft.sources.get(path)
             local = source.local_path if source else None
@@ -295,7 +325,264 @@ class Artifact:
         """Deprecated in W&B; the same as :meth:`get_entry`."""
         return self.get_entry(name)
 
+
     def _download_entry(self, path: str, *, root: str | None) -> str:
-        raise ArtifactFinalizedError(
-            f"{self._name!r} has not been logged; only a logged artifact can be downloaded."
+        record = self._require_logged("download")
+        entry = self.manifest.get(path)
+        if entry is None:
+            raise KeyError(f"Path not contained in artifact: {path}")
+        target = root or self._default_root(record)
+        transfer.download_entries(self._live_backend(), [entry], target, cache=_stat_cache())
+        return transfer.destination(target, entry.path)
+
+    # ----- logged state ---------------------------------------------------------------
+
+    @classmethod
+    def _from_record(cls, record: VersionRecord, backend: Backend) -> Artifact:
+        artifact = cls.__new__(cls)
+        Artifact.__init__(
+            artifact,
+            record.collection,
+            record.type,
+            description=record.description,
+            digest_algorithm=record.algorithm,
         )
+        artifact._draft = None
+        artifact._attach(record, backend)
+        return artifact
+
+    def _attach(self, record: VersionRecord, backend: Backend) -> None:
+        """Become the logged version *record*: attributes now reflect the stored version."""
+        self._record = record
+        self._backend = backend
+        self._pending = None
+        self._final = True
+        self._description = record.description
+        self._metadata = dict(record.metadata)
+        self._ttl = record.ttl_seconds
+        self._aliases = [a for a in record.aliases]
+        self._saved_aliases = list(self._aliases)
+        self._tags = list(record.tags)
+        if self._draft is not None and self._manifest is None:
+            self._manifest = self._draft.builder.build()
+            if self._manifest.digest() != record.digest:
+                self._manifest = None
+        self._draft = None
+
+    def _begin_log(self, future: Future[VersionRecord]) -> None:
+        self._pending = future
+        self._final = True
+
+    def _logged_record(self, *, wait: bool) -> VersionRecord | None:
+        if self._pending is not None and (wait or self._pending.done()):
+            self.wait()
+        return self._record
+
+    def _require_logged(self, what: str) -> VersionRecord:
+        record = self._logged_record(wait=True)
+        if record is None:
+            raise ArtifactNotLoggedError(
+                f"'{what}' needs a logged artifact; log {self._name!r} with "
+                "run.log_artifact() first."
+            )
+        return record
+
+    def _live_backend(self) -> Backend:
+        self._require_logged("this operation")
+        assert self._backend is not None
+        return self._backend
+
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """Block until a background log has committed; raise what made it fail."""
+        pending = self._pending
+        if pending is not None:
+            pending.result(timeout=timeout)
+        elif self._record is None:
+            raise ArtifactNotLoggedError(f"{self._name!r} has not been logged.")
+        return self
+
+    @property
+    def id(self) -> str | None:
+        record = self._logged_record(wait=True)
+        return record.id if record else None
+
+    @property
+    def version(self) -> str:
+        return self._require_logged("version").version
+
+    @property
+    def entity(self) -> str:
+        return self._require_logged("entity").entity
+
+    @property
+    def project(self) -> str:
+        return self._require_logged("project").project
+
+    @property
+    def qualified_name(self) -> str:
+        record = self._require_logged("qualified_name")
+        return f"{record.entity}/{record.project}/{self._name}:{record.version}"
+
+    @property
+    def source_name(self) -> str:
+        return f"{self._name}:{self._require_logged('source_name').version}"
+
+    @property
+    def source_version(self) -> str:
+        return self.version
+
+    @property
+    def collection_name(self) -> str:
+        return self._name
+
+    @property
+    def state(self) -> str:
+        record = self._logged_record(wait=False)
+        return record.state if record else "PENDING"
+
+    @property
+    def created_at(self) -> str:
+        return self._require_logged("created_at").created_at.isoformat()
+
+    @property
+    def updated_at(self) -> str:
+        return self._require_logged("updated_at").updated_at.isoformat()
+
+    @property
+    def commit_hash(self) -> str:
+        return self._require_logged("commit_hash").id[:12]
+
+    @property
+    def use_as(self) -> None:
+        return None
+
+    # ----- logged operations ----------------------------------------------------------
+
+    def _default_root(self, record: VersionRecord) -> str:
+        return transfer.default_root(self._name, record.version)
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        **_ignored: Any,
+    ) -> str:
+        """Fetch the files into *root* (default ``./artifacts/<name>:<version>``); files
+        already there and unchanged are kept as they are; other files are left alone."""
+        record = self._require_logged("download")
+        target = os.fspath(root) if root is not None else self._default_root(record)
+        entries = transfer.select_entries(self.manifest, path_prefix)
+        transfer.download_entries(
+            self._live_backend(),
+            entries,
+            target,
+            cache=_stat_cache(),
+            allow_missing_references=allow_missing_references,
+        )
+        self._download_roots.append(target)
+        return target
+
+    def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Make *root* hold exactly this artifact: download, then remove extra files."""
+        record = self._require_logged("checkout")
+        target = os.fspath(root) if root is not None else self._default_root(record)
+        transfer.remove_extra(self.manifest, target) if os.path.isdir(target) else None
+        return self.download(target)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Raise ValueError when a file in *root* differs from the manifest or is extra."""
+        record = self._require_logged("verify")
+        target = os.fspath(root) if root is not None else self._default_root(record)
+        transfer.verify_root(self.manifest, target, cache=_stat_cache())
+
+    def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
+        """The entries of the artifact (those named, when *names* is given)."""
+        wanted = set(names) if names is not None else None
+        return [
+            ManifestEntry.of(e, artifact=self)
+            for e in self.manifest
+            if wanted is None or e.path in wanted
+        ]
+
+    def file(self, root: str | None = None) -> str:
+        """Download a single-file artifact and return the file's path."""
+        entries = list(self.manifest)
+        if len(entries) != 1:
+            raise ValidationError("file() is for artifacts holding exactly one file.")
+        return self._download_entry(entries[0].path, root=root)
+
+    def new_draft(self) -> Artifact:
+        """A draft holding the same entries; logging it makes the next version."""
+        record = self._require_logged("new_draft")
+        draft = Artifact(
+            self._name,
+            self._type,
+            description=self._description,
+            metadata=dict(self._metadata),
+            digest_algorithm=record.algorithm,
+        )
+        assert draft._draft is not None
+        draft._draft.builder.add_all(self.manifest)
+        draft._base_id = record.id
+        return draft
+
+    def save(self, project: str | None = None, settings: Any = None) -> None:
+        """Persist aliases, tags, description, metadata and TTL; a draft is logged."""
+        if self._record is None and self._pending is None:
+            from soko.sdk.run import log_outside_run
+
+            log_outside_run(self, project=project)
+            return
+        record = self._require_logged("save")
+        updated = self._live_backend().update_version(
+            record.id,
+            aliases_to_set=self._aliases,
+            tags_to_set=self._tags,
+            metadata=self._metadata,
+            description=self._description,
+            ttl_seconds=self._ttl,
+        )
+        self._attach(updated, self._live_backend())
+
+    def delete(self, delete_aliases: bool = False) -> None:
+        record = self._require_logged("delete")
+        self._live_backend().delete_version(record.id, delete_aliases=delete_aliases)
+        self._record = replace(record, state="DELETED", aliases=[])
+
+    def logged_by(self) -> Any:
+        from soko.sdk.run import PublicRun
+
+        record = self._require_logged("logged_by")
+        runs = self._live_backend().runs_of_version(record.id, "logged")
+        return PublicRun(runs[0], self._live_backend()) if runs else None
+
+    def used_by(self) -> list[Any]:
+        from soko.sdk.run import PublicRun
+
+        record = self._require_logged("used_by")
+        backend = self._live_backend()
+        return [PublicRun(r, backend) for r in backend.runs_of_version(record.id, "used")]
+
+    def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
+        """Link this version into a registry collection ``[entity/][project/]name``."""
+        record = self._require_logged("link")
+        entity, project, registry, _ = parse_artifact_path(
+            target_path, entity=record.entity, project=record.project, default_selector=None
+        )
+        self._live_backend().link_version(
+            record.id, entity=entity, project=project, registry=registry,
+            aliases=validate_aliases(aliases),
+        )
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Artifact):
+            return NotImplemented
+        if self._record is None or other._record is None:
+            return self is other
+        return self._record.id == other._record.id
+
+    def __hash__(self) -> int:
+        return hash(self._record.id) if self._record else id(self)

@@ -1,0 +1,77 @@
+"""The Backend protocol: everything the SDK asks of a store, embedded or remote.
+
+:class:`~soko.client.local.LocalBackend` answers by calling the service in process;
+the HTTP backend answers through a soko server. Both return the records of
+:mod:`soko.core.records`, so the SDK cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from soko.core.digests import Digest
+from soko.core.manifest import Manifest
+from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+
+Progress = Callable[[int, int], None]
+"""Called with (items done in this step, bytes done in this step)."""
+
+
+class Backend(Protocol):
+    # --- blobs -----------------------------------------------------------------------
+    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]: ...
+
+    def upload_files(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        """Store each local file as its digest, verified; raises DigestMismatchError."""
+        ...
+
+    def fetch_blobs(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        """Write each blob, verified, to its destination path (atomically)."""
+        ...
+
+    # --- versions --------------------------------------------------------------------
+    def commit(
+        self,
+        *,
+        entity: str,
+        project: str,
+        name: str,
+        type: str,
+        manifest: Manifest,
+        aliases: Sequence[str],
+        tags: Sequence[str],
+        metadata: dict[str, Any],
+        description: str | None,
+        ttl_seconds: int | None,
+        run_id: str | None,
+    ) -> VersionRecord: ...
+
+    def manifest(self, record: VersionRecord) -> Manifest: ...
+    def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord: ...
+    def get_version(self, version_id: str) -> VersionRecord: ...
+    def list_versions(self, entity: str, project: str, name: str) -> list[VersionRecord]: ...
+    def list_collections(
+        self, entity: str, project: str, type_name: str | None = None
+    ) -> list[CollectionRecord]: ...
+    def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord: ...
+    def list_types(self, entity: str, project: str) -> list[str]: ...
+    def list_projects(self, entity: str | None = None) -> list[ProjectRecord]: ...
+    def update_version(self, version_id: str, **changes: Any) -> VersionRecord: ...
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None: ...
+    def link_version(
+        self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
+    ) -> int: ...
+
+    # --- runs and lineage ------------------------------------------------------------
+    def start_run(self, **fields: Any) -> RunRecord: ...
+    def finish_run(self, run_id: str, *, state: str) -> None: ...
+    def get_run(self, run_id: str) -> RunRecord: ...
+    def list_runs(self, entity: str, project: str) -> list[RunRecord]: ...
+    def record_use(self, run_id: str, version_id: str) -> None: ...
+    def runs_of_version(self, version_id: str, direction: str) -> list[RunRecord]: ...
+    def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]: ...

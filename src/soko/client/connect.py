@@ -1,0 +1,53 @@
+"""Choosing the backend: a server when SOKO_BASE_URL (or ``soko login``) says so, else the
+embedded store in SOKO_DIR. One backend per configuration per process."""
+
+from __future__ import annotations
+
+import threading
+
+from soko import settings as settings_module
+from soko.client.backend import Backend
+from soko.client.statcache import StatCache
+
+_lock = threading.Lock()
+_backends: dict[tuple[str, str], Backend] = {}
+_stat_caches: dict[str, StatCache] = {}
+
+
+def get_backend(config: settings_module.Settings | None = None) -> Backend:
+    config = config or settings_module.load()
+    if config.base_url:
+        key = ("http", config.base_url)
+    else:
+        key = ("local", str(config.soko_dir.resolve()))
+    with _lock:
+        backend = _backends.get(key)
+        if backend is None:
+            if config.base_url:
+                from soko.client.http import HttpBackend
+
+                backend = HttpBackend(config.base_url, api_key=config.api_key, settings=config)
+            else:
+                from soko.client.local import LocalBackend
+
+                backend = LocalBackend(config.soko_dir, link_mode=config.link_mode)
+            _backends[key] = backend
+        return backend
+
+
+def get_stat_cache(config: settings_module.Settings | None = None) -> StatCache:
+    config = config or settings_module.load()
+    key = str(config.cache_dir)
+    with _lock:
+        cache = _stat_caches.get(key)
+        if cache is None:
+            cache = StatCache(config.cache_dir / "statcache.db")
+            _stat_caches[key] = cache
+        return cache
+
+
+def reset() -> None:
+    """Forget every open backend (tests switch SOKO_DIR between cases)."""
+    with _lock:
+        _backends.clear()
+        _stat_caches.clear()

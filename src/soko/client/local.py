@@ -1,0 +1,146 @@
+"""LocalBackend: the embedded store, the service called in process on ``SOKO_DIR``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from soko.client.backend import Progress
+from soko.client.materialize import materialize
+from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import Manifest
+from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.errors import DigestMismatchError, NotFoundError
+from soko.service import runs, versions
+from soko.service.commit import CommitRequest, commit_version
+from soko.service.store import Store
+
+_WORKERS = 8
+
+
+def _in_chunks(
+    items: Sequence[tuple[Digest, str]], work: Any, progress: Progress | None
+) -> None:
+    """Run *work* on every item over a thread pool, in a few large chunks."""
+    if not items:
+        return
+    chunk_count = min(len(items), _WORKERS * 4)
+    step = -(-len(items) // chunk_count)
+
+    def run(chunk: Sequence[tuple[Digest, str]]) -> None:
+        size = 0
+        for digest, path in chunk:
+            size += work(digest, path)
+        if progress:
+            progress(len(chunk), size)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="soko-io") as pool:
+        for _ in pool.map(run, [items[i : i + step] for i in range(0, len(items), step)]):
+            pass
+
+
+class LocalBackend:
+    def __init__(self, root: Path, *, link_mode: str = "auto") -> None:
+        self.root = root
+        self.store = Store.open_local(root)
+        self.link_mode = link_mode
+
+    # --- blobs -----------------------------------------------------------------------
+    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
+        return self.store.blobs.missing(digests)
+
+    def upload_files(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        def put(digest: Digest, path: str) -> int:
+            try:
+                return self.store.blobs.put_file(digest, path)
+            except DigestMismatchError:
+                raise DigestMismatchError(
+                    f"{path!r} changed after it was added to the artifact; add it again."
+                ) from None
+
+        _in_chunks(items, put, progress)
+
+    def fetch_blobs(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        def fetch(digest: Digest, dest: str) -> int:
+            src = self.store.blobs.local_path(digest)
+            if src is None or not os.path.exists(src):
+                raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
+            materialize(src, dest, digest, mode=self.link_mode)
+            return os.path.getsize(dest)
+
+        _in_chunks(items, fetch, progress)
+
+    # --- versions --------------------------------------------------------------------
+    def commit(self, **fields: Any) -> VersionRecord:
+        return commit_version(self.store, CommitRequest(**fields))
+
+    def manifest(self, record: VersionRecord) -> Manifest:
+        if record.manifest_blob is None:
+            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        return self.store.load_manifest(record.manifest_blob, Algorithm.parse(record.algorithm))
+
+    def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
+        return versions.resolve(self.store, entity, project, name, selector)
+
+    def get_version(self, version_id: str) -> VersionRecord:
+        return versions.get_version(self.store, version_id)
+
+    def list_versions(self, entity: str, project: str, name: str) -> list[VersionRecord]:
+        return versions.list_versions(self.store, entity, project, name)
+
+    def list_collections(
+        self, entity: str, project: str, type_name: str | None = None
+    ) -> list[CollectionRecord]:
+        return versions.list_collections(self.store, entity, project, type_name)
+
+    def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
+        return versions.get_collection(self.store, entity, project, name)
+
+    def list_types(self, entity: str, project: str) -> list[str]:
+        return versions.list_types(self.store, entity, project)
+
+    def list_projects(self, entity: str | None = None) -> list[ProjectRecord]:
+        return versions.list_projects(self.store, entity)
+
+    def update_version(self, version_id: str, **changes: Any) -> VersionRecord:
+        return versions.update_version(self.store, version_id, **changes)
+
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None:
+        versions.delete_version(self.store, version_id, delete_aliases=delete_aliases)
+
+    def link_version(
+        self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
+    ) -> int:
+        return versions.link_version(
+            self.store, version_id, entity=entity, project=project, registry=registry,
+            aliases_to_add=aliases,
+        )
+
+    # --- runs and lineage ------------------------------------------------------------
+    def start_run(self, **fields: Any) -> RunRecord:
+        return runs.start_run(self.store, **fields)
+
+    def finish_run(self, run_id: str, *, state: str) -> None:
+        runs.finish_run(self.store, run_id, state=state)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return runs.get_run(self.store, run_id)
+
+    def list_runs(self, entity: str, project: str) -> list[RunRecord]:
+        return runs.list_runs(self.store, entity, project)
+
+    def record_use(self, run_id: str, version_id: str) -> None:
+        runs.record_use(self.store, run_id, version_id)
+
+    def runs_of_version(self, version_id: str, direction: str) -> list[RunRecord]:
+        return runs.runs_of_version(self.store, version_id, direction)
+
+    def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]:
+        return runs.versions_of_run(self.store, run_id, direction)

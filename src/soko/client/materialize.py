@@ -1,0 +1,90 @@
+"""Putting a blob's bytes at a path in a download root, verified, atomically.
+
+The file is written under a temporary name beside its destination and renamed into place,
+so a reader never sees half a file. ``copy`` hashes while copying (one read); ``reflink``
+clones the extents (no data written) and then hashes the clone; ``hardlink`` and
+``symlink`` share the store's file and are used only when asked for (SOKO_LINK), since a
+user editing the result would edit the stored blob.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+
+from soko.core.digests import Digest
+from soko.errors import CorruptBlobError
+
+_FICLONE = 0x40049409
+_CHUNK = 8 * 1024 * 1024
+_reflink_works: dict[int, bool] = {}
+
+
+def _temp_beside(dest: str) -> str:
+    folder, name = os.path.split(dest)
+    return os.path.join(folder, f".{name}.soko-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
+    hasher = digest.algorithm.hasher()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as reader, open(tmp, "wb", buffering=0) as writer:
+        while count := reader.readinto(view):
+            hasher.update(view[:count])
+            writer.write(view[:count])
+    if hasher.digest() != digest.raw:
+        raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
+
+
+def _hash_path(path: str, digest: Digest) -> bool:
+    hasher = digest.algorithm.hasher()
+    with open(path, "rb") as reader:
+        while chunk := reader.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.digest() == digest.raw
+
+
+def _try_reflink(src: str, tmp: str) -> bool:
+    device = os.stat(os.path.dirname(tmp) or ".").st_dev
+    if _reflink_works.get(device) is False:
+        return False
+    try:
+        with open(src, "rb") as reader, open(tmp, "wb") as writer:
+            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+    except OSError:
+        _reflink_works[device] = False
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        return False
+    _reflink_works[device] = True
+    return True
+
+
+def materialize(src: str, dest: str, digest: Digest, *, mode: str = "auto") -> None:
+    """Make *dest* hold the blob stored at *src*, verified against *digest*."""
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    tmp = _temp_beside(dest)
+    try:
+        if mode in ("hardlink", "symlink"):
+            if not _hash_path(src, digest):
+                raise CorruptBlobError(f"Blob {digest} does not match its digest ({src}).")
+            if mode == "hardlink":
+                os.link(src, tmp)
+            else:
+                os.symlink(os.path.abspath(src), tmp)
+        elif mode in ("reflink", "auto") and _try_reflink(src, tmp):
+            if not _hash_path(tmp, digest):
+                raise CorruptBlobError(f"Blob {digest} does not match its digest ({src}).")
+        else:
+            _copy_hashing(src, tmp, digest)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

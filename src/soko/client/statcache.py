@@ -1,0 +1,94 @@
+"""The stat cache: (device, inode, size, mtime_ns, ctime_ns, algorithm) → digest.
+
+A file whose stat matches a recorded one is not read again, neither to log it (re-logging an
+unchanged folder hashes nothing) nor to download it (a file already in the root with the
+wanted digest is kept). Kept in SQLite under the cache dir and shared by processes; a
+failure to read or write it only costs a re-hash, never a wrong answer.
+
+A file modified within :data:`RACY_SECONDS` of being hashed is not recorded: a second write
+in the same timestamp tick would otherwise leave an identical stat over other bytes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from soko.client.hashing import FileStat
+from soko.core.digests import Algorithm, Digest
+
+RACY_SECONDS = 1.0
+_BATCH = 500
+
+
+class StatCache:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection | None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS stats (dev INTEGER, ino INTEGER, size INTEGER,"
+                    " mtime INTEGER, ctime INTEGER, alg TEXT, digest BLOB,"
+                    " PRIMARY KEY (dev, ino, alg)) WITHOUT ROWID"
+                )
+            except sqlite3.Error:
+                return None
+            self._local.conn = conn
+        return conn
+
+    def lookup(self, stats: Iterable[FileStat], algorithm: Algorithm) -> dict[FileStat, Digest]:
+        """The recorded digest of each stat that matches a record exactly."""
+        wanted = {(s.device, s.inode): s for s in stats}
+        conn = self._conn()
+        found: dict[FileStat, Digest] = {}
+        if conn is None or not wanted:
+            return found
+        keys = list(wanted)
+        try:
+            for start in range(0, len(keys), _BATCH):
+                chunk = keys[start : start + _BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT dev, ino, size, mtime, ctime, digest FROM stats WHERE alg = ? "
+                    f"AND ino IN ({marks})",
+                    [algorithm.value, *(ino for _, ino in chunk)],
+                )
+                for dev, ino, size, mtime, ctime, raw in rows:
+                    stat = wanted.get((dev, ino))
+                    if stat and (stat.size, stat.mtime_ns, stat.ctime_ns) == (size, mtime, ctime):
+                        found[stat] = Digest(algorithm, bytes(raw))
+        except sqlite3.Error:
+            return {}
+        return found
+
+    def record(self, items: Iterable[tuple[FileStat, Digest]], *, trusted: bool = False) -> None:
+        """Remember digests; *trusted* for files soko itself just wrote and verified."""
+        horizon = time.time_ns() - int(RACY_SECONDS * 1e9)
+        rows = [
+            (s.device, s.inode, s.size, s.mtime_ns, s.ctime_ns, d.algorithm.value, d.raw)
+            for s, d in items
+            if trusted or (s.mtime_ns < horizon and s.ctime_ns < horizon)
+        ]
+        conn = self._conn()
+        if conn is None or not rows:
+            return
+        try:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR REPLACE INTO stats VALUES (?,?,?,?,?,?,?)", rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass

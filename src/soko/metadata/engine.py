@@ -1,0 +1,123 @@
+"""Opening a metadata database: SQLite (WAL, busy timeout, immediate write locks) or PostgreSQL.
+
+Several processes share one SQLite store: WAL lets readers run beside a writer, the busy
+timeout makes a second writer wait instead of failing, and write transactions start with
+``BEGIN IMMEDIATE`` so that two writers never both hold a read lock and deadlock on the
+upgrade. The schema is brought to the newest migration on open, under a lock (a file lock
+for SQLite, an advisory lock for PostgreSQL) so that two first opens do not race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from soko.errors import StoreError
+
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_BUSY_TIMEOUT_MS = 60_000
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for *url* with the schema at :data:`HEAD_REVISION`."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _ensure_schema(engine)
+    return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        lock_path = f"{database}.migrate.lock"
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(7312001)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(7312001)"))
+                conn.commit()
+
+
+def _ensure_schema(engine: Engine) -> None:
+    revision = current_revision(engine)
+    if revision == HEAD_REVISION:
+        return
+    with _migration_lock(engine):
+        revision = current_revision(engine)
+        if revision == HEAD_REVISION:
+            return
+        if revision is not None and revision > HEAD_REVISION:
+            raise StoreError(
+                f"The metadata database is at schema revision {revision}, newer than this "
+                f"soko ({HEAD_REVISION}); upgrade soko."
+            )
+        upgrade(engine)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to *revision* on *engine*."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", os.fspath(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.commit()

@@ -1,0 +1,157 @@
+"""The relational schema of a soko store (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+The Alembic migrations under ``migrations/`` create exactly these tables; a test compares the
+two so that they cannot drift apart.
+
+Invariants the constraints enforce:
+- (collection, version_index) is unique: two racing commits cannot get the same ``vN``;
+- (collection, alias) is unique: an alias names one version of a collection;
+- (project, collection name) is unique: a name has one type in a project.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = String(36)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("entity_id", "name", name="uq_projects_entity_name"),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("type", String(128), nullable=False),
+    # "sequence" holds versions; "registry" holds links to versions of other collections.
+    Column("kind", String(16), nullable=False, server_default="sequence"),
+    Column("description", Text, nullable=True),
+    # The next vN is taken from this counter inside the commit transaction, so numbers are
+    # never reused even after deletions.
+    Column("next_index", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_collections_project_name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(256), nullable=True),
+    Column("job_type", String(128), nullable=True),
+    Column("group_name", String(256), nullable=True),
+    Column("config", JSON, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=False),
+    Column("version_index", Integer, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    # Key of the manifest blob ("<alg>:<hex>"); set before the version becomes COMMITTED.
+    Column("manifest_blob", String(80), nullable=True),
+    Column("metadata", JSON, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("size", BigInteger, nullable=False, server_default="0"),
+    Column("file_count", Integer, nullable=False, server_default="0"),
+    Column("ttl_seconds", BigInteger, nullable=True),
+    Column("distributed_id", String(256), nullable=True),
+    Column("created_by_run", String(64), ForeignKey("runs.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("collection_id", "version_index", name="uq_versions_collection_index"),
+)
+Index("ix_versions_collection_digest", versions.c.collection_id, versions.c.digest)
+Index("ix_versions_pending", versions.c.collection_id, versions.c.distributed_id)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("version_id", ID, ForeignKey("versions.id"), nullable=False),
+    UniqueConstraint("collection_id", "alias", name="uq_aliases_collection_alias"),
+)
+Index("ix_aliases_version", aliases.c.version_id)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("version_id", ID, ForeignKey("versions.id"), primary_key=True),
+    Column("tag", String(256), primary_key=True),
+)
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id"), primary_key=True),
+    Column("version_id", ID, ForeignKey("versions.id"), primary_key=True),
+    # "used" (input of the run) or "logged" (output of the run).
+    Column("direction", String(8), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_lineage_version", lineage.c.version_id, lineage.c.direction)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=False),
+    Column("version_id", ID, ForeignKey("versions.id"), nullable=False),
+    Column("link_index", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("collection_id", "link_index", name="uq_links_collection_index"),
+    UniqueConstraint("collection_id", "version_id", name="uq_links_collection_version"),
+)
+
+# Entries of a distributed version while it is pending; merged into its manifest at finish.
+pending_entries = Table(
+    "pending_entries",
+    metadata,
+    Column("version_id", ID, ForeignKey("versions.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("entry", JSON, nullable=False),
+    Column("writer", String(64), nullable=True),
+)

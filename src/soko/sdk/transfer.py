@@ -1,0 +1,168 @@
+"""Moving an artifact's bytes: upload before a commit, download into a root, verify a root.
+
+Downloads keep what is already right: a file in the root whose stat the stat cache knows,
+or whose content hashes to the entry's digest, is neither fetched nor rewritten. Every
+path is validated again here, so no manifest can make soko write outside the root.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from soko.client.backend import Backend, Progress
+from soko.client.hashing import FileStat, hash_files_cached
+from soko.client.statcache import StatCache
+from soko.core.digests import Digest
+from soko.core.manifest import Entry, Manifest
+from soko.core.names import validate_artifact_path
+from soko.errors import DigestMismatchError, SokoError
+from soko.refs.base import handler_for
+from soko.sdk.draft import Draft
+
+
+def upload_draft(
+    backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
+) -> None:
+    """Store every blob the manifest needs that the backend lacks, from the draft's files."""
+    wanted: dict[Digest, str] = {}
+    for entry in manifest:
+        if entry.ref is not None:
+            continue
+        source = draft.sources.get(entry.path)
+        digest = entry.blob_digest()
+        if source is not None and digest not in wanted:
+            wanted[digest] = source.local_path
+    missing = backend.missing_blobs(manifest.blob_digests())
+    unavailable = [d for d in missing if d not in wanted]
+    if unavailable:
+        raise DigestMismatchError(
+            f"{len(unavailable)} entries of the draft have neither a local file nor a stored "
+            f"blob (e.g. {unavailable[0]})."
+        )
+    backend.upload_files([(d, wanted[d]) for d in missing], progress=progress)
+
+
+def destination(root: str, path: str) -> str:
+    """The file of entry *path* under *root*; refuses any path that would leave the root."""
+    safe = validate_artifact_path(path)
+    return os.path.join(root, *safe.split("/"))
+
+
+def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
+    if not path_prefix:
+        return list(manifest)
+    return [e for e in manifest if e.path.startswith(path_prefix)]
+
+
+def _unchanged(
+    entries: Sequence[tuple[Entry, str]], cache: StatCache | None
+) -> set[str]:
+    """Destinations that already hold their entry's bytes (checked by stat cache or hash)."""
+    candidates: list[tuple[Entry, str]] = []
+    for entry, dest in entries:
+        try:
+            st = os.stat(dest)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if os.path.isfile(dest) and (entry.size is None or st.st_size == entry.size):
+            candidates.append((entry, dest))
+    if not candidates:
+        return set()
+    kept: set[str] = set()
+    by_algorithm: dict[object, list[tuple[Entry, str]]] = {}
+    for entry, dest in candidates:
+        by_algorithm.setdefault(entry.algorithm, []).append((entry, dest))
+    for algorithm, group in by_algorithm.items():
+        hashed = hash_files_cached([d for _, d in group], group[0][0].algorithm, cache)
+        for (entry, dest), result in zip(group, hashed, strict=True):
+            if result.digest.b64 == entry.digest:
+                kept.add(dest)
+        del algorithm
+    return kept
+
+
+def download_entries(
+    backend: Backend,
+    entries: Iterable[Entry],
+    root: str,
+    *,
+    cache: StatCache | None,
+    allow_missing_references: bool = False,
+    progress: Progress | None = None,
+) -> None:
+    stored: list[tuple[Entry, str]] = []
+    references: list[tuple[Entry, str]] = []
+    for entry in entries:
+        dest = destination(root, entry.path)
+        (references if entry.ref is not None else stored).append((entry, dest))
+    keep = _unchanged(stored, cache)
+    todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
+    backend.fetch_blobs(todo, progress=progress)
+    if cache is not None and todo:
+        written = []
+        for digest, dest in todo:
+            written.append((FileStat.of(os.stat(dest)), digest))
+        cache.record(written, trusted=True)
+    for entry, dest in references:
+        _download_reference(entry, dest, allow_missing=allow_missing_references)
+
+
+def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None:
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    tmp = f"{dest}.soko-{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            handler_for(entry.ref or "").fetch(entry, out)
+        os.replace(tmp, dest)
+    except (SokoError, OSError):
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if not allow_missing:
+            raise
+
+
+def files_under(root: str) -> set[str]:
+    """Every file below *root*, as artifact-style relative POSIX paths."""
+    found: set[str] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            found.add(os.path.relpath(full, root).replace(os.sep, "/"))
+    return found
+
+
+def verify_root(manifest: Manifest, root: str, *, cache: StatCache | None) -> None:
+    """Raise ValueError when a file in *root* differs from the manifest or is extra."""
+    if not os.path.isdir(root):
+        raise ValueError(f"Cannot verify {root!r}: it is not a directory.")
+    present = files_under(root)
+    expected = {e.path for e in manifest}
+    extra = sorted(present - expected)
+    if extra:
+        raise ValueError(f"Found files in {root} not in the artifact: {', '.join(extra[:5])}")
+    stored = [e for e in manifest if e.ref is None]
+    missing = sorted(e.path for e in stored if e.path not in present)
+    if missing:
+        raise ValueError(f"Files missing from {root}: {', '.join(missing[:5])}")
+    pairs = [(e, destination(root, e.path)) for e in stored]
+    good = _unchanged(pairs, cache)
+    bad = sorted(e.path for e, d in pairs if d not in good)
+    if bad:
+        raise ValueError(f"Files in {root} differ from the artifact: {', '.join(bad[:5])}")
+
+
+def remove_extra(manifest: Manifest, root: str) -> None:
+    """Delete files under *root* that the manifest does not name, then empty folders."""
+    expected = {e.path for e in manifest}
+    for relative in files_under(root) - expected:
+        os.unlink(os.path.join(root, *relative.split("/")))
+    for dirpath, _dirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
+        if dirpath != root and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+def default_root(name: str, version: str) -> str:
+    return str(Path(".") / "artifacts" / f"{name}:{version}")

@@ -1,0 +1,199 @@
+"""Reading and creating the namespaces: entities, projects, collections; rows to records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from soko.core.names import validate_name, validate_project, validate_type
+from soko.core.records import COMMITTED, CollectionRecord, VersionRecord
+from soko.errors import NotFoundError, TypeConflictError
+from soko.metadata.schema import aliases, collections, entities, projects, tags, versions
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _get_or_insert(conn: Connection, lookup: Any, row: dict[str, Any], table: Any) -> int:
+    found = conn.execute(lookup).scalar()
+    if found is not None:
+        return int(found)
+    try:
+        # A savepoint, so that losing a race with another writer does not abort the caller's
+        # transaction: the row the other writer inserted is then read back.
+        with conn.begin_nested():
+            return int(conn.execute(insert(table).values(**row).returning(table.c.id)).scalar_one())
+    except IntegrityError:
+        return int(conn.execute(lookup).scalar_one())
+
+
+def ensure_project(conn: Connection, entity: str, project: str) -> int:
+    entity_id = _get_or_insert(
+        conn,
+        select(entities.c.id).where(entities.c.name == validate_project(entity)),
+        {"name": entity},
+        entities,
+    )
+    return _get_or_insert(
+        conn,
+        select(projects.c.id).where(
+            projects.c.entity_id == entity_id, projects.c.name == validate_project(project)
+        ),
+        {"entity_id": entity_id, "name": project, "created_at": now()},
+        projects,
+    )
+
+
+def find_project(conn: Connection, entity: str, project: str) -> int | None:
+    return conn.execute(
+        select(projects.c.id)
+        .join(entities, entities.c.id == projects.c.entity_id)
+        .where(entities.c.name == entity, projects.c.name == project)
+    ).scalar()
+
+
+def ensure_collection(
+    conn: Connection, project_id: int, name: str, type_name: str, *, kind: str = "sequence"
+) -> Row[Any]:
+    """The collection *name* of the project, created with *type_name* if new.
+
+    A name has one type in a project: logging it under another raises TypeConflictError.
+    """
+    validate_name(name)
+    validate_type(type_name)
+    lookup = select(collections).where(
+        collections.c.project_id == project_id, collections.c.name == name
+    )
+    row = conn.execute(lookup).first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(collections).values(
+                        project_id=project_id,
+                        name=name,
+                        type=type_name,
+                        kind=kind,
+                        next_index=0,
+                        created_at=now(),
+                    )
+                )
+        except IntegrityError:
+            pass
+        row = conn.execute(lookup).one()
+    if row.type != type_name:
+        raise TypeConflictError(
+            f"Artifact {name!r} already exists with type {row.type!r}; it cannot be logged "
+            f"as {type_name!r}."
+        )
+    return row
+
+
+def find_collection(conn: Connection, entity: str, project: str, name: str) -> Row[Any]:
+    project_id = find_project(conn, entity, project)
+    row = None
+    if project_id is not None:
+        row = conn.execute(
+            select(collections).where(
+                collections.c.project_id == project_id, collections.c.name == name
+            )
+        ).first()
+    if row is None:
+        raise NotFoundError(f"Artifact collection {entity}/{project}/{name} does not exist.")
+    return row
+
+
+def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str) -> VersionRecord:
+    collection = conn.execute(
+        select(collections.c.name, collections.c.type).where(collections.c.id == row.collection_id)
+    ).one()
+    alias_names = list(
+        conn.execute(
+            select(aliases.c.alias)
+            .where(aliases.c.version_id == row.id, aliases.c.collection_id == row.collection_id)
+            .order_by(aliases.c.id)
+        ).scalars()
+    )
+    tag_names = list(
+        conn.execute(select(tags.c.tag).where(tags.c.version_id == row.id).order_by(tags.c.tag))
+        .scalars()
+    )
+    return VersionRecord(
+        id=row.id,
+        entity=entity,
+        project=project,
+        collection=collection.name,
+        type=collection.type,
+        version_index=row.version_index,
+        state=row.state,
+        digest=row.digest,
+        algorithm=row.algorithm,
+        manifest_blob=row.manifest_blob,
+        metadata=dict(row.metadata or {}),
+        description=row.description,
+        size=row.size,
+        file_count=row.file_count,
+        ttl_seconds=row.ttl_seconds,
+        aliases=alias_names,
+        tags=tag_names,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        committed_at=as_utc(row.committed_at) if row.committed_at else None,
+        created_by_run=row.created_by_run,
+        distributed_id=row.distributed_id,
+    )
+
+
+def names_of_version(conn: Connection, version_id: str) -> tuple[str, str]:
+    """(entity, project) of a version."""
+    row = conn.execute(
+        select(entities.c.name.label("entity"), projects.c.name.label("project"))
+        .select_from(versions)
+        .join(collections, collections.c.id == versions.c.collection_id)
+        .join(projects, projects.c.id == collections.c.project_id)
+        .join(entities, entities.c.id == projects.c.entity_id)
+        .where(versions.c.id == version_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"No artifact version with id {version_id!r}.")
+    return row.entity, row.project
+
+
+def record_by_id(conn: Connection, version_id: str) -> VersionRecord:
+    row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
+    if row is None:
+        raise NotFoundError(f"No artifact version with id {version_id!r}.")
+    entity, project = names_of_version(conn, version_id)
+    return version_record(conn, row, entity=entity, project=project)
+
+
+def collection_record(conn: Connection, row: Row[Any], *, entity: str, project: str) -> CollectionRecord:
+    count = conn.execute(
+        select(func.count())
+        .select_from(versions)
+        .where(versions.c.collection_id == row.id, versions.c.state == COMMITTED)
+    ).scalar_one()
+    alias_names = list(
+        conn.execute(select(aliases.c.alias).where(aliases.c.collection_id == row.id)).scalars()
+    )
+    return CollectionRecord(
+        id=row.id,
+        entity=entity,
+        project=project,
+        name=row.name,
+        type=row.type,
+        kind=row.kind,
+        description=row.description,
+        created_at=as_utc(row.created_at),
+        version_count=int(count),
+        aliases=alias_names,
+    )
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; every time soko stores is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,161 @@
+"""The commit protocol (DESIGN.md "Writing a version").
+
+1. The caller has stored every blob the manifest names (each verified while written).
+2. :func:`commit_version` asks the blob store, in one batch, whether any is still missing
+   and refuses the commit if so: a version never names a blob that is not stored.
+3. It stores the manifest as a blob and makes every blob durable with one ``sync``.
+4. One transaction: dedup against a committed version of the same digest, else take the
+   next index from the collection's counter, insert the COMMITTED row, move ``latest`` and
+   the aliases, record tags and the lineage edge.
+
+A crash before step 4 commits leaves only unreferenced blobs, which garbage collection
+removes after its grace period; nobody can see a partial version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from soko.core.manifest import Manifest
+from soko.core.names import validate_aliases, validate_metadata, validate_tags
+from soko.core.records import COMMITTED, VersionRecord
+from soko.errors import NotFoundError, ValidationError
+from soko.metadata.schema import aliases, collections, lineage, tags, versions
+from soko.service.catalog import ensure_collection, ensure_project, now, version_record
+from soko.service.store import Store
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    entity: str
+    project: str
+    name: str
+    type: str
+    manifest: Manifest
+    aliases: Sequence[str] = ()
+    tags: Sequence[str] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    ttl_seconds: int | None = None
+    run_id: str | None = None
+
+
+def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
+    """Commit *request* as the next version of its collection (or return its twin)."""
+    user_aliases = validate_aliases(request.aliases)
+    tag_names = validate_tags(request.tags)
+    metadata = validate_metadata(request.metadata)
+    manifest = request.manifest
+    missing = store.blobs.missing(manifest.blob_digests())
+    if missing:
+        sample = ", ".join(sorted(str(d) for d in missing)[:3])
+        raise NotFoundError(
+            f"Cannot commit {request.name!r}: {len(missing)} blob(s) are not stored ({sample})."
+        )
+    manifest_key = store.put_manifest(manifest)
+    store.blobs.sync()
+    digest = manifest.digest()
+    with store.engine.begin() as conn:
+        project_id = ensure_project(conn, request.entity, request.project)
+        collection = ensure_collection(conn, project_id, request.name, request.type)
+        twin = conn.execute(
+            select(versions)
+            .where(
+                versions.c.collection_id == collection.id,
+                versions.c.digest == digest,
+                versions.c.state == COMMITTED,
+            )
+            .order_by(versions.c.version_index.desc())
+        ).first()
+        if twin is not None:
+            set_aliases(conn, collection.id, twin.id, user_aliases)
+            add_tags(conn, twin.id, tag_names)
+            if request.run_id:
+                add_lineage(conn, request.run_id, twin.id, "logged")
+            return version_record(conn, twin, entity=request.entity, project=request.project)
+
+        index = take_next_index(conn, collection.id)
+        version_id = uuid.uuid4().hex
+        stamp = now()
+        conn.execute(
+            insert(versions).values(
+                id=version_id,
+                collection_id=collection.id,
+                version_index=index,
+                state=COMMITTED,
+                digest=digest,
+                algorithm=manifest.algorithm.value,
+                manifest_blob=manifest_key,
+                metadata=metadata,
+                description=request.description,
+                size=manifest.size,
+                file_count=len(manifest),
+                ttl_seconds=request.ttl_seconds,
+                created_by_run=request.run_id,
+                created_at=stamp,
+                committed_at=stamp,
+                updated_at=stamp,
+            )
+        )
+        set_aliases(conn, collection.id, version_id, ["latest", *user_aliases])
+        add_tags(conn, version_id, tag_names)
+        if request.run_id:
+            add_lineage(conn, request.run_id, version_id, "logged")
+        row = conn.execute(select(versions).where(versions.c.id == version_id)).one()
+        return version_record(conn, row, entity=request.entity, project=request.project)
+
+
+def take_next_index(conn: Connection, collection_id: int) -> int:
+    """The collection's next version index, taken inside the caller's transaction.
+
+    The UPDATE locks the collection row (PostgreSQL) or the database (SQLite) until the
+    transaction ends, and the unique (collection, index) constraint backs it up.
+    """
+    taken = conn.execute(
+        update(collections)
+        .where(collections.c.id == collection_id)
+        .values(next_index=collections.c.next_index + 1)
+        .returning(collections.c.next_index)
+    ).scalar_one()
+    return int(taken) - 1
+
+
+def set_aliases(conn: Connection, collection_id: int, version_id: str, names: Sequence[str]) -> None:
+    """Point each alias of *names* at the version, taking it from any other version."""
+    for alias in dict.fromkeys(names):
+        conn.execute(
+            delete(aliases).where(aliases.c.collection_id == collection_id, aliases.c.alias == alias)
+        )
+        conn.execute(
+            insert(aliases).values(collection_id=collection_id, alias=alias, version_id=version_id)
+        )
+
+
+def add_tags(conn: Connection, version_id: str, names: Sequence[str]) -> None:
+    existing = set(conn.execute(select(tags.c.tag).where(tags.c.version_id == version_id)).scalars())
+    for tag in names:
+        if tag not in existing:
+            conn.execute(insert(tags).values(version_id=version_id, tag=tag))
+
+
+def add_lineage(conn: Connection, run_id: str, version_id: str, direction: str) -> None:
+    if direction not in ("used", "logged"):
+        raise ValidationError(f"Unknown lineage direction {direction!r}.")
+    exists = conn.execute(
+        select(lineage.c.run_id).where(
+            lineage.c.run_id == run_id,
+            lineage.c.version_id == version_id,
+            lineage.c.direction == direction,
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            insert(lineage).values(
+                run_id=run_id, version_id=version_id, direction=direction, created_at=now()
+            )
+        )

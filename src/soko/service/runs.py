@@ -1,0 +1,133 @@
+"""Runs and lineage: which run used and which logged each version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from soko.core.names import validate_project
+from soko.core.records import RunRecord, VersionRecord
+from soko.errors import NotFoundError, ValidationError
+from soko.metadata.schema import entities, lineage, projects, runs, versions
+from soko.service.catalog import as_utc, ensure_project, find_project, now, record_by_id
+from soko.service.commit import add_lineage
+from soko.service.store import Store
+
+RUN_STATES = ("running", "finished", "failed", "crashed")
+
+
+def _run_record(conn: Connection, row: Row[Any]) -> RunRecord:
+    names = conn.execute(
+        select(entities.c.name.label("entity"), projects.c.name.label("project"))
+        .join(entities, entities.c.id == projects.c.entity_id)
+        .where(projects.c.id == row.project_id)
+    ).one()
+    return RunRecord(
+        id=row.id,
+        entity=names.entity,
+        project=names.project,
+        name=row.name,
+        job_type=row.job_type,
+        group=row.group_name,
+        config=dict(row.config or {}),
+        state=row.state,
+        created_at=as_utc(row.created_at),
+        finished_at=as_utc(row.finished_at) if row.finished_at else None,
+    )
+
+
+def start_run(
+    store: Store,
+    *,
+    run_id: str,
+    entity: str,
+    project: str,
+    name: str | None = None,
+    job_type: str | None = None,
+    group: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> RunRecord:
+    """Create the run, or resume it (state back to running) when the id exists."""
+    validate_project(entity)
+    validate_project(project)
+    with store.engine.begin() as conn:
+        project_id = ensure_project(conn, entity, project)
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            conn.execute(
+                insert(runs).values(
+                    id=run_id,
+                    project_id=project_id,
+                    name=name or run_id,
+                    job_type=job_type,
+                    group_name=group,
+                    config=config or {},
+                    state="running",
+                    created_at=now(),
+                )
+            )
+        else:
+            conn.execute(
+                update(runs).where(runs.c.id == run_id).values(state="running", finished_at=None)
+            )
+        return _run_record(conn, conn.execute(select(runs).where(runs.c.id == run_id)).one())
+
+
+def finish_run(store: Store, run_id: str, *, state: str) -> None:
+    if state not in RUN_STATES:
+        raise ValidationError(f"Unknown run state {state!r}.")
+    with store.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(state=state, finished_at=now()))
+
+
+def update_run_config(store: Store, run_id: str, config: dict[str, Any]) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
+
+
+def get_run(store: Store, run_id: str) -> RunRecord:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"No run with id {run_id!r}.")
+        return _run_record(conn, row)
+
+
+def list_runs(store: Store, entity: str, project: str) -> list[RunRecord]:
+    with store.engine.connect() as conn:
+        project_id = find_project(conn, entity, project)
+        if project_id is None:
+            return []
+        rows = conn.execute(
+            select(runs).where(runs.c.project_id == project_id).order_by(runs.c.created_at)
+        ).all()
+        return [_run_record(conn, r) for r in rows]
+
+
+def record_use(store: Store, run_id: str, version_id: str) -> None:
+    with store.engine.begin() as conn:
+        add_lineage(conn, run_id, version_id, "used")
+
+
+def runs_of_version(store: Store, version_id: str, direction: str) -> list[RunRecord]:
+    """Runs that used (``"used"``) or logged (``"logged"``) a version, oldest first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(runs)
+            .join(lineage, lineage.c.run_id == runs.c.id)
+            .where(lineage.c.version_id == version_id, lineage.c.direction == direction)
+            .order_by(lineage.c.created_at)
+        ).all()
+        return [_run_record(conn, r) for r in rows]
+
+
+def versions_of_run(store: Store, run_id: str, direction: str) -> list[VersionRecord]:
+    with store.engine.connect() as conn:
+        ids = conn.execute(
+            select(lineage.c.version_id)
+            .join(versions, versions.c.id == lineage.c.version_id)
+            .where(lineage.c.run_id == run_id, lineage.c.direction == direction)
+            .order_by(lineage.c.created_at)
+        ).scalars()
+        return [record_by_id(conn, version_id) for version_id in ids]

@@ -1,0 +1,287 @@
+"""Finding, listing, changing and deleting versions; registry links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from soko.core.names import (
+    is_version_alias,
+    validate_aliases,
+    validate_metadata,
+    validate_tags,
+    validate_ttl,
+)
+from soko.core.records import COMMITTED, DELETED, CollectionRecord, ProjectRecord, VersionRecord
+from soko.errors import NotFoundError, ValidationError
+from soko.metadata.schema import aliases, collections, entities, links, projects, tags, versions
+from soko.service.catalog import (
+    collection_record,
+    ensure_collection,
+    ensure_project,
+    find_collection,
+    find_project,
+    now,
+    record_by_id,
+    version_record,
+)
+from soko.service.commit import set_aliases
+from soko.service.store import Store
+
+_UNSET: Any = object()
+
+
+def _version_row_for(conn: Connection, collection: Any, selector: str) -> Any:
+    if collection.kind == "registry":
+        return _linked_version_row(conn, collection, selector)
+    if is_version_alias(selector):
+        return conn.execute(
+            select(versions).where(
+                versions.c.collection_id == collection.id,
+                versions.c.version_index == int(selector[1:]),
+                versions.c.state == COMMITTED,
+            )
+        ).first()
+    return conn.execute(
+        select(versions)
+        .join(aliases, aliases.c.version_id == versions.c.id)
+        .where(
+            aliases.c.collection_id == collection.id,
+            aliases.c.alias == selector,
+            versions.c.state == COMMITTED,
+        )
+    ).first()
+
+
+def _linked_version_row(conn: Connection, collection: Any, selector: str) -> Any:
+    if is_version_alias(selector):
+        target = select(links.c.version_id).where(
+            links.c.collection_id == collection.id, links.c.link_index == int(selector[1:])
+        )
+    else:
+        target = select(aliases.c.version_id).where(
+            aliases.c.collection_id == collection.id, aliases.c.alias == selector
+        )
+    version_id = conn.execute(target).scalar()
+    if version_id is None:
+        return None
+    return conn.execute(
+        select(versions).where(versions.c.id == version_id, versions.c.state == COMMITTED)
+    ).first()
+
+
+def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
+    """The committed version that ``name:selector`` (an alias or ``vN``) names."""
+    with store.engine.connect() as conn:
+        collection = find_collection(conn, entity, project, name)
+        row = _version_row_for(conn, collection, selector)
+        if row is None:
+            raise NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+        if collection.kind == "registry":
+            return record_by_id(conn, row.id)
+        return version_record(conn, row, entity=entity, project=project)
+
+
+def get_version(store: Store, version_id: str) -> VersionRecord:
+    with store.engine.connect() as conn:
+        return record_by_id(conn, version_id)
+
+
+def list_versions(store: Store, entity: str, project: str, name: str) -> list[VersionRecord]:
+    """Committed versions of a collection, oldest first."""
+    with store.engine.connect() as conn:
+        collection = find_collection(conn, entity, project, name)
+        rows = conn.execute(
+            select(versions)
+            .where(versions.c.collection_id == collection.id, versions.c.state == COMMITTED)
+            .order_by(versions.c.version_index)
+        ).all()
+        return [version_record(conn, r, entity=entity, project=project) for r in rows]
+
+
+def list_collections(
+    store: Store, entity: str, project: str, type_name: str | None = None
+) -> list[CollectionRecord]:
+    with store.engine.connect() as conn:
+        project_id = find_project(conn, entity, project)
+        if project_id is None:
+            return []
+        query = select(collections).where(collections.c.project_id == project_id)
+        if type_name is not None:
+            query = query.where(collections.c.type == type_name)
+        rows = conn.execute(query.order_by(collections.c.name)).all()
+        return [collection_record(conn, r, entity=entity, project=project) for r in rows]
+
+
+def get_collection(store: Store, entity: str, project: str, name: str) -> CollectionRecord:
+    with store.engine.connect() as conn:
+        row = find_collection(conn, entity, project, name)
+        return collection_record(conn, row, entity=entity, project=project)
+
+
+def list_types(store: Store, entity: str, project: str) -> list[str]:
+    with store.engine.connect() as conn:
+        project_id = find_project(conn, entity, project)
+        if project_id is None:
+            return []
+        return list(
+            conn.execute(
+                select(collections.c.type)
+                .where(collections.c.project_id == project_id)
+                .distinct()
+                .order_by(collections.c.type)
+            ).scalars()
+        )
+
+
+def list_projects(store: Store, entity: str | None = None) -> list[ProjectRecord]:
+    with store.engine.connect() as conn:
+        query = select(entities.c.name.label("entity"), projects.c.name, projects.c.created_at).join(
+            entities, entities.c.id == projects.c.entity_id
+        )
+        if entity is not None:
+            query = query.where(entities.c.name == entity)
+        rows = conn.execute(query.order_by(entities.c.name, projects.c.name)).all()
+        return [ProjectRecord(r.entity, r.name, r.created_at) for r in rows]
+
+
+def update_version(
+    store: Store,
+    version_id: str,
+    *,
+    aliases_to_set: Sequence[str] | None = None,
+    tags_to_set: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    description: Any = _UNSET,
+    ttl_seconds: Any = _UNSET,
+) -> VersionRecord:
+    """Replace the user aliases, tags, metadata, description or TTL of a committed version.
+
+    ``latest`` is managed by soko: it is neither removed nor added here.
+    """
+    new_aliases = validate_aliases(
+        [a for a in aliases_to_set if a != "latest"] if aliases_to_set is not None else None
+    )
+    new_tags = validate_tags(tags_to_set) if tags_to_set is not None else None
+    new_metadata = validate_metadata(metadata) if metadata is not None else None
+    with store.engine.begin() as conn:
+        row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
+        if row is None or row.state == DELETED:
+            raise NotFoundError(f"No live artifact version with id {version_id!r}.")
+        values: dict[str, Any] = {"updated_at": now()}
+        if new_metadata is not None:
+            values["metadata"] = new_metadata
+        if description is not _UNSET:
+            values["description"] = description
+        if ttl_seconds is not _UNSET:
+            values["ttl_seconds"] = validate_ttl(ttl_seconds)
+        conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
+        if aliases_to_set is not None:
+            conn.execute(
+                delete(aliases).where(
+                    aliases.c.version_id == version_id,
+                    aliases.c.collection_id == row.collection_id,
+                    aliases.c.alias != "latest",
+                )
+            )
+            set_aliases(conn, row.collection_id, version_id, new_aliases or [])
+        if new_tags is not None:
+            conn.execute(delete(tags).where(tags.c.version_id == version_id))
+            for tag in new_tags:
+                conn.execute(insert(tags).values(version_id=version_id, tag=tag))
+        return record_by_id(conn, version_id)
+
+
+def delete_version(store: Store, version_id: str, *, delete_aliases: bool = False) -> None:
+    """Mark a version DELETED; its blobs are freed later by garbage collection.
+
+    Refused while user aliases point at it, unless *delete_aliases*. ``latest`` moves to
+    the newest remaining committed version.
+    """
+    with store.engine.begin() as conn:
+        row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
+        if row is None or row.state == DELETED:
+            raise NotFoundError(f"No live artifact version with id {version_id!r}.")
+        held = list(
+            conn.execute(select(aliases.c.alias).where(aliases.c.version_id == version_id)).scalars()
+        )
+        user_held = [a for a in held if a != "latest"]
+        if user_held and not delete_aliases:
+            raise ValidationError(
+                f"Version v{row.version_index} still has aliases {user_held}; pass "
+                "delete_aliases=True to delete it with them."
+            )
+        stamp = now()
+        conn.execute(
+            update(versions)
+            .where(versions.c.id == version_id)
+            .values(state=DELETED, deleted_at=stamp, updated_at=stamp)
+        )
+        conn.execute(delete(aliases).where(aliases.c.version_id == version_id))
+        conn.execute(delete(links).where(links.c.version_id == version_id))
+        if "latest" in held:
+            _move_latest(conn, row.collection_id)
+
+
+def _move_latest(conn: Connection, collection_id: int) -> None:
+    newest = conn.execute(
+        select(versions.c.id)
+        .where(versions.c.collection_id == collection_id, versions.c.state == COMMITTED)
+        .order_by(versions.c.version_index.desc())
+        .limit(1)
+    ).scalar()
+    if newest is not None:
+        set_aliases(conn, collection_id, newest, ["latest"])
+
+
+def link_version(
+    store: Store,
+    version_id: str,
+    *,
+    entity: str,
+    project: str,
+    registry: str,
+    aliases_to_add: Sequence[str] = (),
+) -> int:
+    """Link a version into the registry collection *registry*; returns the link's index.
+
+    Linking the same version twice is harmless: the existing link gains the aliases.
+    """
+    names = validate_aliases(aliases_to_add)
+    with store.engine.begin() as conn:
+        source = conn.execute(
+            select(versions.c.state, collections.c.type)
+            .join(collections, collections.c.id == versions.c.collection_id)
+            .where(versions.c.id == version_id)
+        ).first()
+        if source is None or source.state != COMMITTED:
+            raise NotFoundError(f"No committed artifact version with id {version_id!r}.")
+        project_id = ensure_project(conn, entity, project)
+        target = ensure_collection(conn, project_id, registry, source.type, kind="registry")
+        if target.kind != "registry":
+            raise ValidationError(f"{registry!r} is an artifact collection, not a registry.")
+        index = conn.execute(
+            select(links.c.link_index).where(
+                links.c.collection_id == target.id, links.c.version_id == version_id
+            )
+        ).scalar()
+        if index is None:
+            index = int(
+                conn.execute(
+                    select(func.coalesce(func.max(links.c.link_index) + 1, 0)).where(
+                        links.c.collection_id == target.id
+                    )
+                ).scalar_one()
+            )
+            conn.execute(
+                insert(links).values(
+                    collection_id=target.id,
+                    version_id=version_id,
+                    link_index=index,
+                    created_at=now(),
+                )
+            )
+        set_aliases(conn, target.id, version_id, ["latest", *names])
+        return int(index)
