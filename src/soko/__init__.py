@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from soko import errors
+from soko.sdk import data_types
 from soko.sdk.api import Api
 from soko.sdk.artifact import Artifact
+from soko.sdk.data_types import Image, JoinedTable, Table
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.run import Run, finish, init
 
@@ -39,21 +41,27 @@ def use_artifact(artifact_or_name: Any, *args: Any, **kwargs: Any) -> Artifact:
     return run.use_artifact(artifact_or_name, *args, **kwargs)
 
 
-def login(key: str | None = None, host: str | None = None, relogin: bool | None = None,
-          **_ignored: Any) -> bool:
+def login(
+    key: str | None = None, host: str | None = None, relogin: bool | None = None, **_ignored: Any
+) -> bool:
     """Store credentials for a soko server; with the embedded store, succeed and do nothing."""
     from soko.client.login import login as _login
 
     return _login(key=key, host=host)
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Api",
     "Artifact",
+    "Image",
+    "JoinedTable",
     "ManifestEntry",
     "Run",
+    "Table",
     "__version__",
+    "data_types",
     "errors",
     "finish",
     "init",

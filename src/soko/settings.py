@@ -62,7 +62,9 @@ def parse_size(text: str) -> int:
     try:
         value = float(number)
     except ValueError:
-        raise ValidationError(f"Cannot parse size {text!r}: use e.g. 500MB, 2GiB or 1024.") from None
+        raise ValidationError(
+            f"Cannot parse size {text!r}: use e.g. 500MB, 2GiB or 1024."
+        ) from None
     if unit not in units or value < 0:
         raise ValidationError(f"Cannot parse size {text!r}: use e.g. 500MB, 2GiB or 1024.")
     return int(value * units[unit])
@@ -85,7 +87,9 @@ def load() -> Settings:
     cache_dir = Path(env.get("SOKO_CACHE_DIR") or Path.home() / ".cache" / "soko").expanduser()
     link_mode = (env.get("SOKO_LINK") or "auto").lower()
     if link_mode not in LINK_MODES:
-        raise ValidationError(f"SOKO_LINK must be one of {', '.join(LINK_MODES)}, not {link_mode!r}")
+        raise ValidationError(
+            f"SOKO_LINK must be one of {', '.join(LINK_MODES)}, not {link_mode!r}"
+        )
     cache_max = env.get("SOKO_CACHE_MAX")
     return Settings(
         soko_dir=soko_dir,

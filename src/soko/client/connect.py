@@ -3,11 +3,13 @@ embedded store in SOKO_DIR. One backend per configuration per process."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.statcache import StatCache
+from soko.errors import StoreError
 
 _lock = threading.Lock()
 _backends: dict[tuple[str, str], Backend] = {}
@@ -24,15 +26,25 @@ def get_backend(config: settings_module.Settings | None = None) -> Backend:
         backend = _backends.get(key)
         if backend is None:
             if config.base_url:
-                from soko.client.http import HttpBackend
-
-                backend = HttpBackend(config.base_url, api_key=config.api_key, settings=config)
+                backend = _http_backend(config)
             else:
                 from soko.client.local import LocalBackend
 
                 backend = LocalBackend(config.soko_dir, link_mode=config.link_mode)
             _backends[key] = backend
         return backend
+
+
+def _http_backend(config: settings_module.Settings) -> Backend:
+    try:
+        module = importlib.import_module("soko.client.http")
+    except ImportError:
+        raise StoreError(
+            f"SOKO_BASE_URL is set ({config.base_url}) but this soko has no HTTP client; "
+            "unset it to use the embedded store."
+        ) from None
+    backend: Backend = module.HttpBackend(config.base_url, api_key=config.api_key)
+    return backend
 
 
 def get_stat_cache(config: settings_module.Settings | None = None) -> StatCache:

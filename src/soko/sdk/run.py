@@ -117,7 +117,7 @@ class Run:
         else:
             try:
                 self.finish(exit_code=1)
-            except Exception:  # noqa: BLE001 - the user's exception is the one to see
+            except Exception:
                 pass
 
     def log(self, data: dict[str, Any], **_ignored: Any) -> None:
@@ -131,12 +131,14 @@ class Run:
             return artifact_or_path
         path = os.fspath(artifact_or_path)
         if "://" in path:
-            artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}",
-                                type or "unspecified")
+            artifact = Artifact(
+                name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}", type or "unspecified"
+            )
             artifact.add_reference(path)
             return artifact
-        artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip(os.sep))}",
-                            type or "unspecified")
+        artifact = Artifact(
+            name or f"run-{self.id}-{os.path.basename(path.rstrip(os.sep))}", type or "unspecified"
+        )
         if os.path.isdir(path):
             artifact.add_dir(path)
         elif os.path.isfile(path):
@@ -344,4 +346,3 @@ def log_outside_run(artifact: Artifact, *, project: str | None) -> None:
         return
     with init(project=project, job_type="auto") as temporary:
         temporary.log_artifact(artifact).wait()
-
