@@ -21,9 +21,7 @@ from soko.service.store import Store
 _WORKERS = 8
 
 
-def _in_chunks(
-    items: Sequence[tuple[Digest, str]], work: Any, progress: Progress | None
-) -> None:
+def _in_chunks(items: Sequence[tuple[Digest, str]], work: Any, progress: Progress | None) -> None:
     """Run *work* on every item over a thread pool, in a few large chunks."""
     if not items:
         return
@@ -119,7 +117,11 @@ class LocalBackend:
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
     ) -> int:
         return versions.link_version(
-            self.store, version_id, entity=entity, project=project, registry=registry,
+            self.store,
+            version_id,
+            entity=entity,
+            project=project,
+            registry=registry,
             aliases_to_add=aliases,
         )
 

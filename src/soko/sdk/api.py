@@ -56,7 +56,9 @@ class Api:
     def default_entity(self) -> str:
         return self._entity
 
-    def _split(self, path: str, *, default_selector: str | None = "latest") -> tuple[str, str, str, str | None]:
+    def _split(
+        self, path: str, *, default_selector: str | None = "latest"
+    ) -> tuple[str, str, str, str | None]:
         return parse_artifact_path(
             path, entity=self._entity, project=self._project, default_selector=default_selector
         )
@@ -129,7 +131,9 @@ class Api:
         run_id = path.split("/")[-1]
         return PublicRun(self._backend.get_run(run_id), self._backend)
 
-    def runs(self, path: str | None = None, filters: dict[str, Any] | None = None, **_: Any) -> list[PublicRun]:
+    def runs(
+        self, path: str | None = None, filters: dict[str, Any] | None = None, **_: Any
+    ) -> list[PublicRun]:
         entity, project = self._project_path(path or self._project)
         records = self._backend.list_runs(entity, project)
         runs = [PublicRun(r, self._backend) for r in records]

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import replace
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
-
 from concurrent.futures import Future
+from dataclasses import replace
+from typing import IO, Any
 
 from soko.client.backend import Backend
 from soko.client.hashing import hash_files_cached
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
-from soko.core.records import VersionRecord
 from soko.core.names import (
     parse_artifact_path,
     validate_aliases,
@@ -31,6 +29,7 @@ from soko.core.names import (
     validate_ttl,
     validate_type,
 )
+from soko.core.records import VersionRecord
 from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk import transfer
@@ -228,7 +227,9 @@ class Artifact:
             parts = file_name.split(".")
             parts[0] = hashed.digest.hex[:20]
             path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
-        (entry,) = draft.add_files([(path, hashed)], overwrite=overwrite, skip_cache=bool(skip_cache))
+        (entry,) = draft.add_files(
+            [(path, hashed)], overwrite=overwrite, skip_cache=bool(skip_cache)
+        )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
     def add_dir(
@@ -254,8 +255,9 @@ class Artifact:
                 logical.append(validate_artifact_path(f"{name}/{relative}" if name else relative))
                 physical.append(full)
         hashed = hash_files_cached(physical, self._algorithm, _stat_cache())
-        draft.add_files(list(zip(logical, hashed, strict=True)), overwrite=merge,
-                        skip_cache=bool(skip_cache))
+        draft.add_files(
+            list(zip(logical, hashed, strict=True)), overwrite=merge, skip_cache=bool(skip_cache)
+        )
 
     def add_reference(
         self,
@@ -325,6 +327,26 @@ class Artifact:
         """Deprecated in W&B; the same as :meth:`get_entry`."""
         return self.get_entry(name)
 
+    def add(self, obj: Any, name: str, overwrite: bool = False) -> ManifestEntry:
+        """Store a Table, Image, PartitionedTable or JoinedTable as ``name.<type>.json``."""
+        from soko.sdk.data_types import add_to_artifact
+
+        return add_to_artifact(self, obj, name, overwrite=overwrite)
+
+    def __setitem__(self, name: str, obj: Any) -> None:
+        self.add(obj, name)
+
+    def get(self, name: str) -> Any:
+        """The Table, Image, … stored as *name* (type suffix optional); None if there is none.
+
+        Only the entries that object needs are fetched, not the whole artifact.
+        """
+        from soko.sdk.data_types import load_from_artifact
+
+        return load_from_artifact(self, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
 
     def _download_entry(self, path: str, *, root: str | None) -> str:
         record = self._require_logged("download")
@@ -572,7 +594,10 @@ class Artifact:
             target_path, entity=record.entity, project=record.project, default_selector=None
         )
         self._live_backend().link_version(
-            record.id, entity=entity, project=project, registry=registry,
+            record.id,
+            entity=entity,
+            project=project,
+            registry=registry,
             aliases=validate_aliases(aliases),
         )
         return self

@@ -57,9 +57,7 @@ def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
     return [e for e in manifest if e.path.startswith(path_prefix)]
 
 
-def _unchanged(
-    entries: Sequence[tuple[Entry, str]], cache: StatCache | None
-) -> set[str]:
+def _unchanged(entries: Sequence[tuple[Entry, str]], cache: StatCache | None) -> set[str]:
     """Destinations that already hold their entry's bytes (checked by stat cache or hash)."""
     candidates: list[tuple[Entry, str]] = []
     for entry, dest in entries:

@@ -119,8 +119,9 @@ def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str
         ).scalars()
     )
     tag_names = list(
-        conn.execute(select(tags.c.tag).where(tags.c.version_id == row.id).order_by(tags.c.tag))
-        .scalars()
+        conn.execute(
+            select(tags.c.tag).where(tags.c.version_id == row.id).order_by(tags.c.tag)
+        ).scalars()
     )
     return VersionRecord(
         id=row.id,
@@ -171,7 +172,9 @@ def record_by_id(conn: Connection, version_id: str) -> VersionRecord:
     return version_record(conn, row, entity=entity, project=project)
 
 
-def collection_record(conn: Connection, row: Row[Any], *, entity: str, project: str) -> CollectionRecord:
+def collection_record(
+    conn: Connection, row: Row[Any], *, entity: str, project: str
+) -> CollectionRecord:
     count = conn.execute(
         select(func.count())
         .select_from(versions)

@@ -125,11 +125,15 @@ def take_next_index(conn: Connection, collection_id: int) -> int:
     return int(taken) - 1
 
 
-def set_aliases(conn: Connection, collection_id: int, version_id: str, names: Sequence[str]) -> None:
+def set_aliases(
+    conn: Connection, collection_id: int, version_id: str, names: Sequence[str]
+) -> None:
     """Point each alias of *names* at the version, taking it from any other version."""
     for alias in dict.fromkeys(names):
         conn.execute(
-            delete(aliases).where(aliases.c.collection_id == collection_id, aliases.c.alias == alias)
+            delete(aliases).where(
+                aliases.c.collection_id == collection_id, aliases.c.alias == alias
+            )
         )
         conn.execute(
             insert(aliases).values(collection_id=collection_id, alias=alias, version_id=version_id)
@@ -137,7 +141,9 @@ def set_aliases(conn: Connection, collection_id: int, version_id: str, names: Se
 
 
 def add_tags(conn: Connection, version_id: str, names: Sequence[str]) -> None:
-    existing = set(conn.execute(select(tags.c.tag).where(tags.c.version_id == version_id)).scalars())
+    existing = set(
+        conn.execute(select(tags.c.tag).where(tags.c.version_id == version_id)).scalars()
+    )
     for tag in names:
         if tag not in existing:
             conn.execute(insert(tags).values(version_id=version_id, tag=tag))

@@ -138,9 +138,9 @@ def list_types(store: Store, entity: str, project: str) -> list[str]:
 
 def list_projects(store: Store, entity: str | None = None) -> list[ProjectRecord]:
     with store.engine.connect() as conn:
-        query = select(entities.c.name.label("entity"), projects.c.name, projects.c.created_at).join(
-            entities, entities.c.id == projects.c.entity_id
-        )
+        query = select(
+            entities.c.name.label("entity"), projects.c.name, projects.c.created_at
+        ).join(entities, entities.c.id == projects.c.entity_id)
         if entity is not None:
             query = query.where(entities.c.name == entity)
         rows = conn.execute(query.order_by(entities.c.name, projects.c.name)).all()
@@ -205,7 +205,9 @@ def delete_version(store: Store, version_id: str, *, delete_aliases: bool = Fals
         if row is None or row.state == DELETED:
             raise NotFoundError(f"No live artifact version with id {version_id!r}.")
         held = list(
-            conn.execute(select(aliases.c.alias).where(aliases.c.version_id == version_id)).scalars()
+            conn.execute(
+                select(aliases.c.alias).where(aliases.c.version_id == version_id)
+            ).scalars()
         )
         user_held = [a for a in held if a != "latest"]
         if user_held and not delete_aliases:
