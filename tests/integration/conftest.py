@@ -1,0 +1,236 @@
+"""Real services for integration tests: an S3 endpoint and a GCS emulator.
+
+Each runs as its own process on a free loopback port for the whole session and is stopped
+afterwards: moto in server mode (``python -m moto.server``) for S3, gcp-storage-emulator
+in memory for GCS. A service that cannot be started fails the tests that need it when
+``CI=true``, and skips them otherwise (a developer's machine may lack it).
+
+Per test, ``s3_env`` / ``gcs_env`` point the environment at the service, so that both soko
+and the ``wandb`` package, which read the same variables, talk to it; buckets get unique
+names, so tests never see each other's objects.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+_START_TIMEOUT = 30.0
+_S3_ENV_TO_CLEAR = (
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+def service_unavailable(message: str) -> NoReturn:
+    """Fail under CI, where every service must be there; skip on a developer's machine."""
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        pytest.fail(f"{message} (CI=true: integration services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """A service started as a child process, ready once *probe_url* answers."""
+
+    def __init__(self, name: str, command: list[str], *, url: str, probe_url: str, log: Path):
+        self.name = name
+        self.url = url
+        self._log_path = log
+        self._log = log.open("wb")
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self._wait_ready(probe_url)
+
+    def _log_tail(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self._log_path.read_text(errors="replace")[-2000:]
+
+    def _wait_ready(self, probe_url: str) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self.stop()
+                service_unavailable(
+                    f"{self.name} exited with code {self._process.returncode} while "
+                    f"starting:\n{self._log_tail()}"
+                )
+            try:
+                httpx.get(probe_url, timeout=2.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        service_unavailable(
+            f"{self.name} did not answer at {probe_url} within {_START_TIMEOUT:.0f}s:\n"
+            f"{self._log_tail()}"
+        )
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._log.close()
+
+
+def _require_module(module: str, what: str) -> None:
+    try:
+        __import__(module)
+    except ImportError as exc:
+        service_unavailable(f"{what} is not installed ({exc}); pip install 'soko[test,cloud]'")
+
+
+# ----- S3 (moto server mode) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto S3 server on a free loopback port."""
+    _require_module("moto.server", "moto[server]")
+    _require_module("boto3", "boto3")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(
+        "moto server",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        url=url,
+        probe_url=f"{url}/moto-api/",
+        log=tmp_path_factory.mktemp("moto") / "moto.log",
+    )
+    try:
+        yield url
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def s3_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 (soko's and wandb's) at the moto server; returns its URL."""
+    for name in _S3_ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return moto_server
+
+
+@pytest.fixture
+def s3_client(s3_env: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client("s3")
+
+
+def _new_bucket(s3_client: Any, *, versioned: bool) -> str:
+    bucket = f"soko-{uuid.uuid4().hex[:20]}"
+    s3_client.create_bucket(Bucket=bucket)
+    if versioned:
+        s3_client.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    return bucket
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> str:
+    """A new, empty, unversioned bucket."""
+    return _new_bucket(s3_client, versioned=False)
+
+
+@pytest.fixture
+def s3_versioned_bucket(s3_client: Any) -> str:
+    """A new, empty bucket with versioning enabled."""
+    return _new_bucket(s3_client, versioned=True)
+
+
+# ----- GCS (gcp-storage-emulator) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of an in-memory gcp-storage-emulator on a free loopback port."""
+    _require_module("gcp_storage_emulator", "gcp-storage-emulator")
+    _require_module("google.cloud.storage", "google-cloud-storage")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start"]
+    command += ["-H", "127.0.0.1", "--port", str(port), "--in-memory", "-q"]
+    service = ServiceProcess(
+        "gcp-storage-emulator",
+        command,
+        url=url,
+        probe_url=f"{url}/storage/v1/b",
+        log=tmp_path_factory.mktemp("gcs") / "gcs.log",
+    )
+    try:
+        yield url
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def gcs_env(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point google-cloud-storage (soko's and wandb's) at the emulator; returns its URL."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "soko-test")
+    return gcs_emulator
+
+
+@pytest.fixture
+def gcs_client(gcs_env: str) -> Any:
+    from google.cloud import storage
+
+    return storage.Client(project="soko-test")
+
+
+@pytest.fixture
+def gcs_bucket(gcs_client: Any) -> Any:
+    """A new, empty bucket (a google.cloud.storage.Bucket)."""
+    return gcs_client.create_bucket(f"soko-{uuid.uuid4().hex[:20]}")
+
+
+# ----- the wandb package, offline -------------------------------------------------------
+
+
+@pytest.fixture
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The ``wandb`` package, offline and silent, with its cache and files under tmp_path."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    try:
+        import wandb
+    except ImportError as exc:
+        service_unavailable(f"the wandb package is not installed ({exc}); pip install 'soko[test]'")
+    return wandb
