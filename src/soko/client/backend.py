@@ -51,6 +51,60 @@ class Backend(Protocol):
         run_id: str | None,
     ) -> VersionRecord: ...
 
+    # --- distributed versions (many writers build one version) ------------------------
+    def upsert(
+        self,
+        *,
+        entity: str,
+        project: str,
+        name: str,
+        type: str,
+        distributed_id: str,
+        manifest: Manifest,
+        aliases: Sequence[str],
+        tags: Sequence[str],
+        metadata: dict[str, Any],
+        description: str | None,
+        ttl_seconds: int | None,
+        run_id: str | None,
+    ) -> VersionRecord:
+        """Merge *manifest* into the pending version of *distributed_id* (created if none).
+
+        Its blobs must be uploaded first. All or nothing: ConflictError, and nothing applied,
+        when a path is already pending with other content. Returns the PENDING record.
+        """
+        ...
+
+    def finish_distributed(
+        self,
+        *,
+        entity: str,
+        project: str,
+        name: str,
+        type: str,
+        distributed_id: str,
+        manifest: Manifest,
+        aliases: Sequence[str],
+        tags: Sequence[str],
+        metadata: dict[str, Any],
+        description: str | None,
+        ttl_seconds: int | None,
+        run_id: str | None,
+    ) -> VersionRecord:
+        """Commit the pending version with *manifest*'s entries added; the next upsert with
+        the same id starts a new one. Without a pending version, a plain commit."""
+        ...
+
+    def list_pending(
+        self, entity: str, project: str, name: str | None = None
+    ) -> list[VersionRecord]: ...
+
+    def abandon_pending(
+        self, entity: str, project: str, name: str, distributed_id: str
+    ) -> VersionRecord:
+        """Drop a pending version and its entries; NotFoundError when there is none."""
+        ...
+
     def manifest(self, record: VersionRecord) -> Manifest: ...
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord: ...
     def get_version(self, version_id: str) -> VersionRecord: ...

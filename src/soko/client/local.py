@@ -14,7 +14,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.errors import DigestMismatchError, NotFoundError
-from soko.service import runs, versions
+from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
 from soko.service.store import Store
 
@@ -66,18 +66,49 @@ class LocalBackend:
     def fetch_blobs(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> None:
+        for folder in {os.path.dirname(dest) for _, dest in items}:
+            os.makedirs(folder or ".", exist_ok=True)
+
         def fetch(digest: Digest, dest: str) -> int:
             src = self.store.blobs.local_path(digest)
-            if src is None or not os.path.exists(src):
+            if src is None:
                 raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
-            materialize(src, dest, digest, mode=self.link_mode)
-            return os.path.getsize(dest)
+            try:
+                materialize(src, dest, digest, mode=self.link_mode, make_dirs=False)
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"Blob {digest} is missing from the store {self.root}."
+                ) from None
+            return 0
 
         _in_chunks(items, fetch, progress)
 
     # --- versions --------------------------------------------------------------------
     def commit(self, **fields: Any) -> VersionRecord:
         return commit_version(self.store, CommitRequest(**fields))
+
+    # --- distributed versions ----------------------------------------------------------
+    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
+        return distributed.upsert(
+            self.store, CommitRequest(**fields), distributed_id=distributed_id
+        )
+
+    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
+        return distributed.finish(
+            self.store, CommitRequest(**fields), distributed_id=distributed_id
+        )
+
+    def list_pending(
+        self, entity: str, project: str, name: str | None = None
+    ) -> list[VersionRecord]:
+        return distributed.list_pending(self.store, entity=entity, project=project, name=name)
+
+    def abandon_pending(
+        self, entity: str, project: str, name: str, distributed_id: str
+    ) -> VersionRecord:
+        return distributed.abandon_pending(
+            self.store, entity=entity, project=project, name=name, distributed_id=distributed_id
+        )
 
     def manifest(self, record: VersionRecord) -> Manifest:
         if record.manifest_blob is None:

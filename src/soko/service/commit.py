@@ -4,9 +4,10 @@
 2. :func:`commit_version` asks the blob store, in one batch, whether any is still missing
    and refuses the commit if so: a version never names a blob that is not stored.
 3. It stores the manifest as a blob and makes every blob durable with one ``sync``.
-4. One transaction: dedup against a committed version of the same digest, else take the
-   next index from the collection's counter, insert the COMMITTED row, move ``latest`` and
-   the aliases, record tags and the lineage edge.
+4. One transaction (:func:`commit_in`): dedup against a committed version of the same digest,
+   else take the next index from the collection's counter, insert the COMMITTED row (or turn
+   a distributed version's PENDING row into it), move ``latest`` and the aliases, record tags
+   and the lineage edges.
 
 A crash before step 4 commits leaves only unreferenced blobs, which garbage collection
 removes after its grace period; nobody can see a partial version.
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from soko.core.manifest import Manifest
 from soko.core.names import validate_aliases, validate_metadata, validate_tags
@@ -45,69 +46,112 @@ class CommitRequest:
     run_id: str | None = None
 
 
-def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
-    """Commit *request* as the next version of its collection (or return its twin)."""
-    user_aliases = validate_aliases(request.aliases)
-    tag_names = validate_tags(request.tags)
-    metadata = validate_metadata(request.metadata)
-    manifest = request.manifest
+def validated(request: CommitRequest) -> CommitRequest:
+    """*request* with its aliases, tags and metadata checked and normalised."""
+    return replace(
+        request,
+        aliases=validate_aliases(request.aliases),
+        tags=validate_tags(request.tags),
+        metadata=validate_metadata(request.metadata),
+    )
+
+
+def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
+    """Raise NotFoundError unless every blob *manifest* names is in the store (one batch)."""
     missing = store.blobs.missing(manifest.blob_digests())
     if missing:
         sample = ", ".join(sorted(str(d) for d in missing)[:3])
         raise NotFoundError(
-            f"Cannot commit {request.name!r}: {len(missing)} blob(s) are not stored ({sample})."
+            f"Cannot commit {name!r}: {len(missing)} blob(s) are not stored ({sample})."
         )
-    manifest_key = store.put_manifest(manifest)
+
+
+def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
+    """Commit *request* as the next version of its collection (or return its twin)."""
+    request = validated(request)
+    require_stored(store, request.manifest, name=request.name)
+    manifest_key = store.put_manifest(request.manifest)
     store.blobs.sync()
-    digest = manifest.digest()
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, request.entity, request.project)
         collection = ensure_collection(conn, project_id, request.name, request.type)
-        twin = conn.execute(
-            select(versions)
-            .where(
-                versions.c.collection_id == collection.id,
-                versions.c.digest == digest,
-                versions.c.state == COMMITTED,
-            )
-            .order_by(versions.c.version_index.desc())
-        ).first()
-        if twin is not None:
-            set_aliases(conn, collection.id, twin.id, user_aliases)
-            add_tags(conn, twin.id, tag_names)
-            if request.run_id:
-                add_lineage(conn, request.run_id, twin.id, "logged")
-            return version_record(conn, twin, entity=request.entity, project=request.project)
+        return commit_in(conn, collection, request, manifest_key=manifest_key)
 
-        index = take_next_index(conn, collection.id)
+
+def commit_in(
+    conn: Connection,
+    collection: Row[Any],
+    request: CommitRequest,
+    *,
+    manifest_key: str,
+    pending_id: str | None = None,
+    distributed_id: str | None = None,
+    writers: Sequence[str] = (),
+) -> VersionRecord:
+    """Step 4 of the protocol, inside the caller's transaction; *request* is validated.
+
+    The version becomes the next ``vN`` of *collection*: a new row, or the PENDING row
+    *pending_id* of a distributed version. When a committed version with the same digest
+    exists, no version is made: that twin gains the aliases, tags and lineage instead (the
+    caller then drops the pending row). *writers* are runs that logged into the version
+    besides ``request.run_id``.
+    """
+    manifest = request.manifest
+    digest = manifest.digest()
+    twin = conn.execute(
+        select(versions)
+        .where(
+            versions.c.collection_id == collection.id,
+            versions.c.digest == digest,
+            versions.c.state == COMMITTED,
+        )
+        .order_by(versions.c.version_index.desc())
+    ).first()
+    run_ids = [*writers, *([request.run_id] if request.run_id else [])]
+    if twin is not None:
+        set_aliases(conn, collection.id, twin.id, request.aliases)
+        add_tags(conn, twin.id, request.tags)
+        for run_id in dict.fromkeys(run_ids):
+            add_lineage(conn, run_id, twin.id, "logged")
+        return version_record(conn, twin, entity=request.entity, project=request.project)
+
+    index = take_next_index(conn, collection.id)
+    stamp = now()
+    values: dict[str, Any] = {
+        "version_index": index,
+        "state": COMMITTED,
+        "digest": digest,
+        "algorithm": manifest.algorithm.value,
+        "manifest_blob": manifest_key,
+        "metadata": request.metadata,
+        "description": request.description,
+        "size": manifest.size,
+        "file_count": len(manifest),
+        "ttl_seconds": request.ttl_seconds,
+        "committed_at": stamp,
+        "updated_at": stamp,
+    }
+    if pending_id is None:
         version_id = uuid.uuid4().hex
-        stamp = now()
         conn.execute(
             insert(versions).values(
                 id=version_id,
                 collection_id=collection.id,
-                version_index=index,
-                state=COMMITTED,
-                digest=digest,
-                algorithm=manifest.algorithm.value,
-                manifest_blob=manifest_key,
-                metadata=metadata,
-                description=request.description,
-                size=manifest.size,
-                file_count=len(manifest),
-                ttl_seconds=request.ttl_seconds,
+                distributed_id=distributed_id,
                 created_by_run=request.run_id,
                 created_at=stamp,
-                committed_at=stamp,
-                updated_at=stamp,
+                **values,
             )
         )
-        set_aliases(conn, collection.id, version_id, ["latest", *user_aliases])
-        add_tags(conn, version_id, tag_names)
-        if request.run_id:
-            add_lineage(conn, request.run_id, version_id, "logged")
-        row = conn.execute(select(versions).where(versions.c.id == version_id)).one()
-        return version_record(conn, row, entity=request.entity, project=request.project)
+    else:
+        version_id = pending_id
+        conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
+    set_aliases(conn, collection.id, version_id, ["latest", *request.aliases])
+    add_tags(conn, version_id, request.tags)
+    for run_id in dict.fromkeys(run_ids):
+        add_lineage(conn, run_id, version_id, "logged")
+    row = conn.execute(select(versions).where(versions.c.id == version_id)).one()
+    return version_record(conn, row, entity=request.entity, project=request.project)
 
 
 def take_next_index(conn: Connection, collection_id: int) -> int:
