@@ -192,6 +192,105 @@ class Run:
         self._futures.append(future)
         return artifact
 
+    def upsert_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Sequence[str] | None = None,
+        distributed_id: str | None = None,
+        **_ignored: Any,
+    ) -> Artifact:
+        """Add a draft's entries to the pending version that every run with the same
+        ``distributed_id`` (default: the run's group) builds; returns at once.
+
+        :meth:`finish_artifact` commits that version. ``wait()`` or ``finish()`` raise
+        ConflictError when a path was upserted before with other content; the entries
+        upserted before are kept.
+        """
+        return self._log_distributed(
+            artifact_or_path, name, type, aliases, distributed_id, finish=False
+        )
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Sequence[str] | None = None,
+        distributed_id: str | None = None,
+        **_ignored: Any,
+    ) -> Artifact:
+        """Commit the pending version of ``distributed_id`` (default: the run's group),
+        with this draft's entries added; returns at once. A later upsert with the same id
+        starts the next version. With nothing upserted, it logs the draft as a version."""
+        return self._log_distributed(
+            artifact_or_path, name, type, aliases, distributed_id, finish=True
+        )
+
+    def _log_distributed(
+        self,
+        artifact_or_path: Any,
+        name: str | None,
+        type: str | None,
+        aliases: Sequence[str] | None,
+        distributed_id: str | None,
+        *,
+        finish: bool,
+    ) -> Artifact:
+        verb = "finish" if finish else "upsert"
+        if distributed_id is None:
+            distributed_id = self.group
+        if distributed_id is None:
+            # W&B raises TypeError here, and code written for it may catch that.
+            raise TypeError(
+                f"Cannot {verb} artifact unless run is in a group or distributed_id is provided"
+            )
+        if not isinstance(distributed_id, str) or not distributed_id:
+            raise ValidationError(
+                f"distributed_id must be a non-empty string, not {distributed_id!r}."
+            )
+        self._check_open()
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        if not artifact.is_draft() or artifact._draft is None:
+            raise ArtifactFinalizedError(
+                f"{artifact.name!r} is already logged; use new_draft() to {verb} new content."
+            )
+        alias_list = validate_aliases(list(aliases) if aliases is not None else artifact.aliases)
+        tag_list = validate_tags(artifact.tags)
+        draft = artifact._draft
+        manifest = draft.builder.build()
+        backend = self._backend
+        send = backend.finish_distributed if finish else backend.upsert
+
+        def log() -> VersionRecord:
+            transfer.upload_draft(backend, draft, manifest)
+            record = send(
+                entity=self.entity,
+                project=self.project,
+                name=artifact._name,
+                type=artifact.type,
+                distributed_id=distributed_id,
+                manifest=manifest,
+                aliases=alias_list,
+                tags=tag_list,
+                metadata=artifact.metadata,
+                description=artifact.description,
+                ttl_seconds=artifact._ttl,
+                run_id=self.id,
+            )
+            artifact._attach(record, backend)
+            if not finish:
+                # A pending version has no manifest yet: the artifact shows what this
+                # writer added.
+                artifact._manifest = manifest
+            return record
+
+        future = self._executor.submit(log)
+        artifact._begin_log(future)
+        self._futures.append(future)
+        return artifact
+
     def use_artifact(
         self,
         artifact_or_name: Any,
