@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,58 @@ def make_tree(tmp_path: Path) -> TreeFactory:
         return write_tree(tmp_path / (name or f"tree{next(counter)}"), files)
 
     return make
+
+
+@dataclass(frozen=True)
+class SokoEnv:
+    """Where an isolated test's embedded store, cache and working directory are."""
+
+    store: Path
+    cache: Path
+    workdir: Path
+
+
+_SOKO_VARIABLES = (
+    "SOKO_BASE_URL",
+    "SOKO_API_KEY",
+    "SOKO_ENTITY",
+    "SOKO_PROJECT",
+    "SOKO_LINK",
+    "SOKO_CACHE_MAX",
+)
+
+
+def _finish_current_run() -> None:
+    import soko
+    from soko.errors import SokoError
+
+    try:
+        soko.finish()
+    except SokoError:
+        # A test that provoked a failing log has checked that failure already; the run is
+        # closed either way.
+        pass
+
+
+@pytest.fixture
+def soko_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SokoEnv]:
+    """An embedded store, cache and working directory of this test's own.
+
+    SOKO_DIR and SOKO_CACHE_DIR point into tmp_path, other SOKO_* settings are cleared, the
+    current directory is a fresh folder (downloads default to ``./artifacts``), and no
+    backend or run survives from one test to the next.
+    """
+    from soko.client import connect
+
+    env = SokoEnv(store=tmp_path / "soko", cache=tmp_path / "cache", workdir=tmp_path / "work")
+    env.workdir.mkdir()
+    for name in _SOKO_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOKO_DIR", str(env.store))
+    monkeypatch.setenv("SOKO_CACHE_DIR", str(env.cache))
+    monkeypatch.chdir(env.workdir)
+    _finish_current_run()
+    connect.reset()
+    yield env
+    _finish_current_run()
+    connect.reset()

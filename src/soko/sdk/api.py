@@ -42,6 +42,29 @@ class ArtifactCollection:
     versions = artifacts
 
 
+class ArtifactType:
+    """One artifact type of a project, and the collections that have it."""
+
+    def __init__(self, entity: str, project: str, type_name: str, backend: Backend) -> None:
+        self.entity = entity
+        self.project = project
+        self.name = type_name
+        self._backend = backend
+
+    def __repr__(self) -> str:
+        return f"<ArtifactType {self.name}>"
+
+    def collections(self, per_page: int = 50) -> list[ArtifactCollection]:
+        records = self._backend.list_collections(self.entity, self.project, self.name)
+        return [ArtifactCollection(r, self._backend) for r in records]
+
+    def collection(self, name: str) -> ArtifactCollection:
+        record = self._backend.get_collection(self.entity, self.project, name)
+        if record.type != self.name:
+            raise NotFoundError(f"Artifact {name!r} has type {record.type!r}, not {self.name!r}.")
+        return ArtifactCollection(record, self._backend)
+
+
 class Api:
     """Read access to artifacts, collections, runs and projects of the configured store."""
 
@@ -91,6 +114,10 @@ class Api:
         records = self._backend.list_versions(entity, project, collection)
         return [Artifact._from_record(r, self._backend) for r in records]
 
+    def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
+        """Deprecated in W&B; the same as :meth:`artifacts`."""
+        return self.artifacts(type_name, name, per_page=per_page)
+
     def artifact_collections(
         self, project_name: str, type_name: str | None = None, **_: Any
     ) -> list[ArtifactCollection]:
@@ -114,9 +141,19 @@ class Api:
             return False
         return True
 
-    def artifact_types(self, project: str | None = None) -> list[str]:
+    def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
+        """The artifact types used in a project, as W&B's ``ArtifactType`` objects."""
         entity, project_name = self._project_path(project or self._project)
-        return self._backend.list_types(entity, project_name)
+        return [
+            ArtifactType(entity, project_name, t, self._backend)
+            for t in self._backend.list_types(entity, project_name)
+        ]
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
+        entity, project_name = self._project_path(project or self._project)
+        if type_name not in self._backend.list_types(entity, project_name):
+            raise NotFoundError(f"No artifact type {type_name!r} in {entity}/{project_name}.")
+        return ArtifactType(entity, project_name, type_name, self._backend)
 
     def _project_path(self, path: str) -> tuple[str, str]:
         parts = path.split("/")

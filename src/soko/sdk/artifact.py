@@ -91,6 +91,9 @@ class Artifact:
         self._saved_aliases: list[str] = []
         self._download_roots: list[str] = []
         self._base_id: str | None = None
+        # Where a draft made by new_draft() comes from: save() outside a run logs it there.
+        self._source_entity: str | None = None
+        self._source_project: str | None = None
 
     def __repr__(self) -> str:
         return f"<Artifact {self._name}>"
@@ -548,6 +551,8 @@ class Artifact:
         assert draft._draft is not None
         draft._draft.builder.add_all(self.manifest)
         draft._base_id = record.id
+        draft._source_entity = record.entity
+        draft._source_project = record.project
         return draft
 
     def save(self, project: str | None = None, settings: Any = None) -> None:
@@ -555,7 +560,9 @@ class Artifact:
         if self._record is None and self._pending is None:
             from soko.sdk.run import log_outside_run
 
-            log_outside_run(self, project=project)
+            log_outside_run(
+                self, entity=self._source_entity, project=project or self._source_project
+            )
             return
         record = self._require_logged("save")
         updated = self._live_backend().update_version(
@@ -588,7 +595,10 @@ class Artifact:
         return [PublicRun(r, backend) for r in backend.runs_of_version(record.id, "used")]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
-        """Link this version into a registry collection ``[entity/][project/]name``."""
+        """Link this version into a registry collection ``[entity/][project/]name``; a
+        draft is saved first, as W&B does."""
+        if self._record is None and self._pending is None:
+            self.save()
         record = self._require_logged("link")
         entity, project, registry, _ = parse_artifact_path(
             target_path, entity=record.entity, project=record.project, default_selector=None

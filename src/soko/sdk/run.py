@@ -437,11 +437,13 @@ def finish(exit_code: int | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def log_outside_run(artifact: Artifact, *, project: str | None) -> None:
+def log_outside_run(
+    artifact: Artifact, *, project: str | None, entity: str | None = None
+) -> None:
     """``artifact.save()`` on a draft with no run: log it from a short-lived run."""
     run = current_run()
     if run is not None:
         run.log_artifact(artifact).wait()
         return
-    with init(project=project, job_type="auto") as temporary:
+    with init(entity=entity, project=project, job_type="auto") as temporary:
         temporary.log_artifact(artifact).wait()
