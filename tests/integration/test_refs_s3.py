@@ -176,6 +176,17 @@ def test_prefix_without_name_is_relative_and_bucket_is_whole(
     assert contents(whole)["dataset/c.txt"]["ref"] == f"s3://{s3_bucket}/dataset/c.txt"
 
 
+def test_an_object_marked_as_a_directory_is_expanded(s3_client: Any, s3_bucket: str) -> None:
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="folder", Body=b"", ContentType="application/x-directory"
+    )
+    put(s3_client, s3_bucket, {"folder/a.txt": b"a", "folder/b/c.txt": b"c"})
+
+    artifact, _ = add(f"s3://{s3_bucket}/folder", name="f")
+
+    assert sorted(contents(artifact)) == ["f/a.txt", "f/b/c.txt"]
+
+
 def test_prefix_in_a_versioned_bucket_records_current_versions(
     s3_client: Any, s3_versioned_bucket: str
 ) -> None:
