@@ -18,6 +18,7 @@ from soko.errors import CorruptBlobError
 
 _FICLONE = 0x40049409
 _CHUNK = 8 * 1024 * 1024
+_SMALL = 1024 * 1024
 _reflink_works: dict[int, bool] = {}
 
 
@@ -27,6 +28,19 @@ def _temp_beside(dest: str) -> str:
 
 
 def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
+    if os.path.getsize(src) <= _SMALL:
+        with open(src, "rb", buffering=0) as reader:
+            data = reader.read()
+        if digest.algorithm.hasher(data).digest() != digest.raw:
+            raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        return
     hasher = digest.algorithm.hasher()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
@@ -47,7 +61,7 @@ def _hash_path(path: str, digest: Digest) -> bool:
 
 
 def _try_reflink(src: str, tmp: str) -> bool:
-    device = os.stat(os.path.dirname(tmp) or ".").st_dev
+    device = os.stat(src).st_dev
     if _reflink_works.get(device) is False:
         return False
     try:
@@ -64,9 +78,15 @@ def _try_reflink(src: str, tmp: str) -> bool:
     return True
 
 
-def materialize(src: str, dest: str, digest: Digest, *, mode: str = "auto") -> None:
-    """Make *dest* hold the blob stored at *src*, verified against *digest*."""
-    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+def materialize(
+    src: str, dest: str, digest: Digest, *, mode: str = "auto", make_dirs: bool = True
+) -> None:
+    """Make *dest* hold the blob stored at *src*, verified against *digest*.
+
+    *make_dirs* False skips creating the parent folder (the caller made them all at once).
+    """
+    if make_dirs:
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     tmp = _temp_beside(dest)
     try:
         if mode in ("hardlink", "symlink"):

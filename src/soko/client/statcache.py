@@ -38,9 +38,9 @@ class StatCache:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=OFF")
                 conn.execute(
-                    "CREATE TABLE IF NOT EXISTS stats (dev INTEGER, ino INTEGER, size INTEGER,"
-                    " mtime INTEGER, ctime INTEGER, alg TEXT, digest BLOB,"
-                    " PRIMARY KEY (dev, ino, alg)) WITHOUT ROWID"
+                    "CREATE TABLE IF NOT EXISTS file_digests (ino INTEGER, dev INTEGER,"
+                    " alg TEXT, size INTEGER, mtime INTEGER, ctime INTEGER, digest BLOB,"
+                    " PRIMARY KEY (ino, dev, alg)) WITHOUT ROWID"
                 )
             except sqlite3.Error:
                 return None
@@ -60,9 +60,9 @@ class StatCache:
                 chunk = keys[start : start + _BATCH]
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(
-                    f"SELECT dev, ino, size, mtime, ctime, digest FROM stats WHERE alg = ? "
-                    f"AND ino IN ({marks})",
-                    [algorithm.value, *(ino for _, ino in chunk)],
+                    f"SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
+                    f"WHERE ino IN ({marks}) AND alg = ?",
+                    [*(ino for _, ino in chunk), algorithm.value],
                 )
                 for dev, ino, size, mtime, ctime, raw in rows:
                     stat = wanted.get((dev, ino))
@@ -76,7 +76,7 @@ class StatCache:
         """Remember digests; *trusted* for files soko itself just wrote and verified."""
         horizon = time.time_ns() - int(RACY_SECONDS * 1e9)
         rows = [
-            (s.device, s.inode, s.size, s.mtime_ns, s.ctime_ns, d.algorithm.value, d.raw)
+            (s.inode, s.device, d.algorithm.value, s.size, s.mtime_ns, s.ctime_ns, d.raw)
             for s, d in items
             if trusted or (s.mtime_ns < horizon and s.ctime_ns < horizon)
         ]
@@ -85,7 +85,7 @@ class StatCache:
             return
         try:
             conn.execute("BEGIN")
-            conn.executemany("INSERT OR REPLACE INTO stats VALUES (?,?,?,?,?,?,?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO file_digests VALUES (?,?,?,?,?,?,?)", rows)
             conn.execute("COMMIT")
         except sqlite3.Error:
             try:

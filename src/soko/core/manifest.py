@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -98,7 +99,7 @@ class Entry:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Manifest:
     """An immutable, path-ordered set of entries with the digest algorithm of its version."""
 
@@ -137,9 +138,14 @@ class Manifest:
         """The version digest (hex) of SPEC §4."""
         return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
 
-    def blob_digests(self) -> set[Digest]:
+    def blob_digests(self) -> frozenset[Digest]:
         """The distinct content digests of every stored (non-reference) entry."""
-        return {e.blob_digest() for e in self.entries.values() if e.ref is None}
+        return self._blob_digests
+
+    @cached_property
+    def _blob_digests(self) -> frozenset[Digest]:
+        # Parsed once per manifest: upload, the missing-blob check and the commit all ask.
+        return frozenset(e.blob_digest() for e in self.entries.values() if e.ref is None)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -33,6 +33,8 @@ _VERSION_ALIAS_RE = re.compile(r"^v\d+$")
 _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _SEPARATORS = frozenset("/:")
+_PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
+_PLAIN_PATH_RE = re.compile(rf"(?![A-Za-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 
 
 def validate_name(name: str) -> str:
@@ -176,8 +178,11 @@ def validate_artifact_path(path: str) -> str:
     dropped. Absolute paths, ``..``, empty segments, drive letters and NUL are refused; a
     ``..`` between backslashes is refused too, since Windows reads them as separators.
     """
-    if not isinstance(path, str):
-        path = str(path)
+    path = str(path)
+    if _PLAIN_PATH_RE.fullmatch(path):
+        # The common case, one regex: no leading "./", "/" or drive, no "." or ".." segment,
+        # no empty segment, no backslash, no NUL.
+        return path
     original = path
     while path.startswith("./"):
         path = path[2:]

@@ -39,6 +39,27 @@ from soko.sdk.entry import ManifestEntry
 _POLICIES = ("mutable", "immutable")
 
 
+def _walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
+    """Every file below *root* (following links, as W&B does): (local paths, artifact paths).
+
+    Relative paths are built by concatenation while walking; ``os.path.relpath`` per file
+    costs more than hashing a small file.
+    """
+    physical: list[str] = []
+    logical: list[str] = []
+    pending = [(root, prefix)]
+    while pending:
+        folder, relative = pending.pop()
+        with os.scandir(folder) as listing:
+            for item in listing:
+                if item.is_dir(follow_symlinks=True):
+                    pending.append((item.path, f"{relative}{item.name}/"))
+                elif item.is_file(follow_symlinks=True):
+                    physical.append(item.path)
+                    logical.append(f"{relative}{item.name}")
+    return physical, logical
+
+
 def _stat_cache() -> StatCache:
     from soko.client.connect import get_stat_cache
 
@@ -249,14 +270,9 @@ class Artifact:
         root = os.fspath(local_path)
         if not os.path.isdir(root):
             raise ValidationError(f"Path is not a directory: {root!r}")
-        physical: list[str] = []
-        logical: list[str] = []
-        for dirpath, _dirs, files in os.walk(root, followlinks=True):
-            for file_name in files:
-                full = os.path.join(dirpath, file_name)
-                relative = os.path.relpath(full, root).replace(os.sep, "/")
-                logical.append(validate_artifact_path(f"{name}/{relative}" if name else relative))
-                physical.append(full)
+        physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
+        for path in logical:
+            validate_artifact_path(path)
         hashed = hash_files_cached(physical, self._algorithm, _stat_cache())
         draft.add_files(
             list(zip(logical, hashed, strict=True)), overwrite=merge, skip_cache=bool(skip_cache)
@@ -288,8 +304,8 @@ class Artifact:
         draft = self._editable("new_file")
         path = validate_artifact_path(name)
         overwrite = "x" not in mode
-        if not overwrite and path in draft.builder:
-            raise ValidationError(f"File with name {name!r} already exists in the artifact.")
+        # No check against the draft's entries here: as in W&B, mode "x" refuses only a
+        # second new_file of the name, and add_file then applies the same-content rule.
         local = os.path.join(draft.tmp_dir(), *path.split("/"))
         os.makedirs(os.path.dirname(local), exist_ok=True)
         try:

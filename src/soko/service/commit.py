@@ -70,12 +70,46 @@ def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
     """Commit *request* as the next version of its collection (or return its twin)."""
     request = validated(request)
     require_stored(store, request.manifest, name=request.name)
+    twin = _commit_to_twin(store, request)
+    if twin is not None:
+        return twin
     manifest_key = store.put_manifest(request.manifest)
     store.blobs.sync()
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, request.entity, request.project)
         collection = ensure_collection(conn, project_id, request.name, request.type)
+        # Garbage collection deletes blobs only while it holds a lock this excludes (see
+        # soko.service.gc), so a blob it removed since the check above fails the commit
+        # here instead of being named by a version.
+        conn.execute(
+            select(collections.c.id).where(collections.c.id == collection.id).with_for_update()
+        ).one()
+        require_stored(store, request.manifest, name=request.name)
         return commit_in(conn, collection, request, manifest_key=manifest_key)
+
+
+def _commit_to_twin(store: Store, request: CommitRequest) -> VersionRecord | None:
+    """Re-logging committed content: the twin gains aliases, tags and lineage at once.
+
+    Its manifest and blobs are durable already, so neither is written nor synced again;
+    None when the collection has no committed version with this digest.
+    """
+    digest = request.manifest.digest()
+    with store.engine.begin() as conn:
+        project_id = ensure_project(conn, request.entity, request.project)
+        collection = ensure_collection(conn, project_id, request.name, request.type)
+        twin = conn.execute(
+            select(versions.c.id).where(
+                versions.c.collection_id == collection.id,
+                versions.c.digest == digest,
+                versions.c.state == COMMITTED,
+            )
+        ).first()
+        if twin is None:
+            return None
+        # commit_in finds the same twin in this transaction and takes its twin branch,
+        # which never reads the manifest key.
+        return commit_in(conn, collection, request, manifest_key="")
 
 
 def commit_in(

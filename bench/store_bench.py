@@ -1,0 +1,160 @@
+"""Embedded-store benchmark (issue 3): soko log/re-log/download against wandb's build and cp.
+
+For each data set (20,000 x 4 KiB, 200 x 5 MiB, 1 x 2 GiB) and each repetition, in
+alternating order:
+
+- soko: log+commit into a fresh store (cold stat cache), re-log unchanged, log with 1% of
+  the files changed, download into an empty folder, download again into the same folder;
+- wandb: build the same draft (``Artifact.add_dir``, default policy, offline);
+- cp: ``cp -r`` of the data folder.
+
+Prints the median seconds of each and the ratios. Outputs are kept until the end of the
+run (the VM is much slower writing many files right after deleting many).
+
+    python bench/store_bench.py [--sets small,medium,large] [--repeat 3] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SETS = {
+    "small": (20_000, 4 * 1024),
+    "medium": (200, 5 * 1024 * 1024),
+    "large": (1, 2 * 1024 * 1024 * 1024),
+}
+
+
+def make_data(root: Path, count: int, size: int) -> None:
+    if root.exists():
+        return
+    rng = random.Random(count)
+    for i in range(count):
+        folder = root / f"d{i % 100:02}" if count > 100 else root
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"f{i:06}.bin", "wb") as handle:
+            remaining = size
+            while remaining:
+                block = min(remaining, 64 * 1024 * 1024)
+                handle.write(rng.randbytes(block))
+                remaining -= block
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def soko_round(data: Path, work: Path, tag: str) -> dict[str, float]:
+    """One repetition of every soko step, in a fresh store and cache."""
+    import soko
+    from soko.client import connect
+
+    os.environ["SOKO_DIR"] = str(work / f"store-{tag}")
+    os.environ["SOKO_CACHE_DIR"] = str(work / f"cache-{tag}")
+    connect.reset()
+    results: dict[str, float] = {}
+
+    def log() -> None:
+        with soko.init(project="bench") as run:
+            artifact = soko.Artifact("data", "dataset")
+            artifact.add_dir(str(data))
+            run.log_artifact(artifact).wait()
+
+    results["log"] = timed(log)
+    results["relog"] = timed(log)
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    changed = files[: max(1, len(files) // 100)]
+    for path in changed:
+        with open(path, "r+b") as handle:
+            handle.seek(0)
+            handle.write(os.urandom(16))
+    results["log_1pct"] = timed(log)
+
+    def download() -> None:
+        with soko.init(project="bench") as run:
+            run.use_artifact("data:latest").download(root=str(work / f"down-{tag}"))
+
+    results["download"] = timed(download)
+    results["download_again"] = timed(download)
+    connect.reset()
+    return results
+
+
+def wandb_build(data: Path) -> float:
+    """Seconds for wandb to build the same draft, in a subprocess (offline, no account)."""
+    code = (
+        "import time, wandb\n"
+        "t = time.perf_counter()\n"
+        "a = wandb.Artifact('data', 'dataset')\n"
+        f"a.add_dir({str(data)!r})\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    staging = Path.home() / ".local/share/wandb/artifacts/staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cp_copy(data: Path, dest: Path) -> float:
+    return timed(lambda: subprocess.run(["cp", "-r", str(data), str(dest)], check=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sets", default="small,medium,large")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--no-wandb", action="store_true")
+    args = parser.parse_args()
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="soko-store-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(f"workdir {base}; {os.cpu_count()} cores; medians of {args.repeat} runs")
+    try:
+        for name in args.sets.split(","):
+            count, size = SETS[name]
+            data = base / f"data-{name}"
+            make_data(data, count, size)
+            runs: dict[str, list[float]] = {}
+            for rep in range(args.repeat):
+                order = ["soko", "cp", "wandb"] if rep % 2 == 0 else ["wandb", "cp", "soko"]
+                for which in order:
+                    if which == "soko":
+                        for key, value in soko_round(data, base / name, f"{rep}").items():
+                            runs.setdefault(key, []).append(value)
+                    elif which == "cp":
+                        runs.setdefault("cp", []).append(cp_copy(data, base / name / f"cp-{rep}"))
+                    elif not args.no_wandb:
+                        runs.setdefault("wandb_build", []).append(wandb_build(data))
+            med = {k: statistics.median(v) for k, v in runs.items() if not k.startswith("_")}
+            print(f"\n== {name}: {count} x {size} bytes")
+            for key in ("log", "relog", "log_1pct", "download", "download_again", "cp",
+                        "wandb_build"):
+                if key in med:
+                    print(f"  {key:15} {med[key]:8.3f} s")
+            cp = med["cp"]
+            print(f"  log / cp             {med['log'] / cp:6.2f}x")
+            print(f"  download / cp        {med['download'] / cp:6.2f}x")
+            if "wandb_build" in med:
+                print(f"  wandb build / soko log {med['wandb_build'] / med['log']:6.2f}x")
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
