@@ -20,8 +20,7 @@ Invariants (the commit protocol's, extended; see docs/distributed.md):
   :func:`~soko.service.commit.commit_in` in a transaction that first checks the pending state
   is unchanged; when an upsert slipped in between, it builds again. So no upserted entry is
   ever dropped by a finish, and a finish is all-or-nothing.
-- Blobs of pending entries are live: garbage collection must keep them
-  (:func:`pending_blob_digests`).
+- Blobs of pending entries are live: garbage collection marks them (``service/gc.py``).
 
 While a version is PENDING its ``metadata`` column holds ``{"metadata": {...}, "aliases":
 [...]}``: the metadata merged from the upserts so far and the aliases they asked for, which
@@ -38,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_aliases, validate_metadata, validate_tags
 from soko.core.records import PENDING, VersionRecord
@@ -460,17 +459,3 @@ def abandon_pending(
         record = _pending_record(conn, pending.id, entity=entity, project=project)
         _drop_pending(conn, pending.id)
         return record
-
-
-def pending_blob_digests(store: Store) -> Iterator[Digest]:
-    """The blobs named by pending entries: live for garbage collection, like committed ones."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(pending_entries.c.path, pending_entries.c.entry)
-            .join(versions, versions.c.id == pending_entries.c.version_id)
-            .where(versions.c.state == PENDING)
-        )
-        for row in rows:
-            entry = Entry.from_json(row.path, row.entry)
-            if entry.ref is None:
-                yield entry.blob_digest()
