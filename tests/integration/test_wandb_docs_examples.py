@@ -13,8 +13,10 @@ a typo in a variable), the smallest correction is made and a comment says which.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,7 +125,9 @@ def test_construct_an_artifact_in_three_steps() -> None:
         (lambda a: a.add_dir("images", name="images"), ["images/cat.png", "images/dog.png"]),
     ],
 )  # fmt: skip
-def test_add_files_table_gives_the_documented_paths(call, expected) -> None:  # type: ignore[no-untyped-def]
+def test_add_files_table_gives_the_documented_paths(
+    call: Callable[[wandb.Artifact], object], expected: list[str]
+) -> None:
     make_root_directory()
     artifact = wandb.Artifact(name="table-row", type="dataset")
     call(artifact)
@@ -433,7 +437,10 @@ def test_partial_download_by_path_prefix() -> None:
         folder = artifact.download(root="folder", path_prefix="images/bikes/")
 
     assert tree(only_bike) == {"bike.png": b"a bike"}
-    assert tree(folder) == {"images/bikes/one.png": b"bike one", "images/bikes/two.png": b"bike two"}
+    assert tree(folder) == {
+        "images/bikes/one.png": b"bike one",
+        "images/bikes/two.png": b"bike two",
+    }
 
 
 def test_download_outside_of_a_run() -> None:
@@ -486,7 +493,7 @@ def test_construct_and_use_an_artifact_simultaneously() -> None:
 # ----- Track external files --------------------------------------------------------------
 
 
-def test_track_and_download_files_in_a_filesystem(soko_env) -> None:  # type: ignore[no-untyped-def]
+def test_track_and_download_files_in_a_filesystem(soko_env: Any) -> None:
     mount = soko_env.workdir / "mount"
     write("mount/datasets/mnist/0.png", b"zero")
     write("mount/datasets/mnist/sub/1.png", b"one")
@@ -692,8 +699,8 @@ def test_link_an_artifact_version_within_a_run() -> None:
         artifact.add_file(local_path="weights.bin")
 
         # Specify the collection and registry to link the artifact to
-        REGISTRY_NAME = "model"  # noqa: N806 - as the page writes it
-        COLLECTION_NAME = "production-models"  # noqa: N806
+        REGISTRY_NAME = "model"
+        COLLECTION_NAME = "production-models"
         target_path = f"wandb-registry-{REGISTRY_NAME}/{COLLECTION_NAME}"
 
         # Link the artifact to the collection
@@ -717,8 +724,8 @@ def test_link_an_artifact_version_outside_the_context_of_a_run() -> None:
         artifact.add_file(local_path=local, name="data.bin")
 
         # Specify the collection and registry to link the artifact to
-        REGISTRY_NAME = "datasets"  # noqa: N806
-        COLLECTION_NAME = "golden"  # noqa: N806
+        REGISTRY_NAME = "datasets"
+        COLLECTION_NAME = "golden"
         target_path = f"wandb-registry-{REGISTRY_NAME}/{COLLECTION_NAME}"
 
         # Link the artifact to the collection
