@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soko import errors
-from soko.sdk import data_types
+from soko import data_types, errors
 from soko.sdk.api import Api
 from soko.sdk.artifact import Artifact
 from soko.sdk.data_types import Image, JoinedTable, Table

@@ -163,6 +163,8 @@ class Media(WBValue):
         self._is_tmp = False
         self._extension = None
         self._caption = caption
+        # The entry path this file had in the artifact it was read from, if any.
+        self._stored_path: str | None = None
 
     def _set_file(self, path: str, *, is_tmp: bool = False, extension: str | None = None) -> None:
         self._path = path
@@ -189,7 +191,11 @@ class Media(WBValue):
             json_obj["caption"] = self._caption
         if self._path is not None and self._sha256 is not None:
             name = writer.added_path_of(self._path)
-            if name is None:
+            if name is None and self._stored_path is not None:
+                # Read from an artifact: stored again under the same path, so a table that
+                # is read and written back keeps its bytes.
+                name = writer.add_file(self._path, self._stored_path).path
+            elif name is None:
                 subdir = self.get_media_subdir()
                 base_name = os.path.basename(self._path)
                 if self._is_tmp:

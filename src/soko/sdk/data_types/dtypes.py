@@ -113,6 +113,9 @@ class Type:
     name: ClassVar[str] = ""
     legacy_names: ClassVar[list[str]] = []
     types: ClassVar[list[type]] = []
+    # True when assigning a value to this type, and the type inferred from a value of a
+    # class this type handles, depend on the value's class alone (see `row_signature`).
+    class_determined: ClassVar[bool] = False
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         self._params: dict[str, Any] = {}
@@ -176,6 +179,7 @@ class InvalidType(Type):
     """The result of an assignment that is not allowed."""
 
     name = "invalid"
+    class_determined = True
 
     def assign_type(self, wb_type: Type) -> Type:
         return self
@@ -185,6 +189,7 @@ class AnyType(Type):
     """Anything but None (``allow_mixed_types=True``)."""
 
     name = "any"
+    class_determined = True
 
     def assign_type(self, wb_type: Type) -> Type:
         return InvalidType() if isinstance(wb_type, NoneType | InvalidType) else self
@@ -194,6 +199,7 @@ class UnknownType(Type):
     """Not known yet: the first value assigned decides, except None."""
 
     name = "unknown"
+    class_determined = True
 
     def assign_type(self, wb_type: Type) -> Type:
         return InvalidType() if isinstance(wb_type, NoneType) else wb_type
@@ -201,26 +207,31 @@ class UnknownType(Type):
 
 class NoneType(Type):
     name = "none"
+    class_determined = True
     types: ClassVar[list[type]] = [type(None)]
 
 
 class StringType(Type):
     name = "string"
+    class_determined = True
     types: ClassVar[list[type]] = [str]
 
 
 class NumberType(Type):
     name = "number"
+    class_determined = True
     types: ClassVar[list[type]] = [int, float]
 
 
 class TimestampType(Type):
     name = "timestamp"
+    class_determined = True
     types: ClassVar[list[type]] = [datetime.datetime, datetime.date]
 
 
 class BooleanType(Type):
     name = "boolean"
+    class_determined = True
     types: ClassVar[list[type]] = [bool]
 
 
@@ -228,6 +239,7 @@ class PythonObjectType(Type):
     """The fallback type: remembers the class name of the value."""
 
     name = "pythonObject"
+    class_determined = True
     legacy_names: ClassVar[list[str]] = ["object"]
 
     def __init__(self, class_name: str) -> None:
@@ -532,6 +544,33 @@ class OpaqueType(Type):
 
     def __repr__(self) -> str:
         return str(self._raw.get("wb_type"))
+
+
+def is_class_determined(wb_type: Type) -> bool:
+    """Whether what *wb_type* becomes when a value is assigned depends on its class alone."""
+    if isinstance(wb_type, UnionType):
+        return all(is_class_determined(m) for m in wb_type.params["allowed_types"])
+    if isinstance(wb_type, TypedDictType):
+        return all(is_class_determined(m) for m in wb_type.params["type_map"].values())
+    return wb_type.class_determined
+
+
+def row_signature(values: Sequence[Any]) -> tuple[type, ...] | None:
+    """The value classes of a row, when they alone decide the row's types; else None.
+
+    A table caches the signatures its column types already absorb, so that adding the
+    200,000th row of ints and strings does not re-run the whole type inference.
+    """
+    signature: list[type] = []
+    for value in values:
+        cls = value.__class__
+        if cls is float and math.isnan(value):
+            cls = type(None)
+        handler = TypeRegistry.handler_for_class(cls)
+        if handler is not None and not handler.class_determined:
+            return None
+        signature.append(cls)
+    return tuple(signature)
 
 
 def is_numpy_array(value: Any) -> bool:

@@ -77,6 +77,7 @@ class Image(Media):
         for attribute in (
             "_grouping", "_caption", "_width", "_height", "_image", "_path", "_is_tmp",
             "_extension", "_sha256", "_size", "format", "_artifact_source", "_artifact_target",
+            "_stored_path",
         ):  # fmt: skip
             setattr(self, attribute, getattr(other, attribute))
 
@@ -166,18 +167,21 @@ class Image(Media):
 
     @classmethod
     def from_json(cls, json_obj: dict[str, Any], reader: Reader) -> Image:
-        return cls(
+        image = cls(
             reader.local_path(json_obj["path"]),
             caption=json_obj.get("caption"),
             grouping=json_obj.get("grouping"),
         )
+        image._stored_path = json_obj["path"]
+        return image
 
     def to_data_array(self) -> list[Any]:
         """The pixels as rows of values."""
         image = self.image
         if image is None:
             return []
-        data = list(image.getdata())
+        flat = getattr(image, "get_flattened_data", None) or image.getdata
+        data = list(flat())
         rows = [data[i * image.width : (i + 1) * image.width] for i in range(image.height)]
         if self._path is not None:
             self._image = None
@@ -194,14 +198,17 @@ class Image(Media):
             and self._caption == other._caption
             and self._width == other._width
             and self._height == other._height
-            and (None if mine is None else list(mine.getdata()))
-            == (None if theirs is None else list(theirs.getdata()))
+            and _pixels(mine) == _pixels(theirs)
         )
 
     __hash__ = Media.__hash__
 
     def __repr__(self) -> str:
         return f"<Image {self._width}x{self._height} {self.format} {self._path}>"
+
+
+def _pixels(image: Any) -> tuple[str, tuple[int, int], bytes] | None:
+    return None if image is None else (image.mode, image.size, image.tobytes())
 
 
 def _const_val(value: Any) -> Any:
@@ -216,6 +223,7 @@ class ImageFileType(dtypes.Type):
     """The column type of images: the box/mask layers and class maps seen in the column."""
 
     name = "image-file"
+    class_determined = True
     legacy_names: ClassVar[list[str]] = ["wandb.Image"]
     types: ClassVar[list[type]] = [Image]
 

@@ -36,7 +36,10 @@ class _ArtifactState:
     """What soko keeps per artifact object: its staging folder and the values added."""
 
     staging: str
-    added: dict[int, tuple[WBValue, ManifestEntry]] = field(default_factory=dict)
+    # id(value) -> (weak reference to the value, entry path). Weak, and a path rather than
+    # an entry (which points back at the artifact), so the artifact can still be collected.
+    added: dict[int, tuple[weakref.ref[WBValue], str]] = field(default_factory=dict)
+    in_progress: set[int] = field(default_factory=set)
 
 
 _states: weakref.WeakKeyDictionary[Artifact, _ArtifactState] = weakref.WeakKeyDictionary()
@@ -76,10 +79,19 @@ class ArtifactWriter:
             raise TypeError(f"Found object of type {obj.__class__}, expected one of: {names}")
         name = os.fspath(name).replace(os.sep, "/")
         known = self._state.added.get(id(obj))
-        if known is not None:
-            return known[1]
+        if known is not None and known[0]() is obj and self.contains(known[1]):
+            return self._artifact.get_entry(known[1])
+        if id(obj) in self._state.in_progress:
+            raise ValidationError(
+                f"{type(obj).__name__} {name!r} links to itself (a column of its own row "
+                "indexes or keys); it cannot be stored."
+            )
         obj.validate_for_artifact(self)
-        value = obj.to_json(self)
+        self._state.in_progress.add(id(obj))
+        try:
+            value = obj.to_json(self)
+        finally:
+            self._state.in_progress.discard(id(obj))
         path = obj.with_suffix(name)
         if not overwrite and self.contains(path):
             return self._artifact.get_entry(path)
@@ -93,7 +105,7 @@ class ArtifactWriter:
         entry = self._artifact.add_file(
             local, name=path, is_tmp=is_tmp, skip_cache=True, overwrite=overwrite
         )
-        self._state.added[id(obj)] = (obj, entry)
+        self._state.added[id(obj)] = (weakref.ref(obj), entry.path)
         if obj._artifact_target is None:
             obj._set_artifact_target(self._artifact, entry.path)
         return entry

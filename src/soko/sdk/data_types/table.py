@@ -66,6 +66,7 @@ class Table(Media):
         self._column_types: dtypes.Type = dtypes.TypedDictType({})
         self._pk_col: str | int | None = None
         self._fk_cols: set[str | int] = set()
+        self._absorbed: tuple[dtypes.Type | None, set[tuple[type, ...]]] = (None, set())
         if allow_mixed_types:
             dtype = dtypes.AnyType
         if columns is None:
@@ -124,7 +125,9 @@ class Table(Media):
             raise ValidationError(
                 "Primary keys, foreign keys, and foreign indexes cannot be optional."
             )
-        if isinstance(wbtype, ForeignKeyType | ForeignIndexType) and wbtype.params["table"] is self:
+        # Only foreign keys are checked here, as in W&B; an index column pointing at its own
+        # table is refused when the table is stored (it would have to contain itself).
+        if isinstance(wbtype, ForeignKeyType) and wbtype.params["table"] is self:
             raise ValidationError("Cannot set a foreign table reference to same table.")
         if isinstance(wbtype, PrimaryKeyType) and self._pk_col is not None:
             raise ValidationError(
@@ -144,13 +147,27 @@ class Table(Media):
         for index, item in enumerate(data):
             if isinstance(item, TableKey | TableIndex):
                 self.cast(self.columns[index], dtypes.TypeRegistry.type_of(item), optional=False)
-        incoming = {column: data[i] for i, column in enumerate(self.columns)}
-        result = self._column_types.assign(incoming)
-        if isinstance(result, dtypes.InvalidType):
-            raise TypeError(
-                f"Data row contained incompatible types:\n{self._column_types.explain(incoming)}"
-            )
-        self._column_types = result
+        signature = dtypes.row_signature(data)
+        owner, absorbed = self._absorbed
+        if signature is None or owner is not self._column_types or signature not in absorbed:
+            incoming = {column: data[i] for i, column in enumerate(self.columns)}
+            result = self._column_types.assign(incoming)
+            if isinstance(result, dtypes.InvalidType):
+                raise TypeError(
+                    "Data row contained incompatible types:\n"
+                    f"{self._column_types.explain(incoming)}"
+                )
+            if (
+                signature is not None
+                and result == self._column_types
+                and dtypes.is_class_determined(result)
+            ):
+                # Rows of this signature leave the types as they are: skip inference for them.
+                if owner is not self._column_types:
+                    self._absorbed = (self._column_types, set())
+                self._absorbed[1].add(signature)
+            else:
+                self._column_types = result
         self.data.append(list(data))
         self._update_keys(force_last=True)
 
