@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -364,6 +366,22 @@ def test_a_corrupted_blob_is_detected_on_download(soko_env: Any) -> None:
     assert set(files_below("root")) <= {"good.txt"}
 
 
+def test_a_corrupted_manifest_blob_is_detected(soko_env: Any) -> None:
+    artifact = log("data", {"a.txt": "alpha"})
+    record = local_backend().get_version(str(artifact.id))
+    assert record.manifest_blob is not None
+    algorithm, _, hex_digest = record.manifest_blob.partition(":")
+    digest = Digest.from_hex(hex_digest, Algorithm.parse(algorithm))
+    blob = soko_env.store / "store" / blob_key(digest)
+    blob.chmod(blob.stat().st_mode | stat.S_IWUSR)
+    blob.write_bytes(blob.read_bytes().replace(b"a.txt", b"b.txt"))
+    connect.reset()  # a new process: the manifest is not in memory
+
+    with pytest.raises(CorruptBlobError, match=hex_digest):
+        soko.Api().artifact("data:v0").download(root="root")
+    assert not Path("root").exists()
+
+
 @pytest.mark.parametrize("bad", ["../x", "/etc/x", "a/../../x", "a//b", "C:/x"])
 def test_a_path_leaving_the_artifact_is_refused_when_added(bad: str) -> None:
     write("f.txt", "content")
@@ -467,6 +485,63 @@ def test_a_logged_artifact_cannot_be_logged_again_but_its_draft_can() -> None:
     with soko.init() as run:
         run.log_artifact(draft)
     assert draft.version == "v1"
+
+
+def test_a_bad_alias_refuses_the_log_and_leaves_the_draft_loggable() -> None:
+    write("a.txt", "a")
+    artifact = soko.Artifact("data", "dataset")
+    artifact.add_file("a.txt")
+    with soko.init() as run:
+        for bad in (["v3"], ["a/b"], ["x:y"], [""]):
+            with pytest.raises(ValidationError):
+                run.log_artifact(artifact, aliases=bad)
+        assert artifact.is_draft()
+        assert not soko.Api().artifact_exists("data")
+        run.log_artifact(artifact, aliases=["good"])
+    assert artifact.version == "v0"
+    assert sorted(artifact.aliases) == ["good", "latest"]
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+
+import soko
+
+worker, count = sys.argv[1], int(sys.argv[2])
+with soko.init(project="shared") as run:
+    for i in range(count):
+        path = Path(f"w{worker}-{i}.txt")
+        path.write_text(f"worker {worker} step {i}")
+        artifact = soko.Artifact("together", "dataset")
+        artifact.add_file(str(path), name="data.txt")
+        run.log_artifact(artifact, aliases=[f"worker-{worker}"])
+"""
+
+
+def test_processes_logging_at_once_get_distinct_version_numbers(soko_env: Any) -> None:
+    script = soko_env.workdir / "writer.py"
+    script.write_text(_WRITER)
+    workers, count = 3, 8
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w), str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for w in range(workers)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in processes]
+    assert [p.returncode for p in processes] == [0] * workers, "\n".join(outputs)
+
+    api = soko.Api()
+    versions = api.artifacts("dataset", "shared/together")
+    assert sorted(int(v.version[1:]) for v in versions) == list(range(workers * count))
+    contents = {Path(v.download(root=f"v/{v.version}"), "data.txt").read_text() for v in versions}
+    assert contents == {f"worker {w} step {i}" for w in range(workers) for i in range(count)}
+    assert api.artifact("shared/together:latest").version == f"v{workers * count - 1}"
+    for w in range(workers):
+        assert api.artifact(f"shared/together:worker-{w}").logged_by() is not None
 
 
 # ----- file:// references -------------------------------------------------------------------
