@@ -35,6 +35,7 @@ from soko.refs.base import handler_for
 from soko.sdk import transfer
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
+from soko.sdk.progress import announce, progress_bar
 
 _POLICIES = ("mutable", "immutable")
 
@@ -273,7 +274,9 @@ class Artifact:
         physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
         for path in logical:
             validate_artifact_path(path)
-        hashed = hash_files_cached(physical, self._algorithm, _stat_cache())
+        with progress_bar(f"Hashing {root}") as bar:
+            announce(bar, len(physical), None)
+            hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
         draft.add_files(
             list(zip(logical, hashed, strict=True)), overwrite=merge, skip_cache=bool(skip_cache)
         )
@@ -515,13 +518,15 @@ class Artifact:
         record = self._require_logged("download")
         target = os.fspath(root) if root is not None else self._default_root(record)
         entries = transfer.select_entries(self.manifest, path_prefix)
-        transfer.download_entries(
-            self._live_backend(),
-            entries,
-            target,
-            cache=_stat_cache(),
-            allow_missing_references=allow_missing_references,
-        )
+        with progress_bar(f"Downloading {self._name}:{record.version}") as bar:
+            transfer.download_entries(
+                self._live_backend(),
+                entries,
+                target,
+                cache=_stat_cache(),
+                allow_missing_references=allow_missing_references,
+                progress=bar,
+            )
         self._download_roots.append(target)
         return target
 

@@ -24,6 +24,7 @@ from soko.core.records import RunRecord, VersionRecord
 from soko.errors import ArtifactFinalizedError, CommitError, ValidationError
 from soko.sdk import transfer
 from soko.sdk.artifact import Artifact
+from soko.sdk.progress import progress_bar
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _current_lock = threading.Lock()
@@ -170,7 +171,8 @@ class Run:
         backend = self._backend
 
         def commit() -> VersionRecord:
-            transfer.upload_draft(backend, draft, manifest)
+            with progress_bar(f"Uploading {artifact._name}") as bar:
+                transfer.upload_draft(backend, draft, manifest, progress=bar)
             record = backend.commit(
                 entity=self.entity,
                 project=self.project,
@@ -264,7 +266,8 @@ class Run:
         send = backend.finish_distributed if finish else backend.upsert
 
         def log() -> VersionRecord:
-            transfer.upload_draft(backend, draft, manifest)
+            with progress_bar(f"Uploading {artifact._name}") as bar:
+                transfer.upload_draft(backend, draft, manifest, progress=bar)
             record = send(
                 entity=self.entity,
                 project=self.project,

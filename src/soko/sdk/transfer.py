@@ -21,6 +21,7 @@ from soko.core.names import validate_artifact_path
 from soko.errors import DigestMismatchError, SokoError
 from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
+from soko.sdk.progress import announce
 
 
 def upload_draft(
@@ -42,6 +43,9 @@ def upload_draft(
             f"{len(unavailable)} entries of the draft have neither a local file nor a stored "
             f"blob (e.g. {unavailable[0]})."
         )
+    if progress is not None:
+        sizes = {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
+        announce(progress, len(missing), sum(sizes[d] for d in missing))
     backend.upload_files([(d, wanted[d]) for d in missing], progress=progress)
 
 
@@ -98,6 +102,7 @@ def download_entries(
         (references if entry.ref is not None else stored).append((entry, dest))
     keep = _unchanged(stored, cache)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
+    announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
     backend.fetch_blobs(todo, progress=progress)
     if cache is not None and todo:
         written = []

@@ -1,0 +1,127 @@
+"""``soko verify`` and ``soko gc``: checking and cleaning the embedded store in SOKO_DIR."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from soko import settings as settings_module
+from soko.cli.output import format_duration, format_size, message, parse_duration, print_json
+from soko.errors import NotFoundError
+from soko.service.store import Store
+
+
+def register(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="check the whole store (re-hash every blob, check every version)",
+        description="Re-hash every blob of the store and check every manifest, version, "
+        "alias and link row. Prints each problem and exits 1 when there is any.",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=verify_command)
+
+    gc = commands.add_parser(
+        "gc",
+        help="delete blobs no live version needs; expire versions past their TTL",
+        description="Garbage-collect the store: versions whose TTL has passed are deleted, "
+        "then blobs that no live version references and that are older than the grace "
+        "period are removed, with temp files of interrupted writes.",
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted; delete nothing"
+    )
+    gc.add_argument(
+        "--grace",
+        default="1h",
+        metavar="DURATION",
+        help="never delete anything younger than this (default 1h; e.g. 0, 30m, 2d)",
+    )
+    gc.add_argument("--json", action="store_true", help="print the report as JSON")
+    gc.set_defaults(handler=gc_command)
+
+
+def open_store() -> Store:
+    """The embedded store of SOKO_DIR; refuses to create one where there is none."""
+    root: Path = settings_module.load().soko_dir
+    if not (root / "soko.db").is_file():
+        raise NotFoundError(f"No soko store at {root} (set SOKO_DIR to the store's folder).")
+    return Store.open_local(root)
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    from soko.sdk.progress import progress_bar
+    from soko.service.fsck import check_store
+
+    store = open_store()
+    with progress_bar("Verifying blobs") as bar:
+        report = check_store(store, progress=bar)
+    if args.json:
+        print_json(
+            {
+                "ok": report.ok,
+                "problems": [
+                    {"kind": p.kind, "subject": p.subject, "message": p.message}
+                    for p in report.problems
+                ],
+                "notes": report.notes,
+                "blobs_checked": report.blobs_checked,
+                "bytes_checked": report.bytes_checked,
+                "versions_checked": report.versions_checked,
+                "unreferenced_blobs": report.unreferenced_blobs,
+            }
+        )
+        return 0 if report.ok else 1
+    for problem in report.problems:
+        print(f"ERROR {problem.message}")
+    for note in report.notes:
+        print(f"note  {note}")
+    summary = (
+        f"Checked {report.blobs_checked} blobs ({format_size(report.bytes_checked)}) and "
+        f"{report.versions_checked} versions: "
+    )
+    if report.ok:
+        print(summary + "no problems.")
+        return 0
+    print(summary + f"{len(report.problems)} problems.")
+    return 1
+
+
+def gc_command(args: argparse.Namespace) -> int:
+    from soko.service.gc import collect_garbage
+
+    grace = parse_duration(args.grace)
+    store = open_store()
+    report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run)
+    if args.json:
+        print_json(
+            {
+                "dry_run": report.dry_run,
+                "grace_seconds": report.grace_seconds,
+                "expired": report.expired,
+                "blobs_listed": report.blobs_listed,
+                "live_blobs": report.live_blobs,
+                "deleted": [str(info.digest) for info in report.deleted],
+                "freed_bytes": report.freed_bytes,
+                "kept_young": report.kept_young,
+                "temp_files_removed": report.temp_files_removed,
+            }
+        )
+        return 0
+    for name in report.expired:
+        print(f"{'Would expire' if report.dry_run else 'Expired'} {name} (its TTL passed)")
+    verb = "Would delete" if report.dry_run else "Deleted"
+    print(
+        f"{verb} {len(report.deleted)} of {report.blobs_listed} blobs "
+        f"({format_size(report.freed_bytes)}); {report.live_blobs} are in use."
+    )
+    if report.kept_young:
+        message(
+            f"Kept {report.kept_young} unreferenced blobs younger than the grace period "
+            f"({format_duration(report.grace_seconds)})."
+        )
+    if report.temp_files_removed:
+        temp_verb = "Would remove" if report.dry_run else "Removed"
+        print(f"{temp_verb} {report.temp_files_removed} temp files of interrupted writes.")
+    return 0

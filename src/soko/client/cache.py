@@ -1,0 +1,229 @@
+"""The client's download cache: content-addressed blobs under ``SOKO_CACHE_DIR``.
+
+Layout of the cache folder (other files there, such as the stat cache, are not touched)::
+
+    blobs/<alg>/<xx>/<hex>    one file per blob, named by :func:`~soko.storage.base.blob_key`
+    tmp/                      blobs being written, under process-unique names
+
+A blob enters the cache verified: it is hashed while it is written to a temp file and
+renamed into place only if it matches its digest, so a reader sees no blob or the right
+one. Readers therefore trust a cached blob without hashing it again.
+
+Least recently used first: :meth:`BlobCache.get` touches the file it returns, and
+:meth:`BlobCache.cleanup` removes files by their last use (the later of access and
+modification time, so a file system mounted ``noatime`` still orders correctly).
+
+Several processes may share one cache. A blob removed by a cleanup while another process
+is about to read it makes that read fail with FileNotFoundError; the caller fetches it
+again. Correctness never depends on a cached file staying there.
+
+This module must not import the SDK, the service or the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from soko.client.backend import Progress
+from soko.core.digests import Digest
+from soko.errors import DigestMismatchError, ValidationError
+from soko.settings import Settings
+from soko.storage.base import blob_key, digest_of_key
+
+_BLOBS = "blobs"
+_TMP = "tmp"
+_CHUNK = 8 * 1024 * 1024
+TEMP_MIN_AGE_SECONDS = 60.0
+"""A temp file written to within this time may belong to a live download: kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedBlob:
+    path: str
+    digest: Digest
+    size: int
+    last_used: float
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    removed_files: int
+    freed_bytes: int
+    remaining_bytes: int
+    temp_files_removed: int
+
+
+class BlobCache:
+    """Blobs in the folder *root*; see the module docstring. Safe across threads and
+    processes. *max_bytes* (``SOKO_CACHE_MAX``) caps the cache: a write that takes it over
+    the cap triggers a cleanup back under it."""
+
+    def __init__(self, root: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.max_bytes = max_bytes
+        self._tmp = os.path.join(self.root, _TMP)
+        self._lock = threading.Lock()
+        self._estimated_size: int | None = None
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> BlobCache:
+        """The cache *config* names (``SOKO_CACHE_DIR``, capped by ``SOKO_CACHE_MAX``)."""
+        return cls(config.cache_dir, max_bytes=config.cache_max_bytes)
+
+    def __repr__(self) -> str:
+        return f"BlobCache({self.root!r})"
+
+    # ----- reading --------------------------------------------------------------------
+
+    def path(self, digest: Digest) -> str:
+        """Where *digest* lives in the cache (whether or not it is there)."""
+        return os.path.join(self.root, *blob_key(digest).split("/"))
+
+    def contains(self, digest: Digest) -> bool:
+        return os.path.isfile(self.path(digest))
+
+    def get(self, digest: Digest) -> str | None:
+        """The cached file of *digest*, marked as just used; None when it is not cached."""
+        path = self.path(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return None
+        except PermissionError:
+            # A cache shared read-only: the file is usable, its age just is not refreshed.
+            if not os.path.isfile(path):
+                return None
+        return path
+
+    # ----- writing --------------------------------------------------------------------
+
+    def put_file(self, digest: Digest, source: str, *, progress: Progress | None = None) -> str:
+        """Copy the file *source* into the cache as *digest*, verified; returns its path."""
+        with open(source, "rb") as stream:
+            return self.put_stream(digest, stream, progress=progress)
+
+    def put_stream(
+        self, digest: Digest, stream: BinaryIO, *, progress: Progress | None = None
+    ) -> str:
+        """Store what *stream* yields until EOF as *digest*, verified; returns its path."""
+        return self.put_chunks(digest, iter(lambda: stream.read(_CHUNK), b""), progress=progress)
+
+    def put_chunks(
+        self, digest: Digest, chunks: Iterable[bytes], *, progress: Progress | None = None
+    ) -> str:
+        """Store the concatenated *chunks* as *digest* (an HTTP body, say); raises
+        DigestMismatchError, storing nothing, when they do not hash to it."""
+        final = self.path(digest)
+        if self.get(digest) is not None:
+            return final
+        os.makedirs(self._tmp, exist_ok=True)
+        temp = os.path.join(
+            self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
+        )
+        hasher = digest.algorithm.hasher()
+        size = 0
+        try:
+            with open(temp, "xb") as out:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    if progress:
+                        progress(0, len(chunk))
+            actual = Digest(digest.algorithm, hasher.digest())
+            if actual != digest:
+                raise DigestMismatchError(
+                    f"Downloaded bytes hash to {actual}, not {digest}; nothing was cached."
+                )
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if progress:
+            progress(1, 0)
+        self._grew(size)
+        return final
+
+    def _grew(self, size: int) -> None:
+        if self.max_bytes is None:
+            return
+        with self._lock:
+            if self._estimated_size is None:
+                self._estimated_size = sum(b.size for b in self.blobs())
+            else:
+                self._estimated_size += size
+            over = self._estimated_size > self.max_bytes
+        if over:
+            report = self.cleanup(self.max_bytes)
+            with self._lock:
+                self._estimated_size = report.remaining_bytes
+
+    # ----- size and cleanup -----------------------------------------------------------
+
+    def blobs(self) -> Iterator[CachedBlob]:
+        """Every cached blob, in no particular order; stray files are skipped."""
+        blobs_dir = os.path.join(self.root, _BLOBS)
+        for alg in _scandir(blobs_dir):
+            for fanout in _scandir(alg.path):
+                for entry in _scandir(fanout.path):
+                    key = f"{_BLOBS}/{alg.name}/{fanout.name}/{entry.name}"
+                    try:
+                        digest = digest_of_key(key)
+                        st = entry.stat(follow_symlinks=False)
+                    except (ValidationError, FileNotFoundError, NotADirectoryError):
+                        continue
+                    yield CachedBlob(entry.path, digest, st.st_size, max(st.st_atime, st.st_mtime))
+
+    def size(self) -> int:
+        """Bytes held by cached blobs (temp files excluded)."""
+        return sum(b.size for b in self.blobs())
+
+    def cleanup(self, max_bytes: int, *, remove_temp: bool = False) -> CleanupReport:
+        """Remove least recently used blobs until the cache holds at most *max_bytes*.
+
+        With *remove_temp*, temp files nobody has written to for a minute (left by killed
+        downloads) are removed as well.
+        """
+        if max_bytes < 0:
+            raise ValidationError("The cache size limit cannot be negative.")
+        cached = sorted(self.blobs(), key=lambda b: (b.last_used, b.path))
+        total = sum(b.size for b in cached)
+        removed = freed = 0
+        for blob in cached:
+            if total <= max_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(blob.path)
+                removed += 1
+                freed += blob.size
+            total -= blob.size
+        temp_removed = self._remove_temp() if remove_temp else 0
+        return CleanupReport(removed, freed, total, temp_removed)
+
+    def _remove_temp(self) -> int:
+        cutoff = time.time() - TEMP_MIN_AGE_SECONDS
+        removed = 0
+        for entry in _scandir(self._tmp):
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+def _scandir(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

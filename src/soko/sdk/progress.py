@@ -1,0 +1,165 @@
+"""Progress bars for long work (hashing, upload, download, verify), drawn with rich.
+
+Only the SDK and the CLI choose a bar (STYLE.md rule 7). The layers below take a plain
+callback ``(items done, bytes done)`` (:data:`soko.client.backend.Progress`); where they
+know the amount of work up front they tell it through :func:`announce`, which calls
+``start(items, bytes)`` on a callback that has one, such as :class:`Bar`.
+
+A bar is drawn only when stderr is a terminal and ``SOKO_SILENT`` is not set; otherwise
+:func:`progress_bar` yields None and nothing is printed. rich is imported only when a bar is
+drawn, so ``import soko`` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from soko import settings as settings_module
+from soko.errors import SokoError
+
+_defaults: dict[str, Any] = {"transient": True, "delay": 0.3}
+
+
+def configure(*, transient: bool, delay: float) -> None:
+    """Set how bars look from now on in this process: the SDK's bars vanish when done and
+    wait *delay* seconds before drawing; the command line keeps them and draws at once."""
+    _defaults.update(transient=transient, delay=delay)
+
+
+@runtime_checkable
+class Startable(Protocol):
+    def start(self, items: int, nbytes: int | None) -> None: ...
+
+
+def announce(progress: object, items: int, nbytes: int | None) -> None:
+    """Tell *progress* how much work follows, when it can take that (a :class:`Bar`)."""
+    if isinstance(progress, Startable):
+        progress.start(items, nbytes)
+
+
+def bars_enabled() -> bool:
+    """Whether progress is shown: stderr is a terminal and SOKO_SILENT is not set."""
+    try:
+        silent = settings_module.load().silent
+    except SokoError:  # a bad setting is reported by whatever uses it, not by a bar
+        silent = False
+    stream = sys.stderr
+    return not silent and stream is not None and stream.isatty()
+
+
+class Bar:
+    """One rich progress bar: files done and, when the total is known, bytes and speed.
+
+    Callable as a :data:`~soko.client.backend.Progress`; safe to call from many threads.
+    The bar appears only once *delay* seconds have passed, so quick work draws nothing.
+    """
+
+    def __init__(self, description: str, *, transient: bool, delay: float) -> None:
+        self.description = description
+        self._transient = transient
+        self._delay = delay
+        self._created = time.monotonic()
+        self._lock = threading.Lock()
+        self._items = 0
+        self._bytes = 0
+        self._total_items: int | None = None
+        self._total_bytes: int | None = None
+        self._rich: Any = None
+        self._task: Any = None
+        self._closed = False
+
+    def start(self, items: int, nbytes: int | None) -> None:
+        """Add *items* files (and *nbytes* bytes, when known) to the work to do."""
+        with self._lock:
+            self._total_items = (self._total_items or 0) + items
+            if nbytes is not None:
+                self._total_bytes = (self._total_bytes or 0) + nbytes
+            self._refresh()
+
+    def __call__(self, items: int, nbytes: int) -> None:
+        with self._lock:
+            self._items += items
+            self._bytes += nbytes
+            self._refresh()
+
+    def _refresh(self) -> None:
+        if self._closed:
+            return
+        opening = self._rich is None
+        if opening:
+            if time.monotonic() - self._created < self._delay:
+                return
+            self._open()
+        by_bytes = self._total_bytes is not None
+        self._rich.update(
+            self._task,
+            completed=self._bytes if by_bytes else self._items,
+            total=self._total_bytes if by_bytes else self._total_items,
+            files=self._files_text(),
+        )
+        if opening:
+            # Started only now, so that the first frame already shows the totals.
+            self._rich.start()
+
+    def _files_text(self) -> str:
+        total = f"/{self._total_items}" if self._total_items is not None else ""
+        return f"{self._items}{total} files"
+
+    def _open(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        if self._total_bytes is not None:
+            columns += [DownloadColumn(), TransferSpeedColumn()]
+        else:
+            columns += [TaskProgressColumn()]
+        columns += [TextColumn("{task.fields[files]}"), TimeRemainingColumn()]
+        self._rich = Progress(
+            *columns,
+            console=Console(stderr=True),
+            transient=self._transient,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._rich.add_task(self.description, total=None, files="")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._rich is not None and not self._closed:
+                self._refresh()
+                self._rich.stop()
+            self._closed = True
+
+
+@contextlib.contextmanager
+def progress_bar(
+    description: str, *, transient: bool | None = None, delay: float | None = None
+) -> Iterator[Bar | None]:
+    """A :class:`Bar` while the block runs, or None when bars are off (see module doc);
+    *transient* and *delay* default to what :func:`configure` set."""
+    if not bars_enabled():
+        yield None
+        return
+    bar = Bar(
+        description,
+        transient=_defaults["transient"] if transient is None else transient,
+        delay=_defaults["delay"] if delay is None else delay,
+    )
+    try:
+        yield bar
+    finally:
+        bar.close()
