@@ -290,3 +290,14 @@ def test_tables_written_by_soko_are_read_by_wandb() -> None:
     for got, original in zip(table.get_column("img"), images, strict=True):
         assert isinstance(got, wandb.Image)
         assert got._sha256 == original._sha256
+
+
+def test_a_column_type_soko_does_not_model_is_kept_verbatim(tmp_path: Path) -> None:
+    w_art = wandb.Artifact("html", "dataset")
+    w_art.add(wandb.Table(columns=["h", "n"], data=[[wandb.Html("<b>x</b>"), 1], [None, 2]]), "t")
+    files = wandb_files(w_art)
+    table = soko_artifact_from_files(files, tmp_path / "copy").get("t")
+    assert table.data[0][0]["_type"] == "html-file"
+    again = soko.Artifact("again", "dataset", digest_algorithm="MD5")
+    again.add(table, "t")
+    assert soko_files(again)["t.table.json"] == files["t.table.json"]

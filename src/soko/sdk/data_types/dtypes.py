@@ -543,7 +543,12 @@ class OpaqueType(Type):
         return self._raw
 
     def __repr__(self) -> str:
-        return str(self._raw.get("wb_type"))
+        # As W&B prints its own type of this name: unions are ordered by this text.
+        text = str(self._raw.get("wb_type", "")).capitalize()
+        params = self._raw.get("params")
+        if isinstance(params, dict) and params:
+            text += "(" + ", ".join(f"{k}:{v}" for k, v in params.items()) + ")"
+        return text
 
 
 def is_class_determined(wb_type: Type) -> bool:

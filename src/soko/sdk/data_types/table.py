@@ -364,16 +364,18 @@ class Table(Media):
         array_columns: dict[int, Any] = {}
         if json_obj.get("column_types") is not None:
             column_types = dtypes.TypeRegistry.type_from_dict(json_obj["column_types"], reader)
+            # JSON object keys are strings, even for integer column names.
+            position = {str(c): i for i, c in enumerate(columns)}
             for column, column_type in column_types.params["type_map"].items():
                 members = column_type.params["allowed_types"] if isinstance(
                     column_type, dtypes.UnionType) else [column_type]  # fmt: skip
                 if any(isinstance(m, dtypes.TimestampType) for m in members):
-                    timestamp_columns.add(columns.index(column))
+                    timestamp_columns.add(position[str(column)])
                 ndarray_type = _ndarray_member(column_type)
                 if ndarray_type is not None and ndarray_type.serialization_path is not None:
                     np = require("numpy", "A table with numpy array columns")
                     where = ndarray_type.serialization_path
-                    array_columns[columns.index(column)] = np.load(
+                    array_columns[position[str(column)]] = np.load(
                         reader.local_path(where["path"])
                     )[where["key"]]
                     ndarray_type.serialization_path = None

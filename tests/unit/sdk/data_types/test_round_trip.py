@@ -272,3 +272,11 @@ def test_staged_files_outlive_the_call_and_go_with_the_artifact() -> None:
     del art
     gc.collect()
     assert not local.exists()
+
+
+def test_integer_column_names_round_trip() -> None:
+    art = soko.Artifact("ints", "dataset")
+    art.add(soko.Table(columns=[0, 1], data=[[datetime.date(2020, 1, 1), "a"]]), "t")
+    got = art.get("t")
+    assert got.columns == [0, 1]
+    assert got.data == [[datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC), "a"]]
