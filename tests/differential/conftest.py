@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# The comparison helpers assert; have pytest explain their failures.
+pytest.register_assert_rewrite("wandb_parity")
+
 _WANDB_ENV = ("WANDB_MODE", "WANDB_SILENT", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_DIR")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from typing import BinaryIO
-from urllib.parse import urlparse
 
 import httpx
 
@@ -24,7 +23,8 @@ class HttpHandler:
     def entries(
         self, uri: str, *, name: str | None, checksum: bool, max_objects: int | None
     ) -> list[Entry]:
-        path = validate_artifact_path(name or os.path.basename(urlparse(uri).path) or uri)
+        # W&B names the entry by the basename of the whole URL, query string included.
+        path = validate_artifact_path(name or os.path.basename(uri))
         if not checksum:
             return [Entry(path=path, digest=uri, ref=uri)]
         with _client() as client, client.stream("GET", uri) as response:
