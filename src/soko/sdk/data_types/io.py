@@ -23,6 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from soko.core.names import validate_artifact_path
 from soko.errors import ArtifactFinalizedError, SokoError, ValidationError
 from soko.sdk.data_types.base import WBValue
 
@@ -86,6 +87,7 @@ class ArtifactWriter:
                 f"{type(obj).__name__} {name!r} links to itself (a column of its own row "
                 "indexes or keys); it cannot be stored."
             )
+        validate_artifact_path(obj.with_suffix(name))  # before any media is added
         obj.validate_for_artifact(self)
         self._state.in_progress.add(id(obj))
         try:

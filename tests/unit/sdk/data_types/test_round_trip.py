@@ -280,3 +280,12 @@ def test_integer_column_names_round_trip() -> None:
     got = art.get("t")
     assert got.columns == [0, 1]
     assert got.data == [[datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC), "a"]]
+
+
+@pytest.mark.parametrize("name", ["../up", "/abs", "a//b"])
+def test_a_bad_name_adds_no_media(name: str) -> None:
+    art = soko.Artifact("bad-name", "dataset")
+    table = soko.Table(columns=["img"], data=[[soko.Image(np.zeros((2, 2, 3), dtype=np.uint8))]])
+    with pytest.raises(ValidationError):
+        art.add(table, name)
+    assert paths(art) == []
