@@ -8,7 +8,9 @@ until it is finished. Readers never see it: every read of versions asks for COMM
 Invariants (the commit protocol's, extended; see docs/distributed.md):
 
 - :func:`upsert` checks that every blob it names is stored and syncs the blob store
-  *before* its transaction, so a pending entry never names a blob that is not durable.
+  *before* its transaction, so a pending entry never names a blob that is not durable;
+  it checks again inside the transaction, under the collection lock that garbage
+  collection's sweep excludes, so it never names a blob swept meanwhile.
 - One upsert is one transaction: all its entries merge, or none do. A path already
   pending with the same content is accepted (two writers adding one file is fine); with
   other content the whole upsert is refused with ConflictError, and what is pending stays.
@@ -104,6 +106,9 @@ def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
     store.blobs.sync()
     with store.engine.begin() as conn:
         collection = _locked_collection(conn, request)
+        # Checked again under the lock that garbage collection's sweep excludes (see
+        # soko.service.gc): a blob swept since the first check fails the upsert here.
+        require_stored(store, request.manifest, name=request.name)
         pending = _pending_row(conn, collection.id, distributed_id)
         if pending is None:
             pending = _new_pending(conn, collection.id, distributed_id, request)
@@ -318,6 +323,9 @@ def finish(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
             pending = _pending_row(conn, collection.id, distributed_id)
             if _snapshot(conn, pending) != plan.snapshot:
                 continue
+            # Pending entries' blobs are live for garbage collection; the finisher's own
+            # are checked again under the lock its sweep excludes, as commit_version does.
+            require_stored(store, request.manifest, name=request.name)
             record = commit_in(
                 conn,
                 collection,

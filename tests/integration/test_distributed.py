@@ -1,0 +1,348 @@
+"""Distributed artifacts on the embedded store with real processes: many writers upsert
+into one pending version at once, a finish commits it; conflicts, late upserts, a finish
+with nothing upserted, and writers killed before and inside their upsert."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import soko
+from soko.client.connect import get_backend
+from soko.errors import ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from tests.conftest import SokoEnv
+
+pytestmark = pytest.mark.integration
+
+PROJECT = "dist"
+NAME = "shared-dataset"
+
+# One writer process: waits for the start signal, writes its files, upserts them, and
+# reports what happened as JSON on stdout. ``crash`` makes it SIGKILL itself at one point:
+# "after_upload" (blobs stored, no upsert yet) or "in_transaction" (entries inserted, the
+# upsert's transaction not yet committed).
+WRITER = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    from pathlib import Path
+
+    config = json.loads(sys.argv[1])
+    go = Path(config["go"])
+    while not go.exists():
+        time.sleep(0.01)
+
+    import soko
+    from soko.errors import ConflictError
+
+    def die(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if config.get("crash") == "after_upload":
+        from soko.client.local import LocalBackend
+        LocalBackend.upsert = die
+    elif config.get("crash") == "in_transaction":
+        import soko.service.distributed as distributed
+        distributed.add_lineage = die
+
+    folder = Path(config["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in config["files"].items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    run = soko.init(project=config["project"], group=config["group"], job_type="writer")
+    artifact = soko.Artifact(config["name"], type="dataset")
+    artifact.add_dir(str(folder))
+    run.upsert_artifact(artifact)
+    try:
+        artifact.wait()
+        outcome = {"ok": True, "run": run.id, "pending": artifact.id}
+    except ConflictError as exc:
+        outcome = {"ok": False, "run": run.id, "error": "ConflictError", "message": str(exc)}
+    try:
+        run.finish()
+    except ConflictError:
+        pass
+    print(json.dumps(outcome))
+    """
+)
+
+
+class Writers:
+    """Starts writer processes against the test's store; all start on one signal."""
+
+    def __init__(self, env: SokoEnv, tmp_path: Path) -> None:
+        self.env = env
+        self.tmp_path = tmp_path
+        self.script = tmp_path / "writer.py"
+        self.script.write_text(WRITER)
+        self.go = tmp_path / "go"
+        self.count = 0
+
+    def spawn(
+        self, files: dict[str, str], *, group: str, crash: str | None = None
+    ) -> subprocess.Popen[str]:
+        self.count += 1
+        config = {
+            "go": str(self.go),
+            "folder": str(self.tmp_path / f"writer{self.count}"),
+            "files": files,
+            "project": PROJECT,
+            "group": group,
+            "name": NAME,
+            "crash": crash,
+        }
+        environment = dict(os.environ)
+        environment.update(
+            SOKO_DIR=str(self.env.store),
+            SOKO_CACHE_DIR=str(self.tmp_path / f"cache{self.count}"),
+            SOKO_SILENT="true",
+            PYTHONPATH=os.pathsep.join(sys.path),
+        )
+        environment.pop("SOKO_BASE_URL", None)
+        return subprocess.Popen(
+            [sys.executable, str(self.script), json.dumps(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+
+    def start(self) -> None:
+        self.go.touch()
+
+    @staticmethod
+    def outcome(process: subprocess.Popen[str]) -> dict[str, Any]:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, f"writer failed ({process.returncode}):\n{err}"
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return result
+
+    @staticmethod
+    def killed(process: subprocess.Popen[str]) -> None:
+        _out, err = process.communicate(timeout=180)
+        assert process.returncode == -signal.SIGKILL, f"writer was not killed:\n{err}"
+
+
+@pytest.fixture
+def writers(soko_env: SokoEnv, tmp_path: Path) -> Writers:
+    return Writers(soko_env, tmp_path)
+
+
+def files_of(writer: int, count: int) -> dict[str, str]:
+    return {f"w{writer}/file{i:03}.txt": f"writer {writer} file {i}\n" * 7 for i in range(count)}
+
+
+def pending(group: str) -> list[Any]:
+    return [
+        p for p in get_backend().list_pending("local", PROJECT, NAME) if p.distributed_id == group
+    ]
+
+
+def finish(group: str, files: dict[str, str] | None = None, **kwargs: Any) -> soko.Artifact:
+    with soko.init(project=PROJECT, group=group, job_type="finisher") as run:
+        artifact = soko.Artifact(NAME, type="dataset")
+        for path, content in (files or {}).items():
+            with artifact.new_file(path, "w") as handle:
+                handle.write(content)
+        run.finish_artifact(artifact, **kwargs)
+        artifact.wait()
+    return artifact
+
+
+def test_eight_processes_upsert_fifty_files_each_then_one_finish(writers: Writers) -> None:
+    processes = [writers.spawn(files_of(w, 50), group="eight") for w in range(8)]
+    writers.start()
+    outcomes = [Writers.outcome(p) for p in processes]
+
+    assert all(o["ok"] for o in outcomes), outcomes
+    assert len({o["pending"] for o in outcomes}) == 1
+    (waiting,) = pending("eight")
+    assert waiting.file_count == 400
+    with pytest.raises(NotFoundError):
+        soko.Api().artifact(f"{PROJECT}/{NAME}:latest")
+
+    artifact = finish("eight", aliases=["complete"])
+
+    versions = soko.Api().artifacts("dataset", f"{PROJECT}/{NAME}")
+    assert [v.version for v in versions] == ["v0"]
+    assert artifact.version == "v0" and artifact.file_count == 400
+    expected = {f"{path}": content for w in range(8) for path, content in files_of(w, 50).items()}
+    assert {e.path for e in artifact.manifest} == set(expected)
+    root = Path(artifact.download())
+    artifact.verify(str(root))
+    assert all((root / p).read_text() == c for p, c in expected.items())
+    assert set(artifact.aliases) == {"latest", "complete"}
+    assert pending("eight") == []
+
+
+def test_eight_writers_are_all_recorded_as_logging_the_version(writers: Writers) -> None:
+    processes = [writers.spawn(files_of(w, 3), group="lineage") for w in range(8)]
+    writers.start()
+    outcomes = [Writers.outcome(p) for p in processes]
+    artifact = finish("lineage")
+
+    backend = get_backend()
+    assert artifact.id is not None
+    logged = {r.id for r in backend.runs_of_version(artifact.id, "logged")}
+    assert logged >= {o["run"] for o in outcomes}
+    assert len(logged) == 9  # eight writers and the finisher
+    for outcome in outcomes:
+        run = soko.Api().run(f"local/{PROJECT}/{outcome['run']}")
+        assert [a.id for a in run.logged_artifacts()] == [artifact.id]
+
+
+def test_two_processes_racing_on_one_path_one_wins_and_keeps_its_entries(
+    writers: Writers,
+) -> None:
+    first = writers.spawn({"same.txt": "first", "only-first.txt": "1"}, group="race")
+    second = writers.spawn({"same.txt": "second", "only-second.txt": "2"}, group="race")
+    writers.start()
+    outcomes = [Writers.outcome(first), Writers.outcome(second)]
+
+    winners = [o for o in outcomes if o["ok"]]
+    losers = [o for o in outcomes if not o["ok"]]
+    assert len(winners) == 1 and len(losers) == 1
+    assert losers[0]["error"] == "ConflictError" and "same.txt" in losers[0]["message"]
+    winner_suffix = "first" if winners[0] is outcomes[0] else "second"
+    artifact = finish("race")
+    assert {e.path for e in artifact.manifest} == {"same.txt", f"only-{winner_suffix}.txt"}
+    root = Path(artifact.download())
+    assert (root / "same.txt").read_text() == winner_suffix
+
+
+def test_a_conflict_reaches_the_later_writer_through_wait(soko_env: SokoEnv) -> None:
+    with soko.init(project=PROJECT, group="conflict") as run:
+        early = soko.Artifact(NAME, type="dataset")
+        with early.new_file("table.json", "w") as handle:
+            handle.write("early")
+        run.upsert_artifact(early).wait()
+    with soko.init(project=PROJECT, group="conflict") as run:
+        late = soko.Artifact(NAME, type="dataset")
+        with late.new_file("table.json", "w") as handle:
+            handle.write("late")
+        with late.new_file("extra.json", "w") as handle:
+            handle.write("extra")
+        run.upsert_artifact(late)
+        with pytest.raises(ConflictError, match=r"table\.json"):
+            late.wait()
+        with pytest.raises(ConflictError):
+            run.finish()
+    assert soko.Api().run(f"local/{PROJECT}/{run.id}").state == "failed"
+    (waiting,) = pending("conflict")
+    assert waiting.file_count == 1
+    artifact = finish("conflict")
+    assert [e.path for e in artifact.manifest] == ["table.json"]
+    assert Path(artifact.download(), "table.json").read_text() == "early"
+
+
+def test_an_upsert_after_the_finish_starts_the_next_version(soko_env: SokoEnv) -> None:
+    with soko.init(project=PROJECT, group="late") as run:
+        first = soko.Artifact(NAME, type="dataset")
+        with first.new_file("a.txt", "w") as handle:
+            handle.write("a")
+        run.upsert_artifact(first)
+        finished = soko.Artifact(NAME, type="dataset")
+        run.finish_artifact(finished).wait()
+        late = soko.Artifact(NAME, type="dataset")
+        with late.new_file("b.txt", "w") as handle:
+            handle.write("b")
+        run.upsert_artifact(late).wait()
+
+    assert finished.version == "v0"
+    assert late.state == "PENDING" and late.id != finished.id
+    assert soko.Api().artifact(f"{PROJECT}/{NAME}:latest").version == "v0"
+    (waiting,) = pending("late")
+    assert waiting.file_count == 1
+    second = finish("late")
+    assert second.version == "v1"
+    assert [e.path for e in second.manifest] == ["b.txt"]
+    assert soko.Api().artifact(f"{PROJECT}/{NAME}:latest").version == "v1"
+
+
+def test_finish_without_upserts_logs_its_own_entries(soko_env: SokoEnv) -> None:
+    artifact = finish("nothing-upserted", {"own.txt": "own"})
+    assert (artifact.version, artifact.state, artifact.file_count) == ("v0", "COMMITTED", 1)
+    assert Path(artifact.download(), "own.txt").read_text() == "own"
+
+    with soko.init(project=PROJECT) as run:
+        with pytest.raises(TypeError, match="group or distributed_id"):
+            run.upsert_artifact(soko.Artifact(NAME, type="dataset"))
+        with pytest.raises(TypeError, match="group or distributed_id"):
+            run.finish_artifact(soko.Artifact(NAME, type="dataset"))
+        explicit = soko.Artifact(NAME, type="dataset")
+        with explicit.new_file("explicit.txt", "w") as handle:
+            handle.write("x")
+        run.finish_artifact(explicit, distributed_id="explicit-id").wait()
+    assert explicit.version == "v1"
+
+
+def test_a_writer_killed_after_uploading_leaves_the_pending_version_intact(
+    writers: Writers,
+) -> None:
+    healthy = [writers.spawn(files_of(w, 20), group="crash-upload") for w in range(3)]
+    doomed = writers.spawn(files_of(9, 20), group="crash-upload", crash="after_upload")
+    writers.start()
+    assert all(Writers.outcome(p)["ok"] for p in healthy)
+    Writers.killed(doomed)
+
+    (waiting,) = pending("crash-upload")
+    assert waiting.file_count == 60
+    # The crashed writer is run again, as a job scheduler would; its blobs are there
+    # already and its upsert merges as if nothing had happened.
+    retry = writers.spawn(files_of(9, 20), group="crash-upload")
+    assert Writers.outcome(retry)["ok"]
+    artifact = finish("crash-upload")
+    assert artifact.file_count == 80
+
+
+def test_a_writer_killed_inside_its_upsert_transaction_adds_nothing(writers: Writers) -> None:
+    first = writers.spawn(files_of(0, 10), group="crash-tx")
+    writers.start()
+    assert Writers.outcome(first)["ok"]
+    doomed = writers.spawn(files_of(1, 10), group="crash-tx", crash="in_transaction")
+    Writers.killed(doomed)
+
+    (waiting,) = pending("crash-tx")
+    assert waiting.file_count == 10
+    started = time.monotonic()
+    after = writers.spawn(files_of(2, 10), group="crash-tx")
+    assert Writers.outcome(after)["ok"]
+    # The killed writer's transaction was rolled back and its lock released: the next
+    # writer did not wait for SQLite's 60 s busy timeout.
+    assert time.monotonic() - started < 50
+    artifact = finish("crash-tx")
+    paths = {e.path for e in artifact.manifest}
+    assert paths == set(files_of(0, 10)) | set(files_of(2, 10))
+
+
+def test_a_pending_version_can_be_listed_and_abandoned(soko_env: SokoEnv) -> None:
+    with soko.init(project=PROJECT, group="abandon") as run:
+        artifact = soko.Artifact(NAME, type="dataset")
+        with artifact.new_file("a.txt", "w") as handle:
+            handle.write("a")
+        run.upsert_artifact(artifact).wait()
+    backend = get_backend()
+    (waiting,) = backend.list_pending("local", PROJECT)
+    assert (waiting.distributed_id, waiting.collection, waiting.state) == (
+        "abandon",
+        NAME,
+        "PENDING",
+    )
+    backend.abandon_pending("local", PROJECT, NAME, "abandon")
+    assert backend.list_pending("local", PROJECT) == []
+    with pytest.raises(NotFoundError):
+        backend.abandon_pending("local", PROJECT, NAME, "abandon")
+    fresh = finish("abandon")
+    assert (fresh.version, fresh.file_count) == ("v0", 0)
