@@ -54,7 +54,14 @@ def digest_of_key(key: str) -> Digest:
         raise ValidationError(f"Not a blob key: {key!r}") from None
     if alg != algorithm.key or fanout != hex_digest[:2] or hex_digest != hex_digest.lower():
         raise ValidationError(f"Not a blob key: {key!r}")
-    return Digest.from_hex(hex_digest, algorithm)
+    try:
+        digest = Digest.from_hex(hex_digest, algorithm)
+    except ValidationError:
+        raise ValidationError(f"Not a blob key: {key!r}") from None
+    # bytes.fromhex skips whitespace, so "ab cd.." would parse: only the exact key counts.
+    if blob_key(digest) != key:
+        raise ValidationError(f"Not a blob key: {key!r}")
+    return digest
 
 
 class BlobStore(Protocol):
@@ -93,5 +100,9 @@ class BlobStore(Protocol):
         ...
 
     def local_path(self, digest: Digest) -> str | None:
-        """The blob's file, for stores on the local file system (reflink/copy fast path)."""
+        """The blob's file, for stores on the local file system (reflink/copy fast path).
+
+        None for a store whose blobs are not local files. The path is not checked: when the
+        blob is missing, no file is there, and opening it raises ``FileNotFoundError``.
+        """
         ...
