@@ -803,6 +803,64 @@ def test_log_link_and_use_a_model() -> None:
     assert [r.id for r in mnist.used_by()] == [run.id]
 
 
+# ----- Registry: organize versions with tags ---------------------------------------------
+
+
+def test_tags_on_artifact_versions() -> None:
+    for i in range(3):
+        artifact = wandb.Artifact("zoo-dataset-tensors", "dataset")
+        artifact.add_file(write(f"t{i}.npy", f"tensor {i}"), name="t.npy")
+        artifact.link(target_path="wandb-registry-datasets/zoo")
+
+    ARTIFACT_TYPE = "dataset"
+    REGISTRY_NAME = "datasets"
+    COLLECTION_NAME = "zoo"
+    VERSION = "0"
+
+    artifact_name = f"wandb-registry-{REGISTRY_NAME}/{COLLECTION_NAME}:v{VERSION}"
+
+    artifact = wandb.Api().artifact(name=artifact_name, type=ARTIFACT_TYPE)
+    artifact.tags = ["tag2"]  # Provide one or more tags in a list
+    artifact.save()
+    assert wandb.Api().artifact(artifact_name).tags == ["tag2"]
+
+    VERSION = "1"
+    with wandb.init(entity="local", project="uncategorized") as run:
+        artifact_name = f"wandb-registry-{REGISTRY_NAME}/{COLLECTION_NAME}:v{VERSION}"
+
+        artifact = run.use_artifact(artifact_or_name=artifact_name)
+        artifact.tags = ["tag2"]  # Provide one or more tags in a list
+        artifact.save()
+
+    tags_to_delete = ["other-tag"]
+    artifact.tags = [*artifact.tags, "new-tag", "other-tag"]
+    artifact.tags = artifact.tags + ["new-tag", "other-tag"]  # noqa: RUF005 - as the page
+    artifact.tags = set(artifact.tags) - set(tags_to_delete)
+    assert sorted(artifact.tags) == ["new-tag", "tag2"]
+    artifact.tags += ["ready-for-review", "other-tag"]
+    artifact.tags.remove("other-tag")
+    artifact.save()
+    print(artifact.tags)
+
+    api = wandb.Api()
+    tagged_artifact_versions = api.artifacts(
+        type_name="dataset", name="zoo-dataset-tensors", tags=["tag2", "ready-for-review"]
+    )
+    for artifact_version in tagged_artifact_versions:
+        print(artifact_version.tags)
+    assert [a.version for a in tagged_artifact_versions] == ["v1"]
+    assert sorted(tagged_artifact_versions[0].tags) == ["new-tag", "ready-for-review", "tag2"]
+    assert [a.version for a in api.artifacts("dataset", "zoo-dataset-tensors", tags=["tag2"])] == [
+        "v0",
+        "v1",
+    ]
+    assert api.artifact("zoo-dataset-tensors:v2").tags == []
+
+    artifact.tags = []  # deletes all tags
+    artifact.save()
+    assert api.artifact("zoo-dataset-tensors:v1").tags == []
+
+
 # ----- Public API: listing, files, checkout and verify -----------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from soko import settings as settings_module
@@ -103,8 +104,16 @@ class Api:
             return False
         return True
 
-    def artifacts(self, type_name: str, name: str, per_page: int = 50, **_: Any) -> list[Artifact]:
-        """Every committed version of the collection *name*, oldest first."""
+    def artifacts(
+        self,
+        type_name: str,
+        name: str,
+        per_page: int = 50,
+        tags: Sequence[str] | None = None,
+        **_: Any,
+    ) -> list[Artifact]:
+        """Every committed version of the collection *name*, oldest first; with *tags*, only
+        the versions that have all of them."""
         entity, project, collection, _selector = self._split(name, default_selector=None)
         collection_record = self._backend.get_collection(entity, project, collection)
         if collection_record.type != type_name:
@@ -112,7 +121,8 @@ class Api:
                 f"Artifact {collection!r} has type {collection_record.type!r}, not {type_name!r}."
             )
         records = self._backend.list_versions(entity, project, collection)
-        return [Artifact._from_record(r, self._backend) for r in records]
+        wanted = set(tags or ())
+        return [Artifact._from_record(r, self._backend) for r in records if wanted <= set(r.tags)]
 
     def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
         """Deprecated in W&B; the same as :meth:`artifacts`."""
