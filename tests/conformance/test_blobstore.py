@@ -94,6 +94,12 @@ def put_each_way(store: BlobStore, digest: Digest, data: bytes, tmp_path: Path, 
 WAYS = ["bytes", "file", "stream"]
 
 
+def assert_no_temp_files(store: BlobStore) -> None:
+    """A store on the local file system leaves no temp file once its writers returned."""
+    if isinstance(store, LocalBlobStore):
+        assert os.listdir(Path(store.root) / "tmp") == []
+
+
 def listed(store: BlobStore, algorithm: Algorithm | None = None) -> dict[Digest, int]:
     return {info.digest: info.size for info in store.list(algorithm)}
 
@@ -172,6 +178,7 @@ def test_digest_mismatch_raises_and_stores_nothing(
     assert not blob_store.exists(digest)
     assert listed(blob_store) == {}
     assert blob_store.missing([wrong]) == {wrong}
+    assert_no_temp_files(blob_store)
 
 
 def test_digest_mismatch_of_a_large_file_stores_nothing(
@@ -182,6 +189,7 @@ def test_digest_mismatch_of_a_large_file_stores_nothing(
     with pytest.raises(DigestMismatchError):
         blob_store.put_file(wrong, write(tmp_path / "big.bin", data))
     assert listed(blob_store) == {}
+    assert_no_temp_files(blob_store)
 
 
 # -- idempotence ----------------------------------------------------------------------
@@ -334,8 +342,7 @@ def test_eight_threads_put_the_same_and_different_blobs(
     assert listed(blob_store) == {d: len(v) for d, v in expected.items()}
     for digest, data in expected.items():
         assert blob_store.read_bytes(digest) == data
-    if isinstance(blob_store, LocalBlobStore):
-        assert os.listdir(Path(blob_store.root) / "tmp") == []
+    assert_no_temp_files(blob_store)
 
 
 # -- the local store only -------------------------------------------------------------
