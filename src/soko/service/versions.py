@@ -204,12 +204,12 @@ def delete_version(store: Store, version_id: str, *, delete_aliases: bool = Fals
         row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
         if row is None or row.state == DELETED:
             raise NotFoundError(f"No live artifact version with id {version_id!r}.")
-        held = list(
-            conn.execute(
-                select(aliases.c.alias).where(aliases.c.version_id == version_id)
-            ).scalars()
-        )
-        user_held = [a for a in held if a != "latest"]
+        held = conn.execute(
+            select(aliases.c.collection_id, aliases.c.alias).where(
+                aliases.c.version_id == version_id
+            )
+        ).all()
+        user_held = [h.alias for h in held if h.alias != "latest"]
         if user_held and not delete_aliases:
             raise ValidationError(
                 f"Version v{row.version_index} still has aliases {user_held}; pass "
@@ -223,8 +223,13 @@ def delete_version(store: Store, version_id: str, *, delete_aliases: bool = Fals
         )
         conn.execute(delete(aliases).where(aliases.c.version_id == version_id))
         conn.execute(delete(links).where(links.c.version_id == version_id))
-        if "latest" in held:
-            _move_latest(conn, row.collection_id)
+        # `latest` moves in the version's own collection and in every registry that
+        # linked it last, so that none is left without one.
+        for holder in {h.collection_id for h in held if h.alias == "latest"}:
+            if holder == row.collection_id:
+                _move_latest(conn, holder)
+            else:
+                _move_link_latest(conn, holder)
 
 
 def _move_latest(conn: Connection, collection_id: int) -> None:
@@ -236,6 +241,18 @@ def _move_latest(conn: Connection, collection_id: int) -> None:
     ).scalar()
     if newest is not None:
         set_aliases(conn, collection_id, newest, ["latest"])
+
+
+def _move_link_latest(conn: Connection, registry_id: int) -> None:
+    newest = conn.execute(
+        select(links.c.version_id)
+        .join(versions, versions.c.id == links.c.version_id)
+        .where(links.c.collection_id == registry_id, versions.c.state == COMMITTED)
+        .order_by(links.c.link_index.desc())
+        .limit(1)
+    ).scalar()
+    if newest is not None:
+        set_aliases(conn, registry_id, newest, ["latest"])
 
 
 def link_version(

@@ -240,6 +240,21 @@ def test_delete_of_a_version_with_only_latest_needs_no_flag() -> None:
     assert not soko.Api().artifact_exists("plain:v0")
 
 
+def test_deleting_a_linked_version_moves_the_registry_latest() -> None:
+    for i in range(3):
+        artifact = log("model", {"w.bin": f"weights {i}"}, type="model")
+        artifact.link("wandb-registry-model/production")
+    api = soko.Api()
+    assert api.artifact("wandb-registry-model/production:latest").id == artifact.id
+
+    artifact.delete()
+
+    assert api.artifact("model:latest").version == "v1"
+    assert api.artifact("wandb-registry-model/production:latest").version == "v1"
+    assert not api.artifact_exists("wandb-registry-model/production:v2")
+    assert api.artifact("wandb-registry-model/production:v0").version == "v0"
+
+
 def test_artifact_exists() -> None:
     log("present", {"p.txt": "here"}, aliases=["best"], project="proj")
     api = soko.Api()
