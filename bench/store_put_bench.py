@@ -18,7 +18,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,15 +60,20 @@ def _make_big(path: str, gib: float) -> None:
             left -= len(block)
 
 
-def _timed(prepare: Callable[[], None], run: Callable[[], None], rounds: int) -> float:
-    times = []
+def _interleaved(
+    contenders: list[tuple[str, Callable[[], None]]], prepare: Callable[[], None], rounds: int
+) -> dict[str, float]:
+    """Median seconds of each contender; within a round they run one after the other, so
+    a burst of load from other processes hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
     for _ in range(rounds):
-        prepare()
-        subprocess.run(["sync"], check=True)
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in contenders:
+            prepare()
+            subprocess.run(["sync"], check=True)
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -80,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--algorithm", default="MD5")
+    parser.add_argument("--only", choices=["small", "big"])
     args = parser.parse_args()
     algorithm = Algorithm.parse(args.algorithm)
     base = os.path.abspath(args.dir)
@@ -124,26 +129,37 @@ def main() -> None:
         store.put_file(big_digest, big_path)
         store.sync()
 
-    rows = [
-        (f"{args.small} x 4 KiB: cp -r", _timed(clean, cp_small, args.rounds)),
-        (f"{args.small} x 4 KiB: put_file, 1 thread", _timed(clean, put_small_serial, args.rounds)),
-        (
-            f"{args.small} x 4 KiB: put_file, {args.threads} threads",
-            _timed(clean, put_small_threads, args.rounds),
-        ),
-        (f"{args.big_gib:g} GiB: cp", _timed(clean, cp_big, args.rounds)),
-        (
-            f"{args.big_gib:g} GiB: put_file ({algorithm.value})",
-            _timed(clean, put_big, args.rounds),
-        ),
-    ]
+    small_label = f"{args.small} x 4 KiB"
+    big_label = f"{args.big_gib:g} GiB"
+    results: dict[str, float] = {}
+    if args.only in (None, "small"):
+        results |= _interleaved(
+            [
+                (f"{small_label}: cp -r", cp_small),
+                (f"{small_label}: put_file, 1 thread", put_small_serial),
+                (f"{small_label}: put_file, {args.threads} threads", put_small_threads),
+            ],
+            clean,
+            args.rounds,
+        )
+    if args.only in (None, "big"):
+        results |= _interleaved(
+            [
+                (f"{big_label}: cp", cp_big),
+                (f"{big_label}: put_file ({algorithm.value})", put_big),
+            ],
+            clean,
+            args.rounds,
+        )
     clean()
-    print(f"median of {args.rounds} rounds, durable at the end (sync), {sys.platform}")
-    for name, seconds in rows:
+    print(f"median of {args.rounds} rounds, each durable at the end (sync)")
+    for name, seconds in results.items():
         print(f"  {name:<42} {seconds:8.2f} s")
-    print(f"  small files, put_file 1 thread / cp: {rows[1][1] / rows[0][1]:.2f}x")
-    print(f"  small files, put_file {args.threads} threads / cp: {rows[2][1] / rows[0][1]:.2f}x")
-    print(f"  big file, put_file / cp: {rows[4][1] / rows[3][1]:.2f}x")
+    for label in (small_label, big_label):
+        cp_times = [t for n, t in results.items() if n.startswith(f"{label}: cp")]
+        for name, seconds in results.items():
+            if cp_times and name.startswith(f"{label}: put_file"):
+                print(f"  {name} / cp: {seconds / cp_times[0]:.2f}x")
 
 
 if __name__ == "__main__":
