@@ -297,6 +297,22 @@ def test_download_of_an_unchanged_root_reads_no_blob_and_rewrites_nothing(
         assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), path
 
 
+def test_download_keeps_matching_files_it_did_not_write_itself(fetch_spy: Spy) -> None:
+    artifact = log("data", FILES)
+    write("root/a.txt", "alpha")  # the right bytes, put there by the user
+    write("root/d/b.txt", "BETA")  # the right size, other bytes
+    kept = os.stat("root/a.txt")
+
+    artifact.download(root="root")
+
+    fetched = {d.b64 for d in fetch_spy.digests}
+    by_path = {e.path: e.digest for e in artifact.manifest}
+    assert fetched == {by_path["d/b.txt"], by_path["d/e/c.bin"]}
+    now = os.stat("root/a.txt")
+    assert (now.st_ino, now.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)
+    assert Path("root/d/b.txt").read_text() == "beta"
+
+
 def test_download_fetches_again_only_a_file_changed_in_the_root(fetch_spy: Spy) -> None:
     artifact = log("data", FILES)
     root = Path(artifact.download(root="root"))
