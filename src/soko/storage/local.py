@@ -67,13 +67,16 @@ _PIPELINE_MIN = 4 * _CHUNK
 _buffers = threading.local()
 
 
-def _copy_buffers() -> tuple[memoryview, memoryview]:
-    """This thread's two reused copy buffers, so large copies allocate nothing per file."""
-    views: tuple[memoryview, memoryview] | None = getattr(_buffers, "views", None)
+def _copy_buffer(index: int) -> memoryview:
+    """This thread's reused copy buffer *index* (0 or 1), so large copies allocate nothing
+    per file; the second one exists only in threads that ran a pipelined copy."""
+    views: list[memoryview] | None = getattr(_buffers, "views", None)
     if views is None:
-        views = (memoryview(bytearray(_CHUNK)), memoryview(bytearray(_CHUNK)))
+        views = []
         _buffers.views = views
-    return views
+    while len(views) <= index:
+        views.append(memoryview(bytearray(_CHUNK)))
+    return views[index]
 
 
 @functools.cache
@@ -518,7 +521,7 @@ def _copy(stream: BinaryIO, fd: int, hasher: Hasher, head: bytes) -> int:
             _write_blob(fd, chunk)
             size += len(chunk)
         return size
-    view = _copy_buffers()[0]
+    view = _copy_buffer(0)
     while True:
         count = readinto(view)
         if not count:
@@ -538,7 +541,7 @@ def _copy_pipelined(readinto: Callable[[memoryview], int | None], fd: int, hashe
     chunk *k* is waited for, so the buffer read next is never one still being hashed, and
     chunks reach the hasher in order.
     """
-    views = _copy_buffers()
+    views = (_copy_buffer(0), _copy_buffer(1))
     size = 0
     turn = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-hash") as helper:
