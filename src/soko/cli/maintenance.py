@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soko import settings as settings_module
 from soko.cli.output import format_duration, format_size, message, parse_duration, print_json
 from soko.errors import NotFoundError
-from soko.service.store import Store
+
+if TYPE_CHECKING:
+    from soko.service.store import Store
 
 
 def register(commands: Any) -> None:
@@ -44,6 +46,8 @@ def register(commands: Any) -> None:
 
 def open_store() -> Store:
     """The embedded store of SOKO_DIR; refuses to create one where there is none."""
+    from soko.service.store import Store
+
     root: Path = settings_module.load().soko_dir
     if not (root / "soko.db").is_file():
         raise NotFoundError(f"No soko store at {root} (set SOKO_DIR to the store's folder).")

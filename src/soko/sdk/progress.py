@@ -95,16 +95,24 @@ class Bar:
             if time.monotonic() - self._created < self._delay:
                 return
             self._open()
-        by_bytes = self._total_bytes is not None
         self._rich.update(
             self._task,
-            completed=self._bytes if by_bytes else self._items,
-            total=self._total_bytes if by_bytes else self._total_items,
+            completed=self._completed(),
+            total=self._total_bytes if self._total_bytes is not None else self._total_items,
             files=self._files_text(),
         )
         if opening:
             # Started only now, so that the first frame already shows the totals.
             self._rich.start()
+
+    def _completed(self) -> float:
+        if self._total_bytes is None:
+            return self._items
+        if not self._total_items:
+            return self._bytes
+        # A backend may count files but not bytes (a fast path that skips a stat): then the
+        # share of files done stands in for the share of bytes.
+        return max(self._bytes, self._total_bytes * min(1.0, self._items / self._total_items))
 
     def _files_text(self) -> str:
         total = f"/{self._total_items}" if self._total_items is not None else ""
