@@ -28,6 +28,18 @@ class Backend(Protocol):
         """Store each local file as its digest, verified; raises DigestMismatchError."""
         ...
 
+    def stage_files(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> dict[Digest, str]:
+        """Capture each file's bytes now, verified, so later edits cannot change a log.
+
+        This is ``policy="mutable"``: W&B copies such files to a staging folder; soko stores
+        them where the upload would put them (the embedded store) or in the local cache (a
+        server), one read and one write either way. Returns, per digest, a local file the
+        bytes can be read from until the log's upload.
+        """
+        ...
+
     def fetch_blobs(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> None:

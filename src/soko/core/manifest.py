@@ -230,9 +230,17 @@ class ManifestBuilder:
         self._entries[entry.path] = entry
         return entry
 
+    def check_all(self, entries: Iterable[Entry], *, overwrite: bool = False) -> None:
+        """Raise if :meth:`add_all` would refuse *entries*; changes nothing."""
+        self._merged(list(entries), overwrite=overwrite)
+
     def add_all(self, entries: Iterable[Entry], *, overwrite: bool = False) -> list[Entry]:
         """Add every entry or, when any would be refused, none."""
         batch = list(entries)
+        self._entries.update(self._merged(batch, overwrite=overwrite))
+        return batch
+
+    def _merged(self, batch: list[Entry], *, overwrite: bool) -> dict[str, Entry]:
         staged: dict[str, Entry] = {}
         for entry in batch:
             previous = staged.get(entry.path) or self._entries.get(entry.path)
@@ -242,8 +250,7 @@ class ManifestBuilder:
                     "(pass overwrite=True to replace it)"
                 )
             staged[entry.path] = entry
-        self._entries.update(staged)
-        return batch
+        return staged
 
     def remove(self, path: str) -> list[Entry]:
         """Remove one entry, or every entry under the folder *path*; [] when none matched."""

@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import IO, Any
 
 from soko.client.backend import Backend
-from soko.client.hashing import hash_files_cached
+from soko.client.hashing import HashedFile, hash_files_cached
 from soko.client.statcache import StatCache
-from soko.core.digests import Algorithm
+from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import (
     parse_artifact_path,
@@ -59,6 +59,16 @@ def _walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
                     physical.append(item.path)
                     logical.append(f"{relative}{item.name}")
     return physical, logical
+
+
+def _stage(hashed: Sequence[HashedFile], policy: str | None) -> dict[Digest, str]:
+    """For ``policy="mutable"``, capture the files' bytes now (see Backend.stage_files)."""
+    if policy == "immutable" or not hashed:
+        return {}
+    from soko.client.connect import get_backend
+
+    unique = {h.digest: h.path for h in hashed}
+    return get_backend().stage_files(list(unique.items()))
 
 
 def _stat_cache() -> StatCache:
@@ -252,8 +262,12 @@ class Artifact:
             parts = file_name.split(".")
             parts[0] = hashed.digest.hex[:20]
             path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
+        draft.builder.check_add(draft.file_entry(path, hashed), overwrite=overwrite)
         (entry,) = draft.add_files(
-            [(path, hashed)], overwrite=overwrite, skip_cache=bool(skip_cache)
+            [(path, hashed)],
+            overwrite=overwrite,
+            skip_cache=bool(skip_cache),
+            staged=_stage([hashed], policy),
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -277,8 +291,10 @@ class Artifact:
         with progress_bar(f"Hashing {root}") as bar:
             announce(bar, len(physical), None)
             hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
+        named = list(zip(logical, hashed, strict=True))
+        draft.builder.check_all([draft.file_entry(p, h) for p, h in named], overwrite=merge)
         draft.add_files(
-            list(zip(logical, hashed, strict=True)), overwrite=merge, skip_cache=bool(skip_cache)
+            named, overwrite=merge, skip_cache=bool(skip_cache), staged=_stage(hashed, policy)
         )
 
     def add_reference(
@@ -316,7 +332,8 @@ class Artifact:
                 yield handle
         except FileExistsError:
             raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
-        self.add_file(local, name=path, skip_cache=True, overwrite=overwrite)
+        # The file is soko's own: nobody else can change it before the upload.
+        self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
 
     def remove(self, item: str | os.PathLike[str] | ManifestEntry) -> None:
         """Remove an entry, or every entry under a folder; FileNotFoundError if none."""

@@ -35,7 +35,7 @@ def upload_draft(
         source = draft.sources.get(entry.path)
         digest = entry.blob_digest()
         if source is not None and digest not in wanted:
-            wanted[digest] = source.local_path
+            wanted[digest] = source.upload_path or source.local_path
     missing = backend.missing_blobs(manifest.blob_digests())
     unavailable = [d for d in missing if d not in wanted]
     if unavailable:

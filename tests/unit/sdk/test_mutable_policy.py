@@ -1,0 +1,62 @@
+"""policy="mutable" captures a file's bytes when it is added, as W&B's staging copy does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import soko
+from soko.client import connect
+
+pytestmark = pytest.mark.usefixtures("soko_env")
+
+
+def test_checkpoint_loop_logs_each_state_of_an_overwritten_file(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    with soko.init(project="p") as run:
+        for epoch in range(3):
+            model.write_text(f"weights after epoch {epoch}")
+            artifact = soko.Artifact("model", "model")
+            artifact.add_file(str(model))
+            run.log_artifact(artifact)  # not waited for: the next epoch overwrites the file
+    versions = soko.Api(overrides={"project": "p"}).artifacts("model", "model")
+    contents = [Path(v.download(root=str(tmp_path / v.version))) / "model.pt" for v in versions]
+    assert [p.read_text() for p in contents] == [f"weights after epoch {i}" for i in range(3)]
+
+
+def test_mutable_add_stores_the_blob_at_once_and_the_log_uploads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 1000)
+    artifact = soko.Artifact("staged", "dataset")
+    artifact.add_file(str(data))
+    backend = connect.get_backend()
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    assert backend.missing_blobs([digest]) == set()
+    uploads: list[int] = []
+    original = backend.upload_files
+    monkeypatch.setattr(
+        backend,
+        "upload_files",
+        lambda items, **kw: (uploads.append(len(items)), original(items, **kw)),
+    )
+    data.write_bytes(b"y" * 1000)  # edited after add: the logged version keeps the added bytes
+    with soko.init(project="p") as run:
+        run.log_artifact(artifact).wait()
+    assert uploads == [0]
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"x" * 1000
+
+
+def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"a" * 100)
+    artifact = soko.Artifact("unstaged", "dataset")
+    artifact.add_file(str(data), policy="immutable")
+    data.write_bytes(b"b" * 100)
+    with pytest.raises(soko.errors.DigestMismatchError, match="changed after it was added"):
+        with soko.init(project="p") as run:
+            run.log_artifact(artifact)
+    assert not soko.Api(overrides={"project": "p"}).artifact_exists("unstaged:v0")
