@@ -9,6 +9,7 @@ user editing the result would edit the stored blob.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import uuid
@@ -69,10 +70,8 @@ def _try_reflink(src: str, tmp: str) -> bool:
             fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
     except OSError:
         _reflink_works[device] = False
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         return False
     _reflink_works[device] = True
     return True
@@ -103,8 +102,6 @@ def materialize(
             _copy_hashing(src, tmp, digest)
         os.replace(tmp, dest)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

@@ -11,6 +11,7 @@ in the same timestamp tick would otherwise leave an identical stat over other by
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -88,7 +89,5 @@ class StatCache:
             conn.executemany("INSERT OR REPLACE INTO file_digests VALUES (?,?,?,?,?,?,?)", rows)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass

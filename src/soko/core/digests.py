@@ -12,7 +12,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 import xxhash
@@ -26,7 +26,7 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-class Algorithm(str, Enum):
+class Algorithm(StrEnum):
     """The digest algorithm of an artifact; its value is what W&B writes in ``extra.alg``."""
 
     MD5 = "MD5"

@@ -81,5 +81,5 @@ class ManifestEntry:
         return self.ref_url()
 
     def download(self, root: str | None = None, skip_cache: bool | None = None) -> str:
-        """Download this one entry under *root* (the artifact's default root) and return its path."""
+        """Download this entry under *root* (default: the artifact's root); returns its path."""
         return self.parent_artifact()._download_entry(self.path, root=root)

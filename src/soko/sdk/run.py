@@ -7,6 +7,7 @@ until they are done and raise what went wrong.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import string
@@ -116,10 +117,8 @@ class Run:
         if exc_type is None:
             self.finish()
         else:
-            try:
+            with contextlib.suppress(Exception):
                 self.finish(exit_code=1)
-            except Exception:
-                pass
 
     def log(self, data: dict[str, Any], **_ignored: Any) -> None:
         """Metrics are outside soko's scope: kept in ``summary`` so W&B code runs."""
@@ -440,9 +439,7 @@ def finish(exit_code: int | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def log_outside_run(
-    artifact: Artifact, *, project: str | None, entity: str | None = None
-) -> None:
+def log_outside_run(artifact: Artifact, *, project: str | None, entity: str | None = None) -> None:
     """``artifact.save()`` on a draft with no run: log it from a short-lived run."""
     run = current_run()
     if run is not None:

@@ -56,7 +56,8 @@ def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Pa
     artifact = soko.Artifact("unstaged", "dataset")
     artifact.add_file(str(data), policy="immutable")
     data.write_bytes(b"b" * 100)
+    run = soko.init(project="p")
+    run.log_artifact(artifact)
     with pytest.raises(soko.errors.DigestMismatchError, match="changed after it was added"):
-        with soko.init(project="p") as run:
-            run.log_artifact(artifact)
+        run.finish()
     assert not soko.Api(overrides={"project": "p"}).artifact_exists("unstaged:v0")
