@@ -16,7 +16,7 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = ("Hashing", "Uploading", "Downloading", "Verifying")
+BAR_WORDS = ("Hashing", "Staging", "Uploading", "Downloading", "Verifying")
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -27,7 +27,14 @@ def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) ->
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env={**os.environ, "TERM": "xterm", "COLUMNS": "150", **(env or {})},
+        # SOKO_SILENT=false wins over a WANDB_SILENT=true that the test run may export.
+        env={
+            **os.environ,
+            "TERM": "xterm",
+            "COLUMNS": "150",
+            "SOKO_SILENT": "false",
+            **(env or {}),
+        },
         close_fds=True,
     )
     os.close(slave)
@@ -57,7 +64,9 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     )
     assert code == 0, output
     assert "Hashing" in output and "20/20 files" in output
-    assert "Uploading ds" in output and "1.0/1.0 MB" in output
+    # policy="mutable" (put's) copies the files into the store as it adds them: "Staging".
+    assert "Staging" in output and "1.0/1.0 MB" in output
+    assert "Uploading" not in output  # the log then has nothing left to copy: no bar
     assert "Logged local/proj/ds:v0 (20 files, 1.0 MB" in output
 
     code, output = run_in_terminal(
@@ -103,7 +112,7 @@ def test_sdk_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
         progress.configure(transient=True, delay=0.0)  # draw even quick work
         with soko.init(project="proj") as run:
             artifact = soko.Artifact("ds", "dataset")
-            artifact.add_dir({str(folder)!r})
+            artifact.add_dir({str(folder)!r}, policy="immutable")  # copied when logged
             run.log_artifact(artifact).wait()
         soko.Api().artifact("proj/ds:v0").download({str(tmp_path / "out")!r})
         print("done")

@@ -67,8 +67,10 @@ def _stage(hashed: Sequence[HashedFile], policy: str | None) -> dict[Digest, str
         return {}
     from soko.client.connect import get_backend
 
-    unique = {h.digest: h.path for h in hashed}
-    return get_backend().stage_files(list(unique.items()))
+    unique = {h.digest: h for h in hashed}
+    with progress_bar("Staging") as bar:
+        announce(bar, len(unique), sum(h.size for h in unique.values()))
+        return get_backend().stage_files([(d, h.path) for d, h in unique.items()], progress=bar)
 
 
 def _stat_cache() -> StatCache:

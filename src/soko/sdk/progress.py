@@ -92,8 +92,8 @@ class Bar:
             return
         opening = self._rich is None
         if opening:
-            if time.monotonic() - self._created < self._delay:
-                return
+            if time.monotonic() - self._created < self._delay or self._total_items == 0:
+                return  # quick so far, or nothing to do: draw nothing
             self._open()
         self._rich.update(
             self._task,
