@@ -636,6 +636,23 @@ def test_sync_calls_syncfs_once_per_batch(
     assert len(calls) == 1
 
 
+def test_sync_covers_puts_through_another_instance_of_the_root(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def fake_syncfs(fd: int) -> int:
+        calls.append(fd)
+        return 0
+
+    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    writer = LocalBlobStore(store_root)
+    committer = LocalBlobStore(store_root / ".." / store_root.name)
+    writer.put_bytes(*blob(b"written by one, committed by the other"))
+    committer.sync()
+    assert len(calls) == 1
+
+
 def test_a_failed_sync_raises_and_is_retried(
     store_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

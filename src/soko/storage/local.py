@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -105,6 +106,28 @@ def _write_blob(fd: int, data: bytes | memoryview) -> None:
         raise StoreError(f"Cannot write to the store: {exc}") from exc
 
 
+@dataclass
+class _RootState:
+    """What the instances of one store root in this process share."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    dirty: bool = False
+    """A put returned since the last sync (or skipped a blob that exists)."""
+    unsynced: set[str] = field(default_factory=set)
+    """Blob files to fsync, kept only when syncfs is unavailable."""
+    known_dirs: set[str] = field(default_factory=set)
+    """Fan-out folders known to exist, so most puts skip makedirs."""
+
+
+_states: dict[str, _RootState] = {}
+_states_lock = threading.Lock()
+
+
+def _state_of(root: str) -> _RootState:
+    with _states_lock:
+        return _states.setdefault(root, _RootState())
+
+
 class LocalBlobStore:
     """Blobs as files under *root*; see the module docstring for the layout and write order.
 
@@ -114,10 +137,10 @@ class LocalBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self._tmp = os.path.join(self.root, _TMP)
-        self._known_dirs: set[str] = set()
-        self._lock = threading.Lock()
-        self._dirty = False
-        self._unsynced: set[str] = set()
+        # Shared by every instance on this root in this process, so that any of them can
+        # sync what the others wrote.
+        self._state = _state_of(os.path.realpath(self.root))
+        self._known_dirs = self._state.known_dirs
         self._open_root()
 
     def __repr__(self) -> str:
@@ -353,11 +376,12 @@ class LocalBlobStore:
         self._note_written(final)
 
     def _note_written(self, final: str) -> None:
-        with self._lock:
-            self._dirty = True
+        state = self._state
+        with state.lock:
+            state.dirty = True
             # Paths are only needed by the fsync fallback; syncfs flushes everything.
             if _syncfs() is None:
-                self._unsynced.add(final)
+                state.unsynced.add(final)
 
     # -- durability ----------------------------------------------------------------------
 
@@ -367,11 +391,12 @@ class LocalBlobStore:
         It also covers a put skipped because another process had just written the blob:
         that blob is flushed here too, so a version never relies on someone else's sync.
         """
-        with self._lock:
-            if not self._dirty:
+        state = self._state
+        with state.lock:
+            if not state.dirty:
                 return
-            self._dirty = False
-            paths, self._unsynced = self._unsynced, set()
+            state.dirty = False
+            paths, state.unsynced = state.unsynced, set()
         try:
             syncfs = _syncfs()
             if syncfs is not None:
@@ -379,9 +404,9 @@ class LocalBlobStore:
             else:
                 self._fsync_all(paths)
         except BaseException:
-            with self._lock:
-                self._dirty = True
-                self._unsynced |= paths
+            with state.lock:
+                state.dirty = True
+                state.unsynced |= paths
             raise
 
     def _run_syncfs(self, syncfs: Callable[[int], int]) -> None:
