@@ -91,8 +91,14 @@ class Writers:
         self.count = 0
 
     def spawn(
-        self, files: dict[str, str], *, group: str, crash: str | None = None
+        self,
+        files: dict[str, str],
+        *,
+        group: str,
+        crash: str | None = None,
+        server: tuple[str, str] | None = None,
     ) -> subprocess.Popen[str]:
+        """A writer of *files*; through the server ``(url, api key)`` when given."""
         self.count += 1
         config = {
             "go": str(self.go),
@@ -111,6 +117,10 @@ class Writers:
             PYTHONPATH=os.pathsep.join(sys.path),
         )
         environment.pop("SOKO_BASE_URL", None)
+        environment.pop("SOKO_API_KEY", None)
+        if server is not None:
+            environment.update(SOKO_BASE_URL=server[0], SOKO_API_KEY=server[1])
+            environment["SOKO_DIR"] = str(self.tmp_path / f"client{self.count}")
         return subprocess.Popen(
             [sys.executable, str(self.script), json.dumps(config)],
             stdout=subprocess.PIPE,
@@ -346,3 +356,47 @@ def test_a_pending_version_can_be_listed_and_abandoned(soko_env: SokoEnv) -> Non
         backend.abandon_pending("local", PROJECT, NAME, "abandon")
     fresh = finish("abandon")
     assert (fresh.version, fresh.file_count) == ("v0", 0)
+
+
+def test_eight_processes_through_two_server_processes(
+    writers: Writers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server_fixtures import SokoServer, point_sdk_at
+
+    root = tmp_path / "servers"
+    shared = {"db": f"sqlite:///{root / 'meta.db'}", "store": str(root / "blobs")}
+    first = SokoServer(root / "first", **shared)
+    second = SokoServer(root / "second", **shared, admin_key=first.admin_key)
+    key = first.admin_key
+    try:
+        processes = [
+            writers.spawn(
+                files_of(w, 50), group="servers", server=((first, second)[w % 2].url, key)
+            )
+            for w in range(8)
+        ]
+        writers.start()
+        outcomes = [Writers.outcome(p) for p in processes]
+        assert all(o["ok"] for o in outcomes), outcomes
+        assert len({o["pending"] for o in outcomes}) == 1
+
+        (tmp_path / "finisher").mkdir()
+        point_sdk_at(first, key, tmp_path=tmp_path / "finisher", monkeypatch=monkeypatch)
+        (waiting,) = pending("servers")
+        assert waiting.file_count == 400
+        finished = finish("servers")
+        assert (finished.version, finished.file_count) == ("v0", 400)
+
+        (tmp_path / "reader").mkdir()
+        point_sdk_at(second, key, tmp_path=tmp_path / "reader", monkeypatch=monkeypatch)
+        artifact = soko.Api().artifact(f"{PROJECT}/{NAME}:latest")
+        assert artifact.id == finished.id
+        expected = {p: c for w in range(8) for p, c in files_of(w, 50).items()}
+        assert {e.path for e in artifact.manifest} == set(expected)
+        root_dir = Path(artifact.download())
+        artifact.verify(str(root_dir))
+        assert all((root_dir / p).read_text() == c for p, c in expected.items())
+        assert pending("servers") == []
+    finally:
+        first.stop()
+        second.stop()
