@@ -31,6 +31,7 @@ from soko.errors import (
     SokoError,
     ValidationError,
 )
+from soko.server import cli as server_cli
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -39,7 +40,7 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance)
+COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance, server_cli)
 """Each registers its subcommands with ``register(subparsers)``."""
 
 

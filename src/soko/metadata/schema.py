@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -154,4 +156,40 @@ pending_entries = Table(
     Column("path", String(1024), primary_key=True),
     Column("entry", JSON, nullable=False),
     Column("writer", String(64), nullable=True),
+)
+
+# --- the server's users, API keys and project roles (migration 0002) -------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    # A server admin may do everything, on every project, and manage users.
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The public half of a key, shown in listings; never enough to authenticate.
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    # SHA-256 (hex) of the whole key: keys are 256 random bits, so a fast hash is enough and
+    # a leaked table gives no usable key.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# A role per (user, entity, project); project "*" covers every project of the entity.
+# Names, not foreign keys: a role may be granted before its project's first version.
+project_roles = Table(
+    "project_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("entity", String(128), primary_key=True),
+    Column("project", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
 )

@@ -1,0 +1,597 @@
+"""HttpBackend: the Backend protocol answered by a soko server (``SOKO_BASE_URL``).
+
+Uploads: one batched question for the missing blobs, then small blobs framed into batches
+of a few megabytes and large ones alone (to a presigned bucket URL when the server's store
+is a bucket), several at once, each request retried with back-off. The server, or the
+bucket plus the server's check, verifies every byte before the blob can be referenced.
+
+Downloads: every blob goes through the content-addressed cache (``SOKO_CACHE_DIR``),
+verified while it streams in, then is materialised into the root; a cached blob is not
+fetched again. The server serves a blob only through a version that names it, so the
+client remembers which version each digest it may fetch came from (the manifests it read).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+from soko import settings as settings_module
+from soko.client.backend import Progress
+from soko.client.cache import BlobCache
+from soko.client.http_session import ApiSession, raise_for_status
+from soko.client.materialize import materialize
+from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import Manifest
+from soko.core.names import validate_metadata
+from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.wire.base import format_digest, parse_digest
+from soko.wire.framing import MEDIA_TYPE, FrameReader, frame_header
+from soko.wire.records import (
+    CollectionList,
+    CollectionOut,
+    LinkOut,
+    ProjectList,
+    RunList,
+    RunOut,
+    TypeList,
+    VersionList,
+    VersionOut,
+)
+from soko.wire.requests import (
+    MANIFEST_ALGORITHM,
+    MAX_DIGESTS_PER_REQUEST,
+    DownloadPlanOut,
+    MissingOut,
+    UploadPlanOut,
+    UploadTarget,
+)
+
+SMALL_BLOB = 1024 * 1024
+"""Blobs below this size travel in batches; larger ones alone."""
+_BATCH_BYTES = 8 * 1024 * 1024
+_BATCH_BLOBS = 2_000
+_WORKERS = 8
+_CHUNK = 1024 * 1024
+_MEMBERSHIP_ENTRIES = 4_000_000
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _jsonable(value: Any) -> Any:
+    """*value* with NaN and infinities as null and unknown objects as strings (JSON-safe)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+class HttpBackend:
+    def __init__(self, base_url: str, *, api_key: str | None = None) -> None:
+        config = settings_module.load()
+        self.base_url = base_url.rstrip("/")
+        self.session = ApiSession(self.base_url, api_key=api_key)
+        self.cache = BlobCache.from_settings(config)
+        self.link_mode = config.link_mode
+        self._lock = threading.Lock()
+        # version id -> the blob digests its manifest names (what this client may fetch).
+        self._members: OrderedDict[str, frozenset[Digest]] = OrderedDict()
+        self._member_count = 0
+        self._manifests: OrderedDict[str, Manifest] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"HttpBackend({self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- blobs: uploads ----------------------------------------------------------------
+    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
+        wanted = sorted({format_digest(d) for d in digests})
+        missing: set[Digest] = set()
+        for part in _chunks(wanted, MAX_DIGESTS_PER_REQUEST):
+            answer = MissingOut.model_validate(
+                self.session.json("POST", "/blobs/missing", json={"digests": list(part)})
+            )
+            missing.update(parse_digest(d) for d in answer.missing)
+        return missing
+
+    def upload_files(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        unique: dict[Digest, str] = {}
+        for digest, path in items:
+            unique.setdefault(digest, path)
+        small: list[tuple[Digest, str, int]] = []
+        large: list[tuple[Digest, str, int]] = []
+        for digest, path in unique.items():
+            size = os.path.getsize(path)
+            (small if size < SMALL_BLOB else large).append((digest, path, size))
+        jobs: list[Callable[[], None]] = [
+            partial(self._upload_batch, batch, progress) for batch in self._batches(small)
+        ]
+        for part in _chunks(large, MAX_DIGESTS_PER_REQUEST):
+            plan = UploadPlanOut.model_validate(
+                self.session.json(
+                    "POST",
+                    "/blobs/uploads",
+                    json={"blobs": [{"digest": format_digest(d), "size": s} for d, _, s in part]},
+                )
+            )
+            for (digest, path, size), target in zip(part, plan.uploads, strict=True):
+                jobs.append(partial(self._upload_large, digest, path, size, target, progress))
+        self._run(jobs)
+
+    @staticmethod
+    def _batches(
+        blobs: Sequence[tuple[Digest, str, int]],
+    ) -> Iterator[list[tuple[Digest, str, int]]]:
+        batch: list[tuple[Digest, str, int]] = []
+        size = 0
+        for blob in blobs:
+            if batch and (size + blob[2] > _BATCH_BYTES or len(batch) >= _BATCH_BLOBS):
+                yield batch
+                batch, size = [], 0
+            batch.append(blob)
+            size += blob[2]
+        if batch:
+            yield batch
+
+    def _upload_batch(
+        self, batch: Sequence[tuple[Digest, str, int]], progress: Progress | None
+    ) -> None:
+        parts: list[bytes] = []
+        total = 0
+        for digest, path, _ in batch:
+            data = _read_file(path)
+            parts.append(frame_header(digest, len(data)))
+            parts.append(data)
+            total += len(data)
+        body = b"".join(parts)
+        try:
+            self.session.call(
+                "POST", "/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE}
+            )
+        except DigestMismatchError:
+            raise self._changed_file(batch) from None
+        if progress:
+            progress(len(batch), total)
+
+    @staticmethod
+    def _changed_file(batch: Sequence[tuple[Digest, str, int]]) -> DigestMismatchError:
+        """The error naming the file of *batch* that no longer has its digest."""
+        for digest, path, _ in batch:
+            if Digest.of_bytes(_read_file(path), digest.algorithm) != digest:
+                return DigestMismatchError(
+                    f"{path!r} changed after it was added to the artifact; add it again."
+                )
+        return DigestMismatchError("A file changed after it was added to the artifact.")
+
+    def _upload_large(
+        self,
+        digest: Digest,
+        path: str,
+        size: int,
+        target: UploadTarget,
+        progress: Progress | None,
+    ) -> None:
+        url, headers, upload_id = target.url, target.headers, target.upload_id
+
+        def send() -> None:
+            with open(path, "rb") as body:
+                if url is None:
+                    target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
+                    response = self.session.api.put(
+                        target,
+                        content=body,
+                        headers={"Content-Type": "application/octet-stream"},
+                    )
+                else:
+                    sent = {**headers, "Content-Length": str(size)}
+                    response = self.session.direct.put(url, content=body, headers=sent)
+            raise_for_status(response)
+
+        try:
+            self.session.retrying(send)
+            if upload_id is not None:
+                self.session.call(
+                    "POST",
+                    f"/blobs/uploads/{upload_id}/complete",
+                    json={"digest": format_digest(digest)},
+                )
+        except DigestMismatchError:
+            raise DigestMismatchError(
+                f"{path!r} changed after it was added to the artifact; add it again."
+            ) from None
+        if progress:
+            progress(1, size)
+
+    def stage_files(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> dict[Digest, str]:
+        """Capture the files' bytes in the local cache (``policy="mutable"``): verified
+        copies that the log's upload reads later, whatever happens to the originals."""
+        unique: dict[Digest, str] = {}
+        for digest, path in items:
+            unique.setdefault(digest, path)
+        staged: dict[Digest, str] = {}
+
+        def stage(digest: Digest, path: str) -> None:
+            try:
+                staged[digest] = self.cache.put_file(digest, path)
+            except DigestMismatchError:
+                raise DigestMismatchError(
+                    f"{path!r} changed while it was added to the artifact; add it again."
+                ) from None
+            if progress:
+                progress(1, os.path.getsize(staged[digest]))
+
+        self._run([partial(stage, digest, path) for digest, path in unique.items()])
+        return staged
+
+    # --- blobs: downloads --------------------------------------------------------------
+    def fetch_blobs(
+        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+    ) -> None:
+        destinations: dict[Digest, list[str]] = {}
+        for digest, dest in items:
+            destinations.setdefault(digest, []).append(dest)
+        for folder in {os.path.dirname(dest) for _, dest in items}:
+            os.makedirs(folder or ".", exist_ok=True)
+
+        def place(digest: Digest, source: str) -> None:
+            size = 0
+            for dest in destinations[digest]:
+                materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
+                size += os.path.getsize(dest)
+            if progress:
+                progress(len(destinations[digest]), size)
+
+        uncached: list[Digest] = []
+        for digest in destinations:
+            cached = self.cache.get(digest)
+            if cached is None:
+                uncached.append(digest)
+                continue
+            try:
+                place(digest, cached)
+            except FileNotFoundError:  # removed by a concurrent cache cleanup
+                uncached.append(digest)
+        if not uncached:
+            return
+        jobs: list[Callable[[], None]] = []
+        for version_id, digests in self._versions_for(uncached).items():
+            for part in _chunks(digests, MAX_DIGESTS_PER_REQUEST):
+                plan = DownloadPlanOut.model_validate(
+                    self.session.json(
+                        "POST",
+                        f"/versions/{_q(version_id)}/blobs/plan",
+                        json={"digests": [format_digest(d) for d in part]},
+                    )
+                )
+                small: list[tuple[Digest, int]] = []
+                for source in plan.blobs:
+                    digest = parse_digest(source.digest)
+                    if source.url is None and source.size is not None and source.size < SMALL_BLOB:
+                        small.append((digest, source.size))
+                    else:
+                        jobs.append(
+                            partial(
+                                self._fetch_large_and_place, version_id, digest, source.url, place
+                            )
+                        )
+                for batch in self._download_batches(small):
+                    jobs.append(partial(self._fetch_batch_and_place, version_id, batch, place))
+        self._run(jobs)
+
+    def _fetch_batch_and_place(
+        self, version_id: str, batch: list[Digest], place: Callable[[Digest, str], None]
+    ) -> None:
+        for digest, path in self._fetch_batch(version_id, batch):
+            place(digest, path)
+
+    def _fetch_large_and_place(
+        self,
+        version_id: str,
+        digest: Digest,
+        url: str | None,
+        place: Callable[[Digest, str], None],
+    ) -> None:
+        place(digest, self._fetch_large(version_id, digest, url))
+
+    @staticmethod
+    def _download_batches(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
+        batch: list[Digest] = []
+        size = 0
+        for digest, blob_size in blobs:
+            if batch and (size + blob_size > _BATCH_BYTES or len(batch) >= _BATCH_BLOBS):
+                yield batch
+                batch, size = [], 0
+            batch.append(digest)
+            size += blob_size
+        if batch:
+            yield batch
+
+    def _fetch_batch(self, version_id: str, digests: list[Digest]) -> list[tuple[Digest, str]]:
+        """Fetch small blobs in one framed answer into the cache; returns their cache paths."""
+
+        def attempt() -> list[tuple[Digest, str]]:
+            placed: list[tuple[Digest, str]] = []
+            reader = FrameReader()
+            body = {"digests": [format_digest(d) for d in digests]}
+            with self.session.stream(
+                "POST", f"/versions/{_q(version_id)}/blobs/batch", json=body
+            ) as response:
+                for chunk in response.iter_bytes(_CHUNK):
+                    for digest, data in reader.feed(chunk):
+                        placed.append((digest, self.cache.put_chunks(digest, [data])))
+            reader.close()
+            if {d for d, _ in placed} != set(digests):
+                raise StoreError(f"The server sent other blobs than asked for ({version_id}).")
+            return placed
+
+        return self.session.retrying(attempt)
+
+    def _fetch_large(self, version_id: str, digest: Digest, url: str | None) -> str:
+        """Stream one blob into the cache, verified; returns its cache path."""
+
+        def attempt() -> str:
+            if url is None:
+                target = f"/versions/{_q(version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
+                with self.session.stream("GET", target) as response:
+                    return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
+            with self.session.stream("GET", url, direct=True) as response:
+                return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
+
+        return self.session.retrying(attempt)
+
+    def _versions_for(self, digests: Sequence[Digest]) -> dict[str, list[Digest]]:
+        """Group *digests* by a version this client read whose manifest names them."""
+        grouped: dict[str, list[Digest]] = {}
+        with self._lock:
+            known = list(reversed(self._members.items()))
+        for digest in digests:
+            for version_id, members in known:
+                if digest in members:
+                    grouped.setdefault(version_id, []).append(digest)
+                    break
+            else:
+                raise NotFoundError(
+                    f"Blob {digest} is not named by any artifact version this client has read; "
+                    "read the artifact's manifest first."
+                )
+        return grouped
+
+    def _remember(self, version_id: str, manifest: Manifest) -> None:
+        members = frozenset(manifest.blob_digests())
+        with self._lock:
+            if version_id in self._members:
+                self._members.move_to_end(version_id)
+                return
+            self._members[version_id] = members
+            self._member_count += len(members)
+            while self._member_count > _MEMBERSHIP_ENTRIES and len(self._members) > 1:
+                _, dropped = self._members.popitem(last=False)
+                self._member_count -= len(dropped)
+
+    def _run(self, jobs: Sequence[Callable[[], None]]) -> None:
+        if not jobs:
+            return
+        if len(jobs) == 1:
+            jobs[0]()
+            return
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="soko-http") as pool:
+            for _ in pool.map(lambda job: job(), jobs):
+                pass
+
+    # --- versions ----------------------------------------------------------------------
+    def _put_manifest(self, manifest: Manifest) -> str:
+        raw = manifest.to_bytes()
+        digest = Digest.of_bytes(raw, MANIFEST_ALGORITHM)
+        if self.missing_blobs([digest]):
+            if len(raw) < SMALL_BLOB:
+                body = frame_header(digest, len(raw)) + raw
+                self.session.call(
+                    "POST", "/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE}
+                )
+            else:
+                target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
+                self.session.call(
+                    "PUT", target, content=raw, headers={"Content-Type": "application/octet-stream"}
+                )
+        return format_digest(digest)
+
+    def _commit_body(self, fields: dict[str, Any]) -> dict[str, Any]:
+        manifest: Manifest = fields.pop("manifest")
+        body = {
+            **fields,
+            "manifest_blob": self._put_manifest(manifest),
+            "algorithm": manifest.algorithm.value,
+            "aliases": list(fields.get("aliases") or ()),
+            "tags": list(fields.get("tags") or ()),
+            "metadata": validate_metadata(fields.get("metadata")),
+        }
+        return _jsonable(body)  # type: ignore[no-any-return]
+
+    def _version(self, method: str, path: str, **kwargs: Any) -> VersionRecord:
+        return VersionOut.model_validate(self.session.json(method, path, **kwargs)).to_record()
+
+    def commit(self, **fields: Any) -> VersionRecord:
+        return self._version("POST", "/versions", json=self._commit_body(fields))
+
+    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
+        body = self._commit_body(fields)
+        body["distributed_id"] = distributed_id
+        return self._version("POST", "/versions/upsert", json=body)
+
+    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
+        body = self._commit_body(fields)
+        body["distributed_id"] = distributed_id
+        return self._version("POST", "/versions/finish", json=body)
+
+    def list_pending(
+        self, entity: str, project: str, name: str | None = None
+    ) -> list[VersionRecord]:
+        params = {"name": name} if name is not None else {}
+        data = self.session.json(
+            "GET", f"/projects/{_q(entity)}/{_q(project)}/pending", params=params
+        )
+        return VersionList.model_validate(data).to_records()
+
+    def abandon_pending(
+        self, entity: str, project: str, name: str, distributed_id: str
+    ) -> VersionRecord:
+        body = {"entity": entity, "project": project, "name": name}
+        body["distributed_id"] = distributed_id
+        return self._version("POST", "/pending/abandon", json=body, idempotent=False)
+
+    def manifest(self, record: VersionRecord) -> Manifest:
+        key = record.manifest_blob
+        if key is None:
+            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        with self._lock:
+            manifest = self._manifests.get(key)
+            if manifest is not None:
+                self._manifests.move_to_end(key)
+        if manifest is None:
+            manifest = Manifest.from_bytes(
+                self._manifest_bytes(record, key), Algorithm.parse(record.algorithm)
+            )
+            with self._lock:
+                self._manifests[key] = manifest
+                while len(self._manifests) > 16:
+                    self._manifests.popitem(last=False)
+        self._remember(record.id, manifest)
+        return manifest
+
+    def _manifest_bytes(self, record: VersionRecord, key: str) -> bytes:
+        digest = parse_digest(key)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            try:
+                return _read_file(cached)
+            except FileNotFoundError:
+                pass
+
+        def attempt() -> str:
+            with self.session.stream("GET", f"/versions/{_q(record.id)}/manifest") as response:
+                return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
+
+        return _read_file(self.session.retrying(attempt))
+
+    def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
+        path = (
+            f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/versions/{_q(selector)}"
+        )
+        return self._version("GET", path)
+
+    def get_version(self, version_id: str) -> VersionRecord:
+        return self._version("GET", f"/versions/{_q(version_id)}")
+
+    def list_versions(self, entity: str, project: str, name: str) -> list[VersionRecord]:
+        path = f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/versions"
+        return VersionList.model_validate(self.session.json("GET", path)).to_records()
+
+    def list_collections(
+        self, entity: str, project: str, type_name: str | None = None
+    ) -> list[CollectionRecord]:
+        params = {"type": type_name} if type_name is not None else {}
+        data = self.session.json(
+            "GET", f"/projects/{_q(entity)}/{_q(project)}/collections", params=params
+        )
+        return [c.to_record() for c in CollectionList.model_validate(data).collections]
+
+    def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
+        data = self.session.json(
+            "GET", f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}"
+        )
+        return CollectionOut.model_validate(data).to_record()
+
+    def list_types(self, entity: str, project: str) -> list[str]:
+        data = self.session.json("GET", f"/projects/{_q(entity)}/{_q(project)}/types")
+        return TypeList.model_validate(data).types
+
+    def list_projects(self, entity: str | None = None) -> list[ProjectRecord]:
+        params = {"entity": entity} if entity is not None else {}
+        data = self.session.json("GET", "/projects", params=params)
+        return ProjectList.model_validate(data).to_records()
+
+    def update_version(self, version_id: str, **changes: Any) -> VersionRecord:
+        if changes.get("metadata") is not None:
+            changes["metadata"] = validate_metadata(changes["metadata"])
+        return self._version("PATCH", f"/versions/{_q(version_id)}", json=_jsonable(changes))
+
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None:
+        self.session.call(
+            "DELETE",
+            f"/versions/{_q(version_id)}",
+            params={"delete_aliases": "true" if delete_aliases else "false"},
+            idempotent=False,
+        )
+
+    def link_version(
+        self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
+    ) -> int:
+        body = {
+            "entity": entity,
+            "project": project,
+            "registry": registry,
+            "aliases": list(aliases),
+        }
+        data = self.session.json("POST", f"/versions/{_q(version_id)}/links", json=body)
+        return LinkOut.model_validate(data).link_index
+
+    # --- runs and lineage --------------------------------------------------------------
+    def start_run(self, **fields: Any) -> RunRecord:
+        data = self.session.json("POST", "/runs", json=_jsonable(fields))
+        return RunOut.model_validate(data).to_record()
+
+    def finish_run(self, run_id: str, *, state: str) -> None:
+        self.session.call("POST", f"/runs/{_q(run_id)}/finish", json={"state": state})
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return RunOut.model_validate(self.session.json("GET", f"/runs/{_q(run_id)}")).to_record()
+
+    def list_runs(self, entity: str, project: str) -> list[RunRecord]:
+        data = self.session.json("GET", f"/projects/{_q(entity)}/{_q(project)}/runs")
+        return RunList.model_validate(data).to_records()
+
+    def record_use(self, run_id: str, version_id: str) -> None:
+        self.session.call("POST", f"/runs/{_q(run_id)}/uses", json={"version_id": version_id})
+
+    def runs_of_version(self, version_id: str, direction: str) -> list[RunRecord]:
+        data = self.session.json(
+            "GET", f"/versions/{_q(version_id)}/runs", params={"direction": direction}
+        )
+        return RunList.model_validate(data).to_records()
+
+    def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]:
+        data = self.session.json(
+            "GET", f"/runs/{_q(run_id)}/versions", params={"direction": direction}
+        )
+        return VersionList.model_validate(data).to_records()

@@ -1,0 +1,5 @@
+"""``python -m soko.server [--host] [--port] [--db URL] [--store URL] [--s3-endpoint-url]``."""
+
+from soko.server.cli import main
+
+raise SystemExit(main())

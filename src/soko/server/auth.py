@@ -1,0 +1,222 @@
+"""Who is calling and what they may do: API keys, users and roles per project.
+
+A key is ``soko_<id>_<secret>`` with 256 random bits; the database keeps only its SHA-256,
+so a copy of the database yields no key. Roles, in increasing power:
+
+- ``viewer``: read a project's versions, manifests, blobs, runs and lineage;
+- ``writer``: also log, change, delete and link versions, start and finish runs;
+- ``admin``: also grant and revoke roles on the project.
+
+A role is granted per ``(entity, project)``, or per entity with project ``*``. A server
+admin (``users.is_admin``) may do everything. Blobs are content-addressed and shared by all
+projects: uploading one needs the writer role somewhere, and reading one needs the viewer
+role on a project whose version names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from soko.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from soko.metadata.schema import api_keys, project_roles, users
+from soko.service.catalog import now
+from soko.wire.auth import ROLES, Role
+
+ADMIN_USER = "admin"
+_KEY_PREFIX = "soko_"
+_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh ``(key_id, key)``."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    name: str
+    admin: bool
+    roles: Mapping[tuple[str, str], Role] = field(default_factory=dict)
+
+    def role_on(self, entity: str, project: str) -> Role | None:
+        """The strongest role this user holds on the project (a ``*`` grant counts)."""
+        best: Role | None = None
+        for role in (self.roles.get((entity, project)), self.roles.get((entity, "*"))):
+            if role is not None and (best is None or _RANK[role] > _RANK[best]):
+                best = role
+        return best
+
+    def may(self, entity: str, project: str, role: Role) -> bool:
+        if self.admin:
+            return True
+        held = self.role_on(entity, project)
+        return held is not None and _RANK[held] >= _RANK[role]
+
+    def require(self, entity: str, project: str, role: Role) -> None:
+        if not self.may(entity, project, role):
+            raise PermissionDeniedError(
+                f"User {self.name!r} needs the {role} role on {entity}/{project} for this."
+            )
+
+    def require_writer_somewhere(self) -> None:
+        if self.admin or any(_RANK[r] >= _RANK["writer"] for r in self.roles.values()):
+            return
+        raise PermissionDeniedError(
+            f"User {self.name!r} has no writer role on any project, so may not upload blobs."
+        )
+
+    def require_admin(self) -> None:
+        if not self.admin:
+            raise PermissionDeniedError(f"User {self.name!r} is not a server admin.")
+
+
+def authenticate(engine: Engine, key: str | None) -> Principal:
+    """The user holding *key*; AuthenticationError for no key, an unknown or revoked one."""
+    if not key:
+        raise AuthenticationError(
+            "This soko server needs an API key: set SOKO_API_KEY or run `soko login KEY`."
+        )
+    digest = hash_key(key)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(api_keys.c.key_hash, users.c.id, users.c.name, users.c.is_admin)
+            .join(users, users.c.id == api_keys.c.user_id)
+            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
+        ).first()
+        # The index lookup already matched; the constant-time comparison documents intent.
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
+            raise AuthenticationError("Unknown or revoked API key.")
+        roles = {
+            (r.entity, r.project): r.role
+            for r in conn.execute(
+                select(project_roles.c.entity, project_roles.c.project, project_roles.c.role).where(
+                    project_roles.c.user_id == row.id
+                )
+            )
+        }
+    return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
+
+
+def _user_id(engine: Engine, name: str) -> int:
+    with engine.connect() as conn:
+        found = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+    if found is None:
+        raise NotFoundError(f"No user named {name!r}.")
+    return int(found)
+
+
+def create_user(engine: Engine, name: str, *, admin: bool = False) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(users).values(name=name, is_admin=admin, created_at=now()))
+    except IntegrityError:
+        raise ConflictError(f"A user named {name!r} exists already.") from None
+
+
+def user_row(engine: Engine, name: str) -> tuple[str, bool, object]:
+    with engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"No user named {name!r}.")
+    return row.name, bool(row.is_admin), row.created_at
+
+
+def add_key(engine: Engine, user: str, *, key: str | None = None) -> tuple[str, str]:
+    """Give *user* a new key (or the given one); returns ``(key_id, key)``."""
+    user_id = _user_id(engine, user)
+    key_id, generated = new_key()
+    key = key or generated
+    with engine.begin() as conn:
+        conn.execute(
+            insert(api_keys).values(
+                id=key_id, user_id=user_id, key_hash=hash_key(key), created_at=now()
+            )
+        )
+    return key_id, key
+
+
+def revoke_key(engine: Engine, key_id: str, *, by: Principal) -> None:
+    with engine.begin() as conn:
+        owner = conn.execute(select(api_keys.c.user_id).where(api_keys.c.id == key_id)).scalar()
+        if owner is None or (owner != by.user_id and not by.admin):
+            raise NotFoundError(f"No API key {key_id!r} of yours.")
+        conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now()))
+
+
+def set_role(engine: Engine, user: str, *, entity: str, project: str, role: Role) -> None:
+    user_id = _user_id(engine, user)
+    with engine.begin() as conn:
+        conn.execute(
+            delete(project_roles).where(
+                project_roles.c.user_id == user_id,
+                project_roles.c.entity == entity,
+                project_roles.c.project == project,
+            )
+        )
+        conn.execute(
+            insert(project_roles).values(user_id=user_id, entity=entity, project=project, role=role)
+        )
+
+
+def remove_role(engine: Engine, user: str, *, entity: str, project: str) -> None:
+    user_id = _user_id(engine, user)
+    with engine.begin() as conn:
+        conn.execute(
+            delete(project_roles).where(
+                project_roles.c.user_id == user_id,
+                project_roles.c.entity == entity,
+                project_roles.c.project == project,
+            )
+        )
+
+
+def bootstrap_admin(engine: Engine, *, env_key: str | None) -> str | None:
+    """Make sure the server has an admin who can log in.
+
+    With *env_key* (``SOKO_ADMIN_KEY``), that key is made a key of the ``admin`` user.
+    Otherwise, on the first start only (no user yet), a key is generated and returned so
+    that the caller prints it once; it cannot be shown again. Safe when several servers
+    start together on one fresh database: one of them creates the user.
+    """
+    with engine.connect() as conn:
+        has_users = conn.execute(select(users.c.id).limit(1)).first() is not None
+        admin_id = conn.execute(select(users.c.id).where(users.c.name == ADMIN_USER)).scalar()
+    if env_key is None and has_users:
+        return None
+    if admin_id is None:
+        try:
+            create_user(engine, ADMIN_USER, admin=True)
+        except ConflictError:  # another server created it in the meantime
+            if env_key is None:
+                return None
+    if env_key is not None:
+        with engine.connect() as conn:
+            known = conn.execute(
+                select(api_keys.c.id).where(api_keys.c.key_hash == hash_key(env_key))
+            ).first()
+        if known is None:
+            # Another server starting at the same time may have added the same key.
+            with contextlib.suppress(IntegrityError):
+                add_key(engine, ADMIN_USER, key=env_key)
+        return None
+    _, key = add_key(engine, ADMIN_USER)
+    return key

@@ -1,0 +1,64 @@
+"""Users, API keys and roles: who am I, create users and keys, grant and revoke roles.
+
+A server admin manages everything; a project admin grants roles on its own project; any
+user may make a new key for itself and revoke its own keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+
+from soko.server import auth
+from soko.server.deps import Caller, State
+from soko.wire import API_PREFIX
+from soko.wire.auth import KeyOut, RoleIn, RoleOut, UserIn, UserOut, WhoAmI
+
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
+
+
+@router.get("/whoami")
+def whoami(caller: Caller) -> WhoAmI:
+    roles = [RoleOut(entity=e, project=p, role=r) for (e, p), r in sorted(caller.roles.items())]
+    return WhoAmI(user=caller.name, admin=caller.admin, roles=roles)
+
+
+@router.post("/users", status_code=201)
+def create_user(body: UserIn, state: State, caller: Caller) -> UserOut:
+    caller.require_admin()
+    auth.create_user(state.store.engine, body.name, admin=body.admin)
+    name, admin, created_at = auth.user_row(state.store.engine, body.name)
+    assert isinstance(created_at, datetime)
+    return UserOut(name=name, admin=admin, created_at=created_at)
+
+
+@router.post("/users/{name}/keys", status_code=201)
+def create_key(name: str, state: State, caller: Caller) -> KeyOut:
+    """A new key for *name*; shown once in this answer."""
+    if name != caller.name:
+        caller.require_admin()
+    key_id, key = auth.add_key(state.store.engine, name)
+    return KeyOut(key_id=key_id, key=key, user=name)
+
+
+@router.delete("/keys/{key_id}", status_code=204)
+def revoke_key(key_id: str, state: State, caller: Caller) -> Response:
+    auth.revoke_key(state.store.engine, key_id, by=caller)
+    return Response(status_code=204)
+
+
+@router.put("/users/{name}/roles")
+def grant_role(name: str, body: RoleIn, state: State, caller: Caller) -> RoleOut:
+    caller.require(body.entity, body.project, "admin")
+    auth.set_role(
+        state.store.engine, name, entity=body.entity, project=body.project, role=body.role
+    )
+    return RoleOut(entity=body.entity, project=body.project, role=body.role)
+
+
+@router.delete("/users/{name}/roles/{entity}/{project}", status_code=204)
+def revoke_role(name: str, entity: str, project: str, state: State, caller: Caller) -> Response:
+    caller.require(entity, project, "admin")
+    auth.remove_role(state.store.engine, name, entity=entity, project=project)
+    return Response(status_code=204)

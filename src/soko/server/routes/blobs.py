@@ -1,0 +1,163 @@
+"""Uploading blobs: which are missing, small ones in batches, large ones alone or presigned.
+
+Every path verifies the bytes against their digest before the blob becomes visible: the
+store hashes what streams through the server; a presigned upload lands under a staging key
+and is checked (bucket checksum or read-back) before it is moved to its blob key. Uploads
+are shared by all projects (blobs are content-addressed), so they need the writer role on
+some project; a version can only name them through a commit, which needs it on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from soko.core.digests import Digest
+from soko.errors import ValidationError
+from soko.server.deps import Caller, State
+from soko.server.state import ServerState
+from soko.wire import API_PREFIX
+from soko.wire.base import format_digest, parse_digest
+from soko.wire.framing import FrameReader
+from soko.wire.requests import (
+    CompleteUploadIn,
+    DigestList,
+    MissingOut,
+    StoredOut,
+    UploadPlanIn,
+    UploadPlanOut,
+    UploadTarget,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["blobs"])
+
+_READ_AHEAD = 1024 * 1024
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def parse_digests(texts: list[str]) -> list[Digest]:
+    return [parse_digest(t) for t in texts]
+
+
+@router.post("/blobs/missing")
+def missing_blobs(body: DigestList, state: State, caller: Caller) -> MissingOut:
+    """Which of the digests the store lacks: one question for up to 10,000 blobs."""
+    caller.require_writer_somewhere()
+    missing = state.store.blobs.missing(set(parse_digests(body.digests)))
+    return MissingOut(missing=sorted(format_digest(d) for d in missing))
+
+
+@router.post(
+    "/blobs/batch", openapi_extra=dict(requestBody={"content": {"application/x-soko-blobs": {}}})
+)
+async def upload_batch(request: Request, state: State, caller: Caller) -> StoredOut:
+    """Store the small blobs framed in the body (see :mod:`soko.wire.framing`), each verified."""
+    caller.require_writer_somewhere()
+    body = await request.body()
+    return await run_in_threadpool(_store_batch, state, body)
+
+
+def _store_batch(state: ServerState, body: bytes) -> StoredOut:
+    reader = FrameReader()
+    frames = list(reader.feed(body))
+    reader.close()
+    total = 0
+    for digest, data in frames:
+        state.store.blobs.put_bytes(digest, data)
+        total += len(data)
+    return StoredOut(stored=len(frames), bytes=total)
+
+
+class _BodyReader:
+    """A blocking ``read()`` over the request's async body, for the store's worker thread."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._done = False
+
+    async def _next(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        # Gather about a megabyte per hop between the threads, not one socket read.
+        while size < _READ_AHEAD:
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
+        return b"".join(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer and not self._done:
+            self._buffer = anyio.from_thread.run(self._next)
+            self._done = not self._buffer
+        if size < 0 or size >= len(self._buffer):
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+@router.put(
+    "/blobs/{algorithm}/{hex_digest}",
+    openapi_extra=dict(requestBody={"content": {"application/octet-stream": {}}}),
+)
+async def upload_blob(
+    algorithm: str, hex_digest: str, request: Request, state: State, caller: Caller
+) -> StoredOut:
+    """Store the body as one blob, hashing it as it streams to the store."""
+    caller.require_writer_somewhere()
+    digest = parse_digest(f"{algorithm}:{hex_digest}")
+    chunks = request.stream()
+    reader = _BodyReader(chunks)
+    size = await anyio.to_thread.run_sync(
+        lambda: state.store.blobs.put_stream(digest, reader)  # type: ignore[arg-type]
+    )
+    async for _ in chunks:  # a blob that existed is not read: drain, keeping the connection
+        pass
+    return StoredOut(stored=1, bytes=size)
+
+
+@router.post("/blobs/uploads")
+def plan_uploads(body: UploadPlanIn, state: State, caller: Caller) -> UploadPlanOut:
+    """Presigned bucket URLs for large blobs when the store has them, else the server's PUT."""
+    caller.require_writer_somewhere()
+    presigner = state.presigner
+    targets: list[UploadTarget] = []
+    for blob in body.blobs:
+        digest = parse_digest(blob.digest)
+        if presigner is None or blob.size < state.presign_min_bytes:
+            targets.append(UploadTarget(digest=blob.digest))
+            continue
+        upload_id = uuid.uuid4().hex
+        url, headers = presigner.presign_staged_put(
+            upload_id, digest, size=blob.size, expires=state.config.presign_expiry_seconds
+        )
+        targets.append(
+            UploadTarget(digest=blob.digest, upload_id=upload_id, url=url, headers=headers)
+        )
+    return UploadPlanOut(uploads=targets)
+
+
+@router.post("/blobs/uploads/{upload_id}/complete")
+def complete_upload(
+    upload_id: str, body: CompleteUploadIn, state: State, caller: Caller
+) -> StoredOut:
+    """Check a presigned upload against its digest, then make it the blob."""
+    caller.require_writer_somewhere()
+    presigner = state.presigner
+    if presigner is None:
+        raise ValidationError("This server's store takes no presigned uploads.")
+    if not _UPLOAD_ID.match(upload_id):
+        raise ValidationError(f"Not an upload id: {upload_id!r}")
+    size = presigner.complete_staged(upload_id, parse_digest(body.digest))
+    return StoredOut(stored=1, bytes=size)

@@ -1,0 +1,123 @@
+"""Reading a version's bytes: its manifest, a plan of where each blob is, and the blobs.
+
+A blob is served only through a version that names it and that the caller may read, so
+a key of project A cannot read project B's bytes by guessing digests. Small blobs come in
+framed batches (see :mod:`soko.wire.framing`); large ones alone, from the server or from a
+presigned bucket URL. The client verifies every blob while it streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from soko.core.digests import Digest
+from soko.server.deps import Caller, State
+from soko.server.routes.blobs import parse_digests
+from soko.server.state import ServerState
+from soko.service.store import parse_blob_ref
+from soko.storage.base import BlobStore
+from soko.wire import API_PREFIX
+from soko.wire.base import format_digest, parse_digest
+from soko.wire.framing import MEDIA_TYPE, frame_header
+from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
+
+router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
+
+_FLUSH_BYTES = 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+def _blob_response(blobs: BlobStore, digest: Digest, media_type: str) -> Response:
+    path = blobs.local_path(digest)
+    if path is not None:
+        return FileResponse(path, media_type=media_type)
+    return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+
+
+def _chunks_of(blobs: BlobStore, digest: Digest) -> Iterator[bytes]:
+    with blobs.open(digest) as reader:
+        while chunk := reader.read(_CHUNK):
+            yield chunk
+
+
+@router.get("/versions/{version_id}/manifest", response_class=Response)
+def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
+    """The manifest's stored bytes (W&B manifest JSON); their XXH128 is its ``manifest_blob``."""
+    record = state.readable_version(caller, version_id)
+    if record.manifest_blob is None:
+        from soko.errors import NotFoundError
+
+        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+    return _blob_response(
+        state.store.blobs, parse_blob_ref(record.manifest_blob), "application/json"
+    )
+
+
+@router.post("/versions/{version_id}/blobs/plan")
+def plan_downloads(
+    version_id: str, body: DigestList, state: State, caller: Caller
+) -> DownloadPlanOut:
+    """Each blob's size and, for large blobs in a bucket, a presigned URL."""
+    record = state.readable_version(caller, version_id)
+    digests = parse_digests(body.digests)
+    state.require_members(record, digests)
+    sizes = state.blob_sizes(record)
+    presigner = state.presigner
+    sources: list[BlobSource] = []
+    for digest in digests:
+        size = sizes[digest]
+        url = None
+        if presigner is not None and (size is None or size >= state.presign_min_bytes):
+            url = presigner.presign_get(digest, expires=state.config.presign_expiry_seconds)
+        sources.append(BlobSource(digest=format_digest(digest), size=size, url=url))
+    return DownloadPlanOut(blobs=sources)
+
+
+@router.post("/versions/{version_id}/blobs/batch", response_class=StreamingResponse)
+def download_batch(
+    version_id: str, body: DigestList, state: State, caller: Caller
+) -> StreamingResponse:
+    """The blobs, framed, in the order asked; all of them exist before the answer starts."""
+    record = state.readable_version(caller, version_id)
+    digests = parse_digests(body.digests)
+    state.require_members(record, digests)
+    missing = state.store.blobs.missing(set(digests))
+    if missing:
+        from soko.errors import CorruptBlobError
+
+        raise CorruptBlobError(
+            f"{len(missing)} blob(s) of {record.qualified_name} are missing from the store "
+            f"(e.g. {next(iter(missing))}); run `soko verify` on the server."
+        )
+    return StreamingResponse(_frames(state, digests), media_type=MEDIA_TYPE)
+
+
+def _frames(state: ServerState, digests: list[Digest]) -> Iterator[bytes]:
+    parts: list[bytes] = []
+    pending = 0
+    for digest in digests:
+        data = state.store.blobs.read_bytes(digest)
+        parts.append(frame_header(digest, len(data)))
+        parts.append(data)
+        pending += len(data)
+        if pending >= _FLUSH_BYTES:
+            yield b"".join(parts)
+            parts, pending = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+@router.get(
+    "/versions/{version_id}/blobs/{algorithm}/{hex_digest}", response_class=StreamingResponse
+)
+def download_blob(
+    version_id: str, algorithm: str, hex_digest: str, state: State, caller: Caller
+) -> Response:
+    record = state.readable_version(caller, version_id)
+    digest = parse_digest(f"{algorithm}:{hex_digest}")
+    state.require_members(record, [digest])
+    state.store.blobs.stat(digest)  # NotFound as JSON, before a streaming answer starts
+    return _blob_response(state.store.blobs, digest, "application/octet-stream")

@@ -1,0 +1,96 @@
+"""Runs and lineage: start, finish, read, list; record a use; who used or logged what.
+
+Lineage crosses projects (a run of A may use a version of B); listings show only the runs
+and versions of projects the caller may read.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from soko.errors import NotFoundError, ValidationError
+from soko.server.deps import Caller, State
+from soko.service import runs
+from soko.wire import API_PREFIX
+from soko.wire.records import RunList, RunOut, VersionList
+from soko.wire.requests import FinishRunIn, RecordUseIn, StartRunIn
+
+router = APIRouter(prefix=API_PREFIX, tags=["runs"])
+
+_DIRECTIONS = ("used", "logged")
+
+
+def _direction(direction: str) -> str:
+    if direction not in _DIRECTIONS:
+        raise ValidationError(f"direction must be 'used' or 'logged', not {direction!r}.")
+    return direction
+
+
+@router.post("/runs")
+def start_run(body: StartRunIn, state: State, caller: Caller) -> RunOut:
+    """Start a run, or resume the run with this id."""
+    caller.require(body.entity, body.project, "writer")
+    try:
+        existing = runs.get_run(state.store, body.run_id)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        caller.require(existing.entity, existing.project, "writer")
+    record = runs.start_run(
+        state.store,
+        run_id=body.run_id,
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        job_type=body.job_type,
+        group=body.group,
+        config=body.config,
+    )
+    return RunOut.of(record)
+
+
+@router.post("/runs/{run_id}/finish", status_code=204)
+def finish_run(run_id: str, body: FinishRunIn, state: State, caller: Caller) -> Response:
+    run = runs.get_run(state.store, run_id)
+    caller.require(run.entity, run.project, "writer")
+    runs.finish_run(state.store, run_id, state=body.state)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: str, state: State, caller: Caller) -> RunOut:
+    run = runs.get_run(state.store, run_id)
+    caller.require(run.entity, run.project, "viewer")
+    return RunOut.of(run)
+
+
+@router.get("/projects/{entity}/{project}/runs")
+def list_runs(entity: str, project: str, state: State, caller: Caller) -> RunList:
+    caller.require(entity, project, "viewer")
+    return RunList.of(runs.list_runs(state.store, entity, project))
+
+
+@router.post("/runs/{run_id}/uses", status_code=204)
+def record_use(run_id: str, body: RecordUseIn, state: State, caller: Caller) -> Response:
+    """Record that the run used a version: writer on the run's project, viewer on the
+    version's."""
+    run = runs.get_run(state.store, run_id)
+    caller.require(run.entity, run.project, "writer")
+    state.readable_version(caller, body.version_id)
+    runs.record_use(state.store, run_id, body.version_id)
+    return Response(status_code=204)
+
+
+@router.get("/versions/{version_id}/runs")
+def runs_of_version(version_id: str, direction: str, state: State, caller: Caller) -> RunList:
+    state.readable_version(caller, version_id)
+    found = runs.runs_of_version(state.store, version_id, _direction(direction))
+    return RunList.of([r for r in found if caller.may(r.entity, r.project, "viewer")])
+
+
+@router.get("/runs/{run_id}/versions")
+def versions_of_run(run_id: str, direction: str, state: State, caller: Caller) -> VersionList:
+    run = runs.get_run(state.store, run_id)
+    caller.require(run.entity, run.project, "viewer")
+    found = runs.versions_of_run(state.store, run_id, _direction(direction))
+    return VersionList.of([v for v in found if caller.may(v.entity, v.project, "viewer")])

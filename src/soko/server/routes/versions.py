@@ -1,0 +1,208 @@
+"""Versions and collections: commit, distributed upsert/finish, resolve, list, change, delete,
+link. Each handler checks the caller's role, then calls the same service functions as the
+embedded store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from soko.core.digests import Algorithm
+from soko.core.manifest import Manifest
+from soko.errors import NotFoundError, ValidationError
+from soko.server.auth import Principal
+from soko.server.deps import Caller, State
+from soko.server.state import ServerState
+from soko.service import distributed, runs, versions
+from soko.service.commit import CommitRequest, commit_version
+from soko.service.store import MANIFEST_ALGORITHM
+from soko.wire import API_PREFIX
+from soko.wire.base import parse_digest
+from soko.wire.records import (
+    CollectionList,
+    CollectionOut,
+    LinkOut,
+    ProjectList,
+    TypeList,
+    VersionList,
+    VersionOut,
+)
+from soko.wire.requests import AbandonIn, CommitIn, LinkIn, UpdateVersionIn
+
+router = APIRouter(prefix=API_PREFIX, tags=["versions"])
+
+
+def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> CommitRequest:
+    """The service's commit request, with the manifest read from the blob the client sent."""
+    caller.require(body.entity, body.project, "writer")
+    if body.run_id is not None:
+        try:
+            run = runs.get_run(state.store, body.run_id)
+        except NotFoundError:
+            raise NotFoundError(f"No run with id {body.run_id!r}; start it first.") from None
+        caller.require(run.entity, run.project, "writer")
+    digest = parse_digest(body.manifest_blob)
+    if digest.algorithm is not MANIFEST_ALGORITHM:
+        raise ValidationError(f"manifest_blob must be an {MANIFEST_ALGORITHM.key} digest.")
+    try:
+        raw = state.store.blobs.read_bytes(digest)
+    except NotFoundError:
+        raise NotFoundError(
+            f"The manifest blob {body.manifest_blob} is not stored; upload it first."
+        ) from None
+    manifest = Manifest.from_bytes(raw, Algorithm.parse(body.algorithm))
+    return CommitRequest(
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        type=body.type,
+        manifest=manifest,
+        aliases=body.aliases,
+        tags=body.tags,
+        metadata=body.metadata,
+        description=body.description,
+        ttl_seconds=body.ttl_seconds,
+        run_id=body.run_id,
+    )
+
+
+def _distributed_id(body: CommitIn) -> str:
+    if body.distributed_id is None:
+        raise ValidationError("distributed_id is required here.")
+    return body.distributed_id
+
+
+@router.post("/versions")
+def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
+    """Commit the next version of a collection (or return the one with the same digest)."""
+    if body.distributed_id is not None:
+        raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
+    return VersionOut.of(commit_version(state.store, _request_of(state, caller, body)))
+
+
+@router.post("/versions/upsert")
+def upsert(body: CommitIn, state: State, caller: Caller) -> VersionOut:
+    request = _request_of(state, caller, body)
+    record = distributed.upsert(state.store, request, distributed_id=_distributed_id(body))
+    return VersionOut.of(record)
+
+
+@router.post("/versions/finish")
+def finish(body: CommitIn, state: State, caller: Caller) -> VersionOut:
+    request = _request_of(state, caller, body)
+    record = distributed.finish(state.store, request, distributed_id=_distributed_id(body))
+    return VersionOut.of(record)
+
+
+@router.get("/projects/{entity}/{project}/pending")
+def list_pending(
+    entity: str, project: str, state: State, caller: Caller, name: str | None = None
+) -> VersionList:
+    caller.require(entity, project, "viewer")
+    records = distributed.list_pending(state.store, entity=entity, project=project, name=name)
+    return VersionList.of(records)
+
+
+@router.post("/pending/abandon")
+def abandon_pending(body: AbandonIn, state: State, caller: Caller) -> VersionOut:
+    caller.require(body.entity, body.project, "writer")
+    record = distributed.abandon_pending(
+        state.store,
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        distributed_id=body.distributed_id,
+    )
+    return VersionOut.of(record)
+
+
+@router.get("/versions/{version_id}")
+def get_version(version_id: str, state: State, caller: Caller) -> VersionOut:
+    return VersionOut.of(state.readable_version(caller, version_id))
+
+
+@router.patch("/versions/{version_id}")
+def update_version(
+    version_id: str, body: UpdateVersionIn, state: State, caller: Caller
+) -> VersionOut:
+    """Change the fields given; a field left out of the body is left as it is."""
+    state.writable_version(caller, version_id)
+    changes: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
+    return VersionOut.of(versions.update_version(state.store, version_id, **changes))
+
+
+@router.delete("/versions/{version_id}", status_code=204)
+def delete_version(
+    version_id: str, state: State, caller: Caller, delete_aliases: bool = False
+) -> Response:
+    state.writable_version(caller, version_id)
+    versions.delete_version(state.store, version_id, delete_aliases=delete_aliases)
+    return Response(status_code=204)
+
+
+@router.post("/versions/{version_id}/links")
+def link_version(version_id: str, body: LinkIn, state: State, caller: Caller) -> LinkOut:
+    """Link a version the caller may read into a registry of a project it may write."""
+    state.readable_version(caller, version_id)
+    caller.require(body.entity, body.project, "writer")
+    index = versions.link_version(
+        state.store,
+        version_id,
+        entity=body.entity,
+        project=body.project,
+        registry=body.registry,
+        aliases_to_add=body.aliases,
+    )
+    return LinkOut(link_index=index)
+
+
+@router.get("/projects/{entity}/{project}/collections/{name}/versions/{selector}")
+def resolve(
+    entity: str, project: str, name: str, selector: str, state: State, caller: Caller
+) -> VersionOut:
+    """The version ``name:selector`` names (an alias or ``vN``)."""
+    caller.require(entity, project, "viewer")
+    record = versions.resolve(state.store, entity, project, name, selector)
+    if (record.entity, record.project) != (entity, project):
+        # A registry link may point into a project the caller cannot read.
+        caller.require(record.entity, record.project, "viewer")
+    return VersionOut.of(record)
+
+
+@router.get("/projects/{entity}/{project}/collections/{name}/versions")
+def list_versions(
+    entity: str, project: str, name: str, state: State, caller: Caller
+) -> VersionList:
+    caller.require(entity, project, "viewer")
+    return VersionList.of(versions.list_versions(state.store, entity, project, name))
+
+
+@router.get("/projects/{entity}/{project}/collections/{name}")
+def get_collection(
+    entity: str, project: str, name: str, state: State, caller: Caller
+) -> CollectionOut:
+    caller.require(entity, project, "viewer")
+    return CollectionOut.of(versions.get_collection(state.store, entity, project, name))
+
+
+@router.get("/projects/{entity}/{project}/collections")
+def list_collections(
+    entity: str, project: str, state: State, caller: Caller, type: str | None = None
+) -> CollectionList:
+    caller.require(entity, project, "viewer")
+    records = versions.list_collections(state.store, entity, project, type)
+    return CollectionList(collections=[CollectionOut.of(r) for r in records])
+
+
+@router.get("/projects/{entity}/{project}/types")
+def list_types(entity: str, project: str, state: State, caller: Caller) -> TypeList:
+    caller.require(entity, project, "viewer")
+    return TypeList(types=versions.list_types(state.store, entity, project))
+
+
+@router.get("/projects")
+def list_projects(state: State, caller: Caller, entity: str | None = None) -> ProjectList:
+    """The projects the caller may read."""
+    records = versions.list_projects(state.store, entity)
+    return ProjectList.of([p for p in records if caller.may(p.entity, p.name, "viewer")])

@@ -1,0 +1,95 @@
+"""What every request of one server process shares: the store, its config, and small caches.
+
+The membership cache answers "does this version name this blob?" for downloads without
+reading the manifest again: a key may read a blob only through a version it may read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from soko.core.digests import Algorithm, Digest
+from soko.core.records import VersionRecord
+from soko.errors import NotFoundError
+from soko.server.auth import Principal
+from soko.server.config import ServerConfig
+from soko.service import versions
+from soko.service.store import Store
+
+_MEMBERSHIP_ENTRIES = 4_000_000
+"""Digests kept in the membership cache over all manifests (about 100 bytes each)."""
+
+
+@runtime_checkable
+class Presigner(Protocol):
+    """A blob store whose bytes clients can move directly (S3): presigned URLs."""
+
+    def presign_get(self, digest: Digest, *, expires: int) -> str: ...
+
+    def presign_staged_put(
+        self, upload_id: str, digest: Digest, *, size: int, expires: int
+    ) -> tuple[str, dict[str, str]]: ...
+
+    def complete_staged(self, upload_id: str, digest: Digest) -> int: ...
+
+
+@dataclass
+class ServerState:
+    store: Store
+    config: ServerConfig
+    presign_min_bytes: int = 1024 * 1024
+    _members: OrderedDict[str, Mapping[Digest, int | None]] = field(default_factory=OrderedDict)
+    _member_count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def presigner(self) -> Presigner | None:
+        blobs = self.store.blobs
+        return blobs if isinstance(blobs, Presigner) else None
+
+    def readable_version(self, principal: Principal, version_id: str) -> VersionRecord:
+        """The version, if *principal* may read its project; else NotFound or PermissionDenied."""
+        record = versions.get_version(self.store, version_id)
+        principal.require(record.entity, record.project, "viewer")
+        return record
+
+    def writable_version(self, principal: Principal, version_id: str) -> VersionRecord:
+        record = versions.get_version(self.store, version_id)
+        principal.require(record.entity, record.project, "writer")
+        return record
+
+    def blob_sizes(self, record: VersionRecord) -> Mapping[Digest, int | None]:
+        """Every blob the version's manifest names, with its size (None when unknown)."""
+        key = record.manifest_blob
+        if key is None:
+            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        with self._lock:
+            known = self._members.get(key)
+            if known is not None:
+                self._members.move_to_end(key)
+                return known
+        manifest = self.store.load_manifest(key, Algorithm.parse(record.algorithm))
+        sizes: dict[Digest, int | None] = {}
+        for entry in manifest:
+            if entry.ref is None:
+                sizes[entry.blob_digest()] = entry.size
+        with self._lock:
+            self._members[key] = sizes
+            self._member_count += len(sizes)
+            while self._member_count > _MEMBERSHIP_ENTRIES and len(self._members) > 1:
+                _, dropped = self._members.popitem(last=False)
+                self._member_count -= len(dropped)
+        return sizes
+
+    def require_members(self, record: VersionRecord, digests: list[Digest]) -> None:
+        sizes = self.blob_sizes(record)
+        strangers = [d for d in digests if d not in sizes]
+        if strangers:
+            raise NotFoundError(
+                f"{len(strangers)} blob(s) are not part of {record.qualified_name} "
+                f"(e.g. {strangers[0]})."
+            )

@@ -1,0 +1,144 @@
+"""What clients send: commits, version changes, runs, and the questions about blobs.
+
+A commit names its manifest by the digest of a blob the client uploaded first (see
+:class:`CommitIn`), so that a million-entry manifest travels like any other blob,
+verified and resumable, and the JSON request stays small.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from soko.core.digests import Algorithm
+from soko.wire.base import WireModel
+
+MAX_DIGESTS_PER_REQUEST = 10_000
+"""The most digests one missing-blobs, batch or URL question may carry."""
+
+
+class CommitIn(WireModel):
+    """A new version of ``entity/project/name``; ``manifest_blob`` is ``xxh128:<hex>`` of the
+    manifest's canonical bytes, already uploaded."""
+
+    entity: str
+    project: str
+    name: str
+    type: str
+    manifest_blob: str
+    algorithm: str
+    aliases: list[str] = []
+    tags: list[str] = []
+    metadata: dict[str, Any] = {}
+    description: str | None = None
+    ttl_seconds: int | None = None
+    run_id: str | None = None
+    distributed_id: str | None = None
+
+
+class UpdateVersionIn(WireModel):
+    """Fields left out are left unchanged; ``null`` clears description and TTL."""
+
+    aliases_to_set: list[str] | None = None
+    tags_to_set: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    description: str | None = None
+    ttl_seconds: int | None = None
+
+
+class LinkIn(WireModel):
+    entity: str
+    project: str
+    registry: str
+    aliases: list[str] = []
+
+
+class AbandonIn(WireModel):
+    entity: str
+    project: str
+    name: str
+    distributed_id: str
+
+
+class StartRunIn(WireModel):
+    run_id: str = Field(min_length=1, max_length=64)
+    entity: str
+    project: str
+    name: str | None = None
+    job_type: str | None = None
+    group: str | None = None
+    config: dict[str, Any] | None = None
+
+
+class FinishRunIn(WireModel):
+    state: str
+
+
+class RecordUseIn(WireModel):
+    version_id: str
+
+
+class DigestList(WireModel):
+    """Blob digests as ``<alg>:<hex>`` (at most :data:`MAX_DIGESTS_PER_REQUEST`)."""
+
+    digests: list[str] = Field(max_length=MAX_DIGESTS_PER_REQUEST)
+
+
+class MissingOut(WireModel):
+    missing: list[str]
+
+
+class StoredOut(WireModel):
+    stored: int
+    bytes: int
+
+
+class BlobRef(WireModel):
+    digest: str
+    size: int = Field(ge=0)
+
+
+class UploadPlanIn(WireModel):
+    """Ask where to upload large blobs (small ones go in batches to ``/blobs/batch``)."""
+
+    blobs: list[BlobRef] = Field(max_length=MAX_DIGESTS_PER_REQUEST)
+
+
+class UploadTarget(WireModel):
+    """``url`` null: PUT the bytes to ``/api/v1/blobs/<alg>/<hex>`` on the server.
+
+    Otherwise PUT them to ``url`` with ``headers`` (a presigned bucket URL: no API key goes
+    there), then POST ``/api/v1/blobs/uploads/<upload_id>/complete``: the server checks
+    the uploaded bytes against the digest before the blob becomes visible.
+    """
+
+    digest: str
+    upload_id: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}
+
+
+class UploadPlanOut(WireModel):
+    uploads: list[UploadTarget]
+
+
+class CompleteUploadIn(WireModel):
+    digest: str
+
+
+class BlobSource(WireModel):
+    """Where to read one blob of a version: ``url`` is a presigned bucket URL, or null to
+    read it from the server (in a batch when it is small)."""
+
+    digest: str
+    size: int | None
+    url: str | None = None
+
+
+class DownloadPlanOut(WireModel):
+    blobs: list[BlobSource]
+
+
+MANIFEST_ALGORITHM = Algorithm.XXH128
+"""The digest of a manifest blob (``CommitIn.manifest_blob``), whatever its entries use."""

@@ -1,0 +1,245 @@
+"""Real ``soko server`` processes for tests, on free loopback ports.
+
+:class:`SokoServer` starts ``python -m soko.server`` in a subprocess with a known admin key
+(``SOKO_ADMIN_KEY``) and waits for ``/api/v1/health``. The fixtures here give a session-wide
+server on SQLite + a folder, a fresh PostgreSQL database per test session, and
+``server_env``, which points the SDK of the current test at a server (SOKO_BASE_URL,
+SOKO_API_KEY) with its own cache and working directory.
+
+A test module imports the fixtures it uses from this module. A soko server that does not
+start is a failure, always (it is the code under test); PostgreSQL or moto that cannot be
+reached fail under ``CI=true`` and skip otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+_START_TIMEOUT = 60.0
+PG_ADMIN_URL = os.environ.get("SOKO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def service_unavailable(message: str) -> NoReturn:
+    """Fail under CI, where every service must be there; skip on a developer's machine."""
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        pytest.fail(f"{message} (CI=true: integration services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class SokoServer:
+    """One ``soko server`` process; ``url`` once it answers, ``admin_key`` to call it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        db: str | None = None,
+        store: str | None = None,
+        s3_endpoint_url: str | None = None,
+        admin_key: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_key = admin_key or f"soko_test_{secrets.token_urlsafe(24)}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"server-{self.port}.log"
+        command = [sys.executable, "-m", "soko.server", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port)]
+        if db:
+            command += ["--db", db]
+        if store:
+            command += ["--store", store]
+        if s3_endpoint_url:
+            command += ["--s3-endpoint-url", s3_endpoint_url]
+        child_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SOKO_")},
+            "SOKO_DIR": str(workdir / "soko"),
+            "SOKO_ADMIN_KEY": self.admin_key,
+            **(env or {}),
+        }
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+        )
+        self._wait_ready()
+
+    def log_tail(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"soko server exited with code {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"soko server did not answer within {_START_TIMEOUT:.0f}s:\n{self.log_tail()}")
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An httpx client of ``/api/v1`` with *key* (the admin's by default)."""
+        headers = {"Authorization": f"Bearer {key or self.admin_key}"}
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=60.0)
+
+    def new_user(self, name: str, roles: dict[tuple[str, str], str] | None = None) -> str:
+        """Create user *name* with *roles* ``{(entity, project): role}``; returns its key."""
+        with self.client() as admin:
+            created = admin.post("/users", json={"name": name})
+            assert created.status_code == 201, created.text
+            for (entity, project), role in (roles or {}).items():
+                granted = admin.put(
+                    f"/users/{name}/roles",
+                    json={"entity": entity, "project": project, "role": role},
+                )
+                assert granted.status_code == 200, granted.text
+            made = admin.post(f"/users/{name}/keys")
+            assert made.status_code == 201, made.text
+            key: str = made.json()["key"]
+            return key
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._log.close()
+
+
+# ----- PostgreSQL ---------------------------------------------------------------------
+
+
+def _pg_connect(url: str) -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        service_unavailable(f"psycopg is not installed ({exc}); pip install 'soko[server]'")
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        service_unavailable(f"PostgreSQL is not reachable at {url}: {exc}")
+
+
+def _database_url(name: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"soko_test_{uuid.uuid4().hex[:12]}"
+    with _pg_connect(PG_ADMIN_URL) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _database_url(name)
+    finally:
+        with _pg_connect(PG_ADMIN_URL) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ----- servers and the SDK pointed at them ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def soko_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SokoServer]:
+    """A server on SQLite and a blob folder, shared by the session (tests use own projects)."""
+    root = tmp_path_factory.mktemp("soko-server")
+    server = SokoServer(root, db=f"sqlite:///{root / 'meta.db'}", store=str(root / "blobs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class ServerEnv:
+    server: SokoServer
+    cache: Path
+    workdir: Path
+
+
+def point_sdk_at(
+    server: SokoServer, key: str | None, *, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ServerEnv:
+    """Point the SDK of this test at *server* with *key*; a cache and folder of its own."""
+    import soko
+    from soko.client import connect
+
+    env = ServerEnv(server, tmp_path / "cache", tmp_path / "work")
+    env.workdir.mkdir(exist_ok=True)
+    for name in ("SOKO_ENTITY", "SOKO_PROJECT", "SOKO_LINK", "SOKO_CACHE_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOKO_DIR", str(tmp_path / "client-soko"))
+    monkeypatch.setenv("SOKO_CACHE_DIR", str(env.cache))
+    monkeypatch.setenv("SOKO_BASE_URL", server.url)
+    if key is None:
+        monkeypatch.delenv("SOKO_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SOKO_API_KEY", key)
+    monkeypatch.chdir(env.workdir)
+    if soko.run is not None:
+        soko.finish()
+    connect.reset()
+    return env
+
+
+@pytest.fixture
+def server_env(
+    soko_server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerEnv]:
+    """The SDK of this test talks to the session's server, as its admin."""
+    from soko.client import connect
+
+    env = point_sdk_at(
+        soko_server, soko_server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
+    yield env
+    import soko
+    from soko.errors import SokoError
+
+    try:
+        if soko.run is not None:
+            soko.finish()
+    except SokoError:
+        pass
+    connect.reset()
+
+
+def unique_project(prefix: str = "p") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,346 @@
+"""A real ``soko server`` on a loopback port (SQLite + a blob folder), used through the SDK.
+
+Round trips (log, use, download, verify) give what the embedded store gives, byte for byte;
+downloads go through the verified cache; incremental logs upload only what is missing; bad
+requests (bad JSON, unknown fields, oversize bodies, unknown routes) get 4xx with a JSON
+body naming the problem, never a 500.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import server_fixtures
+from server_fixtures import ServerEnv, SokoServer, unique_project
+
+import soko
+from soko.client import connect
+from soko.client.http import HttpBackend
+from soko.core.digests import Digest
+from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, TypeConflictError
+from soko.storage.base import blob_key
+from soko.wire.framing import MEDIA_TYPE, frame_header
+
+pytestmark = pytest.mark.integration
+
+# The fixtures this module uses (pytest finds fixtures by name in the module's globals).
+soko_server = server_fixtures.soko_server
+server_env = server_fixtures.server_env
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> Path:
+    for relative, content in files.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return root
+
+
+def read_tree(root: str | Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            found[os.path.relpath(full, root).replace(os.sep, "/")] = Path(full).read_bytes()
+    return found
+
+
+def sample_files() -> dict[str, bytes]:
+    files = {f"small/{i:03d}.txt": f"file number {i}\n".encode() for i in range(40)}
+    files["big/weights.bin"] = os.urandom(3 * 1024 * 1024 + 17)  # travels alone, not batched
+    files["empty.txt"] = b""
+    return files
+
+
+def log_folder(project: str, name: str, folder: Path, **kwargs: Any) -> soko.Artifact:
+    with soko.init(project=project) as run:
+        artifact = soko.Artifact(name, "dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact, **kwargs)
+        artifact.wait()
+    return artifact
+
+
+def blob_digest(artifact: soko.Artifact, path: str) -> Digest:
+    entry = artifact.manifest.get(path)
+    assert entry is not None
+    return entry.blob_digest()
+
+
+def server_blob(server: SokoServer, digest: Digest) -> Path:
+    """The file of *digest* in the blob folder of the session's server."""
+    return server.log_path.parent / "blobs" / blob_key(digest)
+
+
+# ----- the API without the SDK -----------------------------------------------------------
+
+
+def test_health_answers_without_a_key(soko_server: SokoServer) -> None:
+    answer = httpx.get(f"{soko_server.url}/api/v1/health")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+    assert answer.json()["api"] == "v1"
+
+
+def test_openapi_schema_lists_the_versioned_api(soko_server: SokoServer) -> None:
+    schema = httpx.get(f"{soko_server.url}/api/v1/openapi.json").json()
+    paths = set(schema["paths"])
+    assert {"/api/v1/health", "/api/v1/versions", "/api/v1/blobs/missing"} <= paths
+    assert all(p.startswith("/api/v1/") for p in paths)
+
+
+def test_no_key_is_401_with_the_error_code(soko_server: SokoServer) -> None:
+    answer = httpx.get(f"{soko_server.url}/api/v1/projects")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthenticated"
+    wrong = httpx.get(
+        f"{soko_server.url}/api/v1/projects", headers={"Authorization": "Bearer soko_nope"}
+    )
+    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"digests": ["md5:00"], "colour": 1}', 422, "unknown field 'colour'"),
+        (b'{"digests": "md5:00"}', 422, "digests"),
+        (b'{"digests": ["nonsense"]}', 400, "Not a blob digest"),
+        (b"[]", 422, "body"),
+    ],
+)
+def test_bad_requests_are_4xx_with_a_clear_message(
+    soko_server: SokoServer, body: bytes, status: int, needle: str
+) -> None:
+    with soko_server.client() as api:
+        answer = api.post(
+            "/blobs/missing", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "validation_error"
+    assert needle in error["message"]
+
+
+def test_oversize_bodies_are_413(soko_server: SokoServer) -> None:
+    huge = b'{"digests": [' + b'"md5:00",' * (2 * 1024 * 1024) + b'"md5:00"]}'
+    with soko_server.client() as api:
+        declared = api.post(
+            "/blobs/missing", content=huge, headers={"Content-Type": "application/json"}
+        )
+
+        def chunks() -> Any:
+            for start in range(0, len(huge), 1 << 20):
+                yield huge[start : start + (1 << 20)]
+
+        streamed = api.post(
+            "/blobs/missing", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    for answer in (declared, streamed):
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_routes_and_methods_are_json_4xx(soko_server: SokoServer) -> None:
+    with soko_server.client() as api:
+        missing = api.get("/no/such/thing")
+        wrong_method = api.delete("/blobs/missing")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_batch_with_wrong_bytes_stores_nothing(soko_server: SokoServer) -> None:
+    claimed = Digest.of_bytes(b"the real content")
+    body = frame_header(claimed, 5) + b"wrong"
+    with soko_server.client() as api:
+        answer = api.post("/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE})
+        missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "digest_mismatch"
+    assert missing["missing"] == [str(claimed)]
+
+
+def test_a_truncated_batch_is_refused(soko_server: SokoServer) -> None:
+    digest = Digest.of_bytes(b"hello")
+    with soko_server.client() as api:
+        answer = api.post(
+            "/blobs/batch",
+            content=frame_header(digest, 5) + b"hel",
+            headers={"Content-Type": MEDIA_TYPE},
+        )
+    assert answer.status_code == 400
+    assert "Truncated" in answer.json()["error"]["message"]
+
+
+def test_a_single_blob_put_with_wrong_bytes_is_refused(soko_server: SokoServer) -> None:
+    claimed = Digest.of_bytes(b"x" * 100)
+    with soko_server.client() as api:
+        answer = api.put(f"/blobs/md5/{claimed.hex}", content=b"y" * 100)
+        missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
+    assert answer.status_code == 422
+    assert missing["missing"] == [str(claimed)]
+
+
+# ----- the SDK through the server ---------------------------------------------------------
+
+
+def test_log_use_download_round_trip(server_env: ServerEnv, tmp_path: Path) -> None:
+    project = unique_project()
+    files = sample_files()
+    folder = write_files(tmp_path / "data", files)
+
+    logged = log_folder(project, "ds", folder, aliases=["best"])
+
+    assert logged.version == "v0"
+    assert set(logged.aliases) == {"latest", "best"}
+    with soko.init(project=project, job_type="train") as run:
+        used = run.use_artifact("ds:best")
+        root = used.download(str(tmp_path / "out"))
+        used.verify(root)
+    assert read_tree(root) == files
+    assert [r.id for r in used.used_by()] == [run.id]
+    assert used.logged_by() is not None
+    assert soko.Api().artifact(f"{project}/ds:v0").digest == logged.digest
+
+
+def test_server_and_embedded_store_give_the_same_version(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique_project()
+    folder = write_files(tmp_path / "data", sample_files())
+    remote = log_folder(project, "same", folder)
+
+    monkeypatch.delenv("SOKO_BASE_URL")
+    monkeypatch.setenv("SOKO_DIR", str(tmp_path / "embedded"))
+    connect.reset()
+    local = log_folder(project, "same", folder)
+
+    assert (remote.digest, remote.size, remote.file_count) == (
+        local.digest,
+        local.size,
+        local.file_count,
+    )
+    assert remote.manifest.to_json() == local.manifest.to_json()
+
+
+def test_downloads_come_from_the_cache_once_fetched(
+    server_env: ServerEnv, soko_server: SokoServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    files = {"a.txt": b"alpha", "b.bin": os.urandom(2 * 1024 * 1024)}
+    folder = write_files(tmp_path / "data", files)
+    log_folder(project, "cached", folder)
+    artifact = soko.Api().artifact(f"{project}/cached:latest")
+    artifact.download(str(tmp_path / "first"))
+
+    # Every blob is in the cache now, verified: remove them from the server's store and a
+    # second download into another root still works.
+    digests = [blob_digest(artifact, path) for path in files]
+    for digest in digests:
+        server_blob(soko_server, digest).unlink()
+    second = soko.Api().artifact(f"{project}/cached:latest").download(str(tmp_path / "second"))
+    assert read_tree(second) == files
+    for digest, content in zip(digests, files.values(), strict=True):
+        cached = server_env.cache / blob_key(digest)
+        assert cached.read_bytes() == content
+        assert Digest.of_bytes(content, digest.algorithm) == digest
+
+
+@pytest.mark.parametrize("size", [1000, 2 * 1024 * 1024], ids=["batched", "alone"])
+def test_corrupt_bytes_from_the_server_are_refused(
+    server_env: ServerEnv, soko_server: SokoServer, tmp_path: Path, size: int
+) -> None:
+    project = unique_project()
+    content = os.urandom(size)
+    logged = log_folder(project, "corrupt", write_files(tmp_path / "data", {"f.bin": content}))
+    digest = blob_digest(logged, "f.bin")
+    stored = server_blob(soko_server, digest)
+    os.chmod(stored, 0o644)
+    stored.write_bytes(b"X" + content[1:])
+    # Logging staged the bytes in this client's cache; another client's cache is empty.
+    shutil.rmtree(server_env.cache / "blobs")
+
+    artifact = soko.Api().artifact(f"{project}/corrupt:latest")
+    with pytest.raises((DigestMismatchError, CorruptBlobError)):
+        artifact.download(str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "f.bin").exists()
+    assert not (server_env.cache / blob_key(digest)).exists()
+
+
+def test_an_incremental_log_uploads_only_what_changed(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique_project()
+    folder = write_files(tmp_path / "data", sample_files())
+    first = log_folder(project, "inc", folder)
+    uploaded: list[Digest] = []
+    original = HttpBackend.upload_files
+
+    def recording(self: HttpBackend, items: Any, **kwargs: Any) -> None:
+        uploaded.extend(d for d, _ in items)
+        original(self, items, **kwargs)
+
+    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    with soko.init(project=project) as run:
+        draft = soko.Api().artifact(f"{project}/inc:latest").new_draft()
+        new_file = write_files(tmp_path / "extra", {"new.txt": b"only this is new"})
+        draft.add_file(str(new_file / "new.txt"))
+        run.log_artifact(draft)
+        draft.wait()
+
+    assert uploaded == [blob_digest(draft, "new.txt")]
+    assert draft.version == "v1"
+    assert len(draft.manifest) == len(first.manifest) + 1
+
+
+def test_identical_content_logs_no_new_version(server_env: ServerEnv, tmp_path: Path) -> None:
+    project = unique_project()
+    folder = write_files(tmp_path / "data", {"x.txt": b"same"})
+    first = log_folder(project, "twin", folder)
+    again = log_folder(project, "twin", folder, aliases=["again"])
+    assert again.version == first.version == "v0"
+    assert "again" in soko.Api().artifact(f"{project}/twin:v0").aliases
+
+
+def test_errors_map_back_to_their_classes(server_env: ServerEnv, tmp_path: Path) -> None:
+    project = unique_project()
+    with pytest.raises(NotFoundError):
+        soko.Api().artifact(f"{project}/nothing:latest")
+    log_folder(project, "cats", write_files(tmp_path / "data", {"c.txt": b"meow"}))
+    # The error surfaces from wait() and again from the run's finish.
+    with pytest.raises(TypeConflictError), soko.init(project=project) as run:
+        model = soko.Artifact("cats", "model")
+        model.add_file(str(tmp_path / "data" / "c.txt"))
+        run.log_artifact(model).wait()
+
+
+def test_aliases_metadata_delete_and_link(server_env: ServerEnv, tmp_path: Path) -> None:
+    project = unique_project()
+    folder = write_files(tmp_path / "data", {"m.txt": b"model"})
+    log_folder(project, "model", folder)
+    artifact = soko.Api().artifact(f"{project}/model:latest")
+    artifact.aliases.append("prod")
+    artifact.metadata = {"accuracy": 0.9, "nan": float("nan")}
+    artifact.description = "the best"
+    artifact.save()
+    again = soko.Api().artifact(f"{project}/model:prod")
+    assert again.metadata == {"accuracy": 0.9, "nan": None}
+    assert again.description == "the best"
+    again.link(f"{project}/registry", aliases=["staging"])
+    linked = soko.Api().artifact(f"{project}/registry:staging")
+    assert linked.digest == again.digest
+
+    write_files(folder, {"m.txt": b"model 2"})
+    log_folder(project, "model", folder)
+    old = soko.Api().artifact(f"{project}/model:v0")
+    with pytest.raises(ValueError, match="aliases"):
+        old.delete()
+    old.delete(delete_aliases=True)
+    assert [a.version for a in soko.Api().artifacts("dataset", f"{project}/model")] == ["v1"]
