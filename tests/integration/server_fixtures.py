@@ -59,7 +59,10 @@ class SokoServer:
         s3_endpoint_url: str | None = None,
         admin_key: str | None = None,
         env: dict[str, str] | None = None,
+        print_admin_key: bool = False,
     ) -> None:
+        """With *print_admin_key*, SOKO_ADMIN_KEY is not set: the server makes the admin's
+        key at its first start and prints it, and ``admin_key`` is read from its output."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key or f"soko_test_{secrets.token_urlsafe(24)}"
@@ -79,6 +82,8 @@ class SokoServer:
             "SOKO_ADMIN_KEY": self.admin_key,
             **(env or {}),
         }
+        if print_admin_key:
+            del child_env["SOKO_ADMIN_KEY"]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command,
@@ -88,6 +93,15 @@ class SokoServer:
             env=child_env,
         )
         self._wait_ready()
+        if print_admin_key:
+            self.admin_key = self.printed_key() or ""
+
+    def printed_key(self) -> str | None:
+        """The admin key the server printed at its start, if it printed one."""
+        for line in self.log_tail().splitlines():
+            if line.strip().startswith("soko_") and " " not in line.strip():
+                return line.strip()
+        return None
 
     def log_tail(self) -> str:
         self._log.flush()
@@ -202,7 +216,7 @@ def point_sdk_at(
     from soko.client import connect
 
     env = ServerEnv(server, tmp_path / "cache", tmp_path / "work")
-    env.workdir.mkdir(exist_ok=True)
+    env.workdir.mkdir(parents=True, exist_ok=True)
     for name in ("SOKO_ENTITY", "SOKO_PROJECT", "SOKO_LINK", "SOKO_CACHE_MAX"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SOKO_DIR", str(tmp_path / "client-soko"))
