@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,20 +61,31 @@ def _make_big(path: str, gib: float) -> None:
             left -= len(block)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children: unlike wall time, hardly moved
+    by other processes competing for the disk."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _interleaved(
     contenders: list[tuple[str, Callable[[], None]]], prepare: Callable[[], None], rounds: int
-) -> dict[str, float]:
-    """Median seconds of each contender; within a round they run one after the other, so
-    a burst of load from other processes hits them alike."""
-    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each contender; within a round they run one after the
+    other, so a burst of load from other processes hits them alike."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in contenders}
     for _ in range(rounds):
         for name, run in contenders:
             prepare()
             subprocess.run(["sync"], check=True)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu_seconds()
             run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name].append((time.perf_counter() - start, _cpu_seconds() - cpu))
+    return {
+        name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+        for name, values in times.items()
+    }
 
 
 def main() -> None:
@@ -131,7 +143,7 @@ def main() -> None:
 
     small_label = f"{args.small} x 4 KiB"
     big_label = f"{args.big_gib:g} GiB"
-    results: dict[str, float] = {}
+    results: dict[str, tuple[float, float]] = {}
     if args.only in (None, "small"):
         results |= _interleaved(
             [
@@ -152,14 +164,17 @@ def main() -> None:
             args.rounds,
         )
     clean()
-    print(f"median of {args.rounds} rounds, each durable at the end (sync)")
-    for name, seconds in results.items():
-        print(f"  {name:<42} {seconds:8.2f} s")
+    print(f"median of {args.rounds} rounds, each durable at the end (sync); wall / CPU seconds")
+    for name, (wall, cpu) in results.items():
+        print(f"  {name:<42} {wall:8.2f} s wall {cpu:8.2f} s CPU")
     for label in (small_label, big_label):
         cp_times = [t for n, t in results.items() if n.startswith(f"{label}: cp")]
-        for name, seconds in results.items():
+        for name, (wall, cpu) in results.items():
             if cp_times and name.startswith(f"{label}: put_file"):
-                print(f"  {name} / cp: {seconds / cp_times[0]:.2f}x")
+                print(
+                    f"  {name} / cp: {wall / cp_times[0][0]:.2f}x wall, "
+                    f"{cpu / cp_times[0][1]:.2f}x CPU"
+                )
 
 
 if __name__ == "__main__":
