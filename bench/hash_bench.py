@@ -3,17 +3,20 @@
 Builds the same draft artifact from (a) 20,000 files of 4 KiB (``add_dir``) and (b) one
 2 GiB file (``add_file``) with:
 
-- soko, default settings (XXH128), and with ``digest_algorithm="MD5"``;
+- soko, default settings (XXH128, ``policy="mutable"``, which captures the files' bytes in
+  the store at add time), with ``digest_algorithm="MD5"``, and with ``policy="immutable"``
+  (hashing only);
 - wandb 0.31.0 (offline), default settings (MD5, ``policy="mutable"``, which copies every
   file into its staging folder), and with ``policy="immutable"``.
 
 Every measurement runs in a fresh process that imports the library first and times only
-``Artifact(...)`` + ``add_dir``/``add_file``. soko gets a fresh, empty stat cache each run so
-that it really hashes; wandb's staging folder is emptied after each run. The data is
+``Artifact(...)`` + ``add_dir``/``add_file``, in wall-clock and in CPU seconds (user + system,
+all threads: less sensitive to other work on the host). soko gets a fresh, empty stat cache each run so
+and store, so that it really hashes and copies; wandb's staging folder is emptied after each run. The data is
 generated once under --workdir and kept until the end; the commands are run in an order
 that alternates between repetitions, and the median of --repeat runs is printed, with the
-ratio of each wandb figure to each soko one. The soko and wandb MD5 digests are checked to
-be equal, so both did the same work.
+ratio of wandb's figures to each one. The soko and wandb MD5 digests (and soko's XXH128
+ones) are checked to be equal, so all did the same work.
 
     python bench/hash_bench.py [--workdir DIR] [--repeat 3] [--small-only] [--quick]
 """
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,8 +60,9 @@ class Command:
 
 
 COMMANDS = [
-    Command("soko", "soko (XXH128, default)", "soko", "XXH128", "mutable"),
+    Command("soko", "soko (default: XXH128, mutable)", "soko", "XXH128", "mutable"),
     Command("soko-md5", "soko (MD5)", "soko", "MD5", "mutable"),
+    Command("soko-immutable", 'soko (XXH128, policy="immutable")', "soko", "XXH128", "immutable"),
     Command("wandb", "wandb (default: MD5, mutable)", "wandb", "MD5", "mutable"),
     Command("wandb-immutable", 'wandb (policy="immutable")', "wandb", "MD5", "immutable"),
 ]
@@ -112,13 +117,21 @@ def worker(args: argparse.Namespace) -> None:
             art.add_file(str(target), policy=args.policy)
         return art
 
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     art = build()
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     manifest = art.manifest  # type: ignore[attr-defined]
     digest = art.digest if args.tool == "soko" else manifest.digest()  # type: ignore[attr-defined]
     count = len(manifest.entries)
-    print(json.dumps({"seconds": seconds, "digest": digest, "entries": count}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "digest": digest, "entries": count}))
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads (less sensitive to a busy host)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_once(command: Command, target: Path, work: Path, run_id: str) -> dict[str, object]:
@@ -155,8 +168,11 @@ def run_once(command: Command, target: Path, work: Path, run_id: str) -> dict[st
 # ----- the comparison -----------------------------------------------------------------
 
 
-def measure(case: Case, target: Path, work: Path, repeat: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {c.key: [] for c in COMMANDS}
+Timings = dict[str, dict[str, list[float]]]  # command -> {"seconds": [...], "cpu": [...]}
+
+
+def measure(case: Case, target: Path, work: Path, repeat: int) -> Timings:
+    times: Timings = {c.key: {"seconds": [], "cpu": []} for c in COMMANDS}
     digests: dict[str, set[str]] = {c.key: set() for c in COMMANDS}
     for round_index in range(repeat):
         # Alternate the order, so that no command always runs first (cold) or last.
@@ -164,34 +180,40 @@ def measure(case: Case, target: Path, work: Path, repeat: int) -> dict[str, list
         for command in order:
             result = run_once(command, target, work, f"{case.key}-{command.key}-{round_index}")
             assert result["entries"] == case.files, result
-            times[command.key].append(float(str(result["seconds"])))
+            for field in ("seconds", "cpu"):
+                times[command.key][field].append(float(str(result[field])))
             digests[command.key].add(str(result["digest"]))
             print(
-                f"  {case.key} run {round_index + 1}/{repeat} {command.title:32} "
-                f"{float(str(result['seconds'])):8.3f} s",
+                f"  {case.key} run {round_index + 1}/{repeat} {command.title:36} "
+                f"{float(str(result['seconds'])):8.3f} s  (CPU {float(str(result['cpu'])):.3f} s)",
                 flush=True,
             )
     md5 = digests["soko-md5"] | digests["wandb"] | digests["wandb-immutable"]
     if len(md5) != 1:
         raise SystemExit(f"soko and wandb disagree on the MD5 digest of {case.key}: {md5}")
+    if len(digests["soko"] | digests["soko-immutable"]) != 1:
+        raise SystemExit(f"soko's XXH128 digests of {case.key} differ between runs")
     return times
 
 
-def report(results: list[tuple[Case, dict[str, list[float]]]], repeat: int) -> str:
+def report(results: list[tuple[Case, Timings]], repeat: int) -> str:
     lines = [
-        "| data | command | median s | wandb default / this | wandb immutable / this |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| data | command | wall s | wandb default / this (wall) "
+        "| CPU s | wandb default / this (CPU) | wandb immutable / this (wall) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case, times in results:
-        median = {key: statistics.median(values) for key, values in times.items()}
+        wall = {key: statistics.median(t["seconds"]) for key, t in times.items()}
+        cpu = {key: statistics.median(t["cpu"]) for key, t in times.items()}
         for command in COMMANDS:
-            own = median[command.key]
+            key = command.key
             lines.append(
-                f"| {case.title} | {command.title} | {own:.3f} | "
-                f"{median['wandb'] / own:.1f}x | {median['wandb-immutable'] / own:.1f}x |"
+                f"| {case.title} | {command.title} | {wall[key]:.3f} "
+                f"| {wall['wandb'] / wall[key]:.1f}x | {cpu[key]:.3f} "
+                f"| {cpu['wandb'] / cpu[key]:.1f}x | {wall['wandb-immutable'] / wall[key]:.1f}x |"
             )
     lines.append("")
-    lines.append(f"Median of {repeat} runs each.")
+    lines.append(f"Medians of {repeat} runs each.")
     return "\n".join(lines)
 
 
