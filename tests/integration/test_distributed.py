@@ -11,10 +11,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# The server fixtures are used by importing them (pg_database: the session's PostgreSQL
+# database, for the server pair on PostgreSQL).
+from server_fixtures import SokoServer, pg_database, point_sdk_at  # noqa: F401
 
 import soko
 from soko.client.connect import get_backend
@@ -28,22 +34,19 @@ pytestmark = pytest.mark.integration
 PROJECT = "dist"
 NAME = "shared-dataset"
 
-# One writer process: waits for the start signal, writes its files, upserts them, and
-# reports what happened as JSON on stdout. ``crash`` makes it SIGKILL itself at one point:
-# "after_upload" (blobs stored, no upsert yet) or "in_transaction" (entries inserted, the
+# One writer process: writes and hashes its files, waits for the start signal, upserts
+# them, and reports what happened as JSON on stdout. ``crash`` makes it SIGKILL itself at
+# one point: "after_upload" (blobs stored, no upsert yet) or "in_transaction" (entries inserted, the
 # upsert's transaction not yet committed).
 WRITER = textwrap.dedent(
     """
     import json, os, signal, sys, time
     from pathlib import Path
 
-    config = json.loads(sys.argv[1])
-    go = Path(config["go"])
-    while not go.exists():
-        time.sleep(0.01)
-
     import soko
     from soko.errors import ConflictError
+
+    config = json.loads(sys.argv[1])
 
     def die(*_args, **_kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -64,6 +67,11 @@ WRITER = textwrap.dedent(
     run = soko.init(project=config["project"], group=config["group"], job_type="writer")
     artifact = soko.Artifact(config["name"], type="dataset")
     artifact.add_dir(str(folder))
+    # Everything up to here (start-up, hashing) is done before the signal, so that the
+    # writers' uploads and upserts really overlap.
+    go = Path(config["go"])
+    while not go.exists():
+        time.sleep(0.005)
     run.upsert_artifact(artifact)
     try:
         artifact.wait()
@@ -358,45 +366,102 @@ def test_a_pending_version_can_be_listed_and_abandoned(soko_env: SokoEnv) -> Non
     assert (fresh.version, fresh.file_count) == ("v0", 0)
 
 
-def test_eight_processes_through_two_server_processes(
-    writers: Writers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from server_fixtures import SokoServer, point_sdk_at
+@dataclass
+class ServerPair:
+    """Two soko server processes sharing one metadata database and one blob folder."""
 
-    root = tmp_path / "servers"
-    shared = {"db": f"sqlite:///{root / 'meta.db'}", "store": str(root / "blobs")}
+    first: SokoServer
+    second: SokoServer
+
+    @property
+    def key(self) -> str:
+        return self.first.admin_key
+
+    def url_for(self, writer: int) -> tuple[str, str]:
+        """Writers alternate between the two servers."""
+        return ((self.first, self.second)[writer % 2].url, self.key)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server_pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerPair]:
+    root = tmp_path_factory.mktemp("servers")
+    if request.param == "postgresql":
+        # The upserts' row locks are PostgreSQL's here (SQLite serialises every writer).
+        db_url = str(request.getfixturevalue("pg_database"))
+    else:
+        db_url = f"sqlite:///{root / 'meta.db'}"
+    shared = {"db": db_url, "store": str(root / "blobs")}
     first = SokoServer(root / "first", **shared)
-    second = SokoServer(root / "second", **shared, admin_key=first.admin_key)
-    key = first.admin_key
     try:
-        processes = [
-            writers.spawn(
-                files_of(w, 50), group="servers", server=((first, second)[w % 2].url, key)
-            )
-            for w in range(8)
-        ]
-        writers.start()
-        outcomes = [Writers.outcome(p) for p in processes]
-        assert all(o["ok"] for o in outcomes), outcomes
-        assert len({o["pending"] for o in outcomes}) == 1
-
-        (tmp_path / "finisher").mkdir()
-        point_sdk_at(first, key, tmp_path=tmp_path / "finisher", monkeypatch=monkeypatch)
-        (waiting,) = pending("servers")
-        assert waiting.file_count == 400
-        finished = finish("servers")
-        assert (finished.version, finished.file_count) == ("v0", 400)
-
-        (tmp_path / "reader").mkdir()
-        point_sdk_at(second, key, tmp_path=tmp_path / "reader", monkeypatch=monkeypatch)
-        artifact = soko.Api().artifact(f"{PROJECT}/{NAME}:latest")
-        assert artifact.id == finished.id
-        expected = {p: c for w in range(8) for p, c in files_of(w, 50).items()}
-        assert {e.path for e in artifact.manifest} == set(expected)
-        root_dir = Path(artifact.download())
-        artifact.verify(str(root_dir))
-        assert all((root_dir / p).read_text() == c for p, c in expected.items())
-        assert pending("servers") == []
+        second = SokoServer(root / "second", **shared, admin_key=first.admin_key)
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        yield ServerPair(first, second)
     finally:
         first.stop()
         second.stop()
+
+
+def sdk_through(
+    server: SokoServer, key: str, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder.mkdir()
+    point_sdk_at(server, key, tmp_path=folder, monkeypatch=monkeypatch)
+
+
+def test_eight_processes_through_two_server_processes(
+    writers: Writers, server_pair: ServerPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processes = [
+        writers.spawn(files_of(w, 50), group="servers", server=server_pair.url_for(w))
+        for w in range(8)
+    ]
+    writers.start()
+    outcomes = [Writers.outcome(p) for p in processes]
+    assert all(o["ok"] for o in outcomes), outcomes
+    assert len({o["pending"] for o in outcomes}) == 1
+
+    sdk_through(server_pair.first, server_pair.key, tmp_path / "finisher", monkeypatch)
+    (waiting,) = pending("servers")
+    assert waiting.file_count == 400
+    finished = finish("servers")
+    assert (finished.version, finished.file_count) == ("v0", 400)
+
+    sdk_through(server_pair.second, server_pair.key, tmp_path / "reader", monkeypatch)
+    artifact = soko.Api().artifact(f"{PROJECT}/{NAME}:latest")
+    assert artifact.id == finished.id
+    expected = {p: c for w in range(8) for p, c in files_of(w, 50).items()}
+    assert {e.path for e in artifact.manifest} == set(expected)
+    root_dir = Path(artifact.download())
+    artifact.verify(str(root_dir))
+    assert all((root_dir / p).read_text() == c for p, c in expected.items())
+    assert pending("servers") == []
+
+
+def test_racing_conflict_through_two_server_processes(
+    writers: Writers, server_pair: ServerPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contenders = [
+        writers.spawn(
+            {"same.txt": f"writer {w}", f"only-{w}.txt": str(w)},
+            group="server-race",
+            server=server_pair.url_for(w),
+        )
+        for w in range(6)
+    ]
+    writers.start()
+    outcomes = [Writers.outcome(p) for p in contenders]
+
+    winners = [w for w, o in enumerate(outcomes) if o["ok"]]
+    assert len(winners) == 1, outcomes
+    assert all(o["error"] == "ConflictError" for o in outcomes if not o["ok"]), outcomes
+    sdk_through(server_pair.second, server_pair.key, tmp_path / "finisher", monkeypatch)
+    (waiting,) = pending("server-race")
+    assert waiting.file_count == 2
+    artifact = finish("server-race")
+    assert {e.path for e in artifact.manifest} == {"same.txt", f"only-{winners[0]}.txt"}
+    assert Path(artifact.download(), "same.txt").read_text() == f"writer {winners[0]}"
