@@ -257,3 +257,139 @@ def server_env(
 
 def unique_project(prefix: str = "p") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ----- what a test may do to a server's blobs behind its back ---------------------------
+
+
+class FolderBlobs:
+    """The blob folder of a server (``--store DIR``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, digest: Any) -> Path:
+        from soko.storage.base import blob_key
+
+        return self.root / blob_key(digest)
+
+    def exists(self, digest: Any) -> bool:
+        return self._path(digest).exists()
+
+    def delete(self, digest: Any) -> None:
+        self._path(digest).unlink()
+
+    def overwrite(self, digest: Any, data: bytes) -> None:
+        path = self._path(digest)
+        os.chmod(path, 0o644)
+        path.write_bytes(data)
+
+    def staged(self) -> list[str]:
+        return []
+
+
+class BucketBlobs:
+    """The bucket of a server (``--store s3://bucket/prefix``), through boto3."""
+
+    def __init__(self, endpoint: str, bucket: str, prefix: str) -> None:
+        import boto3
+
+        self.client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def _key(self, digest: Any) -> str:
+        from soko.storage.base import blob_key
+
+        return f"{self.prefix}/{blob_key(digest)}"
+
+    def exists(self, digest: Any) -> bool:
+        found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(digest))
+        return bool(found.get("Contents"))
+
+    def delete(self, digest: Any) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+
+    def overwrite(self, digest: Any, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(digest), Body=data)
+
+    def staged(self) -> list[str]:
+        """Presigned uploads not (yet) moved into place."""
+        found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=f"{self.prefix}/uploads/")
+        return [o["Key"] for o in found.get("Contents", [])]
+
+
+@dataclass
+class ServerUnderTest:
+    kind: str
+    server: SokoServer
+    blobs: FolderBlobs | BucketBlobs
+
+
+S3_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def new_bucket(endpoint: str) -> str:
+    bucket = f"soko-srv-{uuid.uuid4().hex[:16]}"
+    BucketBlobs(endpoint, bucket, "x").client.create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture(scope="session")
+def cloud_server(
+    moto_server: str, pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerUnderTest]:
+    """A server on a fresh PostgreSQL database and a fresh bucket of the moto server."""
+    bucket = new_bucket(moto_server)
+    server = SokoServer(
+        tmp_path_factory.mktemp("soko-cloud-server"),
+        db=pg_database,
+        store=f"s3://{bucket}/team-store",
+        s3_endpoint_url=moto_server,
+        env=S3_TEST_ENV,
+    )
+    try:
+        yield ServerUnderTest("cloud", server, BucketBlobs(moto_server, bucket, "team-store"))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", params=["folder", "cloud"])
+def any_server(request: pytest.FixtureRequest) -> ServerUnderTest:
+    """Each test runs against SQLite + a folder, then PostgreSQL + S3 (moto)."""
+    if request.param == "cloud":
+        cloud: ServerUnderTest = request.getfixturevalue("cloud_server")
+        return cloud
+    server: SokoServer = request.getfixturevalue("soko_server")
+    return ServerUnderTest("folder", server, FolderBlobs(server.log_path.parent / "blobs"))
+
+
+@pytest.fixture
+def any_server_env(
+    any_server: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerEnv]:
+    """The SDK of this test talks to ``any_server``, as its admin."""
+    from soko.client import connect
+
+    server = any_server.server
+    env = point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    yield env
+    import soko
+    from soko.errors import SokoError
+
+    try:
+        if soko.run is not None:
+            soko.finish()
+    except SokoError:
+        pass
+    connect.reset()

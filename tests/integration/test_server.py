@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import server_fixtures
-from server_fixtures import ServerEnv, SokoServer, unique_project
+from server_fixtures import ServerEnv, ServerUnderTest, unique_project
 
 import soko
 from soko.client import connect
@@ -30,7 +30,10 @@ pytestmark = pytest.mark.integration
 
 # The fixtures this module uses (pytest finds fixtures by name in the module's globals).
 soko_server = server_fixtures.soko_server
-server_env = server_fixtures.server_env
+pg_database = server_fixtures.pg_database
+cloud_server = server_fixtures.cloud_server
+any_server = server_fixtures.any_server
+server_env = server_fixtures.any_server_env
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> Path:
@@ -72,34 +75,29 @@ def blob_digest(artifact: soko.Artifact, path: str) -> Digest:
     return entry.blob_digest()
 
 
-def server_blob(server: SokoServer, digest: Digest) -> Path:
-    """The file of *digest* in the blob folder of the session's server."""
-    return server.log_path.parent / "blobs" / blob_key(digest)
-
-
 # ----- the API without the SDK -----------------------------------------------------------
 
 
-def test_health_answers_without_a_key(soko_server: SokoServer) -> None:
-    answer = httpx.get(f"{soko_server.url}/api/v1/health")
+def test_health_answers_without_a_key(any_server: ServerUnderTest) -> None:
+    answer = httpx.get(f"{any_server.server.url}/api/v1/health")
     assert answer.status_code == 200
     assert answer.json()["status"] == "ok"
     assert answer.json()["api"] == "v1"
 
 
-def test_openapi_schema_lists_the_versioned_api(soko_server: SokoServer) -> None:
-    schema = httpx.get(f"{soko_server.url}/api/v1/openapi.json").json()
+def test_openapi_schema_lists_the_versioned_api(any_server: ServerUnderTest) -> None:
+    schema = httpx.get(f"{any_server.server.url}/api/v1/openapi.json").json()
     paths = set(schema["paths"])
     assert {"/api/v1/health", "/api/v1/versions", "/api/v1/blobs/missing"} <= paths
     assert all(p.startswith("/api/v1/") for p in paths)
 
 
-def test_no_key_is_401_with_the_error_code(soko_server: SokoServer) -> None:
-    answer = httpx.get(f"{soko_server.url}/api/v1/projects")
+def test_no_key_is_401_with_the_error_code(any_server: ServerUnderTest) -> None:
+    answer = httpx.get(f"{any_server.server.url}/api/v1/projects")
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "unauthenticated"
     wrong = httpx.get(
-        f"{soko_server.url}/api/v1/projects", headers={"Authorization": "Bearer soko_nope"}
+        f"{any_server.server.url}/api/v1/projects", headers={"Authorization": "Bearer soko_nope"}
     )
     assert wrong.status_code == 401
 
@@ -115,9 +113,9 @@ def test_no_key_is_401_with_the_error_code(soko_server: SokoServer) -> None:
     ],
 )
 def test_bad_requests_are_4xx_with_a_clear_message(
-    soko_server: SokoServer, body: bytes, status: int, needle: str
+    any_server: ServerUnderTest, body: bytes, status: int, needle: str
 ) -> None:
-    with soko_server.client() as api:
+    with any_server.server.client() as api:
         answer = api.post(
             "/blobs/missing", content=body, headers={"Content-Type": "application/json"}
         )
@@ -127,9 +125,9 @@ def test_bad_requests_are_4xx_with_a_clear_message(
     assert needle in error["message"]
 
 
-def test_oversize_bodies_are_413(soko_server: SokoServer) -> None:
+def test_oversize_bodies_are_413(any_server: ServerUnderTest) -> None:
     huge = b'{"digests": [' + b'"md5:00",' * (2 * 1024 * 1024) + b'"md5:00"]}'
-    with soko_server.client() as api:
+    with any_server.server.client() as api:
         declared = api.post(
             "/blobs/missing", content=huge, headers={"Content-Type": "application/json"}
         )
@@ -146,8 +144,8 @@ def test_oversize_bodies_are_413(soko_server: SokoServer) -> None:
         assert answer.json()["error"]["code"] == "payload_too_large"
 
 
-def test_unknown_routes_and_methods_are_json_4xx(soko_server: SokoServer) -> None:
-    with soko_server.client() as api:
+def test_unknown_routes_and_methods_are_json_4xx(any_server: ServerUnderTest) -> None:
+    with any_server.server.client() as api:
         missing = api.get("/no/such/thing")
         wrong_method = api.delete("/blobs/missing")
     assert missing.status_code == 404
@@ -156,10 +154,10 @@ def test_unknown_routes_and_methods_are_json_4xx(soko_server: SokoServer) -> Non
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
-def test_a_batch_with_wrong_bytes_stores_nothing(soko_server: SokoServer) -> None:
+def test_a_batch_with_wrong_bytes_stores_nothing(any_server: ServerUnderTest) -> None:
     claimed = Digest.of_bytes(b"the real content")
     body = frame_header(claimed, 5) + b"wrong"
-    with soko_server.client() as api:
+    with any_server.server.client() as api:
         answer = api.post("/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE})
         missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
     assert answer.status_code == 422
@@ -167,9 +165,9 @@ def test_a_batch_with_wrong_bytes_stores_nothing(soko_server: SokoServer) -> Non
     assert missing["missing"] == [str(claimed)]
 
 
-def test_a_truncated_batch_is_refused(soko_server: SokoServer) -> None:
+def test_a_truncated_batch_is_refused(any_server: ServerUnderTest) -> None:
     digest = Digest.of_bytes(b"hello")
-    with soko_server.client() as api:
+    with any_server.server.client() as api:
         answer = api.post(
             "/blobs/batch",
             content=frame_header(digest, 5) + b"hel",
@@ -179,9 +177,9 @@ def test_a_truncated_batch_is_refused(soko_server: SokoServer) -> None:
     assert "Truncated" in answer.json()["error"]["message"]
 
 
-def test_a_single_blob_put_with_wrong_bytes_is_refused(soko_server: SokoServer) -> None:
+def test_a_single_blob_put_with_wrong_bytes_is_refused(any_server: ServerUnderTest) -> None:
     claimed = Digest.of_bytes(b"x" * 100)
-    with soko_server.client() as api:
+    with any_server.server.client() as api:
         answer = api.put(f"/blobs/md5/{claimed.hex}", content=b"y" * 100)
         missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
     assert answer.status_code == 422
@@ -231,7 +229,7 @@ def test_server_and_embedded_store_give_the_same_version(
 
 
 def test_downloads_come_from_the_cache_once_fetched(
-    server_env: ServerEnv, soko_server: SokoServer, tmp_path: Path
+    server_env: ServerEnv, any_server: ServerUnderTest, tmp_path: Path
 ) -> None:
     project = unique_project()
     files = {"a.txt": b"alpha", "b.bin": os.urandom(2 * 1024 * 1024)}
@@ -244,7 +242,7 @@ def test_downloads_come_from_the_cache_once_fetched(
     # second download into another root still works.
     digests = [blob_digest(artifact, path) for path in files]
     for digest in digests:
-        server_blob(soko_server, digest).unlink()
+        any_server.blobs.delete(digest)
     second = soko.Api().artifact(f"{project}/cached:latest").download(str(tmp_path / "second"))
     assert read_tree(second) == files
     for digest, content in zip(digests, files.values(), strict=True):
@@ -255,15 +253,13 @@ def test_downloads_come_from_the_cache_once_fetched(
 
 @pytest.mark.parametrize("size", [1000, 2 * 1024 * 1024], ids=["batched", "alone"])
 def test_corrupt_bytes_from_the_server_are_refused(
-    server_env: ServerEnv, soko_server: SokoServer, tmp_path: Path, size: int
+    server_env: ServerEnv, any_server: ServerUnderTest, tmp_path: Path, size: int
 ) -> None:
     project = unique_project()
     content = os.urandom(size)
     logged = log_folder(project, "corrupt", write_files(tmp_path / "data", {"f.bin": content}))
     digest = blob_digest(logged, "f.bin")
-    stored = server_blob(soko_server, digest)
-    os.chmod(stored, 0o644)
-    stored.write_bytes(b"X" + content[1:])
+    any_server.blobs.overwrite(digest, b"X" + content[1:])
     # Logging staged the bytes in this client's cache; another client's cache is empty.
     shutil.rmtree(server_env.cache / "blobs")
 

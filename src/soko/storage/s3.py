@@ -1,0 +1,317 @@
+"""A BlobStore in an S3-compatible bucket (boto3), under an optional key prefix.
+
+Layout under ``s3://<bucket>/<prefix>``::
+
+    format_version            "1\\n": the store's format; any other value is refused
+    blobs/<alg>/<xx>/<hex>    one object per blob (see :func:`~.base.blob_key`)
+    uploads/<upload id>       presigned uploads waiting for their check (never a blob)
+
+Write order, so that an object under ``blobs/`` always holds the bytes of its digest:
+
+1. ``put_*`` hash the bytes while reading them once, into memory or a spooled temp file,
+   and compare with the digest; on a mismatch nothing is sent.
+2. The verified bytes are PUT (``Content-MD5`` set, so the bucket checks the transfer too),
+   or uploaded in parts for large blobs. An S3 PUT is atomic: readers see the whole object
+   or none, and a second writer of the same blob writes the same bytes.
+3. A presigned upload goes to ``uploads/<id>``; :meth:`S3BlobStore.complete_staged` then
+   checks it (the bucket's MD5 ETag when it is one, else by reading it back and hashing),
+   and copies it to its blob key only if the object still has the ETag that was checked,
+   so a client cannot swap the bytes between the check and the copy.
+
+Puts are durable when they return, so :meth:`S3BlobStore.sync` has nothing to do.
+boto3 is imported here only (``pip install 'soko[cloud]'``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import tempfile
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, cast
+
+from soko.core.digests import Algorithm, Digest
+from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
+from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key
+
+MARKER_NAME = "format_version"
+_CHUNK = 8 * 1024 * 1024
+_SPOOL = 8 * 1024 * 1024
+_WORKERS = 16
+_LIST_THRESHOLD = 256
+"""From this many digests on, ``missing`` lists key prefixes instead of asking per blob."""
+
+
+def _not_found(exc: Any) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+class S3BlobStore:
+    """Blobs as objects of *bucket* under *prefix*; see the module docstring."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        config = Config(signature_version="s3v4", max_pool_connections=_WORKERS * 2)
+        self.client = client or boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, config=config
+        )
+        from botocore.exceptions import ClientError
+
+        self._client_error: type[Exception] = ClientError
+        self._check_marker()
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
+        """The store at ``s3://bucket[/prefix]``."""
+        if not url.startswith("s3://"):
+            raise ValidationError(f"Not an s3:// URL: {url!r}")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValidationError(f"No bucket in {url!r}: use s3://bucket/prefix.")
+        return cls(bucket, prefix, endpoint_url=endpoint_url)
+
+    def __repr__(self) -> str:
+        return f"S3BlobStore('s3://{self.bucket}/{self.prefix}')"
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _check_marker(self) -> None:
+        key = self.prefix + MARKER_NAME
+        expected = f"{FORMAT_VERSION}\n".encode()
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self._client_error as exc:
+            if not _not_found(exc):
+                raise StoreError(f"Cannot open the store {self!r}: {exc}") from exc
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=expected)
+            except self._client_error as put_exc:
+                raise StoreError(f"Cannot create the store {self!r}: {put_exc}") from put_exc
+            return
+        if found != expected:
+            raise StoreError(
+                f"{self!r} has format version {found[:20]!r}; this soko knows {FORMAT_VERSION}."
+            )
+
+    def key(self, digest: Digest) -> str:
+        return self.prefix + blob_key(digest)
+
+    # -- questions -----------------------------------------------------------------------
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], self.client.head_object(Bucket=self.bucket, Key=key))
+        except self._client_error as exc:
+            if _not_found(exc):
+                return None
+            raise StoreError(f"Cannot read {key} in {self!r}: {exc}") from exc
+
+    def exists(self, digest: Digest) -> bool:
+        return self._head(self.key(digest)) is not None
+
+    def missing(self, digests: Iterable[Digest]) -> set[Digest]:
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        if len(wanted) < _LIST_THRESHOLD:
+            with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+                found = dict(zip(wanted, pool.map(self.exists, wanted), strict=True))
+            return {d for d, there in found.items() if not there}
+        # Many at once: list each fan-out folder that holds a wanted blob, a thousand
+        # keys per request, instead of one request per blob.
+        folders = {self.key(d).rsplit("/", 1)[0] + "/" for d in wanted}
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            present: set[str] = set()
+            for keys in pool.map(self._keys_under, folders):
+                present.update(keys)
+        return {d for d in wanted if self.key(d) not in present}
+
+    def _keys_under(self, folder: str) -> set[str]:
+        return {obj["Key"] for obj in self._objects(folder)}
+
+    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except self._client_error as exc:
+            raise StoreError(f"Cannot list {prefix} in {self!r}: {exc}") from exc
+
+    def stat(self, digest: Digest) -> BlobInfo:
+        head = self._head(self.key(digest))
+        if head is None:
+            raise NotFoundError(f"Blob {digest} is not in {self!r}.")
+        return BlobInfo(digest, int(head["ContentLength"]), head["LastModified"].timestamp())
+
+    def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
+        folder = f"{self.prefix}blobs/" + (f"{algorithm.key}/" if algorithm else "")
+        for obj in self._objects(folder):
+            try:
+                digest = digest_of_key(obj["Key"][len(self.prefix) :])
+            except ValidationError:
+                continue  # a stray object is never a blob
+            yield BlobInfo(digest, int(obj["Size"]), obj["LastModified"].timestamp())
+
+    # -- reading -------------------------------------------------------------------------
+
+    def open(self, digest: Digest) -> BinaryIO:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"]
+        except self._client_error as exc:
+            if _not_found(exc):
+                raise NotFoundError(f"Blob {digest} is not in {self!r}.") from None
+            raise StoreError(f"Cannot read blob {digest} from {self!r}: {exc}") from exc
+        return cast(BinaryIO, body)
+
+    def read_bytes(self, digest: Digest) -> bytes:
+        with self.open(digest) as reader:
+            return reader.read()
+
+    def local_path(self, digest: Digest) -> str | None:
+        return None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put_bytes(self, digest: Digest, data: bytes) -> None:
+        actual = Digest.of_bytes(data, digest.algorithm)
+        if actual != digest:
+            raise DigestMismatchError(
+                f"The bytes hash to {actual}, not {digest}; nothing was stored."
+            )
+        if self.exists(digest):
+            return
+        self._put_object(self.key(digest), data)
+
+    def _put_object(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentMD5=_md5_b64(data)
+            )
+        except self._client_error as exc:
+            raise StoreError(f"Cannot write {key} to {self!r}: {exc}") from exc
+
+    def put_file(self, digest: Digest, path: str) -> int:
+        with open(path, "rb") as stream:
+            try:
+                return self.put_stream(digest, stream)
+            except DigestMismatchError as exc:
+                raise DigestMismatchError(f"{path}: {exc}") from None
+
+    def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
+        """Hash *stream* into a spooled copy, check it, then upload the copy."""
+        head = self._head(self.key(digest))
+        if head is not None:
+            return int(head["ContentLength"])
+        hasher = digest.algorithm.hasher()
+        size = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+                spool.write(chunk)
+                size += len(chunk)
+            actual = Digest(digest.algorithm, hasher.digest())
+            if actual != digest:
+                raise DigestMismatchError(
+                    f"The bytes hash to {actual}, not {digest}; nothing was stored."
+                )
+            spool.seek(0)
+            if size <= _SPOOL:
+                self._put_object(self.key(digest), spool.read())
+            else:
+                try:
+                    self.client.upload_fileobj(spool, self.bucket, self.key(digest))
+                except self._client_error as exc:
+                    raise StoreError(f"Cannot write blob {digest} to {self!r}: {exc}") from exc
+        return size
+
+    def delete(self, digest: Digest) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+        except self._client_error as exc:
+            if not _not_found(exc):
+                raise StoreError(f"Cannot delete blob {digest} from {self!r}: {exc}") from exc
+
+    def sync(self) -> None:
+        """Nothing to do: an S3 PUT is durable when it returns."""
+
+    # -- presigned transfers ---------------------------------------------------------------
+
+    def presign_get(self, digest: Digest, *, expires: int) -> str:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.key(digest)}, ExpiresIn=expires
+        )
+        return url
+
+    def _staged_key(self, upload_id: str) -> str:
+        return f"{self.prefix}uploads/{upload_id}"
+
+    def presign_staged_put(
+        self, upload_id: str, digest: Digest, *, size: int, expires: int
+    ) -> tuple[str, dict[str, str]]:
+        """A URL to PUT the blob's bytes to ``uploads/<upload_id>``, and headers to send."""
+        del digest, size  # checked at completion, whatever the client sends
+        url: str = self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": self._staged_key(upload_id)},
+            ExpiresIn=expires,
+        )
+        return url, {}
+
+    def complete_staged(self, upload_id: str, digest: Digest) -> int:
+        """Check the staged upload against *digest* and make it the blob; returns its size.
+
+        DigestMismatchError (the staged object is deleted) when the bytes differ;
+        NotFoundError when nothing was uploaded.
+        """
+        staged = self._staged_key(upload_id)
+        head = self._head(staged)
+        if head is None:
+            raise NotFoundError(f"Nothing was uploaded for upload {upload_id}.")
+        etag = str(head["ETag"])
+        if not (digest.algorithm is Algorithm.MD5 and etag.strip('"') == digest.hex):
+            # Not the bucket's MD5 of a one-part upload: read the bytes back and hash them.
+            etag = self._hash_object(staged, digest)
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": staged},
+                self.bucket,
+                self.key(digest),
+                ExtraArgs={"CopySourceIfMatch": etag},
+            )
+        except self._client_error as exc:
+            raise StoreError(f"Cannot move upload {upload_id} into place: {exc}") from exc
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=staged)
+        return int(head["ContentLength"])
+
+    def _hash_object(self, key: str, digest: Digest) -> str:
+        """Hash the object at *key*; returns the ETag of what was hashed."""
+        response = self.client.get_object(Bucket=self.bucket, Key=key)
+        hasher = digest.algorithm.hasher()
+        with response["Body"] as body:
+            while chunk := body.read(_CHUNK):
+                hasher.update(chunk)
+        actual = Digest(digest.algorithm, hasher.digest())
+        if actual != digest:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+            raise DigestMismatchError(
+                f"The uploaded bytes hash to {actual}, not {digest}; nothing was stored."
+            )
+        return str(response["ETag"])
