@@ -130,8 +130,8 @@ def collect_garbage(
     if dry_run:
         report.deleted = candidates
     else:
-        report.deleted = _sweep(store, marker, candidates, grace_seconds=grace_seconds)
-        report.kept_young += len(candidates) - len(report.deleted)
+        report.deleted, rewritten = _sweep(store, marker, candidates, grace_seconds=grace_seconds)
+        report.kept_young += rewritten
     report.live_blobs = len(marker.live)
     if isinstance(store.blobs, LocalBlobStore):
         if dry_run:
@@ -275,8 +275,11 @@ def _lock_for_sweep(conn: Connection) -> None:
 
 def _sweep(
     store: Store, marker: _Marker, candidates: list[BlobInfo], *, grace_seconds: float
-) -> list[BlobInfo]:
+) -> tuple[list[BlobInfo], int]:
+    """Delete the candidates still unreferenced and old; returns them, and how many were
+    spared because they were written again since the listing."""
     deleted: list[BlobInfo] = []
+    rewritten = 0
     for start in range(0, len(candidates), _SWEEP_BATCH):
         batch = candidates[start : start + _SWEEP_BATCH]
         with store.engine.begin() as conn:
@@ -291,7 +294,8 @@ def _sweep(
                 except NotFoundError:
                     continue  # deleted by a concurrent collection
                 if current.modified >= cutoff:
-                    continue  # written again since the listing: a writer may need it
+                    rewritten += 1  # written again since the listing: a writer may need it
+                    continue
                 store.blobs.delete(info.digest)
                 deleted.append(current)
-    return deleted
+    return deleted, rewritten
