@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -174,9 +175,9 @@ def _database_url(name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL database for this test session, dropped afterwards."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped afterwards."""
     name = f"soko_test_{uuid.uuid4().hex[:12]}"
     with _pg_connect(PG_ADMIN_URL) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -185,6 +186,13 @@ def pg_database() -> Iterator[str]:
     finally:
         with _pg_connect(PG_ADMIN_URL) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database for this test session, dropped afterwards."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 # ----- servers and the SDK pointed at them ----------------------------------------------
