@@ -12,6 +12,7 @@ Where a caller would naturally catch a builtin, the class also inherits it::
     │   ├── ArtifactNotLoggedError             reading what only a logged artifact has
     │   └── DigestMismatchError                bytes differ from the digest they claim
     ├── NotFoundError (LookupError)            no such collection, version, entry, blob
+    │   └── MissingBlobsError                  a commit names blobs the store lacks
     ├── ConflictError                          the store holds something incompatible
     │   └── TypeConflictError                  a name logged under another type
     ├── StoreError (OSError)                   the store cannot be used (format, I/O)
@@ -77,6 +78,16 @@ class NotFoundError(SokoError, LookupError):
 
     code = "not_found"
     http_status = 404
+
+
+class MissingBlobsError(NotFoundError):
+    """A commit or upsert names blobs the store does not hold (never stored, or collected).
+
+    The SDK answers it by uploading again and retrying once.
+    """
+
+    code = "missing_blobs"
+    http_status = 409
 
 
 class ConflictError(SokoError):

@@ -22,7 +22,12 @@ from soko.client.backend import Backend
 from soko.client.connect import get_backend
 from soko.core.names import parse_artifact_path, validate_aliases, validate_project, validate_tags
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import ArtifactFinalizedError, CommitError, ValidationError
+from soko.errors import (
+    ArtifactFinalizedError,
+    CommitError,
+    MissingBlobsError,
+    ValidationError,
+)
 from soko.sdk import transfer
 from soko.sdk.artifact import Artifact
 from soko.sdk.progress import progress_bar
@@ -169,10 +174,10 @@ class Run:
         manifest = draft.builder.build()
         backend = self._backend
 
-        def commit() -> VersionRecord:
+        def upload_and_commit() -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
                 transfer.upload_draft(backend, draft, manifest, progress=bar)
-            record = backend.commit(
+            return backend.commit(
                 entity=self.entity,
                 project=self.project,
                 name=artifact._name,
@@ -185,6 +190,14 @@ class Run:
                 ttl_seconds=artifact._ttl,
                 run_id=self.id,
             )
+
+        def commit() -> VersionRecord:
+            try:
+                record = upload_and_commit()
+            except MissingBlobsError:
+                # Garbage collection swept an unreferenced blob this log counted on between
+                # the upload and the commit: upload what is missing now and commit again.
+                record = upload_and_commit()
             artifact._attach(record, backend)
             return record
 

@@ -24,6 +24,18 @@ from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
 
 
+def _readable_source(staged: str | None, original: str) -> str:
+    """The staged copy when it still exists, else the file that was added.
+
+    A staged blob is gone when garbage collection swept it before the log (the draft waited
+    longer than the grace period); the original is then uploaded if it still hashes to the
+    digest, and the upload refuses it clearly if it does not.
+    """
+    if staged is not None and os.path.exists(staged):
+        return staged
+    return original
+
+
 def upload_draft(
     backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
 ) -> None:
@@ -35,7 +47,7 @@ def upload_draft(
         source = draft.sources.get(entry.path)
         digest = entry.blob_digest()
         if source is not None and digest not in wanted:
-            wanted[digest] = source.upload_path or source.local_path
+            wanted[digest] = _readable_source(source.upload_path, source.local_path)
     missing = backend.missing_blobs(manifest.blob_digests())
     unavailable = [d for d in missing if d not in wanted]
     if unavailable:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from soko.core.manifest import Manifest
 from soko.core.names import validate_aliases, validate_metadata, validate_tags
 from soko.core.records import COMMITTED, VersionRecord
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import MissingBlobsError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store
@@ -57,11 +57,11 @@ def validated(request: CommitRequest) -> CommitRequest:
 
 
 def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
-    """Raise NotFoundError unless every blob *manifest* names is in the store (one batch)."""
+    """Raise MissingBlobsError unless every blob *manifest* names is stored (one batch)."""
     missing = store.blobs.missing(manifest.blob_digests())
     if missing:
         sample = ", ".join(sorted(str(d) for d in missing)[:3])
-        raise NotFoundError(
+        raise MissingBlobsError(
             f"Cannot commit {name!r}: {len(missing)} blob(s) are not stored ({sample})."
         )
 

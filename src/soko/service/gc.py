@@ -240,9 +240,13 @@ class _Marker:
         for version in live_versions(conn):
             if version.id in self.seen_versions or version.id in skipped:
                 continue
-            self.seen_versions.add(version.id)
             key = version.manifest_blob
-            if key is None or key in self.seen_manifests:
+            if key is None:
+                # A pending version has no manifest yet; look again at the next mark, since
+                # a finish may give it one between this mark and the sweep.
+                continue
+            self.seen_versions.add(version.id)
+            if key in self.seen_manifests:
                 continue
             try:
                 manifest = read_manifest(self.store, version)

@@ -61,3 +61,46 @@ def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Pa
     with pytest.raises(soko.errors.DigestMismatchError, match="changed after it was added"):
         run.finish()
     assert not soko.Api(overrides={"project": "p"}).artifact_exists("unstaged:v0")
+
+
+def test_staged_blob_swept_before_the_log_is_uploaded_again_from_the_file(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"z" * 2048)
+    artifact = soko.Artifact("swept", "dataset")
+    artifact.add_file(str(data))
+    backend = connect.get_backend()
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
+    with soko.init(project="p") as run:
+        run.log_artifact(artifact).wait()
+    assert backend.missing_blobs([digest]) == set()
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"z" * 2048
+
+
+def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"q" * 512)
+    artifact = soko.Artifact("raced", "dataset")
+    artifact.add_file(str(data), policy="immutable")
+    backend = connect.get_backend()
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    original = backend.commit
+    calls: list[int] = []
+
+    def commit_after_a_sweep(**fields: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            backend.store.blobs.delete(digest)  # type: ignore[attr-defined]
+        return original(**fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "commit", commit_after_a_sweep)
+    with soko.init(project="p") as run:
+        run.log_artifact(artifact).wait()
+    assert len(calls) == 2
+    assert artifact.version == "v0"
+    assert backend.missing_blobs([digest]) == set()
