@@ -10,13 +10,13 @@ Builds the same draft artifact from (a) 20,000 files of 4 KiB (``add_dir``) and 
   file into its staging folder), and with ``policy="immutable"``.
 
 Every measurement runs in a fresh process that imports the library first and times only
-``Artifact(...)`` + ``add_dir``/``add_file``, in wall-clock and in CPU seconds (user + system,
-all threads: less sensitive to other work on the host). soko gets a fresh, empty stat cache each run so
-and store, so that it really hashes and copies; wandb's staging folder is emptied after each run. The data is
-generated once under --workdir and kept until the end; the commands are run in an order
-that alternates between repetitions, and the median of --repeat runs is printed, with the
-ratio of wandb's figures to each one. The soko and wandb MD5 digests (and soko's XXH128
-ones) are checked to be equal, so all did the same work.
+``Artifact(...)`` + ``add_dir``/``add_file``, in wall-clock and in CPU seconds (user +
+system, all threads: less sensitive to other work on the host). soko gets a fresh, empty
+stat cache and store each run, so that it really hashes and copies; wandb's staging folder
+is emptied after each run. The data is generated once under --workdir and kept until the
+end; the commands run in an order that alternates between repetitions, and the median of
+--repeat runs is printed, with the ratio of wandb's figures to each one. The soko and wandb
+MD5 digests (and soko's XXH128 ones) are checked to be equal, so all did the same work.
 
     python bench/hash_bench.py [--workdir DIR] [--repeat 3] [--small-only] [--quick]
 """
@@ -61,7 +61,7 @@ class Command:
 
 COMMANDS = [
     Command("soko", "soko (default: XXH128, mutable)", "soko", "XXH128", "mutable"),
-    Command("soko-md5", "soko (MD5)", "soko", "MD5", "mutable"),
+    Command("soko-md5", "soko (MD5, mutable)", "soko", "MD5", "mutable"),
     Command("soko-immutable", 'soko (XXH128, policy="immutable")', "soko", "XXH128", "immutable"),
     Command("wandb", "wandb (default: MD5, mutable)", "wandb", "MD5", "mutable"),
     Command("wandb-immutable", 'wandb (policy="immutable")', "wandb", "MD5", "immutable"),
