@@ -57,8 +57,8 @@ from soko.wire.requests import (
 
 SMALL_BLOB = 1024 * 1024
 """Blobs below this size travel in batches; larger ones alone."""
-_BATCH_BYTES = 8 * 1024 * 1024
-_BATCH_BLOBS = 2_000
+_BATCH_BYTES = 4 * 1024 * 1024
+_BATCH_BLOBS = 256
 _WORKERS = 8
 _CHUNK = 1024 * 1024
 _MEMBERSHIP_ENTRIES = 4_000_000
@@ -251,8 +251,21 @@ class HttpBackend:
             if progress:
                 progress(1, os.path.getsize(staged[digest]))
 
-        self._run([partial(stage, digest, path) for digest, path in unique.items()])
+        pairs = list(unique.items())
+        # A few large jobs, not one per file: a thread hop costs more than a 4 KiB copy.
+        step = max(1, -(-len(pairs) // (_WORKERS * 4)))
+        self._run(
+            [
+                partial(self._each, stage, pairs[start : start + step])
+                for start in range(0, len(pairs), step)
+            ]
+        )
         return staged
+
+    @staticmethod
+    def _each(work: Callable[[Digest, str], None], pairs: Sequence[tuple[Digest, str]]) -> None:
+        for digest, path in pairs:
+            work(digest, path)
 
     # --- blobs: downloads --------------------------------------------------------------
     def fetch_blobs(

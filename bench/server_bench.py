@@ -1,0 +1,308 @@
+"""Log and download through a soko server vs the embedded store vs an MLflow server.
+
+Run by hand (it writes ~10 GiB with the defaults and takes several minutes)::
+
+    .venv/bin/python bench/server_bench.py [--workdir /tmp/soko-server-bench]
+        [--small-count 20000] [--small-size 4096] [--large-gib 2] [--no-large]
+        [--no-mlflow] [--mlflow-venv DIR] [--rounds 1]
+
+Workloads: ``small`` (20,000 files of 4 KiB) and ``large`` (one file of 2 GiB). Peers:
+
+- ``embedded``: the SDK on a fresh embedded store (SOKO_DIR);
+- ``server``: the SDK through ``soko server`` (SQLite + a blob folder) on a loopback port,
+  the server on the same machine (so both share the 2 cores);
+- ``mlflow``: ``mlflow server --serve-artifacts`` (proxied artifacts, SQLite backend) on a
+  loopback port, ``mlflow.log_artifacts`` / ``mlflow.artifacts.download_artifacts``.
+  MLflow is installed into its own virtualenv (``--mlflow-venv``, created with pip on first
+  use) so that its pins never touch soko's environment.
+
+Each step runs in a fresh process with an empty client cache, and times only the log
+(``Artifact`` + ``add_dir`` + ``log_artifact`` + ``wait``; for MLflow ``log_artifacts``)
+or the download into a fresh folder. The output is a table of seconds and MB/s per peer and
+the ratios the project aims for: server >= 50% of embedded throughput, server >= 10x MLflow
+on small files. Nothing here is asserted; docs/performance.md records the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+SOKO_LOG = textwrap.dedent(
+    """
+    import sys, time, soko
+    folder, project = sys.argv[1], sys.argv[2]
+    start = time.perf_counter()
+    with soko.init(project=project) as run:
+        artifact = soko.Artifact("bench", "dataset")
+        artifact.add_dir(folder)
+        run.log_artifact(artifact).wait()
+    print(time.perf_counter() - start)
+    """
+)
+
+SOKO_DOWNLOAD = textwrap.dedent(
+    """
+    import sys, time, soko
+    project, root = sys.argv[1], sys.argv[2]
+    artifact = soko.Api().artifact(f"{project}/bench:latest")
+    start = time.perf_counter()
+    artifact.download(root)
+    print(time.perf_counter() - start)
+    """
+)
+
+MLFLOW_LOG = textwrap.dedent(
+    """
+    import sys, time, mlflow
+    folder, url = sys.argv[1], sys.argv[2]
+    mlflow.set_tracking_uri(url)
+    start = time.perf_counter()
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(folder, artifact_path="bench")
+    print(time.perf_counter() - start)
+    print(run.info.run_id)
+    """
+)
+
+MLFLOW_DOWNLOAD = textwrap.dedent(
+    """
+    import sys, time, mlflow
+    run_id, url, root = sys.argv[1], sys.argv[2], sys.argv[3]
+    mlflow.set_tracking_uri(url)
+    start = time.perf_counter()
+    mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bench", dst_path=root)
+    print(time.perf_counter() - start)
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server at {url} exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=2.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_timed(
+    python: str, script: str, args: list[str], env: dict[str, str], cwd: Path
+) -> list[str]:
+    """Run *script* and return its output lines (the first is the seconds it measured)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["sync"], check=False)
+    done = subprocess.run(
+        [python, "-c", script, *args], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{done.stderr[-4000:]}")
+    return done.stdout.strip().splitlines()
+
+
+def make_small(folder: Path, count: int, size: int) -> None:
+    if folder.exists() and len(os.listdir(folder)) == count:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for i in range(count):
+        (folder / f"f{i:06d}.bin").write_bytes(os.urandom(size))
+
+
+def make_large(folder: Path, size: int) -> None:
+    target = folder / "large.bin"
+    if target.exists() and target.stat().st_size == size:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        left = size
+        block = os.urandom(64 * 1024 * 1024)
+        while left:
+            piece = block[: min(left, len(block))]
+            out.write(piece)
+            left -= len(piece)
+            block = block[1:] + block[:1]  # not one repeated block, so nothing dedups
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def soko_env(base: Path, server_url: str | None, key: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    env.update(SOKO_DIR=str(base / "soko"), SOKO_CACHE_DIR=str(base / "cache"), SOKO_SILENT="true")
+    if server_url:
+        env.update(SOKO_BASE_URL=server_url, SOKO_API_KEY=key or "")
+    return env
+
+
+def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[float, float]:
+    base = Path(tempfile.mkdtemp(prefix="soko-", dir=workdir))
+    server = None
+    url = key = None
+    try:
+        if through_server:
+            port = free_port()
+            key = "soko_bench_admin_key"
+            server_env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+            server_env.update(SOKO_DIR=str(base / "server"), SOKO_ADMIN_KEY=key)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "soko.server", "--port", str(port)],
+                env=server_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/api/v1/health", server)
+        logger = base / "logger"
+        env = soko_env(logger, url, key)
+        logged = float(run_timed(sys.executable, SOKO_LOG, [str(data), "bench"], env, logger)[0])
+        reader = base / "reader"
+        env = soko_env(reader, url, key)
+        if not through_server:
+            env["SOKO_DIR"] = str(logger / "soko")
+        root = str(reader / "out")
+        fetched = float(run_timed(sys.executable, SOKO_DOWNLOAD, ["bench", root], env, reader)[0])
+        return logged, fetched
+    finally:
+        if server is not None:
+            stop(server)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def mlflow_python(venv: Path) -> str:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"installing mlflow into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow"], check=True)
+    return str(python)
+
+
+def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
+    base = Path(tempfile.mkdtemp(prefix="mlflow-", dir=workdir))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
+        "--artifacts-destination", str(base / "artifacts"), "--serve-artifacts",
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_http(f"{url}/health", server, timeout=300)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SOKO_", "MLFLOW_"))}
+        lines = run_timed(python, MLFLOW_LOG, [str(data), url], env, base / "logger")
+        logged, run_id = float(lines[0]), lines[1]
+        root = str(base / "reader" / "out")
+        fetched = float(
+            run_timed(python, MLFLOW_DOWNLOAD, [run_id, url, root], env, base / "reader")[0]
+        )
+        return logged, fetched
+    finally:
+        stop(server)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", default="/tmp/soko-server-bench")
+    parser.add_argument("--small-count", type=int, default=20_000)
+    parser.add_argument("--small-size", type=int, default=4096)
+    parser.add_argument("--large-gib", type=float, default=2.0)
+    parser.add_argument("--no-large", action="store_true")
+    parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--mlflow-venv", default=None)
+    parser.add_argument("--rounds", type=int, default=1, help="median of this many runs")
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    workloads: dict[str, Path] = {}
+    small = workdir / "data-small"
+    make_small(small, args.small_count, args.small_size)
+    workloads[f"small ({args.small_count} x {args.small_size} B)"] = small
+    if not args.no_large:
+        large = workdir / "data-large"
+        make_large(large, int(args.large_gib * 1024**3))
+        workloads[f"large (1 x {args.large_gib:g} GiB)"] = large
+    python = None
+    if not args.no_mlflow:
+        python = mlflow_python(Path(args.mlflow_venv or workdir / "mlflow-venv"))
+
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    for label, data in workloads.items():
+        peers = {
+            "embedded": lambda d=data: bench_soko(workdir, d, through_server=False),
+            "server": lambda d=data: bench_soko(workdir, d, through_server=True),
+        }
+        if python is not None:
+            peers["mlflow"] = lambda d=data: bench_mlflow(workdir, d, python)  # type: ignore[misc]
+        results[label] = {}
+        for peer, run in peers.items():
+            runs = [run() for _ in range(args.rounds)]
+            results[label][peer] = (
+                statistics.median(r[0] for r in runs),
+                statistics.median(r[1] for r in runs),
+            )
+            print(f"{label:32} {peer:9} log {results[label][peer][0]:8.2f}s  "
+                  f"download {results[label][peer][1]:8.2f}s", flush=True)  # fmt: skip
+
+    print()
+    print("| workload | peer | log s | log MB/s | download s | download MB/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for label, peers_done in results.items():
+        size = folder_bytes(workloads[label]) / 1e6
+        for peer, (logged, fetched) in peers_done.items():
+            print(f"| {label} | {peer} | {logged:.2f} | {size / logged:.1f} | {fetched:.2f} | "
+                  f"{size / fetched:.1f} |")  # fmt: skip
+    print()
+    for label, peers_done in results.items():
+        embedded, server = peers_done["embedded"], peers_done["server"]
+        line = (f"{label}: server/embedded throughput: log {embedded[0] / server[0]:.0%}, "
+                f"download {embedded[1] / server[1]:.0%}")  # fmt: skip
+        if "mlflow" in peers_done:
+            mlflow = peers_done["mlflow"]
+            line += (f"; server vs MLflow: log {mlflow[0] / server[0]:.1f}x, "
+                     f"download {mlflow[1] / server[1]:.1f}x")  # fmt: skip
+        print(line)
+    print(json.dumps({k: {p: list(v) for p, v in d.items()} for k, d in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
