@@ -48,7 +48,7 @@ SOKO_LOG = textwrap.dedent(
         artifact = soko.Artifact("bench", "dataset")
         artifact.add_dir(folder)
         run.log_artifact(artifact).wait()
-    print(time.perf_counter() - start)
+    print('RESULT', time.perf_counter() - start)
     """
 )
 
@@ -59,7 +59,7 @@ SOKO_DOWNLOAD = textwrap.dedent(
     artifact = soko.Api().artifact(f"{project}/bench:latest")
     start = time.perf_counter()
     artifact.download(root)
-    print(time.perf_counter() - start)
+    print('RESULT', time.perf_counter() - start)
     """
 )
 
@@ -71,8 +71,8 @@ MLFLOW_LOG = textwrap.dedent(
     start = time.perf_counter()
     with mlflow.start_run() as run:
         mlflow.log_artifacts(folder, artifact_path="bench")
-    print(time.perf_counter() - start)
-    print(run.info.run_id)
+    print('RESULT', time.perf_counter() - start)
+    print('RESULT', run.info.run_id)
     """
 )
 
@@ -83,7 +83,7 @@ MLFLOW_DOWNLOAD = textwrap.dedent(
     mlflow.set_tracking_uri(url)
     start = time.perf_counter()
     mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bench", dst_path=root)
-    print(time.perf_counter() - start)
+    print('RESULT', time.perf_counter() - start)
     """
 )
 
@@ -123,7 +123,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def run_timed(
     python: str, script: str, args: list[str], env: dict[str, str], cwd: Path
 ) -> list[str]:
-    """Run *script* and return its output lines (the first is the seconds it measured)."""
+    """Run *script*; returns what it printed on its ``RESULT`` lines (first: the seconds
+    it measured). Other output (MLflow prints a line per run) is ignored."""
     cwd.mkdir(parents=True, exist_ok=True)
     subprocess.run(["sync"], check=False)
     done = subprocess.run(
@@ -131,7 +132,7 @@ def run_timed(
     )
     if done.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{done.stderr[-4000:]}")
-    return done.stdout.strip().splitlines()
+    return [line[7:] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
 
 
 def make_small(folder: Path, count: int, size: int) -> None:

@@ -260,8 +260,8 @@ def test_corrupt_bytes_from_the_server_are_refused(
     logged = log_folder(project, "corrupt", write_files(tmp_path / "data", {"f.bin": content}))
     digest = blob_digest(logged, "f.bin")
     any_server.blobs.overwrite(digest, b"X" + content[1:])
-    # Logging staged the bytes in this client's cache; another client's cache is empty.
-    shutil.rmtree(server_env.cache / "blobs")
+    # Whatever this client cached while logging, another client's cache is empty.
+    shutil.rmtree(server_env.cache / "blobs", ignore_errors=True)
 
     artifact = soko.Api().artifact(f"{project}/corrupt:latest")
     with pytest.raises((DigestMismatchError, CorruptBlobError)):

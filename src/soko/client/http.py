@@ -32,7 +32,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.errors import DigestMismatchError, NotFoundError, PermissionDeniedError, StoreError
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import MEDIA_TYPE, FrameReader, frame_header
 from soko.wire.records import (
@@ -234,11 +234,29 @@ class HttpBackend:
     def stage_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> dict[Digest, str]:
-        """Capture the files' bytes in the local cache (``policy="mutable"``): verified
-        copies that the log's upload reads later, whatever happens to the originals."""
+        """Capture the files' bytes now (``policy="mutable"``), so later edits of the files
+        cannot change the log.
+
+        The server is the staging area, as the embedded store is its own: the bytes go up
+        now, verified there, and the log's upload finds them stored (one read of each file,
+        no local copy). A key that may not upload stages verified copies in the local cache
+        instead, which the log's upload then reads.
+        """
         unique: dict[Digest, str] = {}
         for digest, path in items:
             unique.setdefault(digest, path)
+        try:
+            missing = self.missing_blobs(unique)
+            self.upload_files([(d, unique[d]) for d in missing], progress=progress)
+        except PermissionDeniedError:
+            return self._stage_in_cache(unique, progress)
+        except DigestMismatchError as exc:
+            raise DigestMismatchError(str(exc).replace("after", "while")) from None
+        return {}
+
+    def _stage_in_cache(
+        self, unique: dict[Digest, str], progress: Progress | None
+    ) -> dict[Digest, str]:
         staged: dict[Digest, str] = {}
 
         def stage(digest: Digest, path: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -45,6 +46,10 @@ class ServerState:
     _members: OrderedDict[str, Mapping[Digest, int | None]] = field(default_factory=OrderedDict)
     _member_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    io_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="soko-io")
+    )
+    """Reads blobs in parallel for batch answers (a bucket answers each GET slowly)."""
 
     @property
     def presigner(self) -> Presigner | None:

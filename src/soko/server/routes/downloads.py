@@ -14,19 +14,18 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
+from soko.errors import CorruptBlobError, NotFoundError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.routes.blobs import parse_digests
-from soko.server.state import ServerState
 from soko.service.store import parse_blob_ref
 from soko.storage.base import BlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.framing import MEDIA_TYPE, frame_header
+from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
 from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
 
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
-_FLUSH_BYTES = 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
@@ -48,8 +47,6 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     """The manifest's stored bytes (W&B manifest JSON); their XXH128 is its ``manifest_blob``."""
     record = state.readable_version(caller, version_id)
     if record.manifest_blob is None:
-        from soko.errors import NotFoundError
-
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
     return _blob_response(
         state.store.blobs, parse_blob_ref(record.manifest_blob), "application/json"
@@ -76,38 +73,33 @@ def plan_downloads(
     return DownloadPlanOut(blobs=sources)
 
 
-@router.post("/versions/{version_id}/blobs/batch", response_class=StreamingResponse)
-def download_batch(
-    version_id: str, body: DigestList, state: State, caller: Caller
-) -> StreamingResponse:
-    """The blobs, framed, in the order asked; all of them exist before the answer starts."""
+@router.post("/versions/{version_id}/blobs/batch", response_class=Response)
+def download_batch(version_id: str, body: DigestList, state: State, caller: Caller) -> Response:
+    """The small blobs asked for, framed, in the order asked (read in parallel first, so
+    that a missing blob is a JSON error, not a cut-off answer)."""
     record = state.readable_version(caller, version_id)
     digests = parse_digests(body.digests)
     state.require_members(record, digests)
-    missing = state.store.blobs.missing(set(digests))
-    if missing:
-        from soko.errors import CorruptBlobError
-
-        raise CorruptBlobError(
-            f"{len(missing)} blob(s) of {record.qualified_name} are missing from the store "
-            f"(e.g. {next(iter(missing))}); run `soko verify` on the server."
+    sizes = state.blob_sizes(record)
+    if any((sizes[d] or 0) > BATCH_BLOB_LIMIT for d in digests) or (
+        sum(sizes[d] or 0 for d in digests) > state.config.max_batch_bytes
+    ):
+        raise ValidationError(
+            f"A batch carries blobs of at most {BATCH_BLOB_LIMIT} bytes and "
+            f"{state.config.max_batch_bytes} bytes in all; fetch large blobs one by one."
         )
-    return StreamingResponse(_frames(state, digests), media_type=MEDIA_TYPE)
-
-
-def _frames(state: ServerState, digests: list[Digest]) -> Iterator[bytes]:
+    try:
+        contents = list(state.io_pool.map(state.store.blobs.read_bytes, digests))
+    except NotFoundError as exc:
+        raise CorruptBlobError(
+            f"A blob of {record.qualified_name} is missing from the store ({exc}); "
+            "run `soko verify` on the server."
+        ) from None
     parts: list[bytes] = []
-    pending = 0
-    for digest in digests:
-        data = state.store.blobs.read_bytes(digest)
+    for digest, data in zip(digests, contents, strict=True):
         parts.append(frame_header(digest, len(data)))
         parts.append(data)
-        pending += len(data)
-        if pending >= _FLUSH_BYTES:
-            yield b"".join(parts)
-            parts, pending = [], 0
-    if parts:
-        yield b"".join(parts)
+    return Response(b"".join(parts), media_type=MEDIA_TYPE)
 
 
 @router.get(
