@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +18,9 @@ from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, Versio
 from soko.errors import DigestMismatchError, NotFoundError
 from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
+from soko.metadata.engine import open_engine, sqlite_url
 from soko.service.store import Store
+from soko.storage.local import LocalBlobStore
 
 _WORKERS = 8
 
@@ -43,19 +47,37 @@ def _in_chunks(items: Sequence[tuple[Digest, str]], work: Any, progress: Progres
 class LocalBackend:
     def __init__(self, root: Path, *, link_mode: str = "auto") -> None:
         self.root = root
-        self.store = Store.open_local(root)
         self.link_mode = link_mode
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """The blob store and the metadata database, opened on first use.
+
+        Opening the database (engine, schema check) costs a second or more; building a
+        draft only needs the blob store, so the database waits for the first query.
+        """
+        with self._store_lock:
+            if self._store is None:
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._store = Store(open_engine(sqlite_url(self.root / "soko.db")), self.blobs)
+            return self._store
+
+    @functools.cached_property
+    def blobs(self) -> LocalBlobStore:
+        return LocalBlobStore(self.root / "store")
 
     # --- blobs -----------------------------------------------------------------------
     def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
-        return self.store.blobs.missing(digests)
+        return self.blobs.missing(digests)
 
     def upload_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> None:
         def put(digest: Digest, path: str) -> int:
             try:
-                return self.store.blobs.put_file(digest, path)
+                return self.blobs.put_file(digest, path)
             except DigestMismatchError:
                 raise DigestMismatchError(
                     f"{path!r} changed after it was added to the artifact; add it again."
@@ -71,7 +93,7 @@ class LocalBackend:
         self.upload_files(items, progress=progress)
         staged: dict[Digest, str] = {}
         for digest, _path in items:
-            location = self.store.blobs.local_path(digest)
+            location = self.blobs.local_path(digest)
             if location is not None:
                 staged[digest] = location
         return staged
@@ -83,7 +105,7 @@ class LocalBackend:
             os.makedirs(folder or ".", exist_ok=True)
 
         def fetch(digest: Digest, dest: str) -> int:
-            src = self.store.blobs.local_path(digest)
+            src = self.blobs.local_path(digest)
             if src is None:
                 raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
             try:

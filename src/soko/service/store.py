@@ -29,8 +29,7 @@ class Store:
     def open_local(cls, root: Path) -> Store:
         """The embedded store under *root*: ``soko.db`` beside a ``blobs`` folder store."""
         root.mkdir(parents=True, exist_ok=True)
-        blobs = LocalBlobStore(root / "store")
-        return cls(open_engine(sqlite_url(root / "soko.db")), blobs)
+        return cls(open_engine(sqlite_url(root / "soko.db")), LocalBlobStore(root / "store"))
 
     @classmethod
     def open(cls, db_url: str, blobs: BlobStore) -> Store:
