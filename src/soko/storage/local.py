@@ -8,9 +8,9 @@ Layout of the root::
 
 Write order (the rules of :mod:`soko.storage.base` follow from it):
 
-1. The bytes are hashed while they are copied, one read of the source, into a file of
-   ``tmp/`` whose name holds the pid, the thread id and random bits, so no two writers
-   ever share one.
+1. The bytes are copied into a file of ``tmp/`` whose name holds the pid, the thread id
+   and random bits, so no two writers ever share one, and hashed as they are copied: the
+   source is read once and the hash is of the bytes written (see :mod:`.copying`).
 2. The digest is checked; on a mismatch the temp file is removed and nothing is stored.
 3. ``os.replace`` moves the temp file to the blob's key. The rename is atomic, so a reader
    sees no blob or the whole blob; two writers of one blob both succeed, the second rename
@@ -36,13 +36,14 @@ import stat as stat_module
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
+from soko.storage import copying
 from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key
 
 MARKER_NAME = "format_version"
@@ -54,30 +55,11 @@ _TEMP_SUFFIX = ".tmp"
 _STORE_ENTRIES = frozenset({_BLOBS, _TMP})
 
 _SMALL = 1024 * 1024
-_CHUNK = 8 * 1024 * 1024
 _SYNC_THREADS = 8
 # Blobs are never modified in place; read-only files guard them against a hard-linked
 # copy being edited. Creating the temp file with these bits costs no extra syscall.
 _BLOB_MODE = 0o444
 _O_BINARY = getattr(os, "O_BINARY", 0)
-
-# From this size on, put_file hashes on a helper thread while it reads and writes, so a
-# large file costs max(hash, copy) rather than their sum (MD5 runs at ~0.5 GB/s a core).
-_PIPELINE_MIN = 4 * _CHUNK
-
-_buffers = threading.local()
-
-
-def _copy_buffer(index: int) -> memoryview:
-    """This thread's reused copy buffer *index* (0 or 1), so large copies allocate nothing
-    per file; the second one exists only in threads that ran a pipelined copy."""
-    views: list[memoryview] | None = getattr(_buffers, "views", None)
-    if views is None:
-        views = []
-        _buffers.views = views
-    while len(views) <= index:
-        views.append(memoryview(bytearray(_CHUNK)))
-    return views[index]
 
 
 @functools.cache
@@ -89,21 +71,6 @@ def _syncfs() -> Callable[[int], int] | None:
     except (OSError, AttributeError):
         return None
     return function
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_blob(fd: int, data: bytes | memoryview) -> None:
-    """Write to a temp file of the store; failures there (a full disk) are the store's."""
-    try:
-        _write_all(fd, data)
-    except OSError as exc:
-        raise StoreError(f"Cannot write to the store: {exc}") from exc
 
 
 @dataclass
@@ -198,7 +165,7 @@ class LocalBlobStore:
             temp = self._new_temp_name()
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
             try:
-                _write_all(fd, content)
+                copying.write_all(fd, content)
                 # The marker is written once per store; make it durable right away so a
                 # crash cannot leave blobs next to an empty marker.
                 os.fsync(fd)
@@ -230,7 +197,8 @@ class LocalBlobStore:
 
     def _open_temp(self) -> tuple[int, str]:
         temp = self._new_temp_name()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
+        # Read and write: copying.copy_file reads back what the kernel copied, to hash it.
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY
         try:
             return os.open(temp, flags, _BLOB_MODE), temp
         except FileNotFoundError:
@@ -257,13 +225,18 @@ class LocalBlobStore:
                 if len(data) <= st.st_size:
                     self._store_bytes(digest, data, source_name=path)
                     return len(data)
-                # The file grew since fstat: fall back to copying it in chunks.
-                with os.fdopen(os.dup(source), "rb", buffering=0) as rest:
-                    return self._store_chunks(digest, rest, source_name=path, head=data)
-            with os.fdopen(os.dup(source), "rb", buffering=0) as stream:
-                return self._store_chunks(
-                    digest, stream, source_name=path, pipelined=st.st_size >= _PIPELINE_MIN
+                # The file grew since fstat: copy the rest in chunks.
+                return self._store_copied(
+                    digest,
+                    lambda fd, hasher: copying.copy_file(source, fd, hasher, head=data),
+                    source_name=path,
                 )
+            pipelined = st.st_size >= copying.PIPELINE_MIN
+            return self._store_copied(
+                digest,
+                lambda fd, hasher: copying.copy_file(source, fd, hasher, pipelined=pipelined),
+                source_name=path,
+            )
         finally:
             os.close(source)
 
@@ -280,7 +253,11 @@ class LocalBlobStore:
         existing = self._existing_size(digest)
         if existing is not None:
             return existing
-        return self._store_chunks(digest, stream, source_name="stream")
+        return self._store_copied(
+            digest,
+            lambda fd, hasher: copying.copy_stream(stream, fd, hasher),
+            source_name="stream",
+        )
 
     def _existing_size(self, digest: Digest) -> int | None:
         """The stored size if the blob exists, its mtime refreshed, else None.
@@ -310,7 +287,7 @@ class LocalBlobStore:
             raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
         try:
             try:
-                _write_blob(fd, data)
+                copying.write_all(fd, data)
             finally:
                 os.close(fd)
             self._move_into_place(temp, digest)
@@ -319,15 +296,10 @@ class LocalBlobStore:
                 os.unlink(temp)
             raise
 
-    def _store_chunks(
-        self,
-        digest: Digest,
-        stream: BinaryIO,
-        *,
-        source_name: str,
-        head: bytes = b"",
-        pipelined: bool = False,
+    def _store_copied(
+        self, digest: Digest, copy: Callable[[int, Hasher], int], *, source_name: str
     ) -> int:
+        """Store what *copy* writes to a temp file (and feeds to the hasher) as *digest*."""
         hasher = digest.algorithm.hasher()
         try:
             fd, temp = self._open_temp()
@@ -335,11 +307,7 @@ class LocalBlobStore:
             raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
         try:
             try:
-                readinto = getattr(stream, "readinto", None)
-                if pipelined and readinto is not None and not head:
-                    size = _copy_pipelined(readinto, fd, hasher)
-                else:
-                    size = _copy(stream, fd, hasher, head)
+                size = copy(fd, hasher)
             finally:
                 os.close(fd)
             actual = hasher.digest()
@@ -530,64 +498,6 @@ class LocalBlobStore:
                 os.unlink(path)
                 removed += 1
         return removed
-
-
-def _copy(stream: BinaryIO, fd: int, hasher: Hasher, head: bytes) -> int:
-    """Copy *stream* to *fd*, feeding the same bytes to *hasher*: what is stored is what
-    was hashed, even if the source changes while it is read."""
-    size = len(head)
-    if head:
-        hasher.update(head)
-        _write_blob(fd, head)
-    readinto = getattr(stream, "readinto", None)
-    if readinto is None:
-        while chunk := stream.read(_CHUNK):
-            hasher.update(chunk)
-            _write_blob(fd, chunk)
-            size += len(chunk)
-        return size
-    view = _copy_buffer(0)
-    while True:
-        count = readinto(view)
-        if not count:
-            return size
-        part = view[:count]
-        hasher.update(part)
-        _write_blob(fd, part)
-        size += count
-
-
-def _copy_pipelined(readinto: Callable[[memoryview], int | None], fd: int, hasher: Hasher) -> int:
-    """:func:`_copy` with the hashing of each chunk on a helper thread, overlapping the
-    write of that chunk and the read of the next one.
-
-    Two buffers take turns: chunk *k* is hashed while it is written and while chunk *k+1*
-    is read into the other buffer; before chunk *k+1* is handed to the hasher, the hash of
-    chunk *k* is waited for, so the buffer read next is never one still being hashed, and
-    chunks reach the hasher in order.
-    """
-    views = (_copy_buffer(0), _copy_buffer(1))
-    size = 0
-    turn = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-hash") as helper:
-        hashing: Future[None] | None = None
-        try:
-            while True:
-                view = views[turn]
-                count = readinto(view)
-                if not count:
-                    break
-                part = view[:count]
-                if hashing is not None:
-                    hashing.result()
-                hashing = helper.submit(hasher.update, part)
-                _write_blob(fd, part)
-                size += count
-                turn ^= 1
-        finally:
-            if hashing is not None:
-                hashing.result()
-    return size
 
 
 def _scandir(path: str) -> list[os.DirEntry[str]]:

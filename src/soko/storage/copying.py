@@ -1,0 +1,213 @@
+"""Copying bytes into a store's temp file while hashing them, so what is stored is what was
+hashed, even when the source changes during the copy.
+
+- :func:`copy_file` copies a regular file. The kernel copies it (``copy_file_range``: no
+  pass through this process's memory, a reflink on file systems that have them), one chunk
+  at a time, and each chunk is read back from the destination, still hot in the page
+  cache, and hashed: the digest is of the stored bytes themselves. The source is read
+  once. Where the kernel cannot copy (another file system, another OS), chunks go through
+  a buffer: read, hashed, written. Copying through a buffer costs several times the CPU
+  of the kernel's copy on this project's machines (2 GiB: ~3 s against ~0.9 s for ``cp``).
+- :func:`copy_stream` copies any binary stream through a buffer.
+
+With ``pipelined``, hashing runs on a helper thread while the next chunk is copied, so a
+large file costs about max(hash, copy) rather than their sum (MD5 hashes ~0.5 GB/s a core).
+Buffers are per thread and reused. Failures of the destination (a full disk) raise
+:class:`~soko.errors.StoreError`; failures reading the source are raised as they are.
+
+This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import BinaryIO
+
+from soko.core.digests import Hasher
+from soko.errors import StoreError
+
+CHUNK = 8 * 1024 * 1024
+"""Bytes per copy step, and the size of each reused buffer."""
+
+PIPELINE_MIN = 4 * CHUNK
+"""From this size on, a file is worth a helper thread for hashing."""
+
+KERNEL_COPY = hasattr(os, "copy_file_range") and hasattr(os, "preadv")
+"""Whether :func:`copy_file` tries the kernel's copy first (tests turn it off)."""
+
+# copy_file_range's answers for "not here": another file system, an unsupported file
+# system or file type, an old kernel. The buffered copy then does the work.
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.EPERM}
+)
+# Errors that are the destination's, whichever side a kernel copy hit them on.
+_STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+_buffers = threading.local()
+
+
+def copy_buffer(index: int) -> memoryview:
+    """This thread's reused buffer *index* (0 or 1), so copies allocate nothing per file;
+    the second one exists only in threads that ran a pipelined copy."""
+    views: list[memoryview] | None = getattr(_buffers, "views", None)
+    if views is None:
+        views = []
+        _buffers.views = views
+    while len(views) <= index:
+        views.append(memoryview(bytearray(CHUNK)))
+    return views[index]
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of *data* to the store's file *fd*; a failure is the store's."""
+    view = memoryview(data)
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except OSError as exc:
+        raise StoreError(f"Cannot write to the store: {exc}") from exc
+
+
+class _Hashing:
+    """Runs hash jobs in order: on a helper thread when pipelined, else at once.
+
+    At most one job is outstanding; :meth:`submit` waits for it before handing over the
+    next, so chunks reach the hasher in order and a buffer is reused only once its job
+    has finished.
+    """
+
+    def __init__(self, *, pipelined: bool) -> None:
+        self._helper = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-hash") if pipelined else None
+        )
+        self._pending: Future[None] | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.wait()
+        if self._helper is None:
+            job()
+        else:
+            self._pending = self._helper.submit(job)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Hashing:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if error is None:
+                self.wait()
+        finally:
+            # The helper may still use this thread's buffer: let it finish before return.
+            if self._helper is not None:
+                self._helper.shutdown(wait=True)
+
+
+def copy_file(
+    source: int, fd: int, hasher: Hasher, *, pipelined: bool = False, head: bytes = b""
+) -> int:
+    """Copy the rest of the regular file *source* into *fd* (open for reading and
+    writing), after *head* (bytes of the source already read), hashing what *fd* received.
+    Returns the number of bytes copied, *head* included."""
+    size = len(head)
+    if head:
+        hasher.update(head)
+        write_all(fd, head)
+    kernel = KERNEL_COPY
+    turn = 0
+    reader = io.FileIO(source, "rb", closefd=False)
+    with _Hashing(pipelined=pipelined) as hashing:
+        while True:
+            if kernel:
+                count = _kernel_copy(source, fd)
+                if count:
+                    view = copy_buffer(1 if pipelined else 0)
+                    hashing.submit(_hash_back(fd, size, count, hasher, view))
+                    size += count
+                    continue
+                # None: the kernel cannot copy here; 0: the end, or a file system that
+                # reports none (procfs and the like). A plain read decides either way.
+                # Waiting here leaves no kernel job holding a buffer the reads will fill.
+                hashing.wait()
+                kernel = False
+            view = copy_buffer(turn)
+            count = reader.readinto(view) or 0
+            if not count:
+                return size
+            part = view[:count]
+            hashing.submit(_hash_part(hasher, part))
+            write_all(fd, part)
+            size += count
+            if pipelined:
+                turn ^= 1
+
+
+def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher) -> int:
+    """Copy what *stream* yields until EOF into *fd*, hashing it; returns the size.
+
+    Only ``read`` is required of *stream*; ``readinto`` is used when it has one.
+    """
+    size = 0
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        while chunk := stream.read(CHUNK):
+            hasher.update(chunk)
+            write_all(fd, chunk)
+            size += len(chunk)
+        return size
+    view = copy_buffer(0)
+    while count := readinto(view):
+        part = view[:count]
+        hasher.update(part)
+        write_all(fd, part)
+        size += count
+    return size
+
+
+def _kernel_copy(source: int, fd: int) -> int | None:
+    """Up to one chunk copied by the kernel; None when it cannot copy these files."""
+    try:
+        return os.copy_file_range(source, fd, CHUNK)
+    except OSError as exc:
+        if exc.errno in _NO_KERNEL_COPY:
+            return None
+        if exc.errno in _STORE_ERRNOS:
+            raise StoreError(f"Cannot write to the store: {exc}") from exc
+        raise
+
+
+def _hash_part(hasher: Hasher, part: memoryview) -> Callable[[], None]:
+    return lambda: hasher.update(part)
+
+
+def _hash_back(
+    fd: int, offset: int, count: int, hasher: Hasher, view: memoryview
+) -> Callable[[], None]:
+    """A job that reads *count* bytes at *offset* back from *fd* and hashes them."""
+
+    def job() -> None:
+        done = 0
+        while done < count:
+            got = os.preadv(fd, [view[done:count]], offset + done)
+            if not got:
+                raise StoreError("A temp file of the store is shorter than what was copied.")
+            done += got
+        hasher.update(view[:count])
+
+    return job
