@@ -102,6 +102,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=10)
         log.close()
 
+
 ALGORITHMS = [Algorithm.MD5, Algorithm.XXH128]
 CHUNK = 8 * 1024 * 1024
 # Sizes around the local store's code paths: empty, one read (< 1 MiB), the 1 MiB edge,
