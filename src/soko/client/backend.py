@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from soko.core.digests import Digest
+from soko.client.hashing import HashedFile
+from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 
@@ -26,6 +27,17 @@ class Backend(Protocol):
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> None:
         """Store each local file as its digest, verified; raises DigestMismatchError."""
+        ...
+
+    def ingest_files(
+        self, paths: Sequence[str], algorithm: Algorithm, *, progress: Progress | None = None
+    ) -> list[HashedFile]:
+        """Hash files whose digests are unknown and stage them in the same pass.
+
+        ``policy="mutable"`` for new files: the embedded store copies each file into the
+        store while hashing it, one read and one write; a backend that cannot do better
+        hashes, then stages.
+        """
         ...
 
     def stage_files(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from soko.core.digests import Algorithm, Digest
 
@@ -74,8 +74,41 @@ def _read_all(fd: int, expected: int) -> bytes:
     return b"".join(parts)
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done in this step, bytes done in this step)."""
+
+
+def map_in_chunks(
+    items: Sequence[_T],
+    work: Callable[[_T], _R],
+    *,
+    progress: ProgressCallback | None = None,
+    size_of: Callable[[_R], int] = lambda _: 0,
+    workers: int | None = None,
+) -> list[_R]:
+    """``[work(i) for i in items]`` on a thread pool, cut into a few large chunks so that
+    many tiny files cost one task per chunk, not per file; results in the order of items."""
+    if len(items) <= 1:
+        results = [work(i) for i in items]
+        if progress and results:
+            progress(1, size_of(results[0]))
+        return results
+    workers = workers or min(8, (os.cpu_count() or 2) * 2)
+    chunk_count = min(len(items), workers * 4)
+    step = -(-len(items) // chunk_count)
+    chunks = [items[i : i + step] for i in range(0, len(items), step)]
+
+    def run(chunk: Sequence[_T]) -> list[_R]:
+        done = [work(i) for i in chunk]
+        if progress:
+            progress(len(done), sum(size_of(r) for r in done))
+        return done
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-hash") as pool:
+        return [r for part in pool.map(run, chunks) for r in part]
 
 
 def hash_files(
@@ -86,24 +119,13 @@ def hash_files(
     progress: ProgressCallback | None = None,
 ) -> list[HashedFile]:
     """Hash many files, results in the order of *paths*."""
-    if len(paths) <= 1:
-        results = [hash_file(p, algorithm) for p in paths]
-        if progress and results:
-            progress(1, results[0].size)
-        return results
-    workers = workers or min(8, (os.cpu_count() or 2) * 2)
-    chunk_count = min(len(paths), workers * 4)
-    step = -(-len(paths) // chunk_count)
-    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
-
-    def run(chunk: Sequence[str]) -> list[HashedFile]:
-        done = [hash_file(p, algorithm) for p in chunk]
-        if progress:
-            progress(len(done), sum(h.size for h in done))
-        return done
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-hash") as pool:
-        return [h for part in pool.map(run, chunks) for h in part]
+    return map_in_chunks(
+        paths,
+        lambda p: hash_file(p, algorithm),
+        progress=progress,
+        size_of=lambda h: h.size,
+        workers=workers,
+    )
 
 
 class DigestCache(Protocol):
@@ -117,10 +139,20 @@ def hash_files_cached(
     cache: DigestCache | None,
     *,
     progress: ProgressCallback | None = None,
+    hash_missing: Callable[[Sequence[str]], list[HashedFile]] | None = None,
 ) -> list[HashedFile]:
-    """Like :func:`hash_files`, but a file whose stat the cache knows is not read."""
+    """Like :func:`hash_files`, but a file whose stat the cache knows is not read.
+
+    *hash_missing* hashes the files the cache does not know (default: :func:`hash_files`);
+    a draft staging its files passes one that stores them while hashing them.
+    """
+    if hash_missing is None:
+
+        def hash_missing(todo: Sequence[str]) -> list[HashedFile]:
+            return hash_files(todo, algorithm, progress=progress)
+
     if cache is None:
-        return hash_files(paths, algorithm, progress=progress)
+        return hash_missing(paths)
     stats = [FileStat.of(os.stat(p)) for p in paths]
     known = cache.lookup(stats, algorithm)
     results: list[HashedFile | None] = [
@@ -130,7 +162,7 @@ def hash_files_cached(
     todo = [i for i, r in enumerate(results) if r is None]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo), sum(s.size for s in known))
-    fresh = hash_files([paths[i] for i in todo], algorithm, progress=progress)
+    fresh = hash_missing([paths[i] for i in todo])
     for i, hashed in zip(todo, fresh, strict=True):
         results[i] = hashed
     cache.record((h.stat, h.digest) for h in fresh)

@@ -6,42 +6,26 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from soko.client.backend import Progress
+from soko.client.hashing import FileStat, HashedFile, map_in_chunks
 from soko.client.materialize import materialize
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.errors import DigestMismatchError, NotFoundError
+from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
-from soko.metadata.engine import open_engine, sqlite_url
 from soko.service.store import Store
 from soko.storage.local import LocalBlobStore
 
-_WORKERS = 8
-
 
 def _in_chunks(items: Sequence[tuple[Digest, str]], work: Any, progress: Progress | None) -> None:
-    """Run *work* on every item over a thread pool, in a few large chunks."""
-    if not items:
-        return
-    chunk_count = min(len(items), _WORKERS * 4)
-    step = -(-len(items) // chunk_count)
-
-    def run(chunk: Sequence[tuple[Digest, str]]) -> None:
-        size = 0
-        for digest, path in chunk:
-            size += work(digest, path)
-        if progress:
-            progress(len(chunk), size)
-
-    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="soko-io") as pool:
-        for _ in pool.map(run, [items[i : i + step] for i in range(0, len(items), step)]):
-            pass
+    """Run ``work(digest, path) -> bytes`` on every item over a thread pool."""
+    map_in_chunks(items, lambda item: work(*item), progress=progress, size_of=lambda n: n)
 
 
 class LocalBackend:
@@ -84,6 +68,17 @@ class LocalBackend:
                 ) from None
 
         _in_chunks(items, put, progress)
+
+    def ingest_files(
+        self, paths: Sequence[str], algorithm: Algorithm, *, progress: Progress | None = None
+    ) -> list[HashedFile]:
+        blobs = self.blobs
+
+        def ingest(path: str) -> HashedFile:
+            digest, st = blobs.ingest_file(path, algorithm)
+            return HashedFile(path, digest, st.st_size, FileStat.of(st))
+
+        return map_in_chunks(paths, ingest, progress=progress, size_of=lambda h: h.size)
 
     def stage_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None

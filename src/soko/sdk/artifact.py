@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
@@ -59,6 +59,31 @@ def _walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
                     physical.append(item.path)
                     logical.append(f"{relative}{item.name}")
     return physical, logical
+
+
+def _hash(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    policy: str | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[HashedFile]:
+    """Digests of local files: from the stat cache, else by reading them.
+
+    With ``policy="mutable"`` a file read for its digest is copied into the backend's
+    staging area in the same pass (one read, one write), so staging costs no second read.
+    """
+    hash_missing = None
+    if policy != "immutable":
+        from soko.client.connect import get_backend
+
+        backend = get_backend()
+
+        def hash_missing(todo: Sequence[str]) -> list[HashedFile]:
+            return backend.ingest_files(todo, algorithm, progress=progress)
+
+    return hash_files_cached(
+        paths, algorithm, _stat_cache(), progress=progress, hash_missing=hash_missing
+    )
 
 
 def _stage(hashed: Sequence[HashedFile], policy: str | None) -> dict[Digest, str]:
@@ -258,7 +283,7 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        (hashed,) = hash_files_cached([local], self._algorithm, _stat_cache())
+        (hashed,) = _hash([local], self._algorithm, policy)
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -292,7 +317,7 @@ class Artifact:
             validate_artifact_path(path)
         with progress_bar(f"Hashing {root}") as bar:
             announce(bar, len(physical), None)
-            hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
+            hashed = _hash(physical, self._algorithm, policy, progress=bar)
         named = list(zip(logical, hashed, strict=True))
         draft.builder.check_all([draft.file_entry(p, h) for p, h in named], overwrite=merge)
         draft.add_files(
