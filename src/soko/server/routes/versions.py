@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import MissingBlobsError, NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
@@ -48,7 +48,7 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
     try:
         raw = state.store.blobs.read_bytes(digest)
     except NotFoundError:
-        raise NotFoundError(
+        raise MissingBlobsError(
             f"The manifest blob {body.manifest_blob} is not stored; upload it first."
         ) from None
     manifest = Manifest.from_bytes(raw, Algorithm.parse(body.algorithm))
