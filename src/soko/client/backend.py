@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from soko.client.hashing import HashedFile
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 
@@ -29,26 +28,15 @@ class Backend(Protocol):
         """Store each local file as its digest, verified; raises DigestMismatchError."""
         ...
 
-    def ingest_files(
-        self, paths: Sequence[str], algorithm: Algorithm, *, progress: Progress | None = None
-    ) -> list[HashedFile]:
-        """Hash files whose digests are unknown and stage them in the same pass.
-
-        ``policy="mutable"`` for new files: the embedded store copies each file into the
-        store while hashing it, one read and one write; a backend that cannot do better
-        hashes, then stages.
-        """
-        ...
-
     def stage_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
     ) -> dict[Digest, str]:
         """Capture each file's bytes now, verified, so later edits cannot change a log.
 
-        This is ``policy="mutable"``: W&B copies such files to a staging folder; soko stores
-        them where the upload would put them (the embedded store) or in the local cache (a
-        server), one read and one write either way. Returns, per digest, a local file the
-        bytes can be read from until the log's upload.
+        ``log_artifact`` calls it for files added with ``policy="mutable"`` before it returns:
+        the embedded store stores them where the upload would put them; a server takes them
+        at once (or the local cache keeps a verified copy). One read and one write either
+        way. Returns, per digest, a local file the bytes can be read from until the upload.
         """
         ...
 

@@ -139,20 +139,10 @@ def hash_files_cached(
     cache: DigestCache | None,
     *,
     progress: ProgressCallback | None = None,
-    hash_missing: Callable[[Sequence[str]], list[HashedFile]] | None = None,
 ) -> list[HashedFile]:
-    """Like :func:`hash_files`, but a file whose stat the cache knows is not read.
-
-    *hash_missing* hashes the files the cache does not know (default: :func:`hash_files`);
-    a draft staging its files passes one that stores them while hashing them.
-    """
-    if hash_missing is None:
-
-        def hash_missing(todo: Sequence[str]) -> list[HashedFile]:
-            return hash_files(todo, algorithm, progress=progress)
-
+    """Like :func:`hash_files`, but a file whose stat the cache knows is not read."""
     if cache is None:
-        return hash_missing(paths)
+        return hash_files(paths, algorithm, progress=progress)
     stats = [FileStat.of(os.stat(p)) for p in paths]
     known = cache.lookup(stats, algorithm)
     results: list[HashedFile | None] = [
@@ -162,7 +152,7 @@ def hash_files_cached(
     todo = [i for i, r in enumerate(results) if r is None]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo), sum(s.size for s in known))
-    fresh = hash_missing([paths[i] for i in todo])
+    fresh = hash_files([paths[i] for i in todo], algorithm, progress=progress)
     for i, hashed in zip(todo, fresh, strict=True):
         results[i] = hashed
     cache.record((h.stat, h.digest) for h in fresh)

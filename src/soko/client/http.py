@@ -26,7 +26,6 @@ from urllib.parse import quote
 from soko import settings as settings_module
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
-from soko.client.hashing import HashedFile, hash_files
 from soko.client.http_session import ApiSession, raise_for_status
 from soko.client.materialize import materialize
 from soko.core.digests import Algorithm, Digest
@@ -231,14 +230,6 @@ class HttpBackend:
             ) from None
         if progress:
             progress(1, size)
-
-    def ingest_files(
-        self, paths: Sequence[str], algorithm: Algorithm, *, progress: Progress | None = None
-    ) -> list[HashedFile]:
-        # The bytes must reach the server to be staged there: hash first, then stage.
-        hashed = hash_files(paths, algorithm, progress=progress)
-        self.stage_files([(h.digest, h.path) for h in hashed])
-        return hashed
 
     def stage_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from soko.client.backend import Progress
-from soko.client.hashing import FileStat, HashedFile, map_in_chunks
+from soko.client.hashing import map_in_chunks
 from soko.client.materialize import materialize
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
@@ -68,17 +68,6 @@ class LocalBackend:
                 ) from None
 
         _in_chunks(items, put, progress)
-
-    def ingest_files(
-        self, paths: Sequence[str], algorithm: Algorithm, *, progress: Progress | None = None
-    ) -> list[HashedFile]:
-        blobs = self.blobs
-
-        def ingest(path: str) -> HashedFile:
-            digest, st = blobs.ingest_file(path, algorithm)
-            return HashedFile(path, digest, st.st_size, FileStat.of(st))
-
-        return map_in_chunks(paths, ingest, progress=progress, size_of=lambda h: h.size)
 
     def stage_files(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
 from soko.client.backend import Backend
-from soko.client.hashing import HashedFile, hash_files_cached
+from soko.client.hashing import hash_files_cached
 from soko.client.statcache import StatCache
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
 from soko.core.names import (
     parse_artifact_path,
@@ -59,43 +59,6 @@ def _walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
                     physical.append(item.path)
                     logical.append(f"{relative}{item.name}")
     return physical, logical
-
-
-def _hash(
-    paths: Sequence[str],
-    algorithm: Algorithm,
-    policy: str | None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[HashedFile]:
-    """Digests of local files: from the stat cache, else by reading them.
-
-    With ``policy="mutable"`` a file read for its digest is copied into the backend's
-    staging area in the same pass (one read, one write), so staging costs no second read.
-    """
-    hash_missing = None
-    if policy != "immutable":
-        from soko.client.connect import get_backend
-
-        backend = get_backend()
-
-        def hash_missing(todo: Sequence[str]) -> list[HashedFile]:
-            return backend.ingest_files(todo, algorithm, progress=progress)
-
-    return hash_files_cached(
-        paths, algorithm, _stat_cache(), progress=progress, hash_missing=hash_missing
-    )
-
-
-def _stage(hashed: Sequence[HashedFile], policy: str | None) -> dict[Digest, str]:
-    """For ``policy="mutable"``, capture the files' bytes now (see Backend.stage_files)."""
-    if policy == "immutable" or not hashed:
-        return {}
-    from soko.client.connect import get_backend
-
-    unique = {h.digest: h for h in hashed}
-    with progress_bar("Staging") as bar:
-        announce(bar, len(unique), sum(h.size for h in unique.values()))
-        return get_backend().stage_files([(d, h.path) for d, h in unique.items()], progress=bar)
 
 
 def _stat_cache() -> StatCache:
@@ -283,7 +246,7 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        (hashed,) = _hash([local], self._algorithm, policy)
+        (hashed,) = hash_files_cached([local], self._algorithm, _stat_cache())
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -294,7 +257,7 @@ class Artifact:
             [(path, hashed)],
             overwrite=overwrite,
             skip_cache=bool(skip_cache),
-            staged=_stage([hashed], policy),
+            mutable=policy != "immutable",
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -317,11 +280,14 @@ class Artifact:
             validate_artifact_path(path)
         with progress_bar(f"Hashing {root}") as bar:
             announce(bar, len(physical), None)
-            hashed = _hash(physical, self._algorithm, policy, progress=bar)
+            hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
         named = list(zip(logical, hashed, strict=True))
         draft.builder.check_all([draft.file_entry(p, h) for p, h in named], overwrite=merge)
         draft.add_files(
-            named, overwrite=merge, skip_cache=bool(skip_cache), staged=_stage(hashed, policy)
+            named,
+            overwrite=merge,
+            skip_cache=bool(skip_cache),
+            mutable=policy != "immutable",
         )
 
     def add_reference(

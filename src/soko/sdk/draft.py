@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from soko.client.hashing import FileStat, HashedFile
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, ManifestBuilder
 from soko.core.names import validate_artifact_path
 
@@ -25,8 +25,10 @@ class LocalSource:
     local_path: str
     stat: FileStat | None
     skip_cache: bool = False
+    mutable: bool = True
+    """``policy="mutable"``: the bytes are captured when the draft is logged."""
     upload_path: str | None = None
-    """A staged copy of the bytes (``policy="mutable"``); the upload reads it, not local_path."""
+    """The captured copy of the bytes; the upload reads it rather than local_path."""
 
 
 class Draft:
@@ -52,16 +54,13 @@ class Draft:
         *,
         overwrite: bool,
         skip_cache: bool = False,
-        staged: Mapping[Digest, str] | None = None,
+        mutable: bool = True,
     ) -> list[Entry]:
         """Add hashed local files under their artifact paths: all of them, or none."""
         entries = [self.file_entry(validate_artifact_path(p), h) for p, h in named]
         self.builder.add_all(entries, overwrite=overwrite)
-        staged = staged or {}
         for entry, (_, hashed) in zip(entries, named, strict=True):
-            self.sources[entry.path] = LocalSource(
-                hashed.path, hashed.stat, skip_cache, staged.get(hashed.digest)
-            )
+            self.sources[entry.path] = LocalSource(hashed.path, hashed.stat, skip_cache, mutable)
             self.added_local_paths[os.fspath(hashed.path)] = entry.path
         return entries
 

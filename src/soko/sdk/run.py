@@ -173,6 +173,8 @@ class Run:
         draft = artifact._draft
         manifest = draft.builder.build()
         backend = self._backend
+        with progress_bar(f"Capturing {artifact._name}") as bar:
+            transfer.capture_mutable(backend, draft, manifest, progress=bar)
 
         def upload_and_commit() -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
@@ -275,6 +277,8 @@ class Run:
         draft = artifact._draft
         manifest = draft.builder.build()
         backend = self._backend
+        with progress_bar(f"Capturing {artifact._name}") as bar:
+            transfer.capture_mutable(backend, draft, manifest, progress=bar)
         send = backend.finish_distributed if finish else backend.upsert
 
         def log() -> VersionRecord:

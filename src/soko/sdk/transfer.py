@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from soko.client.backend import Backend, Progress
@@ -34,6 +35,37 @@ def _readable_source(staged: str | None, original: str) -> str:
     if staged is not None and os.path.exists(staged):
         return staged
     return original
+
+
+def capture_mutable(
+    backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
+) -> None:
+    """Capture, before ``log_artifact`` returns, the bytes of files added with
+    ``policy="mutable"`` that the backend does not hold yet.
+
+    The upload then reads the captured copies, so the caller may overwrite its files as
+    soon as the log call returns (the checkpoint loop). Each copy is verified against the
+    digest taken when the file was added: a file changed in between fails here, loudly.
+    Files added with ``policy="immutable"`` are read later, by the background upload.
+    """
+    wanted: dict[Digest, str] = {}
+    for entry in manifest:
+        source = draft.sources.get(entry.path)
+        if entry.ref is None and source is not None and source.mutable:
+            wanted.setdefault(entry.blob_digest(), source.local_path)
+    if not wanted:
+        return
+    missing = backend.missing_blobs(wanted)
+    if not missing:
+        return
+    if progress is not None:
+        sizes = {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
+        announce(progress, len(missing), sum(sizes[d] for d in missing))
+    captured = backend.stage_files([(d, wanted[d]) for d in missing], progress=progress)
+    for path, source in list(draft.sources.items()):
+        found = manifest.get(path)
+        if found is not None and source.mutable and found.blob_digest() in captured:
+            draft.sources[path] = replace(source, upload_path=captured[found.blob_digest()])
 
 
 def upload_draft(

@@ -240,58 +240,6 @@ class LocalBlobStore:
         finally:
             os.close(source)
 
-    def ingest_file(self, path: str, algorithm: Algorithm) -> tuple[Digest, os.stat_result]:
-        """Store the file at *path* under the digest of the bytes stored; one read, one write.
-
-        For a file whose digest is not known yet (a draft staging what it adds): the digest
-        is computed from what the temp file received, so the blob is verified by
-        construction. Returns the digest and the file's stat from before the copy; a file
-        that changed while it was copied raises DigestMismatchError and stores nothing.
-        """
-        source = os.open(path, os.O_RDONLY | _O_BINARY)
-        try:
-            before = os.fstat(source)
-            if stat_module.S_ISREG(before.st_mode) and before.st_size < _SMALL:
-                data = os.read(source, before.st_size + 1)
-                if len(data) <= before.st_size:
-                    digest = Digest(algorithm, algorithm.hasher(data).digest())
-                    self._check_unchanged(source, before, path)
-                    if self._existing_size(digest) is None:
-                        self._store_bytes(digest, data, source_name=path)
-                    return digest, before
-            hasher = algorithm.hasher()
-            fd, temp = self._open_temp()
-            try:
-                try:
-                    copying.copy_file(
-                        source, fd, hasher, pipelined=before.st_size >= copying.PIPELINE_MIN
-                    )
-                finally:
-                    os.close(fd)
-                self._check_unchanged(source, before, path)
-                digest = Digest(algorithm, hasher.digest())
-                if self._existing_size(digest) is None:
-                    self._move_into_place(temp, digest)
-                else:
-                    os.unlink(temp)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-            return digest, before
-        finally:
-            os.close(source)
-
-    @staticmethod
-    def _check_unchanged(source: int, before: os.stat_result, path: str) -> None:
-        after = os.fstat(source)
-        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
-            before.st_size,
-            before.st_mtime_ns,
-            before.st_ctime_ns,
-        ):
-            raise DigestMismatchError(f"{path!r} changed while it was being added; add it again.")
-
     def put_bytes(self, digest: Digest, data: bytes) -> None:
         if self._existing_size(digest) is not None:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,29 +26,43 @@ def test_checkpoint_loop_logs_each_state_of_an_overwritten_file(tmp_path: Path) 
     assert [p.read_text() for p in contents] == [f"weights after epoch {i}" for i in range(3)]
 
 
-def test_mutable_add_stores_the_blob_at_once_and_the_log_uploads_nothing(
+def test_adding_copies_nothing_and_logging_captures_before_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data.bin"
     data.write_bytes(b"x" * 1000)
-    artifact = soko.Artifact("staged", "dataset")
+    artifact = soko.Artifact("captured", "dataset")
     artifact.add_file(str(data))
     backend = connect.get_backend()
     digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
-    assert backend.missing_blobs([digest]) == set()
-    uploads: list[int] = []
-    original = backend.upload_files
-    monkeypatch.setattr(
-        backend,
-        "upload_files",
-        lambda items, **kw: (uploads.append(len(items)), original(items, **kw)),
-    )
-    data.write_bytes(b"y" * 1000)  # edited after add: the logged version keeps the added bytes
-    with soko.init(project="p") as run:
-        run.log_artifact(artifact).wait()
-    assert uploads == [0]
+    assert backend.missing_blobs([digest]) == {digest}  # the draft only hashed the file
+    run = soko.init(project="p")
+    gate = threading.Event()
+    original_commit = backend.commit
+
+    def commit_later(**fields: object) -> object:
+        gate.wait(timeout=30)
+        return original_commit(**fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "commit", commit_later)
+    run.log_artifact(artifact)
+    assert backend.missing_blobs([digest]) == set()  # captured before log_artifact returned
+    data.write_bytes(b"y" * 1000)  # the caller may overwrite at once
+    gate.set()
+    run.finish()
     root = artifact.download(root=str(tmp_path / "out"))
     assert (Path(root) / "data.bin").read_bytes() == b"x" * 1000
+
+
+def test_a_file_changed_between_add_and_log_fails_the_log_call(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"a" * 100)
+    artifact = soko.Artifact("changed", "dataset")
+    artifact.add_file(str(data))
+    data.write_bytes(b"b" * 100)
+    with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
+        run.log_artifact(artifact)
+    assert not soko.Api(overrides={"project": "p"}).artifact_exists("changed:v0")
 
 
 def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Path) -> None:
@@ -63,8 +78,8 @@ def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Pa
     assert not soko.Api(overrides={"project": "p"}).artifact_exists("unstaged:v0")
 
 
-def test_staged_blob_swept_before_the_log_is_uploaded_again_from_the_file(
-    tmp_path: Path,
+def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data.bin"
     data.write_bytes(b"z" * 2048)
@@ -72,7 +87,14 @@ def test_staged_blob_swept_before_the_log_is_uploaded_again_from_the_file(
     artifact.add_file(str(data))
     backend = connect.get_backend()
     digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
-    backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
+    original_stage = backend.stage_files
+
+    def stage_then_sweep(items: object, **kwargs: object) -> object:
+        captured = original_stage(items, **kwargs)  # type: ignore[arg-type]
+        backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
+        return captured
+
+    monkeypatch.setattr(backend, "stage_files", stage_then_sweep)
     with soko.init(project="p") as run:
         run.log_artifact(artifact).wait()
     assert backend.missing_blobs([digest]) == set()
