@@ -12,7 +12,7 @@ import os
 import secrets
 import string
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -164,46 +164,72 @@ class Run:
         """Log a draft as the next version of its collection; returns at once."""
         self._check_open()
         artifact = self._as_artifact(artifact_or_path, name, type)
+        return self._send_in_background(
+            artifact,
+            aliases=aliases,
+            tags=tags,
+            verb="log",
+            send=self._backend.commit,
+        )
+
+    def _send_in_background(
+        self,
+        artifact: Artifact,
+        *,
+        aliases: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        verb: str,
+        send: Callable[..., VersionRecord],
+        extra: dict[str, Any] | None = None,
+        keep_manifest: bool = False,
+    ) -> Artifact:
+        """Capture the draft's mutable files now, then upload and *send* it in the background.
+
+        *send* is the backend's commit, upsert or finish; *extra* its own arguments.
+        """
         if not artifact.is_draft() or artifact._draft is None:
             raise ArtifactFinalizedError(
-                f"{artifact.name!r} is already logged; use new_draft() to log a new version."
+                f"{artifact.name!r} is already logged; use new_draft() to {verb} new content."
             )
-        alias_list = validate_aliases(list(aliases) if aliases is not None else artifact.aliases)
-        tag_list = validate_tags(list(tags) if tags is not None else artifact.tags)
+        fields: dict[str, Any] = {
+            "entity": self.entity,
+            "project": self.project,
+            "name": artifact._name,
+            "type": artifact.type,
+            "aliases": validate_aliases(list(aliases) if aliases is not None else artifact.aliases),
+            "tags": validate_tags(list(tags) if tags is not None else artifact.tags),
+            "metadata": artifact.metadata,
+            "description": artifact.description,
+            "ttl_seconds": artifact._ttl,
+            "run_id": self.id,
+            **(extra or {}),
+        }
         draft = artifact._draft
         manifest = draft.builder.build()
         backend = self._backend
         with progress_bar(f"Capturing {artifact._name}") as bar:
             transfer.capture_mutable(backend, draft, manifest, progress=bar)
 
-        def upload_and_commit() -> VersionRecord:
+        def upload_and_send() -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
                 transfer.upload_draft(backend, draft, manifest, progress=bar)
-            return backend.commit(
-                entity=self.entity,
-                project=self.project,
-                name=artifact._name,
-                type=artifact.type,
-                manifest=manifest,
-                aliases=alias_list,
-                tags=tag_list,
-                metadata=artifact.metadata,
-                description=artifact.description,
-                ttl_seconds=artifact._ttl,
-                run_id=self.id,
-            )
+            return send(manifest=manifest, **fields)
 
-        def commit() -> VersionRecord:
+        def job() -> VersionRecord:
             try:
-                record = upload_and_commit()
+                record = upload_and_send()
             except MissingBlobsError:
                 # Garbage collection swept an unreferenced blob this log counted on between
-                # the upload and the commit: upload what is missing now and commit again.
-                record = upload_and_commit()
+                # the upload and the commit: upload what is missing now and send again.
+                record = upload_and_send()
             artifact._attach(record, backend)
+            if keep_manifest:
+                # A pending version has no manifest yet: the artifact shows what this
+                # writer added.
+                artifact._manifest = manifest
             return record
 
-        future = self._executor.submit(commit)
+        future = self._executor.submit(job)
         artifact._begin_log(future)
         self._futures.append(future)
         return artifact
@@ -268,47 +294,15 @@ class Run:
             )
         self._check_open()
         artifact = self._as_artifact(artifact_or_path, name, type)
-        if not artifact.is_draft() or artifact._draft is None:
-            raise ArtifactFinalizedError(
-                f"{artifact.name!r} is already logged; use new_draft() to {verb} new content."
-            )
-        alias_list = validate_aliases(list(aliases) if aliases is not None else artifact.aliases)
-        tag_list = validate_tags(artifact.tags)
-        draft = artifact._draft
-        manifest = draft.builder.build()
-        backend = self._backend
-        with progress_bar(f"Capturing {artifact._name}") as bar:
-            transfer.capture_mutable(backend, draft, manifest, progress=bar)
-        send = backend.finish_distributed if finish else backend.upsert
-
-        def log() -> VersionRecord:
-            with progress_bar(f"Uploading {artifact._name}") as bar:
-                transfer.upload_draft(backend, draft, manifest, progress=bar)
-            record = send(
-                entity=self.entity,
-                project=self.project,
-                name=artifact._name,
-                type=artifact.type,
-                distributed_id=distributed_id,
-                manifest=manifest,
-                aliases=alias_list,
-                tags=tag_list,
-                metadata=artifact.metadata,
-                description=artifact.description,
-                ttl_seconds=artifact._ttl,
-                run_id=self.id,
-            )
-            artifact._attach(record, backend)
-            if not finish:
-                # A pending version has no manifest yet: the artifact shows what this
-                # writer added.
-                artifact._manifest = manifest
-            return record
-
-        future = self._executor.submit(log)
-        artifact._begin_log(future)
-        self._futures.append(future)
-        return artifact
+        return self._send_in_background(
+            artifact,
+            aliases=aliases,
+            tags=None,
+            verb=verb,
+            send=self._backend.finish_distributed if finish else self._backend.upsert,
+            extra={"distributed_id": distributed_id},
+            keep_manifest=not finish,
+        )
 
     def use_artifact(
         self,
