@@ -12,18 +12,17 @@ names, so tests never see each other's objects.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import pytest
+from server_fixtures import free_port, service_unavailable
 
 _START_TIMEOUT = 30.0
 _S3_ENV_TO_CLEAR = (
@@ -35,20 +34,6 @@ _S3_ENV_TO_CLEAR = (
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
 )
-
-
-def service_unavailable(message: str) -> NoReturn:
-    """Fail under CI, where every service must be there; skip on a developer's machine."""
-    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
-        pytest.fail(f"{message} (CI=true: integration services are required)", pytrace=False)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ServiceProcess:
