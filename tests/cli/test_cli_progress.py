@@ -16,7 +16,7 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = ("Hashing", "Staging", "Uploading", "Downloading", "Verifying")
+BAR_WORDS = ("Hashing", "Capturing", "Uploading", "Downloading", "Verifying")
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -64,8 +64,9 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     )
     assert code == 0, output
     assert "Hashing" in output and "20/20 files" in output
-    # policy="mutable" (put's) copies the files into the store as it adds them: "Staging".
-    assert "Staging" in output and "1.0/1.0 MB" in output
+    # policy="mutable" (put's): log_artifact copies the files into the store before it
+    # returns: "Capturing".
+    assert "Capturing" in output and "1.0/1.0 MB" in output
     assert "Uploading" not in output  # the log then has nothing left to copy: no bar
     assert "Logged local/proj/ds:v0 (20 files, 1.0 MB" in output
 
