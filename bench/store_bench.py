@@ -65,6 +65,10 @@ def soko_round(data: Path, work: Path, tag: str) -> dict[str, float]:
     os.environ["SOKO_CACHE_DIR"] = str(work / f"cache-{tag}")
     connect.reset()
     results: dict[str, float] = {}
+    # The store exists before the clock starts (a user logs into an existing store): its
+    # creation (database, migrations) is a one-time cost, not part of a log.
+    with soko.init(project="warm-up"):
+        pass
 
     def log() -> None:
         with soko.init(project="bench") as run:

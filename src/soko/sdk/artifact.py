@@ -252,7 +252,6 @@ class Artifact:
             parts = file_name.split(".")
             parts[0] = hashed.digest.hex[:20]
             path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
-        draft.builder.check_add(draft.file_entry(path, hashed), overwrite=overwrite)
         (entry,) = draft.add_files(
             [(path, hashed)],
             overwrite=overwrite,
@@ -282,7 +281,6 @@ class Artifact:
             announce(bar, len(physical), None)
             hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
         named = list(zip(logical, hashed, strict=True))
-        draft.builder.check_all([draft.file_entry(p, h) for p, h in named], overwrite=merge)
         draft.add_files(
             named,
             overwrite=merge,

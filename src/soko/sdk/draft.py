@@ -13,9 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from soko.client.hashing import FileStat, HashedFile
-from soko.core.digests import Algorithm
+from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, ManifestBuilder
-from soko.core.names import validate_artifact_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +22,7 @@ class LocalSource:
     """Where a stored entry's bytes are, and the state of that file when it was hashed."""
 
     local_path: str
+    digest: Digest
     stat: FileStat | None
     skip_cache: bool = False
     mutable: bool = True
@@ -56,11 +56,13 @@ class Draft:
         skip_cache: bool = False,
         mutable: bool = True,
     ) -> list[Entry]:
-        """Add hashed local files under their artifact paths: all of them, or none."""
-        entries = [self.file_entry(validate_artifact_path(p), h) for p, h in named]
+        """Add hashed local files under their (validated) artifact paths: all, or none."""
+        entries = [self.file_entry(p, h) for p, h in named]
         self.builder.add_all(entries, overwrite=overwrite)
         for entry, (_, hashed) in zip(entries, named, strict=True):
-            self.sources[entry.path] = LocalSource(hashed.path, hashed.stat, skip_cache, mutable)
+            self.sources[entry.path] = LocalSource(
+                hashed.path, hashed.digest, hashed.stat, skip_cache, mutable
+            )
             self.added_local_paths[os.fspath(hashed.path)] = entry.path
         return entries
 

@@ -20,6 +20,7 @@ from typing import Any
 from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.connect import get_backend
+from soko.core.digests import Digest
 from soko.core.names import parse_artifact_path, validate_aliases, validate_project, validate_tags
 from soko.core.records import RunRecord, VersionRecord
 from soko.errors import (
@@ -208,20 +209,20 @@ class Run:
         manifest = draft.builder.build()
         backend = self._backend
         with progress_bar(f"Capturing {artifact._name}") as bar:
-            transfer.capture_mutable(backend, draft, manifest, progress=bar)
+            missing = transfer.capture_mutable(backend, draft, manifest, progress=bar)
 
-        def upload_and_send() -> VersionRecord:
+        def upload_and_send(known_missing: set[Digest] | None) -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
-                transfer.upload_draft(backend, draft, manifest, progress=bar)
+                transfer.upload_draft(backend, draft, manifest, missing=known_missing, progress=bar)
             return send(manifest=manifest, **fields)
 
         def job() -> VersionRecord:
             try:
-                record = upload_and_send()
+                record = upload_and_send(missing)
             except MissingBlobsError:
                 # Garbage collection swept an unreferenced blob this log counted on between
                 # the upload and the commit: upload what is missing now and send again.
-                record = upload_and_send()
+                record = upload_and_send(None)
             artifact._attach(record, backend)
             if keep_manifest:
                 # A pending version has no manifest yet: the artifact shows what this

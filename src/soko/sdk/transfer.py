@@ -39,48 +39,60 @@ def _readable_source(staged: str | None, original: str) -> str:
 
 def capture_mutable(
     backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
-) -> None:
+) -> set[Digest]:
     """Capture, before ``log_artifact`` returns, the bytes of files added with
-    ``policy="mutable"`` that the backend does not hold yet.
+    ``policy="mutable"`` that the backend does not hold yet; returns the digests the backend
+    lacked when asked (one batched question for the whole manifest).
 
     The upload then reads the captured copies, so the caller may overwrite its files as
     soon as the log call returns (the checkpoint loop). Each copy is verified against the
     digest taken when the file was added: a file changed in between fails here, loudly.
     Files added with ``policy="immutable"`` are read later, by the background upload.
     """
-    wanted: dict[Digest, str] = {}
-    for entry in manifest:
-        source = draft.sources.get(entry.path)
-        if entry.ref is None and source is not None and source.mutable:
-            wanted.setdefault(entry.blob_digest(), source.local_path)
-    if not wanted:
-        return
-    missing = backend.missing_blobs(wanted)
+    missing = backend.missing_blobs(manifest.blob_digests())
     if not missing:
-        return
+        return missing
+    wanted: dict[Digest, str] = {}
+    for source in draft.sources.values():
+        if source.mutable and source.digest in missing:
+            wanted.setdefault(source.digest, source.local_path)
+    if not wanted:
+        return missing
     if progress is not None:
-        sizes = {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
-        announce(progress, len(missing), sum(sizes[d] for d in missing))
-    captured = backend.stage_files([(d, wanted[d]) for d in missing], progress=progress)
+        announce(progress, len(wanted), sum(_sizes(manifest)[d] for d in wanted))
+    captured = backend.stage_files(list(wanted.items()), progress=progress)
     for path, source in list(draft.sources.items()):
-        found = manifest.get(path)
-        if found is not None and source.mutable and found.blob_digest() in captured:
-            draft.sources[path] = replace(source, upload_path=captured[found.blob_digest()])
+        if source.mutable and source.digest in captured:
+            draft.sources[path] = replace(source, upload_path=captured[source.digest])
+    return missing
+
+
+def _sizes(manifest: Manifest) -> dict[Digest, int]:
+    return {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
 
 
 def upload_draft(
-    backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
+    backend: Backend,
+    draft: Draft,
+    manifest: Manifest,
+    *,
+    missing: set[Digest] | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Store every blob the manifest needs that the backend lacks, from the draft's files."""
-    wanted: dict[Digest, str] = {}
-    for entry in manifest:
-        if entry.ref is not None:
-            continue
-        source = draft.sources.get(entry.path)
-        digest = entry.blob_digest()
-        if source is not None and digest not in wanted:
-            wanted[digest] = _readable_source(source.upload_path, source.local_path)
+    """Store every blob the manifest needs that the backend lacks, from the draft's files.
+
+    *missing*, when given, is an empty answer to that question asked just before (nothing
+    to upload); otherwise the backend is asked.
+    """
+    if missing is not None and not missing:
+        return
     missing = backend.missing_blobs(manifest.blob_digests())
+    if not missing:
+        return
+    wanted: dict[Digest, str] = {}
+    for source in draft.sources.values():
+        if source.digest in missing and source.digest not in wanted:
+            wanted[source.digest] = _readable_source(source.upload_path, source.local_path)
     unavailable = [d for d in missing if d not in wanted]
     if unavailable:
         raise DigestMismatchError(
@@ -88,7 +100,7 @@ def upload_draft(
             f"blob (e.g. {unavailable[0]})."
         )
     if progress is not None:
-        sizes = {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
+        sizes = _sizes(manifest)
         announce(progress, len(missing), sum(sizes[d] for d in missing))
     backend.upload_files([(d, wanted[d]) for d in missing], progress=progress)
 
