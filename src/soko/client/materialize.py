@@ -16,6 +16,7 @@ import uuid
 
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError
+from soko.storage import copying
 
 _FICLONE = 0x40049409
 _CHUNK = 8 * 1024 * 1024
@@ -42,13 +43,20 @@ def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
         finally:
             os.close(fd)
         return
+    # The kernel copies (copy_file_range) and each chunk is hashed as read back from the
+    # new file, so what is verified is what the root receives, with no per-file buffer.
     hasher = digest.algorithm.hasher()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    with open(src, "rb", buffering=0) as reader, open(tmp, "wb", buffering=0) as writer:
-        while count := reader.readinto(view):
-            hasher.update(view[:count])
-            writer.write(view[:count])
+    source = os.open(src, os.O_RDONLY)
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            copying.copy_file(
+                source, fd, hasher, pipelined=os.fstat(source).st_size >= copying.PIPELINE_MIN
+            )
+        finally:
+            os.close(fd)
+    finally:
+        os.close(source)
     if hasher.digest() != digest.raw:
         raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
 
