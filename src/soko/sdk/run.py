@@ -42,12 +42,10 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
-class PublicRun:
-    """A run read back from the store (``artifact.logged_by()``, ``Api().run(...)``)."""
+class _RunIdentity:
+    """What a live run and a run read back from the store both show of their record."""
 
-    def __init__(self, record: RunRecord, backend: Backend) -> None:
-        self._record = record
-        self._backend = backend
+    _record: RunRecord
 
     def __repr__(self) -> str:
         return f"<Run {'/'.join(self.path)}>"
@@ -58,13 +56,28 @@ class PublicRun:
     project = property(lambda self: self._record.project)
     job_type = property(lambda self: self._record.job_type)
     group = property(lambda self: self._record.group)
-    config = property(lambda self: dict(self._record.config))
-    state = property(lambda self: self._record.state)
-    created_at = property(lambda self: self._record.created_at.isoformat())
 
     @property
     def path(self) -> list[str]:
         return [self._record.entity, self._record.project, self._record.id]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _RunIdentity) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self._record.id)
+
+
+class PublicRun(_RunIdentity):
+    """A run read back from the store (``artifact.logged_by()``, ``Api().run(...)``)."""
+
+    def __init__(self, record: RunRecord, backend: Backend) -> None:
+        self._record = record
+        self._backend = backend
+
+    config = property(lambda self: dict(self._record.config))
+    state = property(lambda self: self._record.state)
+    created_at = property(lambda self: self._record.created_at.isoformat())
 
     def logged_artifacts(self) -> list[Artifact]:
         records = self._backend.versions_of_run(self._record.id, "logged")
@@ -74,14 +87,8 @@ class PublicRun:
         records = self._backend.versions_of_run(self._record.id, "used")
         return [Artifact._from_record(r, self._backend) for r in records]
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PublicRun | Run) and other.id == self.id
 
-    def __hash__(self) -> int:
-        return hash(self._record.id)
-
-
-class Run:
+class Run(_RunIdentity):
     """One execution of code that uses and logs artifacts; a context manager."""
 
     def __init__(self, record: RunRecord, backend: Backend) -> None:
@@ -93,23 +100,9 @@ class Run:
         self.config: dict[str, Any] = dict(record.config)
         self.summary: dict[str, Any] = {}
 
-    def __repr__(self) -> str:
-        return f"<Run {'/'.join(self.path)}>"
-
-    id = property(lambda self: self._record.id)
-    name = property(lambda self: self._record.name)
-    entity = property(lambda self: self._record.entity)
-    project = property(lambda self: self._record.project)
-    job_type = property(lambda self: self._record.job_type)
-    group = property(lambda self: self._record.group)
-
     @property
     def state(self) -> str:
         return self._record.state if self._finished else "running"
-
-    @property
-    def path(self) -> list[str]:
-        return [self.entity, self.project, self.id]
 
     def __enter__(self) -> Run:
         return self
