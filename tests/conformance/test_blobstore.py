@@ -421,7 +421,7 @@ def store_root(tmp_path: Path) -> Path:
 
 def test_a_new_store_writes_its_format_marker(store_root: Path) -> None:
     store = LocalBlobStore(store_root)
-    assert (store_root / "format_version").read_bytes() == b"1\n"
+    assert (store_root / "format_version").read_bytes() == b"2\n"
     digest, data = blob(b"kept")
     store.put_bytes(digest, data)
 
@@ -432,14 +432,26 @@ def test_a_new_store_writes_its_format_marker(store_root: Path) -> None:
 def test_an_existing_empty_folder_becomes_a_store(store_root: Path) -> None:
     store_root.mkdir()
     LocalBlobStore(store_root)
-    assert (store_root / "format_version").read_text() == "1\n"
+    assert (store_root / "format_version").read_text() == "2\n"
 
 
-@pytest.mark.parametrize("content", [b"2\n", b"0\n", b"17"])
+def test_a_version_1_store_is_upgraded_and_its_blobs_kept(store_root: Path) -> None:
+    # Version 1 is version 2 without packs: its loose blobs stay where they are.
+    store = LocalBlobStore(store_root)
+    digest, data = blob(b"from a version 1 store")
+    store.put_bytes(digest, data)
+    (store_root / "format_version").write_bytes(b"1\n")
+
+    reopened = LocalBlobStore(store_root)
+    assert (store_root / "format_version").read_bytes() == b"2\n"
+    assert reopened.read_bytes(digest) == data
+
+
+@pytest.mark.parametrize("content", [b"3\n", b"0\n", b"17"])
 def test_a_store_of_another_format_version_is_refused(store_root: Path, content: bytes) -> None:
     store_root.mkdir()
     (store_root / "format_version").write_bytes(content)
-    with pytest.raises(StoreError, match=r"format version \d+.*version 1"):
+    with pytest.raises(StoreError, match=r"format version \d+.*version 2"):
         LocalBlobStore(store_root)
     assert (store_root / "format_version").read_bytes() == content
     assert os.listdir(store_root) == ["format_version"]
@@ -472,7 +484,7 @@ def test_a_store_whose_marker_was_never_written_is_completed(store_root: Path) -
     (store_root / "tmp").mkdir(parents=True)
     (store_root / "blobs").mkdir()
     LocalBlobStore(store_root)
-    assert (store_root / "format_version").read_text() == "1\n"
+    assert (store_root / "format_version").read_text() == "2\n"
 
 
 def test_blobs_live_at_their_key_read_only(store_root: Path) -> None:

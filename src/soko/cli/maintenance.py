@@ -110,6 +110,9 @@ def gc_command(args: argparse.Namespace) -> int:
                 "freed_bytes": report.freed_bytes,
                 "kept_young": report.kept_young,
                 "temp_files_removed": report.temp_files_removed,
+                "packs_deleted": report.packs_deleted,
+                "packs_rewritten": report.packs_rewritten,
+                "pack_bytes_reclaimed": report.pack_bytes_reclaimed,
             }
         )
         return 0
@@ -128,4 +131,10 @@ def gc_command(args: argparse.Namespace) -> int:
     if report.temp_files_removed:
         temp_verb = "Would remove" if report.dry_run else "Removed"
         print(f"{temp_verb} {report.temp_files_removed} temp files of interrupted writes.")
+    if report.packs_deleted or report.packs_rewritten:
+        pack_verb = "Would reclaim" if report.dry_run else "Reclaimed"
+        print(
+            f"{pack_verb} {format_size(report.pack_bytes_reclaimed)} of packs "
+            f"({report.packs_deleted} deleted, {report.packs_rewritten} rewritten)."
+        )
     return 0

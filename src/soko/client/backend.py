@@ -7,7 +7,7 @@ the HTTP backend answers through a soko server. Both return the records of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from soko.core.digests import Digest
@@ -23,13 +23,25 @@ class Backend(Protocol):
     def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]: ...
 
     def upload_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
-        """Store each local file as its digest, verified; raises DigestMismatchError."""
+        """Store each local file as its digest, verified; raises DigestMismatchError.
+
+        *contents* holds the bytes of some of the files, read when they were hashed: they
+        are stored (verified as well) instead of reading those files again.
+        """
         ...
 
     def stage_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         """Capture each file's bytes now, verified, so later edits cannot change a log.
 

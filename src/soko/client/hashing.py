@@ -17,6 +17,9 @@ from soko.core.digests import Algorithm, Digest
 
 _CHUNK = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
+_PROGRESS_STEP = 512
+SERIAL_MAX = 256 * 1024
+"""Files up to this size are hashed on the calling thread (see :func:`hash_files`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +43,27 @@ class HashedFile:
     digest: Digest
     size: int
     stat: FileStat
+    data: bytes | None = None
+    """The bytes that were hashed, when the caller asked to keep them."""
 
 
-def hash_file(path: str, algorithm: Algorithm) -> HashedFile:
-    """Hash one file in a single pass; the stat is taken from the open descriptor."""
+def hash_file(path: str, algorithm: Algorithm, *, keep: bool = False) -> HashedFile:
+    """Hash one file in a single pass; the stat is taken from the open descriptor.
+
+    With *keep*, a file of up to 1 MiB keeps the bytes it was hashed from.
+    """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    kept = None
     try:
         st = os.fstat(fd)
+        size = st.st_size
         hasher = algorithm.hasher()
-        if st.st_size <= _SMALL:
-            hasher.update(_read_all(fd, st.st_size))
+        if size <= _SMALL:
+            data = _read_all(fd, size)
+            hasher.update(data)
+            size = len(data)  # what was hashed, should the file have changed since fstat
+            if keep:
+                kept = data
         else:
             buffer = bytearray(_CHUNK)
             view = memoryview(buffer)
@@ -61,15 +75,17 @@ def hash_file(path: str, algorithm: Algorithm) -> HashedFile:
                     hasher.update(view[:count])
     finally:
         os.close(fd)
-    return HashedFile(path, Digest(algorithm, hasher.digest()), st.st_size, FileStat.of(st))
+    return HashedFile(path, Digest(algorithm, hasher.digest()), size, FileStat.of(st), kept)
 
 
 def _read_all(fd: int, expected: int) -> bytes:
-    parts = []
-    while True:
-        chunk = os.read(fd, max(expected, 65536))
-        if not chunk:
-            break
+    # One read answers for a file that did not grow since fstat: a short read of a
+    # regular file means its end, so asking for one byte more saves a second read.
+    data = os.read(fd, expected + 1)
+    if len(data) <= expected:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, 65536):
         parts.append(chunk)
     return b"".join(parts)
 
@@ -91,23 +107,49 @@ def map_in_chunks(
 ) -> list[_R]:
     """``[work(i) for i in items]`` on a thread pool, cut into a few large chunks so that
     many tiny files cost one task per chunk, not per file; results in the order of items."""
+    return map_chunks(
+        items,
+        lambda chunk: [work(i) for i in chunk],
+        progress=progress,
+        size_of=size_of,
+        workers=workers,
+    )
+
+
+def map_chunks(
+    items: Sequence[_T],
+    work: Callable[[Sequence[_T]], list[_R]],
+    *,
+    progress: ProgressCallback | None = None,
+    size_of: Callable[[_R], int] = lambda _: 0,
+    workers: int | None = None,
+    chunks_per_worker: int = 4,
+) -> list[_R]:
+    """``work(chunk)`` for a few chunks of *items* on a thread pool, where *work* returns
+    one result per item of its chunk; results in the order of items.
+
+    The default is one worker per core: most of the work per small file is Python, which
+    holds the GIL, so more threads only contend for it (20,000 x 4 KiB hash in 0.16 s on
+    2 threads and 0.32 s on 4 here); large files are bound by the disk or by hashing,
+    which releases the GIL, and gain nothing from more threads than cores either.
+    """
     if len(items) <= 1:
-        results = [work(i) for i in items]
+        results = work(items)
         if progress and results:
             progress(1, size_of(results[0]))
         return results
-    workers = workers or min(8, (os.cpu_count() or 2) * 2)
-    chunk_count = min(len(items), workers * 4)
+    workers = workers or os.cpu_count() or 2
+    chunk_count = min(len(items), workers * chunks_per_worker)
     step = -(-len(items) // chunk_count)
     chunks = [items[i : i + step] for i in range(0, len(items), step)]
 
     def run(chunk: Sequence[_T]) -> list[_R]:
-        done = [work(i) for i in chunk]
+        done = work(chunk)
         if progress:
             progress(len(done), sum(size_of(r) for r in done))
         return done
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-hash") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soko-io") as pool:
         return [r for part in pool.map(run, chunks) for r in part]
 
 
@@ -115,10 +157,52 @@ def hash_files(
     paths: Sequence[str],
     algorithm: Algorithm,
     *,
+    sizes: Sequence[int] | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    keep_bytes: int = 0,
 ) -> list[HashedFile]:
-    """Hash many files, results in the order of *paths*."""
+    """Hash many files, results in the order of *paths*.
+
+    With *sizes* (from a stat just taken), files up to :data:`SERIAL_MAX` are hashed one
+    after another on the calling thread while larger ones go to the thread pool: a small
+    file costs more Python than I/O, and threads contending for the GIL hash 20,000 of
+    them 2x slower than one thread does here. Small files keep their bytes (see
+    :class:`HashedFile`) until they add up to *keep_bytes*, so that storing them later
+    need not read them again.
+    """
+    if sizes is None:
+        return _hash_on_pool(paths, algorithm, workers=workers, progress=progress)
+    small = [i for i, size in enumerate(sizes) if size <= SERIAL_MAX]
+    if len(small) == len(paths):
+        return _hash_serially(paths, sizes, algorithm, progress, keep_bytes)
+    large = [i for i, size in enumerate(sizes) if size > SERIAL_MAX]
+    results: list[HashedFile | None] = [None] * len(paths)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-hash") as runner:
+        on_pool = runner.submit(
+            _hash_on_pool,
+            [paths[i] for i in large],
+            algorithm,
+            workers=workers,
+            progress=progress,
+        )
+        serial = _hash_serially(
+            [paths[i] for i in small], [sizes[i] for i in small], algorithm, progress, keep_bytes
+        )
+        for i, hashed in zip(small, serial, strict=True):
+            results[i] = hashed
+        for i, hashed in zip(large, on_pool.result(), strict=True):
+            results[i] = hashed
+    return [r for r in results if r is not None]
+
+
+def _hash_on_pool(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    *,
+    workers: int | None,
+    progress: ProgressCallback | None,
+) -> list[HashedFile]:
     return map_in_chunks(
         paths,
         lambda p: hash_file(p, algorithm),
@@ -126,6 +210,32 @@ def hash_files(
         size_of=lambda h: h.size,
         workers=workers,
     )
+
+
+def _hash_serially(
+    paths: Sequence[str],
+    sizes: Sequence[int],
+    algorithm: Algorithm,
+    progress: ProgressCallback | None,
+    keep_bytes: int,
+) -> list[HashedFile]:
+    """Hash on this thread; keep the bytes of each file that still fits in *keep_bytes*."""
+    results = []
+    for start in range(0, len(paths), _PROGRESS_STEP):
+        done = []
+        for path, size in zip(
+            paths[start : start + _PROGRESS_STEP], sizes[start : start + _PROGRESS_STEP],
+            strict=True,
+        ):
+            keep = size <= keep_bytes
+            hashed = hash_file(path, algorithm, keep=keep)
+            if hashed.data is not None:
+                keep_bytes -= len(hashed.data)
+            done.append(hashed)
+        if progress:
+            progress(len(done), sum(h.size for h in done))
+        results.extend(done)
+    return results
 
 
 class DigestCache(Protocol):
@@ -139,6 +249,7 @@ def hash_files_cached(
     cache: DigestCache | None,
     *,
     progress: ProgressCallback | None = None,
+    keep_bytes: int = 0,
 ) -> list[HashedFile]:
     """Like :func:`hash_files`, but a file whose stat the cache knows is not read."""
     if cache is None:
@@ -152,7 +263,13 @@ def hash_files_cached(
     todo = [i for i, r in enumerate(results) if r is None]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo), sum(s.size for s in known))
-    fresh = hash_files([paths[i] for i in todo], algorithm, progress=progress)
+    fresh = hash_files(
+        [paths[i] for i in todo],
+        algorithm,
+        sizes=[stats[i].size for i in todo],
+        progress=progress,
+        keep_bytes=keep_bytes,
+    )
     for i, hashed in zip(todo, fresh, strict=True):
         results[i] = hashed
     cache.record((h.stat, h.digest) for h in fresh)

@@ -17,7 +17,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -122,18 +122,24 @@ class HttpBackend:
         return missing
 
     def upload_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
         unique: dict[Digest, str] = {}
         for digest, path in items:
             unique.setdefault(digest, path)
+        held = contents or {}
         small: list[tuple[Digest, str, int]] = []
         large: list[tuple[Digest, str, int]] = []
         for digest, path in unique.items():
-            size = os.path.getsize(path)
+            data = held.get(digest)
+            size = len(data) if data is not None else os.path.getsize(path)
             (small if size < SMALL_BLOB else large).append((digest, path, size))
         jobs: list[Callable[[], None]] = [
-            partial(self._upload_batch, batch, progress) for batch in self._batches(small)
+            partial(self._upload_batch, batch, held, progress) for batch in self._batches(small)
         ]
         for part in _chunks(large, MAX_DIGESTS_PER_REQUEST):
             plan = UploadPlanOut.model_validate(
@@ -163,12 +169,17 @@ class HttpBackend:
             yield batch
 
     def _upload_batch(
-        self, batch: Sequence[tuple[Digest, str, int]], progress: Progress | None
+        self,
+        batch: Sequence[tuple[Digest, str, int]],
+        held: Mapping[Digest, bytes],
+        progress: Progress | None,
     ) -> None:
         parts: list[bytes] = []
         total = 0
         for digest, path, _ in batch:
-            data = _read_file(path)
+            data = held.get(digest)
+            if data is None:
+                data = _read_file(path)
             parts.append(frame_header(digest, len(data)))
             parts.append(data)
             total += len(data)
@@ -232,7 +243,11 @@ class HttpBackend:
             progress(1, size)
 
     def stage_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         """Capture the files' bytes now (``policy="mutable"``), so later edits of the files
         cannot change the log.
@@ -247,7 +262,9 @@ class HttpBackend:
             unique.setdefault(digest, path)
         try:
             missing = self.missing_blobs(unique)
-            self.upload_files([(d, unique[d]) for d in missing], progress=progress)
+            self.upload_files(
+                [(d, unique[d]) for d in missing], progress=progress, contents=contents
+            )
         except PermissionDeniedError:
             return self._stage_in_cache(unique, progress)
         except DigestMismatchError as exc:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from soko.client.backend import Progress
-from soko.client.hashing import map_in_chunks
-from soko.client.materialize import materialize
+from soko.client.hashing import map_chunks
+from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
@@ -21,11 +21,6 @@ from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
 from soko.service.store import Store
 from soko.storage.local import LocalBlobStore
-
-
-def _in_chunks(items: Sequence[tuple[Digest, str]], work: Any, progress: Progress | None) -> None:
-    """Run ``work(digest, path) -> bytes`` on every item over a thread pool."""
-    map_in_chunks(items, lambda item: work(*item), progress=progress, size_of=lambda n: n)
 
 
 class LocalBackend:
@@ -57,30 +52,35 @@ class LocalBackend:
         return self.blobs.missing(digests)
 
     def upload_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
-        def put(digest: Digest, path: str) -> int:
+        def put(chunk: Sequence[tuple[Digest, str]]) -> list[int]:
             try:
-                return self.blobs.put_file(digest, path)
-            except DigestMismatchError:
+                return self.blobs.put_files(chunk, contents=contents)
+            except DigestMismatchError as exc:
                 raise DigestMismatchError(
-                    f"{path!r} changed after it was added to the artifact; add it again."
+                    f"A file changed after it was added to the artifact; add it again. {exc}"
                 ) from None
 
-        _in_chunks(items, put, progress)
+        # Each chunk of small files becomes a pack of its own: two per core keep the
+        # packs large while one thread's fsync overlaps the other's reads.
+        map_chunks(items, put, progress=progress, size_of=lambda n: n, chunks_per_worker=2)
 
     def stage_files(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         # The embedded store is its own staging area: the log's upload then finds every
-        # blob present and copies nothing.
-        self.upload_files(items, progress=progress)
-        staged: dict[Digest, str] = {}
-        for digest, _path in items:
-            location = self.blobs.local_path(digest)
-            if location is not None:
-                staged[digest] = location
-        return staged
+        # blob stored and reads no file, so there is no other copy to point it to.
+        self.upload_files(items, progress=progress, contents=contents)
+        return {}
 
     def fetch_blobs(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
@@ -88,19 +88,29 @@ class LocalBackend:
         for folder in {os.path.dirname(dest) for _, dest in items}:
             os.makedirs(folder or ".", exist_ok=True)
 
-        def fetch(digest: Digest, dest: str) -> int:
-            src = self.blobs.local_path(digest)
-            if src is None:
-                raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
-            try:
-                materialize(src, dest, digest, mode=self.link_mode, make_dirs=False)
-            except FileNotFoundError:
-                raise NotFoundError(
-                    f"Blob {digest} is missing from the store {self.root}."
-                ) from None
-            return 0
+        def fetch(chunk: Sequence[tuple[Digest, str]]) -> list[int]:
+            dests: dict[Digest, list[str]] = {}
+            for digest, dest in chunk:
+                dests.setdefault(digest, []).append(dest)
+            sizes: dict[str, int] = {}
+            for digest, data in self.blobs.read_packed(dests):
+                for dest in dests.pop(digest):
+                    materialize_bytes(data, dest, digest)
+                    sizes[dest] = len(data)
+            for digest, loose in dests.items():
+                src = self.blobs.local_path(digest)
+                if src is None:
+                    raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
+                for dest in loose:
+                    try:
+                        materialize(src, dest, digest, mode=self.link_mode, make_dirs=False)
+                    except FileNotFoundError:
+                        raise NotFoundError(
+                            f"Blob {digest} is missing from the store {self.root}."
+                        ) from None
+            return [sizes.get(dest, 0) for _, dest in chunk]
 
-        _in_chunks(items, fetch, progress)
+        map_chunks(items, fetch, progress=progress, size_of=lambda n: n)
 
     # --- versions --------------------------------------------------------------------
     def commit(self, **fields: Any) -> VersionRecord:

@@ -29,19 +29,23 @@ def _temp_beside(dest: str) -> str:
     return os.path.join(folder, f".{name}.soko-{uuid.uuid4().hex[:12]}.tmp")
 
 
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
     if os.path.getsize(src) <= _SMALL:
         with open(src, "rb", buffering=0) as reader:
             data = reader.read()
         if digest.algorithm.hasher(data).digest() != digest.raw:
             raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        _write_new(tmp, data)
         return
     # The kernel copies (copy_file_range) and each chunk is hashed as read back from the
     # new file, so what is verified is what the root receives, with no per-file buffer.
@@ -108,6 +112,21 @@ def materialize(
                 raise CorruptBlobError(f"Blob {digest} does not match its digest ({src}).")
         else:
             _copy_hashing(src, tmp, digest)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def materialize_bytes(data: bytes, dest: str, digest: Digest) -> None:
+    """Make *dest* hold *data*, a blob read from a pack, verified against *digest*; its
+    parent folder must exist."""
+    if digest.algorithm.hasher(data).digest() != digest.raw:
+        raise CorruptBlobError(f"Blob {digest} does not match its digest (read from a pack).")
+    tmp = _temp_beside(dest)
+    try:
+        _write_new(tmp, data)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

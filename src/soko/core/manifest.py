@@ -145,7 +145,18 @@ class Manifest:
     @cached_property
     def _blob_digests(self) -> frozenset[Digest]:
         # Parsed once per manifest: upload, the missing-blob check and the commit all ask.
-        return frozenset(e.blob_digest() for e in self.entries.values() if e.ref is None)
+        # The algorithm is parsed once per distinct extra.alg, not once per entry.
+        algorithms: dict[Any, Algorithm] = {}
+        digests = set()
+        for e in self.entries.values():
+            if e.ref is None:
+                alg = e.extra.get(ALG_EXTRA_KEY)
+                alg = alg if isinstance(alg, str) else None  # e.algorithm: MD5 then
+                algorithm = algorithms.get(alg)
+                if algorithm is None:
+                    algorithm = algorithms[alg] = e.algorithm
+                digests.add(Digest.from_b64(e.digest, algorithm))
+        return frozenset(digests)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -246,7 +246,9 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        (hashed,) = hash_files_cached([local], self._algorithm, _stat_cache())
+        (hashed,) = hash_files_cached(
+            [local], self._algorithm, _stat_cache(), keep_bytes=draft.held_budget()
+        )
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -279,7 +281,13 @@ class Artifact:
             validate_artifact_path(path)
         with progress_bar(f"Hashing {root}") as bar:
             announce(bar, len(physical), None)
-            hashed = hash_files_cached(physical, self._algorithm, _stat_cache(), progress=bar)
+            hashed = hash_files_cached(
+                physical,
+                self._algorithm,
+                _stat_cache(),
+                progress=bar,
+                keep_bytes=draft.held_budget(),
+            )
         named = list(zip(logical, hashed, strict=True))
         draft.add_files(
             named,

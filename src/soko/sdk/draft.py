@@ -31,13 +31,45 @@ class LocalSource:
     """The captured copy of the bytes; the upload reads it rather than local_path."""
 
 
+HELD_BYTES_MAX = 256 * 1024 * 1024
+"""How many bytes of small files a draft keeps from hashing until it is logged.
+
+Reading 20,000 small files a second time costs more than storing them, so a draft keeps
+what it read (``cp`` holds no more than that in the page cache either); files beyond the
+budget are read again when logged, as large files always are."""
+
+
 class Draft:
     def __init__(self, algorithm: Algorithm, entries: Iterable[Entry] = ()) -> None:
         self.algorithm = algorithm
         self.builder = ManifestBuilder(algorithm, entries)
         self.sources: dict[str, LocalSource] = {}
         self.added_local_paths: dict[str, str] = {}
+        self.held: dict[Digest, bytes] = {}
+        """Bytes of small files kept from hashing, so that the log stores them without
+        reading the files again (up to :data:`HELD_BYTES_MAX`)."""
+        self._held_bytes = 0
         self._tmp_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def held_budget(self) -> int:
+        """How many more bytes of small files the draft may keep from hashing."""
+        return max(0, HELD_BYTES_MAX - self._held_bytes)
+
+    def held_contents(self, digests: Iterable[Digest]) -> dict[Digest, bytes]:
+        """The kept bytes of those of *digests* the draft holds."""
+        held = self.held
+        return {d: held[d] for d in digests if d in held}
+
+    def release_held(self, digests: Iterable[Digest] | None = None) -> None:
+        """Drop the kept bytes (of *digests*, or all): they are stored now."""
+        if digests is None:
+            self.held.clear()
+            self._held_bytes = 0
+            return
+        for digest in digests:
+            data = self.held.pop(digest, None)
+            if data is not None:
+                self._held_bytes -= len(data)
 
     def tmp_dir(self) -> str:
         if self._tmp_dir is None:
@@ -63,6 +95,11 @@ class Draft:
             self.sources[entry.path] = LocalSource(
                 hashed.path, hashed.digest, hashed.stat, skip_cache, mutable
             )
+            if hashed.data is not None and hashed.digest not in self.held:
+                # Bytes of a source removed or replaced later stay until the log: they
+                # count against the budget, which bounds them.
+                self.held[hashed.digest] = hashed.data
+                self._held_bytes += len(hashed.data)
             self.added_local_paths[os.fspath(hashed.path)] = entry.path
         return entries
 

@@ -42,7 +42,7 @@ def capture_mutable(
 ) -> set[Digest]:
     """Capture, before ``log_artifact`` returns, the bytes of files added with
     ``policy="mutable"`` that the backend does not hold yet; returns the digests the backend
-    lacked when asked (one batched question for the whole manifest).
+    still lacks (one batched question for the whole manifest, minus what was captured).
 
     The upload then reads the captured copies, so the caller may overwrite its files as
     soon as the log call returns (the checkpoint loop). Each copy is verified against the
@@ -60,11 +60,18 @@ def capture_mutable(
         return missing
     if progress is not None:
         announce(progress, len(wanted), sum(_sizes(manifest)[d] for d in wanted))
-    captured = backend.stage_files(list(wanted.items()), progress=progress)
-    for path, source in list(draft.sources.items()):
-        if source.mutable and source.digest in captured:
-            draft.sources[path] = replace(source, upload_path=captured[source.digest])
-    return missing
+    captured = backend.stage_files(
+        list(wanted.items()),
+        progress=progress,
+        contents=draft.held_contents(wanted),
+    )
+    draft.release_held(wanted)
+    if captured:
+        for path, source in list(draft.sources.items()):
+            if source.mutable and source.digest in captured:
+                draft.sources[path] = replace(source, upload_path=captured[source.digest])
+    # A blob staged in a local copy (a key that may not upload) is still to be uploaded.
+    return (missing - wanted.keys()) | captured.keys()
 
 
 def _sizes(manifest: Manifest) -> dict[Digest, int]:
@@ -82,8 +89,23 @@ def upload_draft(
     """Store every blob the manifest needs that the backend lacks, from the draft's files.
 
     *missing*, when given, is an empty answer to that question asked just before (nothing
-    to upload); otherwise the backend is asked.
+    to upload); otherwise the backend is asked. The bytes the draft kept from hashing are
+    dropped afterwards either way: a retry reads the files.
     """
+    try:
+        _upload_missing(backend, draft, manifest, missing=missing, progress=progress)
+    finally:
+        draft.release_held()
+
+
+def _upload_missing(
+    backend: Backend,
+    draft: Draft,
+    manifest: Manifest,
+    *,
+    missing: set[Digest] | None,
+    progress: Progress | None,
+) -> None:
     if missing is not None and not missing:
         return
     missing = backend.missing_blobs(manifest.blob_digests())
@@ -102,7 +124,11 @@ def upload_draft(
     if progress is not None:
         sizes = _sizes(manifest)
         announce(progress, len(missing), sum(sizes[d] for d in missing))
-    backend.upload_files([(d, wanted[d]) for d in missing], progress=progress)
+    backend.upload_files(
+        [(d, wanted[d]) for d in missing],
+        progress=progress,
+        contents=draft.held_contents(missing),
+    )
 
 
 def destination(root: str, path: str) -> str:

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, func, select, text
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import COMMITTED, DELETED
-from soko.errors import NotFoundError, SokoError
+from soko.errors import NotFoundError, SokoError, StoreError
 from soko.metadata.schema import aliases, collections, links, versions
 from soko.service.gc import (
     LIVE_STATES,
@@ -317,7 +317,8 @@ def _rehash(store: Store, info: BlobInfo) -> tuple[Problem | None, int]:
                 size += len(chunk)
     except NotFoundError:
         return None, 0  # deleted since it was listed (garbage collection)
-    except OSError as exc:
+    except (OSError, StoreError) as exc:
+        # StoreError: a packed blob whose pack is missing or shorter than the index says.
         return Problem("corrupt_blob", str(digest), f"unreadable blob {digest}: {exc}"), size
     actual = Digest(digest.algorithm, hasher.digest())
     if actual != digest:

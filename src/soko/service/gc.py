@@ -19,6 +19,10 @@ Order of a collection, and why each step is safe while other processes log and r
    missing and fails cleanly: no committed version ever names a deleted blob.
 5. **Temp files** of the store's ``tmp/`` older than the grace period are what killed writers
    left behind; they are removed.
+6. **Packs** (local store): a pack whose blobs were all deleted is removed, one mostly dead
+   is rewritten with its live blobs, and a pack no index row names that is older than the
+   grace period (a writer killed between writing it and indexing it) is removed
+   (:meth:`soko.storage.packs.Packs.compact`).
 
 The grace period protects uploads in flight: a writer stores its blobs (fresh modification
 time) before it commits, and storing a blob that exists refreshes its modification time.
@@ -80,6 +84,10 @@ class GcReport:
     kept_young: int = 0
     """Unreferenced blobs spared because they are younger than the grace period."""
     temp_files_removed: int = 0
+    packs_deleted: int = 0
+    packs_rewritten: int = 0
+    pack_bytes_reclaimed: int = 0
+    """Disk space the pack steps gave back (deleting a packed blob only forgets it)."""
 
     @property
     def freed_bytes(self) -> int:
@@ -138,6 +146,10 @@ def collect_garbage(
             report.temp_files_removed = len(store.blobs.temp_files_older_than(grace_seconds))
         else:
             report.temp_files_removed = store.blobs.remove_stale_temp(grace_seconds)
+        compacted = store.blobs.compact(grace_seconds, dry_run=dry_run)
+        report.packs_deleted = compacted.packs_deleted
+        report.packs_rewritten = compacted.packs_rewritten
+        report.pack_bytes_reclaimed = compacted.bytes_reclaimed
     return report
 
 
@@ -290,6 +302,7 @@ def _sweep(
             _lock_for_sweep(conn)
             marker.mark(conn)
             cutoff = time.time() - grace_seconds
+            doomed: list[BlobInfo] = []
             for info in batch:
                 if info.digest in marker.live:
                     continue
@@ -300,6 +313,16 @@ def _sweep(
                 if current.modified >= cutoff:
                     rewritten += 1  # written again since the listing: a writer may need it
                     continue
-                store.blobs.delete(info.digest)
-                deleted.append(current)
+                doomed.append(current)
+            _delete(store, [info.digest for info in doomed])
+            deleted.extend(doomed)
     return deleted, rewritten
+
+
+def _delete(store: Store, digests: list[Digest]) -> None:
+    if isinstance(store.blobs, LocalBlobStore):
+        # One index transaction for the batch's packed blobs, not one fsync per blob.
+        store.blobs.delete_many(digests)
+        return
+    for digest in digests:
+        store.blobs.delete(digest)

@@ -2,9 +2,12 @@
 
 Layout of the root::
 
-    format_version            "1\\n": the store's format; any other value is refused
+    format_version            "2\\n": the store's format (a version 1 store, which only
+                              differs by having no packs, is upgraded when opened);
+                              any other value is refused
     blobs/<alg>/<xx>/<hex>    one read-only file per blob (see :func:`~.base.blob_key`)
-    tmp/                      blobs being written, under process-unique names
+    packs/                    small blobs stored in batches, many to a file (:mod:`.packs`)
+    tmp/                      blobs and packs being written, under process-unique names
 
 Write order (the rules of :mod:`soko.storage.base` follow from it):
 
@@ -22,6 +25,10 @@ Write order (the rules of :mod:`soko.storage.base` follow from it):
 A writer killed between 1 and 3 leaves a file in ``tmp/`` that is never a blob;
 :meth:`LocalBlobStore.remove_stale_temp` deletes such files once they are old enough.
 
+:meth:`LocalBlobStore.put_files` stores a batch: blobs up to 1 MiB go into packs (one file,
+one fsync and one index transaction per pack, see :mod:`.packs`), larger ones as above.
+Every read looks for a loose blob first and then in the pack index.
+
 This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
 """
 
@@ -31,11 +38,12 @@ import builtins
 import contextlib
 import ctypes
 import functools
+import io
 import os
 import stat as stat_module
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,17 +52,23 @@ from typing import BinaryIO
 from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
 from soko.storage import copying
-from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key
+from soko.storage.base import BlobInfo, blob_key, digest_of_key
+from soko.storage.packs import MAX_PACKED, PACK_TARGET, PACKS, CompactReport, Packs
 
 MARKER_NAME = "format_version"
+FORMAT_VERSION = 2
+"""Version 2 added ``packs/``; version 1 stores are upgraded by rewriting the marker."""
+_UPGRADABLE = frozenset({1})
 _BLOBS = "blobs"
 _TMP = "tmp"
 _TEMP_SUFFIX = ".tmp"
 # Entries a store may hold before its marker exists: a process that created tmp/ and was
 # stopped before the marker's rename, or a concurrent opener half-way through.
-_STORE_ENTRIES = frozenset({_BLOBS, _TMP})
+_STORE_ENTRIES = frozenset({_BLOBS, _TMP, PACKS})
 
 _SMALL = 1024 * 1024
+PACK_MIN_BLOBS = 32
+"""A batch of fewer blobs is stored loose: a pack's fsync would cost more than it saves."""
 _SYNC_THREADS = 8
 # Blobs are never modified in place; read-only files guard them against a hard-linked
 # copy being edited. Creating the temp file with these bits costs no extra syscall.
@@ -84,6 +98,8 @@ class _RootState:
     """Blob files to fsync, kept only when syncfs is unavailable."""
     known_dirs: set[str] = field(default_factory=set)
     """Fan-out folders known to exist, so most puts skip makedirs."""
+    packs: Packs | None = None
+    """The pack index, one connection per process and root."""
 
 
 _states: dict[str, _RootState] = {}
@@ -109,6 +125,10 @@ class LocalBlobStore:
         self._state = _state_of(os.path.realpath(self.root))
         self._known_dirs = self._state.known_dirs
         self._open_root()
+        with self._state.lock:
+            if self._state.packs is None:
+                self._state.packs = Packs(self.root, self._new_temp_name)
+            self.packs = self._state.packs
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({self.root!r})"
@@ -141,6 +161,11 @@ class LocalBlobStore:
                 f"{marker} does not hold a format version ({text[:32]!r}); "
                 f"{self.root} is not a soko store."
             ) from None
+        if version in _UPGRADABLE:
+            # Version 1 is version 2 without packs: marking it 2 is the whole upgrade, and
+            # from then on a soko that cannot read packs refuses the store.
+            self._write_marker(marker)
+            return
         if version != FORMAT_VERSION:
             raise StoreError(
                 f"The store at {self.root} has format version {version}; this soko reads "
@@ -159,6 +184,12 @@ class LocalBlobStore:
                 f"{self.root} is not empty and has no {MARKER_NAME} file, so it is not a "
                 f"soko store (it holds {shown}). Give soko an empty or new folder."
             )
+        self._write_marker(marker)
+        # A concurrent opener may have written the marker first: both wrote the same bytes.
+        with open(marker, "rb") as stream:
+            self._check_marker(marker, stream.read(64))
+
+    def _write_marker(self, marker: str) -> None:
         content = f"{FORMAT_VERSION}\n".encode("ascii")
         try:
             os.makedirs(self._tmp, exist_ok=True)
@@ -175,9 +206,6 @@ class LocalBlobStore:
             self._fsync_dir(self.root)
         except OSError as exc:
             raise StoreError(f"Cannot write {marker}: {exc}") from exc
-        # A concurrent opener may have written the marker first: both wrote the same bytes.
-        with open(marker, "rb") as stream:
-            self._check_marker(marker, stream.read(64))
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -259,6 +287,59 @@ class LocalBlobStore:
             source_name="stream",
         )
 
+    def put_files(
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        contents: Mapping[Digest, bytes] | None = None,
+    ) -> builtins.list[int]:
+        """Store many files, each as its digest; returns their sizes in the order of *items*.
+
+        Files up to :data:`~.packs.MAX_PACKED` go into packs, read once and verified on the
+        way; larger ones are stored loose, as :meth:`put_file` does. *contents* holds the
+        bytes of some of the files (read by the caller when it hashed them): those files
+        are not read again, and their bytes are verified all the same. Blobs already
+        packed are refreshed and not read. The batch's packs are durable when this returns.
+        """
+        held = contents or {}
+        if len(items) < PACK_MIN_BLOBS:
+            return [self._put_one(digest, path, held.get(digest)) for digest, path in items]
+        packed = self.packs.touch(self.packs.locate(d for d, _ in items))
+        sizes = [0] * len(items)
+        pending: dict[Digest, bytes] = {}
+        pending_size = 0
+        for index, (digest, path) in enumerate(items):
+            if digest in packed or digest in pending:
+                continue
+            data = held.get(digest)
+            if data is None or len(data) > MAX_PACKED:
+                data = _read_small(path)
+            if data is None:
+                sizes[index] = self.put_file(digest, path)
+                continue
+            actual = digest.algorithm.hasher(data).digest()
+            if actual != digest.raw:
+                raise self._mismatch(digest, actual, path)
+            pending[digest] = data
+            pending_size += len(data)
+            sizes[index] = len(data)
+            if pending_size >= PACK_TARGET:
+                self.packs.write(list(pending.items()), verified=True)
+                packed.update(pending)
+                pending, pending_size = {}, 0
+        if pending:
+            self.packs.write(list(pending.items()), verified=True)
+        return sizes
+
+    def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
+        if data is None:
+            return self.put_file(digest, path)
+        try:
+            self.put_bytes(digest, data)
+        except DigestMismatchError:
+            raise self._mismatch(digest, digest.algorithm.hasher(data).digest(), path) from None
+        return len(data)
+
     def _existing_size(self, digest: Digest) -> int | None:
         """The stored size if the blob exists, its mtime refreshed, else None.
 
@@ -269,6 +350,9 @@ class LocalBlobStore:
         try:
             size = os.stat(final).st_size
         except FileNotFoundError:
+            location = self.packs.locate([digest]).get(digest)
+            if location is not None and self.packs.touch([digest]):
+                return location.size
             return None
         except OSError as exc:
             raise StoreError(f"Cannot stat blob {digest}: {exc}") from exc
@@ -426,27 +510,42 @@ class LocalBlobStore:
     # -- reading -------------------------------------------------------------------------
 
     def exists(self, digest: Digest) -> bool:
-        return os.access(self._path(digest), os.F_OK)
+        return os.access(self._path(digest), os.F_OK) or bool(self.packs.present([digest]))
 
     def missing(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Which of *digests* the store lacks: one existence check per distinct digest."""
-        return {d for d in set(digests) if not os.access(self._path(d), os.F_OK)}
+        """Which of *digests* the store lacks: the pack index is asked in batches, then
+        one existence check per digest it does not hold."""
+        wanted = set(digests)
+        wanted.difference_update(self.packs.present(wanted))
+        return {d for d in wanted if not os.access(self._path(d), os.F_OK)}
 
     def open(self, digest: Digest) -> BinaryIO:
         try:
             return open(self._path(digest), "rb")
         except FileNotFoundError:
-            raise NotFoundError(f"No blob {digest} in {self.root}.") from None
+            pass
+        data = self.packs.read(digest)
+        if data is None:
+            raise NotFoundError(f"No blob {digest} in {self.root}.")
+        return io.BytesIO(data)
 
     def read_bytes(self, digest: Digest) -> bytes:
         with self.open(digest) as stream:
             return stream.read()
 
+    def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
+        """The bytes (not verified) of those of *digests* that are packed, one open per
+        pack; the others are left out, for :meth:`local_path` to find."""
+        return self.packs.read_many(digests)
+
     def stat(self, digest: Digest) -> BlobInfo:
         try:
             st = os.stat(self._path(digest))
         except FileNotFoundError:
-            raise NotFoundError(f"No blob {digest} in {self.root}.") from None
+            location = self.packs.locate([digest]).get(digest)
+            if location is None:
+                raise NotFoundError(f"No blob {digest} in {self.root}.") from None
+            return BlobInfo(digest, location.size, location.written)
         return BlobInfo(digest, st.st_size, st.st_mtime)
 
     def local_path(self, digest: Digest) -> str | None:
@@ -455,13 +554,20 @@ class LocalBlobStore:
         return self._path(digest)
 
     def delete(self, digest: Digest) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(digest))
+        self.delete_many([digest])
+
+    def delete_many(self, digests: Sequence[Digest]) -> None:
+        """Delete each blob, loose or packed (one index transaction for all)."""
+        for digest in digests:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(digest))
+        self.packs.delete(digests)
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
         """Every blob (of one algorithm, when given); files that are not blob keys are
         skipped, so a stray file never shows up as a blob."""
         algorithms = list(Algorithm) if algorithm is None else [Algorithm.parse(algorithm)]
+        loose: set[Digest] = set()
         for alg in algorithms:
             alg_dir = os.path.join(self.root, _BLOBS, alg.key)
             for fanout in _scandir(alg_dir):
@@ -470,7 +576,15 @@ class LocalBlobStore:
                 for entry in _scandir(fanout.path):
                     info = _blob_info(f"{_BLOBS}/{alg.key}/{fanout.name}/{entry.name}", entry)
                     if info is not None:
+                        loose.add(info.digest)
                         yield info
+        for info in self.packs.list(None if algorithm is None else algorithms[0]):
+            if info.digest not in loose:  # stored both ways by two writers: listed once
+                yield info
+
+    def compact(self, grace_seconds: float, *, dry_run: bool = False) -> CompactReport:
+        """Reclaim the space of deleted packed blobs (see :meth:`.packs.Packs.compact`)."""
+        return self.packs.compact(grace_seconds=grace_seconds, dry_run=dry_run)
 
     # -- temp files ----------------------------------------------------------------------
 
@@ -498,6 +612,22 @@ class LocalBlobStore:
                 os.unlink(path)
                 removed += 1
         return removed
+
+
+def _read_small(path: str) -> bytes | None:
+    """The bytes of the regular file at *path* when it is small enough to pack, else None
+    (the caller then stores it loose). Errors reading it are raised as they are."""
+    fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    try:
+        st = os.fstat(fd)
+        if not stat_module.S_ISREG(st.st_mode) or st.st_size > MAX_PACKED:
+            return None
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:
+            return None  # growing while read: the loose path copies and verifies it whole
+        return data
+    finally:
+        os.close(fd)
 
 
 def _scandir(path: str) -> list[os.DirEntry[str]]:

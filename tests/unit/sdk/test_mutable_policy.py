@@ -9,6 +9,8 @@ import pytest
 
 import soko
 from soko.client import connect
+from soko.client.hashing import SERIAL_MAX
+from soko.sdk import draft as draft_module
 
 pytestmark = pytest.mark.usefixtures("soko_env")
 
@@ -54,28 +56,70 @@ def test_adding_copies_nothing_and_logging_captures_before_returning(
     assert (Path(root) / "data.bin").read_bytes() == b"x" * 1000
 
 
-def test_a_file_changed_between_add_and_log_fails_the_log_call(tmp_path: Path) -> None:
+# Larger than what a draft keeps in memory from hashing: such a file is read again at log.
+NOT_KEPT = SERIAL_MAX + 1
+
+
+def test_a_large_file_changed_between_add_and_log_fails_the_log_call(tmp_path: Path) -> None:
     data = tmp_path / "data.bin"
-    data.write_bytes(b"a" * 100)
+    data.write_bytes(b"a" * NOT_KEPT)
     artifact = soko.Artifact("changed", "dataset")
     artifact.add_file(str(data))
-    data.write_bytes(b"b" * 100)
+    data.write_bytes(b"b" * NOT_KEPT)
     with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
         run.log_artifact(artifact)
     assert not soko.Api(overrides={"project": "p"}).artifact_exists("changed:v0")
 
 
-def test_immutable_file_changed_before_upload_fails_the_log_clearly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["mutable", "immutable"])
+def test_a_small_file_changed_after_add_is_logged_as_it_was_hashed(
+    tmp_path: Path, policy: str
+) -> None:
+    # The draft kept the bytes it hashed, so the log stores those, as W&B's staging copy
+    # would: the version holds what add_file saw, never a mix of digest and other bytes.
     data = tmp_path / "data.bin"
     data.write_bytes(b"a" * 100)
+    artifact = soko.Artifact("kept", "dataset")
+    artifact.add_file(str(data), policy=policy)
+    data.write_bytes(b"b" * 100)
+    with soko.init(project="p") as run:
+        run.log_artifact(artifact).wait()
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"a" * 100
+
+
+def test_immutable_large_file_changed_before_upload_fails_the_log_clearly(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"a" * NOT_KEPT)
     artifact = soko.Artifact("unstaged", "dataset")
     artifact.add_file(str(data), policy="immutable")
-    data.write_bytes(b"b" * 100)
+    data.write_bytes(b"b" * NOT_KEPT)
     run = soko.init(project="p")
     run.log_artifact(artifact)
     with pytest.raises(soko.errors.DigestMismatchError, match="changed after it was added"):
         run.finish()
     assert not soko.Api(overrides={"project": "p"}).artifact_exists("unstaged:v0")
+
+
+def test_files_beyond_the_draft_memory_budget_are_read_again_at_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draft_module, "HELD_BYTES_MAX", 250)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / name).write_bytes(name.encode() * 100)
+    artifact = soko.Artifact("budget", "dataset")
+    artifact.add_dir(str(folder))
+    assert artifact._draft is not None
+    held = set(artifact._draft.held.values())
+    assert len(held) == 2  # two files fit in 250 bytes, the third would not
+    (not_kept,) = [n for n in ("a", "b", "c") if n.encode() * 100 not in held]
+    (folder / not_kept).write_bytes(b"changed")  # read again at log, and refused
+    with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
+        run.log_artifact(artifact)
 
 
 def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(

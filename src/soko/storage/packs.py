@@ -1,0 +1,437 @@
+"""Small blobs stored many to a file: the pack half of :class:`~.local.LocalBlobStore`.
+
+A loose blob costs a file create, a write and a rename, about 150 µs a blob in Python on
+this project's machines: 3 s for 20,000 small files. A pack costs that once for a whole
+batch. Layout under the store root::
+
+    packs/<name>.pack   blobs back to back, nothing else (the index knows the offsets)
+    packs/index.db      SQLite: (algorithm, digest) -> pack, offset, size, written
+
+Write order of :meth:`Packs.write`:
+
+1. Every blob is checked against its digest; on a mismatch nothing is written.
+2. The pack is written to a temp file, fsynced, renamed into ``packs/``, and ``packs/``
+   is fsynced: the bytes are durable before anything points at them.
+3. One transaction inserts the rows. ``INSERT OR IGNORE``: a blob another writer packed
+   meanwhile keeps its first location; its second copy is dead space.
+
+A crash between 2 and 3 leaves a pack that no row points at; :meth:`Packs.compact`
+deletes such packs once older than garbage collection's grace period (a live writer is
+between 2 and 3 for milliseconds). Pack files are never modified: compaction writes the
+live blobs of a mostly dead pack into a new one, moves their rows in one transaction and
+only then unlinks the old pack; a reader that looked up the old location looks up again.
+
+``written`` plays the part of a loose blob's mtime: a put of a blob that is already
+packed refreshes it, which restarts garbage collection's grace period.
+
+This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from soko.core.digests import Algorithm, Digest
+from soko.errors import DigestMismatchError, StoreError
+from soko.storage.base import BlobInfo
+
+PACKS = "packs"
+INDEX_NAME = "index.db"
+PACK_SUFFIX = ".pack"
+MAX_PACKED = 1024 * 1024
+"""Blobs up to this size are packed when stored in a batch; larger ones stay loose."""
+PACK_TARGET = 64 * 1024 * 1024
+"""A batch is cut into packs of about this size, which bounds what a writer holds."""
+REWRITE_BELOW = 0.5
+"""Compaction rewrites a pack whose live bytes are less than this share of it."""
+
+_PARAMS = 500  # digests per IN (...) query, well below SQLite's limit on parameters
+_BUSY_MS = 60_000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS packed (
+    alg TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    pack TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    written REAL NOT NULL,
+    PRIMARY KEY (alg, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS packed_by_pack ON packed (pack);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    pack: str
+    offset: int
+    size: int
+    written: float
+
+
+@dataclass
+class CompactReport:
+    packs_deleted: int = 0
+    """Packs no row pointed at any more (every blob in them deleted), or orphans."""
+    packs_rewritten: int = 0
+    bytes_reclaimed: int = 0
+
+
+class Packs:
+    """The packed blobs of one store root; safe to share between threads and processes."""
+
+    def __init__(self, root: str, new_temp: Callable[[], str]) -> None:
+        self.folder = os.path.join(root, PACKS)
+        self._index_path = os.path.join(self.folder, INDEX_NAME)
+        self._new_temp = new_temp
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    # -- the index -----------------------------------------------------------------------
+
+    def _connection(self, *, create: bool) -> sqlite3.Connection | None:
+        """The index, opened once per process; None when it does not exist and *create*
+        is false (a store that never packed a blob pays no query)."""
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if not create and not os.path.exists(self._index_path):
+            return None
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            conn = sqlite3.connect(
+                self._index_path, timeout=_BUSY_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed row survives a power cut, as the pack it points at does.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the pack index {self._index_path}: {exc}") from exc
+        # A connection inherited through fork() must not be used by the child.
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection(create=True)
+            assert conn is not None
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+
+    def locate(self, digests: Iterable[Digest]) -> dict[Digest, Location]:
+        """Where each of *digests* that is packed lives; one query per 500 digests."""
+        return {
+            digest: Location(pack, offset, size, written)
+            for digest, (pack, offset, size, written) in self._select(
+                digests, "pack, offset, size, written"
+            )
+        }
+
+    def present(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Those of *digests* that are packed (cheaper than :meth:`locate`)."""
+        return {digest for digest, _ in self._select(digests, "1")}
+
+    def _select(self, digests: Iterable[Digest], columns: str) -> list[tuple[Digest, Any]]:
+        by_alg: dict[Algorithm, dict[bytes, Digest]] = {}
+        for digest in digests:
+            by_alg.setdefault(digest.algorithm, {})[digest.raw] = digest
+        found: list[tuple[Digest, Any]] = []
+        if not by_alg:
+            return found
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return found
+            try:
+                for algorithm, wanted in by_alg.items():
+                    raws = list(wanted)
+                    for start in range(0, len(raws), _PARAMS):
+                        part = raws[start : start + _PARAMS]
+                        rows = conn.execute(
+                            f"SELECT digest, {columns} FROM packed "
+                            f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
+                            (algorithm.key, *part),
+                        ).fetchall()
+                        found.extend((wanted[row[0]], row[1:]) for row in rows)
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+        return found
+
+    def touch(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Refresh ``written`` of those of *digests* that are packed; returns them.
+
+        Atomic against :meth:`delete`: a blob is either refreshed (and garbage collection's
+        check of its age then spares it) or reported absent, to be written again.
+        """
+        wanted = list(digests)
+        present: set[Digest] = set()
+        if not wanted or self._connection(create=False) is None:
+            return present
+        now = time.time()
+        with self._transaction() as conn:
+            for digest in wanted:
+                cursor = conn.execute(
+                    "UPDATE packed SET written = ? WHERE alg = ? AND digest = ?",
+                    (now, digest.algorithm.key, digest.raw),
+                )
+                if cursor.rowcount:
+                    present.add(digest)
+        return present
+
+    def delete(self, digests: Iterable[Digest]) -> None:
+        """Forget packed blobs; their bytes stay in their packs until :meth:`compact`."""
+        if self._connection(create=False) is None:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "DELETE FROM packed WHERE alg = ? AND digest = ?",
+                [(digest.algorithm.key, digest.raw) for digest in digests],
+            )
+
+    def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return
+            query = "SELECT alg, digest, size, written FROM packed"
+            params: tuple[str, ...] = ()
+            if algorithm is not None:
+                query += " WHERE alg = ?"
+                params = (algorithm.key,)
+            rows = conn.execute(query, params).fetchall()
+        for alg, raw, size, written in rows:
+            yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, blobs: Sequence[tuple[Digest, bytes]], *, verified: bool = False) -> str:
+        """Store *blobs* as one new pack; returns its name. Each blob is checked against
+        its digest first, unless the caller just did (*verified*)."""
+        for digest, data in [] if verified else blobs:
+            actual = digest.algorithm.hasher(data).digest()
+            if actual != digest.raw:
+                got = Digest(digest.algorithm, actual)
+                raise DigestMismatchError(
+                    f"The bytes given for {digest} hash to {got}; nothing was stored."
+                )
+        name = os.urandom(12).hex()
+        rows = []
+        offset = 0
+        for digest, data in blobs:
+            rows.append((digest.algorithm.key, digest.raw, name, offset, len(data)))
+            offset += len(data)
+        self._write_file(name, b"".join(data for _, data in blobs))
+        now = time.time()
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, now) for row in rows],
+            )
+        return name
+
+    def _write_file(self, name: str, content: bytes) -> None:
+        temp = self._new_temp()
+        final = self._pack_path(name)
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(content)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            new_folder = not os.path.isdir(self.folder)
+            os.makedirs(self.folder, exist_ok=True)
+            os.replace(temp, final)
+            _fsync_dir(self.folder)
+            if new_folder:
+                _fsync_dir(os.path.dirname(self.folder))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StoreError(f"Cannot write pack {final}: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _pack_path(self, name: str) -> str:
+        return os.path.join(self.folder, name + PACK_SUFFIX)
+
+    def read(self, digest: Digest) -> bytes | None:
+        """The packed blob's bytes (not verified), or None when it is not packed."""
+        for _attempt in range(2):
+            location = self.locate([digest]).get(digest)
+            if location is None:
+                return None
+            try:
+                return self._read_at(location)
+            except FileNotFoundError:
+                continue  # compaction moved it since the lookup: look again
+        raise StoreError(f"The pack holding blob {digest} is missing from {self.folder}.")
+
+    def read_many(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
+        """The bytes of those of *digests* that are packed, one open per pack; digests
+        that are not packed are left out."""
+        wanted = set(digests)
+        for _attempt in range(2):
+            by_pack: dict[str, list[tuple[Digest, Location]]] = {}
+            for digest, location in self.locate(wanted).items():
+                by_pack.setdefault(location.pack, []).append((digest, location))
+            moved: set[Digest] = set()
+            for pack, members in by_pack.items():
+                try:
+                    fd = os.open(self._pack_path(pack), os.O_RDONLY)
+                except FileNotFoundError:
+                    moved.update(d for d, _ in members)
+                    continue
+                try:
+                    members.sort(key=lambda item: item[1].offset)
+                    for digest, location in members:
+                        yield digest, _pread_exact(fd, location, pack)
+                        wanted.discard(digest)
+                finally:
+                    os.close(fd)
+            if not moved:
+                return
+            wanted &= moved
+        raise StoreError(f"Packs of {len(wanted)} blobs are missing from {self.folder}.")
+
+    def _read_at(self, location: Location) -> bytes:
+        fd = os.open(self._pack_path(location.pack), os.O_RDONLY)
+        try:
+            return _pread_exact(fd, location, location.pack)
+        finally:
+            os.close(fd)
+
+    # -- reclaiming space ----------------------------------------------------------------
+
+    def pack_files(self) -> dict[str, os.stat_result]:
+        found: dict[str, os.stat_result] = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if entry.name.endswith(PACK_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    found[entry.name[: -len(PACK_SUFFIX)]] = entry.stat(follow_symlinks=False)
+        return found
+
+    def live_bytes(self) -> dict[str, int]:
+        """Bytes still referenced by the index, per pack."""
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return {}
+            rows = conn.execute("SELECT pack, SUM(size) FROM packed GROUP BY pack").fetchall()
+        return {pack: int(total) for pack, total in rows}
+
+    def compact(self, *, grace_seconds: float, dry_run: bool = False) -> CompactReport:
+        """Delete packs nothing points at (older than the grace period) and rewrite packs
+        that are mostly dead space."""
+        report = CompactReport()
+        files = self.pack_files()
+        live = self.live_bytes()
+        cutoff = time.time() - grace_seconds
+        for name, st in files.items():
+            used = live.get(name, 0)
+            if used == 0:
+                if st.st_mtime >= cutoff:
+                    continue  # a writer may be about to insert its rows
+                report.packs_deleted += 1
+                report.bytes_reclaimed += st.st_size
+                if not dry_run:
+                    self._delete_if_unused(name)
+            elif used < st.st_size * REWRITE_BELOW:
+                report.packs_rewritten += 1
+                report.bytes_reclaimed += st.st_size - used
+                if not dry_run:
+                    self._rewrite(name)
+        return report
+
+    def _delete_if_unused(self, name: str) -> None:
+        with self._transaction() as conn:
+            used = conn.execute("SELECT 1 FROM packed WHERE pack = ? LIMIT 1", (name,))
+            if used.fetchone() is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._pack_path(name))
+
+    def _rewrite(self, old: str) -> None:
+        with self._lock:
+            conn = self._connection(create=False)
+            assert conn is not None
+            rows = conn.execute(
+                "SELECT alg, digest, offset, size FROM packed WHERE pack = ?", (old,)
+            ).fetchall()
+        fd = os.open(self._pack_path(old), os.O_RDONLY)
+        try:
+            kept = [(alg, raw, os.pread(fd, size, offset)) for alg, raw, offset, size in rows]
+        finally:
+            os.close(fd)
+        new = os.urandom(12).hex()
+        offset = 0
+        placed = []
+        parts = []
+        for alg, raw, data in kept:
+            if Algorithm.parse(alg).hasher(data).digest() != raw:
+                continue  # a damaged blob stays where it is, for fsck to name
+            placed.append((new, offset, alg, raw, old))
+            parts.append(data)
+            offset += len(data)
+        self._write_file(new, b"".join(parts))
+        with self._transaction() as conn:
+            moved = 0
+            for row in placed:
+                moved += conn.execute(
+                    "UPDATE packed SET pack = ?, offset = ? "
+                    "WHERE alg = ? AND digest = ? AND pack = ?",
+                    row,
+                ).rowcount
+            if moved == 0:
+                # Another collector moved them first: this copy is not needed.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._pack_path(new))
+            still = conn.execute("SELECT 1 FROM packed WHERE pack = ? LIMIT 1", (old,))
+            if still.fetchone() is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._pack_path(old))
+
+
+def _pread_exact(fd: int, location: Location, pack: str) -> bytes:
+    data = os.pread(fd, location.size, location.offset)
+    if len(data) != location.size:
+        raise StoreError(
+            f"Pack {pack} is truncated: {location.size} bytes at offset {location.offset} "
+            f"were expected, {len(data)} are there."
+        )
+    return data
+
+
+def _fsync_dir(path: str) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
