@@ -26,6 +26,8 @@ from soko.core.digests import Algorithm, Digest
 from soko.errors import ValidationError
 
 FORMAT_VERSION = 1
+"""The format of a store that keeps one object per blob (S3); the local store's own format,
+which adds packs, is :data:`soko.storage.layout.FORMAT_VERSION`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,7 @@
 
 Layout of the root::
 
-    format_version            "2\\n": the store's format (a version 1 store, which only
-                              differs by having no packs, is upgraded when opened);
-                              any other value is refused
+    format_version            "2\\n": the store's format (see :mod:`.layout`)
     blobs/<alg>/<xx>/<hex>    one read-only file per blob (see :func:`~.base.blob_key`)
     packs/                    small blobs stored in batches, many to a file (:mod:`.packs`)
     tmp/                      blobs and packs being written, under process-unique names
@@ -53,18 +51,12 @@ from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
 from soko.storage import copying
 from soko.storage.base import BlobInfo, blob_key, digest_of_key
-from soko.storage.packs import MAX_PACKED, PACK_TARGET, PACKS, CompactReport, Packs
+from soko.storage.layout import fsync_dir, open_root
+from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs, PackWriter
 
-MARKER_NAME = "format_version"
-FORMAT_VERSION = 2
-"""Version 2 added ``packs/``; version 1 stores are upgraded by rewriting the marker."""
-_UPGRADABLE = frozenset({1})
 _BLOBS = "blobs"
 _TMP = "tmp"
 _TEMP_SUFFIX = ".tmp"
-# Entries a store may hold before its marker exists: a process that created tmp/ and was
-# stopped before the marker's rename, or a concurrent opener half-way through.
-_STORE_ENTRIES = frozenset({_BLOBS, _TMP, PACKS})
 
 _SMALL = 1024 * 1024
 PACK_MIN_BLOBS = 32
@@ -124,7 +116,7 @@ class LocalBlobStore:
         # sync what the others wrote.
         self._state = _state_of(os.path.realpath(self.root))
         self._known_dirs = self._state.known_dirs
-        self._open_root()
+        open_root(self.root, self._tmp, self._new_temp_name)
         with self._state.lock:
             if self._state.packs is None:
                 self._state.packs = Packs(self.root, self._new_temp_name)
@@ -132,80 +124,6 @@ class LocalBlobStore:
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({self.root!r})"
-
-    # -- opening -------------------------------------------------------------------------
-
-    def _open_root(self) -> None:
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise StoreError(f"The store root {self.root} is not a folder.")
-        try:
-            os.makedirs(self.root, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"Cannot create the store root {self.root}: {exc}") from exc
-        marker = os.path.join(self.root, MARKER_NAME)
-        try:
-            with open(marker, "rb") as stream:
-                text = stream.read(64)
-        except FileNotFoundError:
-            self._create_marker(marker)
-            return
-        except OSError as exc:
-            raise StoreError(f"Cannot read {marker}: {exc}") from exc
-        self._check_marker(marker, text)
-
-    def _check_marker(self, marker: str, text: bytes) -> None:
-        try:
-            version = int(text.decode("ascii").strip())
-        except (UnicodeDecodeError, ValueError):
-            raise StoreError(
-                f"{marker} does not hold a format version ({text[:32]!r}); "
-                f"{self.root} is not a soko store."
-            ) from None
-        if version in _UPGRADABLE:
-            # Version 1 is version 2 without packs: marking it 2 is the whole upgrade, and
-            # from then on a soko that cannot read packs refuses the store.
-            self._write_marker(marker)
-            return
-        if version != FORMAT_VERSION:
-            raise StoreError(
-                f"The store at {self.root} has format version {version}; this soko reads "
-                f"version {FORMAT_VERSION} only. Use a soko release that knows version "
-                f"{version}, or another folder."
-            )
-
-    def _create_marker(self, marker: str) -> None:
-        try:
-            foreign = sorted(set(os.listdir(self.root)) - _STORE_ENTRIES - {MARKER_NAME})
-        except OSError as exc:
-            raise StoreError(f"Cannot list the store root {self.root}: {exc}") from exc
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-            raise StoreError(
-                f"{self.root} is not empty and has no {MARKER_NAME} file, so it is not a "
-                f"soko store (it holds {shown}). Give soko an empty or new folder."
-            )
-        self._write_marker(marker)
-        # A concurrent opener may have written the marker first: both wrote the same bytes.
-        with open(marker, "rb") as stream:
-            self._check_marker(marker, stream.read(64))
-
-    def _write_marker(self, marker: str) -> None:
-        content = f"{FORMAT_VERSION}\n".encode("ascii")
-        try:
-            os.makedirs(self._tmp, exist_ok=True)
-            temp = self._new_temp_name()
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
-            try:
-                copying.write_all(fd, content)
-                # The marker is written once per store; make it durable right away so a
-                # crash cannot leave blobs next to an empty marker.
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, marker)
-            self._fsync_dir(self.root)
-        except OSError as exc:
-            raise StoreError(f"Cannot write {marker}: {exc}") from exc
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -304,12 +222,11 @@ class LocalBlobStore:
         held = contents or {}
         if len(items) < PACK_MIN_BLOBS:
             return [self._put_one(digest, path, held.get(digest)) for digest, path in items]
+        writer = PackWriter(self.packs, target=PACK_TARGET)
         packed = self.packs.touch(self.packs.locate(d for d, _ in items))
         sizes = [0] * len(items)
-        pending: dict[Digest, bytes] = {}
-        pending_size = 0
         for index, (digest, path) in enumerate(items):
-            if digest in packed or digest in pending:
+            if digest in packed or digest in writer:
                 continue
             data = held.get(digest)
             if data is None or len(data) > MAX_PACKED:
@@ -320,16 +237,31 @@ class LocalBlobStore:
             actual = digest.algorithm.hasher(data).digest()
             if actual != digest.raw:
                 raise self._mismatch(digest, actual, path)
-            pending[digest] = data
-            pending_size += len(data)
+            writer.add(digest, data)
             sizes[index] = len(data)
-            if pending_size >= PACK_TARGET:
-                self.packs.write(list(pending.items()), verified=True)
-                packed.update(pending)
-                pending, pending_size = {}, 0
-        if pending:
-            self.packs.write(list(pending.items()), verified=True)
+        writer.flush()
         return sizes
+
+    def put_blobs(self, blobs: Sequence[tuple[Digest, bytes]]) -> None:
+        """Store blobs given as bytes, each verified; a batch of small ones goes into packs
+        (durable when this returns), as :meth:`put_files` does."""
+        if len(blobs) < PACK_MIN_BLOBS:
+            for digest, data in blobs:
+                self.put_bytes(digest, data)
+            return
+        writer = PackWriter(self.packs, target=PACK_TARGET)
+        packed = self.packs.touch(self.packs.locate(d for d, _ in blobs))
+        for digest, data in blobs:
+            if digest in packed or digest in writer:
+                continue
+            if len(data) > MAX_PACKED:
+                self.put_bytes(digest, data)
+                continue
+            actual = digest.algorithm.hasher(data).digest()
+            if actual != digest.raw:
+                raise self._mismatch(digest, actual, "bytes")
+            writer.add(digest, data)
+        writer.flush()
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
         if data is None:
@@ -496,16 +428,7 @@ class LocalBlobStore:
 
     @staticmethod
     def _fsync_dir(path: str) -> None:
-        if os.name == "nt":
-            return  # Windows cannot open a folder to fsync it
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path)
 
     # -- reading -------------------------------------------------------------------------
 

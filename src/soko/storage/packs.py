@@ -41,6 +41,7 @@ from typing import Any
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, StoreError
 from soko.storage.base import BlobInfo
+from soko.storage.layout import fsync_dir
 
 PACKS = "packs"
 INDEX_NAME = "index.db"
@@ -264,9 +265,9 @@ class Packs:
             new_folder = not os.path.isdir(self.folder)
             os.makedirs(self.folder, exist_ok=True)
             os.replace(temp, final)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             if new_folder:
-                _fsync_dir(os.path.dirname(self.folder))
+                fsync_dir(os.path.dirname(self.folder))
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -417,6 +418,33 @@ class Packs:
                     os.unlink(self._pack_path(old))
 
 
+class PackWriter:
+    """Collects verified blobs and writes them as packs of about *target* bytes each."""
+
+    def __init__(self, packs: Packs, *, target: int = PACK_TARGET) -> None:
+        self._packs = packs
+        self._target = target
+        self._pending: dict[Digest, bytes] = {}
+        self._size = 0
+        self._written: set[Digest] = set()
+
+    def __contains__(self, digest: Digest) -> bool:
+        return digest in self._pending or digest in self._written
+
+    def add(self, digest: Digest, data: bytes) -> None:
+        """Add a blob the caller verified against *digest*."""
+        self._pending[digest] = data
+        self._size += len(data)
+        if self._size >= self._target:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._packs.write(list(self._pending.items()), verified=True)
+            self._written.update(self._pending)
+            self._pending, self._size = {}, 0
+
+
 def _pread_exact(fd: int, location: Location, pack: str) -> bytes:
     data = os.pread(fd, location.size, location.offset)
     if len(data) != location.size:
@@ -425,13 +453,3 @@ def _pread_exact(fd: int, location: Location, pack: str) -> bytes:
             f"were expected, {len(data)} are there."
         )
     return data
-
-
-def _fsync_dir(path: str) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

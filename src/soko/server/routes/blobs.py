@@ -22,6 +22,7 @@ from soko.core.digests import Digest
 from soko.errors import ValidationError
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
+from soko.storage.local import LocalBlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import FrameReader
@@ -70,9 +71,14 @@ def _store_batch(state: ServerState, body: bytes) -> StoredOut:
     reader = FrameReader()
     frames = list(reader.feed(body))
     reader.close()
-    # In parallel: each put is a few syscalls (a folder) or a round trip (a bucket).
-    for _ in state.io_pool.map(lambda frame: state.store.blobs.put_bytes(*frame), frames):
-        pass
+    blobs = state.store.blobs
+    if isinstance(blobs, LocalBlobStore):
+        # A folder store packs the batch: one file and one fsync, not a file per blob.
+        blobs.put_blobs(frames)
+    else:
+        # In parallel: each put is a round trip to the bucket.
+        for _ in state.io_pool.map(lambda frame: blobs.put_bytes(*frame), frames):
+            pass
     return StoredOut(stored=len(frames), bytes=sum(len(data) for _, data in frames))
 
 

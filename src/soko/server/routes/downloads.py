@@ -8,6 +8,7 @@ presigned bucket URL. The client verifies every blob while it streams.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from fastapi import APIRouter
@@ -17,8 +18,10 @@ from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, NotFoundError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.routes.blobs import parse_digests
+from soko.server.state import ServerState
 from soko.service.store import parse_blob_ref
 from soko.storage.base import BlobStore
+from soko.storage.local import LocalBlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
@@ -31,7 +34,8 @@ _CHUNK = 1024 * 1024
 
 def _blob_response(blobs: BlobStore, digest: Digest, media_type: str) -> Response:
     path = blobs.local_path(digest)
-    if path is not None:
+    # A packed blob has no file of its own: it is streamed from its pack.
+    if path is not None and os.path.isfile(path):
         return FileResponse(path, media_type=media_type)
     return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
 
@@ -89,7 +93,7 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
             f"{state.config.max_batch_bytes} bytes in all; fetch large blobs one by one."
         )
     try:
-        contents = list(state.io_pool.map(state.store.blobs.read_bytes, digests))
+        contents = _read_all(state.store.blobs, digests, state)
     except NotFoundError as exc:
         raise CorruptBlobError(
             f"A blob of {record.qualified_name} is missing from the store ({exc}); "
@@ -100,6 +104,15 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
         parts.append(frame_header(digest, len(data)))
         parts.append(data)
     return Response(b"".join(parts), media_type=MEDIA_TYPE)
+
+
+def _read_all(blobs: BlobStore, digests: list[Digest], state: ServerState) -> list[bytes]:
+    packed: dict[Digest, bytes] = {}
+    if isinstance(blobs, LocalBlobStore):
+        packed = dict(blobs.read_packed(digests))  # one open per pack, not per blob
+    rest = [d for d in digests if d not in packed]
+    packed.update(zip(rest, state.io_pool.map(blobs.read_bytes, rest), strict=True))
+    return [packed[d] for d in digests]
 
 
 @router.get(

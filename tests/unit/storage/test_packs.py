@@ -1,0 +1,295 @@
+"""Packs of the local store: batches of small blobs in one file each, found by an index."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from soko.core.digests import Algorithm, Digest
+from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.storage import packs as packs_module
+from soko.storage.base import blob_key
+from soko.storage.local import PACK_MIN_BLOBS, LocalBlobStore
+from soko.storage.packs import MAX_PACKED
+
+Item = tuple[Digest, bytes, str]
+
+
+def make_files(folder: Path, count: int, *, size: int = 100, tag: str = "") -> list[Item]:
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(count):
+        data = f"{tag}{i}:".encode() + os.urandom(size)
+        algorithm = (Algorithm.MD5, Algorithm.XXH128)[i % 2]
+        path = folder / f"{tag}f{i}"
+        path.write_bytes(data)
+        items.append((Digest.of_bytes(data, algorithm), data, str(path)))
+    return items
+
+
+def pack_files(root: Path) -> list[Path]:
+    return sorted((root / "packs").glob("*.pack"))
+
+
+def put(store: LocalBlobStore, items: list[Item]) -> list[int]:
+    return store.put_files([(d, path) for d, _, path in items])
+
+
+def test_a_batch_of_small_files_goes_into_one_pack_and_reads_back(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 100)
+
+    sizes = put(store, items)
+
+    assert sizes == [len(data) for _, data, _ in items]
+    assert len(pack_files(tmp_path / "store")) == 1
+    assert store.missing(d for d, _, _ in items) == set()
+    for digest, data, _ in items:
+        assert store.read_bytes(digest) == data
+        with store.open(digest) as stream:
+            assert stream.read() == data
+        assert store.stat(digest).size == len(data)
+        assert store.exists(digest)
+        # No loose file: a pack holds it.
+        assert not (tmp_path / "store" / blob_key(digest)).exists()
+    listed = list(store.list())
+    assert sorted((i.digest.hex, i.size) for i in listed) == sorted(
+        (d.hex, len(data)) for d, data, _ in items
+    )
+    assert {i.digest for i in store.list(Algorithm.MD5)} == {
+        d for d, _, _ in items if d.algorithm is Algorithm.MD5
+    }
+    assert os.listdir(tmp_path / "store" / "tmp") == []
+
+
+def test_large_files_and_small_batches_stay_loose(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", PACK_MIN_BLOBS)
+    big = make_files(tmp_path / "big", 1, size=MAX_PACKED + 1)
+    put(store, items + big)
+    (big_digest, big_data, _) = big[0]
+    assert (tmp_path / "store" / blob_key(big_digest)).read_bytes() == big_data
+    assert store.read_bytes(big_digest) == big_data
+
+    few = make_files(tmp_path / "few", PACK_MIN_BLOBS - 1, tag="few")
+    put(store, few)
+    for digest, data, _ in few:
+        assert (tmp_path / "store" / blob_key(digest)).read_bytes() == data
+
+
+def test_a_changed_file_fails_the_batch_naming_it(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 50)
+    changed = items[17][2]
+    Path(changed).write_bytes(b"not what was hashed")
+
+    with pytest.raises(DigestMismatchError, match="f17"):
+        put(store, items)
+    assert pack_files(tmp_path / "store") == []
+    assert store.missing(d for d, _, _ in items) == {d for d, _, _ in items}
+
+
+def test_held_contents_are_stored_instead_of_the_files_and_verified(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    for _, _, path in items:
+        Path(path).write_bytes(b"edited after hashing")  # the held bytes are what counts
+    store.put_files([(d, p) for d, _, p in items], contents={d: data for d, data, _ in items})
+    for digest, data, _ in items:
+        assert store.read_bytes(digest) == data
+
+    wrong = make_files(tmp_path / "wrong", 40, tag="w")
+    contents = {d: data for d, data, _ in wrong}
+    contents[wrong[3][0]] = b"held bytes that do not match"
+    with pytest.raises(DigestMismatchError):
+        store.put_files([(d, p) for d, _, p in wrong], contents=contents)
+    assert store.exists(wrong[3][0]) is False
+
+
+def test_putting_packed_blobs_again_writes_no_pack_and_refreshes_them(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    before = store.stat(items[0][0]).modified
+    time.sleep(0.05)
+    put(store, items)
+    assert len(pack_files(tmp_path / "store")) == 1
+    assert store.stat(items[0][0]).modified > before
+    # put_file of a packed blob finds it too, and does not store it loose.
+    digest, data, path = items[1]
+    assert store.put_file(digest, path) == len(data)
+    assert not (tmp_path / "store" / blob_key(digest)).exists()
+
+
+def test_a_blob_both_loose_and_packed_is_listed_once(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    digest, data, _ = items[0]
+    store.put_bytes(digest, data)  # loose first: the batch writer does not look for it
+    put(store, items)
+    assert [i.digest for i in store.list()].count(digest) == 1
+    store.delete(digest)
+    assert digest in store.missing([digest])
+
+
+def test_deleted_blobs_are_reclaimed_by_compaction(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    first = make_files(tmp_path / "a", 40, tag="a")
+    second = make_files(tmp_path / "b", 40, tag="b")
+    put(store, first)
+    (pack_a,) = pack_files(root)
+    put(store, second)
+    assert len(pack_files(root)) == 2
+
+    store.delete_many([d for d, _, _ in first])  # the whole first pack is dead
+    store.delete_many([d for d, _, _ in second[:30]])  # three quarters of the second
+    dry = store.compact(0, dry_run=True)
+    assert (dry.packs_deleted, dry.packs_rewritten) == (1, 1)
+    assert dry.bytes_reclaimed == sum(len(data) for _, data, _ in first + second[:30])
+    assert len(pack_files(root)) == 2
+
+    young = store.compact(3600)  # an empty pack this young may be a writer's: kept
+    assert (young.packs_deleted, young.packs_rewritten) == (0, 1)
+    assert store.compact(0).packs_deleted == 1
+    remaining = pack_files(root)
+    assert len(remaining) == 1 and pack_a not in remaining
+    for digest, data, _ in second[30:]:
+        assert store.read_bytes(digest) == data
+    assert store.missing(d for d, _, _ in second[30:]) == set()
+
+
+@pytest.fixture
+def orphan_store(tmp_path: Path) -> tuple[LocalBlobStore, list[Item]]:
+    """A store where a writer wrote its pack and died before indexing it."""
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+
+    def die(*_args: object, **_kwargs: object) -> object:
+        raise KeyboardInterrupt("killed between the pack and the index")
+
+    store.packs._transaction = die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        put(store, items)
+    del store.packs._transaction
+    return store, items
+
+
+def test_a_writer_dying_before_the_index_leaves_nothing_visible(
+    orphan_store: tuple[LocalBlobStore, list[Item]], tmp_path: Path
+) -> None:
+    store, items = orphan_store
+    assert len(pack_files(tmp_path / "store")) == 1
+    assert store.missing(d for d, _, _ in items) == {d for d, _, _ in items}
+    assert list(store.list()) == []
+    with pytest.raises(NotFoundError):
+        store.read_bytes(items[0][0])
+
+    assert store.compact(3600).packs_deleted == 0  # could be a live writer's
+    assert store.compact(0).packs_deleted == 1
+    assert pack_files(tmp_path / "store") == []
+    put(store, items)  # the next log works
+    assert store.missing(d for d, _, _ in items) == set()
+
+
+def test_a_truncated_or_missing_pack_is_a_store_error(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    (pack,) = pack_files(root)
+    pack.chmod(0o644)
+    with open(pack, "r+b") as handle:
+        handle.truncate(len(items[0][1]))
+    assert store.read_bytes(items[0][0]) == items[0][1]
+    with pytest.raises(StoreError, match="truncated"):
+        store.read_bytes(items[-1][0])
+    pack.unlink()
+    with pytest.raises(StoreError, match="missing"):
+        store.read_bytes(items[0][0])
+    with pytest.raises(StoreError, match="missing"):
+        list(store.read_packed([items[0][0]]))
+
+
+def test_read_packed_returns_only_packed_blobs_one_open_per_pack(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    loose, loose_data = Digest.of_bytes(b"loose"), b"loose"
+    store.put_bytes(loose, loose_data)
+    got = dict(store.read_packed([d for d, _, _ in items] + [loose]))
+    assert got == {d: data for d, data, _ in items}
+
+
+def test_packs_are_cut_at_the_target_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("soko.storage.local.PACK_TARGET", 1000)
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40, size=100)  # ~4 KiB in all
+    put(store, items)
+    assert len(pack_files(tmp_path / "store")) >= 4
+    for digest, data, _ in items:
+        assert store.read_bytes(digest) == data
+
+
+def test_the_index_is_only_created_when_a_pack_is_written(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    digest, data = Digest.of_bytes(b"one"), b"one"
+    store.put_bytes(digest, data)
+    assert store.missing([digest]) == set()
+    assert not (tmp_path / "store" / "packs" / packs_module.INDEX_NAME).exists()
+
+
+_BATCH_WRITER = textwrap.dedent(
+    """
+    import sys
+    from soko.core.digests import Algorithm, Digest
+    from soko.storage.local import LocalBlobStore
+
+    store = LocalBlobStore(sys.argv[1])
+    items = []
+    for arg in sys.argv[2:]:
+        alg, hex_digest, path = arg.split(",", 2)
+        items.append((Digest.from_hex(hex_digest, Algorithm.parse(alg)), path))
+    sys.stdin.readline()
+    store.put_files(items)
+    print("done")
+    """
+)
+
+
+def test_two_processes_pack_overlapping_batches_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    items = make_files(tmp_path / "src", 200)
+    halves = [items[:150], items[50:]]  # 100 blobs in both batches
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _BATCH_WRITER,
+                str(root),
+                *[f"{d.algorithm.value},{d.hex},{p}" for d, _, p in half],
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for half in halves
+    ]
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    outputs = [w.communicate(timeout=120)[0] for w in writers]
+    assert outputs == ["done\n", "done\n"]
+    store = LocalBlobStore(root)
+    assert sorted(i.digest.hex for i in store.list()) == sorted(d.hex for d, _, _ in items)
+    for digest, data, _ in items:
+        assert store.read_bytes(digest) == data
+    assert os.listdir(root / "tmp") == []
