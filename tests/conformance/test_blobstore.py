@@ -724,6 +724,7 @@ def test_sync_covers_puts_through_another_instance_of_the_root(
         return 0
 
     monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
     writer = LocalBlobStore(store_root)
     committer = LocalBlobStore(store_root / ".." / store_root.name)
     writer.put_bytes(*blob(b"written by one, committed by the other"))
@@ -742,6 +743,7 @@ def test_a_failed_sync_raises_and_is_retried(
         return next(results)
 
     monkeypatch.setattr(local_module, "_syncfs", lambda: flaky_syncfs)
+    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
     store = LocalBlobStore(store_root)
     store.put_bytes(*blob(b"must be durable"))
     with pytest.raises(StoreError, match="syncfs"):
@@ -775,6 +777,41 @@ def test_without_syncfs_each_written_file_is_fsynced(
     flushed.clear()
     store.sync()
     assert flushed == []
+
+
+def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncfs_calls: list[int] = []
+
+    def fake_syncfs(fd: int) -> int:
+        syncfs_calls.append(fd)
+        return 0
+
+    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    flushed: list[str] = []
+    fsync_file = LocalBlobStore._fsync_file
+
+    def record(path: str) -> None:
+        flushed.append(path)
+        fsync_file(path)
+
+    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(record))
+    store = LocalBlobStore(store_root)
+    few = [blob(f"few {i}".encode()) for i in range(local_module.FSYNC_UP_TO)]
+    for digest, data in few:
+        store.put_bytes(digest, data)
+    store.sync()
+    assert syncfs_calls == []
+    assert sorted(flushed) == sorted(
+        str(store_root.joinpath(*blob_key(d).split("/"))) for d, _ in few
+    )
+
+    for i in range(local_module.FSYNC_UP_TO + 1):
+        store.put_bytes(*blob(f"many {i}".encode()))
+    flushed.clear()
+    store.sync()
+    assert len(syncfs_calls) == 1 and flushed == []
 
 
 def test_list_skips_a_blob_deleted_while_listing(store_root: Path) -> None:

@@ -41,7 +41,6 @@ class Backend(Protocol):
         items: Sequence[tuple[Digest, str]],
         *,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         """Capture each file's bytes now, verified, so later edits cannot change a log.
 

@@ -18,6 +18,7 @@ from soko.core.digests import Algorithm, Digest
 _CHUNK = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
 _PROGRESS_STEP = 512
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 SERIAL_MAX = 256 * 1024
 """Files up to this size are hashed on the calling thread (see :func:`hash_files`)."""
 
@@ -52,19 +53,19 @@ def hash_file(path: str, algorithm: Algorithm, *, keep: bool = False) -> HashedF
 
     With *keep*, a file of up to 1 MiB keeps the bytes it was hashed from.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, _READ_FLAGS)
     kept = None
     try:
         st = os.fstat(fd)
         size = st.st_size
-        hasher = algorithm.hasher()
         if size <= _SMALL:
             data = _read_all(fd, size)
-            hasher.update(data)
+            raw = algorithm.digest_of(data)
             size = len(data)  # what was hashed, should the file have changed since fstat
             if keep:
                 kept = data
         else:
+            hasher = algorithm.hasher()
             buffer = bytearray(_CHUNK)
             view = memoryview(buffer)
             with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
@@ -73,9 +74,10 @@ def hash_file(path: str, algorithm: Algorithm, *, keep: bool = False) -> HashedF
                     if not count:
                         break
                     hasher.update(view[:count])
+            raw = hasher.digest()
     finally:
         os.close(fd)
-    return HashedFile(path, Digest(algorithm, hasher.digest()), size, FileStat.of(st), kept)
+    return HashedFile(path, Digest(algorithm, raw), size, FileStat.of(st), kept)
 
 
 def _read_all(fd: int, expected: int) -> bytes:

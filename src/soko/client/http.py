@@ -247,7 +247,6 @@ class HttpBackend:
         items: Sequence[tuple[Digest, str]],
         *,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         """Capture the files' bytes now (``policy="mutable"``), so later edits of the files
         cannot change the log.
@@ -262,9 +261,7 @@ class HttpBackend:
             unique.setdefault(digest, path)
         try:
             missing = self.missing_blobs(unique)
-            self.upload_files(
-                [(d, unique[d]) for d in missing], progress=progress, contents=contents
-            )
+            self.upload_files([(d, unique[d]) for d in missing], progress=progress)
         except PermissionDeniedError:
             return self._stage_in_cache(unique, progress)
         except DigestMismatchError as exc:

@@ -66,20 +66,28 @@ class LocalBackend:
                     f"A file changed after it was added to the artifact; add it again. {exc}"
                 ) from None
 
-        # Each chunk of small files becomes a pack of its own: two per core keep the
-        # packs large while one thread's fsync overlaps the other's reads.
-        map_chunks(items, put, progress=progress, size_of=lambda n: n, chunks_per_worker=2)
+        held = contents or {}
+        in_memory = [item for item in items if item[0] in held]
+        if in_memory:
+            # Bytes already in memory cost only Python to pack, which one thread does
+            # best (threads would contend for the GIL); the pack writes overlap it.
+            sizes = put(in_memory)
+            if progress:
+                progress(len(sizes), sum(sizes))
+        on_disk = [item for item in items if item[0] not in held]
+        # Each chunk of files becomes a pack of its own: two per core keep the packs large
+        # while one thread's reads overlap the other's.
+        map_chunks(on_disk, put, progress=progress, size_of=lambda n: n, chunks_per_worker=2)
 
     def stage_files(
         self,
         items: Sequence[tuple[Digest, str]],
         *,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
     ) -> dict[Digest, str]:
         # The embedded store is its own staging area: the log's upload then finds every
         # blob stored and reads no file, so there is no other copy to point it to.
-        self.upload_files(items, progress=progress, contents=contents)
+        self.upload_files(items, progress=progress)
         return {}
 
     def fetch_blobs(

@@ -136,6 +136,11 @@ class Manifest:
 
     def digest(self) -> str:
         """The version digest (hex) of SPEC §4."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
+        # Asked by the twin check and again by the commit: computed once per manifest.
         return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
 
     def blob_digests(self) -> frozenset[Digest]:

@@ -47,25 +47,23 @@ def capture_mutable(
     The upload then reads the captured copies, so the caller may overwrite its files as
     soon as the log call returns (the checkpoint loop). Each copy is verified against the
     digest taken when the file was added: a file changed in between fails here, loudly.
-    Files added with ``policy="immutable"`` are read later, by the background upload.
+    Files added with ``policy="immutable"`` are read later, by the background upload, and
+    so are the small files whose bytes the draft kept when it hashed them: those bytes are
+    a snapshot already.
     """
     missing = backend.missing_blobs(manifest.blob_digests())
     if not missing:
         return missing
     wanted: dict[Digest, str] = {}
+    held = draft.held
     for source in draft.sources.values():
-        if source.mutable and source.digest in missing:
+        if source.mutable and source.digest in missing and source.digest not in held:
             wanted.setdefault(source.digest, source.local_path)
     if not wanted:
         return missing
     if progress is not None:
         announce(progress, len(wanted), sum(_sizes(manifest)[d] for d in wanted))
-    captured = backend.stage_files(
-        list(wanted.items()),
-        progress=progress,
-        contents=draft.held_contents(wanted),
-    )
-    draft.release_held(wanted)
+    captured = backend.stage_files(list(wanted.items()), progress=progress)
     if captured:
         for path, source in list(draft.sources.items()):
             if source.mutable and source.digest in captured:
@@ -88,9 +86,9 @@ def upload_draft(
 ) -> None:
     """Store every blob the manifest needs that the backend lacks, from the draft's files.
 
-    *missing*, when given, is an empty answer to that question asked just before (nothing
-    to upload); otherwise the backend is asked. The bytes the draft kept from hashing are
-    dropped afterwards either way: a retry reads the files.
+    *missing*, when given, is the backend's answer to that question asked just before;
+    otherwise the backend is asked. The bytes the draft kept from hashing are dropped
+    afterwards either way: a retry reads the files.
     """
     try:
         _upload_missing(backend, draft, manifest, missing=missing, progress=progress)
@@ -106,9 +104,8 @@ def _upload_missing(
     missing: set[Digest] | None,
     progress: Progress | None,
 ) -> None:
-    if missing is not None and not missing:
-        return
-    missing = backend.missing_blobs(manifest.blob_digests())
+    if missing is None:
+        missing = backend.missing_blobs(manifest.blob_digests())
     if not missing:
         return
     wanted: dict[Digest, str] = {}

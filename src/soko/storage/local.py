@@ -17,8 +17,9 @@ Write order (the rules of :mod:`soko.storage.base` follow from it):
    sees no blob or the whole blob; two writers of one blob both succeed, the second rename
    swapping in identical bytes.
 4. No fsync here: :meth:`LocalBlobStore.sync` flushes every write since the last sync in one
-   go (``syncfs(2)`` of the store's file system, else fsyncs spread over a few threads), so
-   20,000 small files do not cost 20,000 serial fsyncs.
+   go (``syncfs(2)`` of the store's file system when more than a few files wait, else
+   fsyncs spread over a few threads), so 20,000 small files do not cost 20,000 serial
+   fsyncs.
 
 A writer killed between 1 and 3 leaves a file in ``tmp/`` that is never a blob;
 :meth:`LocalBlobStore.remove_stale_temp` deletes such files once they are old enough.
@@ -62,6 +63,9 @@ _SMALL = 1024 * 1024
 PACK_MIN_BLOBS = 32
 """A batch of fewer blobs is stored loose: a pack's fsync would cost more than it saves."""
 _SYNC_THREADS = 8
+FSYNC_UP_TO = 32
+"""Up to this many blobs written since the last sync are fsynced one by one, more with one
+``syncfs`` (packs are fsynced as they are written and do not count)."""
 # Blobs are never modified in place; read-only files guard them against a hard-linked
 # copy being edited. Creating the temp file with these bits costs no extra syscall.
 _BLOB_MODE = 0o444
@@ -222,24 +226,23 @@ class LocalBlobStore:
         held = contents or {}
         if len(items) < PACK_MIN_BLOBS:
             return [self._put_one(digest, path, held.get(digest)) for digest, path in items]
-        writer = PackWriter(self.packs, target=PACK_TARGET)
-        packed = self.packs.touch(self.packs.locate(d for d, _ in items))
+        packed = self.packs.touch(self.packs.present([d for d, _ in items]))
         sizes = [0] * len(items)
-        for index, (digest, path) in enumerate(items):
-            if digest in packed or digest in writer:
-                continue
-            data = held.get(digest)
-            if data is None or len(data) > MAX_PACKED:
-                data = _read_small(path)
-            if data is None:
-                sizes[index] = self.put_file(digest, path)
-                continue
-            actual = digest.algorithm.hasher(data).digest()
-            if actual != digest.raw:
-                raise self._mismatch(digest, actual, path)
-            writer.add(digest, data)
-            sizes[index] = len(data)
-        writer.flush()
+        with PackWriter(self.packs, target=PACK_TARGET) as writer:
+            for index, (digest, path) in enumerate(items):
+                if digest in packed or digest in writer:
+                    continue
+                data = held.get(digest)
+                if data is None or len(data) > MAX_PACKED:
+                    data = _read_small(path)
+                if data is None:
+                    sizes[index] = self.put_file(digest, path)
+                    continue
+                actual = digest.algorithm.digest_of(data)
+                if actual != digest.raw:
+                    raise self._mismatch(digest, actual, path)
+                writer.add(digest, data)
+                sizes[index] = len(data)
         return sizes
 
     def put_blobs(self, blobs: Sequence[tuple[Digest, bytes]]) -> None:
@@ -249,19 +252,18 @@ class LocalBlobStore:
             for digest, data in blobs:
                 self.put_bytes(digest, data)
             return
-        writer = PackWriter(self.packs, target=PACK_TARGET)
-        packed = self.packs.touch(self.packs.locate(d for d, _ in blobs))
-        for digest, data in blobs:
-            if digest in packed or digest in writer:
-                continue
-            if len(data) > MAX_PACKED:
-                self.put_bytes(digest, data)
-                continue
-            actual = digest.algorithm.hasher(data).digest()
-            if actual != digest.raw:
-                raise self._mismatch(digest, actual, "bytes")
-            writer.add(digest, data)
-        writer.flush()
+        packed = self.packs.touch(self.packs.present([d for d, _ in blobs]))
+        with PackWriter(self.packs, target=PACK_TARGET) as writer:
+            for digest, data in blobs:
+                if digest in packed or digest in writer:
+                    continue
+                if len(data) > MAX_PACKED:
+                    self.put_bytes(digest, data)
+                    continue
+                actual = digest.algorithm.digest_of(data)
+                if actual != digest.raw:
+                    raise self._mismatch(digest, actual, "bytes")
+                writer.add(digest, data)
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
         if data is None:
@@ -363,9 +365,7 @@ class LocalBlobStore:
         state = self._state
         with state.lock:
             state.dirty = True
-            # Paths are only needed by the fsync fallback; syncfs flushes everything.
-            if _syncfs() is None:
-                state.unsynced.add(final)
+            state.unsynced.add(final)
 
     # -- durability ----------------------------------------------------------------------
 
@@ -383,7 +383,9 @@ class LocalBlobStore:
             paths, state.unsynced = state.unsynced, set()
         try:
             syncfs = _syncfs()
-            if syncfs is not None:
+            # A few files are flushed one by one: syncfs would also flush whatever else
+            # is dirty on the file system (the user's own freshly written data).
+            if syncfs is not None and len(paths) > FSYNC_UP_TO:
                 self._run_syncfs(syncfs)
             else:
                 self._fsync_all(paths)

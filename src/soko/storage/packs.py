@@ -35,6 +35,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ REWRITE_BELOW = 0.5
 """Compaction rewrites a pack whose live bytes are less than this share of it."""
 
 _PARAMS = 500  # digests per IN (...) query, well below SQLite's limit on parameters
+_IOV_MAX = 1024  # buffers per writev, Linux's limit
 _BUSY_MS = 60_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS packed (
@@ -148,13 +150,33 @@ class Packs:
         }
 
     def present(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Those of *digests* that are packed (cheaper than :meth:`locate`)."""
-        return {digest for digest, _ in self._select(digests, "1")}
+        """Those of *digests* that are packed (cheaper than :meth:`locate`: the commit and
+        the log's missing-blob question ask it for every blob of a version)."""
+        by_alg = _by_algorithm(digests)
+        found: set[Digest] = set()
+        if not by_alg:
+            return found
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return found
+            try:
+                for key, wanted in by_alg.items():
+                    raws = list(wanted)
+                    for start in range(0, len(raws), _PARAMS):
+                        part = raws[start : start + _PARAMS]
+                        rows = conn.execute(
+                            "SELECT digest FROM packed "
+                            f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
+                            (key, *part),
+                        ).fetchall()
+                        found.update([wanted[raw] for (raw,) in rows])
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+        return found
 
     def _select(self, digests: Iterable[Digest], columns: str) -> list[tuple[Digest, Any]]:
-        by_alg: dict[Algorithm, dict[bytes, Digest]] = {}
-        for digest in digests:
-            by_alg.setdefault(digest.algorithm, {})[digest.raw] = digest
+        by_alg = _by_algorithm(digests)
         found: list[tuple[Digest, Any]] = []
         if not by_alg:
             return found
@@ -163,14 +185,14 @@ class Packs:
             if conn is None:
                 return found
             try:
-                for algorithm, wanted in by_alg.items():
+                for key, wanted in by_alg.items():
                     raws = list(wanted)
                     for start in range(0, len(raws), _PARAMS):
                         part = raws[start : start + _PARAMS]
                         rows = conn.execute(
                             f"SELECT digest, {columns} FROM packed "
                             f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
-                            (algorithm.key, *part),
+                            (key, *part),
                         ).fetchall()
                         found.extend((wanted[row[0]], row[1:]) for row in rows)
             except sqlite3.Error as exc:
@@ -237,10 +259,11 @@ class Packs:
         name = os.urandom(12).hex()
         rows = []
         offset = 0
+        keys = _ALG_KEYS
         for digest, data in blobs:
-            rows.append((digest.algorithm.key, digest.raw, name, offset, len(data)))
+            rows.append((keys[digest.algorithm], digest.raw, name, offset, len(data)))
             offset += len(data)
-        self._write_file(name, b"".join(data for _, data in blobs))
+        self._write_file(name, [data for _, data in blobs])
         now = time.time()
         with self._transaction() as conn:
             conn.executemany(
@@ -250,15 +273,13 @@ class Packs:
             )
         return name
 
-    def _write_file(self, name: str, content: bytes) -> None:
+    def _write_file(self, name: str, parts: Sequence[bytes]) -> None:
         temp = self._new_temp()
         final = self._pack_path(name)
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                view = memoryview(content)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_parts(fd, parts)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -399,7 +420,7 @@ class Packs:
             placed.append((new, offset, alg, raw, old))
             parts.append(data)
             offset += len(data)
-        self._write_file(new, b"".join(parts))
+        self._write_file(new, parts)
         with self._transaction() as conn:
             moved = 0
             for row in placed:
@@ -419,7 +440,12 @@ class Packs:
 
 
 class PackWriter:
-    """Collects verified blobs and writes them as packs of about *target* bytes each."""
+    """Collects verified blobs and writes them as packs of about *target* bytes each.
+
+    A full pack is written (and fsynced) on a helper thread while the caller collects the
+    next one; at most one pack is in flight, which bounds the memory held. :meth:`close`
+    writes the rest and waits: the blobs are durable when it returns.
+    """
 
     def __init__(self, packs: Packs, *, target: int = PACK_TARGET) -> None:
         self._packs = packs
@@ -427,6 +453,20 @@ class PackWriter:
         self._pending: dict[Digest, bytes] = {}
         self._size = 0
         self._written: set[Digest] = set()
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[str] | None = None
+
+    def __enter__(self) -> PackWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if error is None:
+            self.close()
+            return
+        try:
+            self._wait(reraise=False)  # the caller's error wins
+        finally:
+            self._shutdown()
 
     def __contains__(self, digest: Digest) -> bool:
         return digest in self._pending or digest in self._written
@@ -436,13 +476,79 @@ class PackWriter:
         self._pending[digest] = data
         self._size += len(data)
         if self._size >= self._target:
-            self.flush()
+            self._send()
 
-    def flush(self) -> None:
-        if self._pending:
-            self._packs.write(list(self._pending.items()), verified=True)
-            self._written.update(self._pending)
-            self._pending, self._size = {}, 0
+    def close(self) -> None:
+        try:
+            self._send()
+            self._wait(reraise=True)
+        finally:
+            self._shutdown()
+
+    def _send(self) -> None:
+        if not self._pending:
+            return
+        self._wait(reraise=True)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-pack")
+        blobs = list(self._pending.items())
+        self._in_flight = self._writer.submit(self._packs.write, blobs, verified=True)
+        self._written.update(self._pending)
+        self._pending, self._size = {}, 0
+
+    def _wait(self, *, reraise: bool) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            in_flight.result()
+        except BaseException:
+            if reraise:
+                raise
+
+    def _shutdown(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+
+_ALG_KEYS = {algorithm: algorithm.key for algorithm in Algorithm}
+
+
+def _by_algorithm(digests: Iterable[Digest]) -> dict[str, dict[bytes, Digest]]:
+    """*digests* by the index's algorithm key, then by raw bytes."""
+    by_alg: dict[str, dict[bytes, Digest]] = {}
+    keys = _ALG_KEYS
+    for digest in digests:
+        key = keys[digest.algorithm]
+        group = by_alg.get(key)
+        if group is None:
+            group = by_alg[key] = {}
+        group[digest.raw] = digest
+    return by_alg
+
+
+def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
+    """Write *parts* back to back with ``writev``: no joined copy of a whole pack."""
+    if not hasattr(os, "writev"):
+        _write_all(fd, b"".join(parts))
+        return
+    for start in range(0, len(parts), _IOV_MAX):
+        group = [memoryview(p) for p in parts[start : start + _IOV_MAX] if p]
+        while group:
+            written = os.writev(fd, group)
+            # A short write: drop what went out and go on from the middle of a part.
+            while group and written >= len(group[0]):
+                written -= len(group[0])
+                group.pop(0)
+            if group and written:
+                group[0] = group[0][written:]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _pread_exact(fd: int, location: Location, pack: str) -> bytes:

@@ -14,6 +14,9 @@ from soko.sdk import draft as draft_module
 
 pytestmark = pytest.mark.usefixtures("soko_env")
 
+# Larger than what a draft keeps in memory from hashing: such a file is read again at log.
+NOT_KEPT = SERIAL_MAX + 1
+
 
 def test_checkpoint_loop_logs_each_state_of_an_overwritten_file(tmp_path: Path) -> None:
     model = tmp_path / "model.pt"
@@ -32,7 +35,7 @@ def test_adding_copies_nothing_and_logging_captures_before_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data.bin"
-    data.write_bytes(b"x" * 1000)
+    data.write_bytes(b"x" * NOT_KEPT)  # a small file's kept bytes would need no capture
     artifact = soko.Artifact("captured", "dataset")
     artifact.add_file(str(data))
     backend = connect.get_backend()
@@ -49,15 +52,11 @@ def test_adding_copies_nothing_and_logging_captures_before_returning(
     monkeypatch.setattr(backend, "commit", commit_later)
     run.log_artifact(artifact)
     assert backend.missing_blobs([digest]) == set()  # captured before log_artifact returned
-    data.write_bytes(b"y" * 1000)  # the caller may overwrite at once
+    data.write_bytes(b"y" * NOT_KEPT)  # the caller may overwrite at once
     gate.set()
     run.finish()
     root = artifact.download(root=str(tmp_path / "out"))
-    assert (Path(root) / "data.bin").read_bytes() == b"x" * 1000
-
-
-# Larger than what a draft keeps in memory from hashing: such a file is read again at log.
-NOT_KEPT = SERIAL_MAX + 1
+    assert (Path(root) / "data.bin").read_bytes() == b"x" * NOT_KEPT
 
 
 def test_a_large_file_changed_between_add_and_log_fails_the_log_call(tmp_path: Path) -> None:

@@ -293,3 +293,25 @@ def test_two_processes_pack_overlapping_batches_at_once(tmp_path: Path) -> None:
     for digest, data, _ in items:
         assert store.read_bytes(digest) == data
     assert os.listdir(root / "tmp") == []
+
+
+def test_short_writes_of_a_pack_still_write_every_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        # At most 1000 bytes a call, cutting through the middle of buffers.
+        budget, taken = 1000, []
+        for buffer in buffers:
+            taken.append(buffer[: budget - sum(len(b) for b in taken)])
+            if sum(len(b) for b in taken) >= budget:
+                break
+        return real_writev(fd, taken)
+
+    monkeypatch.setattr(packs_module.os, "writev", short_writev)
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40, size=333)
+    put(store, items)
+    for digest, data, _ in items:
+        assert store.read_bytes(digest) == data
