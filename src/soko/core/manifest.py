@@ -31,6 +31,9 @@ DEFAULT_POLICY_CONFIG: Mapping[str, Any] = MappingProxyType({"storageLayout": "V
 ALG_EXTRA_KEY = "alg"
 
 
+_EXACT_ALGORITHMS = {algorithm.value: algorithm for algorithm in Algorithm}
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One path of a version: a stored file (``ref`` is None) or a reference.
@@ -54,7 +57,10 @@ class Entry:
     def algorithm(self) -> Algorithm:
         """The algorithm of a stored entry's digest: ``extra.alg``, MD5 when absent."""
         alg = self.extra.get(ALG_EXTRA_KEY)
-        return Algorithm.parse(alg) if isinstance(alg, str) else Algorithm.MD5
+        if not isinstance(alg, str):
+            return Algorithm.MD5
+        # The exact spellings W&B writes skip Algorithm.parse (an enum call per entry).
+        return _EXACT_ALGORITHMS.get(alg) or Algorithm.parse(alg)
 
     def blob_digest(self) -> Digest:
         """The content digest of a stored entry, parsed; references have none."""

@@ -8,6 +8,7 @@ path is validated again here, so no manifest can make soko write outside the roo
 from __future__ import annotations
 
 import os
+import stat as stat_module
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -131,7 +132,13 @@ def _upload_missing(
 def destination(root: str, path: str) -> str:
     """The file of entry *path* under *root*; refuses any path that would leave the root."""
     safe = validate_artifact_path(path)
-    return os.path.join(root, *safe.split("/"))
+    # A validated path has no empty, "." or ".." segment: joining by hand is the same as
+    # os.path.join of its segments, at a fraction of the cost for 20,000 entries.
+    if os.sep != "/":
+        safe = safe.replace("/", os.sep)
+    if not root:
+        return safe
+    return f"{root.rstrip(os.sep)}{os.sep}{safe}"
 
 
 def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
@@ -140,15 +147,23 @@ def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
     return [e for e in manifest if e.path.startswith(path_prefix)]
 
 
-def _unchanged(entries: Sequence[tuple[Entry, str]], cache: StatCache | None) -> set[str]:
-    """Destinations that already hold their entry's bytes (checked by stat cache or hash)."""
+def _unchanged(
+    entries: Sequence[tuple[Entry, str]], cache: StatCache | None, *, root: str | None = None
+) -> set[str]:
+    """Destinations that already hold their entry's bytes (checked by stat cache or hash).
+
+    With *root*, a root that does not exist or is empty answers at once (a first download
+    need not stat 20,000 paths that cannot be there).
+    """
+    if root is not None and _empty_folder(root):
+        return set()
     candidates: list[tuple[Entry, str]] = []
     for entry, dest in entries:
         try:
             st = os.stat(dest)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        if os.path.isfile(dest) and (entry.size is None or st.st_size == entry.size):
+        if stat_module.S_ISREG(st.st_mode) and (entry.size is None or st.st_size == entry.size):
             candidates.append((entry, dest))
     if not candidates:
         return set()
@@ -179,7 +194,7 @@ def download_entries(
     for entry in entries:
         dest = destination(root, entry.path)
         (references if entry.ref is not None else stored).append((entry, dest))
-    keep = _unchanged(stored, cache)
+    keep = _unchanged(stored, cache, root=root)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
     backend.fetch_blobs(todo, progress=progress)
@@ -190,6 +205,17 @@ def download_entries(
         cache.record(written, trusted=True)
     for entry, dest in references:
         _download_reference(entry, dest, allow_missing=allow_missing_references)
+
+
+def _empty_folder(path: str) -> bool:
+    """True when *path* does not exist or is a folder with nothing in it."""
+    try:
+        with os.scandir(path) as listing:
+            return next(listing, None) is None
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # not a folder, or unreadable: let the per-file checks decide
 
 
 def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None:
