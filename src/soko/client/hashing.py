@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from soko.core.digests import Algorithm, Digest
 
@@ -23,9 +23,12 @@ SERIAL_MAX = 256 * 1024
 """Files up to this size are hashed on the calling thread (see :func:`hash_files`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """What identifies one state of a file without reading it."""
+class FileStat(NamedTuple):
+    """What identifies one state of a file without reading it.
+
+    A tuple, not a dataclass: stat-cache lookups hash and compare 20,000 of them at a time,
+    and a tuple does both in C.
+    """
 
     device: int
     inode: int

@@ -50,24 +50,26 @@ class StatCache:
 
     def lookup(self, stats: Iterable[FileStat], algorithm: Algorithm) -> dict[FileStat, Digest]:
         """The recorded digest of each stat that matches a record exactly."""
-        wanted = {(s.device, s.inode): s for s in stats}
+        # A FileStat is a tuple: a row's (dev, ino, size, mtime, ctime) finds the stat it
+        # matches exactly, in one dict lookup.
+        wanted: dict[tuple[int, ...], FileStat] = {s: s for s in stats}
         conn = self._conn()
         found: dict[FileStat, Digest] = {}
         if conn is None or not wanted:
             return found
-        keys = list(wanted)
+        inodes = list({s.inode for s in wanted.values()})
         try:
-            for start in range(0, len(keys), _BATCH):
-                chunk = keys[start : start + _BATCH]
+            for start in range(0, len(inodes), _BATCH):
+                chunk = inodes[start : start + _BATCH]
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(
                     f"SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
                     f"WHERE ino IN ({marks}) AND alg = ?",
-                    [*(ino for _, ino in chunk), algorithm.value],
-                )
+                    [*chunk, algorithm.value],
+                ).fetchall()
                 for dev, ino, size, mtime, ctime, raw in rows:
-                    stat = wanted.get((dev, ino))
-                    if stat and (stat.size, stat.mtime_ns, stat.ctime_ns) == (size, mtime, ctime):
+                    stat = wanted.get((dev, ino, size, mtime, ctime))
+                    if stat is not None:
                         found[stat] = Digest(algorithm, bytes(raw))
         except sqlite3.Error:
             return {}

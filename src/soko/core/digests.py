@@ -26,6 +26,9 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
+_RAW_SIZE = 16
+
+
 class Algorithm(StrEnum):
     """The digest algorithm of an artifact; its value is what W&B writes in ``extra.alg``."""
 
@@ -45,7 +48,7 @@ class Algorithm(StrEnum):
 
     @property
     def raw_size(self) -> int:
-        return 16
+        return _RAW_SIZE
 
     @property
     def key(self) -> str:
@@ -90,7 +93,8 @@ class Digest:
         return self.raw == other.raw and self.algorithm is other.algorithm
 
     def __post_init__(self) -> None:
-        if len(self.raw) != self.algorithm.raw_size:
+        # Both algorithms are 16 bytes: compared to a constant, as this runs per blob.
+        if len(self.raw) != _RAW_SIZE:
             raise ValidationError(
                 f"A {self.algorithm.value} digest has {self.algorithm.raw_size} bytes, "
                 f"not {len(self.raw)}."

@@ -191,7 +191,7 @@ class Artifact:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None and self._draft is not None:
-            return self._draft.builder.build()
+            return self._draft.build()
         if self._manifest is None:
             record = self._require_logged("manifest")
             assert self._backend is not None
@@ -424,7 +424,7 @@ class Artifact:
         self._saved_aliases = list(self._aliases)
         self._tags = list(record.tags)
         if self._draft is not None and self._manifest is None:
-            self._manifest = self._draft.builder.build()
+            self._manifest = self._draft.build()
             if self._manifest.digest() != record.digest:
                 self._manifest = None
         self._draft = None

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from soko.client.hashing import FileStat, HashedFile
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import ALG_EXTRA_KEY, Entry, ManifestBuilder
+from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest, ManifestBuilder
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,10 @@ class Draft:
     def __init__(self, algorithm: Algorithm, entries: Iterable[Entry] = ()) -> None:
         self.algorithm = algorithm
         self.builder = ManifestBuilder(algorithm, entries)
+        # One read-only mapping shared by every file entry of the draft.
+        self._extra: Mapping[str, str] = MappingProxyType(
+            {ALG_EXTRA_KEY: algorithm.value} if algorithm is Algorithm.XXH128 else {}
+        )
         self.sources: dict[str, LocalSource] = {}
         self.added_local_paths: dict[str, str] = {}
         self.held: dict[Digest, bytes] = {}
@@ -77,8 +82,7 @@ class Draft:
         return self._tmp_dir.name
 
     def file_entry(self, path: str, hashed: HashedFile) -> Entry:
-        extra = {ALG_EXTRA_KEY: self.algorithm.value} if self.algorithm is Algorithm.XXH128 else {}
-        return Entry(path=path, digest=hashed.digest.b64, size=hashed.size, extra=extra)
+        return Entry(path=path, digest=hashed.digest.b64, size=hashed.size, extra=self._extra)
 
     def add_files(
         self,
@@ -102,6 +106,16 @@ class Draft:
                 self._held_bytes += len(hashed.data)
             self.added_local_paths[os.fspath(hashed.path)] = entry.path
         return entries
+
+    def build(self) -> Manifest:
+        """The manifest of the draft as it is now."""
+        manifest = self.builder.build()
+        sources = self.sources
+        stored = [e.path for e in manifest if e.ref is None]
+        # Every stored entry came from a hashed file: its Digest is known already.
+        if all(path in sources for path in stored):
+            manifest.know_blob_digests(frozenset(sources[path].digest for path in stored))
+        return manifest
 
     def add_references(self, entries: Sequence[Entry]) -> list[Entry]:
         self.builder.add_all(entries)

@@ -199,7 +199,7 @@ class Run(_RunIdentity):
             **(extra or {}),
         }
         draft = artifact._draft
-        manifest = draft.builder.build()
+        manifest = draft.build()
         backend = self._backend
         with progress_bar(f"Capturing {artifact._name}") as bar:
             missing = transfer.capture_mutable(backend, draft, manifest, progress=bar)
