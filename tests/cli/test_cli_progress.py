@@ -54,7 +54,9 @@ def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) ->
 
 @pytest.fixture
 def folder(make_tree: TreeFactory) -> Path:
-    return make_tree({f"part-{i:02}.bin": os.urandom(50_000) for i in range(20)})
+    # Larger than what a draft keeps from hashing (SERIAL_MAX), so that the log captures
+    # them from disk with a bar; kept small files would go up in the background.
+    return make_tree({f"part-{i:02}.bin": os.urandom(300_000) for i in range(20)})
 
 
 def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
@@ -66,15 +68,15 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     assert "Hashing" in output and "20/20 files" in output
     # policy="mutable" (put's): log_artifact copies the files into the store before it
     # returns: "Capturing".
-    assert "Capturing" in output and "1.0/1.0 MB" in output
+    assert "Capturing" in output and "6.0/6.0 MB" in output
     assert "Uploading" not in output  # the log then has nothing left to copy: no bar
-    assert "Logged local/proj/ds:v0 (20 files, 1.0 MB" in output
+    assert "Logged local/proj/ds:v0 (20 files, 6.0 MB" in output
 
     code, output = run_in_terminal(
         [soko, "artifact", "get", "proj/ds", "--root", str(tmp_path / "out")]
     )
     assert code == 0, output
-    assert "Downloading ds:v0" in output and "1.0/1.0 MB" in output
+    assert "Downloading ds:v0" in output and "6.0/6.0 MB" in output
 
     code, output = run_in_terminal([soko, "verify"])
     assert code == 0, output
