@@ -69,6 +69,7 @@ class BlobCache:
         self.max_bytes = max_bytes
         self._tmp = os.path.join(self.root, _TMP)
         self._lock = threading.Lock()
+        self._known_dirs: set[str] = set()
         self._estimated_size: int | None = None
 
     @classmethod
@@ -122,7 +123,7 @@ class BlobCache:
         final = self.path(digest)
         if self.get(digest) is not None:
             return final
-        os.makedirs(self._tmp, exist_ok=True)
+        self._ensure_dir(self._tmp)
         temp = os.path.join(
             self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
         )
@@ -141,8 +142,7 @@ class BlobCache:
                 raise DigestMismatchError(
                     f"Downloaded bytes hash to {actual}, not {digest}; nothing was cached."
                 )
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(temp, final)
+            self._move_into_place(temp, final)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -151,6 +151,51 @@ class BlobCache:
             progress(1, 0)
         self._grew(size)
         return final
+
+    def put_verified(self, digest: Digest, data: bytes) -> str:
+        """Cache *data*, which the caller just checked hashes to *digest*; returns its path.
+
+        The small blobs of a batch answer come this way: one hash each, done by the caller,
+        and a plain write instead of :meth:`put_chunks`'s streaming.
+        """
+        final = self.path(digest)
+        if self.get(digest) is not None:
+            return final
+        self._ensure_dir(self._tmp)
+        temp = os.path.join(
+            self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
+        )
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            self._move_into_place(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self._grew(len(data))
+        return final
+
+    def _ensure_dir(self, folder: str) -> None:
+        if folder not in self._known_dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._known_dirs.add(folder)
+
+    def _move_into_place(self, temp: str, final: str) -> None:
+        folder = os.path.dirname(final)
+        self._ensure_dir(folder)
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:
+            # A cleanup removed the (empty) fan-out folder since it was seen: make it again.
+            self._known_dirs.discard(folder)
+            self._ensure_dir(folder)
+            os.replace(temp, final)
 
     def _grew(self, size: int) -> None:
         if self.max_bytes is None:

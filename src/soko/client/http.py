@@ -27,7 +27,7 @@ from soko import settings as settings_module
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_session import ApiSession, raise_for_status
-from soko.client.materialize import materialize
+from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
@@ -317,6 +317,14 @@ class HttpBackend:
             if progress:
                 progress(len(destinations[digest]), size)
 
+        def place_bytes(digest: Digest, data: bytes) -> None:
+            # A small blob of a batch answer: verified once (by _fetch_batch), cached, and
+            # written to its destinations from memory rather than copied from the cache.
+            for dest in destinations[digest]:
+                materialize_bytes(data, dest, digest, verified=True)
+            if progress:
+                progress(len(destinations[digest]), len(data) * len(destinations[digest]))
+
         uncached: list[Digest] = []
         for digest in destinations:
             cached = self.cache.get(digest)
@@ -351,14 +359,16 @@ class HttpBackend:
                             )
                         )
                 for batch in self._download_batches(small):
-                    jobs.append(partial(self._fetch_batch_and_place, version_id, batch, place))
+                    jobs.append(
+                        partial(self._fetch_batch_and_place, version_id, batch, place_bytes)
+                    )
         self._run(jobs)
 
     def _fetch_batch_and_place(
-        self, version_id: str, batch: list[Digest], place: Callable[[Digest, str], None]
+        self, version_id: str, batch: list[Digest], place: Callable[[Digest, bytes], None]
     ) -> None:
-        for digest, path in self._fetch_batch(version_id, batch):
-            place(digest, path)
+        for digest, data in self._fetch_batch(version_id, batch):
+            place(digest, data)
 
     def _fetch_large_and_place(
         self,
@@ -382,11 +392,14 @@ class HttpBackend:
         if batch:
             yield batch
 
-    def _fetch_batch(self, version_id: str, digests: list[Digest]) -> list[tuple[Digest, str]]:
-        """Fetch small blobs in one framed answer into the cache; returns their cache paths."""
+    def _fetch_batch(
+        self, version_id: str, digests: list[Digest]
+    ) -> list[tuple[Digest, bytes]]:
+        """Fetch small blobs in one framed answer, verify each and cache it; returns their
+        bytes."""
 
-        def attempt() -> list[tuple[Digest, str]]:
-            placed: list[tuple[Digest, str]] = []
+        def attempt() -> list[tuple[Digest, bytes]]:
+            placed: list[tuple[Digest, bytes]] = []
             reader = FrameReader()
             body = {"digests": [format_digest(d) for d in digests]}
             with self.session.stream(
@@ -394,7 +407,14 @@ class HttpBackend:
             ) as response:
                 for chunk in response.iter_bytes(_CHUNK):
                     for digest, data in reader.feed(chunk):
-                        placed.append((digest, self.cache.put_chunks(digest, [data])))
+                        actual = digest.algorithm.digest_of(data)
+                        if actual != digest.raw:
+                            raise DigestMismatchError(
+                                f"The server sent bytes for {digest} that hash to "
+                                f"{Digest(digest.algorithm, actual)}; nothing was cached."
+                            )
+                        self.cache.put_verified(digest, data)
+                        placed.append((digest, data))
             reader.close()
             if {d for d, _ in placed} != set(digests):
                 raise StoreError(f"The server sent other blobs than asked for ({version_id}).")

@@ -119,16 +119,16 @@ def materialize(
         raise
 
 
-def materialize_bytes(data: bytes, dest: str, digest: Digest) -> None:
-    """Make *dest* hold *data*, a blob read from a pack, verified against *digest*; its
-    parent folder must exist.
+def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool = False) -> None:
+    """Make *dest* hold *data*, a blob read from a pack, verified against *digest* (unless
+    the caller just did: *verified*); its parent folder must exist.
 
     A new file is written where it goes (a first download of 20,000 small files saves a
     rename and a temp name each); an existing one is replaced through a temp file and a
     rename, so that it is never seen half rewritten. A download cut short leaves a short
     new file, which the next download hashes, finds wrong and replaces.
     """
-    if digest.algorithm.digest_of(data) != digest.raw:
+    if not verified and digest.algorithm.digest_of(data) != digest.raw:
         raise CorruptBlobError(f"Blob {digest} does not match its digest (read from a pack).")
     try:
         _write_new(dest, data)
