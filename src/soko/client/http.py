@@ -569,6 +569,11 @@ class HttpBackend:
 
         return _read_file(self.session.retrying(attempt))
 
+    def has_committed_digest(self, entity: str, project: str, name: str, digest: str) -> bool:
+        # The API has no digest lookup: the missing-blob question answers a re-log in one
+        # request anyway.
+        return False
+
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
         path = (
             f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/versions/{_q(selector)}"

@@ -152,6 +152,9 @@ class LocalBackend:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
         return self.store.load_manifest(record.manifest_blob, Algorithm.parse(record.algorithm))
 
+    def has_committed_digest(self, entity: str, project: str, name: str, digest: str) -> bool:
+        return versions.has_committed_digest(self.store, entity, project, name, digest)
+
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
         return versions.resolve(self.store, entity, project, name, selector)
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import IO, Any
 
 from soko.client.backend import Backend
+from soko.client.gcpause import gc_paused
 from soko.client.hashing import hash_files_cached
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm
@@ -276,25 +277,26 @@ class Artifact:
         root = os.fspath(local_path)
         if not os.path.isdir(root):
             raise ValidationError(f"Path is not a directory: {root!r}")
-        physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
-        for path in logical:
-            validate_artifact_path(path)
-        with progress_bar(f"Hashing {root}") as bar:
-            announce(bar, len(physical), None)
-            hashed = hash_files_cached(
-                physical,
-                self._algorithm,
-                _stat_cache(),
-                progress=bar,
-                keep_bytes=draft.held_budget(),
+        with gc_paused():
+            physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
+            for path in logical:
+                validate_artifact_path(path)
+            with progress_bar(f"Hashing {root}") as bar:
+                announce(bar, len(physical), None)
+                hashed = hash_files_cached(
+                    physical,
+                    self._algorithm,
+                    _stat_cache(),
+                    progress=bar,
+                    keep_bytes=draft.held_budget(),
+                )
+            named = list(zip(logical, hashed, strict=True))
+            draft.add_files(
+                named,
+                overwrite=merge,
+                skip_cache=bool(skip_cache),
+                mutable=policy != "immutable",
             )
-        named = list(zip(logical, hashed, strict=True))
-        draft.add_files(
-            named,
-            overwrite=merge,
-            skip_cache=bool(skip_cache),
-            mutable=policy != "immutable",
-        )
 
     def add_reference(
         self,
@@ -533,6 +535,16 @@ class Artifact:
         already there and unchanged are kept as they are; other files are left alone."""
         record = self._require_logged("download")
         target = os.fspath(root) if root is not None else self._default_root(record)
+        with gc_paused():
+            return self._download(record, target, allow_missing_references, path_prefix)
+
+    def _download(
+        self,
+        record: VersionRecord,
+        target: str,
+        allow_missing_references: bool,
+        path_prefix: str | None,
+    ) -> str:
         entries = transfer.select_entries(self.manifest, path_prefix)
         with progress_bar(f"Downloading {self._name}:{record.version}") as bar:
             transfer.download_entries(

@@ -20,6 +20,7 @@ from typing import Any
 from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.connect import get_backend
+from soko.client.gcpause import gc_paused
 from soko.core.digests import Digest
 from soko.core.names import parse_artifact_path, validate_aliases, validate_project, validate_tags
 from soko.core.records import RunRecord, VersionRecord
@@ -199,10 +200,18 @@ class Run(_RunIdentity):
             **(extra or {}),
         }
         draft = artifact._draft
-        manifest = draft.build()
         backend = self._backend
-        with progress_bar(f"Capturing {artifact._name}") as bar:
-            missing = transfer.capture_mutable(backend, draft, manifest, progress=bar)
+        with gc_paused():
+            manifest = draft.build()
+            if backend.has_committed_digest(
+                self.entity, self.project, artifact._name, manifest.digest()
+            ):
+                # Content already committed in this collection: its blobs are stored, and
+                # the commit only adds aliases and lineage to that version.
+                missing: set[Digest] = set()
+            else:
+                with progress_bar(f"Capturing {artifact._name}") as bar:
+                    missing = transfer.capture_mutable(backend, draft, manifest, progress=bar)
 
         def upload_and_send(known_missing: set[Digest] | None) -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
@@ -211,7 +220,8 @@ class Run(_RunIdentity):
 
         def job() -> VersionRecord:
             try:
-                record = upload_and_send(missing)
+                with gc_paused():
+                    record = upload_and_send(missing)
             except MissingBlobsError:
                 # Garbage collection swept an unreferenced blob this log counted on between
                 # the upload and the commit: upload what is missing now and send again.

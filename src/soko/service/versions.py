@@ -84,6 +84,26 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
         return version_record(conn, row, entity=entity, project=project)
 
 
+def has_committed_digest(store: Store, entity: str, project: str, name: str, digest: str) -> bool:
+    """Whether the collection has a committed version with this content digest: logging
+    the same content again then needs no blob (a committed version's blobs stay stored)."""
+    with store.engine.connect() as conn:
+        try:
+            collection = find_collection(conn, entity, project, name)
+        except NotFoundError:
+            return False
+        row = conn.execute(
+            select(versions.c.id)
+            .where(
+                versions.c.collection_id == collection.id,
+                versions.c.digest == digest,
+                versions.c.state == COMMITTED,
+            )
+            .limit(1)
+        ).first()
+        return row is not None
+
+
 def get_version(store: Store, version_id: str) -> VersionRecord:
     with store.engine.connect() as conn:
         return record_by_id(conn, version_id)

@@ -1,0 +1,31 @@
+"""Pausing Python's cyclic garbage collector around bulk work.
+
+Building, logging or downloading 20,000 entries allocates a few hundred thousand small
+objects, none of them in reference cycles; each batch of allocations starts a collection
+that walks every live object, which cost a quarter of a re-log's time here. Reference
+counting still frees everything at once; cycles made meanwhile are collected on the next
+pass after the block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Disable the cyclic collector for the block, if it was enabled.
+
+    Nested or concurrent blocks are harmless: a block that found it disabled leaves it as
+    it was, so the outermost one turns it back on.
+    """
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
