@@ -54,8 +54,8 @@ def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) ->
 
 @pytest.fixture
 def folder(make_tree: TreeFactory) -> Path:
-    # Larger than what a draft keeps from hashing (SERIAL_MAX), so that the log captures
-    # them from disk with a bar; kept small files would go up in the background.
+    # Larger than what a draft keeps from hashing (SERIAL_MAX): copied into the store and
+    # hashed in one pass while the bar says "Hashing".
     return make_tree({f"part-{i:02}.bin": os.urandom(300_000) for i in range(20)})
 
 
@@ -66,10 +66,9 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     )
     assert code == 0, output
     assert "Hashing" in output and "20/20 files" in output
-    # policy="mutable" (put's): log_artifact copies the files into the store before it
-    # returns: "Capturing".
-    assert "Capturing" in output and "6.0/6.0 MB" in output
-    assert "Uploading" not in output  # the log then has nothing left to copy: no bar
+    # policy="mutable" (put's): the files were stored while they were hashed, so the log
+    # has nothing left to capture or upload: no other bar.
+    assert "Capturing" not in output and "Uploading" not in output
     assert "Logged local/proj/ds:v0 (20 files, 6.0 MB" in output
 
     code, output = run_in_terminal(

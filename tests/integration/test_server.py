@@ -208,6 +208,25 @@ def test_log_use_download_round_trip(server_env: ServerEnv, tmp_path: Path) -> N
     assert soko.Api().artifact(f"{project}/ds:v0").digest == logged.digest
 
 
+def test_adding_sends_nothing_and_a_file_changed_before_the_log_fails_it(
+    server_env: ServerEnv, tmp_path: Path
+) -> None:
+    # A server is written to by a log only: the draft hashes (the embedded store would
+    # take the bytes at add time), and log_artifact captures what the server lacks. The
+    # file is larger than what a draft keeps in memory, so the log reads it again.
+    project = unique_project()
+    data = tmp_path / "model.bin"
+    data.write_bytes(b"a" * 300_000)
+    artifact = soko.Artifact("late", "model")
+    artifact.add_file(str(data))
+    backend = connect.get_backend()
+    digest = artifact.manifest.get("model.bin").blob_digest()  # type: ignore[union-attr]
+    assert backend.missing_blobs([digest]) == {digest}
+    data.write_bytes(b"b" * 300_000)
+    with soko.init(project=project) as run, pytest.raises(soko.errors.DigestMismatchError):
+        run.log_artifact(artifact)
+
+
 def test_server_and_embedded_store_give_the_same_version(
     server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from soko.client.hashing import Capture
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
@@ -49,6 +50,12 @@ class Backend(Protocol):
         at once (or the local cache keeps a verified copy). One read and one write either
         way. Returns, per digest, a local file the bytes can be read from until the upload.
         """
+        ...
+
+    def begin_capture(self) -> Capture | None:
+        """Something that stores files while a draft hashes them (``policy="mutable"``), or
+        None: the embedded store takes them at once (:mod:`soko.client.capture`); a server
+        is only written to by a log."""
         ...
 
     def fetch_blobs(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from soko.client.backend import Progress
+from soko.client.capture import StoreCapture
 from soko.client.hashing import map_chunks
 from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
@@ -89,6 +90,9 @@ class LocalBackend:
         # blob stored and reads no file, so there is no other copy to point it to.
         self.upload_files(items, progress=progress)
         return {}
+
+    def begin_capture(self) -> StoreCapture:
+        return StoreCapture(self.blobs)
 
     def fetch_blobs(
         self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None

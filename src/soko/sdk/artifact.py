@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from soko.client.backend import Backend
 from soko.client.gcpause import gc_paused
-from soko.client.hashing import hash_files_cached
+from soko.client.hashing import Capture, hash_files_cached
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
@@ -66,6 +66,27 @@ def _stat_cache() -> StatCache:
     from soko.client.connect import get_stat_cache
 
     return get_stat_cache()
+
+
+@contextlib.contextmanager
+def _capturing(policy: str | None) -> Iterator[Capture | None]:
+    """Where the files being hashed are stored at once: the embedded store, for
+    ``policy="mutable"`` (see :mod:`soko.client.capture`); None otherwise."""
+    if policy == "immutable":
+        yield None
+        return
+    from soko.client.connect import get_backend
+
+    capture = get_backend().begin_capture()
+    if capture is None:
+        yield None
+        return
+    try:
+        yield capture
+    except BaseException:
+        capture.abandon()
+        raise
+    capture.close()
 
 
 def _check_policy(policy: str | None) -> None:
@@ -247,9 +268,14 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        (hashed,) = hash_files_cached(
-            [local], self._algorithm, _stat_cache(), keep_bytes=draft.held_budget()
-        )
+        with _capturing(policy) as capture:
+            (hashed,) = hash_files_cached(
+                [local],
+                self._algorithm,
+                _stat_cache(),
+                keep_bytes=draft.held_budget(),
+                capture=capture,
+            )
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -281,7 +307,7 @@ class Artifact:
             physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
             for path in logical:
                 validate_artifact_path(path)
-            with progress_bar(f"Hashing {root}") as bar:
+            with progress_bar(f"Hashing {root}") as bar, _capturing(policy) as capture:
                 announce(bar, len(physical), None)
                 hashed = hash_files_cached(
                     physical,
@@ -289,6 +315,7 @@ class Artifact:
                     _stat_cache(),
                     progress=bar,
                     keep_bytes=draft.held_budget(),
+                    capture=capture,
                 )
             named = list(zip(logical, hashed, strict=True))
             draft.add_files(

@@ -190,6 +190,38 @@ class LocalBlobStore:
         finally:
             os.close(source)
 
+    def put_new_file(self, path: str, algorithm: Algorithm) -> tuple[Digest, int, os.stat_result]:
+        """Store the file at *path* under the digest of the bytes copied, in one pass: the
+        copy is hashed as it is read back (see :mod:`.copying`). Returns that digest, the
+        size and the file's stat when it was opened. Used to hash a file and store it at
+        once, when the digest is not known beforehand."""
+        source = os.open(path, os.O_RDONLY | _O_BINARY)
+        try:
+            st = os.fstat(source)
+            hasher = algorithm.hasher()
+            try:
+                fd, temp = self._open_temp()
+            except OSError as exc:
+                raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
+            try:
+                try:
+                    pipelined = st.st_size >= copying.PIPELINE_MIN
+                    size = copying.copy_file(source, fd, hasher, pipelined=pipelined)
+                finally:
+                    os.close(fd)
+                digest = Digest(algorithm, hasher.digest())
+                if self._existing_size(digest) is None:
+                    self._move_into_place(temp, digest)
+                else:
+                    os.unlink(temp)  # stored already (and refreshed): this copy is not needed
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        finally:
+            os.close(source)
+        return digest, size, st
+
     def put_bytes(self, digest: Digest, data: bytes) -> None:
         if self._existing_size(digest) is not None:
             return

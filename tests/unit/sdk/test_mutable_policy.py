@@ -31,16 +31,47 @@ def test_checkpoint_loop_logs_each_state_of_an_overwritten_file(tmp_path: Path) 
     assert [p.read_text() for p in contents] == [f"weights after epoch {i}" for i in range(3)]
 
 
-def test_adding_copies_nothing_and_logging_captures_before_returning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("size", [100, NOT_KEPT])
+def test_adding_a_mutable_file_stores_it_at_once_and_later_edits_change_nothing(
+    tmp_path: Path, size: int
 ) -> None:
+    # The embedded store is the staging copy W&B makes at add time: small files go in
+    # from the bytes kept by hashing, larger ones are copied and hashed in one pass.
     data = tmp_path / "data.bin"
-    data.write_bytes(b"x" * NOT_KEPT)  # a small file's kept bytes would need no capture
+    data.write_bytes(b"x" * size)
     artifact = soko.Artifact("captured", "dataset")
     artifact.add_file(str(data))
     backend = connect.get_backend()
     digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
-    assert backend.missing_blobs([digest]) == {digest}  # the draft only hashed the file
+    assert backend.missing_blobs([digest]) == set()
+    data.write_bytes(b"y" * size)  # the caller may overwrite at once
+    with soko.init(project="p") as run:
+        run.log_artifact(artifact).wait()
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"x" * size
+
+
+def test_immutable_files_are_only_hashed_when_added(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"i" * NOT_KEPT)
+    artifact = soko.Artifact("hashed", "dataset")
+    artifact.add_file(str(data), policy="immutable")
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    assert connect.get_backend().missing_blobs([digest]) == {digest}
+
+
+def test_a_file_not_stored_at_add_is_captured_before_log_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files the add did not store (swept from the store in between, here) are captured by
+    # log_artifact before it returns, so the caller may overwrite them at once.
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * NOT_KEPT)
+    artifact = soko.Artifact("captured", "dataset")
+    artifact.add_file(str(data))
+    backend = connect.get_backend()
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
     run = soko.init(project="p")
     gate = threading.Event()
     original_commit = backend.commit
@@ -52,18 +83,22 @@ def test_adding_copies_nothing_and_logging_captures_before_returning(
     monkeypatch.setattr(backend, "commit", commit_later)
     run.log_artifact(artifact)
     assert backend.missing_blobs([digest]) == set()  # captured before log_artifact returned
-    data.write_bytes(b"y" * NOT_KEPT)  # the caller may overwrite at once
+    data.write_bytes(b"y" * NOT_KEPT)
     gate.set()
     run.finish()
     root = artifact.download(root=str(tmp_path / "out"))
     assert (Path(root) / "data.bin").read_bytes() == b"x" * NOT_KEPT
 
 
-def test_a_large_file_changed_between_add_and_log_fails_the_log_call(tmp_path: Path) -> None:
+def test_a_file_not_stored_at_add_and_changed_before_log_fails_the_log_call(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data.bin"
     data.write_bytes(b"a" * NOT_KEPT)
     artifact = soko.Artifact("changed", "dataset")
     artifact.add_file(str(data))
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    connect.get_backend().store.blobs.delete(digest)  # type: ignore[attr-defined]
     data.write_bytes(b"b" * NOT_KEPT)
     with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
         run.log_artifact(artifact)
@@ -125,24 +160,28 @@ def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data.bin"
-    data.write_bytes(b"z" * 2048)
+    data.write_bytes(b"z" * NOT_KEPT)
     artifact = soko.Artifact("swept", "dataset")
     artifact.add_file(str(data))
     backend = connect.get_backend()
     digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # swept after the add
     original_stage = backend.stage_files
+    staged: list[int] = []
 
     def stage_then_sweep(items: object, **kwargs: object) -> object:
         captured = original_stage(items, **kwargs)  # type: ignore[arg-type]
-        backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
+        staged.append(1)
+        backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # and again
         return captured
 
     monkeypatch.setattr(backend, "stage_files", stage_then_sweep)
     with soko.init(project="p") as run:
         run.log_artifact(artifact).wait()
+    assert staged == [1]
     assert backend.missing_blobs([digest]) == set()
     root = artifact.download(root=str(tmp_path / "out"))
-    assert (Path(root) / "data.bin").read_bytes() == b"z" * 2048
+    assert (Path(root) / "data.bin").read_bytes() == b"z" * NOT_KEPT
 
 
 def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(

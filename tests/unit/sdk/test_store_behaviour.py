@@ -106,14 +106,6 @@ def fetch_spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     return spy
 
 
-@pytest.fixture
-def upload_spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
-    backend = local_backend()
-    spy = Spy(backend.upload_files)
-    monkeypatch.setattr(backend, "upload_files", spy)
-    return spy
-
-
 def unchecked_entry(path: str, digest: str, size: int, ref: str | None = None) -> Entry:
     """An Entry whose path skipped every validation, as a hostile manifest would hold it."""
     entry = object.__new__(Entry)
@@ -465,11 +457,21 @@ def test_a_path_leaving_the_root_is_refused_at_download(soko_env: Any, fresh_pro
 # ----- incremental drafts -------------------------------------------------------------------
 
 
-def test_new_draft_uploads_only_the_added_files(upload_spy: Spy) -> None:
+def _stored_blobs() -> set[Digest]:
+    return {info.digest for info in local_backend().store.blobs.list()}
+
+
+def _manifest_digest(artifact: soko.Artifact) -> Digest:
+    record = artifact._record
+    assert record is not None and record.manifest_blob is not None
+    algorithm, _, hex_digest = record.manifest_blob.partition(":")
+    return Digest.from_hex(hex_digest, Algorithm.parse(algorithm))
+
+
+def test_new_draft_stores_only_the_added_files() -> None:
     base = log("data", {f"f{i}.txt": f"file {i}" for i in range(20)})
-    uploaded_first = set(upload_spy.digests)
-    assert len(uploaded_first) == 20
-    upload_spy.calls.clear()
+    before = _stored_blobs()
+    assert len(before - {_manifest_digest(base)}) == 20
     write("new.txt", "a new file")
     write("f3-new.txt", "file 3 changed")
 
@@ -482,7 +484,7 @@ def test_new_draft_uploads_only_the_added_files(upload_spy: Spy) -> None:
 
     assert draft.version == "v1"
     expected = {e.blob_digest() for e in draft.manifest if e.path in ("new.txt", "f3.txt")}
-    assert set(upload_spy.digests) == expected
+    assert _stored_blobs() - before == expected | {_manifest_digest(draft)}
     root = draft.download(root="v1")
     assert Path(root, "f3.txt").read_text() == "file 3 changed"
     assert Path(root, "new.txt").read_text() == "a new file"

@@ -1,0 +1,89 @@
+"""Storing a draft's files in the embedded store while they are hashed.
+
+With ``policy="mutable"`` (the default) W&B copies every added file to a staging folder,
+so that later edits cannot change what is logged. The embedded store is a better place for
+that copy than a staging folder: it is where the bytes must end up anyway. So while
+``add_file``/``add_dir`` hash, a :class:`StoreCapture` stores what they read:
+
+- the small files whose bytes the hashing kept go to the store in batches on a helper
+  thread (packs, see :mod:`soko.storage.packs`), while the calling thread goes on hashing;
+- a larger file is copied into the store and hashed as the copy is read back, one pass
+  instead of a hash now and a copy at log time.
+
+Each byte is read once and written once, to its final place, and the log finds the blobs
+stored. A draft that is never logged leaves blobs no version names, which garbage
+collection removes after its grace period. A server is not written to before a log: the
+HTTP backend has no capture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from soko.client.hashing import FileStat, HashedFile
+from soko.core.digests import Algorithm, Digest
+from soko.storage.local import LocalBlobStore
+
+BATCH_BYTES = 8 * 1024 * 1024
+"""Kept bytes are handed to the store in batches of about this size: small enough that the
+last one, written after hashing ends, costs little; large enough to pack."""
+
+
+class StoreCapture:
+    """Stores files of one ``add_*`` call in *blobs*; :meth:`close` waits for the writes."""
+
+    def __init__(self, blobs: LocalBlobStore) -> None:
+        self._blobs = blobs
+        self._pending: list[tuple[Digest, bytes]] = []
+        self._size = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[None] | None = None
+
+    def add_bytes(self, blobs: Sequence[tuple[Digest, bytes]]) -> None:
+        """Store these blobs (verified by the store), soon, on the helper thread."""
+        self._pending.extend(blobs)
+        self._size += sum(len(data) for _, data in blobs)
+        if self._size >= BATCH_BYTES:
+            self._send()
+
+    def copy_file(self, path: str, algorithm: Algorithm) -> HashedFile:
+        """Hash the file at *path* by copying it into the store (one read, one write)."""
+        digest, size, st = self._blobs.put_new_file(path, algorithm)
+        return HashedFile(path, digest, size, FileStat.of(st))
+
+    def close(self) -> None:
+        """Store what is left and wait: every blob added is stored when this returns."""
+        try:
+            self._send()
+            self._wait()
+        finally:
+            self._shutdown()
+
+    def abandon(self) -> None:
+        """Wait for a write in flight without raising its error (the caller's wins)."""
+        try:
+            self._wait()
+        except Exception:  # the caller is already failing with an error of its own
+            pass
+        finally:
+            self._shutdown()
+
+    def _send(self) -> None:
+        if not self._pending:
+            return
+        self._wait()  # one batch in flight at most: bounds what is held twice
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-capture")
+        batch, self._pending, self._size = self._pending, [], 0
+        self._in_flight = self._writer.submit(self._blobs.put_blobs, batch)
+
+    def _wait(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def _shutdown(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
