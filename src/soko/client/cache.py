@@ -84,7 +84,12 @@ class BlobCache:
 
     def path(self, digest: Digest) -> str:
         """Where *digest* lives in the cache (whether or not it is there)."""
-        return os.path.join(self.root, *blob_key(digest).split("/"))
+        # Concatenation, not os.path.join of the parts: this runs for every blob of a
+        # download, several times.
+        key = blob_key(digest)
+        if os.sep != "/":
+            key = key.replace("/", os.sep)
+        return f"{self.root}{os.sep}{key}"
 
     def contains(self, digest: Digest) -> bool:
         return os.path.isfile(self.path(digest))
@@ -156,11 +161,11 @@ class BlobCache:
         """Cache *data*, which the caller just checked hashes to *digest*; returns its path.
 
         The small blobs of a batch answer come this way: one hash each, done by the caller,
-        and a plain write instead of :meth:`put_chunks`'s streaming.
+        and a plain write instead of :meth:`put_chunks`'s streaming. The caller asked
+        :meth:`get` first; a blob cached meanwhile by another process is replaced by the
+        same bytes.
         """
         final = self.path(digest)
-        if self.get(digest) is not None:
-            return final
         self._ensure_dir(self._tmp)
         temp = os.path.join(
             self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
