@@ -16,7 +16,7 @@ from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import DigestMismatchError, NotFoundError
+from soko.errors import DigestMismatchError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
@@ -40,7 +40,12 @@ class LocalBackend:
         """
         with self._store_lock:
             if self._store is None:
-                self.root.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.root.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"Cannot use {self.root} as the soko store (SOKO_DIR): {exc}"
+                    ) from exc
                 self._store = Store(open_engine(sqlite_url(self.root / "soko.db")), self.blobs)
             return self._store
 

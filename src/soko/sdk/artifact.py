@@ -31,7 +31,7 @@ from soko.core.names import (
     validate_type,
 )
 from soko.core.records import VersionRecord
-from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
+from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, SokoError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk import transfer
 from soko.sdk.draft import Draft
@@ -77,7 +77,11 @@ def _capturing(policy: str | None) -> Iterator[Capture | None]:
         return
     from soko.client.connect import get_backend
 
-    capture = get_backend().begin_capture()
+    try:
+        capture = get_backend().begin_capture()
+    except SokoError:
+        # No usable store yet (a bad setting, say): hash only; the log reports the problem.
+        capture = None
     if capture is None:
         yield None
         return

@@ -208,3 +208,19 @@ def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(
     assert len(calls) == 2
     assert artifact.version == "v0"
     assert backend.missing_blobs([digest]) == set()
+
+
+def test_a_store_that_cannot_open_leaves_adding_to_hashing_and_the_log_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "store-is-a-file"
+    not_a_folder.write_text("in the way")
+    monkeypatch.setenv("SOKO_DIR", str(not_a_folder))
+    connect.reset()
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"d" * 100)
+    artifact = soko.Artifact("nowhere", "dataset")
+    artifact.add_file(str(data))  # hashed; nothing to store it in
+    assert artifact.manifest.get("data.bin") is not None
+    with pytest.raises(soko.errors.StoreError, match="store-is-a-file"):
+        soko.init(project="p")
