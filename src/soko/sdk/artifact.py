@@ -290,6 +290,7 @@ class Artifact:
             overwrite=overwrite,
             skip_cache=bool(skip_cache),
             mutable=policy != "immutable",
+            hold=capture is None,
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -327,6 +328,7 @@ class Artifact:
                 overwrite=merge,
                 skip_cache=bool(skip_cache),
                 mutable=policy != "immutable",
+                hold=capture is None,
             )
 
     def add_reference(

@@ -91,15 +91,20 @@ class Draft:
         overwrite: bool,
         skip_cache: bool = False,
         mutable: bool = True,
+        hold: bool = True,
     ) -> list[Entry]:
-        """Add hashed local files under their (validated) artifact paths: all, or none."""
+        """Add hashed local files under their (validated) artifact paths: all, or none.
+
+        *hold* False: the bytes the hashing kept are not held for the log (the store took
+        them already, see :mod:`soko.client.capture`), which frees the memory at once.
+        """
         entries = [self.file_entry(p, h) for p, h in named]
         self.builder.add_all(entries, overwrite=overwrite)
         for entry, (_, hashed) in zip(entries, named, strict=True):
             self.sources[entry.path] = LocalSource(
                 hashed.path, hashed.digest, hashed.stat, skip_cache, mutable
             )
-            if hashed.data is not None and hashed.digest not in self.held:
+            if hold and hashed.data is not None and hashed.digest not in self.held:
                 # Bytes of a source removed or replaced later stay until the log: they
                 # count against the budget, which bounds them.
                 self.held[hashed.digest] = hashed.data

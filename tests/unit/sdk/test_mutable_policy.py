@@ -140,20 +140,35 @@ def test_immutable_large_file_changed_before_upload_fails_the_log_clearly(
 def test_files_beyond_the_draft_memory_budget_are_read_again_at_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # policy="immutable": nothing is stored at add time, so the draft holds what it kept.
     monkeypatch.setattr(draft_module, "HELD_BYTES_MAX", 250)
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("a", "b", "c"):
         (folder / name).write_bytes(name.encode() * 100)
     artifact = soko.Artifact("budget", "dataset")
-    artifact.add_dir(str(folder))
+    artifact.add_dir(str(folder), policy="immutable")
     assert artifact._draft is not None
     held = set(artifact._draft.held.values())
     assert len(held) == 2  # two files fit in 250 bytes, the third would not
     (not_kept,) = [n for n in ("a", "b", "c") if n.encode() * 100 not in held]
-    (folder / not_kept).write_bytes(b"changed")  # read again at log, and refused
-    with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
-        run.log_artifact(artifact)
+    (folder / not_kept).write_bytes(b"changed")  # read again by the upload, and refused
+    run = soko.init(project="p")
+    run.log_artifact(artifact)
+    with pytest.raises(soko.errors.DigestMismatchError, match="changed after it was added"):
+        run.finish()
+
+
+def test_a_draft_holds_no_bytes_the_store_took_at_add(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"f{i}").write_bytes(f"file {i}".encode())
+    artifact = soko.Artifact("taken", "dataset")
+    artifact.add_dir(str(folder))
+    assert artifact._draft is not None and artifact._draft.held == {}
+    backend = connect.get_backend()
+    assert backend.missing_blobs(artifact.manifest.blob_digests()) == set()
 
 
 def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
