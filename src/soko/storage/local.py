@@ -184,7 +184,9 @@ class LocalBlobStore:
             pipelined = st.st_size >= copying.PIPELINE_MIN
             return self._store_copied(
                 digest,
-                lambda fd, hasher: copying.copy_file(source, fd, hasher, pipelined=pipelined),
+                lambda fd, hasher: copying.copy_file(
+                    source, fd, hasher, pipelined=pipelined, write_back=True
+                ),
                 source_name=path,
             )
         finally:
@@ -206,7 +208,9 @@ class LocalBlobStore:
             try:
                 try:
                     pipelined = st.st_size >= copying.PIPELINE_MIN
-                    size = copying.copy_file(source, fd, hasher, pipelined=pipelined)
+                    size = copying.copy_file(
+                        source, fd, hasher, pipelined=pipelined, write_back=True
+                    )
                 finally:
                     os.close(fd)
                 digest = Digest(algorithm, hasher.digest())

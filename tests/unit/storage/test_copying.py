@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -255,3 +256,36 @@ def test_buffers_are_reused_within_a_thread() -> None:
     thread.start()
     thread.join()
     assert other[0] is not first
+
+
+def test_write_back_asks_the_kernel_to_write_each_chunk_as_it_is_copied(
+    tmp_path: Path, kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, count: int, flags: int) -> int:
+        calls.append((offset, count))
+        return 0
+
+    monkeypatch.setattr(copying, "_sync_file_range", lambda: record)
+    data = os.urandom(2 * CHUNK + 5)
+    source = tmp_path / "source"
+    source.write_bytes(data)
+    hasher = hashlib.md5()
+    with open(source, "rb") as src, open(tmp_path / "dest", "w+b") as dest:
+        size = copying.copy_file(src.fileno(), dest.fileno(), hasher, write_back=True)
+    assert size == len(data) and (tmp_path / "dest").read_bytes() == data
+    assert hasher.digest() == hashlib.md5(data).digest()
+    # Contiguous ranges covering the whole file, in order.
+    assert calls[0][0] == 0
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
+    assert sum(n for _, n in calls) == len(data)
+
+
+def test_write_back_is_a_hint_that_never_fails_a_copy(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(b"x" * 1000)
+    with open(source, "rb") as src, open(tmp_path / "dest", "w+b") as dest:
+        copying.start_write_back(dest.fileno(), 0, 10**12)  # beyond the end: ignored
+        assert copying.copy_file(src.fileno(), dest.fileno(), hashlib.md5(), write_back=True)
+    assert (tmp_path / "dest").read_bytes() == b"x" * 1000
