@@ -7,7 +7,6 @@ This module computes hashes of bytes it is given; it opens no file.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Iterable
@@ -124,7 +123,8 @@ class Digest:
 
     @property
     def b64(self) -> str:
-        return base64.b64encode(self.raw).decode("ascii")
+        # binascii directly: the same text as base64.b64encode, without its wrappers.
+        return binascii.b2a_base64(self.raw, newline=False).decode("ascii")
 
     @property
     def hex(self) -> str:
@@ -149,6 +149,6 @@ def version_digest(path_digests: Iterable[tuple[str, str]], algorithm: Algorithm
     the order wrong.
     """
     hasher = algorithm.hasher(VERSION_DIGEST_HEADER)
-    for path, digest in sorted(path_digests):
-        hasher.update(f"{path}:{digest}\n".encode())
+    # One update of the joined lines hashes the same bytes as one update per line.
+    hasher.update("".join(f"{path}:{digest}\n" for path, digest in sorted(path_digests)).encode())
     return hasher.hexdigest()
