@@ -170,8 +170,15 @@ class BlobCache:
         temp = os.path.join(
             self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
         )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                fd = os.open(temp, flags, 0o644)
+            except FileNotFoundError:
+                # tmp/ was removed since it was seen (a user clearing the cache): again.
+                self._known_dirs.discard(self._tmp)
+                self._ensure_dir(self._tmp)
+                fd = os.open(temp, flags, 0o644)
             try:
                 view = memoryview(data)
                 while view:

@@ -131,14 +131,24 @@ def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool 
     if not verified and digest.algorithm.digest_of(data) != digest.raw:
         raise CorruptBlobError(f"Blob {digest} does not match its digest (read from a pack).")
     try:
-        _write_new(dest, data)
-        return
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         pass
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        raise
+    else:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            # Remove the short file only if it is still ours: a concurrent download may
+            # have replaced it with a whole one meanwhile.
+            with contextlib.suppress(OSError):
+                if os.stat(dest).st_ino == os.fstat(fd).st_ino:
+                    os.unlink(dest)
+            raise
+        finally:
+            os.close(fd)
+        return
     tmp = _temp_beside(dest)
     try:
         _write_new(tmp, data)

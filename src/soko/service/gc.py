@@ -314,15 +314,16 @@ def _sweep(
                     rewritten += 1  # written again since the listing: a writer may need it
                     continue
                 doomed.append(current)
-            _delete(store, [info.digest for info in doomed])
+            _delete(store, [info.digest for info in doomed], cutoff)
             deleted.extend(doomed)
     return deleted, rewritten
 
 
-def _delete(store: Store, digests: list[Digest]) -> None:
+def _delete(store: Store, digests: list[Digest], cutoff: float) -> None:
     if isinstance(store.blobs, LocalBlobStore):
-        # One index transaction for the batch's packed blobs, not one fsync per blob.
-        store.blobs.delete_many(digests)
+        # One index transaction for the batch's packed blobs, not one fsync per blob; a
+        # packed copy refreshed since the stat above is kept.
+        store.blobs.delete_many(digests, written_before=cutoff)
         return
     for digest in digests:
         store.blobs.delete(digest)

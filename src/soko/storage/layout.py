@@ -11,6 +11,7 @@ This module imports only the standard library and :mod:`soko.errors`.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ _UPGRADABLE = frozenset({1})
 # stopped before the marker's rename, or a concurrent opener half-way through.
 _STORE_ENTRIES = frozenset({"blobs", "tmp", "packs"})
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def open_root(root: str, tmp: str, new_temp: Callable[[], str]) -> None:
@@ -59,7 +61,13 @@ def _check_marker(
     if version in _UPGRADABLE:
         # Marking it 2 is the whole upgrade, and from then on a soko that cannot read
         # packs refuses the store rather than missing its packed blobs.
-        _write_marker(root, marker, tmp, new_temp)
+        try:
+            _write_marker(root, marker, tmp, new_temp)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno not in _READ_ONLY:
+                raise
+            # A read-only version 1 store (a mount, a shared copy): readable as it is; it
+            # cannot gain packs, since nothing can be written to it.
         return
     if version != FORMAT_VERSION:
         raise StoreError(

@@ -88,10 +88,13 @@ class _RootState:
     """What the instances of one store root in this process share."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sync_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held through a whole sync, so that a second caller returns only once the files it
+    counts on are flushed (not merely taken over by a flush still running)."""
     dirty: bool = False
     """A put returned since the last sync (or skipped a blob that exists)."""
     unsynced: set[str] = field(default_factory=set)
-    """Blob files to fsync, kept only when syncfs is unavailable."""
+    """Loose blob files written, or found, since the last sync."""
     known_dirs: set[str] = field(default_factory=set)
     """Fan-out folders known to exist, so most puts skip makedirs."""
     packs: Packs | None = None
@@ -100,6 +103,19 @@ class _RootState:
 
 _states: dict[str, _RootState] = {}
 _states_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # Locks held by other threads at fork() would never be released in the child.
+    global _states_lock
+    _states_lock = threading.Lock()
+    for state in _states.values():
+        state.lock = threading.Lock()
+        state.sync_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _state_of(root: str) -> _RootState:
@@ -412,6 +428,10 @@ class LocalBlobStore:
         that blob is flushed here too, so a version never relies on someone else's sync.
         """
         state = self._state
+        with state.sync_lock:
+            self._sync_locked(state)
+
+    def _sync_locked(self, state: _RootState) -> None:
         with state.lock:
             if not state.dirty:
                 return
@@ -478,7 +498,22 @@ class LocalBlobStore:
         one existence check per digest it does not hold."""
         wanted = set(digests)
         wanted.difference_update(self.packs.present(wanted))
-        return {d for d in wanted if not os.access(self._path(d), os.F_OK)}
+        absent = set()
+        found = []
+        for digest in wanted:
+            path = self._path(digest)
+            if os.access(path, os.F_OK):
+                found.append(path)
+            else:
+                absent.add(digest)
+        if found:
+            # Another process may have written these and not synced yet: a commit that
+            # counts on them flushes them too (packs are durable once indexed).
+            state = self._state
+            with state.lock:
+                state.dirty = True
+                state.unsynced.update(found)
+        return absent
 
     def open(self, digest: Digest) -> BinaryIO:
         try:
@@ -500,14 +535,17 @@ class LocalBlobStore:
         return self.packs.read_many(digests)
 
     def stat(self, digest: Digest) -> BlobInfo:
+        """Size and last write; for a blob stored both loose and packed, the later write
+        of the two (garbage collection's age must not miss a fresh copy)."""
+        location = self.packs.locate([digest]).get(digest)
         try:
             st = os.stat(self._path(digest))
         except FileNotFoundError:
-            location = self.packs.locate([digest]).get(digest)
             if location is None:
                 raise NotFoundError(f"No blob {digest} in {self.root}.") from None
             return BlobInfo(digest, location.size, location.written)
-        return BlobInfo(digest, st.st_size, st.st_mtime)
+        written = st.st_mtime if location is None else max(st.st_mtime, location.written)
+        return BlobInfo(digest, st.st_size, written)
 
     def local_path(self, digest: Digest) -> str | None:
         """The blob's file. Not checked: for a missing blob, opening it raises
@@ -517,12 +555,15 @@ class LocalBlobStore:
     def delete(self, digest: Digest) -> None:
         self.delete_many([digest])
 
-    def delete_many(self, digests: Sequence[Digest]) -> None:
-        """Delete each blob, loose or packed (one index transaction for all)."""
+    def delete_many(
+        self, digests: Sequence[Digest], *, written_before: float | None = None
+    ) -> None:
+        """Delete each blob, loose or packed (one index transaction for all); with
+        *written_before*, packed copies refreshed since then are kept."""
         for digest in digests:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(digest))
-        self.packs.delete(digests)
+        self.packs.delete(digests, written_before=written_before)
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
         """Every blob (of one algorithm, when given); files that are not blob keys are

@@ -34,6 +34,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,6 +98,16 @@ class Packs:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        _instances.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A lock another thread held at fork() would stay held in the child forever, and
+        # SQLite must not use (nor close) a connection opened by the parent: keep it
+        # referenced, untouched, and open a new one when needed.
+        self._lock = threading.Lock()
+        if self._conn is not None:
+            _inherited_connections.append(self._conn)
+            self._conn = None
 
     # -- the index -----------------------------------------------------------------------
 
@@ -131,14 +142,19 @@ class Packs:
             assert conn is not None
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                yield conn
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+            except BaseException as exc:
+                # Also after a failed COMMIT, so that the next BEGIN starts clean; SQLite
+                # may have rolled back on its own already.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(
+                        f"The pack index {self._index_path} failed: {exc}"
+                    ) from exc
+                raise
 
     def locate(self, digests: Iterable[Digest]) -> dict[Digest, Location]:
         """Where each of *digests* that is packed lives; one query per 500 digests."""
@@ -220,14 +236,19 @@ class Packs:
                     present.add(digest)
         return present
 
-    def delete(self, digests: Iterable[Digest]) -> None:
-        """Forget packed blobs; their bytes stay in their packs until :meth:`compact`."""
+    def delete(self, digests: Iterable[Digest], *, written_before: float | None = None) -> None:
+        """Forget packed blobs; their bytes stay in their packs until :meth:`compact`.
+
+        With *written_before*, a blob refreshed since then (a writer about to reference
+        it again) is kept: the age check and the delete are one statement.
+        """
         if self._connection(create=False) is None:
             return
+        cutoff = float("inf") if written_before is None else written_before
         with self._transaction() as conn:
             conn.executemany(
-                "DELETE FROM packed WHERE alg = ? AND digest = ?",
-                [(digest.algorithm.key, digest.raw) for digest in digests],
+                "DELETE FROM packed WHERE alg = ? AND digest = ? AND written < ?",
+                [(digest.algorithm.key, digest.raw, cutoff) for digest in digests],
             )
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
@@ -240,7 +261,10 @@ class Packs:
             if algorithm is not None:
                 query += " WHERE alg = ?"
                 params = (algorithm.key,)
-            rows = conn.execute(query, params).fetchall()
+            try:
+                rows = conn.execute(query, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         for alg, raw, size, written in rows:
             yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written)
 
@@ -263,9 +287,12 @@ class Packs:
         for digest, data in blobs:
             rows.append((keys[digest.algorithm], digest.raw, name, offset, len(data)))
             offset += len(data)
-        self._write_file(name, [data for _, data in blobs])
+        temp = self._write_temp([data for _, data in blobs])
         now = time.time()
+        # The pack appears in packs/ and gets its rows in one hold of the index's write
+        # lock, which compaction also takes: it never sees a pack whose rows are coming.
         with self._transaction() as conn:
+            self._publish(temp, name)
             conn.executemany(
                 "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -273,9 +300,9 @@ class Packs:
             )
         return name
 
-    def _write_file(self, name: str, parts: Sequence[bytes]) -> None:
+    def _write_temp(self, parts: Sequence[bytes]) -> str:
+        """A durable temp file holding *parts* back to back; returns its path."""
         temp = self._new_temp()
-        final = self._pack_path(name)
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
@@ -283,6 +310,16 @@ class Packs:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StoreError(f"Cannot write a pack in {os.path.dirname(temp)}: {exc}") from exc
+        return temp
+
+    def _publish(self, temp: str, name: str) -> None:
+        """Rename the temp file to pack *name*, durably; the temp file is gone either way."""
+        final = self._pack_path(name)
+        try:
             new_folder = not os.path.isdir(self.folder)
             os.makedirs(self.folder, exist_ok=True)
             os.replace(temp, final)
@@ -365,7 +402,12 @@ class Packs:
             conn = self._connection(create=False)
             if conn is None:
                 return {}
-            rows = conn.execute("SELECT pack, SUM(size) FROM packed GROUP BY pack").fetchall()
+            try:
+                rows = conn.execute(
+                    "SELECT pack, SUM(size) FROM packed GROUP BY pack"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         return {pack: int(total) for pack, total in rows}
 
     def compact(self, *, grace_seconds: float, dry_run: bool = False) -> CompactReport:
@@ -380,10 +422,9 @@ class Packs:
             if used == 0:
                 if st.st_mtime >= cutoff:
                     continue  # a writer may be about to insert its rows
-                report.packs_deleted += 1
-                report.bytes_reclaimed += st.st_size
-                if not dry_run:
-                    self._delete_if_unused(name)
+                if dry_run or self._delete_if_unused(name):
+                    report.packs_deleted += 1
+                    report.bytes_reclaimed += st.st_size
             elif used < st.st_size * REWRITE_BELOW:
                 report.packs_rewritten += 1
                 report.bytes_reclaimed += st.st_size - used
@@ -391,21 +432,31 @@ class Packs:
                     self._rewrite(name)
         return report
 
-    def _delete_if_unused(self, name: str) -> None:
+    def _delete_if_unused(self, name: str) -> bool:
+        """Delete the pack if no row names it (checked under the index's write lock, which
+        a writer holds from its pack's rename to its rows' commit); True when deleted."""
         with self._transaction() as conn:
             used = conn.execute("SELECT 1 FROM packed WHERE pack = ? LIMIT 1", (name,))
-            if used.fetchone() is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._pack_path(name))
+            if used.fetchone() is not None:
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pack_path(name))
+            return True
 
     def _rewrite(self, old: str) -> None:
         with self._lock:
             conn = self._connection(create=False)
             assert conn is not None
-            rows = conn.execute(
-                "SELECT alg, digest, offset, size FROM packed WHERE pack = ?", (old,)
-            ).fetchall()
-        fd = os.open(self._pack_path(old), os.O_RDONLY)
+            try:
+                rows = conn.execute(
+                    "SELECT alg, digest, offset, size FROM packed WHERE pack = ?", (old,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+        try:
+            fd = os.open(self._pack_path(old), os.O_RDONLY)
+        except FileNotFoundError:
+            return  # another collector rewrote or removed it meanwhile
         try:
             kept = [(alg, raw, os.pread(fd, size, offset)) for alg, raw, offset, size in rows]
         finally:
@@ -420,8 +471,9 @@ class Packs:
             placed.append((new, offset, alg, raw, old))
             parts.append(data)
             offset += len(data)
-        self._write_file(new, parts)
+        temp = self._write_temp(parts)
         with self._transaction() as conn:
+            self._publish(temp, new)
             moved = 0
             for row in placed:
                 moved += conn.execute(
@@ -429,14 +481,17 @@ class Packs:
                     "WHERE alg = ? AND digest = ? AND pack = ?",
                     row,
                 ).rowcount
-            if moved == 0:
-                # Another collector moved them first: this copy is not needed.
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._pack_path(new))
             still = conn.execute("SELECT 1 FROM packed WHERE pack = ? LIMIT 1", (old,))
-            if still.fetchone() is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._pack_path(old))
+            old_is_empty = still.fetchone() is None
+        # Only once the rows point at the new pack for good: a crash or a failed commit
+        # before this line leaves both packs, never rows pointing at a deleted one.
+        if moved == 0:
+            # Another collector moved them first: this copy is not needed.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pack_path(new))
+        if old_is_empty:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pack_path(old))
 
 
 class PackWriter:
@@ -513,6 +568,17 @@ class PackWriter:
 
 
 _ALG_KEYS = {algorithm: algorithm.key for algorithm in Algorithm}
+_instances: weakref.WeakSet[Packs] = weakref.WeakSet()
+_inherited_connections: list[sqlite3.Connection] = []
+
+
+def _reset_after_fork() -> None:
+    for packs in list(_instances):
+        packs._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _by_algorithm(digests: Iterable[Digest]) -> dict[str, dict[bytes, Digest]]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -171,13 +175,16 @@ def orphan_store(tmp_path: Path) -> tuple[LocalBlobStore, list[Item]]:
     store = LocalBlobStore(tmp_path / "store")
     items = make_files(tmp_path / "src", 40)
 
-    def die(*_args: object, **_kwargs: object) -> object:
-        raise KeyboardInterrupt("killed between the pack and the index")
+    publish = store.packs._publish
 
-    store.packs._transaction = die  # type: ignore[method-assign]
+    def publish_then_die(temp: str, name: str) -> None:
+        publish(temp, name)
+        raise KeyboardInterrupt("killed between the pack's rename and its index rows")
+
+    store.packs._publish = publish_then_die  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         put(store, items)
-    del store.packs._transaction
+    del store.packs._publish
     return store, items
 
 
@@ -315,3 +322,106 @@ def test_short_writes_of_a_pack_still_write_every_byte(
     put(store, items)
     for digest, data, _ in items:
         assert store.read_bytes(digest) == data
+
+
+def test_a_rewrite_whose_commit_fails_keeps_the_old_pack(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    (old,) = pack_files(root)
+    store.delete_many([d for d, _, _ in items[:30]])  # mostly dead: to be rewritten
+    real = store.packs._transaction
+
+    @contextlib.contextmanager
+    def no_commit() -> Iterator[object]:
+        with real() as conn:
+            yield conn
+            raise KeyboardInterrupt("killed before the commit")
+
+    store.packs._transaction = no_commit  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        store.compact(0)
+    del store.packs._transaction
+    assert old.exists()  # the rows still point at it
+    for digest, data, _ in items[30:]:
+        assert store.read_bytes(digest) == data
+    assert store.compact(0).packs_rewritten == 1
+    for digest, data, _ in items[30:]:
+        assert store.read_bytes(digest) == data
+
+
+def test_compaction_never_deletes_a_pack_whose_rows_are_being_written(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    writer = LocalBlobStore(root)
+    put(writer, make_files(tmp_path / "first", 40, tag="x"))  # the index exists
+    items = make_files(tmp_path / "src", 40)
+    publish = writer.packs._publish
+    renamed = threading.Event()
+
+    def publish_and_pause(temp: str, name: str) -> None:
+        publish(temp, name)
+        renamed.set()
+        time.sleep(0.5)  # the pack is in packs/, its rows not committed yet
+
+    writer.packs._publish = publish_and_pause  # type: ignore[method-assign]
+    thread = threading.Thread(target=put, args=(writer, items))
+    thread.start()
+    assert renamed.wait(10)
+    # Another process's collector, with no grace at all (its own index connection).
+    collector = packs_module.Packs(str(root), lambda: str(root / "tmp" / "never-used"))
+    report = collector.compact(grace_seconds=0)
+    thread.join()
+    assert report.packs_deleted == 0
+    for digest, data, _ in items:
+        assert writer.read_bytes(digest) == data
+
+
+def test_a_blob_another_process_left_unsynced_is_flushed_by_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    digest, data = Digest.of_bytes(b"written elsewhere"), b"written elsewhere"
+    path = root / blob_key(digest)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)  # as another process's put would leave it, before its sync
+    flushed: list[str] = []
+    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(flushed.append))
+    assert store.missing([digest]) == set()  # the log counts on it...
+    store.sync()  # ...so the commit's sync flushes it
+    assert flushed == [str(path)]
+
+
+def test_gc_age_of_a_blob_is_its_latest_write_loose_or_packed(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    items = make_files(tmp_path / "src", 40)
+    digest, data, _ = items[0]
+    store.put_bytes(digest, data)
+    old = time.time() - 7200
+    os.utime(root / blob_key(digest), (old, old))
+    put(store, items)  # a fresh packed copy beside the old loose one
+    assert store.stat(digest).modified > old + 3600
+
+    cutoff = time.time() - 3600
+    store.delete_many([items[1][0]], written_before=cutoff)  # packed just now: kept
+    assert store.exists(items[1][0])
+    store.delete_many([items[1][0]], written_before=time.time() + 1)
+    assert not store.exists(items[1][0])
+
+
+def test_a_read_only_version_1_store_opens_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    digest, data = Digest.of_bytes(b"old"), b"old"
+    LocalBlobStore(root).put_bytes(digest, data)
+    (root / "format_version").write_bytes(b"1\n")
+
+    def read_only(*_args: object) -> None:
+        raise PermissionError(errno.EACCES, "read-only")
+
+    monkeypatch.setattr("soko.storage.layout.os.replace", read_only)
+    assert LocalBlobStore(root).read_bytes(digest) == data
+    assert (root / "format_version").read_bytes() == b"1\n"
