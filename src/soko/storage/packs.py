@@ -10,16 +10,19 @@ batch. Layout under the store root::
 Write order of :meth:`Packs.write`:
 
 1. Every blob is checked against its digest; on a mismatch nothing is written.
-2. The pack is written to a temp file, fsynced, renamed into ``packs/``, and ``packs/``
-   is fsynced: the bytes are durable before anything points at them.
-3. One transaction inserts the rows. ``INSERT OR IGNORE``: a blob another writer packed
-   meanwhile keeps its first location; its second copy is dead space.
+2. The pack is written to a temp file and fsynced: the bytes are durable before anything
+   points at them.
+3. Under the index's write lock (``BEGIN IMMEDIATE``), the pack is renamed into
+   ``packs/``, ``packs/`` is fsynced, and the rows are inserted and committed.
+   ``INSERT OR IGNORE``: a blob another writer packed meanwhile keeps its first
+   location; its second copy is dead space.
 
-A crash between 2 and 3 leaves a pack that no row points at; :meth:`Packs.compact`
-deletes such packs once older than garbage collection's grace period (a live writer is
-between 2 and 3 for milliseconds). Pack files are never modified: compaction writes the
-live blobs of a mostly dead pack into a new one, moves their rows in one transaction and
-only then unlinks the old pack; a reader that looked up the old location looks up again.
+Compaction decides under the same lock, so it never sees a pack whose rows are still
+coming. A crash inside step 3 leaves a pack that no row points at, which
+:meth:`Packs.compact` deletes once older than garbage collection's grace period. Pack
+files are never modified: compaction writes the live blobs of a mostly dead pack into a
+new one, moves their rows in one transaction and unlinks the old pack only after that
+commit; a reader that looked up the old location looks up again.
 
 ``written`` plays the part of a loose blob's mtime: a put of a blob that is already
 packed refreshes it, which restarts garbage collection's grace period.
