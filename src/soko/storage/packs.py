@@ -123,19 +123,46 @@ class Packs:
             return None
         try:
             os.makedirs(self.folder, exist_ok=True)
-            conn = sqlite3.connect(
-                self._index_path, timeout=_BUSY_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )
+        except OSError as exc:
+            raise StoreError(f"Cannot create {self.folder}: {exc}") from exc
+        # Switching a new database to WAL takes an exclusive lock that SQLite does not
+        # wait for: two processes creating the index at once see "database is locked",
+        # and the later one simply tries again.
+        deadline = time.monotonic() + _BUSY_MS / 1000
+        while True:
+            try:
+                conn = self._open_index()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"Cannot open the pack index {self._index_path}: {exc}"
+                    ) from exc
+                time.sleep(0.02)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"Cannot open the pack index {self._index_path}: {exc}"
+                ) from exc
+        # A connection inherited through fork() must not be used by the child.
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _open_index(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._index_path, timeout=_BUSY_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed row survives a power cut, as the pack it points at does.
             conn.execute("PRAGMA synchronous = FULL")
             conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"Cannot open the pack index {self._index_path}: {exc}") from exc
-        # A connection inherited through fork() must not be used by the child.
-        self._conn, self._pid = conn, os.getpid()
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextlib.contextmanager
