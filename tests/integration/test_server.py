@@ -270,6 +270,31 @@ def test_downloads_come_from_the_cache_once_fetched(
         assert Digest.of_bytes(content, digest.algorithm) == digest
 
 
+def test_skip_cache_downloads_past_the_cache(server_env: ServerEnv, tmp_path: Path) -> None:
+    # W&B's download(skip_cache=True): straight into the root, the cache left untouched.
+    project = unique_project()
+    files = {
+        "a.txt": b"alpha",
+        "b.txt": b"beta",
+        "big.bin": os.urandom(2 * 1024 * 1024),
+        "same-big.bin": b"",
+    }
+    files["same-big.bin"] = files["big.bin"]  # one blob, two destinations
+    folder = write_files(tmp_path / "data", files)
+    log_folder(project, "uncached", folder)
+    artifact = soko.Api().artifact(f"{project}/uncached:latest")
+
+    root = artifact.download(str(tmp_path / "out"), skip_cache=True)
+
+    assert read_tree(root) == files
+    record = artifact._record
+    assert record is not None and record.manifest_blob is not None
+    manifest_hex = record.manifest_blob.partition(":")[2]
+    cached = [p.name for p in (server_env.cache / "blobs").rglob("*") if p.is_file()]
+    assert cached in ([], [manifest_hex])  # only the manifest, read to list the files
+    assert not any(p.name.endswith(".tmp") for p in Path(root).rglob("*"))
+
+
 @pytest.mark.parametrize("size", [1000, 2 * 1024 * 1024], ids=["batched", "alone"])
 def test_corrupt_bytes_from_the_server_are_refused(
     server_env: ServerEnv, any_server: ServerUnderTest, tmp_path: Path, size: int

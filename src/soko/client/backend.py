@@ -59,9 +59,16 @@ class Backend(Protocol):
         ...
 
     def fetch_blobs(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        use_cache: bool = True,
     ) -> None:
-        """Write each blob, verified, to its destination path (atomically)."""
+        """Write each blob, verified, to its destination path.
+
+        *use_cache* False (W&B's ``download(skip_cache=True)``): a download cache is
+        neither read nor written; the bytes go straight to the destinations."""
         ...
 
     # --- versions --------------------------------------------------------------------

@@ -13,6 +13,7 @@ client remembers which version each digest it may fetch came from (the manifests
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -301,7 +302,11 @@ class HttpBackend:
 
     # --- blobs: downloads --------------------------------------------------------------
     def fetch_blobs(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        use_cache: bool = True,
     ) -> None:
         destinations: dict[Digest, list[str]] = {}
         for digest, dest in items:
@@ -325,6 +330,9 @@ class HttpBackend:
             if progress:
                 progress(len(destinations[digest]), len(data) * len(destinations[digest]))
 
+        if not use_cache:
+            self._fetch_uncached(list(destinations), destinations, place_bytes, progress)
+            return
         uncached: list[Digest] = []
         for digest in destinations:
             cached = self.cache.get(digest)
@@ -337,9 +345,30 @@ class HttpBackend:
                 uncached.append(digest)
         if not uncached:
             return
+        self._run(
+            self._download_jobs(
+                uncached,
+                small=lambda version, batch: self._fetch_batch_and_place(
+                    version, batch, place_bytes
+                ),
+                large=lambda version, digest, url: self._fetch_large_and_place(
+                    version, digest, url, place
+                ),
+            )
+        )
+
+    def _download_jobs(
+        self,
+        digests: list[Digest],
+        *,
+        small: Callable[[str, list[Digest]], None],
+        large: Callable[[str, Digest, str | None], None],
+    ) -> list[Callable[[], None]]:
+        """One job per framed batch of small blobs and per large blob, planned with the
+        server (which says where each blob comes from) in requests of up to 10,000."""
         jobs: list[Callable[[], None]] = []
-        for version_id, digests in self._versions_for(uncached).items():
-            for part in _chunks(digests, MAX_DIGESTS_PER_REQUEST):
+        for version_id, group in self._versions_for(digests).items():
+            for part in _chunks(group, MAX_DIGESTS_PER_REQUEST):
                 plan = DownloadPlanOut.model_validate(
                     self.session.json(
                         "POST",
@@ -347,27 +376,99 @@ class HttpBackend:
                         json={"digests": [format_digest(d) for d in part]},
                     )
                 )
-                small: list[tuple[Digest, int]] = []
+                batched: list[tuple[Digest, int]] = []
                 for source in plan.blobs:
                     digest = parse_digest(source.digest)
                     if source.url is None and source.size is not None and source.size < SMALL_BLOB:
-                        small.append((digest, source.size))
+                        batched.append((digest, source.size))
                     else:
-                        jobs.append(
-                            partial(
-                                self._fetch_large_and_place, version_id, digest, source.url, place
-                            )
-                        )
-                for batch in self._download_batches(small):
-                    jobs.append(
-                        partial(self._fetch_batch_and_place, version_id, batch, place_bytes)
+                        jobs.append(partial(large, version_id, digest, source.url))
+                for batch in self._download_batches(batched):
+                    jobs.append(partial(small, version_id, batch))
+        return jobs
+
+    def _fetch_uncached(
+        self,
+        digests: list[Digest],
+        destinations: dict[Digest, list[str]],
+        place_bytes: Callable[[Digest, bytes], None],
+        progress: Progress | None,
+    ) -> None:
+        """Fetch *digests* straight into their destinations, past the cache."""
+        self._run(
+            self._download_jobs(
+                digests,
+                small=lambda version, batch: self._fetch_batch_and_place(
+                    version, batch, place_bytes, cache=False
+                ),
+                large=lambda version, digest, url: self._fetch_large_into(
+                    version, digest, url, destinations[digest], progress
+                ),
+            )
+        )
+
+    def _fetch_large_into(
+        self,
+        version_id: str,
+        digest: Digest,
+        url: str | None,
+        dests: list[str],
+        progress: Progress | None,
+    ) -> None:
+        """Stream one blob into a temp file beside its first destination, verified, then
+        into place; further destinations are copies of it."""
+        first = dests[0]
+
+        def attempt() -> int:
+            temp = f"{first}.soko-{os.urandom(6).hex()}.tmp"
+            hasher = digest.algorithm.hasher()
+            size = 0
+            try:
+                with self._blob_stream(version_id, digest, url) as chunks, open(temp, "xb") as out:
+                    for chunk in chunks:
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                if hasher.digest() != digest.raw:
+                    actual = Digest(digest.algorithm, hasher.digest())
+                    raise DigestMismatchError(
+                        f"The server sent bytes for {digest} that hash to {actual}."
                     )
-        self._run(jobs)
+                os.replace(temp, first)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            return size
+
+        size = self.session.retrying(attempt)
+        for dest in dests[1:]:
+            materialize(first, dest, digest, mode="copy", make_dirs=False)
+        if progress:
+            progress(len(dests), size * len(dests))
+
+    @contextlib.contextmanager
+    def _blob_stream(
+        self, version_id: str, digest: Digest, url: str | None
+    ) -> Iterator[Iterator[bytes]]:
+        """The chunks of one blob: from the server, or straight from the bucket (*url*)."""
+        if url is None:
+            target = f"/versions/{_q(version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
+            with self.session.stream("GET", target) as response:
+                yield response.iter_bytes(_CHUNK)
+        else:
+            with self.session.stream("GET", url, direct=True) as response:
+                yield response.iter_bytes(_CHUNK)
 
     def _fetch_batch_and_place(
-        self, version_id: str, batch: list[Digest], place: Callable[[Digest, bytes], None]
+        self,
+        version_id: str,
+        batch: list[Digest],
+        place: Callable[[Digest, bytes], None],
+        *,
+        cache: bool = True,
     ) -> None:
-        for digest, data in self._fetch_batch(version_id, batch):
+        for digest, data in self._fetch_batch(version_id, batch, cache=cache):
             place(digest, data)
 
     def _fetch_large_and_place(
@@ -393,10 +494,10 @@ class HttpBackend:
             yield batch
 
     def _fetch_batch(
-        self, version_id: str, digests: list[Digest]
+        self, version_id: str, digests: list[Digest], *, cache: bool = True
     ) -> list[tuple[Digest, bytes]]:
-        """Fetch small blobs in one framed answer, verify each and cache it; returns their
-        bytes."""
+        """Fetch small blobs in one framed answer, verify each and cache it (unless
+        *cache* is False); returns their bytes."""
 
         def attempt() -> list[tuple[Digest, bytes]]:
             placed: list[tuple[Digest, bytes]] = []
@@ -413,7 +514,8 @@ class HttpBackend:
                                 f"The server sent bytes for {digest} that hash to "
                                 f"{Digest(digest.algorithm, actual)}; nothing was cached."
                             )
-                        self.cache.put_verified(digest, data)
+                        if cache:
+                            self.cache.put_verified(digest, data)
                         placed.append((digest, data))
             reader.close()
             if {d for d, _ in placed} != set(digests):
@@ -426,12 +528,8 @@ class HttpBackend:
         """Stream one blob into the cache, verified; returns its cache path."""
 
         def attempt() -> str:
-            if url is None:
-                target = f"/versions/{_q(version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
-                with self.session.stream("GET", target) as response:
-                    return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
-            with self.session.stream("GET", url, direct=True) as response:
-                return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
+            with self._blob_stream(version_id, digest, url) as chunks:
+                return self.cache.put_chunks(digest, chunks)
 
         return self.session.retrying(attempt)
 

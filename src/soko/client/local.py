@@ -100,8 +100,13 @@ class LocalBackend:
         return StoreCapture(self.blobs)
 
     def fetch_blobs(
-        self, items: Sequence[tuple[Digest, str]], *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        use_cache: bool = True,
     ) -> None:
+        del use_cache  # the embedded store has no download cache: blobs come from it
         for folder in {os.path.dirname(dest) for _, dest in items}:
             os.makedirs(folder or ".", exist_ok=True)
 

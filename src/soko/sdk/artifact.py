@@ -565,11 +565,16 @@ class Artifact:
         **_ignored: Any,
     ) -> str:
         """Fetch the files into *root* (default ``./artifacts/<name>:<version>``); files
-        already there and unchanged are kept as they are; other files are left alone."""
+        already there and unchanged are kept as they are; other files are left alone.
+
+        *skip_cache* (as in W&B): from a server, the files go straight into *root*, past
+        the local download cache, which is neither read nor written."""
         record = self._require_logged("download")
         target = os.fspath(root) if root is not None else self._default_root(record)
         with gc_paused():
-            return self._download(record, target, allow_missing_references, path_prefix)
+            return self._download(
+                record, target, allow_missing_references, path_prefix, not skip_cache
+            )
 
     def _download(
         self,
@@ -577,6 +582,7 @@ class Artifact:
         target: str,
         allow_missing_references: bool,
         path_prefix: str | None,
+        use_cache: bool,
     ) -> str:
         entries = transfer.select_entries(self.manifest, path_prefix)
         with progress_bar(f"Downloading {self._name}:{record.version}") as bar:
@@ -587,6 +593,7 @@ class Artifact:
                 cache=_stat_cache(),
                 allow_missing_references=allow_missing_references,
                 progress=bar,
+                use_cache=use_cache,
             )
         self._download_roots.append(target)
         return target

@@ -188,6 +188,7 @@ def download_entries(
     cache: StatCache | None,
     allow_missing_references: bool = False,
     progress: Progress | None = None,
+    use_cache: bool = True,
 ) -> None:
     stored: list[tuple[Entry, str]] = []
     references: list[tuple[Entry, str]] = []
@@ -197,7 +198,7 @@ def download_entries(
     keep = _unchanged(stored, cache, root=root)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
-    backend.fetch_blobs(todo, progress=progress)
+    backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
     if cache is not None and todo:
         written = []
         for digest, dest in todo:
