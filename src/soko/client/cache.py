@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from soko.client.backend import Progress
+from soko.client.materialize import stream_new, write_new
 from soko.core.digests import Digest
-from soko.errors import DigestMismatchError, ValidationError
+from soko.errors import ValidationError
 from soko.settings import Settings
 from soko.storage.base import blob_key, digest_of_key
+from soko.storage.layout import ensure_dir, replace_into
 
 _BLOBS = "blobs"
 _TMP = "tmp"
@@ -128,26 +130,13 @@ class BlobCache:
         final = self.path(digest)
         if self.get(digest) is not None:
             return final
-        self._ensure_dir(self._tmp)
-        temp = os.path.join(
-            self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
-        )
-        hasher = digest.algorithm.hasher()
-        size = 0
+        ensure_dir(self._tmp, self._known_dirs)
+        temp = self._temp_name()
         try:
-            with open(temp, "xb") as out:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(0, len(chunk))
-            actual = Digest(digest.algorithm, hasher.digest())
-            if actual != digest:
-                raise DigestMismatchError(
-                    f"Downloaded bytes hash to {actual}, not {digest}; nothing was cached."
-                )
-            self._move_into_place(temp, final)
+            size = stream_new(
+                temp, digest, chunks, on_chunk=(lambda n: progress(0, n)) if progress else None
+            )
+            replace_into(temp, final, self._known_dirs)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -166,26 +155,17 @@ class BlobCache:
         same bytes.
         """
         final = self.path(digest)
-        self._ensure_dir(self._tmp)
-        temp = os.path.join(
-            self._tmp, f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
-        )
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        ensure_dir(self._tmp, self._known_dirs)
+        temp = self._temp_name()
         try:
             try:
-                fd = os.open(temp, flags, 0o644)
+                write_new(temp, data)
             except FileNotFoundError:
                 # tmp/ was removed since it was seen (a user clearing the cache): again.
                 self._known_dirs.discard(self._tmp)
-                self._ensure_dir(self._tmp)
-                fd = os.open(temp, flags, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            self._move_into_place(temp, final)
+                ensure_dir(self._tmp, self._known_dirs)
+                write_new(temp, data)
+            replace_into(temp, final, self._known_dirs)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -193,21 +173,9 @@ class BlobCache:
         self._grew(len(data))
         return final
 
-    def _ensure_dir(self, folder: str) -> None:
-        if folder not in self._known_dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._known_dirs.add(folder)
-
-    def _move_into_place(self, temp: str, final: str) -> None:
-        folder = os.path.dirname(final)
-        self._ensure_dir(folder)
-        try:
-            os.replace(temp, final)
-        except FileNotFoundError:
-            # A cleanup removed the (empty) fan-out folder since it was seen: make it again.
-            self._known_dirs.discard(folder)
-            self._ensure_dir(folder)
-            os.replace(temp, final)
+    def _temp_name(self) -> str:
+        name = f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
+        return os.path.join(self._tmp, name)
 
     def _grew(self, size: int) -> None:
         if self.max_bytes is None:

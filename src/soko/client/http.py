@@ -28,7 +28,7 @@ from soko import settings as settings_module
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_session import ApiSession, raise_for_status
-from soko.client.materialize import materialize, materialize_bytes
+from soko.client.materialize import materialize, materialize_bytes, stream_new
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
@@ -421,19 +421,9 @@ class HttpBackend:
 
         def attempt() -> int:
             temp = f"{first}.soko-{os.urandom(6).hex()}.tmp"
-            hasher = digest.algorithm.hasher()
-            size = 0
+            with self._blob_stream(version_id, digest, url) as chunks:
+                size = stream_new(temp, digest, chunks)
             try:
-                with self._blob_stream(version_id, digest, url) as chunks, open(temp, "xb") as out:
-                    for chunk in chunks:
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                if hasher.digest() != digest.raw:
-                    actual = Digest(digest.algorithm, hasher.digest())
-                    raise DigestMismatchError(
-                        f"The server sent bytes for {digest} that hash to {actual}."
-                    )
                 os.replace(temp, first)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -13,9 +13,10 @@ import contextlib
 import fcntl
 import os
 import uuid
+from collections.abc import Callable, Iterable
 
 from soko.core.digests import Digest
-from soko.errors import CorruptBlobError
+from soko.errors import CorruptBlobError, DigestMismatchError
 from soko.storage import copying
 
 _FICLONE = 0x40049409
@@ -29,14 +30,50 @@ def _temp_beside(dest: str) -> str:
     return os.path.join(folder, f".{name}.soko-{uuid.uuid4().hex[:12]}.tmp")
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_new(path: str, data: bytes) -> None:
+    """Create the file *path* (it must not exist) holding *data*."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_fd(fd, data)
     finally:
         os.close(fd)
+
+
+def stream_new(
+    path: str,
+    digest: Digest,
+    chunks: Iterable[bytes],
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Create the file *path* from *chunks* (a download), hashing them; returns the size.
+    Bytes that do not hash to *digest* raise DigestMismatchError and the file is removed."""
+    hasher = digest.algorithm.hasher()
+    size = 0
+    try:
+        with open(path, "xb") as out:
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+                if on_chunk:
+                    on_chunk(len(chunk))
+        actual = Digest(digest.algorithm, hasher.digest())
+        if actual != digest:
+            raise DigestMismatchError(
+                f"Downloaded bytes hash to {actual}, not {digest}; nothing was kept."
+            )
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return size
 
 
 def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
@@ -45,7 +82,7 @@ def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
             data = reader.read()
         if digest.algorithm.hasher(data).digest() != digest.raw:
             raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
-        _write_new(tmp, data)
+        write_new(tmp, data)
         return
     # The kernel copies (copy_file_range) and each chunk is hashed as read back from the
     # new file, so what is verified is what the root receives, with no per-file buffer.
@@ -136,9 +173,7 @@ def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool 
         pass
     else:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_fd(fd, data)
         except BaseException:
             # Remove the short file only if it is still ours: a concurrent download may
             # have replaced it with a whole one meanwhile.
@@ -151,7 +186,7 @@ def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool 
         return
     tmp = _temp_beside(dest)
     try:
-        _write_new(tmp, data)
+        write_new(tmp, data)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

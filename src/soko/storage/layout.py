@@ -115,6 +115,26 @@ def _write_marker(root: str, marker: str, tmp: str, new_temp: Callable[[], str])
         raise StoreError(f"Cannot write {marker}: {exc}") from exc
 
 
+def ensure_dir(folder: str, known: set[str]) -> None:
+    """Create *folder* unless *known* (folders made before) has it: most puts skip makedirs."""
+    if folder not in known:
+        os.makedirs(folder, exist_ok=True)
+        known.add(folder)
+
+
+def replace_into(temp: str, final: str, known: set[str]) -> None:
+    """Rename *temp* to *final*, making *final*'s folder first; a folder removed since it
+    was known (a cleanup pruning empty ones) is made again."""
+    folder = os.path.dirname(final)
+    ensure_dir(folder, known)
+    try:
+        os.replace(temp, final)
+    except FileNotFoundError:
+        known.discard(folder)
+        ensure_dir(folder, known)
+        os.replace(temp, final)
+
+
 def fsync_dir(path: str) -> None:
     """Make the entries of folder *path* durable (a no-op where folders cannot be opened)."""
     if os.name == "nt":

@@ -52,7 +52,7 @@ from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
 from soko.storage import copying
 from soko.storage.base import BlobInfo, blob_key, digest_of_key
-from soko.storage.layout import fsync_dir, open_root
+from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs, PackWriter
 
 _BLOBS = "blobs"
@@ -155,12 +155,6 @@ class LocalBlobStore:
         name = f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(8).hex()}{_TEMP_SUFFIX}"
         return os.path.join(self._tmp, name)
 
-    def _ensure_dir(self, folder: str) -> None:
-        if folder in self._known_dirs:
-            return
-        os.makedirs(folder, exist_ok=True)
-        self._known_dirs.add(folder)
-
     def _open_temp(self) -> tuple[int, str]:
         temp = self._new_temp_name()
         # Read and write: copying.copy_file reads back what the kernel copied, to hash it.
@@ -196,15 +190,8 @@ class LocalBlobStore:
                     digest,
                     lambda fd, hasher: copying.copy_file(source, fd, hasher, head=data),
                     source_name=path,
-                )
-            pipelined = st.st_size >= copying.PIPELINE_MIN
-            return self._store_copied(
-                digest,
-                lambda fd, hasher: copying.copy_file(
-                    source, fd, hasher, pipelined=pipelined, write_back=True
-                ),
-                source_name=path,
-            )
+                )[1]
+            return self._copy_file_in(source, st, digest, path)[1]
         finally:
             os.close(source)
 
@@ -216,31 +203,24 @@ class LocalBlobStore:
         source = os.open(path, os.O_RDONLY | _O_BINARY)
         try:
             st = os.fstat(source)
-            hasher = algorithm.hasher()
-            try:
-                fd, temp = self._open_temp()
-            except OSError as exc:
-                raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
-            try:
-                try:
-                    pipelined = st.st_size >= copying.PIPELINE_MIN
-                    size = copying.copy_file(
-                        source, fd, hasher, pipelined=pipelined, write_back=True
-                    )
-                finally:
-                    os.close(fd)
-                digest = Digest(algorithm, hasher.digest())
-                if self._existing_size(digest) is None:
-                    self._move_into_place(temp, digest)
-                else:
-                    os.unlink(temp)  # stored already (and refreshed): this copy is not needed
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            digest, size = self._copy_file_in(source, st, algorithm, path)
         finally:
             os.close(source)
         return digest, size, st
+
+    def _copy_file_in(
+        self, source: int, st: os.stat_result, expected: Digest | Algorithm, path: str
+    ) -> tuple[Digest, int]:
+        """The kernel copy of an open regular file into the store, hashed as read back,
+        its write-back to disk started chunk by chunk (see :func:`.copying.copy_file`)."""
+        pipelined = st.st_size >= copying.PIPELINE_MIN
+        return self._store_copied(
+            expected,
+            lambda fd, hasher: copying.copy_file(
+                source, fd, hasher, pipelined=pipelined, write_back=True
+            ),
+            source_name=path,
+        )
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
         if self._existing_size(digest) is not None:
@@ -259,7 +239,7 @@ class LocalBlobStore:
             digest,
             lambda fd, hasher: copying.copy_stream(stream, fd, hasher),
             source_name="stream",
-        )
+        )[1]
 
     def put_files(
         self,
@@ -367,10 +347,18 @@ class LocalBlobStore:
             raise
 
     def _store_copied(
-        self, digest: Digest, copy: Callable[[int, Hasher], int], *, source_name: str
-    ) -> int:
-        """Store what *copy* writes to a temp file (and feeds to the hasher) as *digest*."""
-        hasher = digest.algorithm.hasher()
+        self,
+        expected: Digest | Algorithm,
+        copy: Callable[[int, Hasher], int],
+        *,
+        source_name: str,
+    ) -> tuple[Digest, int]:
+        """Store what *copy* writes to a temp file (and feeds to the hasher); returns the
+        digest and the size. *expected* is the digest the bytes must have, or only the
+        algorithm when the digest is learnt from the copy (a blob stored already then
+        keeps its file, refreshed, and the copy is dropped)."""
+        algorithm = expected if isinstance(expected, Algorithm) else expected.algorithm
+        hasher = algorithm.hasher()
         try:
             fd, temp = self._open_temp()
         except OSError as exc:
@@ -380,15 +368,18 @@ class LocalBlobStore:
                 size = copy(fd, hasher)
             finally:
                 os.close(fd)
-            actual = hasher.digest()
-            if actual != digest.raw:
-                raise self._mismatch(digest, actual, source_name)
-            self._move_into_place(temp, digest)
+            digest = Digest(algorithm, hasher.digest())
+            if isinstance(expected, Digest) and digest != expected:
+                raise self._mismatch(expected, digest.raw, source_name)
+            if isinstance(expected, Algorithm) and self._existing_size(digest) is not None:
+                os.unlink(temp)
+            else:
+                self._move_into_place(temp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        return size
+        return digest, size
 
     def _mismatch(self, digest: Digest, actual: bytes, source_name: str) -> DigestMismatchError:
         got = Digest(digest.algorithm, actual)
@@ -398,17 +389,8 @@ class LocalBlobStore:
 
     def _move_into_place(self, temp: str, digest: Digest) -> None:
         final = self._path(digest)
-        folder = os.path.dirname(final)
         try:
-            self._ensure_dir(folder)
-            try:
-                os.replace(temp, final)
-            except FileNotFoundError:
-                # The fan-out folder was removed since it was cached (garbage collection
-                # may prune empty ones): forget it and create it again.
-                self._known_dirs.discard(folder)
-                self._ensure_dir(folder)
-                os.replace(temp, final)
+            replace_into(temp, final, self._known_dirs)
         except OSError as exc:
             raise StoreError(f"Cannot move blob {digest} into place: {exc}") from exc
         self._note_written(final)

@@ -189,61 +189,43 @@ class Packs:
     def locate(self, digests: Iterable[Digest]) -> dict[Digest, Location]:
         """Where each of *digests* that is packed lives; one query per 500 digests."""
         return {
-            digest: Location(pack, offset, size, written)
-            for digest, (pack, offset, size, written) in self._select(
-                digests, "pack, offset, size, written"
-            )
+            wanted[raw]: Location(pack, offset, size, written)
+            for wanted, rows in self._query(digests, ", pack, offset, size, written")
+            for raw, pack, offset, size, written in rows
         }
 
     def present(self, digests: Iterable[Digest]) -> set[Digest]:
         """Those of *digests* that are packed (cheaper than :meth:`locate`: the commit and
         the log's missing-blob question ask it for every blob of a version)."""
-        by_alg = _by_algorithm(digests)
-        found: set[Digest] = set()
-        if not by_alg:
-            return found
-        with self._lock:
-            conn = self._connection(create=False)
-            if conn is None:
-                return found
-            try:
-                for key, wanted in by_alg.items():
-                    raws = list(wanted)
-                    for start in range(0, len(raws), _PARAMS):
-                        part = raws[start : start + _PARAMS]
-                        rows = conn.execute(
-                            "SELECT digest FROM packed "
-                            f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
-                            (key, *part),
-                        ).fetchall()
-                        found.update([wanted[raw] for (raw,) in rows])
-            except sqlite3.Error as exc:
-                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return found
+        return {wanted[raw] for wanted, rows in self._query(digests, "") for (raw,) in rows}
 
-    def _select(self, digests: Iterable[Digest], columns: str) -> list[tuple[Digest, Any]]:
+    def _query(
+        self, digests: Iterable[Digest], columns: str
+    ) -> list[tuple[dict[bytes, Digest], list[Any]]]:
+        """Rows of ``digest`` and *columns* for *digests*, in batches of 500, each with the
+        map from raw digest back to the asked :class:`Digest`."""
         by_alg = _by_algorithm(digests)
-        found: list[tuple[Digest, Any]] = []
+        batches: list[tuple[dict[bytes, Digest], list[Any]]] = []
         if not by_alg:
-            return found
+            return batches
         with self._lock:
             conn = self._connection(create=False)
             if conn is None:
-                return found
+                return batches
             try:
                 for key, wanted in by_alg.items():
                     raws = list(wanted)
                     for start in range(0, len(raws), _PARAMS):
                         part = raws[start : start + _PARAMS]
                         rows = conn.execute(
-                            f"SELECT digest, {columns} FROM packed "
+                            f"SELECT digest{columns} FROM packed "
                             f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
                             (key, *part),
                         ).fetchall()
-                        found.extend((wanted[row[0]], row[1:]) for row in rows)
+                        batches.append((wanted, rows))
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return found
+        return batches
 
     def touch(self, digests: Iterable[Digest]) -> set[Digest]:
         """Refresh ``written`` of those of *digests* that are packed; returns them.

@@ -20,10 +20,12 @@ CHUNK = copying.CHUNK
 SIZES = [0, 1, 4096, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17]
 
 
-@pytest.fixture(params=[True, False], ids=["kernel", "buffered"])
+# The kernel's copy is tested where the platform has one (Linux, where CI runs).
+_COPY_PATHS = [True, False] if copying.KERNEL_COPY else [False]
+
+
+@pytest.fixture(params=_COPY_PATHS, ids=["kernel", "buffered"][-len(_COPY_PATHS) :])
 def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    if request.param and not copying.KERNEL_COPY:
-        pytest.skip("this platform has no copy_file_range")  # only ever on non-Linux
     monkeypatch.setattr(copying, "KERNEL_COPY", request.param)
     return bool(request.param)
 
@@ -96,16 +98,18 @@ def test_a_kernel_copy_that_stops_early_is_finished_by_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks_before_stop: int, pipelined: bool
 ) -> None:
     # Some file systems (procfs, some FUSE) answer 0 to copy_file_range before the end.
-    if not hasattr(os, "copy_file_range"):
-        pytest.skip("this platform has no copy_file_range")
+    # The copy is emulated with reads and writes at the files' offsets, as the kernel's
+    # does, so the test runs on any platform.
     monkeypatch.setattr(copying, "KERNEL_COPY", True)
-    real = os.copy_file_range
     calls = iter(range(1_000))
 
     def stops_early(source: int, dest: int, count: int) -> int:
-        return real(source, dest, count) if next(calls) < chunks_before_stop else 0
+        if next(calls) >= chunks_before_stop:
+            return 0
+        data = os.read(source, count)
+        return os.write(dest, data)
 
-    monkeypatch.setattr(copying.os, "copy_file_range", stops_early)
+    monkeypatch.setattr(copying.os, "copy_file_range", stops_early, raising=False)
     data = os.urandom(4 * CHUNK + 1)
     copied, stored, digest = run_copy(tmp_path, data, pipelined=pipelined)
     assert (copied, stored, digest) == (len(data), data, hashlib.md5(data).digest())
