@@ -21,6 +21,8 @@ Each step runs in a fresh process with an empty client cache, and times only the
 or the download into a fresh folder. The output is a table of seconds and MB/s per peer and
 the ratios the project aims for: server >= 50% of embedded throughput, server >= 10x MLflow
 on small files. Nothing here is asserted; docs/performance.md records the figures.
+The peers run alternately, round after round, and every step's output is kept until the
+end of the run (writing many files right after deleting many is much slower on some disks).
 """
 
 from __future__ import annotations
@@ -202,7 +204,6 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
     finally:
         if server is not None:
             stop(server)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def mlflow_python(venv: Path) -> str:
@@ -238,7 +239,6 @@ def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
         return logged, fetched
     finally:
         stop(server)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:
@@ -274,15 +274,19 @@ def main() -> None:
         }
         if python is not None:
             peers["mlflow"] = lambda d=data: bench_mlflow(workdir, d, python)  # type: ignore[misc]
-        results[label] = {}
-        for peer, run in peers.items():
-            runs = [run() for _ in range(args.rounds)]
-            results[label][peer] = (
-                statistics.median(r[0] for r in runs),
-                statistics.median(r[1] for r in runs),
-            )
-            print(f"{label:32} {peer:9} log {results[label][peer][0]:8.2f}s  "
-                  f"download {results[label][peer][1]:8.2f}s", flush=True)  # fmt: skip
+        runs: dict[str, list[tuple[float, float]]] = {peer: [] for peer in peers}
+        order = list(peers)
+        for _ in range(args.rounds):
+            for peer in order:
+                logged, fetched = peers[peer]()
+                runs[peer].append((logged, fetched))
+                print(f"{label:32} {peer:9} log {logged:8.2f}s  download {fetched:8.2f}s",
+                      flush=True)  # fmt: skip
+            order.reverse()  # alternate, so no peer always runs on the disk the other left
+        results[label] = {
+            peer: (statistics.median(r[0] for r in done), statistics.median(r[1] for r in done))
+            for peer, done in runs.items()
+        }
 
     print()
     print("| workload | peer | log s | log MB/s | download s | download MB/s |")
@@ -303,6 +307,10 @@ def main() -> None:
                      f"download {mlflow[1] / server[1]:.1f}x")  # fmt: skip
         print(line)
     print(json.dumps({k: {p: list(v) for p, v in d.items()} for k, d in results.items()}))
+    # Only now: this VM writes many files much slower right after deleting many, so the
+    # outputs of earlier steps stay until every step has run.
+    for done in [*workdir.glob("soko-*"), *workdir.glob("mlflow-*")]:
+        shutil.rmtree(done, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import server_fixtures
 from server_fixtures import ServerEnv, ServerUnderTest, unique_project
 
 import soko
-from soko.client import connect
+from soko.client import connect, http_download
+from soko.client.cache import BlobCache
 from soko.client.http import HttpBackend
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, TypeConflictError
@@ -264,10 +265,43 @@ def test_downloads_come_from_the_cache_once_fetched(
         any_server.blobs.delete(digest)
     second = soko.Api().artifact(f"{project}/cached:latest").download(str(tmp_path / "second"))
     assert read_tree(second) == files
-    for digest, content in zip(digests, files.values(), strict=True):
-        cached = server_env.cache / blob_key(digest)
-        assert cached.read_bytes() == content
-        assert Digest.of_bytes(content, digest.algorithm) == digest
+    cache = BlobCache(server_env.cache)
+    small, large = digests
+    # The small blob came in a batch and is packed; the large one is a file of its own.
+    assert dict(cache.read_packed([small])) == {small: files["a.txt"]}
+    assert (server_env.cache / blob_key(large)).read_bytes() == files["b.bin"]
+    assert Digest.of_bytes(files["b.bin"], large.algorithm) == large
+
+
+def test_many_small_blobs_come_in_batches_and_are_cached_in_packs(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique_project()
+    files = {f"d{i % 5}/f{i:03d}.bin": os.urandom(100 + i) for i in range(120)}
+    files["copy.bin"] = files["d0/f000.bin"]  # one blob, two destinations
+    log_folder(project, "many", write_files(tmp_path / "data", files))
+    monkeypatch.setattr(http_download, "BATCH_BLOBS", 7)  # many batches, more than fetched ahead
+    fetched: list[int] = []
+    original = http_download.BlobDownloads._fetch_batch
+
+    def counting(self: http_download.BlobDownloads, batch: http_download.Batch) -> Any:
+        fetched.append(len(batch.digests))
+        return original(self, batch)
+
+    monkeypatch.setattr(http_download.BlobDownloads, "_fetch_batch", counting)
+    artifact = soko.Api().artifact(f"{project}/many:latest")
+
+    assert read_tree(artifact.download(str(tmp_path / "first"))) == files
+    assert sorted(fetched) == sorted([7] * 17 + [1])  # 120 distinct blobs
+    cache = BlobCache(server_env.cache)
+    cached = [b for b in cache.blobs() if b.packed]
+    assert {b.digest for b in cached} == {blob_digest(artifact, path) for path in files}
+    assert len({b.path for b in cached}) == 1  # one pack
+
+    fetched.clear()
+    again = soko.Api().artifact(f"{project}/many:latest").download(str(tmp_path / "second"))
+    assert read_tree(again) == files
+    assert fetched == []  # all from the cache's pack
 
 
 def test_skip_cache_downloads_past_the_cache(server_env: ServerEnv, tmp_path: Path) -> None:
@@ -292,6 +326,8 @@ def test_skip_cache_downloads_past_the_cache(server_env: ServerEnv, tmp_path: Pa
     manifest_hex = record.manifest_blob.partition(":")[2]
     cached = [p.name for p in (server_env.cache / "blobs").rglob("*") if p.is_file()]
     assert cached in ([], [manifest_hex])  # only the manifest, read to list the files
+    cache = BlobCache(server_env.cache)
+    assert not any(cache.contains(blob_digest(artifact, path)) for path in files)
     assert not any(p.name.endswith(".tmp") for p in Path(root).rglob("*"))
 
 
@@ -306,12 +342,13 @@ def test_corrupt_bytes_from_the_server_are_refused(
     any_server.blobs.overwrite(digest, b"X" + content[1:])
     # Whatever this client cached while logging, another client's cache is empty.
     shutil.rmtree(server_env.cache / "blobs", ignore_errors=True)
+    shutil.rmtree(server_env.cache / "packs", ignore_errors=True)
 
     artifact = soko.Api().artifact(f"{project}/corrupt:latest")
     with pytest.raises((DigestMismatchError, CorruptBlobError)):
         artifact.download(str(tmp_path / "out"))
     assert not (tmp_path / "out" / "f.bin").exists()
-    assert not (server_env.cache / blob_key(digest)).exists()
+    assert not BlobCache(server_env.cache).contains(digest)
 
 
 def test_an_incremental_log_uploads_only_what_changed(

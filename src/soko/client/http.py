@@ -5,15 +5,15 @@ of a few megabytes and large ones alone (to a presigned bucket URL when the serv
 is a bucket), several at once, each request retried with back-off. The server, or the
 bucket plus the server's check, verifies every byte before the blob can be referenced.
 
-Downloads: every blob goes through the content-addressed cache (``SOKO_CACHE_DIR``),
-verified while it streams in, then is materialised into the root; a cached blob is not
-fetched again. The server serves a blob only through a version that names it, so the
-client remembers which version each digest it may fetch came from (the manifests it read).
+Downloads (:mod:`soko.client.http_download`): every blob goes through the
+content-addressed cache (``SOKO_CACHE_DIR``), verified as it arrives, and into the root; a
+cached blob is not fetched again. The server serves a blob only through a version that
+names it, so the client remembers which version each digest it may fetch came from (the
+manifests it read).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -22,20 +22,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from soko import settings as settings_module
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
+from soko.client.http_download import BlobDownloads
 from soko.client.http_session import ApiSession, raise_for_status
-from soko.client.materialize import materialize, materialize_bytes, stream_new
+from soko.client.http_session import path_segment as _q
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import DigestMismatchError, NotFoundError, PermissionDeniedError, StoreError
+from soko.errors import DigestMismatchError, NotFoundError, PermissionDeniedError
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.framing import MEDIA_TYPE, FrameReader, frame_header
+from soko.wire.framing import MEDIA_TYPE, SMALL_BLOB, frame_header
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
@@ -50,23 +50,16 @@ from soko.wire.records import (
 from soko.wire.requests import (
     MANIFEST_ALGORITHM,
     MAX_DIGESTS_PER_REQUEST,
-    DownloadPlanOut,
     MissingOut,
     UploadPlanOut,
     UploadTarget,
 )
 
-SMALL_BLOB = 1024 * 1024
-"""Blobs below this size travel in batches; larger ones alone."""
 _BATCH_BYTES = 4 * 1024 * 1024
 _BATCH_BLOBS = 256
 _WORKERS = 8
 _CHUNK = 1024 * 1024
 _MEMBERSHIP_ENTRIES = 4_000_000
-
-
-def _q(segment: str) -> str:
-    return quote(segment, safe="")
 
 
 def _jsonable(value: Any) -> Any:
@@ -100,10 +93,14 @@ class HttpBackend:
         self.cache = BlobCache.from_settings(config)
         self.link_mode = config.link_mode
         self._lock = threading.Lock()
-        # version id -> the blob digests its manifest names (what this client may fetch).
-        self._members: OrderedDict[str, frozenset[Digest]] = OrderedDict()
+        # version id -> the blob digests its manifest names (what this client may fetch),
+        # with the sizes it gives them.
+        self._members: OrderedDict[str, Mapping[Digest, int | None]] = OrderedDict()
         self._member_count = 0
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
+        self._downloads = BlobDownloads(
+            self.session, self.cache, link_mode=self.link_mode, versions_for=self._versions_for
+        )
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.base_url!r})"
@@ -308,230 +305,21 @@ class HttpBackend:
         progress: Progress | None = None,
         use_cache: bool = True,
     ) -> None:
-        destinations: dict[Digest, list[str]] = {}
-        for digest, dest in items:
-            destinations.setdefault(digest, []).append(dest)
-        for folder in {os.path.dirname(dest) for _, dest in items}:
-            os.makedirs(folder or ".", exist_ok=True)
+        self._downloads.fetch(items, progress=progress, use_cache=use_cache)
 
-        def place(digest: Digest, source: str) -> None:
-            size = 0
-            for dest in destinations[digest]:
-                materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
-                size += os.path.getsize(dest)
-            if progress:
-                progress(len(destinations[digest]), size)
-
-        def place_bytes(digest: Digest, data: bytes) -> None:
-            # A small blob of a batch answer: verified once (by _fetch_batch), cached, and
-            # written to its destinations from memory rather than copied from the cache.
-            for dest in destinations[digest]:
-                materialize_bytes(data, dest, digest, verified=True)
-            if progress:
-                progress(len(destinations[digest]), len(data) * len(destinations[digest]))
-
-        if not use_cache:
-            self._fetch_uncached(list(destinations), destinations, place_bytes, progress)
-            return
-        uncached: list[Digest] = []
-        for digest in destinations:
-            cached = self.cache.get(digest)
-            if cached is None:
-                uncached.append(digest)
-                continue
-            try:
-                place(digest, cached)
-            except FileNotFoundError:  # removed by a concurrent cache cleanup
-                uncached.append(digest)
-        if not uncached:
-            return
-        self._run(
-            self._download_jobs(
-                uncached,
-                small=lambda version, batch: self._fetch_batch_and_place(
-                    version, batch, place_bytes
-                ),
-                large=lambda version, digest, url: self._fetch_large_and_place(
-                    version, digest, url, place
-                ),
-            )
-        )
-
-    def _download_jobs(
-        self,
-        digests: list[Digest],
-        *,
-        small: Callable[[str, list[Digest]], None],
-        large: Callable[[str, Digest, str | None], None],
-    ) -> list[Callable[[], None]]:
-        """One job per framed batch of small blobs and per large blob, planned with the
-        server (which says where each blob comes from) in requests of up to 10,000."""
-        jobs: list[Callable[[], None]] = []
-        for version_id, group in self._versions_for(digests).items():
-            for part in _chunks(group, MAX_DIGESTS_PER_REQUEST):
-                plan = DownloadPlanOut.model_validate(
-                    self.session.json(
-                        "POST",
-                        f"/versions/{_q(version_id)}/blobs/plan",
-                        json={"digests": [format_digest(d) for d in part]},
-                    )
-                )
-                batched: list[tuple[Digest, int]] = []
-                for source in plan.blobs:
-                    digest = parse_digest(source.digest)
-                    if source.url is None and source.size is not None and source.size < SMALL_BLOB:
-                        batched.append((digest, source.size))
-                    else:
-                        jobs.append(partial(large, version_id, digest, source.url))
-                for batch in self._download_batches(batched):
-                    jobs.append(partial(small, version_id, batch))
-        return jobs
-
-    def _fetch_uncached(
-        self,
-        digests: list[Digest],
-        destinations: dict[Digest, list[str]],
-        place_bytes: Callable[[Digest, bytes], None],
-        progress: Progress | None,
-    ) -> None:
-        """Fetch *digests* straight into their destinations, past the cache."""
-        self._run(
-            self._download_jobs(
-                digests,
-                small=lambda version, batch: self._fetch_batch_and_place(
-                    version, batch, place_bytes, cache=False
-                ),
-                large=lambda version, digest, url: self._fetch_large_into(
-                    version, digest, url, destinations[digest], progress
-                ),
-            )
-        )
-
-    def _fetch_large_into(
-        self,
-        version_id: str,
-        digest: Digest,
-        url: str | None,
-        dests: list[str],
-        progress: Progress | None,
-    ) -> None:
-        """Stream one blob into a temp file beside its first destination, verified, then
-        into place; further destinations are copies of it."""
-        first = dests[0]
-
-        def attempt() -> int:
-            temp = f"{first}.soko-{os.urandom(6).hex()}.tmp"
-            with self._blob_stream(version_id, digest, url) as chunks:
-                size = stream_new(temp, digest, chunks)
-            try:
-                os.replace(temp, first)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-            return size
-
-        size = self.session.retrying(attempt)
-        for dest in dests[1:]:
-            materialize(first, dest, digest, mode="copy", make_dirs=False)
-        if progress:
-            progress(len(dests), size * len(dests))
-
-    @contextlib.contextmanager
-    def _blob_stream(
-        self, version_id: str, digest: Digest, url: str | None
-    ) -> Iterator[Iterator[bytes]]:
-        """The chunks of one blob: from the server, or straight from the bucket (*url*)."""
-        if url is None:
-            target = f"/versions/{_q(version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
-            with self.session.stream("GET", target) as response:
-                yield response.iter_bytes(_CHUNK)
-        else:
-            with self.session.stream("GET", url, direct=True) as response:
-                yield response.iter_bytes(_CHUNK)
-
-    def _fetch_batch_and_place(
-        self,
-        version_id: str,
-        batch: list[Digest],
-        place: Callable[[Digest, bytes], None],
-        *,
-        cache: bool = True,
-    ) -> None:
-        for digest, data in self._fetch_batch(version_id, batch, cache=cache):
-            place(digest, data)
-
-    def _fetch_large_and_place(
-        self,
-        version_id: str,
-        digest: Digest,
-        url: str | None,
-        place: Callable[[Digest, str], None],
-    ) -> None:
-        place(digest, self._fetch_large(version_id, digest, url))
-
-    @staticmethod
-    def _download_batches(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
-        batch: list[Digest] = []
-        size = 0
-        for digest, blob_size in blobs:
-            if batch and (size + blob_size > _BATCH_BYTES or len(batch) >= _BATCH_BLOBS):
-                yield batch
-                batch, size = [], 0
-            batch.append(digest)
-            size += blob_size
-        if batch:
-            yield batch
-
-    def _fetch_batch(
-        self, version_id: str, digests: list[Digest], *, cache: bool = True
-    ) -> list[tuple[Digest, bytes]]:
-        """Fetch small blobs in one framed answer, verify each and cache it (unless
-        *cache* is False); returns their bytes."""
-
-        def attempt() -> list[tuple[Digest, bytes]]:
-            placed: list[tuple[Digest, bytes]] = []
-            reader = FrameReader()
-            body = {"digests": [format_digest(d) for d in digests]}
-            with self.session.stream(
-                "POST", f"/versions/{_q(version_id)}/blobs/batch", json=body
-            ) as response:
-                for chunk in response.iter_bytes(_CHUNK):
-                    for digest, data in reader.feed(chunk):
-                        actual = digest.algorithm.digest_of(data)
-                        if actual != digest.raw:
-                            raise DigestMismatchError(
-                                f"The server sent bytes for {digest} that hash to "
-                                f"{Digest(digest.algorithm, actual)}; nothing was cached."
-                            )
-                        if cache:
-                            self.cache.put_verified(digest, data)
-                        placed.append((digest, data))
-            reader.close()
-            if {d for d, _ in placed} != set(digests):
-                raise StoreError(f"The server sent other blobs than asked for ({version_id}).")
-            return placed
-
-        return self.session.retrying(attempt)
-
-    def _fetch_large(self, version_id: str, digest: Digest, url: str | None) -> str:
-        """Stream one blob into the cache, verified; returns its cache path."""
-
-        def attempt() -> str:
-            with self._blob_stream(version_id, digest, url) as chunks:
-                return self.cache.put_chunks(digest, chunks)
-
-        return self.session.retrying(attempt)
-
-    def _versions_for(self, digests: Sequence[Digest]) -> dict[str, list[Digest]]:
-        """Group *digests* by a version this client read whose manifest names them."""
-        grouped: dict[str, list[Digest]] = {}
+    def _versions_for(
+        self, digests: Sequence[Digest]
+    ) -> dict[str, list[tuple[Digest, int | None]]]:
+        """Group *digests* by a version this client read whose manifest names them, each
+        with the size that manifest gives it."""
+        grouped: dict[str, list[tuple[Digest, int | None]]] = {}
         with self._lock:
             known = list(reversed(self._members.items()))
         for digest in digests:
             for version_id, members in known:
-                if digest in members:
-                    grouped.setdefault(version_id, []).append(digest)
+                size = members.get(digest, -1)
+                if size != -1:
+                    grouped.setdefault(version_id, []).append((digest, size))
                     break
             else:
                 raise NotFoundError(
@@ -541,7 +329,7 @@ class HttpBackend:
         return grouped
 
     def _remember(self, version_id: str, manifest: Manifest) -> None:
-        members = frozenset(manifest.blob_digests())
+        members = manifest.blob_sizes()
         with self._lock:
             if version_id in self._members:
                 self._members.move_to_end(version_id)

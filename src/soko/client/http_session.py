@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -116,3 +117,8 @@ class ApiSession:
         with client.stream(method, url, **kwargs) as response:
             raise_for_status(response)
             yield response
+
+
+def path_segment(value: str) -> str:
+    """*value* quoted as one segment of an API path (a name may hold a slash)."""
+    return quote(value, safe="")

@@ -161,9 +161,17 @@ class Manifest:
     @cached_property
     def _blob_digests(self) -> frozenset[Digest]:
         # Parsed once per manifest: upload, the missing-blob check and the commit all ask.
+        return frozenset(self.blob_sizes())
+
+    def blob_sizes(self) -> dict[Digest, int | None]:
+        """The size each stored (non-reference) entry's content digest was logged with."""
+        return self._blob_sizes
+
+    @cached_property
+    def _blob_sizes(self) -> dict[Digest, int | None]:
         # The algorithm is parsed once per distinct extra.alg, not once per entry.
         algorithms: dict[Any, Algorithm] = {}
-        digests = set()
+        sizes: dict[Digest, int | None] = {}
         for e in self.entries.values():
             if e.ref is None:
                 alg = e.extra.get(ALG_EXTRA_KEY)
@@ -171,8 +179,8 @@ class Manifest:
                 algorithm = algorithms.get(alg)
                 if algorithm is None:
                     algorithm = algorithms[alg] = e.algorithm
-                digests.add(Digest.from_b64(e.digest, algorithm))
-        return frozenset(digests)
+                sizes[Digest.from_b64(e.digest, algorithm)] = e.size
+        return sizes
 
     def to_json(self) -> dict[str, Any]:
         return {

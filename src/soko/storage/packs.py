@@ -140,16 +140,16 @@ class Packs:
                     ) from exc
                 time.sleep(0.02)
             except sqlite3.Error as exc:
-                raise StoreError(
-                    f"Cannot open the pack index {self._index_path}: {exc}"
-                ) from exc
+                raise StoreError(f"Cannot open the pack index {self._index_path}: {exc}") from exc
         # A connection inherited through fork() must not be used by the child.
         self._conn, self._pid = conn, os.getpid()
         return conn
 
     def _open_index(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self._index_path, timeout=_BUSY_MS / 1000, isolation_level=None,
+            self._index_path,
+            timeout=_BUSY_MS / 1000,
+            isolation_level=None,
             check_same_thread=False,
         )
         try:
@@ -181,9 +181,7 @@ class Packs:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(
-                        f"The pack index {self._index_path} failed: {exc}"
-                    ) from exc
+                    raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
                 raise
 
     def locate(self, digests: Iterable[Digest]) -> dict[Digest, Location]:
@@ -264,11 +262,16 @@ class Packs:
             )
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
+        for info, _pack in self.list_with_packs(algorithm):
+            yield info
+
+    def list_with_packs(self, algorithm: Algorithm | None = None) -> Iterator[tuple[BlobInfo, str]]:
+        """Every packed blob (of *algorithm*) with the path of its pack."""
         with self._lock:
             conn = self._connection(create=False)
             if conn is None:
                 return
-            query = "SELECT alg, digest, size, written FROM packed"
+            query = "SELECT alg, digest, size, written, pack FROM packed"
             params: tuple[str, ...] = ()
             if algorithm is not None:
                 query += " WHERE alg = ?"
@@ -277,8 +280,8 @@ class Packs:
                 rows = conn.execute(query, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        for alg, raw, size, written in rows:
-            yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written)
+        for alg, raw, size, written, pack in rows:
+            yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written), self._pack_path(pack)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -415,9 +418,7 @@ class Packs:
             if conn is None:
                 return {}
             try:
-                rows = conn.execute(
-                    "SELECT pack, SUM(size) FROM packed GROUP BY pack"
-                ).fetchall()
+                rows = conn.execute("SELECT pack, SUM(size) FROM packed GROUP BY pack").fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         return {pack: int(total) for pack, total in rows}
@@ -520,6 +521,7 @@ class PackWriter:
         self._pending: dict[Digest, bytes] = {}
         self._size = 0
         self._written: set[Digest] = set()
+        self.added_bytes = 0
         self._writer: ThreadPoolExecutor | None = None
         self._in_flight: Future[str] | None = None
 
@@ -540,8 +542,11 @@ class PackWriter:
 
     def add(self, digest: Digest, data: bytes) -> None:
         """Add a blob the caller verified against *digest*."""
+        if digest in self._pending or digest in self._written:
+            return  # a download names the same content under several paths
         self._pending[digest] = data
         self._size += len(data)
+        self.added_bytes += len(data)
         if self._size >= self._target:
             self._send()
 

@@ -23,6 +23,8 @@ MEDIA_TYPE = "application/x-soko-blobs"
 MAX_HEADER = 256
 BATCH_BLOB_LIMIT = 16 * 1024 * 1024
 """The largest blob a batch may carry; larger ones travel alone."""
+SMALL_BLOB = 1024 * 1024
+"""Clients send and fetch blobs below this size in framed batches, larger ones alone."""
 
 
 def frame_header(digest: Digest, size: int) -> bytes:

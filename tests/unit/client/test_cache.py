@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -160,3 +161,127 @@ def test_from_settings_uses_cache_dir_and_cap(tmp_path: Path, monkeypatch: pytes
     cache = BlobCache.from_settings(settings.load())
     assert cache.root == str(tmp_path / "cache")
     assert cache.max_bytes == 2000
+
+
+# ----- packed blobs (the small blobs of batch downloads) ---------------------------------
+
+
+def _pack(cache: BlobCache, blobs: list[tuple[Digest, bytes]]) -> None:
+    with cache.packer() as writer:
+        for digest, data in blobs:
+            writer.add(digest, data)
+
+
+def _last_used(cache_root: Path, digest: Digest, seconds_ago: float) -> None:
+    # The index's "written" column is a packed blob's last use; nothing in the API moves
+    # it back in time.
+    with sqlite3.connect(cache_root / "packs" / "index.db") as db:
+        db.execute(
+            "UPDATE packed SET written = ? WHERE alg = ? AND digest = ?",
+            (time.time() - seconds_ago, digest.algorithm.key, digest.raw),
+        )
+
+
+def _pack_files(cache_root: Path) -> list[Path]:
+    return sorted((cache_root / "packs").glob("*.pack"))
+
+
+def test_packed_blobs_are_one_file_and_read_back(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    blobs = [_blob(i) for i in range(40)]
+    _pack(cache, blobs)
+
+    assert len(_pack_files(tmp_path)) == 1
+    assert not (tmp_path / "blobs").exists()
+    assert all(cache.contains(d) for d, _ in blobs)
+    assert cache.get(blobs[0][0]) is None  # no file of its own
+    other = _blob(99)[0]
+    assert dict(cache.read_packed([d for d, _ in blobs[:3]] + [other])) == dict(blobs[:3])
+    listed = {b.digest: b for b in cache.blobs()}
+    assert set(listed) == {d for d, _ in blobs}
+    assert all(b.packed and b.path == str(_pack_files(tmp_path)[0]) for b in listed.values())
+    assert cache.size() == 40 * 1000
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_packing_the_same_blob_twice_keeps_one_copy(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    digest, data = _blob(1)
+    _pack(cache, [(digest, data), (digest, data), _blob(2)])
+    assert cache.size() == 2000
+    assert _pack_files(tmp_path)[0].stat().st_size == 2000
+
+
+def test_cleanup_of_packed_blobs_by_last_use(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    blobs = [_blob(i) for i in range(6)]
+    _pack(cache, blobs)
+    for i, (digest, _) in enumerate(blobs):
+        _last_used(tmp_path, digest, HOUR - 60 * i)  # blob 0 oldest, blob 5 newest
+    # Reading blob 0 makes it the most recently used.
+    assert dict(cache.read_packed([blobs[0][0]])) == dict(blobs[:1])
+
+    report = cache.cleanup(3500)
+    assert (report.removed_files, report.freed_bytes, report.remaining_bytes) == (3, 3000, 3000)
+    assert [cache.contains(d) for d, _ in blobs] == [True, False, False, False, True, True]
+    [pack] = _pack_files(tmp_path)
+    assert pack.stat().st_size == 6000  # half of it still used: left as it is
+
+    assert cache.cleanup(2500).removed_files == 1
+    # Now mostly dead: rewritten with the live blobs only.
+    [pack] = _pack_files(tmp_path)
+    assert pack.stat().st_size == 2000
+    assert dict(cache.read_packed([d for d, _ in blobs])) == {
+        d: data for d, data in blobs if d in {blobs[0][0], blobs[5][0]}
+    }
+
+
+def test_cleanup_mixes_files_and_packs_and_deletes_empty_packs(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    packed = [_blob(i) for i in range(3)]
+    _pack(cache, packed)
+    for i, (digest, _) in enumerate(packed):
+        _last_used(tmp_path, digest, 2 * HOUR - i)  # the oldest of all
+    loose = cache.put_chunks(*_pair(10))
+    _used_at(loose, HOUR)
+
+    report = cache.cleanup(1000)
+    assert (report.removed_files, report.remaining_bytes) == (3, 1000)
+    assert _pack_files(tmp_path) == []
+    assert os.path.exists(loose)
+    assert cache.cleanup(0).removed_files == 1
+    assert list(cache.blobs()) == []
+
+
+def test_a_blob_used_during_cleanup_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    cache = BlobCache(tmp_path)
+    blobs = [_blob(i) for i in range(2)]
+    _pack(cache, blobs)
+    for digest, _ in blobs:
+        _last_used(tmp_path, digest, HOUR)
+    listed = list(cache.blobs())
+    # Another process reads blob 0 between the cleanup's listing and its delete.
+    monkeypatch.setattr(cache, "blobs", lambda: iter(listed))
+    assert dict(cache.read_packed([blobs[0][0]]))
+
+    report = cache.cleanup(0)
+    assert report.removed_files == 1 and report.remaining_bytes == 1000
+    assert cache.contains(blobs[0][0]) and not cache.contains(blobs[1][0])
+
+
+def test_size_cap_applies_to_packed_blobs(tmp_path: Path):
+    cache = BlobCache(tmp_path, max_bytes=2500)
+    _pack(cache, [_blob(i) for i in range(2)])
+    assert cache.size() == 2000
+    _pack(cache, [_blob(i) for i in range(2, 5)])
+    assert cache.size() <= 2500
+
+
+def test_an_error_inside_the_packer_caches_what_was_not_yet_written(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    digest, data = _blob(1)
+    with pytest.raises(RuntimeError), cache.packer() as writer:
+        writer.add(digest, data)
+        raise RuntimeError("the download failed")
+    assert not cache.contains(digest)
+    assert _pack_files(tmp_path) == []

@@ -1,0 +1,297 @@
+"""Downloads through a soko server: blobs from the client cache, else from the server.
+
+Every blob is verified before it is cached or placed. Small blobs (below
+:data:`~soko.wire.framing.SMALL_BLOB`) travel in framed batches: a few threads fetch and
+verify batches, and the calling thread alone writes their bytes into the root and into
+the cache's packs, in order. Several threads doing that many small file writes only
+contend for the GIL (each system call hands it over), and one pack per 16 MiB costs far
+less than a cache file per blob. Large blobs stream alone, several at once, into the
+cache (then into the root as a copy or reflink) or, past the cache, straight into the root.
+
+The server serves a blob only through a version that names it; *versions_for* says which,
+and the size that version's manifest gives the blob. A blob the manifest calls small is
+fetched in a batch without asking the server first: 20,000 small blobs save a plan of
+20,000 entries, and a manifest that understates a size gets a clear error from the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import NamedTuple
+
+from soko.client.backend import Progress
+from soko.client.cache import BlobCache
+from soko.client.http_session import ApiSession
+from soko.client.http_session import path_segment as _q
+from soko.client.materialize import materialize, materialize_bytes, stream_new
+from soko.core.digests import Digest
+from soko.errors import DigestMismatchError, StoreError
+from soko.storage.packs import PackWriter
+from soko.wire.base import format_digest, parse_digest
+from soko.wire.framing import SMALL_BLOB, FrameReader
+from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, DownloadPlanOut
+
+BATCH_BYTES = 4 * 1024 * 1024
+BATCH_BLOBS = 256
+FETCHERS = 4
+"""Threads fetching batches. They mostly wait for the network; more only add GIL
+hand-overs to the thread writing the files."""
+WORKERS = 8
+"""Large blobs streamed at once."""
+_AHEAD = 2 * FETCHERS  # batches fetched ahead of the writer: bounds the bytes held
+_CHUNK = 1024 * 1024
+
+
+class Batch(NamedTuple):
+    version_id: str
+    digests: list[Digest]
+
+
+class Single(NamedTuple):
+    version_id: str
+    digest: Digest
+    url: str | None
+    """A presigned bucket URL, or None to stream it through the server."""
+
+
+class BlobDownloads:
+    """The download half of :class:`~soko.client.http.HttpBackend`."""
+
+    def __init__(
+        self,
+        session: ApiSession,
+        cache: BlobCache,
+        *,
+        link_mode: str,
+        versions_for: Callable[[Sequence[Digest]], dict[str, list[tuple[Digest, int | None]]]],
+    ) -> None:
+        self.session = session
+        self.cache = cache
+        self.link_mode = link_mode
+        self._versions_for = versions_for
+
+    def fetch(
+        self,
+        items: Sequence[tuple[Digest, str]],
+        *,
+        progress: Progress | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        """Write each blob's bytes at its destinations; see the module docstring."""
+        destinations: dict[Digest, list[str]] = {}
+        for digest, dest in items:
+            destinations.setdefault(digest, []).append(dest)
+        for folder in {os.path.dirname(dest) for _, dest in items}:
+            os.makedirs(folder or ".", exist_ok=True)
+
+        def place(digest: Digest, source: str) -> None:
+            size = 0
+            for dest in destinations[digest]:
+                materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
+                size += os.path.getsize(dest)
+            if progress:
+                progress(len(destinations[digest]), size)
+
+        def place_bytes(digest: Digest, data: bytes) -> None:
+            for dest in destinations[digest]:
+                materialize_bytes(data, dest, digest, verified=True)
+            if progress:
+                progress(len(destinations[digest]), len(data) * len(destinations[digest]))
+
+        todo = list(destinations)
+        if use_cache:
+            todo = self._from_cache(todo, place, place_bytes)
+        if not todo:
+            return
+        batches, singles = self._plan(todo)
+        self._fetch_batches(batches, place_bytes, cache=use_cache)
+        if use_cache:
+            single = partial(self._fetch_single_cached, place=place)
+        else:
+            single = partial(self._fetch_single_into, dests=destinations, progress=progress)
+        _run_all([partial(single, job) for job in singles])
+
+    def _from_cache(
+        self,
+        digests: list[Digest],
+        place: Callable[[Digest, str], None],
+        place_bytes: Callable[[Digest, bytes], None],
+    ) -> list[Digest]:
+        """Place what the cache holds; returns the digests it does not."""
+        placed: set[Digest] = set()
+        for digest, data in self.cache.read_packed(digests):
+            place_bytes(digest, data)
+            placed.add(digest)
+        uncached: list[Digest] = []
+        for digest in digests:
+            if digest in placed:
+                continue
+            cached = self.cache.get(digest)
+            if cached is None:
+                uncached.append(digest)
+                continue
+            try:
+                place(digest, cached)
+            except FileNotFoundError:  # removed by a concurrent cache cleanup
+                uncached.append(digest)
+        return uncached
+
+    def _plan(self, digests: list[Digest]) -> tuple[list[Batch], list[Single]]:
+        """Batches of small blobs and single large ones. The manifest's sizes say which
+        blobs are small; the server is asked about the others (in requests of up to
+        10,000), since it knows their sizes for sure and may send a presigned URL."""
+        batches: list[Batch] = []
+        singles: list[Single] = []
+        for version_id, group in self._versions_for(digests).items():
+            small = [(d, size) for d, size in group if size is not None and size < SMALL_BLOB]
+            others = [d for d, size in group if size is None or size >= SMALL_BLOB]
+            for start in range(0, len(others), MAX_DIGESTS_PER_REQUEST):
+                part = others[start : start + MAX_DIGESTS_PER_REQUEST]
+                plan = DownloadPlanOut.model_validate(
+                    self.session.json(
+                        "POST",
+                        f"/versions/{_q(version_id)}/blobs/plan",
+                        json={"digests": [format_digest(d) for d in part]},
+                    )
+                )
+                for source in plan.blobs:
+                    digest = parse_digest(source.digest)
+                    if source.url is None and source.size is not None and source.size < SMALL_BLOB:
+                        small.append((digest, source.size))
+                    else:
+                        singles.append(Single(version_id, digest, source.url))
+            batches.extend(Batch(version_id, cut) for cut in _cut(small))
+        return batches, singles
+
+    def _fetch_batches(
+        self, batches: list[Batch], place_bytes: Callable[[Digest, bytes], None], *, cache: bool
+    ) -> None:
+        """Fetch *batches* on a few threads, a bounded number ahead, and place (and cache)
+        their blobs on this thread in order."""
+        if not batches:
+            return
+        packer: contextlib.AbstractContextManager[PackWriter | None]
+        packer = self.cache.packer() if cache else contextlib.nullcontext()
+        queued = iter(batches)
+        ahead: deque[Future[list[tuple[Digest, bytes]]]] = deque()
+        with packer as writer, ThreadPoolExecutor(FETCHERS, "soko-fetch") as pool:
+            try:
+                for batch in queued:
+                    ahead.append(pool.submit(self._fetch_batch, batch))
+                    if len(ahead) >= _AHEAD:
+                        break
+                while ahead:
+                    blobs = ahead.popleft().result()
+                    following = next(queued, None)
+                    if following is not None:
+                        ahead.append(pool.submit(self._fetch_batch, following))
+                    for digest, data in blobs:
+                        if writer is not None:
+                            writer.add(digest, data)
+                        place_bytes(digest, data)
+            except BaseException:
+                for future in ahead:
+                    future.cancel()
+                raise
+
+    def _fetch_batch(self, batch: Batch) -> list[tuple[Digest, bytes]]:
+        """Small blobs in one framed answer, each verified; returns their bytes."""
+        version_id, digests = batch
+
+        def attempt() -> list[tuple[Digest, bytes]]:
+            received: list[tuple[Digest, bytes]] = []
+            reader = FrameReader()
+            body = {"digests": [format_digest(d) for d in digests]}
+            with self.session.stream(
+                "POST", f"/versions/{_q(version_id)}/blobs/batch", json=body
+            ) as response:
+                for chunk in response.iter_bytes(_CHUNK):
+                    for digest, data in reader.feed(chunk):
+                        actual = digest.algorithm.digest_of(data)
+                        if actual != digest.raw:
+                            raise DigestMismatchError(
+                                f"The server sent bytes for {digest} that hash to "
+                                f"{Digest(digest.algorithm, actual)}; nothing was cached."
+                            )
+                        received.append((digest, data))
+            reader.close()
+            if {d for d, _ in received} != set(digests):
+                raise StoreError(f"The server sent other blobs than asked for ({version_id}).")
+            return received
+
+        return self.session.retrying(attempt)
+
+    def _fetch_single_cached(self, job: Single, *, place: Callable[[Digest, str], None]) -> None:
+        """Stream one blob into the cache, verified, and place it from there."""
+
+        def attempt() -> str:
+            with self._blob_stream(job) as chunks:
+                return self.cache.put_chunks(job.digest, chunks)
+
+        place(job.digest, self.session.retrying(attempt))
+
+    def _fetch_single_into(
+        self, job: Single, *, dests: dict[Digest, list[str]], progress: Progress | None
+    ) -> None:
+        """Stream one blob into a temp file beside its first destination, verified, then
+        into place; further destinations are copies of it."""
+        digest = job.digest
+        first, *others = dests[digest]
+
+        def attempt() -> int:
+            temp = f"{first}.soko-{os.urandom(6).hex()}.tmp"
+            with self._blob_stream(job) as chunks:
+                size = stream_new(temp, digest, chunks)
+            try:
+                os.replace(temp, first)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            return size
+
+        size = self.session.retrying(attempt)
+        for dest in others:
+            materialize(first, dest, digest, mode="copy", make_dirs=False)
+        if progress:
+            progress(1 + len(others), size * (1 + len(others)))
+
+    @contextlib.contextmanager
+    def _blob_stream(self, job: Single) -> Iterator[Iterator[bytes]]:
+        """The chunks of one blob: from the server, or straight from the bucket."""
+        if job.url is None:
+            digest = job.digest
+            target = f"/versions/{_q(job.version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
+            with self.session.stream("GET", target) as response:
+                yield response.iter_bytes(_CHUNK)
+        else:
+            with self.session.stream("GET", job.url, direct=True) as response:
+                yield response.iter_bytes(_CHUNK)
+
+
+def _cut(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
+    """Batches of at most BATCH_BLOBS blobs and about BATCH_BYTES bytes."""
+    batch: list[Digest] = []
+    size = 0
+    for digest, blob_size in blobs:
+        if batch and (size + blob_size > BATCH_BYTES or len(batch) >= BATCH_BLOBS):
+            yield batch
+            batch, size = [], 0
+        batch.append(digest)
+        size += blob_size
+    if batch:
+        yield batch
+
+
+def _run_all(jobs: Sequence[Callable[[], None]]) -> None:
+    if len(jobs) == 1:
+        jobs[0]()
+    elif jobs:
+        with ThreadPoolExecutor(WORKERS, "soko-http") as pool:
+            for _ in pool.map(lambda job: job(), jobs):
+                pass
