@@ -123,6 +123,26 @@ class BlobCache:
                 return None
         return path
 
+    def get_many(self, digests: Iterable[Digest]) -> dict[Digest, str]:
+        """:meth:`get` for each of *digests*; those not cached as files are left out.
+
+        A digest whose fan-out folder does not exist is not looked for: a download into a
+        cold cache asks nothing per blob.
+        """
+        found: dict[Digest, str] = {}
+        folders: dict[str, set[str]] = {}
+        for digest in digests:
+            key = digest.algorithm.key
+            present = folders.get(key)
+            if present is None:
+                alg_dir = os.path.join(self.root, _BLOBS, key)
+                present = folders[key] = {entry.name for entry in _scandir(alg_dir)}
+            if digest.hex[:2] in present:
+                path = self.get(digest)
+                if path is not None:
+                    found[digest] = path
+        return found
+
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
         """The bytes of those of *digests* the cache holds in packs, marked as just used,
         one open per pack; the others (not cached, or loose) are left out."""

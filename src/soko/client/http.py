@@ -55,8 +55,10 @@ from soko.wire.requests import (
     UploadTarget,
 )
 
-_BATCH_BYTES = 4 * 1024 * 1024
-_BATCH_BLOBS = 256
+# Upload batches are large: the server packs each with one fsync and one index commit,
+# which it serialises, so 20 batches of 1,024 small files log faster than 80 of 256.
+_BATCH_BYTES = 16 * 1024 * 1024
+_BATCH_BLOBS = 1024
 _WORKERS = 8
 _CHUNK = 1024 * 1024
 _MEMBERSHIP_ENTRIES = 4_000_000

@@ -127,11 +127,11 @@ class BlobDownloads:
         for digest, data in self.cache.read_packed(digests):
             place_bytes(digest, data)
             placed.add(digest)
+        rest = [digest for digest in digests if digest not in placed]
         uncached: list[Digest] = []
-        for digest in digests:
-            if digest in placed:
-                continue
-            cached = self.cache.get(digest)
+        loose = self.cache.get_many(rest)
+        for digest in rest:
+            cached = loose.get(digest)
             if cached is None:
                 uncached.append(digest)
                 continue

@@ -78,10 +78,7 @@ class ServerState:
                 self._members.move_to_end(key)
                 return known
         manifest = self.store.load_manifest(key, Algorithm.parse(record.algorithm))
-        sizes: dict[Digest, int | None] = {}
-        for entry in manifest:
-            if entry.ref is None:
-                sizes[entry.blob_digest()] = entry.size
+        sizes = manifest.blob_sizes()
         with self._lock:
             self._members[key] = sizes
             self._member_count += len(sizes)

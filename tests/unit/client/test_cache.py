@@ -285,3 +285,16 @@ def test_an_error_inside_the_packer_caches_what_was_not_yet_written(tmp_path: Pa
         raise RuntimeError("the download failed")
     assert not cache.contains(digest)
     assert _pack_files(tmp_path) == []
+
+
+def test_get_many_finds_the_cached_files(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    assert cache.get_many([_blob(1)[0]]) == {}  # a cache with no folders yet
+    kept = [_blob(i) for i in range(3)]
+    paths = {digest: cache.put_chunks(digest, [data]) for digest, data in kept}
+    for path in paths.values():
+        _used_at(path, HOUR)
+    others = [_blob(i)[0] for i in range(100, 140)]  # some share a fan-out folder, most not
+    found = cache.get_many([*paths, *others])
+    assert found == paths
+    assert all(time.time() - os.stat(p).st_mtime < 60 for p in found.values())  # just used
