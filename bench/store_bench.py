@@ -6,7 +6,10 @@ alternating order:
 - soko: log+commit into a fresh store (cold stat cache), re-log unchanged, log with 1% of
   the files changed, download into an empty folder, download again into the same folder;
 - wandb: build the same draft (``Artifact.add_dir``, default policy, offline);
-- cp: ``cp -r`` of the data folder.
+- cp: ``cp -r`` of the data folder (the goal's reference; its writes may still sit in
+  the page cache when it returns);
+- cp+sync: ``cp -r`` and then ``sync -f`` of the copy: a copy made durable, as soko's
+  log makes its blobs durable before it commits.
 
 Prints the median seconds of each and the ratios. Outputs are kept until the end of the
 run (the VM is much slower writing many files right after deleting many).
@@ -69,6 +72,7 @@ def soko_round(data: Path, work: Path, tag: str) -> dict[str, float]:
     # creation (database, migrations) is a one-time cost, not part of a log.
     with soko.init(project="warm-up"):
         pass
+    subprocess.run(["sync"], check=True)  # what earlier steps wrote is not this log's to flush
 
     def log() -> None:
         with soko.init(project="bench") as run:
@@ -114,8 +118,14 @@ def wandb_build(data: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cp_copy(data: Path, dest: Path) -> float:
-    return timed(lambda: subprocess.run(["cp", "-r", str(data), str(dest)], check=True))
+def cp_copy(data: Path, dest: Path, *, durable: bool = False) -> float:
+    def copy() -> None:
+        subprocess.run(["cp", "-r", str(data), str(dest)], check=True)
+        if durable:
+            subprocess.run(["sync", "-f", str(dest)], check=True)
+
+    subprocess.run(["sync"], check=True)  # nothing left over from the previous step
+    return timed(copy)
 
 
 def main() -> None:
@@ -135,23 +145,29 @@ def main() -> None:
             make_data(data, count, size)
             runs: dict[str, list[float]] = {}
             for rep in range(args.repeat):
-                order = ["soko", "cp", "wandb"] if rep % 2 == 0 else ["wandb", "cp", "soko"]
+                order = ["soko", "cp", "cp_sync", "wandb"]
+                if rep % 2:
+                    order.reverse()
                 for which in order:
                     if which == "soko":
                         for key, value in soko_round(data, base / name, f"{rep}").items():
                             runs.setdefault(key, []).append(value)
                     elif which == "cp":
                         runs.setdefault("cp", []).append(cp_copy(data, base / name / f"cp-{rep}"))
+                    elif which == "cp_sync":
+                        copied = cp_copy(data, base / name / f"cps-{rep}", durable=True)
+                        runs.setdefault("cp_sync", []).append(copied)
                     elif not args.no_wandb:
                         runs.setdefault("wandb_build", []).append(wandb_build(data))
             med = {k: statistics.median(v) for k, v in runs.items() if not k.startswith("_")}
             print(f"\n== {name}: {count} x {size} bytes")
             for key in ("log", "relog", "log_1pct", "download", "download_again", "cp",
-                        "wandb_build"):
+                        "cp_sync", "wandb_build"):
                 if key in med:
                     print(f"  {key:15} {med[key]:8.3f} s")
             cp = med["cp"]
             print(f"  log / cp             {med['log'] / cp:6.2f}x")
+            print(f"  log / (cp+sync)      {med['log'] / med['cp_sync']:6.2f}x")
             print(f"  download / cp        {med['download'] / cp:6.2f}x")
             if "wandb_build" in med:
                 print(f"  wandb build / soko log {med['wandb_build'] / med['log']:6.2f}x")
