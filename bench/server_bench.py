@@ -3,7 +3,7 @@
 Run by hand (it writes ~10 GiB with the defaults and takes several minutes)::
 
     .venv/bin/python bench/server_bench.py [--workdir /tmp/soko-server-bench]
-        [--small-count 20000] [--small-size 4096] [--large-gib 2] [--no-large]
+        [--small-count 20000] [--small-size 4096] [--large-gib 2] [--no-small] [--no-large]
         [--no-mlflow] [--mlflow-venv DIR] [--rounds 1]
 
 Workloads: ``small`` (20,000 files of 4 KiB) and ``large`` (one file of 2 GiB). Peers:
@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--small-count", type=int, default=20_000)
     parser.add_argument("--small-size", type=int, default=4096)
     parser.add_argument("--large-gib", type=float, default=2.0)
+    parser.add_argument("--no-small", action="store_true")
     parser.add_argument("--no-large", action="store_true")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--mlflow-venv", default=None)
@@ -255,9 +256,10 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     workloads: dict[str, Path] = {}
-    small = workdir / "data-small"
-    make_small(small, args.small_count, args.small_size)
-    workloads[f"small ({args.small_count} x {args.small_size} B)"] = small
+    if not args.no_small:
+        small = workdir / "data-small"
+        make_small(small, args.small_count, args.small_size)
+        workloads[f"small ({args.small_count} x {args.small_size} B)"] = small
     if not args.no_large:
         large = workdir / "data-large"
         make_large(large, int(args.large_gib * 1024**3))

@@ -263,15 +263,16 @@ class BlobDownloads:
 
     @contextlib.contextmanager
     def _blob_stream(self, job: Single) -> Iterator[Iterator[bytes]]:
-        """The chunks of one blob: from the server, or straight from the bucket."""
+        """The chunks of one blob: from the server, or straight from the bucket. As they
+        arrive: re-cutting them into larger chunks would copy every byte once more."""
         if job.url is None:
             digest = job.digest
             target = f"/versions/{_q(job.version_id)}/blobs/{digest.algorithm.key}/{digest.hex}"
             with self.session.stream("GET", target) as response:
-                yield response.iter_bytes(_CHUNK)
+                yield response.iter_bytes()
         else:
             with self.session.stream("GET", job.url, direct=True) as response:
-                yield response.iter_bytes(_CHUNK)
+                yield response.iter_bytes()
 
 
 def _cut(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
