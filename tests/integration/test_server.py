@@ -303,6 +303,17 @@ def test_many_small_blobs_come_in_batches_and_are_cached_in_packs(
     assert read_tree(again) == files
     assert fetched == []  # all from the cache's pack
 
+    # The pack files removed behind the cache's index: the blobs come from the server.
+    for pack in (server_env.cache / "packs").glob("*.pack"):
+        pack.unlink()
+    third = soko.Api().artifact(f"{project}/many:latest").download(str(tmp_path / "third"))
+    assert read_tree(third) == files
+    assert len(fetched) == 18
+    fetched.clear()  # and they are cached again
+    fourth = soko.Api().artifact(f"{project}/many:latest").download(str(tmp_path / "fourth"))
+    assert read_tree(fourth) == files
+    assert fetched == []
+
 
 def test_skip_cache_downloads_past_the_cache(server_env: ServerEnv, tmp_path: Path) -> None:
     # W&B's download(skip_cache=True): straight into the root, the cache left untouched.

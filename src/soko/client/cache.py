@@ -16,10 +16,11 @@ blob, which cost more than the download itself for 20,000 small files.
 
 Least recently used first: :meth:`BlobCache.get` touches the file it returns and
 :meth:`BlobCache.read_packed` the index rows of the blobs it reads, and
-:meth:`BlobCache.cleanup` removes blobs by their last use (for a file the later of access
-and modification time, so a file system mounted ``noatime`` still orders correctly). A
-packed blob is removed by forgetting its row; packs left empty are deleted and packs
-mostly dead are rewritten, as the embedded store's garbage collection does.
+:meth:`BlobCache.cleanup` removes blob files and whole packs by their last use (for a
+file the later of access and modification time, so a file system mounted ``noatime``
+still orders correctly; for a pack the latest use of any of its blobs) until the disk
+use is under the limit. Packs no row points at are deleted and packs mostly dead are
+rewritten, as the embedded store's garbage collection does.
 
 Several processes may share one cache. A blob removed by a cleanup while another process
 is about to read it makes that read fail with FileNotFoundError; the caller fetches it
@@ -41,11 +42,11 @@ from typing import BinaryIO
 from soko.client.backend import Progress
 from soko.client.materialize import stream_new, write_new
 from soko.core.digests import Digest
-from soko.errors import ValidationError
+from soko.errors import StoreError, ValidationError
 from soko.settings import Settings
 from soko.storage.base import blob_key, digest_of_key
 from soko.storage.layout import ensure_dir, replace_into
-from soko.storage.packs import Packs, PackWriter
+from soko.storage.packs import PACK_SUFFIX, Packs, PackWriter
 
 _BLOBS = "blobs"
 _TMP = "tmp"
@@ -64,6 +65,16 @@ class CachedBlob:
     size: int
     last_used: float
     packed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    path: str
+    size: int
+    last_used: float
+    pack: str | None
+    """The pack's name, or None for a blob file."""
+    blobs: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +157,24 @@ class BlobCache:
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
         """The bytes of those of *digests* the cache holds in packs, marked as just used,
         one open per pack; the others (not cached, or loose) are left out."""
-        found = self._packs.touch(digests)
+        wanted = list(digests)
+        try:
+            found = self._packs.touch(wanted)
+        except StoreError:
+            # A cache shared read-only: the blobs are usable, their last use stays.
+            found = self._packs.present(wanted)
         if not found:
             return iter(())
-        return self._packs.read_many(found)
+        return self._read_packed(found)
+
+    def _read_packed(self, found: set[Digest]) -> Iterator[tuple[Digest, bytes]]:
+        try:
+            yield from self._packs.read_many(found)
+        except StoreError:
+            # Pack files removed behind the index: forget their rows, so that the next
+            # download packs those blobs again instead of failing over them every time.
+            self._packs.forget_missing_packs()
+            raise
 
     # ----- writing --------------------------------------------------------------------
 
@@ -215,17 +240,17 @@ class BlobCache:
         self._grew(len(data))
         return final
 
-    @contextlib.contextmanager
-    def packer(self) -> Iterator[PackWriter]:
+    def packer(self) -> PackWriter:
         """A writer of small blobs the caller verified, packed as they come (a pack each
-        16 MiB, written on a helper thread); all are cached when the block ends without
-        an error, and on an error those already written stay."""
-        with PackWriter(self._packs, target=PACK_TARGET) as writer:
-            yield writer
-        self._grew(writer.added_bytes)
+        16 MiB, written on a helper thread), to use as a context manager: all are cached
+        when the block ends without an error; on an error those already written stay.
+        The size cap is checked as each pack is written."""
+        return PackWriter(self._packs, target=PACK_TARGET, on_written=self._grew)
 
     def _pack_temp_name(self) -> str:
-        ensure_dir(self._tmp, self._known_dirs)
+        # Once per pack, so cheap enough to ask every time: tmp/ may have been removed
+        # by a user clearing the cache since this process last looked.
+        os.makedirs(self._tmp, exist_ok=True)
         return self._temp_name()
 
     def _temp_name(self) -> str:
@@ -237,7 +262,7 @@ class BlobCache:
             return
         with self._lock:
             if self._estimated_size is None:
-                self._estimated_size = sum(b.size for b in self.blobs())
+                self._estimated_size = self.size()
             else:
                 self._estimated_size += size
             over = self._estimated_size > self.max_bytes
@@ -252,6 +277,9 @@ class BlobCache:
         """Every cached blob, in no particular order; stray files are skipped."""
         for info, pack in self._packs.list_with_packs():
             yield CachedBlob(pack, info.digest, info.size, info.modified, packed=True)
+        yield from self._loose_blobs()
+
+    def _loose_blobs(self) -> Iterator[CachedBlob]:
         blobs_dir = os.path.join(self.root, _BLOBS)
         for alg in _scandir(blobs_dir):
             for fanout in _scandir(alg.path):
@@ -265,46 +293,60 @@ class BlobCache:
                     yield CachedBlob(entry.path, digest, st.st_size, max(st.st_atime, st.st_mtime))
 
     def size(self) -> int:
-        """Bytes held by cached blobs (temp files excluded)."""
-        return sum(b.size for b in self.blobs())
+        """Bytes the cache takes on disk: its blob files and its packs (dead space in a
+        pack included), temp files excluded."""
+        return sum(unit.size for unit in self._units())
+
+    def _units(self) -> Iterator[_Unit]:
+        """What a cleanup removes: a blob file, or a whole pack (its last use the latest
+        of its blobs'; a pack no blob points at counts from its last write)."""
+        usage = self._packs.usage()
+        for name, st in self._packs.pack_files().items():
+            count, latest = usage.get(name, (0, st.st_mtime))
+            path = os.path.join(self._packs.folder, name + PACK_SUFFIX)
+            yield _Unit(path, st.st_size, latest, name, count)
+        for blob in self._loose_blobs():
+            yield _Unit(blob.path, blob.size, blob.last_used, None, 1)
 
     def cleanup(self, max_bytes: int, *, remove_temp: bool = False) -> CleanupReport:
-        """Remove least recently used blobs until the cache holds at most *max_bytes*.
+        """Remove least recently used blobs until the cache takes at most *max_bytes* on
+        disk. The small blobs of a download share a pack, which goes as a whole.
 
         With *remove_temp*, temp files nobody has written to for a minute (left by killed
         downloads) are removed as well.
         """
         if max_bytes < 0:
             raise ValidationError("The cache size limit cannot be negative.")
-        cached = sorted(self.blobs(), key=lambda b: (b.last_used, b.path))
-        total = sum(b.size for b in cached)
+        units = sorted(self._units(), key=lambda u: (u.last_used, u.path))
+        total = sum(u.size for u in units)
         removed = freed = 0
-        unpacked: list[CachedBlob] = []
-        for blob in cached:
+        for unit in units:
             if total <= max_bytes:
                 break
-            total -= blob.size
-            if blob.packed:
-                unpacked.append(blob)
+            if unit.pack is None:
+                try:
+                    os.unlink(unit.path)
+                except FileNotFoundError:
+                    pass
+                else:
+                    removed += 1
+                    freed += unit.size
+                total -= unit.size
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(blob.path)
-                removed += 1
-                freed += blob.size
-        if unpacked:
-            # A blob read since the listing above has a later last use than any chosen
-            # here, and the age check is part of the delete: it stays.
-            last_chosen = max(blob.last_used for blob in unpacked)
-            chosen = [b.digest for b in unpacked]
-            self._packs.delete(chosen, written_before=last_chosen + 1e-6)
-            kept = self._packs.present(chosen)
-            gone = [b for b in unpacked if b.digest not in kept]
-            removed += len(gone)
-            freed += sum(b.size for b in gone)
-            total += sum(b.size for b in unpacked if b.digest in kept)
-            # Packs are never modified in place: empty ones go, mostly dead ones are
-            # rewritten. A writer's new pack is safe: its rows arrive under the same lock.
-            self._packs.compact(grace_seconds=0.0)
+            # A pack read since the listing above (a blob's row touched after the last
+            # use seen here) is kept; the check and the delete are one transaction. A
+            # pack listed without rows is kept if any arrived since (a writer's).
+            since = unit.last_used + 1e-6 if unit.blobs else float("-inf")
+            blobs = self._packs.evict(unit.pack, written_before=since)
+            if blobs is not None:
+                removed += blobs
+                freed += unit.size
+                total -= unit.size
+        # Packs no row points at (a writer killed before its rows, or every blob of it
+        # packed again elsewhere first) and packs mostly dead are reclaimed too.
+        compacted = self._packs.compact(grace_seconds=TEMP_MIN_AGE_SECONDS)
+        freed += compacted.bytes_reclaimed
+        total -= compacted.bytes_reclaimed
         temp_removed = self._remove_temp() if remove_temp else 0
         return CleanupReport(removed, freed, total, temp_removed)
 

@@ -124,9 +124,21 @@ class BlobDownloads:
     ) -> list[Digest]:
         """Place what the cache holds; returns the digests it does not."""
         placed: set[Digest] = set()
-        for digest, data in self.cache.read_packed(digests):
-            place_bytes(digest, data)
-            placed.add(digest)
+        # A damaged cache (pack files removed behind its index, say) must not stop a
+        # download: what it cannot give comes from the server. Errors placing a blob are
+        # not the cache's and are raised.
+        packed: Iterator[tuple[Digest, bytes]] = iter(())
+        with contextlib.suppress(StoreError, OSError):
+            packed = self.cache.read_packed(digests)
+        while True:
+            try:
+                item = next(packed, None)
+            except (StoreError, OSError):
+                break
+            if item is None:
+                break
+            place_bytes(*item)
+            placed.add(item[0])
         rest = [digest for digest in digests if digest not in placed]
         uncached: list[Digest] = []
         loose = self.cache.get_many(rest)

@@ -163,8 +163,9 @@ class Manifest:
         # Parsed once per manifest: upload, the missing-blob check and the commit all ask.
         return frozenset(self.blob_sizes())
 
-    def blob_sizes(self) -> dict[Digest, int | None]:
-        """The size each stored (non-reference) entry's content digest was logged with."""
+    def blob_sizes(self) -> Mapping[Digest, int | None]:
+        """The size each stored (non-reference) entry's content digest was logged with
+        (computed once per manifest and shared: read-only)."""
         return self._blob_sizes
 
     @cached_property

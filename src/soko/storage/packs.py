@@ -423,6 +423,46 @@ class Packs:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         return {pack: int(total) for pack, total in rows}
 
+    def usage(self) -> dict[str, tuple[int, float]]:
+        """Per pack: how many rows point into it and the latest ``written`` among them."""
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return {}
+            try:
+                rows = conn.execute(
+                    "SELECT pack, COUNT(*), MAX(written) FROM packed GROUP BY pack"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+        return {pack: (int(count), float(latest)) for pack, count, latest in rows}
+
+    def forget_missing_packs(self) -> int:
+        """Delete the rows of packs whose file is gone (removed behind the index, as a
+        user may do to a cache); returns how many. Under the write lock, so that a pack
+        being published or rewritten is never taken for a missing one."""
+        with self._transaction() as conn:
+            names = [name for (name,) in conn.execute("SELECT DISTINCT pack FROM packed")]
+            gone = [(name,) for name in names if not os.path.exists(self._pack_path(name))]
+            conn.executemany("DELETE FROM packed WHERE pack = ?", gone)
+        return len(gone)
+
+    def evict(self, name: str, *, written_before: float) -> int | None:
+        """Forget every blob of pack *name* and delete it, unless one of its blobs was
+        written or touched at or after *written_before* (then None: it is in use);
+        returns how many blobs it held."""
+        with self._transaction() as conn:
+            used = conn.execute(
+                "SELECT 1 FROM packed WHERE pack = ? AND written >= ? LIMIT 1",
+                (name, written_before),
+            )
+            if used.fetchone() is not None:
+                return None
+            count = conn.execute("DELETE FROM packed WHERE pack = ?", (name,)).rowcount
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pack_path(name))
+            return count
+
     def compact(self, *, grace_seconds: float, dry_run: bool = False) -> CompactReport:
         """Delete packs nothing points at (older than the grace period) and rewrite packs
         that are mostly dead space."""
@@ -515,13 +555,21 @@ class PackWriter:
     writes the rest and waits: the blobs are durable when it returns.
     """
 
-    def __init__(self, packs: Packs, *, target: int = PACK_TARGET) -> None:
+    def __init__(
+        self,
+        packs: Packs,
+        *,
+        target: int = PACK_TARGET,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
         self._packs = packs
         self._target = target
+        # Called on the caller's thread with each pack's size, once the pack is written.
+        self._on_written = on_written
+        self._in_flight_size = 0
         self._pending: dict[Digest, bytes] = {}
         self._size = 0
         self._written: set[Digest] = set()
-        self.added_bytes = 0
         self._writer: ThreadPoolExecutor | None = None
         self._in_flight: Future[str] | None = None
 
@@ -546,7 +594,6 @@ class PackWriter:
             return  # a download names the same content under several paths
         self._pending[digest] = data
         self._size += len(data)
-        self.added_bytes += len(data)
         if self._size >= self._target:
             self._send()
 
@@ -566,7 +613,7 @@ class PackWriter:
         blobs = list(self._pending.items())
         self._in_flight = self._writer.submit(self._packs.write, blobs, verified=True)
         self._written.update(self._pending)
-        self._pending, self._size = {}, 0
+        self._in_flight_size, self._pending, self._size = self._size, {}, 0
 
     def _wait(self, *, reraise: bool) -> None:
         in_flight, self._in_flight = self._in_flight, None
@@ -577,6 +624,9 @@ class PackWriter:
         except BaseException:
             if reraise:
                 raise
+            return
+        if reraise and self._on_written is not None:  # not while the caller's error unwinds
+            self._on_written(self._in_flight_size)
 
     def _shutdown(self) -> None:
         if self._writer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from soko import settings
 from soko.client.cache import BlobCache
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, ValidationError
+from soko.errors import DigestMismatchError, StoreError, ValidationError
 from soko.storage.base import blob_key
 
 HOUR = 3600.0
@@ -212,28 +213,43 @@ def test_packing_the_same_blob_twice_keeps_one_copy(tmp_path: Path):
     assert _pack_files(tmp_path)[0].stat().st_size == 2000
 
 
-def test_cleanup_of_packed_blobs_by_last_use(tmp_path: Path):
+def test_cleanup_removes_least_recently_used_packs_whole(tmp_path: Path):
     cache = BlobCache(tmp_path)
-    blobs = [_blob(i) for i in range(6)]
-    _pack(cache, blobs)
-    for i, (digest, _) in enumerate(blobs):
-        _last_used(tmp_path, digest, HOUR - 60 * i)  # blob 0 oldest, blob 5 newest
-    # Reading blob 0 makes it the most recently used.
-    assert dict(cache.read_packed([blobs[0][0]])) == dict(blobs[:1])
+    older = [_blob(i) for i in range(3)]
+    newer = [_blob(i) for i in range(10, 13)]
+    _pack(cache, older)
+    _pack(cache, newer)
+    for i, (digest, _) in enumerate(older + newer):
+        _last_used(tmp_path, digest, HOUR - 60 * i)  # the older pack's blobs first
+    loose = cache.put_chunks(*_pair(20))
+    _used_at(loose, HOUR - 30)  # between the two packs
+    # Reading one blob of the older pack makes that pack the most recently used.
+    assert dict(cache.read_packed([older[1][0]])) == dict(older[1:2])
 
     report = cache.cleanup(3500)
-    assert (report.removed_files, report.freed_bytes, report.remaining_bytes) == (3, 3000, 3000)
-    assert [cache.contains(d) for d, _ in blobs] == [True, False, False, False, True, True]
-    [pack] = _pack_files(tmp_path)
-    assert pack.stat().st_size == 6000  # half of it still used: left as it is
+    assert (report.removed_files, report.freed_bytes, report.remaining_bytes) == (4, 4000, 3000)
+    assert all(cache.contains(d) for d, _ in older)
+    assert not any(cache.contains(d) for d, _ in newer) and not os.path.exists(loose)
+    assert len(_pack_files(tmp_path)) == 1
+    assert cache.size() == 3000
 
-    assert cache.cleanup(2500).removed_files == 1
-    # Now mostly dead: rewritten with the live blobs only.
-    [pack] = _pack_files(tmp_path)
-    assert pack.stat().st_size == 2000
-    assert dict(cache.read_packed([d for d, _ in blobs])) == {
-        d: data for d, data in blobs if d in {blobs[0][0], blobs[5][0]}
-    }
+
+def test_dead_packs_count_on_disk_and_are_reclaimed(tmp_path: Path):
+    blobs = [_blob(i) for i in range(4)]
+    _pack(BlobCache(tmp_path), blobs)
+    # Another process packs the same blobs meanwhile: its pack holds nothing live.
+    _pack(BlobCache(tmp_path), blobs)
+    cache = BlobCache(tmp_path)
+    assert cache.size() == 8000  # what the disk holds, not the 4,000 live bytes
+    assert len(_pack_files(tmp_path)) == 2
+    assert cache.cleanup(10**9).freed_bytes == 0  # a dead pack this young may be a writer's
+    for pack in _pack_files(tmp_path):
+        _used_at(str(pack), HOUR)
+
+    report = cache.cleanup(10**9)
+    assert (report.removed_files, report.freed_bytes, report.remaining_bytes) == (0, 4000, 4000)
+    assert len(_pack_files(tmp_path)) == 1
+    assert dict(cache.read_packed([d for d, _ in blobs])) == dict(blobs)
 
 
 def test_cleanup_mixes_files_and_packs_and_deletes_empty_packs(tmp_path: Path):
@@ -253,20 +269,20 @@ def test_cleanup_mixes_files_and_packs_and_deletes_empty_packs(tmp_path: Path):
     assert list(cache.blobs()) == []
 
 
-def test_a_blob_used_during_cleanup_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_pack_used_during_cleanup_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     cache = BlobCache(tmp_path)
     blobs = [_blob(i) for i in range(2)]
     _pack(cache, blobs)
     for digest, _ in blobs:
         _last_used(tmp_path, digest, HOUR)
-    listed = list(cache.blobs())
+    listed = list(cache._units())
     # Another process reads blob 0 between the cleanup's listing and its delete.
-    monkeypatch.setattr(cache, "blobs", lambda: iter(listed))
+    monkeypatch.setattr(cache, "_units", lambda: iter(listed))
     assert dict(cache.read_packed([blobs[0][0]]))
 
     report = cache.cleanup(0)
-    assert report.removed_files == 1 and report.remaining_bytes == 1000
-    assert cache.contains(blobs[0][0]) and not cache.contains(blobs[1][0])
+    assert report.removed_files == 0 and report.remaining_bytes == 2000
+    assert all(cache.contains(d) for d, _ in blobs)
 
 
 def test_size_cap_applies_to_packed_blobs(tmp_path: Path):
@@ -298,3 +314,25 @@ def test_get_many_finds_the_cached_files(tmp_path: Path):
     found = cache.get_many([*paths, *others])
     assert found == paths
     assert all(time.time() - os.stat(p).st_mtime < 60 for p in found.values())  # just used
+
+
+def test_packing_after_tmp_was_removed(tmp_path: Path):
+    cache = BlobCache(tmp_path)
+    _pack(cache, [_blob(1)])
+    shutil.rmtree(tmp_path / "tmp")  # a user clearing the cache under a running process
+    _pack(cache, [_blob(2)])
+    assert cache.contains(_blob(2)[0])
+
+
+def test_a_read_only_cache_still_serves_its_packs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    cache = BlobCache(tmp_path)
+    blobs = [_blob(i) for i in range(3)]
+    _pack(cache, blobs)
+
+    def refuse(digests: object) -> set[Digest]:
+        raise StoreError("attempt to write a readonly database")
+
+    monkeypatch.setattr(cache._packs, "touch", refuse)
+    assert dict(cache.read_packed([d for d, _ in blobs])) == dict(blobs)

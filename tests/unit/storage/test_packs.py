@@ -425,3 +425,40 @@ def test_a_read_only_version_1_store_opens_as_it_is(
     monkeypatch.setattr("soko.storage.layout.os.replace", read_only)
     assert LocalBlobStore(root).read_bytes(digest) == data
     assert (root / "format_version").read_bytes() == b"1\n"
+
+
+def _bare_packs(root: Path) -> packs_module.Packs:
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
+    counter = iter(range(10**6))
+    return packs_module.Packs(str(root), lambda: str(root / "tmp" / f"{next(counter)}.tmp"))
+
+
+def _blobs(count: int, tag: bytes) -> list[tuple[Digest, bytes]]:
+    data = [tag + bytes([i]) * 50 for i in range(count)]
+    return [(Digest.of_bytes(d, Algorithm.XXH128), d) for d in data]
+
+
+def test_evict_deletes_a_pack_unless_used_since(tmp_path: Path) -> None:
+    packs = _bare_packs(tmp_path)
+    first = packs.write(_blobs(3, b"a"))
+    second = packs.write(_blobs(2, b"b"))
+    usage = packs.usage()
+    assert {name: count for name, (count, _) in usage.items()} == {first: 3, second: 2}
+    listed_at = usage[second][1]
+    packs.touch([_blobs(2, b"b")[0][0]])  # used after it was listed
+    assert packs.evict(second, written_before=listed_at + 1e-6) is None
+    assert packs.evict(first, written_before=usage[first][1] + 1e-6) == 3
+    assert sorted(packs.pack_files()) == [second]
+    assert packs.present(d for d, _ in _blobs(3, b"a")) == set()
+
+
+def test_forget_missing_packs_drops_only_their_rows(tmp_path: Path) -> None:
+    packs = _bare_packs(tmp_path)
+    kept, lost = _blobs(2, b"k"), _blobs(2, b"l")
+    packs.write(kept)
+    gone = packs.write(lost)
+    (tmp_path / "packs" / f"{gone}.pack").unlink()
+    with pytest.raises(StoreError):
+        list(packs.read_many(d for d, _ in lost))
+    assert packs.forget_missing_packs() == 1
+    assert packs.present(d for d, _ in kept + lost) == {d for d, _ in kept}
