@@ -216,7 +216,7 @@ def mlflow_python(venv: Path) -> str:
 
 
 def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
-    base = Path(tempfile.mkdtemp(prefix="mlflow-", dir=workdir))
+    base = Path(tempfile.mkdtemp(prefix="mlflow-run-", dir=workdir))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -311,7 +311,7 @@ def main() -> None:
     print(json.dumps({k: {p: list(v) for p, v in d.items()} for k, d in results.items()}))
     # Only now: this VM writes many files much slower right after deleting many, so the
     # outputs of earlier steps stay until every step has run.
-    for done in [*workdir.glob("soko-*"), *workdir.glob("mlflow-*")]:
+    for done in [*workdir.glob("soko-*"), *workdir.glob("mlflow-run-*")]:
         shutil.rmtree(done, ignore_errors=True)
 
 
