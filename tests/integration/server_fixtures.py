@@ -292,6 +292,9 @@ class FolderBlobs:
         os.chmod(path, 0o644)
         path.write_bytes(data)
 
+    def read(self, digest: Any) -> bytes:
+        return self._path(digest).read_bytes()
+
     def staged(self) -> list[str]:
         return []
 
@@ -326,6 +329,10 @@ class BucketBlobs:
 
     def overwrite(self, digest: Any, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(digest), Body=data)
+
+    def read(self, digest: Any) -> bytes:
+        found = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))
+        return bytes(found["Body"].read())
 
     def staged(self) -> list[str]:
         """Presigned uploads not (yet) moved into place."""

@@ -273,6 +273,43 @@ def test_downloads_come_from_the_cache_once_fetched(
     assert Digest.of_bytes(files["b.bin"], large.algorithm) == large
 
 
+def test_a_corrupted_cached_blob_is_evicted_and_fetched_again(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique_project()
+    files = {f"small-{i}.txt": os.urandom(200) for i in range(40)}
+    files["large.bin"] = os.urandom(2 * 1024 * 1024)
+    log_folder(project, "damaged", write_files(tmp_path / "data", files))
+    artifact = soko.Api().artifact(f"{project}/damaged:latest")
+    artifact.download(str(tmp_path / "first"))
+    cache = BlobCache(server_env.cache)
+    small, large = blob_digest(artifact, "small-7.txt"), blob_digest(artifact, "large.bin")
+    assert cache.get(large) is not None and dict(cache.read_packed([small]))
+
+    # A damaged disk: one byte of each changes in the cache.
+    large_file = server_env.cache / blob_key(large)
+    large_file.chmod(0o644)
+    with open(large_file, "r+b") as f:
+        f.write(b"X")
+    for pack in (server_env.cache / "packs").glob("*.pack"):
+        pack.chmod(0o644)
+        pack.write_bytes(pack.read_bytes().replace(files["small-7.txt"][:8], b"XXXXXXXX"))
+    fetched: list[Digest] = []
+    original = http_download.BlobDownloads._plan
+
+    def recording(self: http_download.BlobDownloads, digests: list[Digest]) -> Any:
+        fetched.extend(digests)
+        return original(self, digests)
+
+    monkeypatch.setattr(http_download.BlobDownloads, "_plan", recording)
+    again = soko.Api().artifact(f"{project}/damaged:latest").download(str(tmp_path / "second"))
+
+    assert read_tree(again) == files
+    assert sorted(fetched, key=str) == sorted([small, large], key=str)
+    assert (server_env.cache / blob_key(large)).read_bytes() == files["large.bin"]
+    assert dict(cache.read_packed([small])) == {small: files["small-7.txt"]}
+
+
 def test_many_small_blobs_come_in_batches_and_are_cached_in_packs(
     server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,6 +391,8 @@ def test_corrupt_bytes_from_the_server_are_refused(
     # Whatever this client cached while logging, another client's cache is empty.
     shutil.rmtree(server_env.cache / "blobs", ignore_errors=True)
     shutil.rmtree(server_env.cache / "packs", ignore_errors=True)
+    assert not BlobCache(server_env.cache).contains(digest)
+    assert any_server.blobs.read(digest)[:1] == b"X"
 
     artifact = soko.Api().artifact(f"{project}/corrupt:latest")
     with pytest.raises((DigestMismatchError, CorruptBlobError)):

@@ -9,7 +9,8 @@ Layout of the cache folder (other files there, such as the stat cache, are not t
 
 A blob enters the cache verified: it is hashed while it is written to a temp file and
 renamed into place only if it matches its digest, so a reader sees no blob or the right
-one. Readers therefore trust a cached blob without hashing it again. The small blobs of a
+one. Downloads still check each cached blob as they copy it out (a hash is cheap next to
+the copy) and evict one that a damaged disk or a user's edit changed. The small blobs of a
 batch download were verified as they arrived and go into packs (:meth:`BlobCache.packer`):
 one file and one index transaction per pack instead of a file create and a rename per
 blob, which cost more than the download itself for 20,000 small files.
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from soko.client.backend import Progress
-from soko.client.materialize import stream_new, write_new
+from soko.client.materialize import stream_new
 from soko.core.digests import Digest
 from soko.errors import StoreError, ValidationError
 from soko.settings import Settings
@@ -154,9 +155,17 @@ class BlobCache:
                     found[digest] = path
         return found
 
+    def evict(self, digest: Digest) -> None:
+        """Remove *digest* from the cache, as a file and as a packed blob (one found not
+        to match its digest); its bytes in a pack become dead space for cleanup."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(digest))
+        self._packs.delete([digest])
+
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
-        """The bytes of those of *digests* the cache holds in packs, marked as just used,
-        one open per pack; the others (not cached, or loose) are left out."""
+        """The bytes (not checked here) of those of *digests* the cache holds in packs,
+        marked as just used, one open per pack; the others (not cached, or loose) are
+        left out."""
         wanted = list(digests)
         try:
             found = self._packs.touch(wanted)
@@ -211,33 +220,6 @@ class BlobCache:
         if progress:
             progress(1, 0)
         self._grew(size)
-        return final
-
-    def put_verified(self, digest: Digest, data: bytes) -> str:
-        """Cache *data*, which the caller just checked hashes to *digest*; returns its path.
-
-        The small blobs of a batch answer come this way: one hash each, done by the caller,
-        and a plain write instead of :meth:`put_chunks`'s streaming. The caller asked
-        :meth:`get` first; a blob cached meanwhile by another process is replaced by the
-        same bytes.
-        """
-        final = self.path(digest)
-        ensure_dir(self._tmp, self._known_dirs)
-        temp = self._temp_name()
-        try:
-            try:
-                write_new(temp, data)
-            except FileNotFoundError:
-                # tmp/ was removed since it was seen (a user clearing the cache): again.
-                self._known_dirs.discard(self._tmp)
-                ensure_dir(self._tmp, self._known_dirs)
-                write_new(temp, data)
-            replace_into(temp, final, self._known_dirs)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        self._grew(len(data))
         return final
 
     def packer(self) -> PackWriter:

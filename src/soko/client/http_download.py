@@ -30,7 +30,7 @@ from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
 from soko.client.materialize import materialize, materialize_bytes, stream_new
 from soko.core.digests import Digest
-from soko.errors import DigestMismatchError, StoreError
+from soko.errors import CorruptBlobError, DigestMismatchError, StoreError
 from soko.storage.packs import PackWriter
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import SMALL_BLOB, FrameReader
@@ -97,9 +97,9 @@ class BlobDownloads:
             if progress:
                 progress(len(destinations[digest]), size)
 
-        def place_bytes(digest: Digest, data: bytes) -> None:
+        def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
             for dest in destinations[digest]:
-                materialize_bytes(data, dest, digest, verified=True)
+                materialize_bytes(data, dest, digest, verified=verified)
             if progress:
                 progress(len(destinations[digest]), len(data) * len(destinations[digest]))
 
@@ -120,10 +120,16 @@ class BlobDownloads:
         self,
         digests: list[Digest],
         place: Callable[[Digest, str], None],
-        place_bytes: Callable[[Digest, bytes], None],
+        place_bytes: Callable[..., None],
     ) -> list[Digest]:
-        """Place what the cache holds; returns the digests it does not."""
+        """Place what the cache holds; returns the digests it does not.
+
+        Cached blobs are checked as they are placed (a hash per blob, as a copy from a
+        loose file does anyway): one that no longer matches its digest (a damaged disk,
+        a user's edit) is evicted and returned with the uncached ones, to be fetched again.
+        """
         placed: set[Digest] = set()
+        uncached: list[Digest] = []
         # A damaged cache (pack files removed behind its index, say) must not stop a
         # download: what it cannot give comes from the server. Errors placing a blob are
         # not the cache's and are raised.
@@ -137,10 +143,14 @@ class BlobDownloads:
                 break
             if item is None:
                 break
-            place_bytes(*item)
-            placed.add(item[0])
+            digest, data = item
+            placed.add(digest)
+            try:
+                place_bytes(digest, data, verified=False)
+            except CorruptBlobError:
+                self.cache.evict(digest)
+                uncached.append(digest)
         rest = [digest for digest in digests if digest not in placed]
-        uncached: list[Digest] = []
         loose = self.cache.get_many(rest)
         for digest in rest:
             cached = loose.get(digest)
@@ -150,6 +160,9 @@ class BlobDownloads:
             try:
                 place(digest, cached)
             except FileNotFoundError:  # removed by a concurrent cache cleanup
+                uncached.append(digest)
+            except CorruptBlobError:
+                self.cache.evict(digest)
                 uncached.append(digest)
         return uncached
 

@@ -324,9 +324,7 @@ def test_packing_after_tmp_was_removed(tmp_path: Path):
     assert cache.contains(_blob(2)[0])
 
 
-def test_a_read_only_cache_still_serves_its_packs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_read_only_cache_still_serves_its_packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     cache = BlobCache(tmp_path)
     blobs = [_blob(i) for i in range(3)]
     _pack(cache, blobs)
