@@ -693,9 +693,9 @@ def test_a_failed_write_is_a_store_error_and_leaves_no_temp(
     assert os.listdir(store_root / "tmp") == []
 
 
-def test_sync_calls_syncfs_once_per_batch(
-    store_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def syncfs_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The file descriptors the store asks to ``syncfs``, which is only recorded."""
     calls: list[int] = []
 
     def fake_syncfs(fd: int) -> int:
@@ -703,33 +703,30 @@ def test_sync_calls_syncfs_once_per_batch(
         return 0
 
     monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    return calls
+
+
+def test_sync_calls_syncfs_once_per_batch(store_root: Path, syncfs_calls: list[int]) -> None:
     store = LocalBlobStore(store_root)
     store.sync()
-    assert calls == [], "nothing written, nothing to flush"
+    assert syncfs_calls == [], "nothing written, nothing to flush"
     for i in range(50):
         store.put_bytes(*blob(f"batch {i}".encode()))
     store.sync()
-    assert len(calls) == 1
+    assert len(syncfs_calls) == 1
     store.sync()
-    assert len(calls) == 1
+    assert len(syncfs_calls) == 1
 
 
 def test_sync_covers_puts_through_another_instance_of_the_root(
-    store_root: Path, monkeypatch: pytest.MonkeyPatch
+    store_root: Path, monkeypatch: pytest.MonkeyPatch, syncfs_calls: list[int]
 ) -> None:
-    calls: list[int] = []
-
-    def fake_syncfs(fd: int) -> int:
-        calls.append(fd)
-        return 0
-
-    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
     monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
     writer = LocalBlobStore(store_root)
     committer = LocalBlobStore(store_root / ".." / store_root.name)
     writer.put_bytes(*blob(b"written by one, committed by the other"))
     committer.sync()
-    assert len(calls) == 1
+    assert len(syncfs_calls) == 1
 
 
 def test_a_failed_sync_raises_and_is_retried(
@@ -752,18 +749,24 @@ def test_a_failed_sync_raises_and_is_retried(
     assert len(calls) == 2
 
 
-def test_without_syncfs_each_written_file_is_fsynced(
-    store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(local_module, "_syncfs", lambda: None)
-    flushed: list[str] = []
+@pytest.fixture
+def flushed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the store fsyncs one by one (they are still fsynced)."""
+    paths: list[str] = []
     fsync_file = LocalBlobStore._fsync_file
 
     def record(path: str) -> None:
-        flushed.append(path)
+        paths.append(path)
         fsync_file(path)
 
     monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(record))
+    return paths
+
+
+def test_without_syncfs_each_written_file_is_fsynced(
+    store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flushed: list[str]
+) -> None:
+    monkeypatch.setattr(local_module, "_syncfs", lambda: None)
     store = LocalBlobStore(store_root)
     digests = []
     for i in range(30):
@@ -780,23 +783,8 @@ def test_without_syncfs_each_written_file_is_fsynced(
 
 
 def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
-    store_root: Path, monkeypatch: pytest.MonkeyPatch
+    store_root: Path, syncfs_calls: list[int], flushed: list[str]
 ) -> None:
-    syncfs_calls: list[int] = []
-
-    def fake_syncfs(fd: int) -> int:
-        syncfs_calls.append(fd)
-        return 0
-
-    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
-    flushed: list[str] = []
-    fsync_file = LocalBlobStore._fsync_file
-
-    def record(path: str) -> None:
-        flushed.append(path)
-        fsync_file(path)
-
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(record))
     store = LocalBlobStore(store_root)
     few = [blob(f"few {i}".encode()) for i in range(local_module.FSYNC_UP_TO)]
     for digest, data in few:

@@ -47,7 +47,8 @@ from soko.errors import StoreError, ValidationError
 from soko.settings import Settings
 from soko.storage.base import blob_key, digest_of_key
 from soko.storage.layout import ensure_dir, replace_into
-from soko.storage.packs import PACK_SUFFIX, Packs, PackWriter
+from soko.storage.pack_writer import PackWriter
+from soko.storage.packs import PACK_SUFFIX, Packs
 
 _BLOBS = "blobs"
 _TMP = "tmp"
@@ -165,25 +166,22 @@ class BlobCache:
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
         """The bytes (not checked here) of those of *digests* the cache holds in packs,
         marked as just used, one open per pack; the others (not cached, or loose) are
-        left out."""
+        left out. A cache that cannot be read (its index unreadable, pack files removed
+        behind it) gives what it can: to its callers the rest is simply not cached."""
         wanted = list(digests)
         try:
-            found = self._packs.touch(wanted)
-        except StoreError:
-            # A cache shared read-only: the blobs are usable, their last use stays.
-            found = self._packs.present(wanted)
-        if not found:
-            return iter(())
-        return self._read_packed(found)
-
-    def _read_packed(self, found: set[Digest]) -> Iterator[tuple[Digest, bytes]]:
-        try:
-            yield from self._packs.read_many(found)
-        except StoreError:
-            # Pack files removed behind the index: forget their rows, so that the next
-            # download packs those blobs again instead of failing over them every time.
-            self._packs.forget_missing_packs()
-            raise
+            try:
+                found = self._packs.touch(wanted)
+            except StoreError:
+                # A cache shared read-only: the blobs are usable, their last use stays.
+                found = self._packs.present(wanted)
+            if found:
+                yield from self._packs.read_many(found)
+        except (StoreError, OSError):
+            # Forget the rows of pack files that are gone, so that the next download
+            # packs those blobs again instead of stumbling over them every time.
+            with contextlib.suppress(StoreError, OSError):
+                self._packs.forget_missing_packs()
 
     # ----- writing --------------------------------------------------------------------
 
@@ -284,7 +282,8 @@ class BlobCache:
         of its blobs'; a pack no blob points at counts from its last write)."""
         usage = self._packs.usage()
         for name, st in self._packs.pack_files().items():
-            count, latest = usage.get(name, (0, st.st_mtime))
+            used = usage.get(name)
+            count, latest = (used.blobs, used.last_written) if used else (0, st.st_mtime)
             path = os.path.join(self._packs.folder, name + PACK_SUFFIX)
             yield _Unit(path, st.st_size, latest, name, count)
         for blob in self._loose_blobs():

@@ -31,7 +31,7 @@ from soko.client.http_session import path_segment as _q
 from soko.client.materialize import materialize, materialize_bytes, stream_new
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError, StoreError
-from soko.storage.packs import PackWriter
+from soko.storage.pack_writer import PackWriter
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import SMALL_BLOB, FrameReader
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, DownloadPlanOut
@@ -130,20 +130,7 @@ class BlobDownloads:
         """
         placed: set[Digest] = set()
         uncached: list[Digest] = []
-        # A damaged cache (pack files removed behind its index, say) must not stop a
-        # download: what it cannot give comes from the server. Errors placing a blob are
-        # not the cache's and are raised.
-        packed: Iterator[tuple[Digest, bytes]] = iter(())
-        with contextlib.suppress(StoreError, OSError):
-            packed = self.cache.read_packed(digests)
-        while True:
-            try:
-                item = next(packed, None)
-            except (StoreError, OSError):
-                break
-            if item is None:
-                break
-            digest, data = item
+        for digest, data in self.cache.read_packed(digests):
             placed.add(digest)
             try:
                 place_bytes(digest, data, verified=False)

@@ -53,7 +53,8 @@ from soko.errors import DigestMismatchError, NotFoundError, StoreError, Validati
 from soko.storage import copying
 from soko.storage.base import BlobInfo, blob_key, digest_of_key
 from soko.storage.layout import fsync_dir, open_root, replace_into
-from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs, PackWriter
+from soko.storage.pack_writer import PackWriter
+from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
 
 _BLOBS = "blobs"
 _TMP = "tmp"

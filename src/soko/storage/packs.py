@@ -39,9 +39,8 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, StoreError
@@ -81,6 +80,12 @@ class Location:
     offset: int
     size: int
     written: float
+
+
+class PackUsage(NamedTuple):
+    blobs: int
+    live_bytes: int
+    last_written: float
 
 
 @dataclass
@@ -411,31 +416,22 @@ class Packs:
                     found[entry.name[: -len(PACK_SUFFIX)]] = entry.stat(follow_symlinks=False)
         return found
 
-    def live_bytes(self) -> dict[str, int]:
-        """Bytes still referenced by the index, per pack."""
-        with self._lock:
-            conn = self._connection(create=False)
-            if conn is None:
-                return {}
-            try:
-                rows = conn.execute("SELECT pack, SUM(size) FROM packed GROUP BY pack").fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return {pack: int(total) for pack, total in rows}
-
-    def usage(self) -> dict[str, tuple[int, float]]:
-        """Per pack: how many rows point into it and the latest ``written`` among them."""
+    def usage(self) -> dict[str, PackUsage]:
+        """Per pack: the rows that point into it, their bytes and their latest write."""
         with self._lock:
             conn = self._connection(create=False)
             if conn is None:
                 return {}
             try:
                 rows = conn.execute(
-                    "SELECT pack, COUNT(*), MAX(written) FROM packed GROUP BY pack"
+                    "SELECT pack, COUNT(*), SUM(size), MAX(written) FROM packed GROUP BY pack"
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return {pack: (int(count), float(latest)) for pack, count, latest in rows}
+        return {
+            pack: PackUsage(int(count), int(total), float(latest))
+            for pack, count, total, latest in rows
+        }
 
     def forget_missing_packs(self) -> int:
         """Delete the rows of packs whose file is gone (removed behind the index, as a
@@ -468,7 +464,7 @@ class Packs:
         that are mostly dead space."""
         report = CompactReport()
         files = self.pack_files()
-        live = self.live_bytes()
+        live = {name: used.live_bytes for name, used in self.usage().items()}
         cutoff = time.time() - grace_seconds
         for name, st in files.items():
             used = live.get(name, 0)
@@ -545,93 +541,6 @@ class Packs:
         if old_is_empty:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._pack_path(old))
-
-
-class PackWriter:
-    """Collects verified blobs and writes them as packs of about *target* bytes each.
-
-    A full pack is written (and fsynced) on a helper thread while the caller collects the
-    next one; at most one pack is in flight, which bounds the memory held. :meth:`close`
-    writes the rest and waits: the blobs are durable when it returns.
-    """
-
-    def __init__(
-        self,
-        packs: Packs,
-        *,
-        target: int = PACK_TARGET,
-        on_written: Callable[[int], None] | None = None,
-    ) -> None:
-        self._packs = packs
-        self._target = target
-        # Called on the caller's thread with each pack's size, once the pack is written.
-        self._on_written = on_written
-        self._in_flight_size = 0
-        self._pending: dict[Digest, bytes] = {}
-        self._size = 0
-        self._written: set[Digest] = set()
-        self._writer: ThreadPoolExecutor | None = None
-        self._in_flight: Future[str] | None = None
-
-    def __enter__(self) -> PackWriter:
-        return self
-
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        if error is None:
-            self.close()
-            return
-        try:
-            self._wait(reraise=False)  # the caller's error wins
-        finally:
-            self._shutdown()
-
-    def __contains__(self, digest: Digest) -> bool:
-        return digest in self._pending or digest in self._written
-
-    def add(self, digest: Digest, data: bytes) -> None:
-        """Add a blob the caller verified against *digest*."""
-        if digest in self._pending or digest in self._written:
-            return  # a download names the same content under several paths
-        self._pending[digest] = data
-        self._size += len(data)
-        if self._size >= self._target:
-            self._send()
-
-    def close(self) -> None:
-        try:
-            self._send()
-            self._wait(reraise=True)
-        finally:
-            self._shutdown()
-
-    def _send(self) -> None:
-        if not self._pending:
-            return
-        self._wait(reraise=True)
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-pack")
-        blobs = list(self._pending.items())
-        self._in_flight = self._writer.submit(self._packs.write, blobs, verified=True)
-        self._written.update(self._pending)
-        self._in_flight_size, self._pending, self._size = self._size, {}, 0
-
-    def _wait(self, *, reraise: bool) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None:
-            return
-        try:
-            in_flight.result()
-        except BaseException:
-            if reraise:
-                raise
-            return
-        if reraise and self._on_written is not None:  # not while the caller's error unwinds
-            self._on_written(self._in_flight_size)
-
-    def _shutdown(self) -> None:
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
 
 
 _ALG_KEYS = {algorithm: algorithm.key for algorithm in Algorithm}

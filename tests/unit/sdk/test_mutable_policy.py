@@ -10,12 +10,25 @@ import pytest
 import soko
 from soko.client import connect
 from soko.client.hashing import SERIAL_MAX
+from soko.core.digests import Digest
 from soko.sdk import draft as draft_module
 
 pytestmark = pytest.mark.usefixtures("soko_env")
 
 # Larger than what a draft keeps in memory from hashing: such a file is read again at log.
 NOT_KEPT = SERIAL_MAX + 1
+
+
+def add_data(
+    tmp_path: Path, content: bytes, name: str, *, policy: str = "mutable"
+) -> tuple[Path, soko.Artifact, Digest]:
+    """``data.bin`` holding *content*, added to a new artifact *name*."""
+    data = tmp_path / "data.bin"
+    data.write_bytes(content)
+    artifact = soko.Artifact(name, "dataset")
+    artifact.add_file(str(data), policy=policy)
+    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    return data, artifact, digest
 
 
 def test_checkpoint_loop_logs_each_state_of_an_overwritten_file(tmp_path: Path) -> None:
@@ -37,12 +50,8 @@ def test_adding_a_mutable_file_stores_it_at_once_and_later_edits_change_nothing(
 ) -> None:
     # The embedded store is the staging copy W&B makes at add time: small files go in
     # from the bytes kept by hashing, larger ones are copied and hashed in one pass.
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"x" * size)
-    artifact = soko.Artifact("captured", "dataset")
-    artifact.add_file(str(data))
+    data, artifact, digest = add_data(tmp_path, b"x" * size, "captured")
     backend = connect.get_backend()
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
     assert backend.missing_blobs([digest]) == set()
     data.write_bytes(b"y" * size)  # the caller may overwrite at once
     with soko.init(project="p") as run:
@@ -52,11 +61,7 @@ def test_adding_a_mutable_file_stores_it_at_once_and_later_edits_change_nothing(
 
 
 def test_immutable_files_are_only_hashed_when_added(tmp_path: Path) -> None:
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"i" * NOT_KEPT)
-    artifact = soko.Artifact("hashed", "dataset")
-    artifact.add_file(str(data), policy="immutable")
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    _, _, digest = add_data(tmp_path, b"i" * NOT_KEPT, "hashed", policy="immutable")
     assert connect.get_backend().missing_blobs([digest]) == {digest}
 
 
@@ -65,12 +70,8 @@ def test_a_file_not_stored_at_add_is_captured_before_log_returns(
 ) -> None:
     # Files the add did not store (swept from the store in between, here) are captured by
     # log_artifact before it returns, so the caller may overwrite them at once.
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"x" * NOT_KEPT)
-    artifact = soko.Artifact("captured", "dataset")
-    artifact.add_file(str(data))
+    data, artifact, digest = add_data(tmp_path, b"x" * NOT_KEPT, "captured")
     backend = connect.get_backend()
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
     backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # what gc would do
     run = soko.init(project="p")
     gate = threading.Event()
@@ -93,11 +94,7 @@ def test_a_file_not_stored_at_add_is_captured_before_log_returns(
 def test_a_file_not_stored_at_add_and_changed_before_log_fails_the_log_call(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"a" * NOT_KEPT)
-    artifact = soko.Artifact("changed", "dataset")
-    artifact.add_file(str(data))
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+    data, artifact, digest = add_data(tmp_path, b"a" * NOT_KEPT, "changed")
     connect.get_backend().store.blobs.delete(digest)  # type: ignore[attr-defined]
     data.write_bytes(b"b" * NOT_KEPT)
     with soko.init(project="p") as run, pytest.raises(soko.errors.DigestMismatchError):
@@ -174,12 +171,8 @@ def test_a_draft_holds_no_bytes_the_store_took_at_add(tmp_path: Path) -> None:
 def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"z" * NOT_KEPT)
-    artifact = soko.Artifact("swept", "dataset")
-    artifact.add_file(str(data))
+    _, artifact, digest = add_data(tmp_path, b"z" * NOT_KEPT, "swept")
     backend = connect.get_backend()
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
     backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # swept after the add
     original_stage = backend.stage_files
     staged: list[int] = []
@@ -202,12 +195,8 @@ def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
 def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"q" * 512)
-    artifact = soko.Artifact("raced", "dataset")
-    artifact.add_file(str(data), policy="immutable")
+    _, artifact, digest = add_data(tmp_path, b"q" * 512, "raced", policy="immutable")
     backend = connect.get_backend()
-    digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
     original = backend.commit
     calls: list[int] = []
 

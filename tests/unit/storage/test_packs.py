@@ -45,6 +45,16 @@ def put(store: LocalBlobStore, items: list[Item]) -> list[int]:
     return store.put_files([(d, path) for d, _, path in items])
 
 
+def one_pack(tmp_path: Path) -> tuple[LocalBlobStore, list[Item], Path]:
+    """A store under ``tmp_path/store`` holding 40 small blobs in its one pack."""
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    (pack,) = pack_files(root)
+    return store, items, pack
+
+
 def test_a_batch_of_small_files_goes_into_one_pack_and_reads_back(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     items = make_files(tmp_path / "src", 100)
@@ -206,11 +216,7 @@ def test_a_writer_dying_before_the_index_leaves_nothing_visible(
 
 
 def test_a_truncated_or_missing_pack_is_a_store_error(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    store = LocalBlobStore(root)
-    items = make_files(tmp_path / "src", 40)
-    put(store, items)
-    (pack,) = pack_files(root)
+    store, items, pack = one_pack(tmp_path)
     pack.chmod(0o644)
     with open(pack, "r+b") as handle:
         handle.truncate(len(items[0][1]))
@@ -325,11 +331,7 @@ def test_short_writes_of_a_pack_still_write_every_byte(
 
 
 def test_a_rewrite_whose_commit_fails_keeps_the_old_pack(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    store = LocalBlobStore(root)
-    items = make_files(tmp_path / "src", 40)
-    put(store, items)
-    (old,) = pack_files(root)
+    store, items, old = one_pack(tmp_path)
     store.delete_many([d for d, _, _ in items[:30]])  # mostly dead: to be rewritten
     real = store.packs._transaction
 
@@ -443,11 +445,11 @@ def test_evict_deletes_a_pack_unless_used_since(tmp_path: Path) -> None:
     first = packs.write(_blobs(3, b"a"))
     second = packs.write(_blobs(2, b"b"))
     usage = packs.usage()
-    assert {name: count for name, (count, _) in usage.items()} == {first: 3, second: 2}
-    listed_at = usage[second][1]
+    assert {name: used.blobs for name, used in usage.items()} == {first: 3, second: 2}
+    listed_at = usage[second].last_written
     packs.touch([_blobs(2, b"b")[0][0]])  # used after it was listed
     assert packs.evict(second, written_before=listed_at + 1e-6) is None
-    assert packs.evict(first, written_before=usage[first][1] + 1e-6) == 3
+    assert packs.evict(first, written_before=usage[first].last_written + 1e-6) == 3
     assert sorted(packs.pack_files()) == [second]
     assert packs.present(d for d, _ in _blobs(3, b"a")) == set()
 
