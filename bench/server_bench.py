@@ -4,7 +4,7 @@ Run by hand (it writes ~10 GiB with the defaults and takes several minutes)::
 
     .venv/bin/python bench/server_bench.py [--workdir /tmp/soko-server-bench]
         [--small-count 20000] [--small-size 4096] [--large-gib 2] [--no-small] [--no-large]
-        [--no-mlflow] [--mlflow-venv DIR] [--rounds 1]
+        [--no-mlflow] [--mlflow-venv DIR] [--rounds 1] [--clean-page-cache]
 
 Workloads: ``small`` (20,000 files of 4 KiB) and ``large`` (one file of 2 GiB). Peers:
 
@@ -20,7 +20,9 @@ Each step runs in a fresh process with an empty client cache, and times only the
 (``Artifact`` + ``add_dir`` + ``log_artifact`` + ``wait``; for MLflow ``log_artifacts``)
 or the download into a fresh folder. The output is a table of seconds and MB/s per peer and
 the ratios the project aims for: server >= 50% of embedded throughput, server >= 10x MLflow
-on small files. Nothing here is asserted; docs/performance.md records the figures.
+on small files; and the server/embedded ratio of each round (the two ran one after the
+other), whose median holds when the disk switches between a fast and a slow pace.
+Nothing here is asserted; docs/performance.md records the figures.
 The peers run alternately, round after round, and every step's output is kept until the
 end of the run (writing many files right after deleting many is much slower on some disks).
 """
@@ -122,13 +124,43 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def run_timed(
-    python: str, script: str, args: list[str], env: dict[str, str], cwd: Path
-) -> list[str]:
-    """Run *script*; returns what it printed on its ``RESULT`` lines (first: the seconds
-    it measured). Other output (MLflow prints a line per run) is ignored."""
-    cwd.mkdir(parents=True, exist_ok=True)
+CLEAN_PAGE_CACHE = False
+"""``--clean-page-cache``: see :func:`settle`."""
+
+
+def settle(inputs: list[Path]) -> None:
+    """Before a timed step: write back what earlier steps wrote; with CLEAN_PAGE_CACHE
+    (root on Linux) also drop the page cache and read the step's *inputs* back in.
+
+    This VM's writes run at two paces: at memory speed, or several times slower with the
+    kernel busy (4.8 s of system time to write 2 GiB against 0.6 s) when the page cache
+    holds what earlier steps wrote, even with 10 GB free. A clean page cache with warm
+    inputs gives every peer the fast pace, run after run."""
     subprocess.run(["sync"], check=False)
+    if not CLEAN_PAGE_CACHE:
+        return
+    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    for top in inputs:
+        files = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]
+        for path in files:
+            with open(path, "rb") as f:
+                while f.read(8 * 1024 * 1024):
+                    pass
+
+
+def run_timed(
+    python: str,
+    script: str,
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    inputs: list[Path],
+) -> list[str]:
+    """Run *script* after :func:`settle` of its *inputs*; returns what it printed on its
+    ``RESULT`` lines (first: the seconds it measured). Other output (MLflow prints a line
+    per run) is ignored."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    settle(inputs)
     done = subprocess.run(
         [python, "-c", script, *args], env=env, cwd=cwd, capture_output=True, text=True
     )
@@ -193,13 +225,18 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
             wait_http(f"{url}/api/v1/health", server)
         logger = base / "logger"
         env = soko_env(logger, url, key)
-        logged = float(run_timed(sys.executable, SOKO_LOG, [str(data), "bench"], env, logger)[0])
+        logged = float(
+            run_timed(sys.executable, SOKO_LOG, [str(data), "bench"], env, logger, [data])[0]
+        )
         reader = base / "reader"
         env = soko_env(reader, url, key)
         if not through_server:
             env["SOKO_DIR"] = str(logger / "soko")
         root = str(reader / "out")
-        fetched = float(run_timed(sys.executable, SOKO_DOWNLOAD, ["bench", root], env, reader)[0])
+        store = base / "server" if through_server else logger / "soko"
+        fetched = float(
+            run_timed(sys.executable, SOKO_DOWNLOAD, ["bench", root], env, reader, [store])[0]
+        )
         return logged, fetched
     finally:
         if server is not None:
@@ -230,11 +267,18 @@ def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
     try:
         wait_http(f"{url}/health", server, timeout=300)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOKO_", "MLFLOW_"))}
-        lines = run_timed(python, MLFLOW_LOG, [str(data), url], env, base / "logger")
+        lines = run_timed(python, MLFLOW_LOG, [str(data), url], env, base / "logger", [data])
         logged, run_id = float(lines[0]), lines[1]
         root = str(base / "reader" / "out")
         fetched = float(
-            run_timed(python, MLFLOW_DOWNLOAD, [run_id, url, root], env, base / "reader")[0]
+            run_timed(
+                python,
+                MLFLOW_DOWNLOAD,
+                [run_id, url, root],
+                env,
+                base / "reader",
+                [base / "artifacts", base / "mlflow.db"],
+            )[0]
         )
         return logged, fetched
     finally:
@@ -252,7 +296,16 @@ def main() -> None:
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--mlflow-venv", default=None)
     parser.add_argument("--rounds", type=int, default=1, help="median of this many runs")
+    parser.add_argument(
+        "--clean-page-cache",
+        action="store_true",
+        help="before each step drop the page cache and read its inputs back (root, Linux)",
+    )
     args = parser.parse_args()
+    global CLEAN_PAGE_CACHE
+    CLEAN_PAGE_CACHE = args.clean_page_cache
+    if CLEAN_PAGE_CACHE and not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        raise SystemExit("--clean-page-cache needs root on Linux (/proc/sys/vm/drop_caches).")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     workloads: dict[str, Path] = {}
@@ -269,13 +322,14 @@ def main() -> None:
         python = mlflow_python(Path(args.mlflow_venv or workdir / "mlflow-venv"))
 
     results: dict[str, dict[str, tuple[float, float]]] = {}
+    paired: dict[str, list[tuple[float, float]]] = {}
     for label, data in workloads.items():
         peers = {
             "embedded": lambda d=data: bench_soko(workdir, d, through_server=False),
             "server": lambda d=data: bench_soko(workdir, d, through_server=True),
         }
         if python is not None:
-            peers["mlflow"] = lambda d=data: bench_mlflow(workdir, d, python)  # type: ignore[misc]
+            peers["mlflow"] = lambda d=data: bench_mlflow(workdir, d, python)
         runs: dict[str, list[tuple[float, float]]] = {peer: [] for peer in peers}
         order = list(peers)
         for _ in range(args.rounds):
@@ -289,6 +343,10 @@ def main() -> None:
             peer: (statistics.median(r[0] for r in done), statistics.median(r[1] for r in done))
             for peer, done in runs.items()
         }
+        paired[label] = [
+            (e[0] / s[0], e[1] / s[1])
+            for e, s in zip(runs["embedded"], runs["server"], strict=True)
+        ]
 
     print()
     print("| workload | peer | log s | log MB/s | download s | download MB/s |")
@@ -308,6 +366,13 @@ def main() -> None:
             line += (f"; server vs MLflow: log {mlflow[0] / server[0]:.1f}x, "
                      f"download {mlflow[1] / server[1]:.1f}x")  # fmt: skip
         print(line)
+        # The two peers of a round ran one after the other, on the disk in the same state;
+        # the medians above may each come from another state when the disk changes pace.
+        logs, downloads = [r[0] for r in paired[label]], [r[1] for r in paired[label]]
+        print(f"{label}: same-round server/embedded: log median {statistics.median(logs):.0%} "
+              f"({min(logs):.0%} to {max(logs):.0%}), download median "
+              f"{statistics.median(downloads):.0%} ({min(downloads):.0%} to "
+              f"{max(downloads):.0%})")  # fmt: skip
     print(json.dumps({k: {p: list(v) for p, v in d.items()} for k, d in results.items()}))
     # Only now: this VM writes many files much slower right after deleting many, so the
     # outputs of earlier steps stay until every step has run.

@@ -14,6 +14,7 @@ so a test or a user can change the environment between two calls.
 | SOKO_ENTITY       | default entity                              | local              |
 | SOKO_PROJECT      | default project                             | uncategorized      |
 | SOKO_CACHE_MAX    | optional size cap of the cache ("20GB")     | none               |
+| SOKO_CACHE_LARGE  | auto, or always (large blobs in the cache)  | auto               |
 
 ``soko login`` writes ``base_url`` and ``api_key`` to ``$SOKO_DIR/config.json``.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from soko.errors import ValidationError
 
 LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
+CACHE_LARGE_MODES = ("auto", "always")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -42,6 +44,9 @@ class Settings:
     entity: str
     project: str
     cache_max_bytes: int | None
+    cache_large: str = "auto"
+    """``always``: a large blob downloaded from a server is kept in the cache even where
+    that costs a second write (no reflinks); ``auto``: only where it does not."""
 
     @property
     def config_path(self) -> Path:
@@ -91,6 +96,12 @@ def load() -> Settings:
             f"SOKO_LINK must be one of {', '.join(LINK_MODES)}, not {link_mode!r}"
         )
     cache_max = env.get("SOKO_CACHE_MAX")
+    cache_large = (env.get("SOKO_CACHE_LARGE") or "auto").lower()
+    if cache_large not in CACHE_LARGE_MODES:
+        raise ValidationError(
+            f"SOKO_CACHE_LARGE must be one of {', '.join(CACHE_LARGE_MODES)}, "
+            f"not {cache_large!r}"
+        )
     return Settings(
         soko_dir=soko_dir,
         cache_dir=cache_dir,
@@ -101,4 +112,5 @@ def load() -> Settings:
         entity=env.get("SOKO_ENTITY") or "local",
         project=env.get("SOKO_PROJECT") or "uncategorized",
         cache_max_bytes=parse_size(cache_max) if cache_max else None,
+        cache_large=cache_large,
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import soko
 from soko.client import connect, http_download
 from soko.client.cache import BlobCache
 from soko.client.http import HttpBackend
+from soko.client.statcache import STAT_CACHE_FILE, StatCache
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, TypeConflictError
 from soko.storage.base import blob_key
@@ -187,6 +190,25 @@ def test_a_single_blob_put_with_wrong_bytes_is_refused(any_server: ServerUnderTe
     assert missing["missing"] == [str(claimed)]
 
 
+@pytest.mark.parametrize("size", [100, 5 * 1024 * 1024 + 3], ids=["small", "several-groups"])
+def test_a_single_blob_put_streams_and_a_stored_one_is_not_read_again(
+    any_server: ServerUnderTest, size: int
+) -> None:
+    data = os.urandom(size)
+    digest = Digest.of_bytes(data)
+    target = f"/blobs/md5/{digest.hex}"
+    with any_server.server.client() as api:
+        first = api.put(target, content=data)
+        # Stored already: the body is drained, not read, and the connection stays usable
+        # for the next request (one client, one keep-alive connection).
+        again = api.put(target, content=iter([data[: size // 2], data[size // 2 :]]))
+        after = api.post("/blobs/missing", json={"digests": [str(digest)]})
+    assert first.status_code == 200 and first.json() == {"stored": 1, "bytes": size}
+    assert again.status_code == 200 and again.json()["bytes"] == size
+    assert after.status_code == 200 and after.json()["missing"] == []
+    assert any_server.blobs.read(digest) == data
+
+
 # ----- the SDK through the server ---------------------------------------------------------
 
 
@@ -248,18 +270,46 @@ def test_server_and_embedded_store_give_the_same_version(
     assert remote.manifest.to_json() == local.manifest.to_json()
 
 
+def _link_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setenv("SOKO_LINK", mode)
+    connect.reset()
+
+
+def _record_fetches(monkeypatch: pytest.MonkeyPatch) -> list[Digest]:
+    """The digests downloads of this test find neither cached nor copied (fetched)."""
+    fetched: list[Digest] = []
+    original = http_download.BlobDownloads._plan
+
+    def recording(self: http_download.BlobDownloads, digests: list[Digest]) -> Any:
+        fetched.extend(digests)
+        return original(self, digests)
+
+    monkeypatch.setattr(http_download.BlobDownloads, "_plan", recording)
+    return fetched
+
+
+@pytest.mark.parametrize(
+    ("link", "cache_large"), [("copy", "auto"), ("reflink", "auto"), ("auto", "always")]
+)
 def test_downloads_come_from_the_cache_once_fetched(
-    server_env: ServerEnv, any_server: ServerUnderTest, tmp_path: Path
+    server_env: ServerEnv,
+    any_server: ServerUnderTest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    link: str,
+    cache_large: str,
 ) -> None:
+    monkeypatch.setenv("SOKO_CACHE_LARGE", cache_large)
+    _link_mode(monkeypatch, link)
     project = unique_project()
     files = {"a.txt": b"alpha", "b.bin": os.urandom(2 * 1024 * 1024)}
     folder = write_files(tmp_path / "data", files)
     log_folder(project, "cached", folder)
     artifact = soko.Api().artifact(f"{project}/cached:latest")
-    artifact.download(str(tmp_path / "first"))
+    first = artifact.download(str(tmp_path / "first"))
 
-    # Every blob is in the cache now, verified: remove them from the server's store and a
-    # second download into another root still works.
+    # Every blob is on this machine now, verified: remove them from the server's store and
+    # a second download into another root still works.
     digests = [blob_digest(artifact, path) for path in files]
     for digest in digests:
         any_server.blobs.delete(digest)
@@ -267,15 +317,129 @@ def test_downloads_come_from_the_cache_once_fetched(
     assert read_tree(second) == files
     cache = BlobCache(server_env.cache)
     small, large = digests
-    # The small blob came in a batch and is packed; the large one is a file of its own.
+    # The small blob came in a batch and is packed.
     assert dict(cache.read_packed([small])) == {small: files["a.txt"]}
-    assert (server_env.cache / blob_key(large)).read_bytes() == files["b.bin"]
+    stats = StatCache(server_env.cache / STAT_CACHE_FILE)
+    if link == "reflink" or cache_large == "always":
+        # The large one is a file of its own in the cache, cloned (or copied) into roots.
+        assert (server_env.cache / blob_key(large)).read_bytes() == files["b.bin"]
+        assert stats.copies([large]) == {}
+    else:
+        # Written once, into the first root, which the second download copied from.
+        assert not (server_env.cache / blob_key(large)).exists()
+        assert sorted(stats.copies([large])[large]) == sorted(
+            [os.path.join(first, "b.bin"), os.path.join(second, "b.bin")]
+        )
     assert Digest.of_bytes(files["b.bin"], large.algorithm) == large
+
+
+@pytest.mark.parametrize("clones", [True, False])
+def test_by_default_a_large_blob_goes_through_the_cache_only_where_it_clones(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clones: bool
+) -> None:
+    project = unique_project()
+    files = {"model.bin": os.urandom(3 * 1024 * 1024)}
+    log_folder(project, "model", write_files(tmp_path / "data", files))
+    asked: list[tuple[str, str]] = []
+
+    def probe(src: str, dest: str) -> bool:
+        asked.append((src, dest))
+        return clones
+
+    monkeypatch.setattr(http_download, "clones_between", probe)
+    artifact = soko.Api().artifact(f"{project}/model:latest")
+    root = artifact.download(str(tmp_path / "out"))
+
+    assert read_tree(root) == files
+    assert asked == [(os.path.join(server_env.cache, "tmp"), root)]
+    digest = blob_digest(artifact, "model.bin")
+    assert (server_env.cache / blob_key(digest)).exists() is clones
+    copies = StatCache(server_env.cache / STAT_CACHE_FILE).copies([digest])
+    assert copies == ({} if clones else {digest: [os.path.join(root, "model.bin")]})
+
+
+def test_roots_linking_to_the_cache_get_its_file_even_from_a_copy(
+    server_env: ServerEnv,
+    any_server: ServerUnderTest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _link_mode(monkeypatch, "copy")
+    project = unique_project()
+    files = {"model.bin": os.urandom(2 * 1024 * 1024)}
+    log_folder(project, "linked", write_files(tmp_path / "data", files))
+    artifact = soko.Api().artifact(f"{project}/linked:latest")
+    first = Path(artifact.download(str(tmp_path / "first")))
+    digest = blob_digest(artifact, "model.bin")
+    any_server.blobs.delete(digest)  # what follows comes from this machine
+
+    _link_mode(monkeypatch, "hardlink")
+    second = Path(soko.Api().artifact(f"{project}/linked:latest").download(str(tmp_path / "l")))
+
+    assert read_tree(second) == files
+    cached = os.stat(server_env.cache / blob_key(digest))
+    linked = os.stat(second / "model.bin")
+    assert (linked.st_ino, linked.st_dev) == (cached.st_ino, cached.st_dev)
+    # The user's first copy is not linked to anything.
+    assert os.stat(first / "model.bin").st_nlink == 1
+    assert os.stat(first / "model.bin").st_ino != cached.st_ino
+
+
+def test_a_killed_download_s_temp_file_is_removed_by_the_next(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _link_mode(monkeypatch, "copy")
+    project = unique_project()
+    files = {"model.bin": os.urandom(2 * 1024 * 1024)}
+    log_folder(project, "killed", write_files(tmp_path / "data", files))
+    root = tmp_path / "out"
+    root.mkdir()
+    left = root / ".model.bin.soko-dl-0123456789ab.tmp"  # as a killed download leaves it
+    left.write_bytes(b"partial")
+    long_ago = time.time() - 3600
+    os.utime(left, (long_ago, long_ago))
+
+    soko.Api().artifact(f"{project}/killed:latest").download(str(root))
+
+    assert sorted(p.name for p in root.iterdir()) == ["model.bin"]
+
+
+def test_a_changed_copy_is_not_used_and_the_blob_is_fetched_again(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _link_mode(monkeypatch, "copy")
+    project = unique_project()
+    files = {name: os.urandom(2 * 1024 * 1024) for name in ("edited", "removed", "damaged")}
+    log_folder(project, "copies", write_files(tmp_path / "data", files))
+    artifact = soko.Api().artifact(f"{project}/copies:latest")
+    first = Path(artifact.download(str(tmp_path / "first")))
+    digests = {name: blob_digest(artifact, name) for name in files}
+    stats = StatCache(server_env.cache / STAT_CACHE_FILE)
+    assert set(stats.copies(digests.values())) == set(digests.values())
+
+    with open(first / "edited", "r+b") as f:
+        f.write(b"X")
+    (first / "removed").unlink()
+    # Damaged behind a stat that still matches (a disk error, or a record gone wrong):
+    # only hashing the copy as it is read finds it.
+    with open(first / "damaged", "r+b") as f:
+        f.write(b"X")
+    stats.remember_copies([(str(first / "damaged"), digests["damaged"])])
+    fetched = _record_fetches(monkeypatch)
+    second = soko.Api().artifact(f"{project}/copies:latest").download(str(tmp_path / "second"))
+
+    assert read_tree(second) == files
+    assert sorted(fetched, key=str) == sorted(digests.values(), key=str)
+    # Only the new root's files are remembered now.
+    assert stats.copies(digests.values()) == {
+        digest: [os.path.join(second, name)] for name, digest in digests.items()
+    }
 
 
 def test_a_corrupted_cached_blob_is_evicted_and_fetched_again(
     server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _link_mode(monkeypatch, "reflink")  # the large blob goes through the cache
     project = unique_project()
     files = {f"small-{i}.txt": os.urandom(200) for i in range(40)}
     files["large.bin"] = os.urandom(2 * 1024 * 1024)
@@ -294,14 +458,7 @@ def test_a_corrupted_cached_blob_is_evicted_and_fetched_again(
     for pack in (server_env.cache / "packs").glob("*.pack"):
         pack.chmod(0o644)
         pack.write_bytes(pack.read_bytes().replace(files["small-7.txt"][:8], b"XXXXXXXX"))
-    fetched: list[Digest] = []
-    original = http_download.BlobDownloads._plan
-
-    def recording(self: http_download.BlobDownloads, digests: list[Digest]) -> Any:
-        fetched.extend(digests)
-        return original(self, digests)
-
-    monkeypatch.setattr(http_download.BlobDownloads, "_plan", recording)
+    fetched = _record_fetches(monkeypatch)
     again = soko.Api().artifact(f"{project}/damaged:latest").download(str(tmp_path / "second"))
 
     assert read_tree(again) == files
@@ -377,6 +534,9 @@ def test_skip_cache_downloads_past_the_cache(server_env: ServerEnv, tmp_path: Pa
     cache = BlobCache(server_env.cache)
     assert not any(cache.contains(blob_digest(artifact, path)) for path in files)
     assert not any(p.name.endswith(".tmp") for p in Path(root).rglob("*"))
+    # Nor is the root remembered as a copy of the large blob.
+    with sqlite3.connect(server_env.cache / STAT_CACHE_FILE) as db:
+        assert db.execute("SELECT count(*) FROM copies").fetchone() == (0,)
 
 
 @pytest.mark.parametrize("size", [1000, 2 * 1024 * 1024], ids=["batched", "alone"])

@@ -23,6 +23,10 @@ still orders correctly; for a pack the latest use of any of its blobs) until the
 use is under the limit. Packs no row points at are deleted and packs mostly dead are
 rewritten, as the embedded store's garbage collection does.
 
+A download through a server puts a large blob here only where it can clone it into the
+root or the root links to it; elsewhere the blob goes straight into the root and the stat
+cache remembers that file as a copy (see :mod:`soko.client.http_download`).
+
 Several processes may share one cache. A blob removed by a cleanup while another process
 is about to read it makes that read fail with FileNotFoundError; the caller fetches it
 again. Correctness never depends on a cached file staying there.
@@ -227,10 +231,15 @@ class BlobCache:
         The size cap is checked as each pack is written."""
         return PackWriter(self._packs, target=PACK_TARGET, on_written=self._grew)
 
+    def temp_folder(self) -> str:
+        """The cache's folder for files being written, created if need be."""
+        os.makedirs(self._tmp, exist_ok=True)
+        return self._tmp
+
     def _pack_temp_name(self) -> str:
         # Once per pack, so cheap enough to ask every time: tmp/ may have been removed
         # by a user clearing the cache since this process last looked.
-        os.makedirs(self._tmp, exist_ok=True)
+        self.temp_folder()
         return self._temp_name()
 
     def _temp_name(self) -> str:

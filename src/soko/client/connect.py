@@ -8,7 +8,7 @@ import threading
 
 from soko import settings as settings_module
 from soko.client.backend import Backend
-from soko.client.statcache import StatCache
+from soko.client.statcache import STAT_CACHE_FILE, StatCache
 from soko.errors import StoreError
 
 _lock = threading.Lock()
@@ -43,19 +43,25 @@ def _http_backend(config: settings_module.Settings) -> Backend:
             f"SOKO_BASE_URL is set ({config.base_url}) but this soko has no HTTP client; "
             "unset it to use the embedded store."
         ) from None
-    backend: Backend = module.HttpBackend(config.base_url, api_key=config.api_key)
+    backend: Backend = module.HttpBackend(
+        config.base_url, api_key=config.api_key, stat_cache=_stat_cache_locked(config)
+    )
     return backend
 
 
 def get_stat_cache(config: settings_module.Settings | None = None) -> StatCache:
     config = config or settings_module.load()
-    key = str(config.cache_dir)
     with _lock:
-        cache = _stat_caches.get(key)
-        if cache is None:
-            cache = StatCache(config.cache_dir / "statcache.db")
-            _stat_caches[key] = cache
-        return cache
+        return _stat_cache_locked(config)
+
+
+def _stat_cache_locked(config: settings_module.Settings) -> StatCache:
+    key = str(config.cache_dir)
+    cache = _stat_caches.get(key)
+    if cache is None:
+        cache = StatCache(config.cache_dir / STAT_CACHE_FILE)
+        _stat_caches[key] = cache
+    return cache
 
 
 def reset() -> None:

@@ -5,13 +5,21 @@ Every blob is verified before it is cached or placed. Small blobs (below
 verify batches, and the calling thread alone writes their bytes into the root and into
 the cache's packs, in order. Several threads doing that many small file writes only
 contend for the GIL (each system call hands it over), and one pack per 16 MiB costs far
-less than a cache file per blob. Large blobs stream alone, several at once, into the
-cache (then into the root as a copy or reflink) or, past the cache, straight into the root.
+less than a cache file per blob. Large blobs stream alone, several at once, each written
+on a helper thread while the next bytes arrive (:func:`~soko.client.materialize.stream_new`).
 
 The server serves a blob only through a version that names it; *versions_for* says which,
 and the size that version's manifest gives the blob. A blob the manifest calls small is
 fetched in a batch without asking the server first: 20,000 small blobs save a plan of
 20,000 entries, and a manifest that understates a size gets a clear error from the batch.
+
+A large blob is written once. Where the cache's folder can clone files into the root
+(a reflink: btrfs, XFS) or the root is to link to the cache (``SOKO_LINK``), it goes into
+the cache and from there into the root. Otherwise a copy would write its bytes a second
+time, so it streams straight into the root, and the stat cache remembers the root file as
+a copy (:meth:`~soko.client.statcache.StatCache.remember_copies`): a later download of
+the blob copies that file, hashing it, as long as its stat is unchanged, and fetches the
+blob again once it was edited or removed.
 """
 
 from __future__ import annotations
@@ -28,7 +36,15 @@ from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
-from soko.client.materialize import materialize, materialize_bytes, stream_new
+from soko.client.materialize import (
+    clones_between,
+    materialize,
+    materialize_bytes,
+    remove_stale_temps,
+    stream_new,
+    temp_beside,
+)
+from soko.client.statcache import COPY_MIN, StatCache
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError, StoreError
 from soko.storage.pack_writer import PackWriter
@@ -57,6 +73,7 @@ class Single(NamedTuple):
     digest: Digest
     url: str | None
     """A presigned bucket URL, or None to stream it through the server."""
+    size: int | None = None
 
 
 class BlobDownloads:
@@ -69,10 +86,14 @@ class BlobDownloads:
         *,
         link_mode: str,
         versions_for: Callable[[Sequence[Digest]], dict[str, list[tuple[Digest, int | None]]]],
+        copies: StatCache | None = None,
+        cache_large: str = "auto",
     ) -> None:
         self.session = session
         self.cache = cache
         self.link_mode = link_mode
+        self.copies = copies
+        self.cache_large = cache_large
         self._versions_for = versions_for
 
     def fetch(
@@ -89,10 +110,10 @@ class BlobDownloads:
         for folder in {os.path.dirname(dest) for _, dest in items}:
             os.makedirs(folder or ".", exist_ok=True)
 
-        def place(digest: Digest, source: str) -> None:
+        def place(digest: Digest, source: str, *, mode: str = self.link_mode) -> None:
             size = 0
             for dest in destinations[digest]:
-                materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
+                materialize(source, dest, digest, mode=mode, make_dirs=False)
                 size += os.path.getsize(dest)
             if progress:
                 progress(len(destinations[digest]), size)
@@ -105,24 +126,55 @@ class BlobDownloads:
 
         todo = list(destinations)
         if use_cache:
-            todo = self._from_cache(todo, place, place_bytes)
+            todo = self._from_cache(todo, place, place_bytes, destinations)
         if not todo:
             return
         batches, singles = self._plan(todo)
         self._fetch_batches(batches, place_bytes, cache=use_cache)
-        if use_cache:
-            single = partial(self._fetch_single_cached, place=place)
-        else:
-            single = partial(self._fetch_single_into, dests=destinations, progress=progress)
-        _run_all([partial(single, job) for job in singles])
+        jobs: list[Callable[[], None]] = []
+        streamed: list[str] = []
+        for job in singles:
+            if use_cache and self._through_cache(job, destinations[job.digest][0]):
+                jobs.append(partial(self._fetch_single_cached, job, place=place))
+            else:
+                streamed.append(destinations[job.digest][0])
+                jobs.append(
+                    partial(
+                        self._fetch_single_into,
+                        job,
+                        dests=destinations,
+                        progress=progress,
+                        remember=use_cache,
+                    )
+                )
+        remove_stale_temps(*streamed)  # left beside these files by killed downloads
+        _run_all(jobs)
+
+    def _through_cache(self, job: Single, dest: str) -> bool:
+        """Whether a blob fetched alone, bound for *dest*, goes into the cache and from
+        there into the root, rather than straight into the root (see the module
+        docstring). One of unknown size or below COPY_MIN would not be remembered as a
+        copy: it is cached."""
+        if self.cache_large == "always" or self.link_mode in ("hardlink", "symlink", "reflink"):
+            return True
+        if job.size is None or job.size < COPY_MIN:
+            return True
+        if self.link_mode == "copy":
+            return False
+        try:
+            return clones_between(self.cache.temp_folder(), os.path.dirname(dest) or ".")
+        except OSError:
+            return False
 
     def _from_cache(
         self,
         digests: list[Digest],
-        place: Callable[[Digest, str], None],
+        place: Callable[..., None],
         place_bytes: Callable[..., None],
+        destinations: dict[Digest, list[str]],
     ) -> list[Digest]:
-        """Place what the cache holds; returns the digests it does not.
+        """Place what the cache holds, or a remembered copy; returns the digests neither
+        does.
 
         Cached blobs are checked as they are placed (a hash per blob, as a copy from a
         loose file does anyway): one that no longer matches its digest (a damaged disk,
@@ -151,7 +203,53 @@ class BlobDownloads:
             except CorruptBlobError:
                 self.cache.evict(digest)
                 uncached.append(digest)
-        return uncached
+        return self._from_copies(uncached, place, destinations)
+
+    def _from_copies(
+        self,
+        digests: list[Digest],
+        place: Callable[..., None],
+        destinations: dict[Digest, list[str]],
+    ) -> list[Digest]:
+        """Place from remembered copies what they hold; returns the rest. A copy is some
+        user's file: it is copied (or cloned), never linked, and hashed as it is read."""
+        if self.copies is None or not digests:
+            return digests
+        copies = self.copies.copies(digests)
+        rest: list[Digest] = []
+        placed: list[tuple[str, Digest]] = []
+        for digest in digests:
+            for path in copies.get(digest, []):
+                try:
+                    self._place_copy(digest, path, place)
+                except CorruptBlobError:
+                    self.copies.forget_copy(digest, path)
+                    continue
+                except FileNotFoundError:
+                    if not os.path.exists(path):  # not a folder of the root gone missing
+                        self.copies.forget_copy(digest, path)
+                    continue
+                placed.extend((dest, digest) for dest in destinations[digest])
+                break
+            else:
+                rest.append(digest)
+        self.copies.remember_copies(placed)  # verified as they were copied
+        return rest
+
+    def _place_copy(self, digest: Digest, path: str, place: Callable[..., None]) -> None:
+        """Place *digest* from the remembered copy *path*. Roots that are to link to the
+        cache get the cache's own file, filled from the copy (verified): the copy is a
+        user's file, never linked to."""
+        if self.link_mode in ("hardlink", "symlink"):
+            try:
+                cached = self.cache.put_file(digest, path)
+            except DigestMismatchError:
+                raise CorruptBlobError(
+                    f"Blob {digest} does not match its digest ({path})."
+                ) from None
+            place(digest, cached)
+        else:
+            place(digest, path, mode="copy" if self.link_mode == "copy" else "auto")
 
     def _plan(self, digests: list[Digest]) -> tuple[list[Batch], list[Single]]:
         """Batches of small blobs and single large ones. The manifest's sizes say which
@@ -176,7 +274,7 @@ class BlobDownloads:
                     if source.url is None and source.size is not None and source.size < SMALL_BLOB:
                         small.append((digest, source.size))
                     else:
-                        singles.append(Single(version_id, digest, source.url))
+                        singles.append(Single(version_id, digest, source.url, source.size))
             batches.extend(Batch(version_id, cut) for cut in _cut(small))
         return batches, singles
 
@@ -248,15 +346,21 @@ class BlobDownloads:
         place(job.digest, self.session.retrying(attempt))
 
     def _fetch_single_into(
-        self, job: Single, *, dests: dict[Digest, list[str]], progress: Progress | None
+        self,
+        job: Single,
+        *,
+        dests: dict[Digest, list[str]],
+        progress: Progress | None,
+        remember: bool = False,
     ) -> None:
         """Stream one blob into a temp file beside its first destination, verified, then
-        into place; further destinations are copies of it."""
+        into place; further destinations are copies of it. With *remember*, the stat cache
+        records where it now lies."""
         digest = job.digest
         first, *others = dests[digest]
 
         def attempt() -> int:
-            temp = f"{first}.soko-{os.urandom(6).hex()}.tmp"
+            temp = temp_beside(first, kind="dl")
             with self._blob_stream(job) as chunks:
                 size = stream_new(temp, digest, chunks)
             try:
@@ -270,6 +374,8 @@ class BlobDownloads:
         size = self.session.retrying(attempt)
         for dest in others:
             materialize(first, dest, digest, mode="copy", make_dirs=False)
+        if remember and self.copies is not None:
+            self.copies.remember_copies((dest, digest) for dest in dests[digest])
         if progress:
             progress(1 + len(others), size * (1 + len(others)))
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
+import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 
@@ -22,12 +26,77 @@ from soko.storage import copying
 _FICLONE = 0x40049409
 _CHUNK = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
+_WRITE_GROUP = 1024 * 1024
+_WRITE_PARTS = 256  # a group's parts, whatever their sizes
+_GROUPS_AHEAD = 8  # bounds the bytes a slow disk keeps in memory: about 8 MiB
+_IDLE_CHECK_SECONDS = 0.2
+_TEMP_STEM_MAX = 200
+STALE_TEMP_SECONDS = 60.0
+"""A temp file beside a destination that nobody wrote to for this long was left by a
+download that was killed: the next download of that file removes it."""
+_DOWNLOAD_TEMP = re.compile(r"\.(.+)\.soko-dl-[0-9a-f]{12}\.tmp")
 _reflink_works: dict[int, bool] = {}
 
 
-def _temp_beside(dest: str) -> str:
+def _temp_stem(name: str) -> str:
+    # A temp name adds up to 27 bytes: a destination name near the 255-byte limit gets a
+    # shortened stem, not ENAMETOOLONG.
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= _TEMP_STEM_MAX:
+        return name
+    return raw[:_TEMP_STEM_MAX].decode("utf-8", "ignore")
+
+
+def temp_beside(dest: str, *, kind: str = "") -> str:
+    """A new temp name beside *dest*, hidden. *kind* ``"dl"`` marks a download's stream
+    (:func:`stream_new` locks those while it writes), which :func:`remove_stale_temps`
+    removes should the download be killed."""
     folder, name = os.path.split(dest)
-    return os.path.join(folder, f".{name}.soko-{uuid.uuid4().hex[:12]}.tmp")
+    marker = f"soko-{kind}-" if kind else "soko-"
+    return os.path.join(folder, f".{_temp_stem(name)}.{marker}{uuid.uuid4().hex[:12]}.tmp")
+
+
+def remove_stale_temps(*dests: str) -> int:
+    """Remove the download temps beside *dests* that killed downloads of them left: nobody
+    wrote to them for :data:`STALE_TEMP_SECONDS` and nobody holds their lock (a live
+    download stalled on the network keeps its lock). One listing per folder, however many
+    destinations it holds. Returns how many were removed."""
+    stems: dict[str, set[str]] = {}
+    for dest in dests:
+        folder, name = os.path.split(dest)
+        stems.setdefault(folder or ".", set()).add(_temp_stem(name))
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    removed = 0
+    for folder, wanted in stems.items():
+        try:
+            with os.scandir(folder) as listing:
+                entries = [e for e in listing if e.name.endswith(".tmp") and ".soko-dl-" in e.name]
+        except OSError:
+            continue
+        for entry in entries:
+            match = _DOWNLOAD_TEMP.fullmatch(entry.name)
+            if match is None or match.group(1) not in wanted:
+                continue  # not a download temp, or another file's
+            removed += _remove_if_abandoned(entry.path, cutoff)
+    return removed
+
+
+def _remove_if_abandoned(path: str, cutoff: float) -> int:
+    with contextlib.suppress(OSError):
+        if os.lstat(path).st_mtime >= cutoff:
+            return 0
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return 0  # its download is alive, stalled on the network
+        try:
+            os.unlink(path)  # while locked: no live download holds it
+            return 1
+        finally:
+            os.close(fd)
+    return 0
 
 
 def _write_fd(fd: int, data: bytes) -> None:
@@ -57,13 +126,20 @@ def stream_new(
     hasher = digest.algorithm.hasher()
     size = 0
     try:
-        with open(path, "xb") as out:
-            for chunk in chunks:
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-                if on_chunk:
-                    on_chunk(len(chunk))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            # Held until the file is closed (the writer's dup shares it): a download of
+            # the same file elsewhere then never takes this temp for a killed one's.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with _Writer(fd) as writer:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    writer.write(chunk)
+                    size += len(chunk)
+                    if on_chunk:
+                        on_chunk(len(chunk))
+        finally:
+            os.close(fd)
         actual = Digest(digest.algorithm, hasher.digest())
         if actual != digest:
             raise DigestMismatchError(
@@ -74,6 +150,103 @@ def stream_new(
             os.unlink(path)
         raise
     return size
+
+
+class _Writer:
+    """Writes a download's chunks to *fd*, a megabyte at a time, on a helper thread once
+    there is more than a megabyte: receiving and hashing the next chunks then overlap the
+    write, which for a large blob costs as much as the transfer. A blob of less is written
+    on the calling thread when the block ends.
+
+    The helper writes through a descriptor of its own, which it closes: a caller whose
+    wait is cut short (Ctrl-C) closes *fd* without the helper ever writing to a reused
+    descriptor number. Given up on, the helper drops what is queued and ends by itself.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._group: list[bytes] = []
+        self._group_bytes = 0
+        self._queue: queue.Queue[list[bytes] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._abandoned = False
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is not None:
+            self._abandon()
+            return
+        try:
+            self._flush(last=True)
+            if self._queue is not None and self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+        except BaseException:
+            self._abandon()
+            raise
+        if self._error is not None:
+            raise self._error
+
+    def write(self, chunk: bytes) -> None:
+        self._group.append(chunk)
+        self._group_bytes += len(chunk)
+        if self._group_bytes >= _WRITE_GROUP or len(self._group) >= _WRITE_PARTS:
+            self._flush(last=False)
+
+    def _flush(self, *, last: bool) -> None:
+        group, self._group, self._group_bytes = self._group, [], 0
+        if not group:
+            return
+        if self._queue is None:
+            if last:
+                copying.write_parts(self._fd, group)
+                return
+            groups: queue.Queue[list[bytes] | None] = queue.Queue(_GROUPS_AHEAD)
+            own = os.dup(self._fd)
+            thread = threading.Thread(
+                target=self._run, args=(groups, own), name="soko-write", daemon=True
+            )
+            try:
+                thread.start()
+            except BaseException:
+                os.close(own)
+                raise
+            self._queue, self._thread = groups, thread
+        if self._error is not None:
+            raise self._error
+        self._queue.put(group)
+
+    def _run(self, groups: queue.Queue[list[bytes] | None], fd: int) -> None:
+        try:
+            while True:
+                try:
+                    group = groups.get(timeout=_IDLE_CHECK_SECONDS)
+                except queue.Empty:
+                    if self._abandoned:
+                        return
+                    continue
+                if group is None:
+                    return
+                if self._error is None and not self._abandoned:
+                    try:
+                        copying.write_parts(fd, group)
+                    except BaseException as exc:  # raised on the calling thread
+                        self._error = exc
+        finally:
+            os.close(fd)
+
+    def _abandon(self) -> None:
+        """Stop the helper without having it write what is queued; it ends by itself
+        should this wait be cut short too."""
+        self._abandoned = True
+        if self._queue is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
@@ -126,6 +299,34 @@ def _try_reflink(src: str, tmp: str) -> bool:
     return True
 
 
+def clones_between(src_folder: str, dest_folder: str) -> bool:
+    """Whether a file in *src_folder* can be cloned (reflinked) into *dest_folder*: tried
+    once per file system with a one-byte file, as :func:`materialize` would."""
+    try:
+        device = os.stat(src_folder).st_dev
+        if os.stat(dest_folder).st_dev != device:
+            return False
+    except OSError:
+        return False
+    known = _reflink_works.get(device)
+    if known is not None:
+        return known
+    probe = os.path.join(src_folder, f".soko-clone-probe-{uuid.uuid4().hex[:12]}")
+    try:
+        write_new(probe, b"\0")
+    except OSError:
+        return False
+    try:
+        clone = temp_beside(os.path.join(dest_folder, "probe"))
+        cloned = _try_reflink(probe, clone)
+        if cloned:
+            os.unlink(clone)
+        return cloned
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
 def materialize(
     src: str, dest: str, digest: Digest, *, mode: str = "auto", make_dirs: bool = True
 ) -> None:
@@ -135,7 +336,7 @@ def materialize(
     """
     if make_dirs:
         os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    tmp = _temp_beside(dest)
+    tmp = temp_beside(dest)
     try:
         if mode in ("hardlink", "symlink"):
             if not _hash_path(src, digest):
@@ -184,7 +385,7 @@ def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool 
         finally:
             os.close(fd)
         return
-    tmp = _temp_beside(dest)
+    tmp = temp_beside(dest)
     try:
         write_new(tmp, data)
         os.replace(tmp, dest)

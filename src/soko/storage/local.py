@@ -238,7 +238,7 @@ class LocalBlobStore:
             return existing
         return self._store_copied(
             digest,
-            lambda fd, hasher: copying.copy_stream(stream, fd, hasher),
+            lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
             source_name="stream",
         )[1]
 

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, StoreError
 from soko.storage.base import BlobInfo
+from soko.storage.copying import write_parts
 from soko.storage.layout import fsync_dir
 
 PACKS = "packs"
@@ -58,7 +59,6 @@ REWRITE_BELOW = 0.5
 """Compaction rewrites a pack whose live bytes are less than this share of it."""
 
 _PARAMS = 500  # digests per IN (...) query, well below SQLite's limit on parameters
-_IOV_MAX = 1024  # buffers per writev, Linux's limit
 _BUSY_MS = 60_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS packed (
@@ -326,7 +326,7 @@ class Packs:
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                _write_parts(fd, parts)
+                write_parts(fd, parts)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -568,29 +568,6 @@ def _by_algorithm(digests: Iterable[Digest]) -> dict[str, dict[bytes, Digest]]:
             group = by_alg[key] = {}
         group[digest.raw] = digest
     return by_alg
-
-
-def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
-    """Write *parts* back to back with ``writev``: no joined copy of a whole pack."""
-    if not hasattr(os, "writev"):
-        _write_all(fd, b"".join(parts))
-        return
-    for start in range(0, len(parts), _IOV_MAX):
-        group = [memoryview(p) for p in parts[start : start + _IOV_MAX] if p]
-        while group:
-            written = os.writev(fd, group)
-            # A short write: drop what went out and go on from the middle of a part.
-            while group and written >= len(group[0]):
-                written -= len(group[0])
-                group.pop(0)
-            if group and written:
-                group[0] = group[0][written:]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _pread_exact(fd: int, location: Location, pack: str) -> bytes:

@@ -262,9 +262,9 @@ def test_buffers_are_reused_within_a_thread() -> None:
     assert other[0] is not first
 
 
-def test_write_back_asks_the_kernel_to_write_each_chunk_as_it_is_copied(
-    tmp_path: Path, kernel: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def write_backs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (offset, count) of each write-back the copies ask the kernel for."""
     calls: list[tuple[int, int]] = []
 
     def record(fd: int, offset: int, count: int, flags: int) -> int:
@@ -272,6 +272,13 @@ def test_write_back_asks_the_kernel_to_write_each_chunk_as_it_is_copied(
         return 0
 
     monkeypatch.setattr(copying, "_sync_file_range", lambda: record)
+    return calls
+
+
+def test_write_back_asks_the_kernel_to_write_each_chunk_as_it_is_copied(
+    tmp_path: Path, kernel: bool, write_backs: list[tuple[int, int]]
+) -> None:
+    calls = write_backs
     data = os.urandom(2 * CHUNK + 5)
     source = tmp_path / "source"
     source.write_bytes(data)
@@ -293,3 +300,30 @@ def test_write_back_is_a_hint_that_never_fails_a_copy(tmp_path: Path) -> None:
         copying.start_write_back(dest.fileno(), 0, 10**12)  # beyond the end: ignored
         assert copying.copy_file(src.fileno(), dest.fileno(), hashlib.md5(), write_back=True)
     assert (tmp_path / "dest").read_bytes() == b"x" * 1000
+
+
+@pytest.mark.parametrize("readinto", [True, False], ids=["readinto", "read-only"])
+def test_copy_stream_writes_back_each_chunk_when_asked(
+    tmp_path: Path, write_backs: list[tuple[int, int]], readinto: bool
+) -> None:
+    calls = write_backs
+    data = os.urandom(2 * CHUNK + 5)
+
+    class ReadOnly:
+        def __init__(self) -> None:
+            self._stream = io.BytesIO(data)
+
+        def read(self, size: int = -1) -> bytes:
+            return self._stream.read(min(size, 1024 * 1024))  # short reads, as a socket's
+
+    stream = io.BytesIO(data) if readinto else ReadOnly()
+    with open(tmp_path / "dest", "w+b") as dest:
+        size = copying.copy_stream(stream, dest.fileno(), hashlib.md5(), write_back=True)  # type: ignore[arg-type]
+        assert size == len(data)
+        assert calls[0][0] == 0 and sum(n for _, n in calls) == len(data)
+        assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
+        calls.clear()
+        dest.seek(0)
+        copying.copy_stream(io.BytesIO(data), dest.fileno(), hashlib.md5())
+    assert calls == []  # not asked: no hint
+    assert (tmp_path / "dest").read_bytes() == data

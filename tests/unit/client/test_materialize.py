@@ -1,0 +1,231 @@
+"""Writing a downloaded blob: verified, written on a helper thread past a megabyte."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from soko.client import materialize
+from soko.client.materialize import clones_between, stream_new
+from soko.core.digests import Algorithm, Digest
+from soko.errors import DigestMismatchError
+
+
+def _pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("piece", [1, 4096, 65536, 3 * 1024 * 1024])
+def test_stream_new_writes_every_piece_in_order(tmp_path: Path, piece: int):
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    if piece == 1:
+        data = data[:300_000]  # more pieces than one writev takes
+    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    seen: list[int] = []
+    target = tmp_path / "blob"
+    size = stream_new(str(target), digest, _pieces(data, piece), on_chunk=seen.append)
+    assert size == len(data) and sum(seen) == len(data)
+    assert target.read_bytes() == data
+
+
+def test_a_large_blob_is_written_on_a_helper_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    writers: set[str] = set()
+    original = os.writev
+
+    def recording(fd: int, parts: list[memoryview]) -> int:
+        writers.add(threading.current_thread().name)
+        return original(fd, parts)
+
+    monkeypatch.setattr(materialize.os, "writev", recording)
+    small = os.urandom(1000)
+    stream_new(str(tmp_path / "small"), Digest.of_bytes(small, Algorithm.MD5), [small])
+    assert writers == {threading.current_thread().name}
+    writers.clear()
+    large = os.urandom(4 * 1024 * 1024)
+    digest = Digest.of_bytes(large, Algorithm.MD5)
+    stream_new(str(tmp_path / "large"), digest, _pieces(large, 65536))
+    assert writers == {"soko-write"}
+    assert (tmp_path / "large").read_bytes() == large
+
+
+def test_short_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    original = os.writev
+
+    def short(fd: int, parts: list[memoryview]) -> int:
+        return original(fd, [parts[0][: max(1, len(parts[0]) // 3)]])
+
+    monkeypatch.setattr(materialize.os, "writev", short)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 70000))
+    assert (tmp_path / "b").read_bytes() == data
+
+
+def test_a_failed_write_raises_and_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    calls = 0
+    original = os.writev
+
+    def full_disk(fd: int, parts: list[memoryview]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(fd, parts)
+
+    monkeypatch.setattr(materialize.os, "writev", full_disk)
+    data = os.urandom(20 * 1024 * 1024)
+    with pytest.raises(OSError) as raised:
+        stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
+    assert raised.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name == "soko-write"]
+
+
+def test_wrong_bytes_or_a_broken_stream_keep_nothing(tmp_path: Path):
+    data = os.urandom(3 * 1024 * 1024)
+    wrong = Digest.of_bytes(b"other", Algorithm.XXH128)
+    with pytest.raises(DigestMismatchError):
+        stream_new(str(tmp_path / "b"), wrong, _pieces(data, 65536))
+
+    def broken() -> Iterator[bytes]:
+        yield from _pieces(data, 65536)[:30]
+        raise ConnectionError("reset by peer")
+
+    with pytest.raises(ConnectionError):
+        stream_new(str(tmp_path / "c"), Digest.of_bytes(data, Algorithm.MD5), broken())
+    assert os.listdir(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name == "soko-write"]
+
+
+def _kernel_clones(folder: Path) -> bool:
+    (folder / "one").write_bytes(b"x")
+    try:
+        with open(folder / "one", "rb") as src, open(folder / "two", "wb") as dest:
+            fcntl.ioctl(dest.fileno(), 0x40049409, src.fileno())  # FICLONE
+    except OSError:
+        return False
+    finally:
+        for name in ("one", "two"):
+            (folder / name).unlink(missing_ok=True)
+    return True
+
+
+def test_clones_between_says_what_the_kernel_does_and_leaves_nothing(tmp_path: Path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    assert clones_between(str(src), str(dest)) is _kernel_clones(tmp_path)
+    assert os.listdir(src) == [] and os.listdir(dest) == []
+    assert clones_between(str(src), str(tmp_path / "missing")) is False
+
+
+def test_an_interrupted_wait_leaves_no_writes_to_a_reused_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Ctrl-C lands while the caller waits for the helper to finish; the caller closes its
+    # descriptor and the next file opened gets the same number.
+    original = os.writev
+
+    def slow(fd: int, parts: list[memoryview]) -> int:
+        time.sleep(0.02)
+        return original(fd, parts)
+
+    class InterruptedJoin(threading.Thread):
+        def join(self, timeout: float | None = None) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(materialize.os, "writev", slow)
+    monkeypatch.setattr(materialize.threading, "Thread", InterruptedJoin)
+    data = os.urandom(8 * 1024 * 1024)
+    with pytest.raises(KeyboardInterrupt):
+        stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
+    monkeypatch.undo()
+    with open(tmp_path / "next", "wb") as unrelated:
+        deadline = time.monotonic() + 10
+        while [t for t in threading.enumerate() if t.name == "soko-write"]:
+            assert time.monotonic() < deadline, "the helper thread did not end"
+            time.sleep(0.05)
+        unrelated.flush()
+    assert (tmp_path / "next").read_bytes() == b""
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["model.bin", "weights [v2]*?.bin"])
+def test_remove_stale_temps_removes_only_old_unlocked_download_temps_of_that_file(
+    tmp_path: Path, name: str
+):
+    dest = tmp_path / name
+    old = tmp_path / f".{name}.soko-dl-0123456789ab.tmp"
+    fresh = tmp_path / f".{name}.soko-dl-ba9876543210.tmp"
+    live = tmp_path / f".{name}.soko-dl-aaaaaaaaaaaa.tmp"  # stalled, its lock still held
+    other_file = tmp_path / f".{name}.soko-dl-x.soko-dl-0123456789ab.tmp"  # "name.soko-dl-x"'s
+    copy_temp = tmp_path / f".{name}.soko-0123456789ab.tmp"  # a copy's, not a stream's
+    for path in (old, fresh, live, other_file, copy_temp):
+        path.write_bytes(b"partial")
+    long_ago = time.time() - materialize.STALE_TEMP_SECONDS - 5
+    for path in (old, live, other_file, copy_temp):
+        os.utime(path, (long_ago, long_ago))
+    with open(live, "rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        assert materialize.remove_stale_temps(str(dest)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (fresh, live, other_file, copy_temp)
+    )
+    temp = materialize.temp_beside(str(dest), kind="dl")
+    assert temp.startswith(str(tmp_path / f".{name}.soko-dl-"))
+
+
+def test_stream_new_holds_its_temp_locked_while_writing(tmp_path: Path):
+    target = tmp_path / ".f.soko-dl-0123456789ab.tmp"
+    data = os.urandom(3 * 1024 * 1024)
+    seen: list[bool] = []
+
+    def pieces() -> Iterator[bytes]:
+        for piece in _pieces(data, 65536):
+            if not seen:
+                with open(target, "rb") as probe:
+                    try:
+                        fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        seen.append(True)
+                    else:
+                        seen.append(False)
+            yield piece
+
+    stream_new(str(target), Digest.of_bytes(data, Algorithm.MD5), pieces())
+    assert seen == [True]
+    with open(target, "rb") as probe:  # released once written
+        fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_long_name_gets_a_temp_name_the_file_system_takes(tmp_path: Path):
+    name = "n" * 250 + ".bin"
+    data = os.urandom(2 * 1024 * 1024)
+    stream_new(str(tmp_path / name), Digest.of_bytes(data, Algorithm.MD5), [data])
+    temp = materialize.temp_beside(str(tmp_path / name), kind="dl")
+    assert len(os.path.basename(temp).encode()) <= 255
+    stream_new(temp, Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
+    assert materialize.remove_stale_temps(str(tmp_path / name)) == 0  # fresh
+
+
+def test_a_writer_thread_that_cannot_start_leaks_no_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(materialize.threading.Thread, "start", refuse)
+    before = set(os.listdir("/proc/self/fd"))
+    data = os.urandom(3 * 1024 * 1024)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
+    assert set(os.listdir("/proc/self/fd")) <= before
+    assert os.listdir(tmp_path) == []
