@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
@@ -197,15 +197,31 @@ class S3BlobStore:
             )
         if self.exists(digest):
             return
-        self._put_object(self.key(digest), data)
+        self._put_object(digest, data)
 
-    def _put_object(self, key: str, data: bytes) -> None:
-        try:
-            self.client.put_object(
+    def _put_object(self, digest: Digest, data: bytes) -> None:
+        key = self.key(digest)
+        self._upload(
+            digest,
+            lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentMD5=_md5_b64(data)
-            )
-        except self._client_error as exc:
-            raise StoreError(f"Cannot write {key} to {self!r}: {exc}") from exc
+            ),
+        )
+
+    def _upload(self, digest: Digest, send: Callable[[], object]) -> None:
+        """Run *send*; a failure is forgiven when the blob is there after all.
+
+        Writers of one blob race (every thread of a step, every client of a team), and a
+        bucket may answer one of them with an error while another's PUT lands. A key under
+        ``blobs/`` only ever holds its digest's bytes, so finding it means the put is done.
+        """
+        from boto3.exceptions import S3UploadFailedError
+
+        try:
+            send()
+        except (self._client_error, S3UploadFailedError) as exc:
+            if self._head(self.key(digest)) is None:
+                raise StoreError(f"Cannot write blob {digest} to {self!r}: {exc}") from exc
 
     def put_file(self, digest: Digest, path: str) -> int:
         with open(path, "rb") as stream:
@@ -233,12 +249,10 @@ class S3BlobStore:
                 )
             spool.seek(0)
             if size <= _SPOOL:
-                self._put_object(self.key(digest), spool.read())
+                self._put_object(digest, spool.read())
             else:
-                try:
-                    self.client.upload_fileobj(spool, self.bucket, self.key(digest))
-                except self._client_error as exc:
-                    raise StoreError(f"Cannot write blob {digest} to {self!r}: {exc}") from exc
+                key = self.key(digest)
+                self._upload(digest, lambda: self.client.upload_fileobj(spool, self.bucket, key))
         return size
 
     def delete(self, digest: Digest) -> None:
