@@ -1,6 +1,6 @@
 """S3BlobStore rules that only a remote bucket has: a failed PUT whose blob another writer
-stored is forgiven, and one that left nothing is a StoreError, for single and multipart
-uploads alike (moto's server mode stands in for the bucket)."""
+stored is forgiven, and one that left nothing is a StoreError, for single PUTs, multipart
+uploads and checked presigned uploads alike (moto's server mode stands in for the bucket)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,11 @@ class FlakyBucket:
             self._client.upload_fileobj(stream, bucket, key)
         raise S3UploadFailedError(f"Failed to upload: {self._error('CompleteMultipartUpload')}")
 
+    def copy(self, source: dict[str, str], bucket: str, key: str, **kwargs: Any) -> None:
+        if self._lands:
+            self._client.copy(source, bucket, key, **kwargs)
+        raise self._error("CopyObject")
+
 
 @pytest.fixture
 def bucket(s3_client: Any) -> str:
@@ -59,13 +64,20 @@ def bucket(s3_client: Any) -> str:
     return name
 
 
-SIZES = {"single": 100_000, "multipart": _SPOOL + 1}
+SIZES = {"single": 100_000, "multipart": _SPOOL + 1, "staged": 200_000}
 
 
 def put(store: S3BlobStore, digest: Digest, data: bytes, upload: str, tmp: Path) -> None:
-    """Store *data* in memory for a single PUT, from a file for a multipart upload."""
+    """Store *data* in memory for a single PUT, from a file for a multipart upload, or as
+    a presigned upload that the store checks and copies into place."""
     if upload == "single":
         store.put_bytes(digest, data)
+        return
+    if upload == "staged":
+        upload_id = uuid.uuid4().hex
+        bucket = store.client._client  # the upload itself succeeds; the copy may not
+        bucket.put_object(Bucket=store.bucket, Key=store._staged_key(upload_id), Body=data)
+        store.complete_staged(upload_id, digest)
         return
     path = tmp / "blob"
     path.write_bytes(data)

@@ -303,14 +303,15 @@ class S3BlobStore:
             # Not the bucket's MD5 of a one-part upload: read the bytes back and hash them.
             etag = self._hash_object(staged, digest)
         try:
-            self.client.copy(
-                {"Bucket": self.bucket, "Key": staged},
-                self.bucket,
-                self.key(digest),
-                ExtraArgs={"CopySourceIfMatch": etag},
+            self._upload(
+                digest,
+                lambda: self.client.copy(
+                    {"Bucket": self.bucket, "Key": staged},
+                    self.bucket,
+                    self.key(digest),
+                    ExtraArgs={"CopySourceIfMatch": etag},
+                ),
             )
-        except self._client_error as exc:
-            raise StoreError(f"Cannot move upload {upload_id} into place: {exc}") from exc
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staged)
         return int(head["ContentLength"])
