@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -176,6 +177,16 @@ def run_timed(
     return [line[7:] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of process *pid* so far (Linux ``/proc``), or with None of this
+    process's finished children: the step just run."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_small(folder: Path, count: int, size: int) -> None:
     if folder.exists() and len(os.listdir(folder)) == count:
         return
@@ -212,7 +223,8 @@ def soko_env(base: Path, server_url: str | None, key: str | None) -> dict[str, s
     return env
 
 
-def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[float, float]:
+def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[float, float, str]:
+    """Seconds of the log and of the download, and the CPU each step took."""
     base = Path(tempfile.mkdtemp(prefix="soko-", dir=workdir))
     server = None
     url = key = None
@@ -232,19 +244,27 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
             wait_http(f"{url}/api/v1/health", server)
         logger = base / "logger"
         env = soko_env(logger, url, key)
-        logged = float(
-            run_timed(sys.executable, SOKO_LOG, [str(data), "bench"], env, logger, [data])[0]
-        )
         reader = base / "reader"
-        env = soko_env(reader, url, key)
-        if not through_server:
-            env["SOKO_DIR"] = str(logger / "soko")
         root = str(reader / "out")
         store = base / "server" if through_server else logger / "soko"
-        fetched = float(
-            run_timed(sys.executable, SOKO_DOWNLOAD, ["bench", root], env, reader, [store])[0]
-        )
-        return logged, fetched
+        steps = {
+            "log": (SOKO_LOG, [str(data), "bench"], logger, [data]),
+            "download": (SOKO_DOWNLOAD, ["bench", root], reader, [store]),
+        }
+        seconds: list[float] = []
+        cpu: list[str] = []
+        for step, (script, args, cwd, inputs) in steps.items():
+            if step == "download":
+                env = soko_env(reader, url, key)
+                if not through_server:
+                    env["SOKO_DIR"] = str(logger / "soko")
+            client, served = cpu_seconds(), cpu_seconds(server.pid) if server else 0.0
+            seconds.append(float(run_timed(sys.executable, script, args, env, cwd, inputs)[0]))
+            used = f"{step} client {cpu_seconds() - client:.2f}"
+            if server is not None:
+                used += f" server {cpu_seconds(server.pid) - served:.2f}"
+            cpu.append(used)
+        return seconds[0], seconds[1], "; ".join(cpu)
     finally:
         if server is not None:
             stop(server)
@@ -259,7 +279,7 @@ def mlflow_python(venv: Path) -> str:
     return str(python)
 
 
-def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
+def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float, str]:
     base = Path(tempfile.mkdtemp(prefix="mlflow-run-", dir=workdir))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -287,7 +307,7 @@ def bench_mlflow(workdir: Path, data: Path, python: str) -> tuple[float, float]:
                 [base / "artifacts", base / "mlflow.db"],
             )[0]
         )
-        return logged, fetched
+        return logged, fetched, ""
     finally:
         stop(server)
 
@@ -341,10 +361,15 @@ def main() -> None:
         order = list(peers)
         for _ in range(args.rounds):
             for peer in order:
-                logged, fetched = peers[peer]()
+                logged, fetched, cpu = peers[peer]()
                 runs[peer].append((logged, fetched))
                 print(f"{label:32} {peer:9} log {logged:8.2f}s  download {fetched:8.2f}s",
                       flush=True)  # fmt: skip
+                if cpu:
+                    # Where the time goes: client + server CPU near twice the wall time
+                    # (2 cores) says a step is bound by the processors, not the disk. The
+                    # client's includes starting Python and importing soko (~0.5 s).
+                    print(f"{'':42} cpu s: {cpu}", flush=True)
             order.reverse()  # alternate, so no peer always runs on the disk the other left
         results[label] = {
             peer: (statistics.median(r[0] for r in done), statistics.median(r[1] for r in done))
