@@ -67,6 +67,11 @@ def bucket(s3_client: Any) -> str:
 SIZES = {"single": 100_000, "multipart": _SPOOL + 1, "staged": 200_000}
 
 
+def random_blob(upload: str) -> tuple[bytes, Digest]:
+    data = os.urandom(SIZES[upload])
+    return data, Digest.of_bytes(data, Algorithm.XXH128)
+
+
 def put(store: S3BlobStore, digest: Digest, data: bytes, upload: str, tmp: Path) -> None:
     """Store *data* in memory for a single PUT, from a file for a multipart upload, or as
     a presigned upload that the store checks and copies into place."""
@@ -88,8 +93,7 @@ def put(store: S3BlobStore, digest: Digest, data: bytes, upload: str, tmp: Path)
 def test_a_failed_put_of_a_blob_another_writer_stored_is_done(
     s3_client: Any, bucket: str, upload: str, tmp_path: Path
 ) -> None:
-    data = os.urandom(SIZES[upload])
-    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    data, digest = random_blob(upload)
     flaky = FlakyBucket(s3_client, lands=True)
 
     put(S3BlobStore(bucket, "p", client=flaky), digest, data, upload, tmp_path)
@@ -102,8 +106,7 @@ def test_a_failed_put_of_a_blob_another_writer_stored_is_done(
 def test_a_failed_put_that_stored_nothing_is_a_store_error(
     s3_client: Any, bucket: str, upload: str, tmp_path: Path
 ) -> None:
-    data = os.urandom(SIZES[upload])
-    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    data, digest = random_blob(upload)
     store = S3BlobStore(bucket, "p", client=FlakyBucket(s3_client, lands=False))
 
     with pytest.raises(StoreError, match=f"Cannot write blob {digest}.*InternalError"):
