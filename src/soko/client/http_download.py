@@ -40,7 +40,6 @@ from soko.client.materialize import (
     clones_between,
     materialize,
     materialize_bytes,
-    remove_stale_temps,
     stream_new,
     temp_beside,
 )
@@ -132,12 +131,10 @@ class BlobDownloads:
         batches, singles = self._plan(todo)
         self._fetch_batches(batches, place_bytes, cache=use_cache)
         jobs: list[Callable[[], None]] = []
-        streamed: list[str] = []
         for job in singles:
             if use_cache and self._through_cache(job, destinations[job.digest][0]):
                 jobs.append(partial(self._fetch_single_cached, job, place=place))
             else:
-                streamed.append(destinations[job.digest][0])
                 jobs.append(
                     partial(
                         self._fetch_single_into,
@@ -147,7 +144,6 @@ class BlobDownloads:
                         remember=use_cache,
                     )
                 )
-        remove_stale_temps(*streamed)  # left beside these files by killed downloads
         _run_all(jobs)
 
     def _through_cache(self, job: Single, dest: str) -> bool:
@@ -360,7 +356,7 @@ class BlobDownloads:
         first, *others = dests[digest]
 
         def attempt() -> int:
-            temp = temp_beside(first, kind="dl")
+            temp = temp_beside(first)
             with self._blob_stream(job) as chunks:
                 size = stream_new(temp, digest, chunks)
             try:

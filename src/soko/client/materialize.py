@@ -14,10 +14,11 @@ import fcntl
 import os
 import queue
 import re
+import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError
@@ -47,32 +48,34 @@ def _temp_stem(name: str) -> str:
     return raw[:_TEMP_STEM_MAX].decode("utf-8", "ignore")
 
 
-def temp_beside(dest: str, *, kind: str = "") -> str:
-    """A new temp name beside *dest*, hidden. *kind* ``"dl"`` marks a download's stream
-    (:func:`stream_new` locks those while it writes), which :func:`remove_stale_temps`
-    removes should the download be killed."""
+def temp_beside(dest: str) -> str:
+    """A new temp name beside *dest*, hidden, which :func:`remove_stale_temps` removes
+    should the download writing it be killed. A writer that may take long (a stream, a
+    large copy, hashing a clone) holds the temp locked meanwhile."""
     folder, name = os.path.split(dest)
-    marker = f"soko-{kind}-" if kind else "soko-"
-    return os.path.join(folder, f".{_temp_stem(name)}.{marker}{uuid.uuid4().hex[:12]}.tmp")
+    return os.path.join(folder, f".{_temp_stem(name)}.soko-dl-{uuid.uuid4().hex[:12]}.tmp")
 
 
-def remove_stale_temps(*dests: str) -> int:
+def remove_stale_temps(dests: Iterable[str]) -> int:
     """Remove the download temps beside *dests* that killed downloads of them left: nobody
     wrote to them for :data:`STALE_TEMP_SECONDS` and nobody holds their lock (a live
     download stalled on the network keeps its lock). One listing per folder, however many
     destinations it holds. Returns how many were removed."""
-    stems: dict[str, set[str]] = {}
+    by_folder: dict[str, list[str]] = {}
     for dest in dests:
         folder, name = os.path.split(dest)
-        stems.setdefault(folder or ".", set()).add(_temp_stem(name))
+        by_folder.setdefault(folder or ".", []).append(name)
     cutoff = time.time() - STALE_TEMP_SECONDS
     removed = 0
-    for folder, wanted in stems.items():
+    for folder, names in by_folder.items():
         try:
             with os.scandir(folder) as listing:
                 entries = [e for e in listing if e.name.endswith(".tmp") and ".soko-dl-" in e.name]
         except OSError:
+            continue  # a folder this download is about to create
+        if not entries:
             continue
+        wanted = {_temp_stem(name) for name in names}
         for entry in entries:
             match = _DOWNLOAD_TEMP.fullmatch(entry.name)
             if match is None or match.group(1) not in wanted:
@@ -83,7 +86,10 @@ def remove_stale_temps(*dests: str) -> int:
 
 def _remove_if_abandoned(path: str, cutoff: float) -> int:
     with contextlib.suppress(OSError):
-        if os.lstat(path).st_mtime >= cutoff:
+        found = os.lstat(path)
+        # A hard link to a cache file (its mtime is the cache file's) costs no space and
+        # is renamed within microseconds: never taken for a killed download's.
+        if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1 or found.st_mtime >= cutoff:
             return 0
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
@@ -264,6 +270,7 @@ def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # see remove_stale_temps
             copying.copy_file(
                 source, fd, hasher, pipelined=os.fstat(source).st_size >= copying.PIPELINE_MIN
             )
@@ -297,6 +304,17 @@ def _try_reflink(src: str, tmp: str) -> bool:
         return False
     _reflink_works[device] = True
     return True
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold *path* (a temp this process just made) locked, as a live download's."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
 
 
 def clones_between(src_folder: str, dest_folder: str) -> bool:
@@ -346,8 +364,9 @@ def materialize(
             else:
                 os.symlink(os.path.abspath(src), tmp)
         elif mode in ("reflink", "auto") and _try_reflink(src, tmp):
-            if not _hash_path(tmp, digest):
-                raise CorruptBlobError(f"Blob {digest} does not match its digest ({src}).")
+            with _locked(tmp):  # hashing a large clone may outlast STALE_TEMP_SECONDS
+                if not _hash_path(tmp, digest):
+                    raise CorruptBlobError(f"Blob {digest} does not match its digest ({src}).")
         else:
             _copy_hashing(src, tmp, digest)
         os.replace(tmp, dest)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from soko.client.backend import Backend, Progress
 from soko.client.hashing import FileStat, hash_files_cached
+from soko.client.materialize import remove_stale_temps
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
@@ -198,6 +199,7 @@ def download_entries(
     keep = _unchanged(stored, cache, root=root)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
+    remove_stale_temps(dest for _, dest in todo)  # left beside these files by killed downloads
     backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
     if cache is not None and todo:
         written = []

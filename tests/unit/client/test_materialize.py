@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from soko.client import materialize
 from soko.client.materialize import clones_between, stream_new
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError
+from soko.storage import copying
 
 
 def _pieces(data: bytes, size: int) -> list[bytes]:
@@ -167,19 +170,22 @@ def test_remove_stale_temps_removes_only_old_unlocked_download_temps_of_that_fil
     fresh = tmp_path / f".{name}.soko-dl-ba9876543210.tmp"
     live = tmp_path / f".{name}.soko-dl-aaaaaaaaaaaa.tmp"  # stalled, its lock still held
     other_file = tmp_path / f".{name}.soko-dl-x.soko-dl-0123456789ab.tmp"  # "name.soko-dl-x"'s
-    copy_temp = tmp_path / f".{name}.soko-0123456789ab.tmp"  # a copy's, not a stream's
-    for path in (old, fresh, live, other_file, copy_temp):
+    not_ours = tmp_path / f".{name}.soko-0123456789ab.tmp"  # no download's name
+    linked = tmp_path / f".{name}.soko-dl-cccccccccccc.tmp"  # a hard link to a cache file
+    cached = tmp_path / "cached"
+    for path in (old, fresh, live, other_file, not_ours, cached):
         path.write_bytes(b"partial")
+    os.link(cached, linked)
     long_ago = time.time() - materialize.STALE_TEMP_SECONDS - 5
-    for path in (old, live, other_file, copy_temp):
+    for path in (old, live, other_file, not_ours, cached):
         os.utime(path, (long_ago, long_ago))
     with open(live, "rb") as holder:
         fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
-        assert materialize.remove_stale_temps(str(dest)) == 1
+        assert materialize.remove_stale_temps([str(dest)]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        p.name for p in (fresh, live, other_file, copy_temp)
+        p.name for p in (fresh, live, other_file, not_ours, cached, linked)
     )
-    temp = materialize.temp_beside(str(dest), kind="dl")
+    temp = materialize.temp_beside(str(dest))
     assert temp.startswith(str(tmp_path / f".{name}.soko-dl-"))
 
 
@@ -210,10 +216,10 @@ def test_a_long_name_gets_a_temp_name_the_file_system_takes(tmp_path: Path):
     name = "n" * 250 + ".bin"
     data = os.urandom(2 * 1024 * 1024)
     stream_new(str(tmp_path / name), Digest.of_bytes(data, Algorithm.MD5), [data])
-    temp = materialize.temp_beside(str(tmp_path / name), kind="dl")
+    temp = materialize.temp_beside(str(tmp_path / name))
     assert len(os.path.basename(temp).encode()) <= 255
     stream_new(temp, Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
-    assert materialize.remove_stale_temps(str(tmp_path / name)) == 0  # fresh
+    assert materialize.remove_stale_temps([str(tmp_path / name)]) == 0  # fresh
 
 
 def test_a_writer_thread_that_cannot_start_leaks_no_descriptor(
@@ -229,3 +235,50 @@ def test_a_writer_thread_that_cannot_start_leaks_no_descriptor(
         stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
     assert set(os.listdir("/proc/self/fd")) <= before
     assert os.listdir(tmp_path) == []
+
+
+def _lock_is_held(path: str) -> bool:
+    with open(path, "rb") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def test_a_large_copy_and_the_hash_of_a_clone_hold_their_temp_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    data = os.urandom(3 * 1024 * 1024)
+    digest = Digest.of_bytes(data, Algorithm.MD5)
+    src = tmp_path / "blob"
+    src.write_bytes(data)
+    held: list[bool] = []
+
+    real_copy = copying.copy_file
+
+    def copy_file(source: int, fd: int, hasher: Any, **kwargs: Any) -> None:
+        (temp,) = tmp_path.glob(".copied.soko-dl-*.tmp")
+        held.append(_lock_is_held(str(temp)))
+        real_copy(source, fd, hasher, **kwargs)
+
+    monkeypatch.setattr(copying, "copy_file", copy_file)
+    materialize.materialize(str(src), str(tmp_path / "copied"), digest, mode="copy")
+
+    def clone(source: str, temp: str) -> bool:  # a file system that clones
+        shutil.copyfile(source, temp)
+        return True
+
+    real_hash = materialize._hash_path
+
+    def hash_path(path: str, wanted: Digest) -> bool:
+        held.append(_lock_is_held(path))
+        return real_hash(path, wanted)
+
+    monkeypatch.setattr(materialize, "_try_reflink", clone)
+    monkeypatch.setattr(materialize, "_hash_path", hash_path)
+    materialize.materialize(str(src), str(tmp_path / "cloned"), digest, mode="reflink")
+
+    assert held == [True, True]
+    assert (tmp_path / "copied").read_bytes() == (tmp_path / "cloned").read_bytes() == data
+    assert not list(tmp_path.glob("*.tmp"))

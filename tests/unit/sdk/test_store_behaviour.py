@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,24 @@ def test_download_leaves_other_files_in_the_root_alone() -> None:
 
     assert Path("root/notes.txt").read_text() == "mine"
     assert Path("root/d/extra/deep.txt").read_text() == "also mine"
+    assert Path("root/d/b.txt").read_text() == "beta"
+
+
+def test_download_removes_the_temp_files_a_killed_download_left() -> None:
+    artifact = log("data", FILES)
+    write("root/d/.b.txt.soko-dl-0123456789ab.tmp", "half")  # as a killed download leaves it
+    write("root/d/.b.txt.soko-dl-ba9876543210.tmp", "half")  # written a moment ago: alive
+    write("root/d/.notes.soko-dl-0123456789ab.tmp", "half")  # no file of this artifact
+    long_ago = time.time() - 3600
+    for name in (".b.txt.soko-dl-0123456789ab.tmp", ".notes.soko-dl-0123456789ab.tmp"):
+        os.utime(f"root/d/{name}", (long_ago, long_ago))
+
+    artifact.download(root="root")
+
+    assert sorted(p.name for p in Path("root/d").iterdir() if p.name.startswith(".")) == [
+        ".b.txt.soko-dl-ba9876543210.tmp",
+        ".notes.soko-dl-0123456789ab.tmp",
+    ]
     assert Path("root/d/b.txt").read_text() == "beta"
 
 
