@@ -242,22 +242,19 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
             )
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/api/v1/health", server)
-        logger = base / "logger"
-        env = soko_env(logger, url, key)
-        reader = base / "reader"
-        root = str(reader / "out")
+        logger, reader = base / "logger", base / "reader"
+        reader_env = soko_env(reader, url, key)
+        if not through_server:
+            reader_env["SOKO_DIR"] = str(logger / "soko")  # the store the log wrote
         store = base / "server" if through_server else logger / "soko"
+        root = str(reader / "out")
         steps = {
-            "log": (SOKO_LOG, [str(data), "bench"], logger, [data]),
-            "download": (SOKO_DOWNLOAD, ["bench", root], reader, [store]),
+            "log": (SOKO_LOG, [str(data), "bench"], soko_env(logger, url, key), logger, [data]),
+            "download": (SOKO_DOWNLOAD, ["bench", root], reader_env, reader, [store]),
         }
         seconds: list[float] = []
         cpu: list[str] = []
-        for step, (script, args, cwd, inputs) in steps.items():
-            if step == "download":
-                env = soko_env(reader, url, key)
-                if not through_server:
-                    env["SOKO_DIR"] = str(logger / "soko")
+        for step, (script, args, env, cwd, inputs) in steps.items():
             client, served = cpu_seconds(), cpu_seconds(server.pid) if server else 0.0
             seconds.append(float(run_timed(sys.executable, script, args, env, cwd, inputs)[0]))
             used = f"{step} client {cpu_seconds() - client:.2f}"

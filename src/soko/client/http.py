@@ -29,7 +29,7 @@ from soko.client.cache import BlobCache
 from soko.client.http_download import BlobDownloads
 from soko.client.http_session import ApiSession, raise_for_status
 from soko.client.http_session import path_segment as _q
-from soko.client.statcache import STAT_CACHE_FILE, StatCache
+from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
@@ -89,9 +89,7 @@ def _read_file(path: str) -> bytes:
 
 
 class HttpBackend:
-    def __init__(
-        self, base_url: str, *, api_key: str | None = None, stat_cache: StatCache | None = None
-    ) -> None:
+    def __init__(self, base_url: str, *, stat_cache: StatCache, api_key: str | None = None) -> None:
         config = settings_module.load()
         self.base_url = base_url.rstrip("/")
         self.session = ApiSession(self.base_url, api_key=api_key)
@@ -108,7 +106,7 @@ class HttpBackend:
             self.cache,
             link_mode=self.link_mode,
             versions_for=self._versions_for,
-            copies=stat_cache or StatCache(config.cache_dir / STAT_CACHE_FILE),
+            copies=stat_cache,
             cache_large=config.cache_large,
         )
 

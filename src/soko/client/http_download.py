@@ -109,10 +109,10 @@ class BlobDownloads:
         for folder in {os.path.dirname(dest) for _, dest in items}:
             os.makedirs(folder or ".", exist_ok=True)
 
-        def place(digest: Digest, source: str, *, mode: str = self.link_mode) -> None:
+        def place(digest: Digest, source: str) -> None:
             size = 0
             for dest in destinations[digest]:
-                materialize(source, dest, digest, mode=mode, make_dirs=False)
+                materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
                 size += os.path.getsize(dest)
             if progress:
                 progress(len(destinations[digest]), size)
@@ -165,7 +165,7 @@ class BlobDownloads:
     def _from_cache(
         self,
         digests: list[Digest],
-        place: Callable[..., None],
+        place: Callable[[Digest, str], None],
         place_bytes: Callable[..., None],
         destinations: dict[Digest, list[str]],
     ) -> list[Digest]:
@@ -204,7 +204,7 @@ class BlobDownloads:
     def _from_copies(
         self,
         digests: list[Digest],
-        place: Callable[..., None],
+        place: Callable[[Digest, str], None],
         destinations: dict[Digest, list[str]],
     ) -> list[Digest]:
         """Place from remembered copies what they hold; returns the rest. A copy is some
@@ -232,7 +232,7 @@ class BlobDownloads:
         self.copies.remember_copies(placed)  # verified as they were copied
         return rest
 
-    def _place_copy(self, digest: Digest, path: str, place: Callable[..., None]) -> None:
+    def _place_copy(self, digest: Digest, path: str, place: Callable[[Digest, str], None]) -> None:
         """Place *digest* from the remembered copy *path*. Roots that are to link to the
         cache get the cache's own file, filled from the copy (verified): the copy is a
         user's file, never linked to."""
@@ -245,7 +245,7 @@ class BlobDownloads:
                 ) from None
             place(digest, cached)
         else:
-            place(digest, path, mode="copy" if self.link_mode == "copy" else "auto")
+            place(digest, path)
 
     def _plan(self, digests: list[Digest]) -> tuple[list[Batch], list[Single]]:
         """Batches of small blobs and single large ones. The manifest's sizes say which

@@ -105,17 +105,11 @@ def _remove_if_abandoned(path: str, cutoff: float) -> int:
     return 0
 
 
-def _write_fd(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def write_new(path: str, data: bytes) -> None:
     """Create the file *path* (it must not exist) holding *data*."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        _write_fd(fd, data)
+        copying.write_parts(fd, (data,))
     finally:
         os.close(fd)
 
@@ -393,7 +387,7 @@ def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool 
         pass
     else:
         try:
-            _write_fd(fd, data)
+            copying.write_parts(fd, (data,))
         except BaseException:
             # Remove the short file only if it is still ours: a concurrent download may
             # have replaced it with a whole one meanwhile.

@@ -7,16 +7,16 @@ path is validated again here, so no manifest can make soko write outside the roo
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat as stat_module
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from soko.client.backend import Backend, Progress
 from soko.client.hashing import FileStat, hash_files_cached
-from soko.client.materialize import remove_stale_temps
+from soko.client.materialize import remove_stale_temps, temp_beside
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
@@ -199,7 +199,8 @@ def download_entries(
     keep = _unchanged(stored, cache, root=root)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
-    remove_stale_temps(dest for _, dest in todo)  # left beside these files by killed downloads
+    # Left beside these files by killed downloads:
+    remove_stale_temps([*(dest for _, dest in todo), *(dest for _, dest in references)])
     backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
     if cache is not None and todo:
         written = []
@@ -223,9 +224,10 @@ def _empty_folder(path: str) -> bool:
 
 def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None:
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    tmp = f"{dest}.soko-{uuid.uuid4().hex[:12]}.tmp"
+    tmp = temp_beside(dest)
     try:
         with open(tmp, "wb") as out:
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # see remove_stale_temps
             handler_for(entry.ref or "").fetch(entry, out)
         os.replace(tmp, dest)
     except (SokoError, OSError):

@@ -8,6 +8,7 @@ added, ``file://`` references, and run states.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import subprocess
@@ -353,6 +354,48 @@ def test_download_removes_the_temp_files_a_killed_download_left() -> None:
         ".notes.soko-dl-0123456789ab.tmp",
     ]
     assert Path("root/d/b.txt").read_text() == "beta"
+
+
+def test_a_reference_download_removes_its_killed_temp_and_writes_through_a_locked_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write("mount/ref.txt", "referenced")
+    with soko.init() as run:
+        artifact = soko.Artifact("refs", "dataset")
+        artifact.add_reference(f"file://{Path('mount/ref.txt').resolve()}")
+        run.log_artifact(artifact)
+    stale = Path("root/.ref.txt.soko-dl-0123456789ab.tmp")
+    write(stale, "half")
+    long_ago = time.time() - 3600
+    os.utime(stale, (long_ago, long_ago))
+    from soko.refs import base as refs_base
+
+    locked: list[bool] = []
+    real_handler_for = refs_base.handler_for
+
+    def handler_for(uri: str) -> Any:
+        handler = real_handler_for(uri)
+        real_fetch = handler.fetch
+
+        def fetch(entry: Any, out: Any) -> None:
+            (temp,) = Path("root").glob(".ref.txt.soko-dl-*.tmp")
+            with open(temp, "rb") as probe:
+                try:
+                    fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked.append(False)
+                except BlockingIOError:
+                    locked.append(True)
+            real_fetch(entry, out)
+
+        monkeypatch.setattr(handler, "fetch", fetch)
+        return handler
+
+    monkeypatch.setattr("soko.sdk.transfer.handler_for", handler_for)
+    soko.Api().artifact("refs:latest").download(root="root")
+
+    assert locked == [True]
+    assert sorted(p.name for p in Path("root").iterdir()) == ["ref.txt"]
+    assert Path("root/ref.txt").read_text() == "referenced"
 
 
 def test_checkout_removes_extra_files_and_restores_changed_ones() -> None:
