@@ -158,6 +158,19 @@ pending_entries = Table(
     Column("writer", String(64), nullable=True),
 )
 
+# The blobs a project has proven it holds (migration 0003): uploaded for the project by one
+# of its writers, or named by a version its committer could read. A commit may name only
+# these, so that a writer cannot reach another project's bytes by naming their digest.
+# ``size`` is the real size the server measured, against which manifests are checked.
+project_blobs = Table(
+    "project_blobs",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("digest", String(48), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # --- the server's users, API keys and project roles (migration 0002) -------------------
 
 users = Table(
@@ -181,6 +194,8 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # "env" for a key the server took from SOKO_ADMIN_KEY: the next different one revokes it.
+    Column("origin", String(16), nullable=True),
 )
 
 # A role per (user, entity, project); project "*" covers every project of the entity.
