@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -231,7 +232,7 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
     try:
         if through_server:
             port = free_port()
-            key = "soko_bench_admin_key"
+            key = f"soko_bench_{secrets.token_urlsafe(32)}"
             server_env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
             server_env.update(SOKO_DIR=str(base / "server"), SOKO_ADMIN_KEY=key)
             server = subprocess.Popen(

@@ -61,9 +61,11 @@ class SokoServer:
         admin_key: str | None = None,
         env: dict[str, str] | None = None,
         print_admin_key: bool = False,
+        wait: bool = True,
     ) -> None:
         """With *print_admin_key*, SOKO_ADMIN_KEY is not set: the server makes the admin's
-        key at its first start and prints it, and ``admin_key`` is read from its output."""
+        key at its first start and prints it, and ``admin_key`` is read from its output.
+        Without *wait*, the caller calls :meth:`wait_ready` (to start several at once)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key or f"soko_test_{secrets.token_urlsafe(24)}"
@@ -93,9 +95,9 @@ class SokoServer:
             stdin=subprocess.DEVNULL,
             env=child_env,
         )
-        self._wait_ready()
-        if print_admin_key:
-            self.admin_key = self.printed_key() or ""
+        self._reads_printed_key = print_admin_key
+        if wait:
+            self.wait_ready()
 
     def printed_key(self) -> str | None:
         """The admin key the server printed at its start, if it printed one."""
@@ -108,7 +110,8 @@ class SokoServer:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        """Return once the server answers; fail the test if it exits or never answers."""
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -117,6 +120,8 @@ class SokoServer:
                 )
             try:
                 if httpx.get(f"{self.url}/api/v1/health", timeout=2.0).status_code == 200:
+                    if self._reads_printed_key:
+                        self.admin_key = self.printed_key() or ""
                     return
             except httpx.TransportError:
                 pass

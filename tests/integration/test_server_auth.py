@@ -3,20 +3,34 @@
 No key is 401; a viewer reads but cannot write; a writer writes but cannot grant; a
 project admin grants on its own project only; a key of project A cannot read B (nor B's
 bytes through a version of A) unless granted; keys are stored only as hashes; the admin
-key is printed once at the first start, or taken from SOKO_ADMIN_KEY.
+key is printed once at the first start, or taken from SOKO_ADMIN_KEY: a new one revokes
+the previous one, servers starting together with one key keep it, a weak one stops the
+server; keys are listed by id (to revoke one), users by server admins.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import server_fixtures
-from server_fixtures import SokoServer, point_sdk_at, unique_project
+from server_fixtures import (
+    SokoServer,
+    free_port,
+    fresh_pg_database,
+    point_sdk_at,
+    unique_project,
+)
 
 import soko
 from soko.errors import AuthenticationError, PermissionDeniedError
@@ -88,6 +102,134 @@ def test_soko_admin_key_is_the_admins_key(soko_server: SokoServer) -> None:
     with soko_server.client() as api:
         assert api.get("/whoami").json()["admin"] is True
     assert soko_server.printed_key() is None
+
+
+def operator_key() -> str:
+    return f"soko_env_{secrets.token_urlsafe(32)}"
+
+
+@contextmanager
+def running(workdir: Path, db: str, key: str) -> Iterator[SokoServer]:
+    server = SokoServer(workdir, db=db, store=str(workdir.parent / "blobs"), admin_key=key)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def a_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
+
+
+def status_of(server: SokoServer, key: str) -> int:
+    with server.client(key) as api:
+        return api.get("/whoami").status_code
+
+
+def test_a_new_soko_admin_key_revokes_the_old_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'meta.db'}"
+    old, new = operator_key(), operator_key()
+    with running(tmp_path / "one", db, old) as server:
+        assert status_of(server, old) == 200
+    with running(tmp_path / "two", db, new) as server:
+        assert status_of(server, old) == 401
+        assert status_of(server, new) == 200
+        with server.client(new) as api:
+            keys = api.get("/users/admin/keys").json()["keys"]
+        assert [(k["origin"], k["revoked_at"] is None) for k in keys] == [
+            ("env", False),
+            ("env", True),
+        ]
+    # Restarted with the same key: it keeps working, the old one stays revoked.
+    with running(tmp_path / "three", db, new) as server:
+        assert status_of(server, new) == 200
+        assert status_of(server, old) == 401
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_servers_starting_together_with_one_key_all_accept_it(
+    tmp_path: Path, database: str
+) -> None:
+    with a_database(database, tmp_path) as db:
+        old, key = operator_key(), operator_key()
+        with running(tmp_path / "before", db, old):
+            pass
+        servers = [
+            SokoServer(
+                tmp_path / f"s{i}", db=db, store=str(tmp_path / "blobs"), admin_key=key, wait=False
+            )
+            for i in range(3)
+        ]
+        try:
+            for server in servers:
+                server.wait_ready()
+            for server in servers:
+                assert status_of(server, key) == 200
+                assert status_of(server, old) == 401
+        finally:
+            for server in servers:
+                server.stop()
+
+
+@pytest.mark.parametrize("weak", ["soko_admin_key_1", "ab" * 20])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ["-m", "soko.server"],
+        ["-c", "from soko.cli.main import main; raise SystemExit(main())", "server"],
+    ],
+    ids=["python -m soko.server", "soko server"],
+)
+def test_a_weak_soko_admin_key_stops_the_server(
+    tmp_path: Path, weak: str, entry: list[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    env.update(SOKO_DIR=str(tmp_path / "soko"), SOKO_ADMIN_KEY=weak)
+    command = [sys.executable, *entry, "--port", str(free_port())]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "SOKO_ADMIN_KEY is too weak" in lines[0]
+    assert "32 characters" in lines[0] and "10 different" in lines[0]
+    assert weak not in done.stderr + done.stdout
+    assert not (tmp_path / "soko").exists()  # refused before anything was opened
+
+
+def test_keys_are_listed_by_id_to_their_user_and_to_admins(soko_server: SokoServer) -> None:
+    name = unique_project("keys")
+    first = soko_server.new_user(name)
+    with soko_server.client(first) as api:
+        made = api.post(f"/users/{name}/keys")
+        assert made.status_code == 201
+        second_id = made.json()["key_id"]
+        assert api.delete(f"/keys/{second_id}").status_code == 204
+        listed = api.get(f"/users/{name}/keys")
+        assert listed.status_code == 200
+        keys = listed.json()["keys"]
+        assert [k["key_id"] for k in keys] == [first.split("_")[1], second_id]
+        assert [k["revoked_at"] is None for k in keys] == [True, False]
+        assert {k["origin"] for k in keys} == {"api"}
+        assert set(keys[0]) == {"key_id", "created_at", "revoked_at", "origin"}
+        secret = first.rsplit("_", 1)[1]
+        assert secret not in listed.text
+        assert hashlib.sha256(first.encode()).hexdigest() not in listed.text
+        # Another user's keys, and the list of users, are for server admins only.
+        assert api.get("/users/admin/keys").status_code == 403
+        assert api.get("/users").status_code == 403
+    with soko_server.client() as admin:
+        assert admin.get(f"/users/{name}/keys").json()["keys"] == keys
+        assert admin.get("/users/nobody-here/keys").status_code == 404
+        users = {u["name"]: u for u in admin.get("/users").json()["users"]}
+        assert users["admin"]["admin"] is True
+        assert users[name]["admin"] is False and users[name]["created_at"]
 
 
 def test_no_key_or_a_revoked_key_is_refused(

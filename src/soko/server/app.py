@@ -35,4 +35,5 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     for module in (health, admin, blobs, downloads, versions, runs):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, config=config)
+    app.add_middleware(errors.CatchUnexpected)  # outermost: see its docstring
     return app

@@ -11,18 +11,22 @@ A role is granted per ``(entity, project)``, or per entity with project ``*``. A
 admin (``users.is_admin``) may do everything. Blobs are content-addressed and shared by all
 projects: uploading one needs the writer role somewhere, and reading one needs the viewer
 role on a project whose version names it.
+
+Every key records where it came from (``api_keys.origin``): ``env`` for ``SOKO_ADMIN_KEY``,
+``generated`` for the key printed at the first start, ``api`` for keys made through the API;
+null for keys made before origins were recorded. The one unrevoked ``env`` key is the
+operator's: starting the server with another ``SOKO_ADMIN_KEY`` revokes it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from soko.errors import (
@@ -30,14 +34,19 @@ from soko.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    ValidationError,
 )
 from soko.metadata.schema import api_keys, project_roles, users
 from soko.service.catalog import now
-from soko.wire.auth import ROLES, Role
+from soko.wire.auth import ROLES, KeyInfo, KeyOrigin, Role, UserOut
 
 ADMIN_USER = "admin"
 _KEY_PREFIX = "soko_"
 _RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+# An operator's key may be typed by a person; generated keys have 256 random bits. These
+# bounds refuse the obvious mistakes ("admin", "changeme", a row of one letter), no more.
+ADMIN_KEY_MIN_LENGTH = 32
+ADMIN_KEY_MIN_DISTINCT = 10
 
 
 def hash_key(key: str) -> str:
@@ -48,6 +57,18 @@ def new_key() -> tuple[str, str]:
     """A fresh ``(key_id, key)``."""
     key_id = secrets.token_hex(6)
     return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def check_admin_key(key: str) -> None:
+    """ValidationError (one line, without the key) for a ``SOKO_ADMIN_KEY`` too weak to use."""
+    distinct = len(set(key))
+    if len(key) < ADMIN_KEY_MIN_LENGTH or distinct < ADMIN_KEY_MIN_DISTINCT:
+        raise ValidationError(
+            f"SOKO_ADMIN_KEY is too weak: it has {len(key)} characters, {distinct} of them "
+            f"different; it needs at least {ADMIN_KEY_MIN_LENGTH} characters, "
+            f"{ADMIN_KEY_MIN_DISTINCT} different. Make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +161,36 @@ def user_row(engine: Engine, name: str) -> tuple[str, bool, object]:
     return row.name, bool(row.is_admin), row.created_at
 
 
-def add_key(engine: Engine, user: str, *, key: str | None = None) -> tuple[str, str]:
-    """Give *user* a new key (or the given one); returns ``(key_id, key)``."""
+def list_users(engine: Engine) -> list[UserOut]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.name)).all()
+    return [UserOut(name=r.name, admin=bool(r.is_admin), created_at=r.created_at) for r in rows]
+
+
+def list_keys(engine: Engine, user: str) -> list[KeyInfo]:
+    """The keys of *user*, revoked ones too, oldest first; never a secret or its hash."""
     user_id = _user_id(engine, user)
-    key_id, generated = new_key()
-    key = key or generated
+    columns = (api_keys.c.id, api_keys.c.created_at, api_keys.c.revoked_at, api_keys.c.origin)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*columns)
+            .where(api_keys.c.user_id == user_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        ).all()
+    return [
+        KeyInfo(key_id=r.id, created_at=r.created_at, revoked_at=r.revoked_at, origin=r.origin)
+        for r in rows
+    ]
+
+
+def add_key(engine: Engine, user: str, *, origin: KeyOrigin = "api") -> tuple[str, str]:
+    """Give *user* a new key; returns ``(key_id, key)``."""
+    user_id = _user_id(engine, user)
+    key_id, key = new_key()
     with engine.begin() as conn:
         conn.execute(
             insert(api_keys).values(
-                id=key_id, user_id=user_id, key_hash=hash_key(key), created_at=now()
+                id=key_id, user_id=user_id, key_hash=hash_key(key), created_at=now(), origin=origin
             )
         )
     return key_id, key
@@ -192,11 +234,14 @@ def remove_role(engine: Engine, user: str, *, entity: str, project: str) -> None
 def bootstrap_admin(engine: Engine, *, env_key: str | None) -> str | None:
     """Make sure the server has an admin who can log in.
 
-    With *env_key* (``SOKO_ADMIN_KEY``), that key is made a key of the ``admin`` user.
-    Otherwise, on the first start only (no user yet), a key is generated and returned so
-    that the caller prints it once; it cannot be shown again. Safe when several servers
-    start together on one fresh database: one of them creates the user.
+    With *env_key* (``SOKO_ADMIN_KEY``, see :func:`check_admin_key`), that key becomes the
+    one unrevoked ``env`` key of the ``admin`` user (:func:`_adopt_env_key`). Otherwise, on
+    the first start only (no user yet), a key is generated and returned so that the caller
+    prints it once; it cannot be shown again. Safe when several servers start together on
+    one database: one of them creates the user, and servers given the same key agree on it.
     """
+    if env_key is not None:
+        check_admin_key(env_key)
     with engine.connect() as conn:
         has_users = conn.execute(select(users.c.id).limit(1)).first() is not None
         admin_id = conn.execute(select(users.c.id).where(users.c.name == ADMIN_USER)).scalar()
@@ -209,14 +254,66 @@ def bootstrap_admin(engine: Engine, *, env_key: str | None) -> str | None:
             if env_key is None:
                 return None
     if env_key is not None:
-        with engine.connect() as conn:
-            known = conn.execute(
-                select(api_keys.c.id).where(api_keys.c.key_hash == hash_key(env_key))
-            ).first()
-        if known is None:
-            # Another server starting at the same time may have added the same key.
-            with contextlib.suppress(IntegrityError):
-                add_key(engine, ADMIN_USER, key=env_key)
+        admin_id = _user_id(engine, ADMIN_USER)
+        try:
+            with engine.begin() as conn:
+                _adopt_env_key(conn, admin_id, env_key)
+        except IntegrityError:
+            # Another server inserted the same key after we looked; now it is there to adopt.
+            with engine.begin() as conn:
+                _adopt_env_key(conn, admin_id, env_key)
         return None
-    _, key = add_key(engine, ADMIN_USER)
+    _, key = add_key(engine, ADMIN_USER, origin="generated")
     return key
+
+
+def _adopt_env_key(conn: Connection, admin_id: int, env_key: str) -> None:
+    """Within one transaction: *env_key* becomes an ``env`` key of the admin (added if new),
+    and every other unrevoked ``env`` key of the admin is revoked.
+
+    A revoked key is never revived, and a key of another user never becomes the admin's:
+    both refuse the start. Two servers given the same key both keep it, since each revokes
+    only keys other than it; when both insert it at once, the unique hash makes one fail
+    (IntegrityError), and that one runs again and finds it.
+    """
+    found = conn.execute(
+        select(api_keys.c.id, api_keys.c.user_id, api_keys.c.revoked_at, api_keys.c.origin).where(
+            api_keys.c.key_hash == hash_key(env_key)
+        )
+    ).first()
+    if found is None:
+        key_id, _ = new_key()
+        conn.execute(
+            insert(api_keys).values(
+                id=key_id,
+                user_id=admin_id,
+                key_hash=hash_key(env_key),
+                created_at=now(),
+                origin="env",
+            )
+        )
+    elif found.user_id != admin_id:
+        raise ValidationError(
+            f"SOKO_ADMIN_KEY is an API key of another user than {ADMIN_USER!r}; choose a new key."
+        )
+    elif found.revoked_at is not None:
+        raise ValidationError(
+            f"SOKO_ADMIN_KEY is the revoked key {found.id!r}; a revoked key stays revoked, "
+            "so choose a new key."
+        )
+    else:
+        key_id = found.id
+        if found.origin != "env":
+            # A key made before origins were recorded, or one the admin made and then put
+            # into SOKO_ADMIN_KEY: from now on a rotation replaces it.
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(origin="env"))
+    conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.user_id == admin_id,
+            api_keys.c.origin == "env",
+            api_keys.c.revoked_at.is_(None),
+            api_keys.c.id != key_id,
+        )
+        .values(revoked_at=now())
+    )

@@ -1,8 +1,10 @@
 """``soko server``: open the store, make sure an admin can log in, serve the API.
 
 On the first start of a fresh database the ``admin`` user is created and its API key is
-printed once; with ``SOKO_ADMIN_KEY`` set, that key is the admin's instead and nothing is
-printed. The ``soko`` CLI calls :func:`serve`; ``python -m soko.server`` does too.
+printed once; with ``SOKO_ADMIN_KEY`` set, that key is the admin's instead (replacing the
+previous ``SOKO_ADMIN_KEY``) and nothing is printed. A weak ``SOKO_ADMIN_KEY`` stops the
+start with one line, before anything is opened. The ``soko`` CLI calls :func:`serve`;
+``python -m soko.server`` does too.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ def serve(
     from sqlalchemy.engine import make_url
 
     from soko.server.app import create_app
-    from soko.server.auth import bootstrap_admin
+    from soko.server.auth import bootstrap_admin, check_admin_key
     from soko.server.config import ServerConfig, open_blob_store
     from soko.service.store import Store
 
+    env_key = os.environ.get("SOKO_ADMIN_KEY") or None
+    if env_key is not None:
+        check_admin_key(env_key)
     config = ServerConfig.resolve(db=db, store=store, s3_endpoint_url=s3_endpoint_url)
     opened = Store.open(config.db_url, open_blob_store(config))
-    new_key = bootstrap_admin(opened.engine, env_key=os.environ.get("SOKO_ADMIN_KEY") or None)
+    new_key = bootstrap_admin(opened.engine, env_key=env_key)
     shown_db = make_url(config.db_url).render_as_string(hide_password=True)
     print(f"soko server: metadata in {shown_db}, blobs in {config.store_url}", flush=True)
     if new_key is not None:

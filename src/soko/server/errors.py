@@ -3,7 +3,8 @@
 A :class:`~soko.errors.SokoError` keeps its class's code and HTTP status; request bodies
 that do not parse or validate get 400/422 naming the field; a body over its limit gets 413.
 Anything unexpected is logged with its traceback and answered 500 ``internal_error``
-without details, so that no bad input can make the server leak its internals.
+without details, so that no bad input can make the server leak its internals; that is
+:class:`CatchUnexpected`, the outermost middleware, so the connection survives it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soko.errors import SokoError
 from soko.wire.errors import ErrorBody, ErrorDetail
@@ -97,9 +99,47 @@ def install(app: FastAPI) -> None:
     async def too_large(_request: Request, exc: BodyTooLargeError) -> JSONResponse:
         return error_response(413, "payload_too_large", str(exc), Connection="close")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500, "internal_error", "Internal server error; the server log has the details."
-        )
+
+_INTERNAL = "Internal server error; the server log has the details."
+
+
+class CatchUnexpected:
+    """Outermost ASGI middleware: an exception that no handler answered stops here.
+
+    Starlette's ServerErrorMiddleware answers such an exception with a 500 and then raises
+    it again, for the ASGI server to log; uvicorn then closes the connection, although the
+    500 went out without ``Connection: close``, so a keep-alive client's next request on
+    that connection failed. Here the exception is logged once, with its traceback, and:
+
+    - before the answer started, answered 500 ``internal_error``; the connection stays
+      usable (uvicorn drops whatever of the request body the route did not read);
+    - after the answer was complete (a background task failed), left there: the client
+      has a well-formed answer and the connection stays usable;
+    - in the middle of an answer, which cannot be finished well-formed, the answer is left
+      unfinished: the ASGI server closes the connection of an app that returns without
+      completing its answer, so the client sees a cut answer, never a short one that looks
+      whole, and retries on a new connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error in %s %s", scope["method"], scope["path"], exc_info=exc)
+            if not started:
+                response = error_response(500, "internal_error", _INTERNAL)
+                await response(scope, receive, send)

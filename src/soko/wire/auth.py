@@ -13,6 +13,10 @@ Role = Literal["viewer", "writer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "writer", "admin")
 """In increasing power: each role may do everything the ones before it may."""
 
+KeyOrigin = Literal["env", "generated", "api"]
+"""Where a key came from: ``SOKO_ADMIN_KEY``, printed at the first start, or made through
+the API."""
+
 
 class UserIn(WireModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
@@ -25,12 +29,30 @@ class UserOut(WireModel):
     created_at: datetime
 
 
+class UserList(WireModel):
+    users: list[UserOut]
+
+
 class KeyOut(WireModel):
     """A new API key; ``key`` is shown this once and stored only as a hash."""
 
     key_id: str
     key: str
     user: str
+
+
+class KeyInfo(WireModel):
+    """A key as listings show it: its public id, never its secret or hash. ``origin`` is
+    null for keys made before origins were recorded."""
+
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+    origin: KeyOrigin | None
+
+
+class KeyList(WireModel):
+    keys: list[KeyInfo]
 
 
 class RoleIn(WireModel):

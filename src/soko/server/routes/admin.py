@@ -1,7 +1,7 @@
-"""Users, API keys and roles: who am I, create users and keys, grant and revoke roles.
+"""Users, API keys and roles: who am I, list and create users and keys, grant and revoke roles.
 
 A server admin manages everything; a project admin grants roles on its own project; any
-user may make a new key for itself and revoke its own keys.
+user may list its own keys, make a new key for itself and revoke its own keys.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from soko.server import auth
 from soko.server.deps import Caller, State
 from soko.wire import API_PREFIX
-from soko.wire.auth import KeyOut, RoleIn, RoleOut, UserIn, UserOut, WhoAmI
+from soko.wire.auth import KeyList, KeyOut, RoleIn, RoleOut, UserIn, UserList, UserOut, WhoAmI
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
@@ -24,6 +24,12 @@ def whoami(caller: Caller) -> WhoAmI:
     return WhoAmI(user=caller.name, admin=caller.admin, roles=roles)
 
 
+@router.get("/users")
+def list_users(state: State, caller: Caller) -> UserList:
+    caller.require_admin()
+    return UserList(users=auth.list_users(state.store.engine))
+
+
 @router.post("/users", status_code=201)
 def create_user(body: UserIn, state: State, caller: Caller) -> UserOut:
     caller.require_admin()
@@ -31,6 +37,14 @@ def create_user(body: UserIn, state: State, caller: Caller) -> UserOut:
     name, admin, created_at = auth.user_row(state.store.engine, body.name)
     assert isinstance(created_at, datetime)
     return UserOut(name=name, admin=admin, created_at=created_at)
+
+
+@router.get("/users/{name}/keys")
+def list_keys(name: str, state: State, caller: Caller) -> KeyList:
+    """The keys of *name*, revoked ones too: their ids, to revoke one; never a secret."""
+    if name != caller.name:
+        caller.require_admin()
+    return KeyList(keys=auth.list_keys(state.store.engine, name))
 
 
 @router.post("/users/{name}/keys", status_code=201)
