@@ -38,6 +38,7 @@ _SEPARATORS = frozenset("/:")
 _PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
 _PLAIN_PATH_RE = re.compile(rf"(?![A-Za-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 SEGMENT_MAX_BYTES = 255
+_SHORT_PATH = SEGMENT_MAX_BYTES // 4  # UTF-8 takes at most 4 bytes a character, ASCII 1
 
 
 def validate_name(name: str) -> str:
@@ -187,7 +188,7 @@ def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> s
     if _PLAIN_PATH_RE.fullmatch(path):
         # The common case, one regex: no leading "./", "/" or drive, no "." or ".." segment,
         # no empty segment, no backslash, no NUL.
-        if check_segment_length and _may_have_long_segment(path):
+        if len(path) > _SHORT_PATH and check_segment_length and _may_have_long_segment(path):
             _check_segment_lengths(path, path)
         return path
     original = path
@@ -212,11 +213,8 @@ def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> s
 
 def _may_have_long_segment(path: str) -> bool:
     """False when no segment of *path* can be longer than the limit, decided without
-    encoding it: this runs for every entry of 20,000. UTF-8 takes at most 4 bytes a
-    character, and 1 for ASCII."""
-    return len(path) > SEGMENT_MAX_BYTES // 4 and (
-        len(path) > SEGMENT_MAX_BYTES or not path.isascii()
-    )
+    encoding it: this runs for every entry of 20,000."""
+    return len(path) > _SHORT_PATH and (len(path) > SEGMENT_MAX_BYTES or not path.isascii())
 
 
 def _check_segment_lengths(original: str, path: str) -> None:
