@@ -65,7 +65,11 @@ class Backend(Protocol):
         progress: Progress | None = None,
         use_cache: bool = True,
     ) -> None:
-        """Write each blob, verified, to its destination path.
+        """Write each blob, verified, to its destination path, creating the folders it
+        lacks. Folders that exist are written into as they are: the caller has checked
+        that none is a link out of its root (``sdk.transfer.refuse_linked_folders``). A
+        destination that exists, a link included, is replaced by a rename, never written
+        into.
 
         *use_cache* False (W&B's ``download(skip_cache=True)``): a download cache is
         neither read nor written; the bytes go straight to the destinations."""

@@ -9,7 +9,9 @@ service, the server) so that nothing invalid reaches a store:
 - a tag is words of ``[-\\w]`` separated by single spaces;
 - metadata is a JSON object of at most 100 top-level keys; NaN becomes null and infinities
   are refused;
-- an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter.
+- an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter,
+  whose segments are at most 255 bytes in UTF-8 (the longest file name most file systems
+  take: a longer one would fail the download of the version).
 
 Pure functions: no I/O.
 """
@@ -35,6 +37,8 @@ _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _SEPARATORS = frozenset("/:")
 _PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
 _PLAIN_PATH_RE = re.compile(rf"(?![A-Za-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
+SEGMENT_MAX_BYTES = 255
+_SHORT_PATH = SEGMENT_MAX_BYTES // 4  # UTF-8 takes at most 4 bytes a character, ASCII 1
 
 
 def validate_name(name: str) -> str:
@@ -171,17 +175,21 @@ def validate_ttl(ttl: Any) -> int | None:
     return int(seconds)
 
 
-def validate_artifact_path(path: str) -> str:
+def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> str:
     """A relative POSIX path inside an artifact, returned in canonical form.
 
     Backslashes are not separators (a POSIX file name may contain one); a leading ``./`` is
     dropped. Absolute paths, ``..``, empty segments, drive letters and NUL are refused; a
-    ``..`` between backslashes is refused too, since Windows reads them as separators.
+    ``..`` between backslashes is refused too, since Windows reads them as separators. A
+    segment of more than 255 bytes in UTF-8 is refused unless *check_segment_length* is
+    False: a manifest already stored stays readable, and its download refuses the path.
     """
     path = str(path)
     if _PLAIN_PATH_RE.fullmatch(path):
         # The common case, one regex: no leading "./", "/" or drive, no "." or ".." segment,
         # no empty segment, no backslash, no NUL.
+        if len(path) > _SHORT_PATH and check_segment_length and _may_have_long_segment(path):
+            _check_segment_lengths(path, path)
         return path
     original = path
     while path.startswith("./"):
@@ -198,7 +206,29 @@ def validate_artifact_path(path: str) -> str:
     for segment in segments:
         if segment in ("", "."):
             raise ValidationError(f"Invalid artifact path: {original!r} has an empty segment.")
+    if check_segment_length and _may_have_long_segment(path):
+        _check_segment_lengths(original, path)
     return path
+
+
+def _may_have_long_segment(path: str) -> bool:
+    """False when no segment of *path* can be longer than the limit, decided without
+    encoding it: this runs for every entry of 20,000."""
+    return len(path) > _SHORT_PATH and (len(path) > SEGMENT_MAX_BYTES or not path.isascii())
+
+
+def _check_segment_lengths(original: str, path: str) -> None:
+    for segment in path.split("/"):
+        try:
+            # A file name read from disk carries the bytes that are not UTF-8 as escapes.
+            size = len(segment.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            size = len(segment.encode("utf-8", "surrogatepass"))
+        if size > SEGMENT_MAX_BYTES:
+            raise ValidationError(
+                f"Invalid artifact path: {original!r} has a segment of {size} bytes in UTF-8; "
+                f"a file name may have at most {SEGMENT_MAX_BYTES}."
+            )
 
 
 def parse_artifact_path(

@@ -17,6 +17,7 @@ from typing import IO, Any
 from soko.client.backend import Backend
 from soko.client.gcpause import gc_paused
 from soko.client.hashing import Capture, hash_files_cached
+from soko.client.listing import naming_unreadable, walk_files
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
@@ -39,27 +40,6 @@ from soko.sdk.entry import ManifestEntry
 from soko.sdk.progress import announce, progress_bar
 
 _POLICIES = ("mutable", "immutable")
-
-
-def _walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
-    """Every file below *root* (following links, as W&B does): (local paths, artifact paths).
-
-    Relative paths are built by concatenation while walking; ``os.path.relpath`` per file
-    costs more than hashing a small file.
-    """
-    physical: list[str] = []
-    logical: list[str] = []
-    pending = [(root, prefix)]
-    while pending:
-        folder, relative = pending.pop()
-        with os.scandir(folder) as listing:
-            for item in listing:
-                if item.is_dir(follow_symlinks=True):
-                    pending.append((item.path, f"{relative}{item.name}/"))
-                elif item.is_file(follow_symlinks=True):
-                    physical.append(item.path)
-                    logical.append(f"{relative}{item.name}")
-    return physical, logical
 
 
 def _stat_cache() -> StatCache:
@@ -272,7 +252,7 @@ class Artifact:
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        with _capturing(policy) as capture:
+        with naming_unreadable([local]), _capturing(policy) as capture:
             (hashed,) = hash_files_cached(
                 [local],
                 self._algorithm,
@@ -309,10 +289,14 @@ class Artifact:
         if not os.path.isdir(root):
             raise ValidationError(f"Path is not a directory: {root!r}")
         with gc_paused():
-            physical, logical = _walk_files(root, f"{name.rstrip('/')}/" if name else "")
+            physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
             for path in logical:
                 validate_artifact_path(path)
-            with progress_bar(f"Hashing {root}") as bar, _capturing(policy) as capture:
+            with (
+                progress_bar(f"Hashing {root}") as bar,
+                naming_unreadable(physical),
+                _capturing(policy) as capture,
+            ):
                 announce(bar, len(physical), None)
                 hashed = hash_files_cached(
                     physical,

@@ -2,7 +2,11 @@
 
 Downloads keep what is already right: a file in the root whose stat the stat cache knows,
 or whose content hashes to the entry's digest, is neither fetched nor rewritten. Every
-path is validated again here, so no manifest can make soko write outside the root.
+path is validated again here, so no manifest can make soko write outside the root; nor
+can a symbolic link to a folder inside the root: a download, checkout or verify whose
+files lie below one refuses before it writes, deletes or reads anything
+(:func:`refuse_linked_folders`). A link where a file goes is replaced, never written
+through: every write into a root creates a new file (``O_EXCL``) or renames one over it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_artifact_path
-from soko.errors import DigestMismatchError, SokoError
+from soko.errors import DigestMismatchError, SokoError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
@@ -148,16 +152,55 @@ def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
     return [e for e in manifest if e.path.startswith(path_prefix)]
 
 
-def _unchanged(
-    entries: Sequence[tuple[Entry, str]], cache: StatCache | None, *, root: str | None = None
-) -> set[str]:
-    """Destinations that already hold their entry's bytes (checked by stat cache or hash).
+def refuse_linked_folders(root: str, paths: Iterable[str], *, doing: str) -> None:
+    """Raise ValidationError when a folder of *root* that files *paths* (artifact paths)
+    lie in is a symbolic link, or is not a folder.
 
-    With *root*, a root that does not exist or is empty answers at once (a first download
-    need not stat 20,000 paths that cannot be there).
+    Writing through such a link would put files outside the root, and checkout would
+    delete there. *root* itself may be a link: the user chose it. One ``lstat`` per folder
+    below the root, however many files it holds, and none below a folder that does not
+    exist. The check runs before the download: a link made while it runs is not caught.
     """
-    if root is not None and _empty_folder(root):
-        return set()
+    base = root or "."
+    exists: dict[str, bool] = {}
+    for folder in {path.rpartition("/")[0] for path in paths}:
+        if not folder:
+            continue
+        prefix = ""
+        for name in folder.split("/"):
+            prefix = f"{prefix}/{name}" if prefix else name
+            known = exists.get(prefix)
+            if known is None:
+                known = exists[prefix] = _real_folder(base, prefix, doing)
+            if not known:
+                break  # and nothing below it exists either
+
+
+def _real_folder(base: str, relative: str, doing: str) -> bool:
+    """Whether *relative* exists below *base* as a real folder; raises if it is a link or
+    anything else."""
+    full = os.path.join(base, *relative.split("/"))
+    try:
+        found = os.lstat(full)
+    except (FileNotFoundError, NotADirectoryError):  # the root itself may be a file
+        return False
+    if stat_module.S_ISDIR(found.st_mode):
+        return True
+    if stat_module.S_ISLNK(found.st_mode):
+        raise ValidationError(
+            f"Cannot {doing} {base!r}: {full!r} is a symbolic link (to "
+            f"{os.readlink(full)!r}), and soko never writes, deletes or reads files through "
+            "a link inside a download root. Nothing was changed; remove the link or use "
+            "another root."
+        )
+    raise ValidationError(
+        f"Cannot {doing} {base!r}: {full!r} is not a folder, but the artifact has files in a "
+        "folder of that name. Nothing was changed."
+    )
+
+
+def _unchanged(entries: Sequence[tuple[Entry, str]], cache: StatCache | None) -> set[str]:
+    """Destinations that already hold their entry's bytes (checked by stat cache or hash)."""
     candidates: list[tuple[Entry, str]] = []
     for entry, dest in entries:
         try:
@@ -196,7 +239,15 @@ def download_entries(
     for entry in entries:
         dest = destination(root, entry.path)
         (references if entry.ref is not None else stored).append((entry, dest))
-    keep = _unchanged(stored, cache, root=root)
+    # A root that does not exist or is empty holds no link and no file yet: a first
+    # download need not look at 20,000 paths that cannot be there.
+    if _empty_folder(root or "."):
+        keep: set[str] = set()
+    else:
+        refuse_linked_folders(
+            root, (e.path for e, _ in (*stored, *references)), doing="download into"
+        )
+        keep = _unchanged(stored, cache)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
     # Left beside these files by killed downloads:
@@ -238,19 +289,30 @@ def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None
 
 
 def files_under(root: str) -> set[str]:
-    """Every file below *root*, as artifact-style relative POSIX paths."""
+    """Every file below *root*, as artifact-style relative POSIX paths.
+
+    A symbolic link is listed as a file whatever it points to: only real folders are
+    walked, so nothing outside the root is listed (nor deleted by a checkout).
+    """
     found: set[str] = set()
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            full = os.path.join(dirpath, name)
-            found.add(os.path.relpath(full, root).replace(os.sep, "/"))
+    pending = [(root, "")]
+    while pending:
+        folder, relative = pending.pop()
+        with os.scandir(folder) as listing:
+            for item in listing:
+                if item.is_dir(follow_symlinks=False):
+                    pending.append((item.path, f"{relative}{item.name}/"))
+                else:
+                    found.add(f"{relative}{item.name}")
     return found
 
 
 def verify_root(manifest: Manifest, root: str, *, cache: StatCache | None) -> None:
-    """Raise ValueError when a file in *root* differs from the manifest or is extra."""
+    """Raise ValueError when a file in *root* differs from the manifest or is extra, or
+    when a folder of the artifact is a link in *root* (see :func:`refuse_linked_folders`)."""
     if not os.path.isdir(root):
         raise ValueError(f"Cannot verify {root!r}: it is not a directory.")
+    refuse_linked_folders(root, (e.path for e in manifest), doing="verify")
     present = files_under(root)
     expected = {e.path for e in manifest}
     extra = sorted(present - expected)
@@ -268,7 +330,12 @@ def verify_root(manifest: Manifest, root: str, *, cache: StatCache | None) -> No
 
 
 def remove_extra(manifest: Manifest, root: str) -> None:
-    """Delete files under *root* that the manifest does not name, then empty folders."""
+    """Delete files under *root* that the manifest does not name, then empty folders.
+
+    A link the manifest does not name is removed as a link, its target left alone; a
+    folder of the artifact that is a link refuses the checkout before anything is deleted.
+    """
+    refuse_linked_folders(root, (e.path for e in manifest), doing="check out")
     expected = {e.path for e in manifest}
     for relative in files_under(root) - expected:
         os.unlink(os.path.join(root, *relative.split("/")))

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from soko.core.manifest import Manifest
 from soko.core.names import (
     METADATA_MAX_KEYS,
     NAME_MAX_LENGTH,
@@ -194,6 +195,10 @@ def test_ttl() -> None:
         ("dir/a\\b", "dir/a\\b"),
         ("1:y", "1:y"),
         ("dir/C:file", "dir/C:file"),
+        ("x" * 255, "x" * 255),
+        ("d/" + "é" * 127, "d/" + "é" * 127),  # 254 bytes
+        ("/".join(["x" * 255] * 3), "/".join(["x" * 255] * 3)),
+        ("./" + "名" * 85, "名" * 85),  # 255 bytes
     ],
 )
 def test_good_artifact_paths(path: str, canonical: str) -> None:
@@ -222,11 +227,23 @@ def test_good_artifact_paths(path: str, canonical: str) -> None:
         ("a/", "empty segment"),
         ("a/./b", "empty segment"),
         ("a\x00b", "NUL"),
+        ("x" * 256, "256 bytes"),
+        ("d/" + "x" * 300 + "/f", "300 bytes"),
+        ("é" * 128, "256 bytes"),  # 128 characters
+        ("./d/" + "名" * 86, "258 bytes"),
+        ("a/\udcff" + "x" * 255, "256 bytes"),  # an undecodable byte read from disk
     ],
 )
 def test_bad_artifact_paths(path: str, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         validate_artifact_path(path)
+
+
+def test_a_long_segment_is_left_to_the_download_in_a_stored_manifest() -> None:
+    path = "d/" + "x" * 300
+    assert validate_artifact_path(path, check_segment_length=False) == path
+    manifest = Manifest.from_json({"version": 1, "contents": {path: {"digest": "a", "size": 1}}})
+    assert [e.path for e in manifest] == [path]
 
 
 _safe_segment = st.text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import math
 import os
@@ -281,6 +282,105 @@ def test_add_dir_of_missing_dir_changes_nothing(filled: soko.Artifact, tmp_path:
     with pytest.raises(ValidationError, match="not a directory"):
         filled.add_dir(str(tmp_path / "nope"))
     assert state(filled) == before
+
+
+def test_add_dir_over_a_link_loop_names_the_link_and_changes_nothing(
+    filled: soko.Artifact, make_tree: TreeFactory
+) -> None:
+    root = make_tree({"x.txt": "X", "sub/y.txt": "Y"})
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)
+    before = state(filled)
+    with pytest.raises(ValidationError, match=r"sub/up.*link loop"):
+        filled.add_dir(str(root))
+    assert state(filled) == before
+
+
+def test_add_dir_over_links_leading_to_each_other_names_them(
+    filled: soko.Artifact, make_tree: TreeFactory
+) -> None:
+    root = make_tree({"x.txt": "X"})
+    (root / "one").symlink_to("two")
+    (root / "two").symlink_to("one")
+    before = state(filled)
+    with pytest.raises(ValidationError, match=r"/(one|two)'.*leads back to itself"):
+        filled.add_dir(str(root))
+    assert state(filled) == before
+
+
+def test_add_dir_over_a_dangling_link_names_it(
+    filled: soko.Artifact, make_tree: TreeFactory
+) -> None:
+    root = make_tree({"x.txt": "X"})
+    (root / "latest.ckpt").symlink_to("gone.ckpt")
+    before = state(filled)
+    with pytest.raises(ValidationError, match=r"latest\.ckpt'.*'gone\.ckpt', which does not exist"):
+        filled.add_dir(str(root))
+    assert state(filled) == before
+
+
+def test_add_dir_follows_links_to_files_and_folders_as_wandb_does(
+    art: soko.Artifact, make_tree: TreeFactory
+) -> None:
+    root = make_tree({"real/b.txt": "B", "a.txt": "A"})
+    (root / "alias").symlink_to("real", target_is_directory=True)
+    (root / "a-link.txt").symlink_to("a.txt")
+    art.add_dir(str(root))
+    assert {e.path: e.digest for e in art.manifest} == {
+        "a.txt": md5_b64(b"A"),
+        "a-link.txt": md5_b64(b"A"),
+        "alias/b.txt": md5_b64(b"B"),
+        "real/b.txt": md5_b64(b"B"),
+    }
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Make *path* refuse to open with EACCES, as ``chmod 000`` would for anyone but root
+    (these tests may run as root)."""
+    real_open = os.open
+    target = os.fspath(path)
+
+    def refusing_open(file: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(file) == target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), file)
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+
+
+@pytest.mark.parametrize("policy", ["mutable", "immutable"])
+def test_an_unreadable_file_is_named_at_add_time(
+    filled: soko.Artifact,
+    make_tree: TreeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+) -> None:
+    root = make_tree({"x.txt": "X", "d/secret.txt": "S" * 5000})
+    secret = root / "d" / "secret.txt"
+    _unreadable(monkeypatch, secret)
+    before = state(filled)
+    with pytest.raises(ValidationError, match=r"secret\.txt'.*Permission denied"):
+        filled.add_dir(str(root), policy=policy)
+    with pytest.raises(ValidationError, match=r"secret\.txt'.*Permission denied"):
+        filled.add_file(str(secret), policy=policy)
+    assert state(filled) == before
+
+
+def test_a_name_segment_longer_than_255_bytes_is_refused_by_every_add(
+    filled: soko.Artifact, make_tree: TreeFactory, tmp_path: Path
+) -> None:
+    root = make_tree({"f.txt": "x"})
+    long_name = "d/" + "é" * 128  # 128 characters, 256 bytes
+    before = state(filled)
+    with pytest.raises(ValidationError, match="256 bytes"):
+        filled.add_file(str(root / "f.txt"), name=long_name)
+    with pytest.raises(ValidationError, match="256 bytes"):
+        filled.add_dir(str(root), name=long_name)
+    with pytest.raises(ValidationError, match="256 bytes"):
+        filled.add_reference(f"file://{root / 'f.txt'}", name=long_name)
+    with pytest.raises(ValidationError, match="256 bytes"), filled.new_file(long_name) as handle:
+        handle.write("x")
+    assert state(filled) == before
+    filled.add_file(str(root / "f.txt"), name="d/" + "é" * 127)  # 254 bytes: a file name
 
 
 # ----- references ---------------------------------------------------------------------
