@@ -226,14 +226,15 @@ def pending_blob_digests(conn: Connection) -> Iterator[tuple[str, str, Digest]]:
 
 
 def read_manifest(store: Store, version: LiveVersion) -> Manifest:
-    """The manifest of *version*, read and verified from the blob store (no cache)."""
+    """The manifest of *version*, read and checked from the blob store (no cache); a
+    damaged one is set aside (see :meth:`Store.manifest_bytes`)."""
     if version.manifest_blob is None:
         raise NotFoundError(f"{version.name} has no manifest blob.")
     digest = parse_blob_ref(version.manifest_blob)
-    raw = store.blobs.read_bytes(digest)
-    if Digest.of_bytes(raw, digest.algorithm) != digest:
-        raise CorruptBlobError(f"The manifest blob {digest} of {version.name} is corrupt.")
-    return Manifest.from_bytes(raw, Algorithm.parse(version.algorithm))
+    try:
+        return store.read_manifest(digest, Algorithm.parse(version.algorithm))
+    except CorruptBlobError as exc:
+        raise CorruptBlobError(f"{version.name}: {exc}") from None
 
 
 class _Marker:
