@@ -19,8 +19,8 @@ from soko.storage.quarantine import HasQuarantine, Quarantine
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
 SET_ASIDE = (
-    " It was moved to the store's quarantine: log the same files again to store it again, "
-    "or run `soko verify --repair`."
+    " It was moved to the store's quarantine: log the same files again to store it again "
+    "(or, on the embedded store, run `soko verify --repair`)."
 )
 """Said after a blob found damaged and set aside: how a user gets it back."""
 
