@@ -93,15 +93,25 @@ def test_verify_names_each_problem(soko_cli: RunSoko, soko_env, make_tree: TreeF
     actual = Digest.of_bytes(b"Alpha", Algorithm.XXH128)
     assert sorted(errors) == sorted(
         [
-            f"ERROR corrupt blob {alpha}: its 5 bytes hash to {actual}",
+            f"ERROR corrupt blob {alpha}: its 5 bytes hash to {actual}; breaks "
+            "local/proj/one:v0 ('a.txt'); moved to the quarantine",
             f"ERROR missing manifest blob xxh128:{manifest.name} of version local/proj/two:v0",
             f"ERROR missing blob {gamma}, named by 'c.txt' of local/proj/three:v0",
         ]
     )
     assert result.stdout.strip().endswith("3 problems.")
+    assert "soko verify --repair" in result.stderr
+    assert not flipped.exists()
+    assert (soko_env.store / "store" / "quarantine" / "xxh128" / alpha.hex).read_bytes() == (
+        b"Alpha"
+    )
 
+    # Checked again: the blob set aside is still reported, with the versions it breaks.
     report = json.loads(soko_cli("verify", "--json").stdout)
     assert report["ok"] is False
+    corrupt = [p for p in report["problems"] if p["kind"] == "corrupt_blob"]
+    assert [p["versions"] for p in corrupt] == [["local/proj/one:v0"]]
+    assert "set aside" in corrupt[0]["message"]
     assert sorted((p["kind"], p["subject"]) for p in report["problems"]) == sorted(
         [
             ("corrupt_blob", str(alpha)),

@@ -11,6 +11,8 @@ from soko.cli.output import format_duration, format_size, message, parse_duratio
 from soko.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from soko.service.fsck import FsckReport, Problem
+    from soko.service.repair import RepairReport
     from soko.service.store import Store
 
 
@@ -19,7 +21,15 @@ def register(commands: Any) -> None:
         "verify",
         help="check the whole store (re-hash every blob, check every version)",
         description="Re-hash every blob of the store and check every manifest, version, "
-        "alias and link row. Prints each problem and exits 1 when there is any.",
+        "alias and link row. Prints each problem and exits 1 when there is any. A blob "
+        "that fails its digest is moved to the store's quarantine folder; logging the "
+        "same files again stores it again.",
+    )
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="also restore damaged or missing blobs from intact copies in the download "
+        "cache (SOKO_CACHE_DIR)",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=verify_command)
@@ -57,39 +67,91 @@ def open_store() -> Store:
 def verify_command(args: argparse.Namespace) -> int:
     from soko.sdk.progress import progress_bar
     from soko.service.fsck import check_store
+    from soko.service.repair import REPAIRABLE
 
     store = open_store()
     with progress_bar("Verifying blobs") as bar:
         report = check_store(store, progress=bar)
+    repair = _repair(store, report) if args.repair else None
     if args.json:
-        print_json(
+        print_json(_verify_json(report, repair))
+    else:
+        _print_verify(report, repair)
+    if repair is not None:
+        others = [p for p in report.problems if p.kind not in REPAIRABLE or p.digest is None]
+        return 0 if not repair.unrepaired and not others else 1
+    return 0 if report.ok else 1
+
+
+def _repair(store: Store, report: FsckReport) -> RepairReport:
+    from soko.client.cache import BlobCache
+    from soko.service.repair import repair_store
+
+    cache = BlobCache.from_settings(settings_module.load())
+    return repair_store(store, report, sources=[cache.open_copy])
+
+
+def _verify_json(report: FsckReport, repair: RepairReport | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "ok": report.ok,
+        "problems": [
             {
-                "ok": report.ok,
-                "problems": [
-                    {"kind": p.kind, "subject": p.subject, "message": p.message}
-                    for p in report.problems
-                ],
-                "notes": report.notes,
-                "blobs_checked": report.blobs_checked,
-                "bytes_checked": report.bytes_checked,
-                "versions_checked": report.versions_checked,
-                "unreferenced_blobs": report.unreferenced_blobs,
+                "kind": p.kind,
+                "subject": p.subject,
+                "message": p.message,
+                "versions": list(p.versions),
             }
-        )
-        return 0 if report.ok else 1
+            for p in report.problems
+        ],
+        "notes": report.notes,
+        "blobs_checked": report.blobs_checked,
+        "bytes_checked": report.bytes_checked,
+        "versions_checked": report.versions_checked,
+        "unreferenced_blobs": report.unreferenced_blobs,
+        "quarantined": [str(digest) for digest in report.set_aside],
+    }
+    if repair is not None:
+        data["repair"] = {
+            "restored": [p.subject for p in repair.restored],
+            "unrepaired": [p.subject for p in repair.unrepaired],
+            "broken_versions": repair.broken_versions,
+        }
+    return data
+
+
+def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
+    from soko.service.repair import REPAIRABLE
+
     for problem in report.problems:
         print(f"ERROR {problem.message}")
     for note in report.notes:
         print(f"note  {note}")
+    if repair is not None:
+        for problem in repair.restored:
+            print(f"Restored {problem.subject} from the download cache ({_versions(problem)})")
+        for name in repair.broken_versions:
+            print(f"Still broken: {name} (no intact copy of a blob it needs)")
     summary = (
         f"Checked {report.blobs_checked} blobs ({format_size(report.bytes_checked)}) and "
         f"{report.versions_checked} versions: "
     )
     if report.ok:
         print(summary + "no problems.")
-        return 0
-    print(summary + f"{len(report.problems)} problems.")
-    return 1
+        return
+    repaired = f", {len(repair.restored)} repaired" if repair is not None else ""
+    print(summary + f"{len(report.problems)} problems{repaired}.")
+    blobs_lacking = any(p.kind in REPAIRABLE for p in report.problems)
+    if repair is None and blobs_lacking:
+        message(
+            "To repair: log the same files again (the store takes back the blobs it lacks), "
+            "or run `soko verify --repair` to restore them from the download cache."
+        )
+    elif repair is not None and repair.unrepaired:
+        message("To repair what is still broken: log the same files again.")
+
+
+def _versions(problem: Problem) -> str:
+    return ", ".join(problem.versions) or "no live version needs it"
 
 
 def gc_command(args: argparse.Namespace) -> int:
@@ -113,6 +175,7 @@ def gc_command(args: argparse.Namespace) -> int:
                 "packs_deleted": report.packs_deleted,
                 "packs_rewritten": report.packs_rewritten,
                 "pack_bytes_reclaimed": report.pack_bytes_reclaimed,
+                "quarantine_removed": report.quarantine_removed,
             }
         )
         return 0
@@ -131,6 +194,12 @@ def gc_command(args: argparse.Namespace) -> int:
     if report.temp_files_removed:
         temp_verb = "Would remove" if report.dry_run else "Removed"
         print(f"{temp_verb} {report.temp_files_removed} temp files of interrupted writes.")
+    if report.quarantine_removed:
+        quarantine_verb = "Would remove" if report.dry_run else "Removed"
+        print(
+            f"{quarantine_verb} {report.quarantine_removed} damaged blobs from the quarantine "
+            "(stored again, or needed by no live version)."
+        )
     if report.packs_deleted or report.packs_rewritten:
         pack_verb = "Would reclaim" if report.dry_run else "Reclaimed"
         print(

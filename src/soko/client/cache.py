@@ -37,6 +37,7 @@ This module must not import the SDK, the service or the server.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 import time
@@ -159,6 +160,17 @@ class BlobCache:
                 if path is not None:
                     found[digest] = path
         return found
+
+    def open_copy(self, digest: Digest) -> BinaryIO | None:
+        """A reader of the cached bytes of *digest* (not checked here: the reader checks
+        them), from its file or its pack; None when it is not cached. ``soko verify
+        --repair`` restores damaged store blobs from here."""
+        try:
+            return open(self.path(digest), "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        data = dict(self.read_packed([digest])).get(digest)
+        return None if data is None else io.BytesIO(data)
 
     def evict(self, digest: Digest) -> None:
         """Remove *digest* from the cache, as a file and as a packed blob (one found not

@@ -34,7 +34,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import DigestMismatchError, NotFoundError, PermissionDeniedError
+from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, PermissionDeniedError
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import MEDIA_TYPE, SMALL_BLOB, frame_header
 from soko.wire.records import (
@@ -428,8 +428,9 @@ class HttpBackend:
             if manifest is not None:
                 self._manifests.move_to_end(key)
         if manifest is None:
-            manifest = Manifest.from_bytes(
-                self._manifest_bytes(record, key), Algorithm.parse(record.algorithm)
+            digest = parse_digest(key)
+            manifest = Manifest.from_blob(
+                self._manifest_bytes(record, digest), digest, Algorithm.parse(record.algorithm)
             )
             with self._lock:
                 self._manifests[key] = manifest
@@ -438,20 +439,33 @@ class HttpBackend:
         self._remember(record.id, manifest)
         return manifest
 
-    def _manifest_bytes(self, record: VersionRecord, key: str) -> bytes:
-        digest = parse_digest(key)
+    def _manifest_bytes(self, record: VersionRecord, digest: Digest) -> bytes:
+        """The manifest's bytes, checked against *digest*: from the cache, else from the
+        server. A cached copy that does not match (a flipped bit on disk would move one
+        file's bytes to another path) is evicted and fetched again, once."""
         cached = self.cache.get(digest)
         if cached is not None:
             try:
-                return _read_file(cached)
+                raw = _read_file(cached)
             except FileNotFoundError:
-                pass
+                pass  # removed by a cleanup meanwhile
+            else:
+                if digest.algorithm.digest_of(raw) == digest.raw:
+                    return raw
+                self.cache.evict(digest)
 
         def attempt() -> str:
             with self.session.stream("GET", f"/versions/{_q(record.id)}/manifest") as response:
                 return self.cache.put_chunks(digest, response.iter_bytes(_CHUNK))
 
-        return _read_file(self.session.retrying(attempt))
+        try:
+            raw = _read_file(self.session.retrying(attempt))
+        except DigestMismatchError as exc:
+            raise CorruptBlobError(
+                f"The manifest of {record.qualified_name} from the server does not match its "
+                f"digest {digest}: {exc}"
+            ) from None
+        return raw
 
     def begin_capture(self) -> None:
         return None  # the server takes bytes when a draft is logged, not while it is built

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,11 @@ from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import distributed, runs, versions
 from soko.service.commit import CommitRequest, commit_version
-from soko.service.store import Store
+from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
 
 
@@ -117,7 +118,8 @@ class LocalBackend:
             sizes: dict[str, int] = {}
             for digest, data in self.blobs.read_packed(dests):
                 for dest in dests.pop(digest):
-                    materialize_bytes(data, dest, digest)
+                    with self._setting_aside_if_damaged(digest):
+                        materialize_bytes(data, dest, digest)
                     sizes[dest] = len(data)
             for digest, loose in dests.items():
                 src = self.blobs.local_path(digest)
@@ -125,14 +127,29 @@ class LocalBackend:
                     raise NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
                 for dest in loose:
                     try:
-                        materialize(src, dest, digest, mode=self.link_mode, make_dirs=False)
+                        with self._setting_aside_if_damaged(digest):
+                            materialize(src, dest, digest, mode=self.link_mode, make_dirs=False)
                     except FileNotFoundError:
-                        raise NotFoundError(
-                            f"Blob {digest} is missing from the store {self.root}."
-                        ) from None
+                        raise self._missing(digest) from None
             return [sizes.get(dest, 0) for _, dest in chunk]
 
         map_chunks(items, fetch, progress=progress, size_of=lambda n: n)
+
+    def _missing(self, digest: Digest) -> NotFoundError | CorruptBlobError:
+        if self.blobs.quarantine.holds([digest]):
+            return CorruptBlobError(f"Blob {digest} was found damaged.{SET_ASIDE}")
+        return NotFoundError(f"Blob {digest} is missing from the store {self.root}.")
+
+    @contextlib.contextmanager
+    def _setting_aside_if_damaged(self, digest: Digest) -> Iterator[None]:
+        """A stored blob that fails its digest while it is copied out is moved to the
+        store's quarantine, so that logging the intact file again stores it again."""
+        try:
+            yield
+        except CorruptBlobError as exc:
+            if not self.blobs.quarantine.set_aside(digest):
+                raise
+            raise CorruptBlobError(f"{exc}{SET_ASIDE}") from None
 
     # --- versions --------------------------------------------------------------------
     def commit(self, **fields: Any) -> VersionRecord:

@@ -24,7 +24,7 @@ from typing import Any
 
 from soko.core.digests import Algorithm, Digest, version_digest
 from soko.core.names import validate_artifact_path
-from soko.errors import ValidationError
+from soko.errors import CorruptBlobError, ValidationError
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
 DEFAULT_POLICY_CONFIG: Mapping[str, Any] = MappingProxyType({"storageLayout": "V2"})
@@ -221,6 +221,24 @@ class Manifest:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
         return cls.from_json(data, algorithm)
+
+    @classmethod
+    def from_blob(cls, raw: bytes, key: Digest, algorithm: Algorithm | None = None) -> Manifest:
+        """The manifest stored as the blob *key* (a version's ``manifest_blob``), read from
+        *raw* once :func:`check_manifest_blob` has found that they match: every manifest
+        read from a store or a cache is loaded here."""
+        check_manifest_blob(raw, key)
+        return cls.from_bytes(raw, algorithm)
+
+
+def check_manifest_blob(raw: bytes, key: Digest) -> None:
+    """Raise CorruptBlobError unless *raw* hashes to *key*. A flipped bit in a path of a
+    stored manifest still parses, and would put one file's bytes under another's name."""
+    if key.algorithm.digest_of(raw) != key.raw:
+        actual = Digest.of_bytes(raw, key.algorithm)
+        raise CorruptBlobError(
+            f"The manifest blob {key} does not match its digest (its bytes hash to {actual})."
+        )
 
 
 def _infer_algorithm(entries: Iterable[Entry]) -> Algorithm:

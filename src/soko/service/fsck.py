@@ -5,10 +5,18 @@ Each problem names what is wrong (the blob's key, the version's qualified name, 
 path), so that a user can act on it. Files left in the store's ``tmp/`` by a killed writer
 are reported as notes, not problems: they are never blobs, and ``soko gc`` removes them.
 
+A blob whose bytes no longer hash to its digest is moved to the store's quarantine (see
+:mod:`soko.storage.quarantine`) as soon as it is found, and reported with every live
+version it breaks. The store then reports it missing, so that logging the intact files
+again stores it again, and :func:`soko.service.repair.repair_store` may restore it from an
+intact copy elsewhere. A later check reports a blob that a live version needs and that
+only the quarantine holds as damaged still.
+
 The database is read first and the blobs listed afterwards: a version committed meanwhile
 has stored its blobs before it committed, so a live version never appears to lack a blob
-because of the order of the checks. A blob reported missing is looked up once more (and its
-version's state re-read) before it is reported, so a concurrent delete and garbage
+because of the order of the checks. The blobs are re-hashed before the manifests are read,
+so that a damaged manifest is known as such. A blob reported missing is looked up once more
+(and its version's state re-read) before it is reported, so a concurrent delete and garbage
 collection cannot raise a false alarm.
 
 This module must not import the client, SDK or server layers.
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,7 +36,7 @@ from sqlalchemy import Connection, func, select, text
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import COMMITTED, DELETED
-from soko.errors import NotFoundError, SokoError, StoreError
+from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError
 from soko.metadata.schema import aliases, collections, links, versions
 from soko.service.gc import (
     LIVE_STATES,
@@ -43,6 +51,9 @@ from soko.storage.local import LocalBlobStore
 
 _CHUNK = 4 * 1024 * 1024
 _HASH_THREADS = min(4, os.cpu_count() or 1)
+_NAMED_VERSIONS = 5
+"""A problem's message names this many of the versions it breaks; the report holds all."""
+_SET_ASIDE_EARLIER = "found damaged by an earlier read and set aside in the quarantine"
 
 
 class CheckProgress(Protocol):
@@ -64,6 +75,10 @@ class Problem:
     kind: str
     subject: str
     message: str
+    digest: Digest | None = None
+    """The blob a ``corrupt_blob``, ``missing_blob`` or ``missing_manifest`` is about."""
+    versions: tuple[str, ...] = ()
+    """The live versions the blob breaks, by qualified name (``entity/project/name:vN``)."""
 
     def __str__(self) -> str:
         return self.message
@@ -77,15 +92,29 @@ class FsckReport:
     bytes_checked: int = 0
     versions_checked: int = 0
     unreferenced_blobs: int = 0
+    set_aside: list[Digest] = field(default_factory=list)
+    """The damaged blobs this check moved to the quarantine."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
+@dataclass
+class _Findings:
+    """What the blob and version checks learn, for the problems reported at the end."""
+
+    damaged: dict[Digest, str] = field(default_factory=dict)
+    """Blobs that fail their digest, with what is wrong with each."""
+    set_aside: set[Digest] = field(default_factory=set)
+    needed: dict[Digest, list[tuple[LiveVersion, str]]] = field(default_factory=dict)
+    """Blobs live versions' entries name: (version, entry path)."""
+    manifests: dict[Digest, list[LiveVersion]] = field(default_factory=dict)
+
+
 def check_store(store: Store, *, progress: CheckProgress | None = None) -> FsckReport:
     """Check everything the store holds; returns every problem found (raises nothing for
-    what is wrong with the store itself)."""
+    what is wrong with the store itself). Damaged blobs are moved to the quarantine."""
     report = FsckReport()
     with store.engine.connect() as conn:
         report.problems.extend(_check_database(conn))
@@ -100,23 +129,24 @@ def check_store(store: Store, *, progress: CheckProgress | None = None) -> FsckR
             )
         }
     listed = {info.digest: info for info in store.blobs.list()}
-    needed: dict[Digest, list[tuple[LiveVersion, str]]] = {}
+    found = _Findings()
+    found.damaged, report.bytes_checked = _rehash_all(store, listed.values(), progress)
+    report.blobs_checked = len(listed)
+    found.set_aside = {digest for digest in found.damaged if store.set_aside(digest)}
     for version in live:
-        report.problems.extend(_check_version(store, version, rows.get(version.id), listed, needed))
+        report.problems.extend(_check_version(store, version, rows.get(version.id), found))
     names = {v.id: v for v in live}
     for version_id, path, digest in pending:
         owner = names.get(version_id)
         if owner is not None:
-            needed.setdefault(digest, []).append((owner, path))
-    report.problems.extend(_missing_blobs(store, needed, listed))
-    manifests = {v.manifest_blob for v in live}
+            found.needed.setdefault(digest, []).append((owner, path))
+    report.problems.extend(_missing_blobs(store, found, listed))
+    report.problems.extend(_damaged_blobs(found))
+    report.set_aside = sorted(found.set_aside, key=str)
     report.unreferenced_blobs = sum(
-        1 for d in listed if d not in needed and str(d) not in manifests
+        1 for d in listed if d not in found.needed and d not in found.manifests
     )
-    corrupt, checked_bytes = _rehash_all(store, list(listed.values()), progress)
-    report.problems.extend(corrupt)
-    report.blobs_checked = len(listed)
-    report.bytes_checked = checked_bytes
+    report.notes.extend(_quarantine_notes(store, found))
     report.notes.extend(_temp_notes(store))
     return report
 
@@ -194,11 +224,7 @@ def _check_rows(conn: Connection, live_named: dict[str, str]) -> Iterator[Proble
 
 
 def _check_version(
-    store: Store,
-    version: LiveVersion,
-    row: Any,
-    listed: dict[Digest, BlobInfo],
-    needed: dict[Digest, list[tuple[LiveVersion, str]]],
+    store: Store, version: LiveVersion, row: Any, found: _Findings
 ) -> Iterator[Problem]:
     key = version.manifest_blob
     if key is None:
@@ -210,15 +236,19 @@ def _check_version(
             "bad_manifest", version.name, f"version {version.name}: bad manifest key {key!r}"
         )
         return
-    if manifest_digest not in listed and not store.blobs.exists(manifest_digest):
-        yield Problem(
-            "missing_manifest",
-            key,
-            f"missing manifest blob {key} of version {version.name}",
-        )
-        return
+    found.manifests.setdefault(manifest_digest, []).append(version)
+    if manifest_digest in found.damaged:
+        return  # reported with the damaged blobs, naming this version
     try:
         manifest = read_manifest(store, version)
+    except NotFoundError:
+        return  # reported with the missing blobs
+    except CorruptBlobError:
+        # Damaged since it was re-hashed (or not listed then): read_manifest set it aside.
+        found.damaged[manifest_digest] = "its bytes do not hash to it"
+        if not store.blobs.exists(manifest_digest):
+            found.set_aside.add(manifest_digest)
+        return
     except (SokoError, ValueError) as exc:
         yield Problem(
             "bad_manifest", key, f"unreadable manifest blob {key} of version {version.name}: {exc}"
@@ -233,7 +263,7 @@ def _check_version(
             except SokoError as exc:
                 yield Problem("bad_manifest", key, f"version {version.name}: {exc}")
                 continue
-            needed.setdefault(digest, []).append((version, entry.path))
+            found.needed.setdefault(digest, []).append((version, entry.path))
 
 
 def _compare_row(version: LiveVersion, row: Any, manifest: Manifest) -> Iterator[Problem]:
@@ -254,26 +284,75 @@ def _compare_row(version: LiveVersion, row: Any, manifest: Manifest) -> Iterator
 
 
 def _missing_blobs(
-    store: Store,
-    needed: dict[Digest, list[tuple[LiveVersion, str]]],
-    listed: dict[Digest, BlobInfo],
+    store: Store, found: _Findings, listed: dict[Digest, BlobInfo]
 ) -> Iterator[Problem]:
-    absent = [d for d in needed if d not in listed]
+    """Blobs live versions need that the store lacks; those the quarantine holds are
+    added to the damaged ones instead (set aside by an earlier read)."""
+    wanted = found.manifests.keys() | found.needed.keys()
+    absent = [d for d in wanted if d not in listed and d not in found.damaged]
     if not absent:
         return
     still_absent = store.blobs.missing(absent)
+    quarantine = store.quarantine
+    earlier = quarantine.holds(still_absent) if quarantine is not None else set()
     with store.engine.connect() as conn:
         for digest in sorted(still_absent, key=str):
-            users = [(v, p) for v, p in needed[digest] if _still_live(conn, v.id)]
-            if not users:
+            owners = [v for v in found.manifests.get(digest, ()) if _still_live(conn, v.id)]
+            users = [(v, p) for v, p in found.needed.get(digest, ()) if _still_live(conn, v.id)]
+            if not owners and not users:
                 continue
-            version, path = users[0]
-            more = f" and {len(users) - 1} more" if len(users) > 1 else ""
-            yield Problem(
-                "missing_blob",
-                str(digest),
-                f"missing blob {digest}, named by {path!r} of {version.name}{more}",
-            )
+            if digest in earlier:
+                found.damaged[digest] = _SET_ASIDE_EARLIER
+                continue
+            if owners:
+                key = str(digest)
+                yield Problem(
+                    "missing_manifest",
+                    key,
+                    f"missing manifest blob {key} of version {owners[0].name}",
+                    digest=digest,
+                    versions=tuple(v.name for v in owners),
+                )
+            if users:
+                version, path = users[0]
+                more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+                yield Problem(
+                    "missing_blob",
+                    str(digest),
+                    f"missing blob {digest}, named by {path!r} of {version.name}{more}",
+                    digest=digest,
+                    versions=_names(v for v, _ in users),
+                )
+
+
+def _damaged_blobs(found: _Findings) -> Iterator[Problem]:
+    """One problem per damaged blob, naming the live versions it breaks."""
+    for digest in sorted(found.damaged, key=str):
+        owners = found.manifests.get(digest, [])
+        users = sorted(found.needed.get(digest, []), key=lambda user: user[0].name)
+        breaks = [f"{v.name} (its manifest)" for v in owners]
+        breaks += [f"{v.name} ({path!r})" for v, path in users]
+        message = f"corrupt {'manifest blob' if owners else 'blob'} {digest}: "
+        message += found.damaged[digest]
+        if breaks:
+            shown = ", ".join(breaks[:_NAMED_VERSIONS])
+            more = len(breaks) - _NAMED_VERSIONS
+            message += f"; breaks {shown}" + (f" and {more} more" if more > 0 else "")
+        else:
+            message += "; no live version needs it"
+        if digest in found.set_aside:
+            message += "; moved to the quarantine"
+        yield Problem(
+            "corrupt_blob",
+            str(digest),
+            message,
+            digest=digest,
+            versions=_names([*owners, *(v for v, _ in users)]),
+        )
+
+
+def _names(versions: Iterable[LiveVersion]) -> tuple[str, ...]:
+    return tuple(sorted({v.name for v in versions}))
 
 
 def _still_live(conn: Connection, version_id: str) -> bool:
@@ -285,28 +364,32 @@ def _still_live(conn: Connection, version_id: str) -> bool:
 
 
 def _rehash_all(
-    store: Store, blobs: list[BlobInfo], progress: CheckProgress | None
-) -> tuple[list[Problem], int]:
+    store: Store, blobs: Iterable[BlobInfo], progress: CheckProgress | None
+) -> tuple[dict[Digest, str], int]:
+    """Every blob re-hashed; returns the damaged ones (with what is wrong with each) and
+    the bytes read."""
+    blobs = list(blobs)
     if progress is not None:
         progress.start(len(blobs), sum(b.size for b in blobs))
 
-    def check(info: BlobInfo) -> tuple[Problem | None, int]:
+    def check(info: BlobInfo) -> tuple[str | None, int]:
         result = _rehash(store, info)
         if progress is not None:
             progress(1, info.size)
         return result
 
-    problems: list[Problem] = []
+    damaged: dict[Digest, str] = {}
     total = 0
     with ThreadPoolExecutor(max_workers=_HASH_THREADS, thread_name_prefix="soko-fsck") as pool:
-        for problem, size in pool.map(check, blobs):
+        for info, (wrong, size) in zip(blobs, pool.map(check, blobs), strict=True):
             total += size
-            if problem is not None:
-                problems.append(problem)
-    return problems, total
+            if wrong is not None:
+                damaged[info.digest] = wrong
+    return damaged, total
 
 
-def _rehash(store: Store, info: BlobInfo) -> tuple[Problem | None, int]:
+def _rehash(store: Store, info: BlobInfo) -> tuple[str | None, int]:
+    """What is wrong with the blob (None when nothing), and how many bytes were read."""
     digest = info.digest
     hasher = digest.algorithm.hasher()
     size = 0
@@ -319,18 +402,24 @@ def _rehash(store: Store, info: BlobInfo) -> tuple[Problem | None, int]:
         return None, 0  # deleted since it was listed (garbage collection)
     except (OSError, StoreError) as exc:
         # StoreError: a packed blob whose pack is missing or shorter than the index says.
-        return Problem("corrupt_blob", str(digest), f"unreadable blob {digest}: {exc}"), size
+        return f"unreadable ({exc})", size
     actual = Digest(digest.algorithm, hasher.digest())
     if actual != digest:
-        return (
-            Problem(
-                "corrupt_blob",
-                str(digest),
-                f"corrupt blob {digest}: its {size} bytes hash to {actual}",
-            ),
-            size,
-        )
+        return f"its {size} bytes hash to {actual}", size
     return None, size
+
+
+def _quarantine_notes(store: Store, found: _Findings) -> list[str]:
+    quarantine = store.quarantine
+    if quarantine is None:
+        return []
+    idle = [d for d in quarantine.digests() if d not in found.damaged]
+    if not idle:
+        return []
+    return [
+        f"the quarantine ({quarantine.folder}) holds {len(idle)} damaged blobs that are "
+        "stored again or that no live version needs; `soko gc` removes them"
+    ]
 
 
 def _temp_notes(store: Store) -> list[str]:

@@ -19,7 +19,10 @@ Order of a collection, and why each step is safe while other processes log and r
    missing and fails cleanly: no committed version ever names a deleted blob.
 5. **Temp files** of the store's ``tmp/`` older than the grace period are what killed writers
    left behind; they are removed.
-6. **Packs** (local store): a pack whose blobs were all deleted is removed, one mostly dead
+6. **Quarantine** (local store): a damaged blob set aside there (see
+   :mod:`soko.storage.quarantine`) is removed once the store holds its blob again or no
+   live version needs it; one a live version still lacks is kept, for inspection.
+7. **Packs** (local store): a pack whose blobs were all deleted is removed, one mostly dead
    is rewritten with its live blobs, and a pack no index row names that is older than the
    grace period (a writer killed between writing it and indexing it) is removed
    (:meth:`soko.storage.packs.Packs.compact`).
@@ -88,6 +91,8 @@ class GcReport:
     packs_rewritten: int = 0
     pack_bytes_reclaimed: int = 0
     """Disk space the pack steps gave back (deleting a packed blob only forgets it)."""
+    quarantine_removed: int = 0
+    """Damaged blobs removed from the quarantine: stored again, or no longer needed."""
 
     @property
     def freed_bytes(self) -> int:
@@ -141,6 +146,7 @@ def collect_garbage(
         report.deleted, rewritten = _sweep(store, marker, candidates, grace_seconds=grace_seconds)
         report.kept_young += rewritten
     report.live_blobs = len(marker.live)
+    report.quarantine_removed = _clear_quarantine(store, marker.live, dry_run=dry_run)
     if isinstance(store.blobs, LocalBlobStore):
         if dry_run:
             report.temp_files_removed = len(store.blobs.temp_files_older_than(grace_seconds))
@@ -151,6 +157,20 @@ def collect_garbage(
         report.packs_rewritten = compacted.packs_rewritten
         report.pack_bytes_reclaimed = compacted.bytes_reclaimed
     return report
+
+
+def _clear_quarantine(store: Store, live: set[Digest], *, dry_run: bool) -> int:
+    """Remove the quarantined copies of blobs stored again or needed by no live version;
+    returns how many (would) go."""
+    quarantine = store.quarantine
+    if quarantine is None:
+        return 0
+    held = list(quarantine.digests())
+    if not held:
+        return 0
+    lacking = store.blobs.missing(held)
+    idle = [d for d in held if d not in live or d not in lacking]
+    return len(idle) if dry_run else quarantine.discard(idle)
 
 
 def expired_versions(store: Store, *, now: datetime) -> list[LiveVersion]:
@@ -226,14 +246,15 @@ def pending_blob_digests(conn: Connection) -> Iterator[tuple[str, str, Digest]]:
 
 
 def read_manifest(store: Store, version: LiveVersion) -> Manifest:
-    """The manifest of *version*, read and verified from the blob store (no cache)."""
+    """The manifest of *version*, read and checked from the blob store (no cache); a
+    damaged one is set aside (see :meth:`Store.manifest_bytes`)."""
     if version.manifest_blob is None:
         raise NotFoundError(f"{version.name} has no manifest blob.")
     digest = parse_blob_ref(version.manifest_blob)
-    raw = store.blobs.read_bytes(digest)
-    if Digest.of_bytes(raw, digest.algorithm) != digest:
-        raise CorruptBlobError(f"The manifest blob {digest} of {version.name} is corrupt.")
-    return Manifest.from_bytes(raw, Algorithm.parse(version.algorithm))
+    try:
+        return store.read_manifest(digest, Algorithm.parse(version.algorithm))
+    except CorruptBlobError as exc:
+        raise CorruptBlobError(f"{version.name}: {exc}") from None
 
 
 class _Marker:

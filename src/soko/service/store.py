@@ -10,12 +10,19 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Manifest
+from soko.core.manifest import Manifest, check_manifest_blob
+from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.storage.base import BlobStore
 from soko.storage.local import LocalBlobStore
+from soko.storage.quarantine import HasQuarantine, Quarantine
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
+SET_ASIDE = (
+    " It was moved to the store's quarantine: log the same files again to store it again "
+    "(or, on the embedded store, run `soko verify --repair`)."
+)
+"""Said after a blob found damaged and set aside: how a user gets it back."""
 
 
 @dataclass
@@ -45,21 +52,54 @@ class Store:
         return key
 
     def load_manifest(self, key: str, algorithm: Algorithm) -> Manifest:
-        """A stored manifest by key, from a small in-process cache when it was seen before."""
+        """A stored manifest by key, from a small in-process cache when it was seen before
+        (else as :meth:`read_manifest` reads it)."""
         with self._lock:
             cached = self._manifests.get(key)
             if cached is not None:
                 self._manifests.move_to_end(key)
                 return cached
-        digest = parse_blob_ref(key)
-        raw = self.blobs.read_bytes(digest)
-        if Digest.of_bytes(raw, digest.algorithm) != digest:
-            from soko.errors import CorruptBlobError
-
-            raise CorruptBlobError(f"Manifest blob {key} does not match its digest.")
-        manifest = Manifest.from_bytes(raw, algorithm)
+        manifest = self.read_manifest(parse_blob_ref(key), algorithm)
         self._remember(key, manifest)
         return manifest
+
+    def read_manifest(self, digest: Digest, algorithm: Algorithm) -> Manifest:
+        """The manifest stored as blob *digest*, read from the blob store and checked
+        against its digest; a damaged one is set aside (CorruptBlobError)."""
+        return Manifest.from_bytes(self.manifest_bytes(digest), algorithm)
+
+    def manifest_bytes(self, digest: Digest) -> bytes:
+        """The stored bytes of the manifest blob *digest*, checked. Bytes that do not match
+        are moved to the quarantine, so that the next log of that content stores the
+        manifest again, and raise CorruptBlobError."""
+        raw = self.blobs.read_bytes(digest)
+        try:
+            check_manifest_blob(raw, digest)
+        except CorruptBlobError as exc:
+            moved = self.set_aside(digest)
+            raise CorruptBlobError(f"{exc}{SET_ASIDE if moved else ''}") from None
+        return raw
+
+    # ----- blobs found damaged ----------------------------------------------------------
+
+    @property
+    def quarantine(self) -> Quarantine | None:
+        """The blob store's quarantine folder, for a store that has one (the local one)."""
+        blobs = self.blobs
+        return blobs.quarantine if isinstance(blobs, HasQuarantine) else None
+
+    def set_aside(self, digest: Digest) -> bool:
+        """Move the stored copies of *digest* that fail their digest to the quarantine
+        (see :mod:`soko.storage.quarantine`); True when one was moved. A store without a
+        quarantine keeps them, and every read of them keeps failing."""
+        quarantine = self.quarantine
+        return quarantine is not None and quarantine.set_aside(digest)
+
+    def has_quarantined(self) -> bool:
+        """Whether a blob was set aside and not cleared away since (one directory read):
+        a committed version may then lack a blob."""
+        quarantine = self.quarantine
+        return quarantine is not None and not quarantine.is_empty()
 
     def _remember(self, key: str, manifest: Manifest) -> None:
         with self._lock:

@@ -86,7 +86,14 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
 
 def has_committed_digest(store: Store, entity: str, project: str, name: str, digest: str) -> bool:
     """Whether the collection has a committed version with this content digest: logging
-    the same content again then needs no blob (a committed version's blobs stay stored)."""
+    the same content again then needs no blob (a committed version's blobs stay stored).
+
+    Always False while the store's quarantine holds a blob found damaged: a committed
+    version may then lack that blob, and the log must ask which blobs are missing so that
+    logging the intact files again stores it again.
+    """
+    if store.has_quarantined():
+        return False
     with store.engine.connect() as conn:
         try:
             collection = find_collection(conn, entity, project, name)

@@ -6,6 +6,7 @@ Layout of the root::
     blobs/<alg>/<xx>/<hex>    one read-only file per blob (see :func:`~.base.blob_key`)
     packs/                    small blobs stored in batches, many to a file (:mod:`.packs`)
     tmp/                      blobs and packs being written, under process-unique names
+    quarantine/<alg>/<hex>    blobs found not to match their digest, set aside (:mod:`.quarantine`)
 
 Write order (the rules of :mod:`soko.storage.base` follow from it):
 
@@ -55,6 +56,7 @@ from soko.storage.base import BlobInfo, blob_key, digest_of_key
 from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.pack_writer import PackWriter
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
+from soko.storage.quarantine import Quarantine
 
 _BLOBS = "blobs"
 _TMP = "tmp"
@@ -142,6 +144,7 @@ class LocalBlobStore:
             if self._state.packs is None:
                 self._state.packs = Packs(self.root, self._new_temp_name)
             self.packs = self._state.packs
+        self.quarantine = Quarantine(self.root, loose_path=self._path, packs=self.packs)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({self.root!r})"

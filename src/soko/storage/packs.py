@@ -266,6 +266,19 @@ class Packs:
                 [(digest.algorithm.key, digest.raw, cutoff) for digest in digests],
             )
 
+    def forget(self, digest: Digest, location: Location) -> bool:
+        """Delete the row of *digest* if it still points at *location* (a blob found
+        damaged there, see :mod:`.quarantine`); True when it did. A row that compaction
+        moved meanwhile is left alone: its new place is another copy."""
+        if self._connection(create=False) is None:
+            return False
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM packed WHERE alg = ? AND digest = ? AND pack = ? AND offset = ?",
+                (digest.algorithm.key, digest.raw, location.pack, location.offset),
+            )
+            return bool(cursor.rowcount)
+
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
         for info, _pack in self.list_with_packs(algorithm):
             yield info
@@ -394,6 +407,15 @@ class Packs:
                 return
             wanted &= moved
         raise StoreError(f"Packs of {len(wanted)} blobs are missing from {self.folder}.")
+
+    def read_located(self, location: Location) -> bytes:
+        """What *location* holds: up to its size, fewer bytes when the pack is shorter
+        than the index says; FileNotFoundError when the pack is gone."""
+        fd = os.open(self._pack_path(location.pack), os.O_RDONLY)
+        try:
+            return os.pread(fd, location.size, location.offset)
+        finally:
+            os.close(fd)
 
     def _read_at(self, location: Location) -> bytes:
         fd = os.open(self._pack_path(location.pack), os.O_RDONLY)

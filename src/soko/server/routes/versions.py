@@ -9,8 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from soko.core.digests import Algorithm
-from soko.core.manifest import Manifest
-from soko.errors import MissingBlobsError, NotFoundError, ValidationError
+from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
@@ -46,12 +45,19 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
     if digest.algorithm is not MANIFEST_ALGORITHM:
         raise ValidationError(f"manifest_blob must be an {MANIFEST_ALGORITHM.key} digest.")
     try:
-        raw = state.store.blobs.read_bytes(digest)
+        manifest = state.store.read_manifest(digest, Algorithm.parse(body.algorithm))
     except NotFoundError:
         raise MissingBlobsError(
             f"The manifest blob {body.manifest_blob} is not stored; upload it first."
         ) from None
-    manifest = Manifest.from_bytes(raw, Algorithm.parse(body.algorithm))
+    except CorruptBlobError:
+        if state.store.blobs.exists(digest):
+            raise  # a store without a quarantine keeps the damaged blob
+        # Set aside: the client's retry of a MissingBlobsError uploads it again.
+        raise MissingBlobsError(
+            f"The stored manifest blob {body.manifest_blob} was damaged and has been set "
+            "aside; upload it again."
+        ) from None
     return CommitRequest(
         entity=body.entity,
         project=body.project,
