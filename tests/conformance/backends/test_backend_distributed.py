@@ -22,10 +22,13 @@ def upserted(files: dict[str, str]) -> soko.Artifact:
     return artifact
 
 
-def finish(group: str, files: dict[str, str] | None = None, **kwargs: object) -> soko.Artifact:
+def finish(
+    group: str, files: dict[str, str] | None = None, *, aliases: list[str] | None = None
+) -> soko.Artifact:
+    """Commit the pending version of *group* from a run of its own, adding *files*."""
     with soko.init(group=group, job_type="finisher") as run:
         artifact = upserted(files or {})
-        run.finish_artifact(artifact, **kwargs)  # type: ignore[arg-type]
+        run.finish_artifact(artifact, aliases=aliases)
         artifact.wait()
     return artifact
 

@@ -16,12 +16,16 @@ from soko.errors import DigestMismatchError
 def test_new_draft_makes_the_next_version_from_the_stored_entries(backend: Backend) -> None:
     files = {f"f{i}.txt": f"file {i}" for i in range(20)}
     files["big.bin"] = "x" * (2 * 1024 * 1024)
-    base = backend.log("data", files)
+    for path, content in files.items():
+        write(Path("v0-files", path), content)
+    with soko.init() as run:
+        base = soko.Artifact("data", "dataset")
+        base.add_dir("v0-files")
+        run.log_artifact(base)
     # The sources of the first log are gone or changed: the next version can only take
     # its unchanged entries from what the backend stored, never from these files.
-    (source,) = Path(".").glob("src-data-*")
-    (source / "f5.txt").write_text("changed after the log")
-    (source / "big.bin").unlink()
+    Path("v0-files/f5.txt").write_text("changed after the log")
+    Path("v0-files/big.bin").unlink()
     write("new.txt", "a new file")
     write("f3-new.txt", "file 3 changed")
 
