@@ -12,19 +12,19 @@ names, so tests never see each other's objects.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from server_fixtures import free_port, service_unavailable
+import server_fixtures
+from server_fixtures import ServiceProcess, free_port, require_module, service_unavailable
 
-_START_TIMEOUT = 30.0
+# moto's server is shared with the backend conformance suite, so it lives with the servers.
+moto_server = server_fixtures.moto_server
+
 _S3_ENV_TO_CLEAR = (
     "AWS_S3_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
@@ -36,83 +36,7 @@ _S3_ENV_TO_CLEAR = (
 )
 
 
-class ServiceProcess:
-    """A service started as a child process, ready once *probe_url* answers."""
-
-    def __init__(self, name: str, command: list[str], *, url: str, probe_url: str, log: Path):
-        self.name = name
-        self.url = url
-        self._log_path = log
-        self._log = log.open("wb")
-        self._process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        self._wait_ready(probe_url)
-
-    def _log_tail(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self._log_path.read_text(errors="replace")[-2000:]
-
-    def _wait_ready(self, probe_url: str) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self.stop()
-                service_unavailable(
-                    f"{self.name} exited with code {self._process.returncode} while "
-                    f"starting:\n{self._log_tail()}"
-                )
-            try:
-                httpx.get(probe_url, timeout=2.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        service_unavailable(
-            f"{self.name} did not answer at {probe_url} within {_START_TIMEOUT:.0f}s:\n"
-            f"{self._log_tail()}"
-        )
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
-        self._log.close()
-
-
-def _require_module(module: str, what: str) -> None:
-    try:
-        __import__(module)
-    except ImportError as exc:
-        service_unavailable(f"{what} is not installed ({exc}); pip install 'soko[test,cloud]'")
-
-
-# ----- S3 (moto server mode) ----------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a moto S3 server on a free loopback port."""
-    _require_module("moto.server", "moto[server]")
-    _require_module("boto3", "boto3")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    service = ServiceProcess(
-        "moto server",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        url=url,
-        probe_url=f"{url}/moto-api/",
-        log=tmp_path_factory.mktemp("moto") / "moto.log",
-    )
-    try:
-        yield url
-    finally:
-        service.stop()
+# ----- S3 (moto server mode) --------------------------------------------------------
 
 
 @pytest.fixture
@@ -162,8 +86,8 @@ def s3_versioned_bucket(s3_client: Any) -> str:
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of an in-memory gcp-storage-emulator on a free loopback port."""
-    _require_module("gcp_storage_emulator", "gcp-storage-emulator")
-    _require_module("google.cloud.storage", "google-cloud-storage")
+    require_module("gcp_storage_emulator", "gcp-storage-emulator")
+    require_module("google.cloud.storage", "google-cloud-storage")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gcp_storage_emulator", "start"]

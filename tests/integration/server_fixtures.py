@@ -2,9 +2,10 @@
 
 :class:`SokoServer` starts ``python -m soko.server`` in a subprocess with a known admin key
 (``SOKO_ADMIN_KEY``) and waits for ``/api/v1/health``. The fixtures here give a session-wide
-server on SQLite + a folder, a fresh PostgreSQL database per test session, and
-``server_env``, which points the SDK of the current test at a server (SOKO_BASE_URL,
-SOKO_API_KEY) with its own cache and working directory.
+server on SQLite + a folder, a fresh PostgreSQL database per test session, moto's S3 server
+(``moto_server``), and ``server_env``, which points the SDK of the current test at a server
+(SOKO_BASE_URL, SOKO_API_KEY) with its own cache and working directory. The integration
+tests and the backend conformance suite both use them.
 
 A test module imports the fixtures it uses from this module. A soko server that does not
 start is a failure, always (it is the code under test); PostgreSQL or moto that cannot be
@@ -31,6 +32,7 @@ import httpx
 import pytest
 
 _START_TIMEOUT = 60.0
+_SERVICE_START_TIMEOUT = 30.0
 PG_ADMIN_URL = os.environ.get("SOKO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -46,6 +48,88 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# ----- other services as child processes ------------------------------------------------
+
+
+class ServiceProcess:
+    """A service started as a child process, ready once *probe_url* answers."""
+
+    def __init__(self, name: str, command: list[str], *, url: str, probe_url: str, log: Path):
+        self.name = name
+        self.url = url
+        self._log_path = log
+        self._log = log.open("wb")
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self._wait_ready(probe_url)
+
+    def _log_tail(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self._log_path.read_text(errors="replace")[-2000:]
+
+    def _wait_ready(self, probe_url: str) -> None:
+        deadline = time.monotonic() + _SERVICE_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self.stop()
+                service_unavailable(
+                    f"{self.name} exited with code {self._process.returncode} while "
+                    f"starting:\n{self._log_tail()}"
+                )
+            try:
+                httpx.get(probe_url, timeout=2.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        service_unavailable(
+            f"{self.name} did not answer at {probe_url} within {_SERVICE_START_TIMEOUT:.0f}s:\n"
+            f"{self._log_tail()}"
+        )
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._log.close()
+
+
+def require_module(module: str, what: str) -> None:
+    try:
+        __import__(module)
+    except ImportError as exc:
+        service_unavailable(f"{what} is not installed ({exc}); pip install 'soko[test,cloud]'")
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto S3 server on a free loopback port."""
+    require_module("moto.server", "moto[server]")
+    require_module("boto3", "boto3")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(
+        "moto server",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        url=url,
+        probe_url=f"{url}/moto-api/",
+        log=tmp_path_factory.mktemp("moto") / "moto.log",
+    )
+    try:
+        yield url
+    finally:
+        service.stop()
+
+
+# ----- soko servers -------------------------------------------------------------------
 
 
 class SokoServer:

@@ -1,6 +1,8 @@
-"""Distributed artifacts on the embedded store with real processes: many writers upsert
-into one pending version at once, a finish commits it; conflicts, late upserts, a finish
-with nothing upserted, and writers killed before and inside their upsert."""
+"""Distributed artifacts with real processes: many writers upsert into one pending version
+at once, a finish commits it; racing conflicts, writers killed before and inside their
+upsert, pending versions listed and abandoned, and writers going through two server
+processes. The in-process rules (conflicts for the later writer, late upserts, a finish with
+nothing upserted) are the backend conformance suite's, run on every backend."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from server_fixtures import SokoServer, pg_database, point_sdk_at  # noqa: F401
 
 import soko
 from soko.client.connect import get_backend
-from soko.errors import ConflictError, NotFoundError
+from soko.errors import NotFoundError
 
 if TYPE_CHECKING:
     from tests.conftest import SokoEnv
@@ -238,72 +240,6 @@ def test_two_processes_racing_on_one_path_one_wins_and_keeps_its_entries(
     assert {e.path for e in artifact.manifest} == {"same.txt", f"only-{winner_suffix}.txt"}
     root = Path(artifact.download())
     assert (root / "same.txt").read_text() == winner_suffix
-
-
-def test_a_conflict_reaches_the_later_writer_through_wait(soko_env: SokoEnv) -> None:
-    with soko.init(project=PROJECT, group="conflict") as run:
-        early = soko.Artifact(NAME, type="dataset")
-        with early.new_file("table.json", "w") as handle:
-            handle.write("early")
-        run.upsert_artifact(early).wait()
-    with soko.init(project=PROJECT, group="conflict") as run:
-        late = soko.Artifact(NAME, type="dataset")
-        with late.new_file("table.json", "w") as handle:
-            handle.write("late")
-        with late.new_file("extra.json", "w") as handle:
-            handle.write("extra")
-        run.upsert_artifact(late)
-        with pytest.raises(ConflictError, match=r"table\.json"):
-            late.wait()
-        with pytest.raises(ConflictError):
-            run.finish()
-    assert soko.Api().run(f"local/{PROJECT}/{run.id}").state == "failed"
-    (waiting,) = pending("conflict")
-    assert waiting.file_count == 1
-    artifact = finish("conflict")
-    assert [e.path for e in artifact.manifest] == ["table.json"]
-    assert Path(artifact.download(), "table.json").read_text() == "early"
-
-
-def test_an_upsert_after_the_finish_starts_the_next_version(soko_env: SokoEnv) -> None:
-    with soko.init(project=PROJECT, group="late") as run:
-        first = soko.Artifact(NAME, type="dataset")
-        with first.new_file("a.txt", "w") as handle:
-            handle.write("a")
-        run.upsert_artifact(first)
-        finished = soko.Artifact(NAME, type="dataset")
-        run.finish_artifact(finished).wait()
-        late = soko.Artifact(NAME, type="dataset")
-        with late.new_file("b.txt", "w") as handle:
-            handle.write("b")
-        run.upsert_artifact(late).wait()
-
-    assert finished.version == "v0"
-    assert late.state == "PENDING" and late.id != finished.id
-    assert soko.Api().artifact(f"{PROJECT}/{NAME}:latest").version == "v0"
-    (waiting,) = pending("late")
-    assert waiting.file_count == 1
-    second = finish("late")
-    assert second.version == "v1"
-    assert [e.path for e in second.manifest] == ["b.txt"]
-    assert soko.Api().artifact(f"{PROJECT}/{NAME}:latest").version == "v1"
-
-
-def test_finish_without_upserts_logs_its_own_entries(soko_env: SokoEnv) -> None:
-    artifact = finish("nothing-upserted", {"own.txt": "own"})
-    assert (artifact.version, artifact.state, artifact.file_count) == ("v0", "COMMITTED", 1)
-    assert Path(artifact.download(), "own.txt").read_text() == "own"
-
-    with soko.init(project=PROJECT) as run:
-        with pytest.raises(TypeError, match="group or distributed_id"):
-            run.upsert_artifact(soko.Artifact(NAME, type="dataset"))
-        with pytest.raises(TypeError, match="group or distributed_id"):
-            run.finish_artifact(soko.Artifact(NAME, type="dataset"))
-        explicit = soko.Artifact(NAME, type="dataset")
-        with explicit.new_file("explicit.txt", "w") as handle:
-            handle.write("x")
-        run.finish_artifact(explicit, distributed_id="explicit-id").wait()
-    assert explicit.version == "v1"
 
 
 def test_a_writer_killed_after_uploading_leaves_the_pending_version_intact(
