@@ -160,7 +160,7 @@ def test_a_batch_is_checked_against_the_stored_sizes_before_the_answer_starts(
         twice = ask_batch(api, version, [small, small])
         missing = ask_batch(api, version, [small, gone])
 
-    assert lying.status_code == 400, lying.text[:200]
+    assert lying.status_code == 400, lying.headers["content-type"]
     assert lying.json()["error"]["code"] == "validation_error"
     assert format_digest(big) in lying.json()["error"]["message"]
     assert honest.status_code == 200
@@ -191,7 +191,7 @@ def test_a_lying_manifest_cannot_make_the_server_read_what_it_hides(
         for digests in ([big] * 8, [big], parts):  # 512, 64 and 70 MiB by the store
             probe.start()
             answer = ask_batch(api, version, digests)
-            assert 400 <= answer.status_code < 500, answer.text[:200]
+            assert 400 <= answer.status_code < 500, answer.headers["content-type"]
             assert answer.json()["error"]["code"] == "validation_error"
             assert probe.growth() < GROWTH_LIMIT, f"{probe.growth() / MiB:.0f} MiB"
 
