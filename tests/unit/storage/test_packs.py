@@ -254,6 +254,7 @@ def test_sizes_are_the_stored_ones_packed_or_loose_and_leave_out_absent_blobs(
     assert sizes == {**{d: len(data) for d, data, _ in items}, loose: 5000}
     assert isinstance(store, BatchReads)
 
+
 def test_packs_are_cut_at_the_target_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("soko.storage.local.PACK_TARGET", 1000)
     store = LocalBlobStore(tmp_path / "store")

@@ -4,6 +4,10 @@ A blob is served only through a version that names it and that the caller may re
 a key of project A cannot read project B's bytes by guessing digests. Small blobs come in
 framed batches (see :mod:`soko.wire.framing`); large ones alone, from the server or from a
 presigned bucket URL. The client verifies every blob while it streams.
+
+A batch is measured by the sizes the store holds, never by the manifest's, which the
+version's author wrote: a manifest that calls a 64 MiB blob one byte must not make the
+server read it into memory. Its answer streams within :data:`READ_AHEAD_BYTES`.
 """
 
 from __future__ import annotations
