@@ -18,7 +18,7 @@ import pytest
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
 from soko.storage import packs as packs_module
-from soko.storage.base import blob_key
+from soko.storage.base import BatchReads, blob_key
 from soko.storage.local import PACK_MIN_BLOBS, LocalBlobStore
 from soko.storage.packs import MAX_PACKED
 
@@ -238,6 +238,21 @@ def test_read_packed_returns_only_packed_blobs_one_open_per_pack(tmp_path: Path)
     store.put_bytes(loose, loose_data)
     got = dict(store.read_packed([d for d, _, _ in items] + [loose]))
     assert got == {d: data for d, data, _ in items}
+
+
+def test_sizes_are_the_stored_ones_packed_or_loose_and_leave_out_absent_blobs(
+    tmp_path: Path,
+) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", PACK_MIN_BLOBS, size=300)
+    put(store, items)
+    loose_data = os.urandom(5000)
+    loose = Digest.of_bytes(loose_data)
+    store.put_bytes(loose, loose_data)
+    absent = Digest.of_bytes(b"never stored")
+    sizes = store.sizes([d for d, _, _ in items] + [loose, absent])
+    assert sizes == {**{d: len(data) for d, data, _ in items}, loose: 5000}
+    assert isinstance(store, BatchReads)
 
 
 def test_packs_are_cut_at_the_target_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

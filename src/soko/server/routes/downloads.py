@@ -4,24 +4,29 @@ A blob is served only through a version that names it and that the caller may re
 a key of project A cannot read project B's bytes by guessing digests. Small blobs come in
 framed batches (see :mod:`soko.wire.framing`); large ones alone, from the server or from a
 presigned bucket URL. The client verifies every blob while it streams.
+
+A batch is measured by the sizes the store holds, never by the manifest's, which the
+version's author wrote: a manifest that calls a 64 MiB blob one byte must not make the
+server read it into memory. Its answer streams within :data:`READ_AHEAD_BYTES`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
-from soko.errors import CorruptBlobError, NotFoundError, ValidationError
+from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.routes.blobs import parse_digests
-from soko.server.state import ServerState
 from soko.service.store import parse_blob_ref
-from soko.storage.base import BlobStore
-from soko.storage.local import LocalBlobStore
+from soko.storage.base import BatchReads, BlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
@@ -30,6 +35,13 @@ from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
 _CHUNK = 1024 * 1024
+READ_AHEAD_BYTES = BATCH_BLOB_LIMIT
+"""The blob bytes a batch answer holds at once, read ahead or being sent: its memory
+bound, whatever the batch's size (plus a chunk of :data:`_CHUNK` on its way out)."""
+READ_AHEAD_BLOBS = 16
+"""Blobs read ahead in parallel (a GET from a bucket takes milliseconds; a file far less)."""
+
+log = logging.getLogger("soko.server")
 
 
 class _BlobFileResponse(FileResponse):
@@ -86,42 +98,195 @@ def plan_downloads(
     return DownloadPlanOut(blobs=sources)
 
 
-@router.post("/versions/{version_id}/blobs/batch", response_class=Response)
+@router.post("/versions/{version_id}/blobs/batch", response_class=StreamingResponse)
 def download_batch(version_id: str, body: DigestList, state: State, caller: Caller) -> Response:
-    """The small blobs asked for, framed, in the order asked (read in parallel first, so
-    that a missing blob is a JSON error, not a cut-off answer)."""
+    """The small blobs asked for, framed, streamed as they are read (packed blobs in the
+    order of their packs, so not necessarily in the order asked; each frame names its
+    blob). The store's own sizes are checked against the limits before the answer starts,
+    and a missing blob is a JSON error then, not a cut-off answer."""
     record = state.readable_version(caller, version_id)
     digests = parse_digests(body.digests)
     state.require_members(record, digests)
-    sizes = state.blob_sizes(record)
-    if any((sizes[d] or 0) > BATCH_BLOB_LIMIT for d in digests) or (
-        sum(sizes[d] or 0 for d in digests) > state.config.max_batch_bytes
-    ):
-        raise ValidationError(
-            f"A batch carries blobs of at most {BATCH_BLOB_LIMIT} bytes and "
-            f"{state.config.max_batch_bytes} bytes in all; fetch large blobs one by one."
-        )
-    try:
-        contents = _read_all(state.store.blobs, digests, state)
-    except NotFoundError as exc:
+    _refuse_duplicates(digests)
+    blobs = state.store.blobs
+    sizes = _stored_sizes(blobs, digests, state.io_pool)
+    missing = [d for d in digests if d not in sizes]
+    if missing:
         raise CorruptBlobError(
-            f"A blob of {record.qualified_name} is missing from the store ({exc}); "
-            "run `soko verify` on the server."
-        ) from None
+            f"{len(missing)} blob(s) of {record.qualified_name} are missing from the store "
+            f"(e.g. {format_digest(missing[0])}); run `soko verify` on the server."
+        )
+    _check_limits(sizes, max_batch_bytes=state.config.max_batch_bytes)
+    frames = _frames(blobs, digests, sizes, state.io_pool, name=record.qualified_name)
+    return StreamingResponse(frames, media_type=MEDIA_TYPE)
+
+
+def _refuse_duplicates(digests: list[Digest]) -> None:
+    # One frame per blob: a digest named twice would be read and sent twice, and clients
+    # never ask for that.
+    seen: set[Digest] = set()
+    for digest in digests:
+        if digest in seen:
+            raise ValidationError(
+                f"A batch names each blob once; {format_digest(digest)} is named twice."
+            )
+        seen.add(digest)
+
+
+def _stored_sizes(
+    blobs: BlobStore, digests: list[Digest], pool: ThreadPoolExecutor
+) -> dict[Digest, int]:
+    """What the store holds of each blob, never what a manifest claims: a manifest that
+    understates a size must not make the server read more than it checked."""
+    if isinstance(blobs, BatchReads):
+        return blobs.sizes(digests)
+
+    def size_of(digest: Digest) -> int | None:
+        try:
+            return blobs.stat(digest).size
+        except NotFoundError:
+            return None
+
+    # A bucket has no batched stat: the HEADs go out in parallel, as the reads will.
+    found = zip(digests, pool.map(size_of, digests), strict=True)
+    return {digest: size for digest, size in found if size is not None}
+
+
+def _check_limits(sizes: dict[Digest, int], *, max_batch_bytes: int) -> None:
+    largest = max(sizes, key=sizes.__getitem__, default=None)
+    total = sum(sizes.values())
+    if largest is not None and sizes[largest] > BATCH_BLOB_LIMIT:
+        raise ValidationError(
+            f"Blob {format_digest(largest)} holds {sizes[largest]} bytes; a batch carries "
+            f"blobs of at most {BATCH_BLOB_LIMIT} bytes: fetch it alone."
+        )
+    if total > max_batch_bytes:
+        raise ValidationError(
+            f"The blobs asked for hold {total} bytes; a batch carries at most "
+            f"{max_batch_bytes} bytes: ask for fewer at a time."
+        )
+
+
+def _frames(
+    blobs: BlobStore,
+    digests: list[Digest],
+    sizes: dict[Digest, int],
+    pool: ThreadPoolExecutor,
+    *,
+    name: str,
+) -> Iterator[bytes]:
+    """The answer's body, in chunks of about a megabyte.
+
+    Each frame's header is written once its blob was read, with the length read, so no
+    header ever promises bytes that do not follow. A blob gone since the check, or grown
+    past its checked size, ends the answer early: the connection closes without the end of
+    the chunked body, which the client sees as a broken transfer (never as a short blob),
+    and its retry gets the JSON error from the check.
+    """
+    answer = _Answer()
+    try:
+        for digest, data in _blob_bytes(blobs, digests, sizes, pool):
+            if len(data) > sizes[digest]:
+                raise CorruptBlobError(
+                    f"Blob {format_digest(digest)} grew from {sizes[digest]} bytes since the "
+                    "batch was checked, so its bytes are not its digest's; run `soko verify` "
+                    "on the server."
+                )
+            yield from answer.frame(digest, data)
+            del data  # not held while the next blob is read
+    except (SokoError, OSError) as exc:
+        log.warning("Cut off the batch answer of %s: %s", name, exc)
+        raise
+    yield from answer.rest()
+
+
+def _blob_bytes(
+    blobs: BlobStore, digests: list[Digest], sizes: dict[Digest, int], pool: ThreadPoolExecutor
+) -> Iterator[tuple[Digest, bytes]]:
+    """Each blob's bytes: the packed ones pack by pack (one open per pack), the others
+    read ahead on *pool*."""
+    rest = digests
+    if isinstance(blobs, BatchReads):
+        sent: set[Digest] = set()
+        for digest, data in blobs.read_packed(digests):
+            sent.add(digest)
+            yield digest, data
+            del data
+        rest = [d for d in digests if d not in sent]
+    yield from _read_ahead(blobs, rest, sizes, pool)
+
+
+def _read_ahead(
+    blobs: BlobStore, digests: list[Digest], sizes: dict[Digest, int], pool: ThreadPoolExecutor
+) -> Iterator[tuple[Digest, bytes]]:
+    """Each blob's bytes in the order of *digests*, read on *pool* a few at a time (a bucket
+    answers each GET slowly): at most READ_AHEAD_BLOBS blobs and READ_AHEAD_BYTES bytes,
+    the one being sent included, or one blob when it alone is larger."""
+    queue = iter(digests)
+    following = next(queue, None)
+    ahead: deque[tuple[Digest, Future[bytes]]] = deque()
+    held = 0
+    try:
+        while True:
+            while following is not None and len(ahead) < READ_AHEAD_BLOBS:
+                size = sizes[following]
+                if ahead and held + size > READ_AHEAD_BYTES:
+                    break
+                ahead.append((following, pool.submit(_read_capped, blobs, following, size + 1)))
+                held += size
+                following = next(queue, None)
+            if not ahead:
+                return
+            digest, future = ahead.popleft()
+            try:
+                yield digest, future.result()
+            finally:
+                del future  # it holds the bytes, which the window no longer counts
+                held -= sizes[digest]
+    finally:
+        for _digest, pending in ahead:
+            pending.cancel()
+
+
+def _read_capped(blobs: BlobStore, digest: Digest, cap: int) -> bytes:
+    """The blob's first *cap* bytes at most: its checked size and one more byte, which is
+    enough to see that it grew without reading all of it."""
     parts: list[bytes] = []
-    for digest, data in zip(digests, contents, strict=True):
-        parts.append(frame_header(digest, len(data)))
-        parts.append(data)
-    return Response(b"".join(parts), media_type=MEDIA_TYPE)
+    count = 0
+    with blobs.open(digest) as reader:
+        while count < cap and (chunk := reader.read(cap - count)):
+            parts.append(chunk)
+            count += len(chunk)
+    return b"".join(parts)
 
 
-def _read_all(blobs: BlobStore, digests: list[Digest], state: ServerState) -> list[bytes]:
-    packed: dict[Digest, bytes] = {}
-    if isinstance(blobs, LocalBlobStore):
-        packed = dict(blobs.read_packed(digests))  # one open per pack, not per blob
-    rest = [d for d in digests if d not in packed]
-    packed.update(zip(rest, state.io_pool.map(blobs.read_bytes, rest), strict=True))
-    return [packed[d] for d in digests]
+class _Answer:
+    """Frames gathered into chunks of about :data:`_CHUNK` bytes: each chunk handed to the
+    server costs a hop between threads, too many for a frame of a few kilobytes each.
+    Larger blobs go out in slices of that size, so that the server's copies stay small."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def frame(self, digest: Digest, data: bytes) -> Iterator[bytes]:
+        self._buffer += frame_header(digest, len(data))
+        if len(self._buffer) + len(data) <= _CHUNK:
+            self._buffer += data
+            if len(self._buffer) >= _CHUNK // 2:
+                yield self._take()
+            return
+        yield self._take()
+        for start in range(0, len(data), _CHUNK):
+            yield data[start : start + _CHUNK]
+
+    def rest(self) -> Iterator[bytes]:
+        if self._buffer:
+            yield self._take()
+
+    def _take(self) -> bytes:
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        return chunk
 
 
 @router.get(
