@@ -10,8 +10,6 @@ that a database takes about a minute.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from server_fixtures import SokoServer, fresh_pg_database
+from server_fixtures import SokoServer, server_on
 
 from soko.wire.framing import MEDIA_TYPE
 
@@ -50,15 +48,8 @@ schemathesis.serializer.alias(MEDIA_TYPE, "application/octet-stream")
 def schema_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SokoServer]:
-    """A server of its own (schemathesis creates users and projects at random)."""
-    root: Path = tmp_path_factory.mktemp(f"schema-{request.param}")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            db = f"sqlite:///{root / 'meta.db'}"
-        else:
-            db = stack.enter_context(fresh_pg_database())
-        server = SokoServer(root, db=db, store=str(root / "blobs"))
-        stack.callback(server.stop)
+    """A server of its own: schemathesis creates users and projects at random."""
+    with server_on(request.param, tmp_path_factory.mktemp(f"schema-{request.param}")) as server:
         yield server
 
 
