@@ -367,8 +367,11 @@ def parse_selector(selector: str) -> int | str | None:
     if not isinstance(selector, str) or not selector:
         raise ValidationError("A version selector must be a non-empty string.")
     if is_version_alias(selector):
-        index = int(selector[1:])
-        return index if index <= INDEX_MAX else None
+        digits = selector[1:].lstrip("0") or "0"
+        # Compared as text first: int() refuses more than 4,300 digits.
+        if len(digits) > len(str(INDEX_MAX)) or int(digits) > INDEX_MAX:
+            return None
+        return int(digits)
     bad = _CONTROL_RE.search(selector)
     if bad is not None or _SEPARATORS & set(selector):
         raise ValidationError(f"Not an alias or version: {_shown(selector)}.")

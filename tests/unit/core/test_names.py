@@ -417,12 +417,19 @@ def test_sizes_fit_a_bigint() -> None:
 def test_selectors_name_an_index_or_an_alias() -> None:
     assert parse_selector("v0") == 0
     assert parse_selector(f"v{names.INDEX_MAX}") == names.INDEX_MAX
+    assert parse_selector("v007") == 7
     assert parse_selector("latest") == "latest"
     assert parse_selector("best-model") == "best-model"
 
 
 @pytest.mark.parametrize(
-    "selector", [f"v{names.INDEX_MAX + 1}", "v99999999999999999999", "a" * (NAME_MAX_LENGTH + 1)]
+    "selector",
+    [
+        f"v{names.INDEX_MAX + 1}",
+        "v99999999999999999999",
+        "v" + "9" * 5000,
+        "a" * (NAME_MAX_LENGTH + 1),
+    ],
 )
 def test_selectors_no_version_can_have_name_nothing(selector: str) -> None:
     assert parse_selector(selector) is None
