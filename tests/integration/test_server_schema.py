@@ -31,7 +31,7 @@ from soko.wire.framing import MEDIA_TYPE
 
 pytestmark = pytest.mark.integration
 
-_EXAMPLES = 40
+_EXAMPLES = 100
 _CHECKS = [
     not_a_server_error,
     status_code_conformance,
