@@ -9,15 +9,15 @@ service, the server) so that nothing invalid reaches a store:
 - a tag is words of ``[-\\w]`` separated by single spaces;
 - metadata is a JSON object of at most 100 top-level keys; NaN becomes null and infinities
   are refused;
-- an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter;
-- identifiers and labels (entity and project names, run ids, run names, job types, groups,
-  distributed ids, version ids) hold no control characters and fit their database columns;
-  free text (descriptions, metadata and config strings) holds no NUL, which PostgreSQL
-  refuses in text; numbers fit the integer columns they go to.
+- an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter.
 
-A limit that PostgreSQL would enforce and SQLite would not is enforced here, so that a store
-accepts the same input on either database. The server's wire models state these rules in the
-API schema from the same :class:`TextRule` objects and constants.
+Identifiers and labels (entity and project names, run ids, run names, job types, groups,
+distributed ids, version ids) hold no control characters and fit their database columns; free
+text (descriptions, metadata and config strings) holds no NUL, which PostgreSQL refuses in
+text; numbers fit the integer columns they go to. A limit that PostgreSQL would enforce and
+SQLite would not is enforced here, so that a store accepts the same input on either database.
+The server's wire models state these rules in the API schema from the same :class:`TextRule`
+objects and constants.
 
 Pure functions: no I/O.
 """
@@ -61,98 +61,16 @@ TAG_PATTERN = r"^[-\w]+( +[-\w]+)*$"
 _NAME_RE = re.compile(NAME_PATTERN)
 _VERSION_ALIAS_RE = re.compile(r"^v\d+$")
 _TAG_RE = re.compile(TAG_PATTERN)
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
-_SEPARATORS = frozenset("/:")
-_PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
-_PLAIN_PATH_RE = re.compile(rf"(?![A-Za-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 # C0 and C1 control characters (NUL, newline, escape, ...), written as a regular-expression
 # class body that Python and ECMAScript (the API schema's patterns) read alike.
 _CONTROLS = r"\x00-\x1f\x7f-\x9f"
 # Lone surrogates cannot be encoded as UTF-8, so no database can store them.
 _UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
 _CONTROL_RE = re.compile(rf"[{_CONTROLS}\ud800-\udfff]")
-
-
-def _class_escape(chars: str) -> str:
-    """*chars* for a regular-expression character class, the same in Python and ECMAScript."""
-    return "".join("\\" + c if c in "\\]^-" else c for c in chars)
-
-
-def _shown(value: str) -> str:
-    return repr(value) if len(value) <= 60 else f"{value[:40]!r}... ({len(value)} characters)"
-
-
-@dataclass(frozen=True)
-class TextRule:
-    """What one kind of identifier, label or text may be.
-
-    ``check`` enforces it with a message naming the problem; ``json_schema`` states the same
-    rule for the HTTP API's schema. Control characters are refused unless *free_text*, which
-    still refuses NUL; lone surrogates are always refused (no database can store them).
-    """
-
-    what: str
-    max_length: int | None
-    forbidden: str = ""
-    free_text: bool = False
-    min_length: int = 1
-
-    def check(self, value: object) -> str:
-        if not isinstance(value, str):
-            raise ValidationError(f"{self.what} must be a string, not {type(value).__name__}.")
-        if len(value) < self.min_length:
-            raise ValidationError(f"{self.what} must not be empty.")
-        if self.max_length is not None and len(value) > self.max_length:
-            raise ValidationError(
-                f"{self.what} must be at most {self.max_length} characters; {_shown(value)} "
-                f"has {len(value)}."
-            )
-        bad = (_UNSTORABLE_RE if self.free_text else _CONTROL_RE).search(value)
-        if bad is not None:
-            kind = "NUL" if bad.group() == "\x00" else f"the character {bad.group()!r}"
-            raise ValidationError(f"{self.what} must not contain {kind}: {_shown(value)}.")
-        forbidden = sorted(set(value) & set(self.forbidden))
-        if forbidden:
-            raise ValidationError(
-                f"{self.what} must not contain {', '.join(repr(c) for c in forbidden)}: "
-                f"{_shown(value)}."
-            )
-        return value
-
-    def json_schema(self) -> dict[str, Any]:
-        """``minLength``, ``maxLength`` and ``pattern`` (ECMAScript) of the rule."""
-        refused = r"\x00" if self.free_text else _CONTROLS
-        schema: dict[str, Any] = {"pattern": f"^[^{_class_escape(self.forbidden)}{refused}]*$"}
-        if self.min_length:
-            schema["minLength"] = self.min_length
-        if self.max_length is not None:
-            schema["maxLength"] = self.max_length
-        return schema
-
-
-PROJECT_RULE = TextRule("An entity or project name", NAME_MAX_LENGTH, forbidden="/\\#?%:")
-TYPE_RULE = TextRule("An artifact type", NAME_MAX_LENGTH, forbidden="/:")
-ALIAS_RULE = TextRule("An alias", NAME_MAX_LENGTH, forbidden="/:")
-# W&B's reserved characters of a run id; "/" also keeps it one segment of an API path.
-RUN_ID_RULE = TextRule("A run id", RUN_ID_MAX_LENGTH, forbidden=":;,#?/'")
-RUN_NAME_RULE = TextRule("A run name", RUN_NAME_MAX_LENGTH, min_length=0)
-JOB_TYPE_RULE = TextRule("A job type", JOB_TYPE_MAX_LENGTH, min_length=0)
-GROUP_RULE = TextRule("A run group", GROUP_MAX_LENGTH, min_length=0)
-DISTRIBUTED_ID_RULE = TextRule("A distributed id", DISTRIBUTED_ID_MAX_LENGTH)
-VERSION_ID_RULE = TextRule("A version id", VERSION_ID_MAX_LENGTH)
-DESCRIPTION_RULE = TextRule("A description", None, free_text=True, min_length=0)
-KEY_ID_RULE = TextRule("An API key id", 32)
-# JSON-schema statements of the rules that are written as regular expressions below.
-NAME_SCHEMA: dict[str, Any] = {
-    "pattern": NAME_PATTERN,
-    "minLength": 1,
-    "maxLength": NAME_MAX_LENGTH,
-}
-TAG_SCHEMA: dict[str, Any] = {
-    "pattern": TAG_PATTERN,
-    "minLength": 1,
-    "maxLength": TAG_MAX_LENGTH,
-}
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_SEPARATORS = frozenset("/:")
+_PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
+_PLAIN_PATH_RE = re.compile(rf"(?![A-Za-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 
 
 def validate_name(name: str) -> str:
@@ -315,69 +233,6 @@ def validate_ttl(ttl: Any) -> int | None:
     return max(int(seconds), 1)
 
 
-def validate_run_id(run_id: str) -> str:
-    """A run id: 1 to 64 characters, no ``:;,#?/'`` (W&B's reserved ones), no controls."""
-    return RUN_ID_RULE.check(run_id)
-
-
-def validate_run_name(name: str | None) -> str | None:
-    """A run's display name (or None): at most 256 characters, no control characters."""
-    return None if name is None else RUN_NAME_RULE.check(name)
-
-
-def validate_job_type(job_type: str | None) -> str | None:
-    """A run's job type (or None): at most 128 characters, no control characters."""
-    return None if job_type is None else JOB_TYPE_RULE.check(job_type)
-
-
-def validate_group(group: str | None) -> str | None:
-    """A run's group (or None): at most 256 characters, no control characters."""
-    return None if group is None else GROUP_RULE.check(group)
-
-
-def validate_distributed_id(distributed_id: str) -> str:
-    """A distributed id: 1 to 256 characters, no control characters."""
-    return DISTRIBUTED_ID_RULE.check(distributed_id)
-
-
-def validate_version_id(version_id: str) -> str:
-    """A version id as a caller names it: 1 to 36 characters, no control characters."""
-    return VERSION_ID_RULE.check(version_id)
-
-
-def validate_description(description: str | None) -> str | None:
-    """A description (or None): any text without NUL."""
-    return None if description is None else DESCRIPTION_RULE.check(description)
-
-
-def validate_size(size: int, what: str) -> int:
-    """A byte size that a BIGINT column holds."""
-    if size > SIZE_MAX:
-        raise ValidationError(f"{what} is {size} bytes; at most {SIZE_MAX} can be stored.")
-    return size
-
-
-def parse_selector(selector: str) -> int | str | None:
-    """What a selector names: the index N of ``vN``, or an alias.
-
-    None when no version can have it (N beyond :data:`INDEX_MAX`, an alias longer than any
-    alias may be): the caller answers "not found". ValidationError for text that is no
-    selector at all (empty, control characters, ``/`` or ``:``).
-    """
-    if not isinstance(selector, str) or not selector:
-        raise ValidationError("A version selector must be a non-empty string.")
-    if is_version_alias(selector):
-        digits = selector[1:].lstrip("0") or "0"
-        # Compared as text first: int() refuses more than 4,300 digits.
-        if len(digits) > len(str(INDEX_MAX)) or int(digits) > INDEX_MAX:
-            return None
-        return int(digits)
-    bad = _CONTROL_RE.search(selector)
-    if bad is not None or _SEPARATORS & set(selector):
-        raise ValidationError(f"Not an alias or version: {_shown(selector)}.")
-    return selector if len(selector) <= NAME_MAX_LENGTH else None
-
-
 def validate_artifact_path(path: str) -> str:
     """A relative POSIX path inside an artifact, returned in canonical form.
 
@@ -439,3 +294,151 @@ def parse_artifact_path(
         validate_name(name),
         selector or default_selector,
     )
+
+
+# ----- identifiers, labels and text that reach the database -----------------------------
+
+
+def _class_escape(chars: str) -> str:
+    """*chars* for a regular-expression character class, the same in Python and ECMAScript."""
+    return "".join("\\" + c if c in "\\]^-" else c for c in chars)
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 60 else f"{value[:40]!r}... ({len(value)} characters)"
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """What one kind of identifier, label or text may be.
+
+    ``check`` enforces it with a message naming the problem; ``json_schema`` states the same
+    rule for the HTTP API's schema. Control characters are refused unless *free_text*, which
+    still refuses NUL; lone surrogates are always refused (no database can store them).
+    """
+
+    what: str
+    max_length: int | None
+    forbidden: str = ""
+    free_text: bool = False
+    min_length: int = 1
+
+    def check(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(f"{self.what} must be a string, not {type(value).__name__}.")
+        if len(value) < self.min_length:
+            raise ValidationError(f"{self.what} must not be empty.")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValidationError(
+                f"{self.what} must be at most {self.max_length} characters; {_shown(value)} "
+                f"has {len(value)}."
+            )
+        bad = (_UNSTORABLE_RE if self.free_text else _CONTROL_RE).search(value)
+        if bad is not None:
+            kind = "NUL" if bad.group() == "\x00" else f"the character {bad.group()!r}"
+            raise ValidationError(f"{self.what} must not contain {kind}: {_shown(value)}.")
+        forbidden = sorted(set(value) & set(self.forbidden))
+        if forbidden:
+            raise ValidationError(
+                f"{self.what} must not contain {', '.join(repr(c) for c in forbidden)}: "
+                f"{_shown(value)}."
+            )
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        """``minLength``, ``maxLength`` and ``pattern`` (ECMAScript) of the rule."""
+        refused = r"\x00" if self.free_text else _CONTROLS
+        schema: dict[str, Any] = {"pattern": f"^[^{_class_escape(self.forbidden)}{refused}]*$"}
+        if self.min_length:
+            schema["minLength"] = self.min_length
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        return schema
+
+
+PROJECT_RULE = TextRule("An entity or project name", NAME_MAX_LENGTH, forbidden="/\\#?%:")
+TYPE_RULE = TextRule("An artifact type", NAME_MAX_LENGTH, forbidden="/:")
+ALIAS_RULE = TextRule("An alias", NAME_MAX_LENGTH, forbidden="/:")
+# W&B's reserved characters of a run id; "/" also keeps it one segment of an API path.
+RUN_ID_RULE = TextRule("A run id", RUN_ID_MAX_LENGTH, forbidden=":;,#?/'")
+RUN_NAME_RULE = TextRule("A run name", RUN_NAME_MAX_LENGTH, min_length=0)
+JOB_TYPE_RULE = TextRule("A job type", JOB_TYPE_MAX_LENGTH, min_length=0)
+GROUP_RULE = TextRule("A run group", GROUP_MAX_LENGTH, min_length=0)
+DISTRIBUTED_ID_RULE = TextRule("A distributed id", DISTRIBUTED_ID_MAX_LENGTH)
+VERSION_ID_RULE = TextRule("A version id", VERSION_ID_MAX_LENGTH)
+DESCRIPTION_RULE = TextRule("A description", None, free_text=True, min_length=0)
+KEY_ID_RULE = TextRule("An API key id", 32)
+# JSON-schema statements of the rules that are written as regular expressions below.
+NAME_SCHEMA: dict[str, Any] = {
+    "pattern": NAME_PATTERN,
+    "minLength": 1,
+    "maxLength": NAME_MAX_LENGTH,
+}
+TAG_SCHEMA: dict[str, Any] = {
+    "pattern": TAG_PATTERN,
+    "minLength": 1,
+    "maxLength": TAG_MAX_LENGTH,
+}
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id: 1 to 64 characters, no ``:;,#?/'`` (W&B's reserved ones), no controls."""
+    return RUN_ID_RULE.check(run_id)
+
+
+def validate_run_name(name: str | None) -> str | None:
+    """A run's display name (or None): at most 256 characters, no control characters."""
+    return None if name is None else RUN_NAME_RULE.check(name)
+
+
+def validate_job_type(job_type: str | None) -> str | None:
+    """A run's job type (or None): at most 128 characters, no control characters."""
+    return None if job_type is None else JOB_TYPE_RULE.check(job_type)
+
+
+def validate_group(group: str | None) -> str | None:
+    """A run's group (or None): at most 256 characters, no control characters."""
+    return None if group is None else GROUP_RULE.check(group)
+
+
+def validate_distributed_id(distributed_id: str) -> str:
+    """A distributed id: 1 to 256 characters, no control characters."""
+    return DISTRIBUTED_ID_RULE.check(distributed_id)
+
+
+def validate_version_id(version_id: str) -> str:
+    """A version id as a caller names it: 1 to 36 characters, no control characters."""
+    return VERSION_ID_RULE.check(version_id)
+
+
+def validate_description(description: str | None) -> str | None:
+    """A description (or None): any text without NUL."""
+    return None if description is None else DESCRIPTION_RULE.check(description)
+
+
+def validate_size(size: int, what: str) -> int:
+    """A byte size that a BIGINT column holds."""
+    if size > SIZE_MAX:
+        raise ValidationError(f"{what} is {size} bytes; at most {SIZE_MAX} can be stored.")
+    return size
+
+
+def parse_selector(selector: str) -> int | str | None:
+    """What a selector names: the index N of ``vN``, or an alias.
+
+    None when no version can have it (N beyond :data:`INDEX_MAX`, an alias longer than any
+    alias may be): the caller answers "not found". ValidationError for text that is no
+    selector at all (empty, control characters, ``/`` or ``:``).
+    """
+    if not isinstance(selector, str) or not selector:
+        raise ValidationError("A version selector must be a non-empty string.")
+    if is_version_alias(selector):
+        digits = selector[1:].lstrip("0") or "0"
+        # Compared as text first: int() refuses more than 4,300 digits.
+        if len(digits) > len(str(INDEX_MAX)) or int(digits) > INDEX_MAX:
+            return None
+        return int(digits)
+    bad = _CONTROL_RE.search(selector)
+    if bad is not None or _SEPARATORS & set(selector):
+        raise ValidationError(f"Not an alias or version: {_shown(selector)}.")
+    return selector if len(selector) <= NAME_MAX_LENGTH else None
