@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from soko.core.digests import Algorithm, Digest, version_digest
-from soko.core.names import SIZE_MAX, validate_artifact_path
+from soko.core.names import validate_artifact_path
 from soko.errors import ValidationError
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
@@ -85,9 +85,7 @@ class Entry:
         if not isinstance(data, Mapping) or not isinstance(data.get("digest"), str):
             raise ValidationError(f"Manifest entry {path!r} has no digest.")
         size = data.get("size")
-        if size is not None and (
-            isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= SIZE_MAX
-        ):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ValidationError(f"Manifest entry {path!r} has a bad size: {size!r}")
         ref = data.get("ref")
         birth = data.get("birthArtifactID")
