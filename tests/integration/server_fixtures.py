@@ -497,3 +497,22 @@ def any_server_env(
     except SokoError:
         pass
     connect.reset()
+
+
+@contextmanager
+def server_on(database: str, root: Path) -> Iterator[SokoServer]:
+    """A server of its own on *database* (``"sqlite"``: a file; ``"postgresql"``: a fresh
+    database) and a blob folder, stopped afterwards."""
+    if database == "postgresql":
+        with fresh_pg_database() as url:
+            server = SokoServer(root, db=url, store=str(root / "blobs"))
+            try:
+                yield server
+            finally:
+                server.stop()
+        return
+    server = SokoServer(root, db=f"sqlite:///{root / 'meta.db'}", store=str(root / "blobs"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,6 +13,14 @@ service, the server) so that nothing invalid reaches a store:
   whose segments are at most 255 bytes in UTF-8 (the longest file name most file systems
   take: a longer one would fail the download of the version).
 
+Identifiers and labels (entity and project names, run ids, run names, job types, groups,
+distributed ids, version ids) hold no control characters and fit their database columns; free
+text (descriptions, metadata and config strings) holds no NUL, which PostgreSQL refuses in
+text; numbers fit the integer columns they go to. A limit that PostgreSQL would enforce and
+SQLite would not is enforced here, so that a store accepts the same input on either database.
+The server's wire models state these rules in the API schema from the same :class:`TextRule`
+objects and constants.
+
 Pure functions: no I/O.
 """
 
@@ -22,17 +30,45 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from soko.errors import ValidationError
 
+# The widths of the columns in soko.metadata.schema that each kind of text goes to (a test
+# keeps the two equal).
 NAME_MAX_LENGTH = 128
+"""Collection names, types, aliases, entity and project names, user names."""
+TAG_MAX_LENGTH = 256
+RUN_ID_MAX_LENGTH = 64
+RUN_NAME_MAX_LENGTH = 256
+JOB_TYPE_MAX_LENGTH = 128
+GROUP_MAX_LENGTH = 256
+DISTRIBUTED_ID_MAX_LENGTH = 256
+VERSION_ID_MAX_LENGTH = 36
+PENDING_PATH_MAX_LENGTH = 1024
+"""The longest artifact path a distributed version can hold while it is pending."""
 METADATA_MAX_KEYS = 100
 
+INDEX_MAX = 2**31 - 1
+"""The largest version or link index (an INTEGER column); a ``vN`` beyond it names nothing."""
+SIZE_MAX = 2**63 - 1
+"""The largest byte size a version may total (a BIGINT column)."""
+TTL_MAX_SECONDS = 100 * 365 * 24 * 3600
+"""A century: longer is "forever", which is a TTL of None; it keeps expiry dates computable."""
+
 # fullmatch, not match: "$" would also accept a trailing newline.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+NAME_PATTERN = "^[A-Za-z0-9_.-]+$"
+TAG_PATTERN = r"^[-\w]+( +[-\w]+)*$"
+_NAME_RE = re.compile(NAME_PATTERN)
 _VERSION_ALIAS_RE = re.compile(r"^v\d+$")
-_TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
+_TAG_RE = re.compile(TAG_PATTERN)
+# C0 and C1 control characters (NUL, newline, escape, ...), written as a regular-expression
+# class body that Python and ECMAScript (the API schema's patterns) read alike.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+# Lone surrogates cannot be encoded as UTF-8, so no database can store them.
+_UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
+_CONTROL_RE = re.compile(rf"[{_CONTROLS}\ud800-\udfff]")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _SEPARATORS = frozenset("/:")
 _PLAIN_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00]+"
@@ -58,15 +94,8 @@ def validate_name(name: str) -> str:
 
 
 def validate_project(name: str) -> str:
-    """An entity or project name: non-empty, at most 128 characters, no separators."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError("Project and entity names must be non-empty strings.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationError(f"Name longer than {NAME_MAX_LENGTH} characters: {name[:40]!r}...")
-    bad = set(name) & set("/\\#?%:")
-    if bad:
-        raise ValidationError(f"Invalid project or entity name {name!r}: contains {sorted(bad)}.")
-    return name
+    """An entity or project name: 1 to 128 characters, no ``/\\#?%:``, no control characters."""
+    return PROJECT_RULE.check(name)
 
 
 def validate_type(type_name: str, name: str | None = None) -> str:
@@ -79,7 +108,7 @@ def validate_type(type_name: str, name: str | None = None) -> str:
         raise ValidationError(f"Artifact types must be at most {NAME_MAX_LENGTH} characters.")
     if type_name.startswith("wandb-") or type_name == "job":
         raise ValidationError(f"Artifact type {type_name!r} is reserved for internal use.")
-    return type_name
+    return TYPE_RULE.check(type_name)
 
 
 def is_version_alias(alias: str) -> bool:
@@ -96,7 +125,7 @@ def validate_alias(alias: str) -> str:
         raise ValidationError(f"Aliases must be at most {NAME_MAX_LENGTH} characters.")
     if is_version_alias(alias):
         raise ValidationError(f"{alias!r} names a version; it cannot be set as an alias.")
-    return alias
+    return ALIAS_RULE.check(alias)
 
 
 def validate_aliases(aliases: Iterable[str] | str | None) -> list[str]:
@@ -112,34 +141,50 @@ def validate_tags(tags: Iterable[str] | str | None) -> list[str]:
     if tags is None:
         return []
     items = [tags] if isinstance(tags, str) else list(tags)
-    for tag in items:
-        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
-            raise ValidationError(
-                f"Invalid tag {tag!r}: tags are alphanumeric words separated by hyphens, "
-                "underscores or single spaces."
-            )
-    return list(dict.fromkeys(items))
+    return list(dict.fromkeys(validate_tag(tag) for tag in items))
 
 
-def _json_friendly(value: Any) -> Any:
+def validate_tag(tag: str) -> str:
+    """A tag: words of ``[-\\w]`` separated by single spaces, at most 256 characters."""
+    if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
+        raise ValidationError(
+            f"Invalid tag {tag!r}: tags are alphanumeric words separated by hyphens, "
+            "underscores or single spaces."
+        )
+    if len(tag) > TAG_MAX_LENGTH:
+        raise ValidationError(f"Tags have at most {TAG_MAX_LENGTH} characters: {_shown(tag)}")
+    return tag
+
+
+def _json_string(text: str, what: str) -> str:
+    bad = _UNSTORABLE_RE.search(text)
+    if bad is not None:
+        kind = "NUL" if bad.group() == "\x00" else "a lone surrogate"
+        raise ValidationError(f"{what} strings must not contain {kind}: {_shown(text)}.")
+    return text
+
+
+def _json_friendly(value: Any, what: str = "Metadata") -> Any:
     if isinstance(value, float):
         if math.isnan(value):
             return None
         if math.isinf(value):
-            raise ValidationError("Metadata must not contain infinite numbers.")
+            raise ValidationError(f"{what} must not contain infinite numbers.")
         return value
+    if isinstance(value, str):
+        return _json_string(value, what)
     if isinstance(value, Mapping):
-        return {str(k): _json_friendly(v) for k, v in value.items()}
+        return {_json_string(str(k), what): _json_friendly(v, what) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_json_friendly(v) for v in value]
-    if isinstance(value, str | int | bool) or value is None:
+        return [_json_friendly(v, what) for v in value]
+    if isinstance(value, int | bool) or value is None:
         return value
     tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
     if callable(tolist):
-        return _json_friendly(tolist())
+        return _json_friendly(tolist(), what)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    raise ValidationError(f"Metadata values must be JSON-serialisable, not {type(value).__name__}.")
+    raise ValidationError(f"{what} values must be JSON-serialisable, not {type(value).__name__}.")
 
 
 def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -163,16 +208,33 @@ def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any
     return cleaned
 
 
+def validate_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run's config: a JSON object (NaN → null, infinities and NUL refused). A copy."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ValidationError(f"A run config must be a JSON object, not {type(config).__name__}.")
+    cleaned = _json_friendly(config, "Run config")
+    assert isinstance(cleaned, dict)
+    return cleaned
+
+
 def validate_ttl(ttl: Any) -> int | None:
-    """A TTL in whole seconds (an int or a ``timedelta``), or None for "keep forever"."""
+    """A TTL in whole seconds (an int or a ``timedelta``) from 1 to :data:`TTL_MAX_SECONDS`,
+    or None for "keep forever"."""
     if ttl is None:
         return None
     seconds = ttl.total_seconds() if hasattr(ttl, "total_seconds") else ttl
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise ValidationError(f"TTL must be a timedelta or seconds, not {type(ttl).__name__}.")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN too
         raise ValidationError("TTL must be positive.")
-    return int(seconds)
+    if seconds > TTL_MAX_SECONDS:
+        raise ValidationError(
+            f"TTL must be at most {TTL_MAX_SECONDS} seconds (a century); None keeps a "
+            "version forever."
+        )
+    return max(int(seconds), 1)
 
 
 def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> str:
@@ -262,3 +324,151 @@ def parse_artifact_path(
         validate_name(name),
         selector or default_selector,
     )
+
+
+# ----- identifiers, labels and text that reach the database -----------------------------
+
+
+def _class_escape(chars: str) -> str:
+    """*chars* for a regular-expression character class, the same in Python and ECMAScript."""
+    return "".join("\\" + c if c in "\\]^-" else c for c in chars)
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 60 else f"{value[:40]!r}... ({len(value)} characters)"
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """What one kind of identifier, label or text may be.
+
+    ``check`` enforces it with a message naming the problem; ``json_schema`` states the same
+    rule for the HTTP API's schema. Control characters are refused unless *free_text*, which
+    still refuses NUL; lone surrogates are always refused (no database can store them).
+    """
+
+    what: str
+    max_length: int | None
+    forbidden: str = ""
+    free_text: bool = False
+    min_length: int = 1
+
+    def check(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(f"{self.what} must be a string, not {type(value).__name__}.")
+        if len(value) < self.min_length:
+            raise ValidationError(f"{self.what} must not be empty.")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValidationError(
+                f"{self.what} must be at most {self.max_length} characters; {_shown(value)} "
+                f"has {len(value)}."
+            )
+        bad = (_UNSTORABLE_RE if self.free_text else _CONTROL_RE).search(value)
+        if bad is not None:
+            kind = "NUL" if bad.group() == "\x00" else f"the character {bad.group()!r}"
+            raise ValidationError(f"{self.what} must not contain {kind}: {_shown(value)}.")
+        forbidden = sorted(set(value) & set(self.forbidden))
+        if forbidden:
+            raise ValidationError(
+                f"{self.what} must not contain {', '.join(repr(c) for c in forbidden)}: "
+                f"{_shown(value)}."
+            )
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        """``minLength``, ``maxLength`` and ``pattern`` (ECMAScript) of the rule."""
+        refused = r"\x00" if self.free_text else _CONTROLS
+        schema: dict[str, Any] = {"pattern": f"^[^{_class_escape(self.forbidden)}{refused}]*$"}
+        if self.min_length:
+            schema["minLength"] = self.min_length
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        return schema
+
+
+PROJECT_RULE = TextRule("An entity or project name", NAME_MAX_LENGTH, forbidden="/\\#?%:")
+TYPE_RULE = TextRule("An artifact type", NAME_MAX_LENGTH, forbidden="/:")
+ALIAS_RULE = TextRule("An alias", NAME_MAX_LENGTH, forbidden="/:")
+# W&B's reserved characters of a run id; "/" also keeps it one segment of an API path.
+RUN_ID_RULE = TextRule("A run id", RUN_ID_MAX_LENGTH, forbidden=":;,#?/'")
+RUN_NAME_RULE = TextRule("A run name", RUN_NAME_MAX_LENGTH, min_length=0)
+JOB_TYPE_RULE = TextRule("A job type", JOB_TYPE_MAX_LENGTH, min_length=0)
+GROUP_RULE = TextRule("A run group", GROUP_MAX_LENGTH, min_length=0)
+DISTRIBUTED_ID_RULE = TextRule("A distributed id", DISTRIBUTED_ID_MAX_LENGTH)
+VERSION_ID_RULE = TextRule("A version id", VERSION_ID_MAX_LENGTH)
+DESCRIPTION_RULE = TextRule("A description", None, free_text=True, min_length=0)
+KEY_ID_RULE = TextRule("An API key id", 32)
+# JSON-schema statements of the rules that are written as regular expressions below.
+NAME_SCHEMA: dict[str, Any] = {
+    "pattern": NAME_PATTERN,
+    "minLength": 1,
+    "maxLength": NAME_MAX_LENGTH,
+}
+TAG_SCHEMA: dict[str, Any] = {
+    "pattern": TAG_PATTERN,
+    "minLength": 1,
+    "maxLength": TAG_MAX_LENGTH,
+}
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id: 1 to 64 characters, no ``:;,#?/'`` (W&B's reserved ones), no controls."""
+    return RUN_ID_RULE.check(run_id)
+
+
+def validate_run_name(name: str | None) -> str | None:
+    """A run's display name (or None): at most 256 characters, no control characters."""
+    return None if name is None else RUN_NAME_RULE.check(name)
+
+
+def validate_job_type(job_type: str | None) -> str | None:
+    """A run's job type (or None): at most 128 characters, no control characters."""
+    return None if job_type is None else JOB_TYPE_RULE.check(job_type)
+
+
+def validate_group(group: str | None) -> str | None:
+    """A run's group (or None): at most 256 characters, no control characters."""
+    return None if group is None else GROUP_RULE.check(group)
+
+
+def validate_distributed_id(distributed_id: str) -> str:
+    """A distributed id: 1 to 256 characters, no control characters."""
+    return DISTRIBUTED_ID_RULE.check(distributed_id)
+
+
+def validate_version_id(version_id: str) -> str:
+    """A version id as a caller names it: 1 to 36 characters, no control characters."""
+    return VERSION_ID_RULE.check(version_id)
+
+
+def validate_description(description: str | None) -> str | None:
+    """A description (or None): any text without NUL."""
+    return None if description is None else DESCRIPTION_RULE.check(description)
+
+
+def validate_size(size: int, what: str) -> int:
+    """A byte size that a BIGINT column holds."""
+    if size > SIZE_MAX:
+        raise ValidationError(f"{what} is {size} bytes; at most {SIZE_MAX} can be stored.")
+    return size
+
+
+def parse_selector(selector: str) -> int | str | None:
+    """What a selector names: the index N of ``vN``, or an alias.
+
+    None when no version can have it (N beyond :data:`INDEX_MAX`, an alias longer than any
+    alias may be): the caller answers "not found". ValidationError for text that is no
+    selector at all (empty, control characters, ``/`` or ``:``).
+    """
+    if not isinstance(selector, str) or not selector:
+        raise ValidationError("A version selector must be a non-empty string.")
+    if is_version_alias(selector):
+        digits = selector[1:].lstrip("0") or "0"
+        # Compared as text first: int() refuses more than 4,300 digits.
+        if len(digits) > len(str(INDEX_MAX)) or int(digits) > INDEX_MAX:
+            return None
+        return int(digits)
+    bad = _CONTROL_RE.search(selector)
+    if bad is not None or _SEPARATORS & set(selector):
+        raise ValidationError(f"Not an alias or version: {_shown(selector)}.")
+    return selector if len(selector) <= NAME_MAX_LENGTH else None

@@ -7,12 +7,21 @@ whichever backend it talks to. Pure data; no behaviour beyond formatting.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
 
 PENDING = "PENDING"
 COMMITTED = "COMMITTED"
 DELETED = "DELETED"
+
+RunState = Literal["running", "finished", "failed", "crashed"]
+RUN_STATES: tuple[str, ...] = get_args(RunState)
+
+
+def as_utc(value: datetime) -> datetime:
+    """*value* with its UTC offset: every time soko stores is UTC, and SQLite returns them
+    naive."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from soko.core.names import (
     parse_artifact_path,
     validate_aliases,
     validate_artifact_path,
+    validate_description,
     validate_metadata,
     validate_name,
     validate_tags,
@@ -101,7 +102,7 @@ class Artifact:
     ) -> None:
         self._name = validate_name(name)
         self._type = validate_type(type, name)
-        self._description = description
+        self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
         self._incremental = incremental
         self._algorithm = Algorithm.parse(digest_algorithm)
@@ -154,9 +155,7 @@ class Artifact:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise ValidationError("An artifact description must be a string or None.")
-        self._description = value
+        self._description = validate_description(value)
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -22,7 +22,17 @@ from soko.client.backend import Backend
 from soko.client.connect import get_backend
 from soko.client.gcpause import gc_paused
 from soko.core.digests import Digest
-from soko.core.names import parse_artifact_path, validate_aliases, validate_project, validate_tags
+from soko.core.names import (
+    parse_artifact_path,
+    validate_aliases,
+    validate_config,
+    validate_group,
+    validate_job_type,
+    validate_project,
+    validate_run_id,
+    validate_run_name,
+    validate_tags,
+)
 from soko.core.records import RunRecord, VersionRecord
 from soko.errors import (
     ArtifactFinalizedError,
@@ -429,13 +439,13 @@ def init(
     config_settings = settings_module.load()
     backend = get_backend(config_settings)
     record = backend.start_run(
-        run_id=id or _new_run_id(),
+        run_id=validate_run_id(id) if id is not None else _new_run_id(),
         entity=validate_project(entity or config_settings.entity),
         project=validate_project(project or config_settings.project),
-        name=name,
-        job_type=job_type,
-        group=group,
-        config=dict(config or {}),
+        name=validate_run_name(name),
+        job_type=validate_job_type(job_type),
+        group=validate_group(group),
+        config=validate_config(config),
     )
     run = Run(record, backend)
     with _current_lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from soko.server import errors
+from soko.server import errors, openapi
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
 from soko.server.routes import admin, blobs, downloads, health, runs, versions
@@ -32,8 +32,10 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     )
     app.state.soko = ServerState(store=store, config=config)
     errors.install(app)
-    for module in (health, admin, blobs, downloads, versions, runs):
-        app.include_router(module.router)
+    routers = [module.router for module in (health, admin, blobs, downloads, versions, runs)]
+    for router in routers:
+        app.include_router(router)
+    openapi.install(app, config, routers)
     app.add_middleware(BodyLimit, config=config)
     app.add_middleware(errors.CatchUnexpected)  # outermost: see its docstring
     return app

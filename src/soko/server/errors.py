@@ -62,11 +62,13 @@ def _describe(errors: list[Any]) -> tuple[int, str]:
             parts.append(f"unknown field {where!r}")
         elif kind == "missing":
             parts.append(f"missing field {where!r}")
+        elif kind == "value_error":  # a soko.core validator: its own message says it all
+            parts.append(f"{where}: {error.get('ctx', {}).get('error', error.get('msg'))}")
         else:
             parts.append(f"{where}: {error.get('msg', 'invalid')}")
     if len(errors) > 5:
         parts.append(f"and {len(errors) - 5} more")
-    return status, "Bad request: " + "; ".join(parts) + "."
+    return status, "Bad request: " + "; ".join(str(p).rstrip(".") for p in parts) + "."
 
 
 def install(app: FastAPI) -> None:
@@ -93,7 +95,8 @@ def install(app: FastAPI) -> None:
             message = f"No such API endpoint: {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, code, message)
+        # Starlette's 405 names the allowed methods in an Allow header (RFC 9110).
+        return error_response(exc.status_code, code, message, **(exc.headers or {}))
 
     @app.exception_handler(BodyTooLargeError)
     async def too_large(_request: Request, exc: BodyTooLargeError) -> JSONResponse:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from soko.core.names import validate_name, validate_project, validate_type
-from soko.core.records import COMMITTED, CollectionRecord, VersionRecord
+from soko.core.records import COMMITTED, CollectionRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, TypeConflictError
 from soko.metadata.schema import aliases, collections, entities, projects, tags, versions
 
@@ -49,6 +49,8 @@ def ensure_project(conn: Connection, entity: str, project: str) -> int:
 
 
 def find_project(conn: Connection, entity: str, project: str) -> int | None:
+    validate_project(entity)
+    validate_project(project)
     return conn.execute(
         select(projects.c.id)
         .join(entities, entities.c.id == projects.c.entity_id)
@@ -94,6 +96,7 @@ def ensure_collection(
 
 
 def find_collection(conn: Connection, entity: str, project: str, name: str) -> Row[Any]:
+    validate_name(name)
     project_id = find_project(conn, entity, project)
     row = None
     if project_id is not None:
@@ -195,8 +198,3 @@ def collection_record(
         version_count=int(count),
         aliases=alias_names,
     )
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; every time soko stores is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

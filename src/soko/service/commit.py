@@ -23,7 +23,18 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from soko.core.manifest import Manifest
-from soko.core.names import validate_aliases, validate_metadata, validate_tags
+from soko.core.names import (
+    validate_aliases,
+    validate_description,
+    validate_metadata,
+    validate_name,
+    validate_project,
+    validate_run_id,
+    validate_size,
+    validate_tags,
+    validate_ttl,
+    validate_type,
+)
 from soko.core.records import COMMITTED, VersionRecord
 from soko.errors import MissingBlobsError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
@@ -47,12 +58,21 @@ class CommitRequest:
 
 
 def validated(request: CommitRequest) -> CommitRequest:
-    """*request* with its aliases, tags and metadata checked and normalised."""
+    """*request* checked and normalised, before anything is stored."""
+    validate_project(request.entity)
+    validate_project(request.project)
+    validate_name(request.name)
+    validate_type(request.type)
+    validate_size(request.manifest.size, f"Artifact {request.name!r}")
+    if request.run_id is not None:
+        validate_run_id(request.run_id)
     return replace(
         request,
         aliases=validate_aliases(request.aliases),
         tags=validate_tags(request.tags),
         metadata=validate_metadata(request.metadata),
+        description=validate_description(request.description),
+        ttl_seconds=validate_ttl(request.ttl_seconds),
     )
 
 

@@ -41,7 +41,15 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from soko.core.digests import Algorithm
 from soko.core.manifest import Entry, Manifest
-from soko.core.names import validate_aliases, validate_metadata, validate_tags
+from soko.core.names import (
+    PENDING_PATH_MAX_LENGTH,
+    validate_aliases,
+    validate_distributed_id,
+    validate_metadata,
+    validate_name,
+    validate_size,
+    validate_tags,
+)
 from soko.core.records import PENDING, VersionRecord
 from soko.errors import ConflictError, NotFoundError, ValidationError
 from soko.metadata.schema import (
@@ -70,24 +78,9 @@ from soko.service.commit import (
 )
 from soko.service.store import Store
 
-MAX_DISTRIBUTED_ID_LENGTH = 256
 _FINISH_ATTEMPTS = 20
 # SQLite allows 32,766 bound parameters per statement; stay far below it.
 _CHUNK = 500
-
-
-def validate_distributed_id(distributed_id: object) -> str:
-    """A distributed id: a non-empty string of at most 256 characters."""
-    if not isinstance(distributed_id, str) or not distributed_id:
-        raise ValidationError(
-            f"A distributed id must be a non-empty string, not {distributed_id!r}."
-        )
-    if len(distributed_id) > MAX_DISTRIBUTED_ID_LENGTH:
-        raise ValidationError(
-            f"A distributed id has at most {MAX_DISTRIBUTED_ID_LENGTH} characters; "
-            f"{distributed_id[:40]!r}… has {len(distributed_id)}."
-        )
-    return distributed_id
 
 
 # ----- upsert ---------------------------------------------------------------------------
@@ -102,6 +95,12 @@ def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
     """
     request = validated(request)
     distributed_id = validate_distributed_id(distributed_id)
+    too_long = [e.path for e in request.manifest if len(e.path) > PENDING_PATH_MAX_LENGTH]
+    if too_long:
+        raise ValidationError(
+            f"A distributed version's paths have at most {PENDING_PATH_MAX_LENGTH} characters; "
+            f"{too_long[0][:60]!r}... has {len(too_long[0])}."
+        )
     require_stored(store, request.manifest, name=request.name)
     store.blobs.sync()
     with store.engine.begin() as conn:
@@ -121,10 +120,12 @@ def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
         added = _merge_entries(conn, pending.id, request, distributed_id=distributed_id)
         state = _pending_state(pending)
         metadata = validate_metadata({**state.metadata, **request.metadata})
+        size = pending.size + sum(e.size for e in added if e.size)
+        validate_size(size, f"The pending version of {request.name!r}")
         values: dict[str, Any] = {
             "metadata": _envelope(metadata, [*state.aliases, *request.aliases]),
             "file_count": pending.file_count + len(added),
-            "size": pending.size + sum(e.size for e in added if e.size),
+            "size": size,
             "updated_at": now(),
         }
         if request.description is not None:
@@ -388,6 +389,7 @@ def _plan_finish(conn: Connection, request: CommitRequest, *, distributed_id: st
         description=request.description if request.description is not None else pending.description,
         ttl_seconds=request.ttl_seconds if request.ttl_seconds is not None else pending.ttl_seconds,
     )
+    validate_size(final.manifest.size, f"Artifact {request.name!r}")
     writers = list(
         conn.execute(
             select(lineage.c.run_id)
@@ -439,7 +441,7 @@ def list_pending(
             .order_by(versions.c.created_at, versions.c.id)
         )
         if name is not None:
-            query = query.where(collections.c.name == name)
+            query = query.where(collections.c.name == validate_name(name))
         ids = list(conn.execute(query).scalars())
         return [_pending_record(conn, i, entity=entity, project=project) for i in ids]
 

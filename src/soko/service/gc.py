@@ -45,10 +45,9 @@ from sqlalchemy import Connection, select, text
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, Manifest
-from soko.core.records import COMMITTED, PENDING
+from soko.core.records import COMMITTED, PENDING, as_utc
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError, ValidationError
 from soko.metadata.schema import collections, entities, pending_entries, projects, versions
-from soko.service.catalog import as_utc
 from soko.service.store import Store, parse_blob_ref
 from soko.service.versions import delete_version
 from soko.storage.base import BlobInfo

@@ -6,15 +6,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from soko.core.names import validate_project
-from soko.core.records import RunRecord, VersionRecord
+from soko.core.names import (
+    validate_config,
+    validate_group,
+    validate_job_type,
+    validate_project,
+    validate_run_id,
+    validate_run_name,
+    validate_version_id,
+)
+from soko.core.records import RUN_STATES, RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.metadata.schema import entities, lineage, projects, runs, versions
-from soko.service.catalog import as_utc, ensure_project, find_project, now, record_by_id
+from soko.service.catalog import ensure_project, find_project, now, record_by_id
 from soko.service.commit import add_lineage
 from soko.service.store import Store
-
-RUN_STATES = ("running", "finished", "failed", "crashed")
 
 
 def _run_record(conn: Connection, row: Row[Any]) -> RunRecord:
@@ -49,8 +55,13 @@ def start_run(
     config: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Create the run, or resume it (state back to running) when the id exists."""
+    validate_run_id(run_id)
     validate_project(entity)
     validate_project(project)
+    validate_run_name(name)
+    validate_job_type(job_type)
+    validate_group(group)
+    config = validate_config(config)
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, entity, project)
         row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
@@ -62,7 +73,7 @@ def start_run(
                     name=name or run_id,
                     job_type=job_type,
                     group_name=group,
-                    config=config or {},
+                    config=config,
                     state="running",
                     created_at=now(),
                 )
@@ -75,6 +86,7 @@ def start_run(
 
 
 def finish_run(store: Store, run_id: str, *, state: str) -> None:
+    validate_run_id(run_id)
     if state not in RUN_STATES:
         raise ValidationError(f"Unknown run state {state!r}.")
     with store.engine.begin() as conn:
@@ -82,11 +94,14 @@ def finish_run(store: Store, run_id: str, *, state: str) -> None:
 
 
 def update_run_config(store: Store, run_id: str, config: dict[str, Any]) -> None:
+    validate_run_id(run_id)
+    config = validate_config(config)
     with store.engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
 
 
 def get_run(store: Store, run_id: str) -> RunRecord:
+    validate_run_id(run_id)
     with store.engine.connect() as conn:
         row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
         if row is None:
@@ -106,12 +121,15 @@ def list_runs(store: Store, entity: str, project: str) -> list[RunRecord]:
 
 
 def record_use(store: Store, run_id: str, version_id: str) -> None:
+    validate_run_id(run_id)
+    validate_version_id(version_id)
     with store.engine.begin() as conn:
         add_lineage(conn, run_id, version_id, "used")
 
 
 def runs_of_version(store: Store, version_id: str, direction: str) -> list[RunRecord]:
     """Runs that used (``"used"``) or logged (``"logged"``) a version, oldest first."""
+    validate_version_id(version_id)
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(runs)
@@ -123,6 +141,7 @@ def runs_of_version(store: Store, version_id: str, direction: str) -> list[RunRe
 
 
 def versions_of_run(store: Store, run_id: str, direction: str) -> list[VersionRecord]:
+    validate_run_id(run_id)
     with store.engine.connect() as conn:
         ids = conn.execute(
             select(lineage.c.version_id)

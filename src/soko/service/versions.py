@@ -8,13 +8,24 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from soko.core.names import (
-    is_version_alias,
+    PROJECT_RULE,
+    TYPE_RULE,
+    parse_selector,
     validate_aliases,
+    validate_description,
     validate_metadata,
     validate_tags,
     validate_ttl,
+    validate_version_id,
 )
-from soko.core.records import COMMITTED, DELETED, CollectionRecord, ProjectRecord, VersionRecord
+from soko.core.records import (
+    COMMITTED,
+    DELETED,
+    CollectionRecord,
+    ProjectRecord,
+    VersionRecord,
+    as_utc,
+)
 from soko.errors import NotFoundError, ValidationError
 from soko.metadata.schema import aliases, collections, entities, links, projects, tags, versions
 from soko.service.catalog import (
@@ -33,14 +44,15 @@ from soko.service.store import Store
 _UNSET: Any = object()
 
 
-def _version_row_for(conn: Connection, collection: Any, selector: str) -> Any:
+def _version_row_for(conn: Connection, collection: Any, target: int | str) -> Any:
+    """The committed version *target* (an index, or an alias) of *collection*."""
     if collection.kind == "registry":
-        return _linked_version_row(conn, collection, selector)
-    if is_version_alias(selector):
+        return _linked_version_row(conn, collection, target)
+    if isinstance(target, int):
         return conn.execute(
             select(versions).where(
                 versions.c.collection_id == collection.id,
-                versions.c.version_index == int(selector[1:]),
+                versions.c.version_index == target,
                 versions.c.state == COMMITTED,
             )
         ).first()
@@ -49,22 +61,22 @@ def _version_row_for(conn: Connection, collection: Any, selector: str) -> Any:
         .join(aliases, aliases.c.version_id == versions.c.id)
         .where(
             aliases.c.collection_id == collection.id,
-            aliases.c.alias == selector,
+            aliases.c.alias == target,
             versions.c.state == COMMITTED,
         )
     ).first()
 
 
-def _linked_version_row(conn: Connection, collection: Any, selector: str) -> Any:
-    if is_version_alias(selector):
-        target = select(links.c.version_id).where(
-            links.c.collection_id == collection.id, links.c.link_index == int(selector[1:])
+def _linked_version_row(conn: Connection, collection: Any, target: int | str) -> Any:
+    if isinstance(target, int):
+        found = select(links.c.version_id).where(
+            links.c.collection_id == collection.id, links.c.link_index == target
         )
     else:
-        target = select(aliases.c.version_id).where(
-            aliases.c.collection_id == collection.id, aliases.c.alias == selector
+        found = select(aliases.c.version_id).where(
+            aliases.c.collection_id == collection.id, aliases.c.alias == target
         )
-    version_id = conn.execute(target).scalar()
+    version_id = conn.execute(found).scalar()
     if version_id is None:
         return None
     return conn.execute(
@@ -74,9 +86,10 @@ def _linked_version_row(conn: Connection, collection: Any, selector: str) -> Any
 
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
+    target = parse_selector(selector)
     with store.engine.connect() as conn:
         collection = find_collection(conn, entity, project, name)
-        row = _version_row_for(conn, collection, selector)
+        row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
             raise NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
         if collection.kind == "registry":
@@ -112,6 +125,7 @@ def has_committed_digest(store: Store, entity: str, project: str, name: str, dig
 
 
 def get_version(store: Store, version_id: str) -> VersionRecord:
+    validate_version_id(version_id)
     with store.engine.connect() as conn:
         return record_by_id(conn, version_id)
 
@@ -137,6 +151,7 @@ def list_collections(
             return []
         query = select(collections).where(collections.c.project_id == project_id)
         if type_name is not None:
+            TYPE_RULE.check(type_name)
             query = query.where(collections.c.type == type_name)
         rows = conn.execute(query.order_by(collections.c.name)).all()
         return [collection_record(conn, r, entity=entity, project=project) for r in rows]
@@ -169,9 +184,9 @@ def list_projects(store: Store, entity: str | None = None) -> list[ProjectRecord
             entities.c.name.label("entity"), projects.c.name, projects.c.created_at
         ).join(entities, entities.c.id == projects.c.entity_id)
         if entity is not None:
-            query = query.where(entities.c.name == entity)
+            query = query.where(entities.c.name == PROJECT_RULE.check(entity))
         rows = conn.execute(query.order_by(entities.c.name, projects.c.name)).all()
-        return [ProjectRecord(r.entity, r.name, r.created_at) for r in rows]
+        return [ProjectRecord(r.entity, r.name, as_utc(r.created_at)) for r in rows]
 
 
 def update_version(
@@ -188,11 +203,16 @@ def update_version(
 
     ``latest`` is managed by soko: it is neither removed nor added here.
     """
+    validate_version_id(version_id)
     new_aliases = validate_aliases(
         [a for a in aliases_to_set if a != "latest"] if aliases_to_set is not None else None
     )
     new_tags = validate_tags(tags_to_set) if tags_to_set is not None else None
     new_metadata = validate_metadata(metadata) if metadata is not None else None
+    if description is not _UNSET:
+        description = validate_description(description)
+    if ttl_seconds is not _UNSET:
+        ttl_seconds = validate_ttl(ttl_seconds)
     with store.engine.begin() as conn:
         row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
         if row is None or row.state == DELETED:
@@ -203,7 +223,7 @@ def update_version(
         if description is not _UNSET:
             values["description"] = description
         if ttl_seconds is not _UNSET:
-            values["ttl_seconds"] = validate_ttl(ttl_seconds)
+            values["ttl_seconds"] = ttl_seconds
         conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
         if aliases_to_set is not None:
             conn.execute(
@@ -227,6 +247,7 @@ def delete_version(store: Store, version_id: str, *, delete_aliases: bool = Fals
     Refused while user aliases point at it, unless *delete_aliases*. ``latest`` moves to
     the newest remaining committed version.
     """
+    validate_version_id(version_id)
     with store.engine.begin() as conn:
         row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
         if row is None or row.state == DELETED:
@@ -295,6 +316,7 @@ def link_version(
 
     Linking the same version twice is harmless: the existing link gains the aliases.
     """
+    validate_version_id(version_id)
     names = validate_aliases(aliases_to_add)
     with store.engine.begin() as conn:
         source = conn.execute(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from soko.core.names import NAME_MAX_LENGTH
 from soko.wire.base import WireModel
+from soko.wire.fields import ProjectName, UtcDatetime
 
 Role = Literal["viewer", "writer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "writer", "admin")
@@ -18,15 +19,20 @@ KeyOrigin = Literal["env", "generated", "api"]
 the API."""
 
 
+UserName = Annotated[
+    str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"^[A-Za-z0-9_.@-]+$")
+]
+
+
 class UserIn(WireModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: UserName
     admin: bool = False
 
 
 class UserOut(WireModel):
     name: str
     admin: bool
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class UserList(WireModel):
@@ -46,8 +52,8 @@ class KeyInfo(WireModel):
     null for keys made before origins were recorded."""
 
     key_id: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
     origin: KeyOrigin | None
 
 
@@ -58,8 +64,8 @@ class KeyList(WireModel):
 class RoleIn(WireModel):
     """``project`` ``*`` grants the role on every project of the entity."""
 
-    entity: str = Field(min_length=1, max_length=128)
-    project: str = Field(min_length=1, max_length=128)
+    entity: ProjectName
+    project: ProjectName
     role: Role
 
 

@@ -6,11 +6,11 @@ ways, so the SDK gets the very records the embedded store would have given it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.wire.base import WireModel
+from soko.wire.fields import UtcDatetime
 
 
 class VersionOut(WireModel):
@@ -31,9 +31,9 @@ class VersionOut(WireModel):
     ttl_seconds: int | None
     aliases: list[str]
     tags: list[str]
-    created_at: datetime
-    updated_at: datetime
-    committed_at: datetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    committed_at: UtcDatetime | None
     created_by_run: str | None
     distributed_id: str | None = None
 
@@ -64,7 +64,7 @@ class CollectionOut(WireModel):
     type: str
     kind: str
     description: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     version_count: int = 0
     aliases: list[str] = []
 
@@ -89,8 +89,8 @@ class RunOut(WireModel):
     group: str | None
     config: dict[str, Any]
     state: str
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
 
     @classmethod
     def of(cls, record: RunRecord) -> RunOut:
@@ -114,7 +114,7 @@ class RunList(WireModel):
 class ProjectOut(WireModel):
     entity: str
     name: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class ProjectList(WireModel):

@@ -7,12 +7,28 @@ verified and resumable, and the JSON request stays small.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from soko.core.digests import Algorithm
+from soko.core.records import RunState
 from soko.wire.base import WireModel
+from soko.wire.fields import (
+    Alias,
+    CollectionName,
+    Config,
+    Description,
+    DistributedId,
+    GroupName,
+    JobType,
+    Metadata,
+    ProjectName,
+    RunId,
+    RunName,
+    Tag,
+    TtlSeconds,
+    TypeName,
+    VersionId,
+)
 
 MAX_DIGESTS_PER_REQUEST = 10_000
 """The most digests one missing-blobs, batch or URL question may carry."""
@@ -22,61 +38,61 @@ class CommitIn(WireModel):
     """A new version of ``entity/project/name``; ``manifest_blob`` is ``xxh128:<hex>`` of the
     manifest's canonical bytes, already uploaded."""
 
-    entity: str
-    project: str
-    name: str
-    type: str
+    entity: ProjectName
+    project: ProjectName
+    name: CollectionName
+    type: TypeName
     manifest_blob: str
     algorithm: str
-    aliases: list[str] = []
-    tags: list[str] = []
-    metadata: dict[str, Any] = {}
-    description: str | None = None
-    ttl_seconds: int | None = None
-    run_id: str | None = None
-    distributed_id: str | None = None
+    aliases: list[Alias] = []
+    tags: list[Tag] = []
+    metadata: Metadata = {}
+    description: Description | None = None
+    ttl_seconds: TtlSeconds | None = None
+    run_id: RunId | None = None
+    distributed_id: DistributedId | None = None
 
 
 class UpdateVersionIn(WireModel):
     """Fields left out are left unchanged; ``null`` clears description and TTL."""
 
-    aliases_to_set: list[str] | None = None
-    tags_to_set: list[str] | None = None
-    metadata: dict[str, Any] | None = None
-    description: str | None = None
-    ttl_seconds: int | None = None
+    aliases_to_set: list[Alias] | None = None
+    tags_to_set: list[Tag] | None = None
+    metadata: Metadata | None = None
+    description: Description | None = None
+    ttl_seconds: TtlSeconds | None = None
 
 
 class LinkIn(WireModel):
-    entity: str
-    project: str
-    registry: str
-    aliases: list[str] = []
+    entity: ProjectName
+    project: ProjectName
+    registry: CollectionName
+    aliases: list[Alias] = []
 
 
 class AbandonIn(WireModel):
-    entity: str
-    project: str
-    name: str
-    distributed_id: str
+    entity: ProjectName
+    project: ProjectName
+    name: CollectionName
+    distributed_id: DistributedId
 
 
 class StartRunIn(WireModel):
-    run_id: str = Field(min_length=1, max_length=64)
-    entity: str
-    project: str
-    name: str | None = None
-    job_type: str | None = None
-    group: str | None = None
-    config: dict[str, Any] | None = None
+    run_id: RunId
+    entity: ProjectName
+    project: ProjectName
+    name: RunName | None = None
+    job_type: JobType | None = None
+    group: GroupName | None = None
+    config: Config | None = None
 
 
 class FinishRunIn(WireModel):
-    state: str
+    state: RunState
 
 
 class RecordUseIn(WireModel):
-    version_id: str
+    version_id: VersionId
 
 
 class DigestList(WireModel):

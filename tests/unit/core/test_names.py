@@ -5,27 +5,42 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from soko.core import names
 from soko.core.manifest import Manifest
 from soko.core.names import (
     METADATA_MAX_KEYS,
     NAME_MAX_LENGTH,
+    TTL_MAX_SECONDS,
     is_version_alias,
+    parse_selector,
     validate_alias,
     validate_aliases,
     validate_artifact_path,
+    validate_config,
+    validate_description,
+    validate_distributed_id,
+    validate_group,
+    validate_job_type,
     validate_metadata,
     validate_name,
+    validate_project,
+    validate_run_id,
+    validate_run_name,
+    validate_size,
     validate_tags,
     validate_ttl,
     validate_type,
+    validate_version_id,
 )
 from soko.errors import ValidationError
+from soko.metadata import schema
 
 # ----- collection names ---------------------------------------------------------------
 
@@ -174,9 +189,19 @@ def test_ttl() -> None:
     assert validate_ttl(None) is None
     assert validate_ttl(datetime.timedelta(days=1)) == 86400
     assert validate_ttl(30) == 30
-    for bad in (0, -1, datetime.timedelta(0), "1d", True):
+    for bad in (0, -1, -5, datetime.timedelta(0), "1d", True, math.nan):
         with pytest.raises(ValidationError):
             validate_ttl(bad)
+
+
+def test_ttl_has_an_upper_bound_that_a_bigint_and_a_date_hold() -> None:
+    assert validate_ttl(TTL_MAX_SECONDS) == TTL_MAX_SECONDS
+    assert validate_ttl(datetime.timedelta(days=365 * 100)) == TTL_MAX_SECONDS
+    for bad in (TTL_MAX_SECONDS + 1, 10**30, 1e30, math.inf, datetime.timedelta(days=365 * 101)):
+        with pytest.raises(ValidationError, match="at most"):
+            validate_ttl(bad)
+    # A version created today can still expire: its expiry date is representable.
+    assert datetime.datetime.now() + datetime.timedelta(seconds=TTL_MAX_SECONDS)
 
 
 # ----- artifact paths -----------------------------------------------------------------
@@ -259,3 +284,200 @@ def test_paths_of_safe_segments_are_kept(segments: list[str]) -> None:
             validate_artifact_path(path)
     else:
         assert validate_artifact_path(path) == path
+
+
+# ----- identifiers, labels and text that reach the database ----------------------------
+
+
+def _column_length(table: str, column: str) -> int:
+    length = getattr(schema.metadata.tables[table].c[column].type, "length", None)
+    assert isinstance(length, int)
+    return length
+
+
+@pytest.mark.parametrize(
+    ("limit", "table", "column"),
+    [
+        (names.NAME_MAX_LENGTH, "collections", "name"),
+        (names.NAME_MAX_LENGTH, "collections", "type"),
+        (names.NAME_MAX_LENGTH, "aliases", "alias"),
+        (names.NAME_MAX_LENGTH, "entities", "name"),
+        (names.NAME_MAX_LENGTH, "projects", "name"),
+        (names.NAME_MAX_LENGTH, "project_roles", "entity"),
+        (names.NAME_MAX_LENGTH, "users", "name"),
+        (names.TAG_MAX_LENGTH, "tags", "tag"),
+        (names.RUN_ID_MAX_LENGTH, "runs", "id"),
+        (names.RUN_ID_MAX_LENGTH, "versions", "created_by_run"),
+        (names.RUN_NAME_MAX_LENGTH, "runs", "name"),
+        (names.JOB_TYPE_MAX_LENGTH, "runs", "job_type"),
+        (names.GROUP_MAX_LENGTH, "runs", "group_name"),
+        (names.DISTRIBUTED_ID_MAX_LENGTH, "versions", "distributed_id"),
+        (names.VERSION_ID_MAX_LENGTH, "versions", "id"),
+        (names.KEY_ID_RULE.max_length, "api_keys", "id"),
+        (names.PENDING_PATH_MAX_LENGTH, "pending_entries", "path"),
+    ],
+)
+def test_limits_are_the_widths_of_the_columns(limit: int, table: str, column: str) -> None:
+    assert limit == _column_length(table, column)
+
+
+def test_integer_limits_fit_their_columns() -> None:
+    assert names.INDEX_MAX == 2**31 - 1  # INTEGER on PostgreSQL: version and link indexes
+    assert names.SIZE_MAX == 2**63 - 1  # BIGINT: sizes, TTLs
+    assert names.TTL_MAX_SECONDS < names.SIZE_MAX
+
+
+LABELS = [
+    (validate_run_id, names.RUN_ID_MAX_LENGTH),
+    (validate_run_name, names.RUN_NAME_MAX_LENGTH),
+    (validate_job_type, names.JOB_TYPE_MAX_LENGTH),
+    (validate_group, names.GROUP_MAX_LENGTH),
+    (validate_distributed_id, names.DISTRIBUTED_ID_MAX_LENGTH),
+    (validate_version_id, names.VERSION_ID_MAX_LENGTH),
+    (validate_project, names.NAME_MAX_LENGTH),
+    (validate_alias, names.NAME_MAX_LENGTH),
+    (validate_type, names.NAME_MAX_LENGTH),
+]
+
+
+@pytest.mark.parametrize(("validate", "limit"), LABELS)
+def test_labels_fit_their_column_exactly(validate: Any, limit: int) -> None:
+    assert validate("x" * limit) == "x" * limit
+    with pytest.raises(ValidationError, match=f"at most {limit}"):
+        validate("x" * (limit + 1))
+
+
+@pytest.mark.parametrize(("validate", "_limit"), LABELS)
+@pytest.mark.parametrize(
+    "bad", ["a\x00b", "a\nb", "tab\t", "\x1b[31m", "del\x7f", "\x85", "\ud800"]
+)
+def test_labels_refuse_nul_and_control_characters(validate: Any, _limit: int, bad: str) -> None:
+    with pytest.raises(ValidationError, match="must not contain"):
+        validate(bad)
+
+
+def test_nul_is_named_in_the_message() -> None:
+    with pytest.raises(ValidationError, match="A run id must not contain NUL"):
+        validate_run_id("r\x00")
+
+
+@pytest.mark.parametrize("run_id", ["a/b", "a:b", "a;b", "a,b", "a#b", "a?b", "it's", ""])
+def test_run_ids_refuse_w_and_b_reserved_characters_and_emptiness(run_id: str) -> None:
+    with pytest.raises(ValidationError):
+        validate_run_id(run_id)
+
+
+@pytest.mark.parametrize("run_id", ["3kq9x2ab", "my-run_1", "run.2", "ünïcode", "with space"])
+def test_good_run_ids(run_id: str) -> None:
+    assert validate_run_id(run_id) == run_id
+
+
+def test_optional_run_labels_may_be_none_or_empty() -> None:
+    for validate in (validate_run_name, validate_job_type, validate_group):
+        assert validate(None) is None
+        assert validate("") == ""
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "e\x00", "e\t", ""])
+def test_bad_entity_and_project_names(name: str) -> None:
+    with pytest.raises(ValidationError):
+        validate_project(name)
+
+
+def test_descriptions_are_free_text_without_nul() -> None:
+    text = "line one\nline two\twith a tab, ünïcode and \x1b escapes"
+    assert validate_description(text) == text
+    assert validate_description(None) is None
+    assert validate_description("") == ""
+    for bad in ("a\x00b", "\ud800", 5):
+        with pytest.raises(ValidationError):
+            validate_description(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"k": "v\x00"}, {"k\x00": 1}, {"k": ["ok", {"deep": "\x00"}]}, {"k": "\udc00"}],
+)
+def test_metadata_and_config_strings_refuse_nul(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="must not contain"):
+        validate_metadata(bad)
+    with pytest.raises(ValidationError, match="must not contain"):
+        validate_config(bad)
+
+
+def test_config_is_cleaned_like_metadata_without_a_key_limit() -> None:
+    config = {f"k{i}": i for i in range(METADATA_MAX_KEYS + 5)} | {"lr": math.nan}
+    cleaned = validate_config(config)
+    assert cleaned["lr"] is None and len(cleaned) == METADATA_MAX_KEYS + 6
+    assert validate_config(None) == {}
+    with pytest.raises(ValidationError, match="infinite"):
+        validate_config({"x": math.inf})
+    with pytest.raises(ValidationError, match="JSON object"):
+        validate_config([1, 2])  # type: ignore[arg-type]
+
+
+def test_tags_fit_their_column() -> None:
+    assert validate_tags(["t" * names.TAG_MAX_LENGTH]) == ["t" * names.TAG_MAX_LENGTH]
+    with pytest.raises(ValidationError, match="at most"):
+        validate_tags(["t" * (names.TAG_MAX_LENGTH + 1)])
+
+
+def test_sizes_fit_a_bigint() -> None:
+    assert validate_size(names.SIZE_MAX, "x") == names.SIZE_MAX
+    with pytest.raises(ValidationError, match="bytes"):
+        validate_size(names.SIZE_MAX + 1, "Artifact 'x'")
+
+
+# ----- selectors ----------------------------------------------------------------------
+
+
+def test_selectors_name_an_index_or_an_alias() -> None:
+    assert parse_selector("v0") == 0
+    assert parse_selector(f"v{names.INDEX_MAX}") == names.INDEX_MAX
+    assert parse_selector("v007") == 7
+    assert parse_selector("latest") == "latest"
+    assert parse_selector("best-model") == "best-model"
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        f"v{names.INDEX_MAX + 1}",
+        "v99999999999999999999",
+        "v" + "9" * 5000,
+        "a" * (NAME_MAX_LENGTH + 1),
+    ],
+)
+def test_selectors_no_version_can_have_name_nothing(selector: str) -> None:
+    assert parse_selector(selector) is None
+
+
+@pytest.mark.parametrize("selector", ["", "a\x00", "a/b", "a:b", "\n"])
+def test_text_that_is_no_selector_is_refused(selector: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_selector(selector)
+
+
+# ----- the rules as the API schema states them --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rule", [names.PROJECT_RULE, names.RUN_ID_RULE, names.ALIAS_RULE, names.DESCRIPTION_RULE]
+)
+@given(text=st.text(max_size=300))
+def test_a_rule_s_schema_pattern_agrees_with_its_check(rule: names.TextRule, text: str) -> None:
+    stated = rule.json_schema()
+    # ECMAScript's "$" is the end of the text; Python's also matches before a final newline.
+    pattern = stated["pattern"].removesuffix("$") + r"\Z"
+    by_schema = (
+        re.search(pattern, text) is not None
+        and len(text) >= stated.get("minLength", 0)
+        and len(text) <= stated.get("maxLength", len(text))
+    )
+    try:
+        rule.check(text)
+        by_check = True
+    except ValidationError:
+        by_check = False
+    surrogate = any("\ud800" <= c <= "\udfff" for c in text)
+    assert by_check == (by_schema and not surrogate)

@@ -10,10 +10,22 @@ from datetime import datetime
 
 from fastapi import APIRouter, Response
 
+from soko.core.records import as_utc
 from soko.server import auth
 from soko.server.deps import Caller, State
 from soko.wire import API_PREFIX
-from soko.wire.auth import KeyList, KeyOut, RoleIn, RoleOut, UserIn, UserList, UserOut, WhoAmI
+from soko.wire.auth import (
+    KeyList,
+    KeyOut,
+    RoleIn,
+    RoleOut,
+    UserIn,
+    UserList,
+    UserName,
+    UserOut,
+    WhoAmI,
+)
+from soko.wire.fields import KeyId, ProjectName
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
@@ -36,11 +48,11 @@ def create_user(body: UserIn, state: State, caller: Caller) -> UserOut:
     auth.create_user(state.store.engine, body.name, admin=body.admin)
     name, admin, created_at = auth.user_row(state.store.engine, body.name)
     assert isinstance(created_at, datetime)
-    return UserOut(name=name, admin=admin, created_at=created_at)
+    return UserOut(name=name, admin=admin, created_at=as_utc(created_at))
 
 
 @router.get("/users/{name}/keys")
-def list_keys(name: str, state: State, caller: Caller) -> KeyList:
+def list_keys(name: UserName, state: State, caller: Caller) -> KeyList:
     """The keys of *name*, revoked ones too: their ids, to revoke one; never a secret."""
     if name != caller.name:
         caller.require_admin()
@@ -48,7 +60,7 @@ def list_keys(name: str, state: State, caller: Caller) -> KeyList:
 
 
 @router.post("/users/{name}/keys", status_code=201)
-def create_key(name: str, state: State, caller: Caller) -> KeyOut:
+def create_key(name: UserName, state: State, caller: Caller) -> KeyOut:
     """A new key for *name*; shown once in this answer."""
     if name != caller.name:
         caller.require_admin()
@@ -57,13 +69,13 @@ def create_key(name: str, state: State, caller: Caller) -> KeyOut:
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-def revoke_key(key_id: str, state: State, caller: Caller) -> Response:
+def revoke_key(key_id: KeyId, state: State, caller: Caller) -> Response:
     auth.revoke_key(state.store.engine, key_id, by=caller)
     return Response(status_code=204)
 
 
 @router.put("/users/{name}/roles")
-def grant_role(name: str, body: RoleIn, state: State, caller: Caller) -> RoleOut:
+def grant_role(name: UserName, body: RoleIn, state: State, caller: Caller) -> RoleOut:
     caller.require(body.entity, body.project, "admin")
     auth.set_role(
         state.store.engine, name, entity=body.entity, project=body.project, role=body.role
@@ -72,7 +84,9 @@ def grant_role(name: str, body: RoleIn, state: State, caller: Caller) -> RoleOut
 
 
 @router.delete("/users/{name}/roles/{entity}/{project}", status_code=204)
-def revoke_role(name: str, entity: str, project: str, state: State, caller: Caller) -> Response:
+def revoke_role(
+    name: UserName, entity: ProjectName, project: ProjectName, state: State, caller: Caller
+) -> Response:
     caller.require(entity, project, "admin")
     auth.remove_role(state.store.engine, name, entity=entity, project=project)
     return Response(status_code=204)

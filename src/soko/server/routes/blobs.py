@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from soko.core.digests import Digest
 from soko.errors import ValidationError
 from soko.server.deps import Caller, State
+from soko.server.openapi import BINARY
 from soko.server.state import ServerState
 from soko.storage.local import LocalBlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.framing import FrameReader
+from soko.wire.framing import MEDIA_TYPE, FrameReader
 from soko.wire.requests import (
     CompleteUploadIn,
     DigestList,
@@ -58,7 +59,8 @@ def missing_blobs(body: DigestList, state: State, caller: Caller) -> MissingOut:
 
 
 @router.post(
-    "/blobs/batch", openapi_extra=dict(requestBody={"content": {"application/x-soko-blobs": {}}})
+    "/blobs/batch",
+    openapi_extra={"requestBody": {"content": {MEDIA_TYPE: BINARY}, "required": True}},
 )
 async def upload_batch(request: Request, state: State, caller: Caller) -> StoredOut:
     """Store the small blobs framed in the body (see :mod:`soko.wire.framing`), each verified."""
@@ -117,7 +119,9 @@ class _BodyReader:
 
 @router.put(
     "/blobs/{algorithm}/{hex_digest}",
-    openapi_extra=dict(requestBody={"content": {"application/octet-stream": {}}}),
+    openapi_extra={
+        "requestBody": {"content": {"application/octet-stream": BINARY}, "required": True}
+    },
 )
 async def upload_blob(
     algorithm: str, hex_digest: str, request: Request, state: State, caller: Caller

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
+from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
 from soko.service.store import parse_blob_ref
 from soko.storage.base import BatchReads, BlobStore
@@ -64,7 +65,11 @@ def _chunks_of(blobs: BlobStore, digest: Digest) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/versions/{version_id}/manifest", response_class=Response)
+@router.get(
+    "/versions/{version_id}/manifest",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
 def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     """The manifest's stored bytes (W&B manifest JSON); their XXH128 is its ``manifest_blob``.
 
@@ -98,7 +103,11 @@ def plan_downloads(
     return DownloadPlanOut(blobs=sources)
 
 
-@router.post("/versions/{version_id}/blobs/batch", response_class=StreamingResponse)
+@router.post(
+    "/versions/{version_id}/blobs/batch",
+    response_class=StreamingResponse,
+    responses={200: {"content": {MEDIA_TYPE: BINARY}}},
+)
 def download_batch(version_id: str, body: DigestList, state: State, caller: Caller) -> Response:
     """The small blobs asked for, framed, streamed as they are read (packed blobs in the
     order of their packs, so not necessarily in the order asked; each frame names its
@@ -290,7 +299,9 @@ class _Answer:
 
 
 @router.get(
-    "/versions/{version_id}/blobs/{algorithm}/{hex_digest}", response_class=StreamingResponse
+    "/versions/{version_id}/blobs/{algorithm}/{hex_digest}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": BINARY}}},
 )
 def download_blob(
     version_id: str, algorithm: str, hex_digest: str, state: State, caller: Caller

@@ -6,24 +6,22 @@ and versions of projects the caller may read.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Response
 
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import NotFoundError
 from soko.server.deps import Caller, State
 from soko.service import runs
 from soko.wire import API_PREFIX
+from soko.wire.fields import ProjectName, RunId, VersionId
 from soko.wire.records import RunList, RunOut, VersionList
 from soko.wire.requests import FinishRunIn, RecordUseIn, StartRunIn
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
-_DIRECTIONS = ("used", "logged")
-
-
-def _direction(direction: str) -> str:
-    if direction not in _DIRECTIONS:
-        raise ValidationError(f"direction must be 'used' or 'logged', not {direction!r}.")
-    return direction
+# The runs that used a version (it was their input) or logged it (their output).
+Direction = Literal["used", "logged"]
 
 
 @router.post("/runs")
@@ -50,7 +48,7 @@ def start_run(body: StartRunIn, state: State, caller: Caller) -> RunOut:
 
 
 @router.post("/runs/{run_id}/finish", status_code=204)
-def finish_run(run_id: str, body: FinishRunIn, state: State, caller: Caller) -> Response:
+def finish_run(run_id: RunId, body: FinishRunIn, state: State, caller: Caller) -> Response:
     run = runs.get_run(state.store, run_id)
     caller.require(run.entity, run.project, "writer")
     runs.finish_run(state.store, run_id, state=body.state)
@@ -58,20 +56,20 @@ def finish_run(run_id: str, body: FinishRunIn, state: State, caller: Caller) -> 
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, state: State, caller: Caller) -> RunOut:
+def get_run(run_id: RunId, state: State, caller: Caller) -> RunOut:
     run = runs.get_run(state.store, run_id)
     caller.require(run.entity, run.project, "viewer")
     return RunOut.of(run)
 
 
 @router.get("/projects/{entity}/{project}/runs")
-def list_runs(entity: str, project: str, state: State, caller: Caller) -> RunList:
+def list_runs(entity: ProjectName, project: ProjectName, state: State, caller: Caller) -> RunList:
     caller.require(entity, project, "viewer")
     return RunList.of(runs.list_runs(state.store, entity, project))
 
 
 @router.post("/runs/{run_id}/uses", status_code=204)
-def record_use(run_id: str, body: RecordUseIn, state: State, caller: Caller) -> Response:
+def record_use(run_id: RunId, body: RecordUseIn, state: State, caller: Caller) -> Response:
     """Record that the run used a version: writer on the run's project, viewer on the
     version's."""
     run = runs.get_run(state.store, run_id)
@@ -82,15 +80,19 @@ def record_use(run_id: str, body: RecordUseIn, state: State, caller: Caller) -> 
 
 
 @router.get("/versions/{version_id}/runs")
-def runs_of_version(version_id: str, direction: str, state: State, caller: Caller) -> RunList:
+def runs_of_version(
+    version_id: VersionId, direction: Direction, state: State, caller: Caller
+) -> RunList:
     state.readable_version(caller, version_id)
-    found = runs.runs_of_version(state.store, version_id, _direction(direction))
+    found = runs.runs_of_version(state.store, version_id, direction)
     return RunList.of([r for r in found if caller.may(r.entity, r.project, "viewer")])
 
 
 @router.get("/runs/{run_id}/versions")
-def versions_of_run(run_id: str, direction: str, state: State, caller: Caller) -> VersionList:
+def versions_of_run(
+    run_id: RunId, direction: Direction, state: State, caller: Caller
+) -> VersionList:
     run = runs.get_run(state.store, run_id)
     caller.require(run.entity, run.project, "viewer")
-    found = runs.versions_of_run(state.store, run_id, _direction(direction))
+    found = runs.versions_of_run(state.store, run_id, direction)
     return VersionList.of([v for v in found if caller.may(v.entity, v.project, "viewer")])

@@ -18,6 +18,7 @@ from soko.service.commit import CommitRequest, commit_version
 from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
+from soko.wire.fields import CollectionName, ProjectName, TypeFilter, VersionId
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
@@ -103,7 +104,11 @@ def finish(body: CommitIn, state: State, caller: Caller) -> VersionOut:
 
 @router.get("/projects/{entity}/{project}/pending")
 def list_pending(
-    entity: str, project: str, state: State, caller: Caller, name: str | None = None
+    entity: ProjectName,
+    project: ProjectName,
+    state: State,
+    caller: Caller,
+    name: CollectionName | None = None,
 ) -> VersionList:
     caller.require(entity, project, "viewer")
     records = distributed.list_pending(state.store, entity=entity, project=project, name=name)
@@ -124,13 +129,13 @@ def abandon_pending(body: AbandonIn, state: State, caller: Caller) -> VersionOut
 
 
 @router.get("/versions/{version_id}")
-def get_version(version_id: str, state: State, caller: Caller) -> VersionOut:
+def get_version(version_id: VersionId, state: State, caller: Caller) -> VersionOut:
     return VersionOut.of(state.readable_version(caller, version_id))
 
 
 @router.patch("/versions/{version_id}")
 def update_version(
-    version_id: str, body: UpdateVersionIn, state: State, caller: Caller
+    version_id: VersionId, body: UpdateVersionIn, state: State, caller: Caller
 ) -> VersionOut:
     """Change the fields given; a field left out of the body is left as it is."""
     state.writable_version(caller, version_id)
@@ -140,7 +145,7 @@ def update_version(
 
 @router.delete("/versions/{version_id}", status_code=204)
 def delete_version(
-    version_id: str, state: State, caller: Caller, delete_aliases: bool = False
+    version_id: VersionId, state: State, caller: Caller, delete_aliases: bool = False
 ) -> Response:
     state.writable_version(caller, version_id)
     versions.delete_version(state.store, version_id, delete_aliases=delete_aliases)
@@ -148,7 +153,7 @@ def delete_version(
 
 
 @router.post("/versions/{version_id}/links")
-def link_version(version_id: str, body: LinkIn, state: State, caller: Caller) -> LinkOut:
+def link_version(version_id: VersionId, body: LinkIn, state: State, caller: Caller) -> LinkOut:
     """Link a version the caller may read into a registry of a project it may write."""
     state.readable_version(caller, version_id)
     caller.require(body.entity, body.project, "writer")
@@ -165,7 +170,12 @@ def link_version(version_id: str, body: LinkIn, state: State, caller: Caller) ->
 
 @router.get("/projects/{entity}/{project}/collections/{name}/versions/{selector}")
 def resolve(
-    entity: str, project: str, name: str, selector: str, state: State, caller: Caller
+    entity: ProjectName,
+    project: ProjectName,
+    name: CollectionName,
+    selector: str,
+    state: State,
+    caller: Caller,
 ) -> VersionOut:
     """The version ``name:selector`` names (an alias or ``vN``)."""
     caller.require(entity, project, "viewer")
@@ -178,7 +188,7 @@ def resolve(
 
 @router.get("/projects/{entity}/{project}/collections/{name}/versions")
 def list_versions(
-    entity: str, project: str, name: str, state: State, caller: Caller
+    entity: ProjectName, project: ProjectName, name: CollectionName, state: State, caller: Caller
 ) -> VersionList:
     caller.require(entity, project, "viewer")
     return VersionList.of(versions.list_versions(state.store, entity, project, name))
@@ -186,7 +196,7 @@ def list_versions(
 
 @router.get("/projects/{entity}/{project}/collections/{name}")
 def get_collection(
-    entity: str, project: str, name: str, state: State, caller: Caller
+    entity: ProjectName, project: ProjectName, name: CollectionName, state: State, caller: Caller
 ) -> CollectionOut:
     caller.require(entity, project, "viewer")
     return CollectionOut.of(versions.get_collection(state.store, entity, project, name))
@@ -194,7 +204,11 @@ def get_collection(
 
 @router.get("/projects/{entity}/{project}/collections")
 def list_collections(
-    entity: str, project: str, state: State, caller: Caller, type: str | None = None
+    entity: ProjectName,
+    project: ProjectName,
+    state: State,
+    caller: Caller,
+    type: TypeFilter | None = None,
 ) -> CollectionList:
     caller.require(entity, project, "viewer")
     records = versions.list_collections(state.store, entity, project, type)
@@ -202,13 +216,13 @@ def list_collections(
 
 
 @router.get("/projects/{entity}/{project}/types")
-def list_types(entity: str, project: str, state: State, caller: Caller) -> TypeList:
+def list_types(entity: ProjectName, project: ProjectName, state: State, caller: Caller) -> TypeList:
     caller.require(entity, project, "viewer")
     return TypeList(types=versions.list_types(state.store, entity, project))
 
 
 @router.get("/projects")
-def list_projects(state: State, caller: Caller, entity: str | None = None) -> ProjectList:
+def list_projects(state: State, caller: Caller, entity: ProjectName | None = None) -> ProjectList:
     """The projects the caller may read."""
     records = versions.list_projects(state.store, entity)
     return ProjectList.of([p for p in records if caller.may(p.entity, p.name, "viewer")])
