@@ -277,7 +277,10 @@ def test_the_sdk_refuses_hostile_names_and_paths(soko_env: object, tmp_path: Pat
         refuses("Artifact", name, lambda: soko.Artifact(name, "dataset"), ValidationError)
         refuses("Api.artifact", name, lambda: soko.Api().artifact(f"proj/{name}:v0"), SokoError)
     for path in TRAVERSALS:
-        refuses("add_file", path, lambda: artifact.add_file(str(source), name=path), ValidationError)
+        if path:  # name="" means the file's own name, as in W&B
+            refuses(
+                "add_file", path, lambda: artifact.add_file(str(source), name=path), ValidationError
+            )
         refuses("new_file", path, lambda: artifact.new_file(path).__enter__(), ValidationError)
     assert not accepted, accepted
 
