@@ -1,5 +1,5 @@
-"""The auth boundary as a matrix: every route of the live server's OpenAPI schema × every
-caller (no key, a bad key, viewer, writer, project admin, server admin) × the caller's own
+"""The auth boundary as a matrix: every route of the live server's OpenAPI schema, times every
+caller (no key, a bad key, viewer, writer, project admin, server admin), times the caller's own
 project and another project.
 
 The rule (docs/server.md): a viewer reads, a writer writes, a project admin grants; a
@@ -411,9 +411,7 @@ def test_auth_matrix(world: World, caller: str, scope: str, tmp_path: Path) -> N
     wrong = []
     key = world.keys[caller]
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    with httpx.Client(
-        base_url=f"{world.server.url}/api/v1", headers=headers, timeout=60.0
-    ) as http:
+    with httpx.Client(base_url=f"{world.server.url}/api/v1", headers=headers, timeout=60.0) as http:
         for (method, route), (rule, build) in sorted(ROUTES.items()):
             call = build(world, _project_of(world, scope), caller)
             answer = http.request(

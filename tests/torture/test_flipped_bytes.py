@@ -139,7 +139,8 @@ def test_a_rotted_manifest_blob_is_refused_and_reported(
     manifest_key = soko.Api().artifact("rot/manifest:latest")._require_logged("x").manifest_blob
     assert manifest_key is not None
     hex_digest = manifest_key.partition(":")[2]
-    (manifest_file,) = (p for p in files_under(Path(os.environ["SOKO_DIR"])) if p.name == hex_digest)
+    store_dir = Path(os.environ["SOKO_DIR"])
+    (manifest_file,) = (p for p in files_under(store_dir) if p.name == hex_digest)
     # A bit of a file's name: still valid JSON, a manifest naming "shard/05.bio".
     raw = manifest_file.read_bytes()
     flip_at(manifest_file, raw.index(b'"shard/05.bin"') + len(b'"shard/05.bi'))

@@ -193,9 +193,9 @@ def test_huge_and_deep_metadata_is_refused(api: Api, good_manifest: bytes) -> No
     huge = {"blob": "x" * (17 * 1024 * 1024)}
     api.refused(api.commit(project, good_manifest, metadata=huge), "17 MiB of metadata")
     # 100,000 nested lists: a recursive JSON parser runs out of stack.
-    body = json.dumps(
-        {"entity": "admin", "project": project, "name": "data", "type": "dataset"}
-    )[:-1]
+    body = json.dumps({"entity": "admin", "project": project, "name": "data", "type": "dataset"})[
+        :-1
+    ]
     deep = "[" * 100_000 + "]" * 100_000
     raw = f'{body}, "manifest_blob": "xxh128:{"0" * 32}", "algorithm": "XXH128", '
     raw += f'"metadata": {{"deep": {deep}}}}}'
@@ -248,8 +248,10 @@ def test_a_digest_of_another_projects_blob_reads_nothing(soko_server: SokoServer
     secret = os.urandom(5000)
     admin.upload(secret)
     assert admin.commit(secret_project, manifest_bytes({"s.bin": entry(secret)})).is_success
-    mallory = Api(soko_server, soko_server.new_user(unique_project("mallory"), {
-        ("admin", own_project): "writer"}))
+    mallory = Api(
+        soko_server,
+        soko_server.new_user(unique_project("mallory"), {("admin", own_project): "writer"}),
+    )
     answer = mallory.commit(own_project, manifest_bytes({"s.bin": entry(secret)}))
     mallory.refused(answer, "a manifest naming another project's blob")
 
@@ -274,14 +276,17 @@ def test_the_sdk_refuses_hostile_names_and_paths(soko_env: object, tmp_path: Pat
 
     artifact = soko.Artifact("fine", "dataset")
     for name in NAMES:
-        refuses("Artifact", name, lambda: soko.Artifact(name, "dataset"), ValidationError)
-        refuses("Api.artifact", name, lambda: soko.Api().artifact(f"proj/{name}:v0"), SokoError)
+        refuses("Artifact", name, lambda n=name: soko.Artifact(n, "dataset"), ValidationError)
+        refuses("Api.artifact", name, lambda n=name: soko.Api().artifact(f"proj/{n}:v0"), SokoError)
     for path in TRAVERSALS:
         if path:  # name="" means the file's own name, as in W&B
             refuses(
-                "add_file", path, lambda: artifact.add_file(str(source), name=path), ValidationError
+                "add_file",
+                path,
+                lambda p=path: artifact.add_file(str(source), name=p),
+                ValidationError,
             )
-        refuses("new_file", path, lambda: artifact.new_file(path).__enter__(), ValidationError)
+        refuses("new_file", path, lambda p=path: artifact.new_file(p).__enter__(), ValidationError)
     assert not accepted, accepted
 
 

@@ -41,8 +41,6 @@ class Sizes:
     """Versions each of the 8 writers logs through two servers on PostgreSQL + S3."""
     schema_examples: int
     """Examples schemathesis generates per API operation."""
-    schema_stateful_steps: int
-    """Steps of each stateful schemathesis run (0: no stateful run)."""
 
     @property
     def full(self) -> bool:
@@ -56,7 +54,6 @@ BOUNDED = Sizes(
     writers_versions=3,
     cloud_writers_versions=3,
     schema_examples=3,
-    schema_stateful_steps=0,
 )
 FULL = Sizes(
     name="full",
@@ -65,7 +62,6 @@ FULL = Sizes(
     writers_versions=20,
     cloud_writers_versions=20,
     schema_examples=200,
-    schema_stateful_steps=50,
 )
 
 
@@ -160,10 +156,7 @@ def step(seed_value: int, index: int) -> Step:
     if index >= 3 and rng.random() < 0.15:
         earlier = step(seed_value, rng.randrange(index))
         return Step(index, earlier.origin, earlier.collection, earlier.kind)
-    if rng.random() < 0.1:
-        collection = f"new{index}"
-    else:
-        collection = f"shared{rng.randrange(3)}"
+    collection = f"new{index}" if rng.random() < 0.1 else f"shared{rng.randrange(3)}"
     kind = rng.choices(["pack", "few", "large"], weights=[4, 4, 2])[0]
     return Step(index, index, collection, kind)
 
