@@ -10,7 +10,6 @@ SDK; nothing is written outside a download root.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from manifests import MANIFEST_HEAD, entry, manifest_bytes
 from server_fixtures import SokoServer, unique_project
 from torture_support import read_tree
 
@@ -71,24 +71,6 @@ NAMES = [
 """Entity, project and collection names: none of these is one."""
 LABELS = ["../x", "/abs", "a/b", "a:b", *CONTROL, ""]
 """Types, aliases and tags follow W&B's looser rules, which still refuse these."""
-MANIFEST_HEAD = {
-    "version": 1,
-    "storagePolicy": "wandb-storage-policy-v1",
-    "storagePolicyConfig": {"storageLayout": "V2"},
-}
-
-
-def b64(digest: Digest) -> str:
-    return base64.b64encode(digest.raw).decode()
-
-
-def manifest_bytes(contents: dict[str, Any]) -> bytes:
-    return json.dumps({**MANIFEST_HEAD, "contents": contents}).encode()
-
-
-def entry(data: bytes, **overrides: Any) -> dict[str, Any]:
-    digest = Digest.of_bytes(data, Algorithm.XXH128)
-    return {"digest": b64(digest), "size": len(data), "extra": {"alg": "XXH128"}, **overrides}
 
 
 class Api:
@@ -219,7 +201,7 @@ def test_crafted_manifests_are_refused(api: Api, good_manifest: bytes) -> None:
         "a JSON list": b"[]",
         "JSON null": b"null",
         "no contents": json.dumps(MANIFEST_HEAD).encode(),
-        "contents a list": manifest_bytes([]),  # type: ignore[arg-type]
+        "contents a list": manifest_bytes([]),
         "an entry that is a string": manifest_bytes({"a.bin": "xxh128"}),
         "a digest that is not base64": manifest_bytes({"a.bin": entry(data, digest="!!")}),
         "a digest of the wrong length": manifest_bytes({"a.bin": entry(data, digest="AAAA")}),

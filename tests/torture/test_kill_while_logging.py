@@ -41,10 +41,13 @@ def _read_lines(child: subprocess.Popen[str]) -> list[dict[str, object]]:
 
 
 def _run_and_kill(
-    first: int, delay: float, *, seed: int, workdir: Path, env: dict[str, str]
+    first: int, after_done: int, delay: float, *, seed: int, workdir: Path, env: dict[str, str]
 ) -> list[dict[str, object]]:
-    """Start the child at step *first*, kill it *delay* seconds after it said it is ready;
-    returns every line it printed."""
+    """Start the child at step *first*, wait until it has committed *after_done* steps, then
+    kill it *delay* seconds later; returns every line it printed.
+
+    Waiting for commits (not for time) makes the work done between kills the same on a
+    loaded machine as on an idle one; the random delay then picks the moment."""
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(seed), str(first), str(workdir)],
         stdout=subprocess.PIPE,
@@ -54,15 +57,18 @@ def _run_and_kill(
         env=env,
     )
     assert child.stdout is not None and child.stderr is not None
-    ready = child.stdout.readline()
-    if not ready:
-        child.wait(timeout=60)
-        pytest.fail(f"the logging child died before it was ready:\n{child.stderr.read()}")
+    lines: list[dict[str, object]] = []
+    while not lines or sum("done" in line for line in lines) < after_done:
+        said = child.stdout.readline()
+        if not said:
+            child.wait(timeout=60)
+            pytest.fail(f"the logging child died ({child.returncode}):\n{child.stderr.read()}")
+        lines.append(json.loads(said))
     time.sleep(delay)  # the random moment of the kill: the point of this test
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
     errors = child.stderr.read()
-    lines = [json.loads(ready), *_read_lines(child)]
+    lines += _read_lines(child)
     child.stdout.close()
     child.stderr.close()
     if child.returncode != -signal.SIGKILL:
@@ -81,8 +87,11 @@ def test_kill_9_while_logging_loses_nothing_and_leaves_nothing_partial(
     begun: set[int] = set()
     done: dict[int, dict[str, object]] = {}
     for kill in range(torture_sizes.kills):
+        after_done = rng.choice([0, 0, 1, 2, 3])
         delay = rng.uniform(0.0, torture_sizes.kill_delay_max)
-        lines = _run_and_kill(next_step, delay, seed=torture_seed, workdir=workdir, env=env)
+        lines = _run_and_kill(
+            next_step, after_done, delay, seed=torture_seed, workdir=workdir, env=env
+        )
         for line in lines:
             if "begin" in line:
                 begun.add(int(line["begin"]))  # type: ignore[call-overload]
@@ -93,7 +102,8 @@ def test_kill_9_while_logging_loses_nothing_and_leaves_nothing_partial(
         store = Store.open_local(store_dir)
         report = check_store(store)
         store.engine.dispose()
-        assert report.ok, (f"after kill {kill} (delay {delay:.3f}s)", report.problems)
+        moment = f"kill {kill}: {after_done} steps committed, then {delay:.3f}s"
+        assert report.ok, (moment, report.problems)
         assert all(note.startswith("temp file ") for note in report.notes), report.notes
 
     # Every version: its step's content, byte for byte; every collection gap-free.
@@ -102,7 +112,7 @@ def test_kill_9_while_logging_loses_nothing_and_leaves_nothing_partial(
         return step(torture_seed, origin).files(torture_seed)
 
     counts = check_every_version("torture", expected, tmp_path / "out", where="after the kills")
-    assert done, "no step finished between the kills: the delays are too short to test much"
+    assert done, "no step finished between the kills"
 
     # Every step the child saw committed is there, under its alias, with its content; a
     # step killed before it finished is there entirely or not at all.

@@ -50,7 +50,7 @@ class Sizes:
 BOUNDED = Sizes(
     name="bounded",
     kills=20,
-    kill_delay_max=1.2,
+    kill_delay_max=0.5,
     writers_versions=3,
     cloud_writers_versions=3,
     schema_examples=3,
@@ -58,7 +58,7 @@ BOUNDED = Sizes(
 FULL = Sizes(
     name="full",
     kills=200,
-    kill_delay_max=1.2,
+    kill_delay_max=0.5,
     writers_versions=20,
     cloud_writers_versions=20,
     schema_examples=200,
