@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from manifests import entry, manifest_bytes
 from server_fixtures import SokoServer
+from torture_manifests import entry, manifest_bytes
 
 from soko.core.digests import Algorithm, Digest
 from soko.wire.framing import frame_header

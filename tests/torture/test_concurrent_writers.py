@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from server_fixtures import SokoServer, point_sdk_at, unique_project
 from torture_support import Sizes
-from writers import check_writers, run_writers
+from torture_writers import check_writers, run_writers
 
 pytestmark = [pytest.mark.torture, pytest.mark.integration]
 

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from manifests import MANIFEST_HEAD, entry, manifest_bytes
 from server_fixtures import SokoServer, unique_project
+from torture_manifests import MANIFEST_HEAD, entry, manifest_bytes
 from torture_support import read_tree
 
 import soko

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from checks import check_every_version
+from torture_checks import check_every_version
 from torture_support import HERE, Sizes, step
 
 import soko

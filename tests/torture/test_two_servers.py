@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from checks import assert_downloads_exactly, collection_names, versions_of
 from server_fixtures import S3_TEST_ENV, SokoServer, new_bucket, point_sdk_at, unique_project
+from torture_checks import assert_downloads_exactly, collection_names, versions_of
 from torture_support import Sizes, writer_files
-from writers import check_writers, run_writers
+from torture_writers import check_writers, run_writers
 
 from soko.client import connect
 

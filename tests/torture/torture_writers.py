@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from checks import check_every_version
+from torture_checks import check_every_version
 from torture_support import HERE, writer_files
 
 from soko.sdk.artifact import Artifact
