@@ -213,11 +213,14 @@ def test_a_rotted_cached_manifest_is_evicted_and_fetched_again(
     _heals(project, "data", good, tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["loose", "packed"])
 def test_a_rotted_blob_on_the_server_is_refused_by_the_client(
-    soko_server: SokoServer, server_client: Path, tmp_path: Path, torture_seed: int
+    soko_server: SokoServer, server_client: Path, tmp_path: Path, torture_seed: int, kind: str
 ) -> None:
     project = unique_project("rot")
-    good = large_tree(torture_seed)
+    good = large_tree(torture_seed) if kind == "loose" else small_tree(torture_seed)
+    victim = "weights.bin" if kind == "loose" else "shard/31.bin"
     log(tmp_path / "src", good, project, "data")
-    flip_inside(soko_server.log_path.parent / "blobs", good["weights.bin"])
+    damaged = flip_inside(soko_server.log_path.parent / "blobs", good[victim])
+    assert (damaged.suffix == ".pack") == (kind == "packed"), damaged
     assert_refused(project, "data", tmp_path / "out", good)

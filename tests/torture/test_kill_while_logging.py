@@ -86,8 +86,10 @@ def test_kill_9_while_logging_loses_nothing_and_leaves_nothing_partial(
     next_step = 0
     begun: set[int] = set()
     done: dict[int, dict[str, object]] = {}
+    waited_for = 0
     for kill in range(torture_sizes.kills):
         after_done = rng.choice([0, 0, 1, 2, 3])
+        waited_for += after_done
         delay = rng.uniform(0.0, torture_sizes.kill_delay_max)
         lines = _run_and_kill(
             next_step, after_done, delay, seed=torture_seed, workdir=workdir, env=env
@@ -112,7 +114,7 @@ def test_kill_9_while_logging_loses_nothing_and_leaves_nothing_partial(
         return step(torture_seed, origin).files(torture_seed)
 
     counts = check_every_version("torture", expected, tmp_path / "out", where="after the kills")
-    assert done, "no step finished between the kills"
+    assert len(done) >= waited_for, (len(done), waited_for)
 
     # Every step the child saw committed is there, under its alias, with its content; a
     # step killed before it finished is there entirely or not at all.

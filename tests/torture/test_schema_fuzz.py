@@ -11,6 +11,7 @@ made: the schema declares no links between operations for schemathesis to follow
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
-from server_fixtures import SokoServer
+from server_fixtures import SokoServer, fresh_pg_database
 from torture_support import sizes
 
 pytestmark = [pytest.mark.torture, pytest.mark.integration]
@@ -33,15 +34,15 @@ def fuzzed_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SokoServer]:
     root = tmp_path_factory.mktemp(f"schema-{request.param}")
-    if request.param == "postgresql":
-        db: str = request.getfixturevalue("pg_database")
-    else:
-        db = f"sqlite:///{root / 'meta.db'}"
-    server = SokoServer(root, db=db, store=str(root / "blobs"), admin_key=ADMIN_KEY)
-    try:
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            # A database of its own: the fuzzing changes whatever the admin may change.
+            db = stack.enter_context(fresh_pg_database())
+        else:
+            db = f"sqlite:///{root / 'meta.db'}"
+        server = SokoServer(root, db=db, store=str(root / "blobs"), admin_key=ADMIN_KEY)
+        stack.callback(server.stop)
         yield server
-    finally:
-        server.stop()
 
 
 @schemathesis.serializer("application/x-soko-blobs")

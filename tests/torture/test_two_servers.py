@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_fixtures import S3_TEST_ENV, SokoServer, new_bucket, point_sdk_at, unique_project
+from server_fixtures import (
+    S3_TEST_ENV,
+    SokoServer,
+    fresh_pg_database,
+    new_bucket,
+    point_sdk_at,
+    unique_project,
+)
 from torture_checks import assert_downloads_exactly, collection_names, versions_of
 from torture_support import Sizes, writer_files
 from torture_writers import check_writers, run_writers
@@ -25,12 +32,17 @@ COLLECTIONS = 2
 
 
 @pytest.fixture
-def two_servers(
-    moto_server: str, pg_database: str, tmp_path: Path
+def two_servers(moto_server: str, tmp_path: Path) -> Iterator[tuple[SokoServer, SokoServer]]:
+    with fresh_pg_database() as database:
+        yield from _two_servers(moto_server, database, tmp_path)
+
+
+def _two_servers(
+    moto_server: str, database: str, tmp_path: Path
 ) -> Iterator[tuple[SokoServer, SokoServer]]:
     bucket = new_bucket(moto_server)
     options = dict(
-        db=pg_database,
+        db=database,
         store=f"s3://{bucket}/torture",
         s3_endpoint_url=moto_server,
         env=S3_TEST_ENV,
