@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -407,7 +406,7 @@ def test_a_nonexistent_id_is_404_not_found(world: World) -> None:
 
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_auth_matrix(world: World, caller: str, scope: str, tmp_path: Path) -> None:
+def test_auth_matrix(world: World, caller: str, scope: str) -> None:
     wrong = []
     key = world.keys[caller]
     headers = {"Authorization": f"Bearer {key}"} if key else {}
