@@ -10,6 +10,7 @@ SDK; nothing is written outside a download root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,9 +21,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from server_fixtures import SokoServer, unique_project
+from server_fixtures import SokoServer, fresh_pg_database, unique_project
 from torture_manifests import MANIFEST_HEAD, entry, manifest_bytes
-from torture_support import read_tree
+from torture_support import content, read_tree
 
 import soko
 from soko.client import connect
@@ -101,9 +102,25 @@ class Api:
         assert self.http.get("/whoami").status_code == 200, f"no answer after {what!r}"
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hostile_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SokoServer]:
+    """A server on SQLite, then one on PostgreSQL (which refuses some strings SQLite keeps)."""
+    root = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            db = stack.enter_context(fresh_pg_database())
+        else:
+            db = f"sqlite:///{root / 'meta.db'}"
+        server = SokoServer(root, db=db, store=str(root / "blobs"))
+        stack.callback(server.stop)
+        yield server
+
+
 @pytest.fixture
-def api(soko_server: SokoServer) -> Iterator[Api]:
-    client = Api(soko_server)
+def api(hostile_server: SokoServer) -> Iterator[Api]:
+    client = Api(hostile_server)
     yield client
     client.http.close()
 
@@ -116,7 +133,7 @@ def good_manifest(api: Api) -> bytes:
 
 
 def test_hostile_paths_in_a_manifest_are_refused(
-    api: Api, good_manifest: bytes, soko_server: SokoServer
+    api: Api, good_manifest: bytes, hostile_server: SokoServer
 ) -> None:
     project = unique_project("hostile")
     data = b"payload\n"
@@ -131,7 +148,7 @@ def test_hostile_paths_in_a_manifest_are_refused(
     assert not accepted, f"manifests with these paths were committed: {accepted}"
     assert api.commit(project, good_manifest).status_code == 200
     assert not list(Path("/tmp").glob(f"{SENTINEL}*"))
-    assert not [p for p in soko_server.log_path.parent.rglob(f"*{SENTINEL}*")]
+    assert not [p for p in hostile_server.log_path.parent.rglob(f"*{SENTINEL}*")]
 
 
 @pytest.mark.parametrize("field", ["entity", "project", "name", "type", "aliases", "tags"])
@@ -186,11 +203,11 @@ def test_huge_and_deep_metadata_is_refused(api: Api, good_manifest: bytes) -> No
     assert api.commit(project, good_manifest).status_code == 200
 
 
-def test_crafted_manifests_are_refused(api: Api, good_manifest: bytes) -> None:
+def test_crafted_manifests_are_refused(api: Api, good_manifest: bytes, torture_seed: int) -> None:
     project = unique_project("hostile")
     data = b"eleven bytes"
     api.upload(data)
-    never = os.urandom(64)
+    never = content(torture_seed, f"never uploaded to {project}", 64)
     crafted: dict[str, bytes | str] = {
         "a size that is too small": manifest_bytes({"a.bin": entry(data, size=1)}),
         "a size that is too large": manifest_bytes({"a.bin": entry(data, size=10**12)}),
@@ -222,17 +239,19 @@ def test_crafted_manifests_are_refused(api: Api, good_manifest: bytes) -> None:
     assert api.commit(project, good_manifest).status_code == 200
 
 
-def test_a_digest_of_another_projects_blob_reads_nothing(soko_server: SokoServer) -> None:
+def test_a_digest_of_another_projects_blob_reads_nothing(
+    hostile_server: SokoServer, torture_seed: int
+) -> None:
     """A writer of project B who knows the digest of a file of project A cannot make it part
     of B by naming it in a manifest, and so cannot read it."""
     secret_project, own_project = unique_project("secret"), unique_project("own")
-    admin = Api(soko_server)
-    secret = os.urandom(5000)
+    admin = Api(hostile_server)
+    secret = content(torture_seed, f"secret of {secret_project}", 5000)
     admin.upload(secret)
     assert admin.commit(secret_project, manifest_bytes({"s.bin": entry(secret)})).is_success
     mallory = Api(
-        soko_server,
-        soko_server.new_user(unique_project("mallory"), {("admin", own_project): "writer"}),
+        hostile_server,
+        hostile_server.new_user(unique_project("mallory"), {("admin", own_project): "writer"}),
     )
     answer = mallory.commit(own_project, manifest_bytes({"s.bin": entry(secret)}))
     mallory.refused(answer, "a manifest naming another project's blob")
