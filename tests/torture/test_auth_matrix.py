@@ -143,6 +143,14 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
     ("GET", "/api/v1/health"): ("public", lambda w, p, c: Call("GET", "/health")),
     ("GET", "/api/v1/whoami"): ("authenticated", lambda w, p, c: Call("GET", "/whoami")),
     ("GET", "/api/v1/projects"): ("authenticated", lambda w, p, c: Call("GET", "/projects")),
+    ("GET", "/api/v1/users"): ("server-admin", lambda w, p, c: Call("GET", "/users")),
+    ("GET", "/api/v1/users/{name}/keys"): (
+        "self-or-admin",
+        lambda w, p, c: Call(
+            "GET",
+            f"/users/{w.names.get(c, w.victim) if p is w.projects['own'] else w.victim}/keys",
+        ),
+    ),
     ("POST", "/api/v1/users"): (
         "server-admin",
         lambda w, p, c: Call("POST", "/users", json={"name": f"u{w.fresh()}"}),

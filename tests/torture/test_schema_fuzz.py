@@ -32,7 +32,7 @@ from torture_support import seed, sizes
 
 pytestmark = [pytest.mark.torture, pytest.mark.integration]
 
-ADMIN_KEY = "soko_torture_schema_admin"
+ADMIN_KEY = "soko_torture_schema_admin_" + "k3y0123456789"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

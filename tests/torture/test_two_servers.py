@@ -46,7 +46,7 @@ def _two_servers(
         store=f"s3://{bucket}/torture",
         s3_endpoint_url=moto_server,
         env=S3_TEST_ENV,
-        admin_key="soko_torture_two_servers_admin",
+        admin_key="soko_torture_two_servers_admin_k3y0123456789",
     )
     first = SokoServer(tmp_path / "server-a", **options)  # type: ignore[arg-type]
     try:
