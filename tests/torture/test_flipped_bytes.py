@@ -47,8 +47,12 @@ def large_tree(seed: int) -> dict[str, bytes]:
 
 
 def files_under(root: Path) -> Iterator[Path]:
+    """The files of blobs and packs below *root*, never a SQLite index: opening and
+    closing a database file in this process would drop the locks SQLite holds on it for
+    the store's own connection, and another process would then reset its write-ahead log
+    under that connection."""
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("index.db"):
             yield path
 
 

@@ -318,12 +318,8 @@ class BlobDownloads:
             ) as response:
                 for chunk in response.iter_bytes(_CHUNK):
                     for digest, data in reader.feed(chunk):
-                        actual = digest.algorithm.digest_of(data)
-                        if actual != digest.raw:
-                            raise DigestMismatchError(
-                                f"The server sent bytes for {digest} that hash to "
-                                f"{Digest(digest.algorithm, actual)}; nothing was cached."
-                            )
+                        if digest.algorithm.digest_of(data) != digest.raw:
+                            raise _damaged(digest, version_id)
                         received.append((digest, data))
             reader.close()
             if {d for d, _ in received} != set(digests):
@@ -337,7 +333,10 @@ class BlobDownloads:
 
         def attempt() -> str:
             with self._blob_stream(job) as chunks:
-                return self.cache.put_chunks(job.digest, chunks)
+                try:
+                    return self.cache.put_chunks(job.digest, chunks)
+                except DigestMismatchError:
+                    raise _damaged(job.digest, job.version_id) from None
 
         place(job.digest, self.session.retrying(attempt))
 
@@ -358,7 +357,10 @@ class BlobDownloads:
         def attempt() -> int:
             temp = temp_beside(first)
             with self._blob_stream(job) as chunks:
-                size = stream_new(temp, digest, chunks)
+                try:
+                    size = stream_new(temp, digest, chunks)
+                except DigestMismatchError:
+                    raise _damaged(digest, job.version_id) from None
             try:
                 os.replace(temp, first)
             except BaseException:
@@ -387,6 +389,16 @@ class BlobDownloads:
         else:
             with self.session.stream("GET", job.url, direct=True) as response:
                 yield response.iter_bytes()
+
+
+def _damaged(digest: Digest, version_id: str) -> CorruptBlobError:
+    """The error for bytes of *digest* that do not hash to it, as the server sent them: the
+    server's copy is damaged (nothing was kept), not the caller's input."""
+    return CorruptBlobError(
+        f"The server sent bytes for blob {digest} of version {version_id} that do not match "
+        "its digest; nothing was kept. The server's copy may be damaged: its operator can "
+        "check the store with `soko verify`."
+    )
 
 
 def _cut(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
