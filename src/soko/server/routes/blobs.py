@@ -21,7 +21,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from soko.core.digests import Digest
+from soko.core.names import validate_project
 from soko.errors import ValidationError
+from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import possession
@@ -52,11 +54,18 @@ def parse_digests(texts: list[str]) -> list[Digest]:
     return [parse_digest(t) for t in texts]
 
 
+def _require_uploader(caller: Principal, entity: str, project: str) -> None:
+    """The caller may upload for the project (checked before any byte is stored)."""
+    caller.require(entity, project, "writer")
+    validate_project(entity)
+    validate_project(project)
+
+
 @router.post("/blobs/missing")
 def missing_blobs(body: MissingIn, state: State, caller: Caller) -> MissingOut:
     """Which of the digests a writer of the project must upload before naming them in a
     commit: one question for up to 10,000 blobs."""
-    caller.require(body.entity, body.project, "writer")
+    _require_uploader(caller, body.entity, body.project)
     sources = state.sources(
         caller,
         entity=body.entity,
@@ -82,7 +91,7 @@ async def upload_batch(
 ) -> StoredOut:
     """Store the small blobs framed in the body (see :mod:`soko.wire.framing`), each
     verified, for the project."""
-    caller.require(entity, project, "writer")
+    _require_uploader(caller, entity, project)
     body = await request.body()
     return await run_in_threadpool(_store_batch, state, body, entity, project)
 
@@ -152,7 +161,7 @@ async def upload_blob(
 ) -> StoredOut:
     """Store the body as one blob for the project, hashing it as it streams to the store
     (a blob stored already is hashed all the same, and not written)."""
-    caller.require(entity, project, "writer")
+    _require_uploader(caller, entity, project)
     digest = parse_digest(f"{algorithm}:{hex_digest}")
     reader = _BodyReader(request.stream())
 
@@ -169,7 +178,7 @@ async def upload_blob(
 @router.post("/blobs/uploads")
 def plan_uploads(body: UploadPlanIn, state: State, caller: Caller) -> UploadPlanOut:
     """Presigned bucket URLs for large blobs when the store has them, else the server's PUT."""
-    caller.require(body.entity, body.project, "writer")
+    _require_uploader(caller, body.entity, body.project)
     presigner = state.presigner
     targets: list[UploadTarget] = []
     for blob in body.blobs:
@@ -193,7 +202,7 @@ def complete_upload(
 ) -> StoredOut:
     """Check a presigned upload against its digest, then make it the blob (the bytes are
     checked even when the blob is stored already: they prove the project holds it)."""
-    caller.require(body.entity, body.project, "writer")
+    _require_uploader(caller, body.entity, body.project)
     presigner = state.presigner
     if presigner is None:
         raise ValidationError("This server's store takes no presigned uploads.")
