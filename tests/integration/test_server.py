@@ -214,7 +214,7 @@ def test_a_single_blob_put_streams_and_a_stored_one_is_verified_again(
         # project holds the blob), and the connection stays usable (one keep-alive
         # connection for the client).
         again = api.put(target, params=OWNER, content=iter([data[: size // 2], data[size // 2 :]]))
-        wrong = api.put(target, params=OWNER, content=b"Z" + data[1:])
+        wrong = api.put(target, params=OWNER, content=bytes([data[0] ^ 0xFF]) + data[1:])
         after = api.post("/blobs/missing", json={**OWNER, "digests": [str(digest)]})
     assert first.status_code == 200 and first.json() == {"stored": 1, "bytes": size}
     assert again.status_code == 200 and again.json()["bytes"] == size
