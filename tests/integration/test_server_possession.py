@@ -326,7 +326,12 @@ def test_an_upgraded_database_keeps_re_logs_and_incremental_logs_of_a_collection
         run.log_artifact(str(folder), name="ds", type="dataset").wait()
     # A database upgraded to the possession schema has no rows for what it held before.
     with sqlite3.connect(soko_server.log_path.parent / "meta.db") as db:
-        db.execute("DELETE FROM project_blobs")
+        db.execute(
+            "DELETE FROM project_blobs WHERE project_id IN "
+            "(SELECT id FROM projects WHERE name = ?)",
+            (project,),
+        )
+        assert db.total_changes == 41  # the 40 files and the manifest
     uploaded: list[Digest] = []
     original = HttpBackend.upload_files
 
