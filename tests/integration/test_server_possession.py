@@ -394,6 +394,9 @@ def test_another_project_s_version_and_run_ids_are_answered_like_made_up_ones(
     with server.client(scene.writer_a) as api:
         real = answers(api, version_id, run_id)
         made_up = answers(api, made_up_version, made_up_run)
+        # Run ids are one namespace: that one is taken shows, but not by which project.
+        taken = api.post("/runs", json={"run_id": run_id, **owner(scene.a)})
+    assert taken.status_code == 409 and scene.b not in taken.text
     for got, expected in zip(real, made_up, strict=True):
         assert got.status_code == expected.status_code == 404, got.request.url
         message = got.json()["error"]["message"]
