@@ -91,9 +91,10 @@ def record(conn: Connection, project_id: int, blobs: Mapping[Digest, int]) -> No
     if not blobs:
         return
     stamp: Any = now()
-    to_column = project_blobs.c.created_at.type.bind_processor(conn.dialect)
+    column_type = project_blobs.c.created_at.type.dialect_impl(conn.dialect)
+    to_column = column_type.bind_processor(conn.dialect)
     if to_column is not None:
-        stamp = to_column(stamp)  # SQLite keeps it as text, as SQLAlchemy writes it
+        stamp = to_column(stamp)  # SQLite keeps text, in the form SQLAlchemy writes
     m = _mark(conn)
     conn.exec_driver_sql(
         f"INSERT INTO {_TABLE} (project_id, digest, size, created_at) "
