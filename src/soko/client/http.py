@@ -208,19 +208,16 @@ class HttpBackend:
             parts.append(frame_header(digest, len(data)))
             parts.append(data)
             total += len(data)
-        body = b"".join(parts)
         try:
-            self.session.call(
-                "POST",
-                "/blobs/batch",
-                params=owner,
-                content=body,
-                headers={"Content-Type": MEDIA_TYPE},
-            )
+            self._send_batch(b"".join(parts), owner)
         except DigestMismatchError:
             raise self._changed_file(batch) from None
         if progress:
             progress(len(batch), total)
+
+    def _send_batch(self, body: bytes, owner: Mapping[str, str]) -> None:
+        headers = {"Content-Type": MEDIA_TYPE}
+        self.session.call("POST", "/blobs/batch", params=owner, content=body, headers=headers)
 
     @staticmethod
     def _changed_file(batch: Sequence[tuple[Digest, str, int]]) -> DigestMismatchError:
@@ -414,14 +411,7 @@ class HttpBackend:
         owner = {"entity": entity, "project": project}
         if self.missing_blobs([digest], **owner):
             if len(raw) < SMALL_BLOB:
-                body = frame_header(digest, len(raw)) + raw
-                self.session.call(
-                    "POST",
-                    "/blobs/batch",
-                    params=owner,
-                    content=body,
-                    headers={"Content-Type": MEDIA_TYPE},
-                )
+                self._send_batch(frame_header(digest, len(raw)) + raw, owner)
             else:
                 target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
                 self.session.call(
