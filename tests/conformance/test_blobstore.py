@@ -274,6 +274,20 @@ def test_putting_a_blob_again_is_harmless(
     assert listed(blob_store) == {digest: len(data)}
 
 
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_wrong_bytes_for_a_stored_blob_are_refused(blob_store: BlobStore, way: str) -> None:
+    # A server takes a successful put as proof that its client holds the blob's bytes.
+    digest, data = blob(os.urandom(5000))
+    blob_store.put_bytes(digest, data)
+    with pytest.raises(DigestMismatchError):
+        if way == "bytes":
+            blob_store.put_bytes(digest, b"other bytes")
+        else:
+            blob_store.put_stream(digest, io.BytesIO(b"other bytes"))
+    assert blob_store.read_bytes(digest) == data
+    assert blob_store.put_stream(digest, ReadOnlyStream(data)) == len(data)  # type: ignore[arg-type]
+
+
 def test_the_same_bytes_under_two_algorithms_are_two_blobs(blob_store: BlobStore) -> None:
     data = b"same bytes"
     md5, xxh = Digest.of_bytes(data, Algorithm.MD5), Digest.of_bytes(data, Algorithm.XXH128)

@@ -84,6 +84,9 @@ def blob_digest(artifact: soko.Artifact, path: str) -> Digest:
 
 # ----- the API without the SDK -----------------------------------------------------------
 
+# Uploads and the missing-blob question are made for a project.
+OWNER = {"entity": "local", "project": "raw-api"}
+
 
 def test_health_answers_without_a_key(any_server: ServerUnderTest) -> None:
     answer = httpx.get(f"{any_server.server.url}/api/v1/health")
@@ -113,9 +116,14 @@ def test_no_key_is_401_with_the_error_code(any_server: ServerUnderTest) -> None:
     ("body", "status", "needle"),
     [
         (b"{not json", 400, "not valid JSON"),
-        (b'{"digests": ["md5:00"], "colour": 1}', 422, "unknown field 'colour'"),
-        (b'{"digests": "md5:00"}', 422, "digests"),
-        (b'{"digests": ["nonsense"]}', 400, "Not a blob digest"),
+        (
+            b'{"entity": "e", "project": "p", "digests": [], "colour": 1}',
+            422,
+            "unknown field 'colour'",
+        ),
+        (b'{"entity": "e", "project": "p", "digests": "md5:00"}', 422, "digests"),
+        (b'{"entity": "e", "project": "p", "digests": ["nonsense"]}', 400, "Not a blob digest"),
+        (b'{"digests": []}', 422, "missing field 'entity'"),
         (b"[]", 422, "body"),
     ],
 )
@@ -165,8 +173,10 @@ def test_a_batch_with_wrong_bytes_stores_nothing(any_server: ServerUnderTest) ->
     claimed = Digest.of_bytes(b"the real content")
     body = frame_header(claimed, 5) + b"wrong"
     with any_server.server.client() as api:
-        answer = api.post("/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE})
-        missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
+        answer = api.post(
+            "/blobs/batch", params=OWNER, content=body, headers={"Content-Type": MEDIA_TYPE}
+        )
+        missing = api.post("/blobs/missing", json={**OWNER, "digests": [str(claimed)]}).json()
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "digest_mismatch"
     assert missing["missing"] == [str(claimed)]
@@ -177,6 +187,7 @@ def test_a_truncated_batch_is_refused(any_server: ServerUnderTest) -> None:
     with any_server.server.client() as api:
         answer = api.post(
             "/blobs/batch",
+            params=OWNER,
             content=frame_header(digest, 5) + b"hel",
             headers={"Content-Type": MEDIA_TYPE},
         )
@@ -187,27 +198,30 @@ def test_a_truncated_batch_is_refused(any_server: ServerUnderTest) -> None:
 def test_a_single_blob_put_with_wrong_bytes_is_refused(any_server: ServerUnderTest) -> None:
     claimed = Digest.of_bytes(b"x" * 100)
     with any_server.server.client() as api:
-        answer = api.put(f"/blobs/md5/{claimed.hex}", content=b"y" * 100)
-        missing = api.post("/blobs/missing", json={"digests": [str(claimed)]}).json()
+        answer = api.put(f"/blobs/md5/{claimed.hex}", params=OWNER, content=b"y" * 100)
+        missing = api.post("/blobs/missing", json={**OWNER, "digests": [str(claimed)]}).json()
     assert answer.status_code == 422
     assert missing["missing"] == [str(claimed)]
 
 
 @pytest.mark.parametrize("size", [100, 5 * 1024 * 1024 + 3], ids=["small", "several-groups"])
-def test_a_single_blob_put_streams_and_a_stored_one_is_not_read_again(
+def test_a_single_blob_put_streams_and_a_stored_one_is_verified_again(
     any_server: ServerUnderTest, size: int
 ) -> None:
     data = os.urandom(size)
     digest = Digest.of_bytes(data)
     target = f"/blobs/md5/{digest.hex}"
     with any_server.server.client() as api:
-        first = api.put(target, content=data)
-        # Stored already: the body is drained, not read, and the connection stays usable
-        # for the next request (one client, one keep-alive connection).
-        again = api.put(target, content=iter([data[: size // 2], data[size // 2 :]]))
-        after = api.post("/blobs/missing", json={"digests": [str(digest)]})
+        first = api.put(target, params=OWNER, content=data)
+        # Stored already: the body is hashed all the same (an upload proves that the
+        # project holds the blob), and the connection stays usable (one keep-alive
+        # connection for the client).
+        again = api.put(target, params=OWNER, content=iter([data[: size // 2], data[size // 2 :]]))
+        wrong = api.put(target, params=OWNER, content=bytes([data[0] ^ 0xFF]) + data[1:])
+        after = api.post("/blobs/missing", json={**OWNER, "digests": [str(digest)]})
     assert first.status_code == 200 and first.json() == {"stored": 1, "bytes": size}
     assert again.status_code == 200 and again.json()["bytes"] == size
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "digest_mismatch"
     assert after.status_code == 200 and after.json()["missing"] == []
     assert any_server.blobs.read(digest) == data
 
@@ -228,7 +242,7 @@ def test_adding_sends_nothing_and_a_file_changed_before_the_log_fails_it(
     artifact.add_file(str(data))
     backend = connect.get_backend()
     digest = artifact.manifest.get("model.bin").blob_digest()  # type: ignore[union-attr]
-    assert backend.missing_blobs([digest]) == {digest}
+    assert backend.missing_blobs([digest], entity="local", project=project) == {digest}
     data.write_bytes(b"b" * 300_000)
     with soko.init(project=project) as run, pytest.raises(soko.errors.DigestMismatchError):
         run.log_artifact(artifact)

@@ -21,16 +21,25 @@ Progress = Callable[[int, int], None]
 
 class Backend(Protocol):
     # --- blobs -----------------------------------------------------------------------
-    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]: ...
+    def missing_blobs(
+        self, digests: Iterable[Digest], *, entity: str, project: str, name: str | None = None
+    ) -> set[Digest]:
+        """Which of *digests* must be uploaded before a commit into ``entity/project`` (of
+        collection *name*, when known) may name them. A server answers per project: a blob
+        only other projects hold counts as missing, and uploading it proves possession."""
+        ...
 
     def upload_files(
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str,
+        project: str,
         progress: Progress | None = None,
         contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
-        """Store each local file as its digest, verified; raises DigestMismatchError.
+        """Store each local file as its digest, verified, for ``entity/project``; raises
+        DigestMismatchError.
 
         *contents* holds the bytes of some of the files, read when they were hashed: they
         are stored (verified as well) instead of reading those files again.
@@ -41,6 +50,8 @@ class Backend(Protocol):
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str,
+        project: str,
         progress: Progress | None = None,
     ) -> dict[Digest, str]:
         """Capture each file's bytes now, verified, so later edits cannot change a log.

@@ -4,6 +4,9 @@ Uploads: one batched question for the missing blobs, then small blobs framed int
 of a few megabytes and large ones alone (to a presigned bucket URL when the server's store
 is a bucket), several at once, each request retried with back-off. The server, or the
 bucket plus the server's check, verifies every byte before the blob can be referenced.
+Questions and uploads name the project they are for: a commit may name only blobs its
+project uploaded or that a version the client read names, so the client lists those
+versions (``sources``) with the question and the commit.
 
 Downloads (:mod:`soko.client.http_download`): every blob goes through the
 content-addressed cache (``SOKO_CACHE_DIR``), verified as it arrives, and into the root; a
@@ -18,7 +21,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -51,6 +54,7 @@ from soko.wire.records import (
 from soko.wire.requests import (
     MANIFEST_ALGORITHM,
     MAX_DIGESTS_PER_REQUEST,
+    MAX_SOURCES,
     MissingOut,
     UploadPlanOut,
     UploadTarget,
@@ -117,12 +121,23 @@ class HttpBackend:
         self.session.close()
 
     # --- blobs: uploads ----------------------------------------------------------------
-    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
-        wanted = sorted({format_digest(d) for d in digests})
+    def missing_blobs(
+        self, digests: Iterable[Digest], *, entity: str, project: str, name: str | None = None
+    ) -> set[Digest]:
+        unique = {format_digest(d): d for d in digests}
+        wanted = sorted(unique)
         missing: set[Digest] = set()
         for part in _chunks(wanted, MAX_DIGESTS_PER_REQUEST):
+            body: dict[str, Any] = {
+                "entity": entity,
+                "project": project,
+                "digests": list(part),
+                "sources": self._sources_for({unique[t] for t in part}),
+            }
+            if name is not None:
+                body["name"] = name
             answer = MissingOut.model_validate(
-                self.session.json("POST", "/blobs/missing", json={"digests": list(part)})
+                self.session.json("POST", "/blobs/missing", json=body)
             )
             missing.update(parse_digest(d) for d in answer.missing)
         return missing
@@ -131,6 +146,8 @@ class HttpBackend:
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str,
+        project: str,
         progress: Progress | None = None,
         contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
@@ -144,19 +161,20 @@ class HttpBackend:
             data = held.get(digest)
             size = len(data) if data is not None else os.path.getsize(path)
             (small if size < SMALL_BLOB else large).append((digest, path, size))
+        owner = {"entity": entity, "project": project}
         jobs: list[Callable[[], None]] = [
-            partial(self._upload_batch, batch, held, progress) for batch in self._batches(small)
+            partial(self._upload_batch, batch, held, owner, progress)
+            for batch in self._batches(small)
         ]
         for part in _chunks(large, MAX_DIGESTS_PER_REQUEST):
+            blobs = [{"digest": format_digest(d), "size": s} for d, _, s in part]
             plan = UploadPlanOut.model_validate(
-                self.session.json(
-                    "POST",
-                    "/blobs/uploads",
-                    json={"blobs": [{"digest": format_digest(d), "size": s} for d, _, s in part]},
-                )
+                self.session.json("POST", "/blobs/uploads", json={**owner, "blobs": blobs})
             )
             for (digest, path, size), target in zip(part, plan.uploads, strict=True):
-                jobs.append(partial(self._upload_large, digest, path, size, target, progress))
+                jobs.append(
+                    partial(self._upload_large, digest, path, size, target, owner, progress)
+                )
         self._run(jobs)
 
     @staticmethod
@@ -178,6 +196,7 @@ class HttpBackend:
         self,
         batch: Sequence[tuple[Digest, str, int]],
         held: Mapping[Digest, bytes],
+        owner: dict[str, str],
         progress: Progress | None,
     ) -> None:
         parts: list[bytes] = []
@@ -189,15 +208,16 @@ class HttpBackend:
             parts.append(frame_header(digest, len(data)))
             parts.append(data)
             total += len(data)
-        body = b"".join(parts)
         try:
-            self.session.call(
-                "POST", "/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE}
-            )
+            self._send_batch(b"".join(parts), owner)
         except DigestMismatchError:
             raise self._changed_file(batch) from None
         if progress:
             progress(len(batch), total)
+
+    def _send_batch(self, body: bytes, owner: Mapping[str, str]) -> None:
+        headers = {"Content-Type": MEDIA_TYPE}
+        self.session.call("POST", "/blobs/batch", params=owner, content=body, headers=headers)
 
     @staticmethod
     def _changed_file(batch: Sequence[tuple[Digest, str, int]]) -> DigestMismatchError:
@@ -215,6 +235,7 @@ class HttpBackend:
         path: str,
         size: int,
         target: UploadTarget,
+        owner: dict[str, str],
         progress: Progress | None,
     ) -> None:
         url, headers, upload_id = target.url, target.headers, target.upload_id
@@ -225,6 +246,7 @@ class HttpBackend:
                     target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
                     response = self.session.api.put(
                         target,
+                        params=owner,
                         content=body,
                         headers={"Content-Type": "application/octet-stream"},
                     )
@@ -239,7 +261,7 @@ class HttpBackend:
                 self.session.call(
                     "POST",
                     f"/blobs/uploads/{upload_id}/complete",
-                    json={"digest": format_digest(digest)},
+                    json={**owner, "digest": format_digest(digest)},
                 )
         except DigestMismatchError:
             raise DigestMismatchError(
@@ -252,6 +274,8 @@ class HttpBackend:
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str,
+        project: str,
         progress: Progress | None = None,
     ) -> dict[Digest, str]:
         """Capture the files' bytes now (``policy="mutable"``), so later edits of the files
@@ -266,8 +290,13 @@ class HttpBackend:
         for digest, path in items:
             unique.setdefault(digest, path)
         try:
-            missing = self.missing_blobs(unique)
-            self.upload_files([(d, unique[d]) for d in missing], progress=progress)
+            missing = self.missing_blobs(unique, entity=entity, project=project)
+            self.upload_files(
+                [(d, unique[d]) for d in missing],
+                entity=entity,
+                project=project,
+                progress=progress,
+            )
         except PermissionDeniedError:
             return self._stage_in_cache(unique, progress)
         except DigestMismatchError as exc:
@@ -336,6 +365,21 @@ class HttpBackend:
                 )
         return grouped
 
+    def _sources_for(self, digests: Collection[Digest]) -> list[str]:
+        """The versions this client read whose manifests name some of *digests*, most
+        recently read first: a commit may name their blobs without uploading them."""
+        found: list[str] = []
+        if not digests:
+            return found
+        with self._lock:
+            known = list(reversed(self._members.items()))
+        for version_id, members in known:
+            if not members.keys().isdisjoint(digests):
+                found.append(version_id)
+                if len(found) == MAX_SOURCES:
+                    break
+        return found
+
     def _remember(self, version_id: str, manifest: Manifest) -> None:
         members = manifest.blob_sizes()
         with self._lock:
@@ -359,19 +403,23 @@ class HttpBackend:
                 pass
 
     # --- versions ----------------------------------------------------------------------
-    def _put_manifest(self, manifest: Manifest) -> str:
+    def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
+        """Upload the manifest for the project unless it holds it already (a commit names
+        only a manifest blob its project uploaded)."""
         raw = manifest.to_bytes()
         digest = Digest.of_bytes(raw, MANIFEST_ALGORITHM)
-        if self.missing_blobs([digest]):
+        owner = {"entity": entity, "project": project}
+        if self.missing_blobs([digest], **owner):
             if len(raw) < SMALL_BLOB:
-                body = frame_header(digest, len(raw)) + raw
-                self.session.call(
-                    "POST", "/blobs/batch", content=body, headers={"Content-Type": MEDIA_TYPE}
-                )
+                self._send_batch(frame_header(digest, len(raw)) + raw, owner)
             else:
                 target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
                 self.session.call(
-                    "PUT", target, content=raw, headers={"Content-Type": "application/octet-stream"}
+                    "PUT",
+                    target,
+                    params=owner,
+                    content=raw,
+                    headers={"Content-Type": "application/octet-stream"},
                 )
         return format_digest(digest)
 
@@ -379,7 +427,10 @@ class HttpBackend:
         manifest: Manifest = fields.pop("manifest")
         body = {
             **fields,
-            "manifest_blob": self._put_manifest(manifest),
+            "manifest_blob": self._put_manifest(
+                manifest, entity=fields["entity"], project=fields["project"]
+            ),
+            "sources": self._sources_for(manifest.blob_digests()),
             "algorithm": manifest.algorithm.value,
             "aliases": list(fields.get("aliases") or ()),
             "tags": list(fields.get("tags") or ()),

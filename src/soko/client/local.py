@@ -55,13 +55,24 @@ class LocalBackend:
         return LocalBlobStore(self.root / "store")
 
     # --- blobs -----------------------------------------------------------------------
-    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
+    # The embedded store has one user: there is no other project to keep blobs from, so
+    # the project an upload or a question is for changes nothing here.
+    def missing_blobs(
+        self,
+        digests: Iterable[Digest],
+        *,
+        entity: str | None = None,
+        project: str | None = None,
+        name: str | None = None,
+    ) -> set[Digest]:
         return self.blobs.missing(digests)
 
     def upload_files(
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str | None = None,
+        project: str | None = None,
         progress: Progress | None = None,
         contents: Mapping[Digest, bytes] | None = None,
     ) -> None:
@@ -90,6 +101,8 @@ class LocalBackend:
         self,
         items: Sequence[tuple[Digest, str]],
         *,
+        entity: str | None = None,
+        project: str | None = None,
         progress: Progress | None = None,
     ) -> dict[Digest, str]:
         # The embedded store is its own staging area: the log's upload then finds every

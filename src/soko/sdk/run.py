@@ -211,6 +211,7 @@ class Run(_RunIdentity):
         }
         draft = artifact._draft
         backend = self._backend
+        target = {"entity": self.entity, "project": self.project, "name": artifact._name}
         with gc_paused():
             manifest = draft.build()
             if backend.has_committed_digest(
@@ -221,11 +222,15 @@ class Run(_RunIdentity):
                 missing: set[Digest] = set()
             else:
                 with progress_bar(f"Capturing {artifact._name}") as bar:
-                    missing = transfer.capture_mutable(backend, draft, manifest, progress=bar)
+                    missing = transfer.capture_mutable(
+                        backend, draft, manifest, **target, progress=bar
+                    )
 
         def upload_and_send(known_missing: set[Digest] | None) -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
-                transfer.upload_draft(backend, draft, manifest, missing=known_missing, progress=bar)
+                transfer.upload_draft(
+                    backend, draft, manifest, **target, missing=known_missing, progress=bar
+                )
             return send(manifest=manifest, **fields)
 
         def job() -> VersionRecord:

@@ -44,7 +44,14 @@ def _readable_source(staged: str | None, original: str) -> str:
 
 
 def capture_mutable(
-    backend: Backend, draft: Draft, manifest: Manifest, *, progress: Progress | None = None
+    backend: Backend,
+    draft: Draft,
+    manifest: Manifest,
+    *,
+    entity: str,
+    project: str,
+    name: str,
+    progress: Progress | None = None,
 ) -> set[Digest]:
     """Capture, before ``log_artifact`` returns, the bytes of files added with
     ``policy="mutable"`` that the backend does not hold yet; returns the digests the backend
@@ -55,9 +62,12 @@ def capture_mutable(
     digest taken when the file was added: a file changed in between fails here, loudly.
     Files added with ``policy="immutable"`` are read later, by the background upload, and
     so are the small files whose bytes the draft kept when it hashed them: those bytes are
-    a snapshot already.
+    a snapshot already. The blobs are captured for ``entity/project``, which logs them into
+    its collection *name*.
     """
-    missing = backend.missing_blobs(manifest.blob_digests())
+    missing = backend.missing_blobs(
+        manifest.blob_digests(), entity=entity, project=project, name=name
+    )
     if not missing:
         return missing
     wanted: dict[Digest, str] = {}
@@ -69,7 +79,9 @@ def capture_mutable(
         return missing
     if progress is not None:
         announce(progress, len(wanted), sum(_sizes(manifest)[d] for d in wanted))
-    captured = backend.stage_files(list(wanted.items()), progress=progress)
+    captured = backend.stage_files(
+        list(wanted.items()), entity=entity, project=project, progress=progress
+    )
     if captured:
         for path, source in list(draft.sources.items()):
             if source.mutable and source.digest in captured:
@@ -87,17 +99,29 @@ def upload_draft(
     draft: Draft,
     manifest: Manifest,
     *,
+    entity: str,
+    project: str,
+    name: str,
     missing: set[Digest] | None = None,
     progress: Progress | None = None,
 ) -> None:
-    """Store every blob the manifest needs that the backend lacks, from the draft's files.
+    """Store every blob the manifest needs that the backend lacks for ``entity/project``
+    (collection *name*), from the draft's files.
 
     *missing*, when given, is the backend's answer to that question asked just before;
     otherwise the backend is asked. The bytes the draft kept from hashing are dropped
     afterwards either way: a retry reads the files.
     """
     try:
-        _upload_missing(backend, draft, manifest, missing=missing, progress=progress)
+        _upload_missing(
+            backend,
+            draft,
+            manifest,
+            owner={"entity": entity, "project": project},
+            name=name,
+            missing=missing,
+            progress=progress,
+        )
     finally:
         draft.release_held()
 
@@ -107,11 +131,13 @@ def _upload_missing(
     draft: Draft,
     manifest: Manifest,
     *,
+    owner: dict[str, str],
+    name: str,
     missing: set[Digest] | None,
     progress: Progress | None,
 ) -> None:
     if missing is None:
-        missing = backend.missing_blobs(manifest.blob_digests())
+        missing = backend.missing_blobs(manifest.blob_digests(), **owner, name=name)
     if not missing:
         return
     wanted: dict[Digest, str] = {}
@@ -129,6 +155,7 @@ def _upload_missing(
         announce(progress, len(missing), sum(sizes[d] for d in missing))
     backend.upload_files(
         [(d, wanted[d]) for d in missing],
+        **owner,
         progress=progress,
         contents=draft.held_contents(missing),
     )

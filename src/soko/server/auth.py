@@ -8,9 +8,10 @@ so a copy of the database yields no key. Roles, in increasing power:
 - ``admin``: also grant and revoke roles on the project.
 
 A role is granted per ``(entity, project)``, or per entity with project ``*``. A server
-admin (``users.is_admin``) may do everything. Blobs are content-addressed and shared by all
-projects: uploading one needs the writer role somewhere, and reading one needs the viewer
-role on a project whose version names it.
+admin (``users.is_admin``) may do everything. Blobs are content-addressed and stored once for
+all projects, but uploaded *for* a project (writer role there), and a commit may name only
+blobs its project has proven it holds (``soko.service.possession``); reading one needs the
+viewer role on a project whose version names it.
 
 Every key records where it came from (``api_keys.origin``): ``env`` for ``SOKO_ADMIN_KEY``,
 ``generated`` for the key printed at the first start, ``api`` for keys made through the API;
@@ -97,13 +98,6 @@ class Principal:
             raise PermissionDeniedError(
                 f"User {self.name!r} needs the {role} role on {entity}/{project} for this."
             )
-
-    def require_writer_somewhere(self) -> None:
-        if self.admin or any(_RANK[r] >= _RANK["writer"] for r in self.roles.values()):
-            return
-        raise PermissionDeniedError(
-            f"User {self.name!r} has no writer role on any project, so may not upload blobs."
-        )
 
     def require_admin(self) -> None:
         if not self.admin:

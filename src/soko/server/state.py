@@ -1,24 +1,31 @@
 """What every request of one server process shares: the store, its config, and small caches.
 
 The membership cache answers "does this version name this blob?" for downloads without
-reading the manifest again: a key may read a blob only through a version it may read.
+reading the manifest again: a key may read a blob only through a version it may read. It
+also gives the blobs of source versions to the possession checks (``service.possession``).
+
+A version or run named by id that the caller may not read is answered exactly like an id
+that does not exist (404, same message): ids do not reveal what other projects hold. A
+caller who may read it but lacks the role to change it gets 403.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.records import VersionRecord
+from soko.core.records import RunRecord, VersionRecord
 from soko.errors import NotFoundError
 from soko.server.auth import Principal
 from soko.server.config import ServerConfig
-from soko.service import versions
+from soko.service import possession, runs, versions
+from soko.service.catalog import no_such_version
+from soko.service.runs import no_such_run
 from soko.service.store import Store
 
 _MEMBERSHIP_ENTRIES = 4_000_000
@@ -57,15 +64,53 @@ class ServerState:
         return blobs if isinstance(blobs, Presigner) else None
 
     def readable_version(self, principal: Principal, version_id: str) -> VersionRecord:
-        """The version, if *principal* may read its project; else NotFound or PermissionDenied."""
+        """The version, if *principal* may read its project; else NotFoundError, the same as
+        for an id that does not exist."""
         record = versions.get_version(self.store, version_id)
-        principal.require(record.entity, record.project, "viewer")
+        if not principal.may(record.entity, record.project, "viewer"):
+            raise no_such_version(version_id)
         return record
 
     def writable_version(self, principal: Principal, version_id: str) -> VersionRecord:
-        record = versions.get_version(self.store, version_id)
+        """The version, if *principal* may change it; PermissionDeniedError when it may only
+        read it, NotFoundError when it may not even do that."""
+        record = self.readable_version(principal, version_id)
         principal.require(record.entity, record.project, "writer")
         return record
+
+    def readable_run(self, principal: Principal, run_id: str) -> RunRecord:
+        """The run, if *principal* may read its project; else NotFoundError, as for a run
+        that does not exist."""
+        record = runs.get_run(self.store, run_id)
+        if not principal.may(record.entity, record.project, "viewer"):
+            raise no_such_run(run_id)
+        return record
+
+    def writable_run(self, principal: Principal, run_id: str) -> RunRecord:
+        record = self.readable_run(principal, run_id)
+        principal.require(record.entity, record.project, "writer")
+        return record
+
+    def sources(
+        self,
+        principal: Principal,
+        *,
+        entity: str,
+        project: str,
+        name: str | None,
+        version_ids: Sequence[str],
+    ) -> list[possession.Source]:
+        """The versions a commit into ``entity/project/name`` may borrow blobs from: the
+        collection's latest and *version_ids*, those *principal* may read (others are
+        ignored, as if they did not exist)."""
+        found = possession.source_versions(
+            self.store, entity=entity, project=project, name=name, version_ids=version_ids
+        )
+        return [
+            possession.Source(r.entity, r.project, self.blob_sizes(r))
+            for r in found
+            if principal.may(r.entity, r.project, "viewer")
+        ]
 
     def blob_sizes(self, record: VersionRecord) -> Mapping[Digest, int | None]:
         """Every blob the version's manifest names, with its size (None when unknown)."""

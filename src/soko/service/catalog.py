@@ -152,6 +152,12 @@ def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str
     )
 
 
+def no_such_version(version_id: str) -> NotFoundError:
+    """The error for a version id that names nothing (the server gives the same one for a
+    version the caller may not read)."""
+    return NotFoundError(f"No artifact version with id {version_id!r}.")
+
+
 def names_of_version(conn: Connection, version_id: str) -> tuple[str, str]:
     """(entity, project) of a version."""
     row = conn.execute(
@@ -163,14 +169,14 @@ def names_of_version(conn: Connection, version_id: str) -> tuple[str, str]:
         .where(versions.c.id == version_id)
     ).first()
     if row is None:
-        raise NotFoundError(f"No artifact version with id {version_id!r}.")
+        raise no_such_version(version_id)
     return row.entity, row.project
 
 
 def record_by_id(conn: Connection, version_id: str) -> VersionRecord:
     row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
     if row is None:
-        raise NotFoundError(f"No artifact version with id {version_id!r}.")
+        raise no_such_version(version_id)
     entity, project = names_of_version(conn, version_id)
     return version_record(conn, row, entity=entity, project=project)
 

@@ -1,6 +1,8 @@
 """The commit protocol (DESIGN.md "Writing a version").
 
-1. The caller has stored every blob the manifest names (each verified while written).
+1. The caller has stored every blob the manifest names (each verified while written). A
+   server has also checked that the committing project may name them
+   (:mod:`soko.service.possession`); the blobs it borrowed are recorded in step 4.
 2. :func:`commit_version` asks the blob store, in one batch, whether any is still missing
    and refuses the commit if so: a version never names a blob that is not stored.
 3. It stores the manifest as a blob and makes every blob durable with one ``sync``.
@@ -16,12 +18,13 @@ removes after its grace period; nobody can see a partial version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.names import (
     validate_aliases,
@@ -36,8 +39,9 @@ from soko.core.names import (
     validate_type,
 )
 from soko.core.records import COMMITTED, VersionRecord
-from soko.errors import MissingBlobsError, ValidationError
+from soko.errors import ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
+from soko.service import possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store
 
@@ -55,6 +59,9 @@ class CommitRequest:
     description: str | None = None
     ttl_seconds: int | None = None
     run_id: str | None = None
+    borrowed: Mapping[Digest, int] = field(default_factory=dict)
+    """Blobs of other projects' versions the committer may read, which the project comes
+    to possess with this commit (digest -> size; see :mod:`soko.service.possession`)."""
 
 
 def validated(request: CommitRequest) -> CommitRequest:
@@ -80,10 +87,7 @@ def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
     """Raise MissingBlobsError unless every blob *manifest* names is stored (one batch)."""
     missing = store.blobs.missing(manifest.blob_digests())
     if missing:
-        sample = ", ".join(sorted(str(d) for d in missing)[:3])
-        raise MissingBlobsError(
-            f"Cannot commit {name!r}: {len(missing)} blob(s) are not stored ({sample})."
-        )
+        raise possession.not_stored(name, missing)
 
 
 def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
@@ -156,6 +160,7 @@ def commit_in(
     """
     manifest = request.manifest
     digest = manifest.digest()
+    possession.record(conn, collection.project_id, request.borrowed)
     twin = conn.execute(
         select(versions)
         .where(

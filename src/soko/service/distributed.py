@@ -60,6 +60,7 @@ from soko.metadata.schema import (
     tags,
     versions,
 )
+from soko.service import possession
 from soko.service.catalog import (
     ensure_collection,
     ensure_project,
@@ -108,6 +109,7 @@ def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
         # Checked again under the lock that garbage collection's sweep excludes (see
         # soko.service.gc): a blob swept since the first check fails the upsert here.
         require_stored(store, request.manifest, name=request.name)
+        possession.record(conn, collection.project_id, request.borrowed)
         pending = _pending_row(conn, collection.id, distributed_id)
         if pending is None:
             pending = _new_pending(conn, collection.id, distributed_id, request)

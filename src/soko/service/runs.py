@@ -100,12 +100,18 @@ def update_run_config(store: Store, run_id: str, config: dict[str, Any]) -> None
         conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
 
 
+def no_such_run(run_id: str) -> NotFoundError:
+    """The error for a run id that names nothing (the server gives the same one for a run
+    the caller may not read)."""
+    return NotFoundError(f"No run with id {run_id!r}.")
+
+
 def get_run(store: Store, run_id: str) -> RunRecord:
     validate_run_id(run_id)
     with store.engine.connect() as conn:
         row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
         if row is None:
-            raise NotFoundError(f"No run with id {run_id!r}.")
+            raise no_such_run(run_id)
         return _run_record(conn, row)
 
 

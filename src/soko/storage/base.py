@@ -9,6 +9,10 @@ Every store (local folder, memory, S3) honours these rules, which the conformanc
   :class:`~soko.errors.DigestMismatchError` (storing nothing) when they differ.
 - Writes are atomic and idempotent: a blob is either absent or whole; writing a blob that
   exists is harmless and may be skipped; no caller relies on "check, then write".
+- ``put_bytes`` and ``put_stream`` (and the local store's ``put_blobs``) verify the bytes
+  even when the blob exists, writing nothing then: a server learns through them that its
+  client holds a blob (``soko.service.possession``), so a blob stored already must not
+  let wrong bytes pass. ``put_file`` may skip reading a file whose blob exists.
 - A put need not be durable when it returns; :meth:`BlobStore.sync` makes every put that
   returned before it durable. Callers sync once before committing a version that needs them.
 - ``open``/``stat`` of a missing blob raise :class:`~soko.errors.NotFoundError`.
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import ValidationError
+from soko.errors import DigestMismatchError, ValidationError
 
 FORMAT_VERSION = 1
 """The format of a store that keeps one object per blob (S3); the local store's own format,
@@ -64,6 +68,25 @@ def digest_of_key(key: str) -> Digest:
     if blob_key(digest) != key:
         raise ValidationError(f"Not a blob key: {key!r}")
     return digest
+
+
+_VERIFY_CHUNK = 1024 * 1024
+
+
+def verify_stream(digest: Digest, stream: BinaryIO) -> int:
+    """Read *stream* to its end and return its size; DigestMismatchError unless its bytes
+    hash to *digest*. For a put of a blob that is stored already: nothing is written."""
+    hasher = digest.algorithm.hasher()
+    size = 0
+    while chunk := stream.read(_VERIFY_CHUNK):
+        hasher.update(chunk)
+        size += len(chunk)
+    actual = Digest(digest.algorithm, hasher.digest())
+    if actual != digest:
+        raise DigestMismatchError(
+            f"The bytes of stream hash to {actual}, not {digest}; nothing was stored."
+        )
+    return size
 
 
 class BlobStore(Protocol):

@@ -52,7 +52,7 @@ from typing import BinaryIO
 from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
 from soko.storage import copying
-from soko.storage.base import BlobInfo, blob_key, digest_of_key
+from soko.storage.base import BlobInfo, blob_key, digest_of_key, verify_stream
 from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.pack_writer import PackWriter
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
@@ -227,18 +227,21 @@ class LocalBlobStore:
         )
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
+        """Store *data* as *digest*; verified even when the blob exists (see the contract)."""
+        actual = digest.algorithm.digest_of(data)
+        if actual != digest.raw:
+            raise self._mismatch(digest, actual, "bytes")
         if self._existing_size(digest) is not None:
             return
-        self._store_bytes(digest, data, source_name="bytes")
+        self._write_bytes(digest, data)
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Store what *stream* yields until EOF as *digest*; returns the size.
 
-        When the blob exists the stream is not read and the stored size is returned.
+        When the blob exists the stream is read and verified all the same, but not written.
         """
-        existing = self._existing_size(digest)
-        if existing is not None:
-            return existing
+        if self._existing_size(digest) is not None:
+            return verify_stream(digest, stream)
         return self._store_copied(
             digest,
             lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
@@ -291,15 +294,15 @@ class LocalBlobStore:
         packed = self.packs.touch(self.packs.present([d for d, _ in blobs]))
         with PackWriter(self.packs, target=PACK_TARGET) as writer:
             for digest, data in blobs:
-                if digest in packed or digest in writer:
-                    continue
                 if len(data) > MAX_PACKED:
                     self.put_bytes(digest, data)
                     continue
+                # Verified before the "stored already?" test: see the contract.
                 actual = digest.algorithm.digest_of(data)
                 if actual != digest.raw:
                     raise self._mismatch(digest, actual, "bytes")
-                writer.add(digest, data)
+                if digest not in packed and digest not in writer:
+                    writer.add(digest, data)
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
         if data is None:
@@ -335,6 +338,10 @@ class LocalBlobStore:
         actual = digest.algorithm.hasher(data).digest()
         if actual != digest.raw:
             raise self._mismatch(digest, actual, source_name)
+        self._write_bytes(digest, data)
+
+    def _write_bytes(self, digest: Digest, data: bytes) -> None:
+        """Write verified bytes to a temp file and move it into place."""
         try:
             fd, temp = self._open_temp()
         except OSError as exc:

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError
-from soko.storage.base import BlobInfo
+from soko.storage.base import BlobInfo, verify_stream
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -50,14 +50,15 @@ class MemoryBlobStore:
         return len(data)
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
+        """Store *data*; verified even when the blob exists (the contract's rule)."""
+        self._verify(digest, data, source_name="bytes")
         if self._existing_size(digest) is None:
             self._store(digest, bytes(data), source_name="bytes")
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
-        """Store what *stream* yields; when the blob exists the stream is not read."""
-        size = self._existing_size(digest)
-        if size is not None:
-            return size
+        """Store what *stream* yields; when the blob exists the stream is only verified."""
+        if self._existing_size(digest) is not None:
+            return verify_stream(digest, stream)
         parts = []
         while chunk := stream.read(_CHUNK):
             parts.append(chunk)
@@ -75,13 +76,16 @@ class MemoryBlobStore:
             self._blobs[digest] = (found[0], time.time())
             return len(found[0])
 
-    def _store(self, digest: Digest, data: bytes, *, source_name: str) -> None:
+    def _verify(self, digest: Digest, data: bytes, *, source_name: str) -> None:
         actual = digest.algorithm.hasher(data).digest()
         if actual != digest.raw:
             got = Digest(digest.algorithm, actual)
             raise DigestMismatchError(
                 f"The bytes of {source_name} hash to {got}, not {digest}; nothing was stored."
             )
+
+    def _store(self, digest: Digest, data: bytes, *, source_name: str) -> None:
+        self._verify(digest, data, source_name=source_name)
         with self._lock:
             self._blobs[digest] = (data, time.time())
 

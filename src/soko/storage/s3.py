@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
-from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key
+from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key, verify_stream
 
 MARKER_NAME = "format_version"
 _CHUNK = 8 * 1024 * 1024
@@ -231,10 +231,10 @@ class S3BlobStore:
                 raise DigestMismatchError(f"{path}: {exc}") from None
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
-        """Hash *stream* into a spooled copy, check it, then upload the copy."""
-        head = self._head(self.key(digest))
-        if head is not None:
-            return int(head["ContentLength"])
+        """Hash *stream* into a spooled copy, check it, then upload the copy (when the blob
+        exists, the stream is only verified: the contract's rule)."""
+        if self.exists(digest):
+            return verify_stream(digest, stream)
         hasher = digest.algorithm.hasher()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:

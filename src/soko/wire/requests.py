@@ -32,11 +32,18 @@ from soko.wire.fields import (
 
 MAX_DIGESTS_PER_REQUEST = 10_000
 """The most digests one missing-blobs, batch or URL question may carry."""
+MAX_SOURCES = 256
+"""The most source versions one missing-blobs question or commit may list."""
 
 
 class CommitIn(WireModel):
     """A new version of ``entity/project/name``; ``manifest_blob`` is ``xxh128:<hex>`` of the
-    manifest's canonical bytes, already uploaded."""
+    manifest's canonical bytes, already uploaded for the project.
+
+    ``sources`` lists versions the client read whose manifests name blobs of this one (a
+    draft made from a version of another project): the commit may name their blobs
+    without uploading them. The collection's latest version is a source without asking.
+    """
 
     entity: ProjectName
     project: ProjectName
@@ -51,6 +58,7 @@ class CommitIn(WireModel):
     ttl_seconds: TtlSeconds | None = None
     run_id: RunId | None = None
     distributed_id: DistributedId | None = None
+    sources: list[VersionId] = Field(default=[], max_length=MAX_SOURCES)
 
 
 class UpdateVersionIn(WireModel):
@@ -101,6 +109,20 @@ class DigestList(WireModel):
     digests: list[str] = Field(max_length=MAX_DIGESTS_PER_REQUEST)
 
 
+class MissingIn(WireModel):
+    """Which of ``digests`` must a writer of ``entity/project`` upload before a commit there
+    may name them? Those not stored, and those the project has not proven it holds: neither
+    uploaded for it nor named by a source (``sources``, and the latest version of collection
+    ``name`` when given) the caller may read. A blob stored only for other projects is
+    missing, like an absent one."""
+
+    entity: ProjectName
+    project: ProjectName
+    digests: list[str] = Field(max_length=MAX_DIGESTS_PER_REQUEST)
+    name: CollectionName | None = None
+    sources: list[VersionId] = Field(default=[], max_length=MAX_SOURCES)
+
+
 class MissingOut(WireModel):
     missing: list[str]
 
@@ -116,13 +138,17 @@ class BlobRef(WireModel):
 
 
 class UploadPlanIn(WireModel):
-    """Ask where to upload large blobs (small ones go in batches to ``/blobs/batch``)."""
+    """Ask where to upload large blobs for ``entity/project`` (small ones go in batches to
+    ``/blobs/batch?entity=…&project=…``)."""
 
+    entity: ProjectName
+    project: ProjectName
     blobs: list[BlobRef] = Field(max_length=MAX_DIGESTS_PER_REQUEST)
 
 
 class UploadTarget(WireModel):
-    """``url`` null: PUT the bytes to ``/api/v1/blobs/<alg>/<hex>`` on the server.
+    """``url`` null: PUT the bytes to ``/api/v1/blobs/<alg>/<hex>?entity=…&project=…`` on the
+    server.
 
     Otherwise PUT them to ``url`` with ``headers`` (a presigned bucket URL: no API key goes
     there), then POST ``/api/v1/blobs/uploads/<upload_id>/complete``: the server checks
@@ -140,6 +166,8 @@ class UploadPlanOut(WireModel):
 
 
 class CompleteUploadIn(WireModel):
+    entity: ProjectName
+    project: ProjectName
     digest: str
 
 

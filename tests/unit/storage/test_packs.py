@@ -141,6 +141,19 @@ def test_putting_packed_blobs_again_writes_no_pack_and_refreshes_them(tmp_path: 
     assert not (tmp_path / "store" / blob_key(digest)).exists()
 
 
+def test_a_batch_naming_packed_blobs_with_wrong_bytes_is_refused(tmp_path: Path) -> None:
+    # A server stores a client's batch with put_blobs and takes success as proof that the
+    # client holds the bytes: a blob packed already must not let other bytes pass.
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    batch = [(d, data) for d, data, _ in items]
+    batch[5] = (batch[5][0], b"not the bytes of this digest")
+    with pytest.raises(DigestMismatchError):
+        store.put_blobs(batch)
+    assert store.read_bytes(items[5][0]) == items[5][1]
+
+
 def test_a_blob_both_loose_and_packed_is_listed_once(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     items = make_files(tmp_path / "src", 40)

@@ -2,9 +2,11 @@
 
 Every path verifies the bytes against their digest before the blob becomes visible: the
 store hashes what streams through the server; a presigned upload lands under a staging key
-and is checked (bucket checksum or read-back) before it is moved to its blob key. Uploads
-are shared by all projects (blobs are content-addressed), so they need the writer role on
-some project; a version can only name them through a commit, which needs it on its own.
+and is checked (bucket checksum or read-back) before it is moved to its blob key. The bytes
+are verified even when the blob is stored already, because an upload is made *for* a
+project (``entity``/``project``, writer role there) and proves that the project holds the
+blob: only then may its commits name it (:mod:`soko.service.possession`). Which blobs are
+missing is asked per project too, so the answer says nothing about other projects' blobs.
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from soko.core.digests import Digest
+from soko.core.names import validate_project
 from soko.errors import ValidationError
+from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.state import ServerState
+from soko.service import possession
 from soko.storage.local import LocalBlobStore
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
+from soko.wire.fields import ProjectName
 from soko.wire.framing import MEDIA_TYPE, FrameReader
 from soko.wire.requests import (
     CompleteUploadIn,
-    DigestList,
+    MissingIn,
     MissingOut,
     StoredOut,
     UploadPlanIn,
@@ -50,11 +56,32 @@ def parse_digests(texts: list[str]) -> list[Digest]:
     return [parse_digest(t) for t in texts]
 
 
+def _require_uploader(caller: Principal, entity: str, project: str) -> None:
+    """The caller may upload for the project (checked before any byte is stored)."""
+    caller.require(entity, project, "writer")
+    validate_project(entity)
+    validate_project(project)
+
+
 @router.post("/blobs/missing")
-def missing_blobs(body: DigestList, state: State, caller: Caller) -> MissingOut:
-    """Which of the digests the store lacks: one question for up to 10,000 blobs."""
-    caller.require_writer_somewhere()
-    missing = state.store.blobs.missing(set(parse_digests(body.digests)))
+def missing_blobs(body: MissingIn, state: State, caller: Caller) -> MissingOut:
+    """Which of the digests a writer of the project must upload before naming them in a
+    commit: one question for up to 10,000 blobs."""
+    _require_uploader(caller, body.entity, body.project)
+    sources = state.sources(
+        caller,
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        version_ids=body.sources,
+    )
+    missing = possession.missing(
+        state.store,
+        entity=body.entity,
+        project=body.project,
+        digests=set(parse_digests(body.digests)),
+        sources=sources,
+    )
     return MissingOut(missing=sorted(format_digest(d) for d in missing))
 
 
@@ -62,14 +89,17 @@ def missing_blobs(body: DigestList, state: State, caller: Caller) -> MissingOut:
     "/blobs/batch",
     openapi_extra={"requestBody": {"content": {MEDIA_TYPE: BINARY}, "required": True}},
 )
-async def upload_batch(request: Request, state: State, caller: Caller) -> StoredOut:
-    """Store the small blobs framed in the body (see :mod:`soko.wire.framing`), each verified."""
-    caller.require_writer_somewhere()
+async def upload_batch(
+    request: Request, state: State, caller: Caller, entity: ProjectName, project: ProjectName
+) -> StoredOut:
+    """Store the small blobs framed in the body (see :mod:`soko.wire.framing`), each
+    verified, for the project."""
+    _require_uploader(caller, entity, project)
     body = await request.body()
-    return await run_in_threadpool(_store_batch, state, body)
+    return await run_in_threadpool(_store_batch, state, body, entity, project)
 
 
-def _store_batch(state: ServerState, body: bytes) -> StoredOut:
+def _store_batch(state: ServerState, body: bytes, entity: str, project: str) -> StoredOut:
     reader = FrameReader()
     frames = list(reader.feed(body))
     reader.close()
@@ -81,7 +111,9 @@ def _store_batch(state: ServerState, body: bytes) -> StoredOut:
         # In parallel: each put is a round trip to the bucket.
         for _ in state.io_pool.map(lambda frame: blobs.put_bytes(*frame), frames):
             pass
-    return StoredOut(stored=len(frames), bytes=sum(len(data) for _, data in frames))
+    sizes = [(digest, len(data)) for digest, data in frames]
+    possession.record_uploads(state.store, entity=entity, project=project, blobs=sizes)
+    return StoredOut(stored=len(frames), bytes=sum(size for _, size in sizes))
 
 
 class _BodyReader:
@@ -124,25 +156,34 @@ class _BodyReader:
     },
 )
 async def upload_blob(
-    algorithm: str, hex_digest: str, request: Request, state: State, caller: Caller
+    algorithm: str,
+    hex_digest: str,
+    request: Request,
+    state: State,
+    caller: Caller,
+    entity: ProjectName,
+    project: ProjectName,
 ) -> StoredOut:
-    """Store the body as one blob, hashing it as it streams to the store."""
-    caller.require_writer_somewhere()
+    """Store the body as one blob for the project, hashing it as it streams to the store
+    (a blob stored already is hashed all the same, and not written)."""
+    _require_uploader(caller, entity, project)
     digest = parse_digest(f"{algorithm}:{hex_digest}")
-    chunks = request.stream()
-    reader = _BodyReader(chunks)
-    size = await anyio.to_thread.run_sync(
-        lambda: state.store.blobs.put_stream(digest, reader)  # type: ignore[arg-type]
-    )
-    async for _ in chunks:  # a blob that existed is not read: drain, keeping the connection
-        pass
-    return StoredOut(stored=1, bytes=size)
+    reader = _BodyReader(request.stream())
+
+    def store() -> int:
+        size = state.store.blobs.put_stream(digest, reader)  # type: ignore[arg-type]
+        possession.record_uploads(
+            state.store, entity=entity, project=project, blobs=[(digest, size)]
+        )
+        return size
+
+    return StoredOut(stored=1, bytes=await anyio.to_thread.run_sync(store))
 
 
 @router.post("/blobs/uploads")
 def plan_uploads(body: UploadPlanIn, state: State, caller: Caller) -> UploadPlanOut:
     """Presigned bucket URLs for large blobs when the store has them, else the server's PUT."""
-    caller.require_writer_somewhere()
+    _require_uploader(caller, body.entity, body.project)
     presigner = state.presigner
     targets: list[UploadTarget] = []
     for blob in body.blobs:
@@ -164,12 +205,17 @@ def plan_uploads(body: UploadPlanIn, state: State, caller: Caller) -> UploadPlan
 def complete_upload(
     upload_id: str, body: CompleteUploadIn, state: State, caller: Caller
 ) -> StoredOut:
-    """Check a presigned upload against its digest, then make it the blob."""
-    caller.require_writer_somewhere()
+    """Check a presigned upload against its digest, then make it the blob (the bytes are
+    checked even when the blob is stored already: they prove the project holds it)."""
+    _require_uploader(caller, body.entity, body.project)
     presigner = state.presigner
     if presigner is None:
         raise ValidationError("This server's store takes no presigned uploads.")
     if not _UPLOAD_ID.match(upload_id):
         raise ValidationError(f"Not an upload id: {upload_id!r}")
-    size = presigner.complete_staged(upload_id, parse_digest(body.digest))
+    digest = parse_digest(body.digest)
+    size = presigner.complete_staged(upload_id, digest)
+    possession.record_uploads(
+        state.store, entity=body.entity, project=body.project, blobs=[(digest, size)]
+    )
     return StoredOut(stored=1, bytes=size)

@@ -1,7 +1,8 @@
 """Runs and lineage: start, finish, read, list; record a use; who used or logged what.
 
 Lineage crosses projects (a run of A may use a version of B); listings show only the runs
-and versions of projects the caller may read.
+and versions of projects the caller may read. A run id of a project the caller may not read
+is answered as one that does not exist (404).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 
-from soko.errors import NotFoundError
+from soko.errors import ConflictError, NotFoundError
 from soko.server.deps import Caller, State
 from soko.service import runs
 from soko.wire import API_PREFIX
@@ -33,6 +34,10 @@ def start_run(body: StartRunIn, state: State, caller: Caller) -> RunOut:
     except NotFoundError:
         existing = None
     if existing is not None:
+        if not caller.may(existing.entity, existing.project, "viewer"):
+            # Run ids are one namespace: that the id is taken cannot be hidden, but the
+            # project that holds it is not told.
+            raise ConflictError(f"The run id {body.run_id!r} is taken; choose another.")
         caller.require(existing.entity, existing.project, "writer")
     record = runs.start_run(
         state.store,
@@ -49,17 +54,14 @@ def start_run(body: StartRunIn, state: State, caller: Caller) -> RunOut:
 
 @router.post("/runs/{run_id}/finish", status_code=204)
 def finish_run(run_id: RunId, body: FinishRunIn, state: State, caller: Caller) -> Response:
-    run = runs.get_run(state.store, run_id)
-    caller.require(run.entity, run.project, "writer")
+    state.writable_run(caller, run_id)
     runs.finish_run(state.store, run_id, state=body.state)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}")
 def get_run(run_id: RunId, state: State, caller: Caller) -> RunOut:
-    run = runs.get_run(state.store, run_id)
-    caller.require(run.entity, run.project, "viewer")
-    return RunOut.of(run)
+    return RunOut.of(state.readable_run(caller, run_id))
 
 
 @router.get("/projects/{entity}/{project}/runs")
@@ -72,8 +74,7 @@ def list_runs(entity: ProjectName, project: ProjectName, state: State, caller: C
 def record_use(run_id: RunId, body: RecordUseIn, state: State, caller: Caller) -> Response:
     """Record that the run used a version: writer on the run's project, viewer on the
     version's."""
-    run = runs.get_run(state.store, run_id)
-    caller.require(run.entity, run.project, "writer")
+    state.writable_run(caller, run_id)
     state.readable_version(caller, body.version_id)
     runs.record_use(state.store, run_id, body.version_id)
     return Response(status_code=204)
@@ -92,7 +93,6 @@ def runs_of_version(
 def versions_of_run(
     run_id: RunId, direction: Direction, state: State, caller: Caller
 ) -> VersionList:
-    run = runs.get_run(state.store, run_id)
-    caller.require(run.entity, run.project, "viewer")
+    state.readable_run(caller, run_id)
     found = runs.versions_of_run(state.store, run_id, direction)
     return VersionList.of([v for v in found if caller.may(v.entity, v.project, "viewer")])

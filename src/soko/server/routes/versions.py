@@ -13,7 +13,7 @@ from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, Vali
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
-from soko.service import distributed, runs, versions
+from soko.service import distributed, possession, versions
 from soko.service.commit import CommitRequest, commit_version
 from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
@@ -34,23 +34,28 @@ router = APIRouter(prefix=API_PREFIX, tags=["versions"])
 
 
 def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> CommitRequest:
-    """The service's commit request, with the manifest read from the blob the client sent."""
+    """The service's commit request, with the manifest read from the blob the client sent.
+
+    The project must possess the manifest blob and every blob the manifest names, each
+    with its real size (:mod:`soko.service.possession`): a writer cannot reach another
+    project's bytes by naming their digests.
+    """
     caller.require(body.entity, body.project, "writer")
     if body.run_id is not None:
         try:
-            run = runs.get_run(state.store, body.run_id)
+            state.writable_run(caller, body.run_id)
         except NotFoundError:
             raise NotFoundError(f"No run with id {body.run_id!r}; start it first.") from None
-        caller.require(run.entity, run.project, "writer")
     digest = parse_digest(body.manifest_blob)
     if digest.algorithm is not MANIFEST_ALGORITHM:
         raise ValidationError(f"manifest_blob must be an {MANIFEST_ALGORITHM.key} digest.")
+    possession.require_manifest_blob(
+        state.store, entity=body.entity, project=body.project, digest=digest
+    )
     try:
         manifest = state.store.read_manifest(digest, Algorithm.parse(body.algorithm))
     except NotFoundError:
-        raise MissingBlobsError(
-            f"The manifest blob {body.manifest_blob} is not stored; upload it first."
-        ) from None
+        raise possession.manifest_blob_not_stored(digest) from None
     except CorruptBlobError:
         if state.store.blobs.exists(digest):
             raise  # a store without a quarantine keeps the damaged blob
@@ -59,6 +64,21 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
             f"The stored manifest blob {body.manifest_blob} was damaged and has been set "
             "aside; upload it again."
         ) from None
+    sources = state.sources(
+        caller,
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        version_ids=body.sources,
+    )
+    borrowed = possession.check_commit(
+        state.store,
+        entity=body.entity,
+        project=body.project,
+        name=body.name,
+        manifest=manifest,
+        sources=sources,
+    )
     return CommitRequest(
         entity=body.entity,
         project=body.project,
@@ -71,6 +91,7 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
         description=body.description,
         ttl_seconds=body.ttl_seconds,
         run_id=body.run_id,
+        borrowed=borrowed,
     )
 
 
