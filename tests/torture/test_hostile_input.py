@@ -80,14 +80,26 @@ class Api:
     def __init__(self, server: SokoServer, key: str | None = None) -> None:
         self.server = server
         self.http = server.client(key)
+        self.held: list[bytes] = []
 
     def upload(self, data: bytes) -> str:
+        """Hold *data* as a client's file: :meth:`commit` uploads it for its project first."""
+        self.held.append(data)
+        return str(Digest.of_bytes(data, Algorithm.XXH128))
+
+    def _put(self, project: str, data: bytes) -> httpx.Response:
         digest = Digest.of_bytes(data, Algorithm.XXH128)
-        put = self.http.put(f"/blobs/xxh128/{digest.hex}", content=data)
-        assert put.status_code == 200, put.text
-        return str(digest)
+        params = {"entity": "admin", "project": project}
+        return self.http.put(f"/blobs/xxh128/{digest.hex}", content=data, params=params)
 
     def commit(self, project: str, manifest: bytes | str, **fields: Any) -> httpx.Response:
+        """Upload the held files and the manifest for *project* (as a client does before a
+        commit, which may name only what its project holds), then commit; the first refusal
+        is the answer."""
+        for data in [*self.held, *([] if isinstance(manifest, str) else [manifest])]:
+            put = self._put(project, data)
+            if put.status_code != 200:
+                return put
         blob = manifest if isinstance(manifest, str) else self.upload(manifest)
         body = {"entity": "admin", "project": project, "name": "data", "type": "dataset"}
         body.update(manifest_blob=blob, algorithm="XXH128")

@@ -442,7 +442,12 @@ class HttpBackend:
         return VersionOut.model_validate(self.session.json(method, path, **kwargs)).to_record()
 
     def commit(self, **fields: Any) -> VersionRecord:
-        return self._version("POST", "/versions", json=self._commit_body(fields))
+        manifest: Manifest = fields["manifest"]
+        record = self._version("POST", "/versions", json=self._commit_body(fields))
+        # The logged artifact downloads with the manifest it was built from: its blobs are
+        # the version's (or its twin's, which has the same entries).
+        self._remember(record.id, manifest)
+        return record
 
     def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
         body = self._commit_body(fields)
@@ -450,9 +455,12 @@ class HttpBackend:
         return self._version("POST", "/versions/upsert", json=body)
 
     def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
+        manifest: Manifest = fields["manifest"]
         body = self._commit_body(fields)
         body["distributed_id"] = distributed_id
-        return self._version("POST", "/versions/finish", json=body)
+        record = self._version("POST", "/versions/finish", json=body)
+        self._remember(record.id, manifest)  # a part of the version's entries: still theirs
+        return record
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None

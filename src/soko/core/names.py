@@ -273,6 +273,18 @@ def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> s
     return path
 
 
+def check_new_paths(paths: Iterable[str]) -> None:
+    """Refuse a path of a manifest being committed whose segment is too long to download.
+
+    Stored manifests are read without that check (:meth:`Entry.from_json`), so that a
+    version logged before it stays readable; a new version must not name such a path,
+    whoever built its manifest. Only paths long enough to hold such a segment are looked at.
+    """
+    for path in paths:
+        if _may_have_long_segment(path):
+            _check_segment_lengths(path, path)
+
+
 def _may_have_long_segment(path: str) -> bool:
     """False when no segment of *path* can be longer than the limit, decided without
     encoding it: this runs for every entry of 20,000."""

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.names import (
+    check_new_paths,
     validate_aliases,
     validate_description,
     validate_metadata,
@@ -71,6 +72,7 @@ def validated(request: CommitRequest) -> CommitRequest:
     validate_name(request.name)
     validate_type(request.type)
     validate_size(request.manifest.size, f"Artifact {request.name!r}")
+    check_new_paths(entry.path for entry in request.manifest)
     if request.run_id is not None:
         validate_run_id(request.run_id)
     return replace(
