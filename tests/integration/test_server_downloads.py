@@ -263,7 +263,7 @@ def in_process_server(tmp_path: Path) -> Iterator[InProcessServer]:
     db_url = f"sqlite:///{tmp_path / 'meta.db'}"
     blobs = ChangingBlobs(tmp_path / "blobs")
     store = Store.open(db_url, blobs)
-    key = "soko_test_in_process_admin_key"
+    key = "soko_test_in_process_admin_key_0123456789"
     bootstrap_admin(store.engine, env_key=key)
     app = create_app(ServerConfig(db_url=db_url, store_url=str(tmp_path / "blobs")), store=store)
     # The socket listens before the thread starts: no waiting for the server to come up.

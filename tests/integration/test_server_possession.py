@@ -351,7 +351,12 @@ def test_an_upgraded_database_keeps_re_logs_and_incremental_logs_of_a_collection
         uploaded.clear()
         again = run.log_artifact(str(folder), name="ds", type="dataset", aliases=["again"]).wait()
         assert uploaded == []
-        # Another collection has no such source: the files are uploaded for the project.
+    # Another collection, from a client that read no version naming these files, has no
+    # source: the files are uploaded for the project.
+    point_sdk_at(
+        soko_server, soko_server.admin_key, tmp_path=tmp_path / "three", monkeypatch=monkeypatch
+    )
+    with soko.init(project=project) as run:
         other = run.log_artifact(str(folder), name="other", type="dataset").wait()
     assert (changed.version, again.version, other.version) == ("v1", "v1", "v0")
     assert sorted(uploaded, key=str) == sorted(

@@ -58,7 +58,11 @@ def target(
             "algorithm": "md5",
         }
         with server.client() as api:
-            uploaded = api.put(f"/blobs/{commit['manifest_blob'].replace(':', '/')}", content=raw)
+            uploaded = api.put(
+                f"/blobs/{commit['manifest_blob'].replace(':', '/')}",
+                content=raw,
+                params={"entity": "e", "project": project},
+            )
             assert uploaded.status_code == 200, uploaded.text
             committed = api.post("/versions", json=commit)
             assert committed.status_code == 200, committed.text

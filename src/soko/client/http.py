@@ -455,12 +455,9 @@ class HttpBackend:
         return self._version("POST", "/versions/upsert", json=body)
 
     def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        manifest: Manifest = fields["manifest"]
         body = self._commit_body(fields)
         body["distributed_id"] = distributed_id
-        record = self._version("POST", "/versions/finish", json=body)
-        self._remember(record.id, manifest)  # a part of the version's entries: still theirs
-        return record
+        return self._version("POST", "/versions/finish", json=body)
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None
