@@ -94,7 +94,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 unavailable(f"moto server did not start on {url}")
-            time.sleep(0.1)
+            time.sleep(0.05)  # between asks: the answer is the signal
     try:
         yield url
     finally:
@@ -595,6 +595,7 @@ def test_a_writer_killed_mid_blob_leaves_no_blob(store_root: Path) -> None:
         writer.stdin.write(data[: 10 * 1024 * 1024])
         writer.stdin.flush()
         temp_dir = store_root / "tmp"
+        # Polled: the writer's only sign of progress is its temp file.
         deadline = time.monotonic() + 60
         while not any(p.stat().st_size > 0 for p in temp_dir.iterdir()):
             assert writer.poll() is None, "the writer ended before it was killed"
@@ -831,9 +832,11 @@ def test_list_skips_a_blob_deleted_while_listing(store_root: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_leaked_threads() -> Iterator[None]:
-    before = threading.active_count()
+    before = set(threading.enumerate())
     yield
+    # A store's helper threads may be on their way out still: each gets until the deadline.
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() <= before, "a store left a thread running"
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in set(threading.enumerate()) - before]
+    assert not left, f"a store left threads running: {left}"

@@ -33,6 +33,9 @@ import pytest
 
 _START_TIMEOUT = 60.0
 _SERVICE_START_TIMEOUT = 30.0
+# A starting service is asked whether it answers until it does (or the deadline passes):
+# its answer is the signal, the pause between asks only spares the CPU.
+_READY_POLL_INTERVAL = 0.05
 PG_ADMIN_URL = os.environ.get("SOKO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -84,7 +87,7 @@ class ServiceProcess:
                 httpx.get(probe_url, timeout=2.0)
                 return
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(_READY_POLL_INTERVAL)
         self.stop()
         service_unavailable(
             f"{self.name} did not answer at {probe_url} within {_SERVICE_START_TIMEOUT:.0f}s:\n"
@@ -209,7 +212,7 @@ class SokoServer:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(_READY_POLL_INTERVAL)
         self.stop()
         pytest.fail(f"soko server did not answer within {_START_TIMEOUT:.0f}s:\n{self.log_tail()}")
 

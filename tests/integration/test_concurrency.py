@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_pipes import read_line, tell
 
 import soko
 from soko.errors import NotFoundError
@@ -25,11 +26,11 @@ pytestmark = pytest.mark.integration
 
 _RACER = textwrap.dedent(
     """
-    import json, sys, time, pathlib, soko
-    tag, data, start = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    import json, sys, pathlib, soko
+    tag, data = sys.argv[1], pathlib.Path(sys.argv[2])
     data.mkdir(parents=True, exist_ok=True)
-    while not start.exists():  # both processes begin together
-        time.sleep(0.005)
+    print("ready", flush=True)
+    sys.stdin.readline()  # both processes begin together, on the test's word
     logged = []
     with soko.init(project="proj") as run:
         for i in range(20):
@@ -46,11 +47,11 @@ _RACER = textwrap.dedent(
 
 
 def test_two_processes_log_one_collection_at_once(soko_env, tmp_path: Path):
-    start = tmp_path / "start"
     env = {**os.environ, "SOKO_SILENT": "true"}
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", _RACER, tag, str(tmp_path / tag), str(start)],
+            [sys.executable, "-c", _RACER, tag, str(tmp_path / tag)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -58,8 +59,10 @@ def test_two_processes_log_one_collection_at_once(soko_env, tmp_path: Path):
         )
         for tag in ("left", "right")
     ]
-    time.sleep(1.0)  # let both import soko and wait at the start line
-    start.touch()
+    for racer in racers:  # both have imported soko and wait at the start line
+        assert read_line(racer, timeout=120, what="a racer getting ready") == "ready"
+    for racer in racers:
+        tell(racer, "go")
     reported: list[list[str]] = []
     for racer in racers:
         out, err = racer.communicate(timeout=300)
@@ -129,6 +132,8 @@ def test_a_log_killed_mid_upload_leaves_no_version(soko_env, tmp_path: Path):
         stderr=subprocess.PIPE,
         env=env,
     )
+    # Polled: the store's copy shows its progress only in its temp file, and the 512 MiB it
+    # copies keep it in flight long enough to be caught there.
     deadline = time.monotonic() + 120
     victim = None
     while victim is None and time.monotonic() < deadline and logger.poll() is None:

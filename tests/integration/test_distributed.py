@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from child_pipes import read_line, tell
 
 # The server fixtures are used by importing them (pg_database: the session's PostgreSQL
 # database, for the server pair on PostgreSQL).
@@ -35,14 +36,15 @@ pytestmark = pytest.mark.integration
 
 PROJECT = "dist"
 NAME = "shared-dataset"
+_READY_TIMEOUT = 120.0  # a writer's start-up and hashing, on a loaded machine
 
-# One writer process: writes and hashes its files, waits for the start signal, upserts
-# them, and reports what happened as JSON on stdout. ``crash`` makes it SIGKILL itself at
-# one point: "after_upload" (blobs stored, no upsert yet) or "in_transaction" (entries inserted, the
-# upsert's transaction not yet committed).
+# One writer process: writes and hashes its files, says it is ready and waits for the word
+# to go on its stdin, upserts them, and reports what happened as JSON on stdout. ``crash``
+# makes it SIGKILL itself at one point: "after_upload" (blobs stored, no upsert yet) or
+# "in_transaction" (entries inserted, the upsert's transaction not yet committed).
 WRITER = textwrap.dedent(
     """
-    import json, os, signal, sys, time
+    import json, os, signal, sys
     from pathlib import Path
 
     import soko
@@ -69,11 +71,10 @@ WRITER = textwrap.dedent(
     run = soko.init(project=config["project"], group=config["group"], job_type="writer")
     artifact = soko.Artifact(config["name"], type="dataset")
     artifact.add_dir(str(folder))
-    # Everything up to here (start-up, hashing) is done before the signal, so that the
-    # writers' uploads and upserts really overlap.
-    go = Path(config["go"])
-    while not go.exists():
-        time.sleep(0.005)
+    # Everything up to here (start-up, hashing) is done before the word to go, so that
+    # the writers' uploads and upserts really overlap.
+    print("ready", flush=True)
+    sys.stdin.readline()
     run.upsert_artifact(artifact)
     try:
         artifact.wait()
@@ -90,15 +91,17 @@ WRITER = textwrap.dedent(
 
 
 class Writers:
-    """Starts writer processes against the test's store; all start on one signal."""
+    """Starts writer processes against the test's store; all go at once, on one word, once
+    every one of them is ready (a writer spawned after that goes at once)."""
 
     def __init__(self, env: SokoEnv, tmp_path: Path) -> None:
         self.env = env
         self.tmp_path = tmp_path
         self.script = tmp_path / "writer.py"
         self.script.write_text(WRITER)
-        self.go = tmp_path / "go"
         self.count = 0
+        self.started = False
+        self.waiting: list[subprocess.Popen[str]] = []
 
     def spawn(
         self,
@@ -111,7 +114,6 @@ class Writers:
         """A writer of *files*; through the server ``(url, api key)`` when given."""
         self.count += 1
         config = {
-            "go": str(self.go),
             "folder": str(self.tmp_path / f"writer{self.count}"),
             "files": files,
             "project": PROJECT,
@@ -131,16 +133,28 @@ class Writers:
         if server is not None:
             environment.update(SOKO_BASE_URL=server[0], SOKO_API_KEY=server[1])
             environment["SOKO_DIR"] = str(self.tmp_path / f"client{self.count}")
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, str(self.script), json.dumps(config)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
         )
+        if self.started:
+            tell(process, "go")
+        else:
+            self.waiting.append(process)
+        return process
 
     def start(self) -> None:
-        self.go.touch()
+        for process in self.waiting:
+            said = read_line(process, timeout=_READY_TIMEOUT, what="a writer getting ready")
+            assert said == "ready", said
+        for process in self.waiting:
+            tell(process, "go")
+        self.waiting.clear()
+        self.started = True
 
     @staticmethod
     def outcome(process: subprocess.Popen[str]) -> dict[str, Any]:

@@ -223,10 +223,24 @@ def test_a_commit_racing_gc_fails_cleanly(store: Store, tmp_path: Path, monkeypa
 
 # ----- two processes: one logs while the other collects ---------------------------------
 
+# The logger tells the collector (a line on the "steps" pipe) each time it has made a step's
+# garbage, and before telling it the next one waits for its answer (a line on "acks"): a
+# collection runs while the logger logs the step after the one it was told of, and every
+# step's garbage is collected while the logger is still logging.
 _LOGGER = textwrap.dedent(
     """
     import os, sys, time, pathlib, soko
+    from soko.core.digests import Algorithm, Digest
+    from soko.service.store import Store
     data, count = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+    store = Store.open_local(pathlib.Path(sys.argv[3]))
+    steps, acks = os.fdopen(int(sys.argv[4]), "w"), os.fdopen(int(sys.argv[5]), "r")
+    long_ago = time.time() - 7200
+
+    def collected():
+        if not acks.readline():
+            sys.exit("the collector stopped answering")
+
     shared = data / "shared.bin"
     shared.write_bytes(os.urandom(10_000))
     with soko.init(project="proj") as run:
@@ -237,7 +251,8 @@ _LOGGER = textwrap.dedent(
             unique.write_bytes(os.urandom(4096))
             live.add_file(str(unique))
             run.log_artifact(live).wait()
-            # A version that is deleted at once: garbage for the collector to find.
+            # A version that is deleted at once: garbage for the collector to find. Its
+            # own blob is aged past the grace period, as if it had been logged long ago.
             scratch = soko.Artifact("scratch", "dataset")
             scratch.add_file(str(shared))
             junk = data / f"scratch-{i}.bin"
@@ -245,28 +260,34 @@ _LOGGER = textwrap.dedent(
             scratch.add_file(str(junk))
             run.log_artifact(scratch).wait()
             scratch.delete()
-            time.sleep(0.25)
+            junk_digest = Digest.of_bytes(junk.read_bytes(), Algorithm.XXH128)
+            os.utime(store.blobs.local_path(junk_digest), (long_ago, long_ago))
+            if i:
+                collected()
+            steps.write(f"{i}\\n")
+            steps.flush()
+        collected()
     print("logged", count)
     """
 )
 
 _COLLECTOR = textwrap.dedent(
     """
-    import json, sys, time, pathlib
+    import json, os, sys, pathlib
     from soko.service.gc import collect_garbage
     from soko.service.store import Store
     store = Store.open_local(pathlib.Path(sys.argv[1]))
-    stop, grace = pathlib.Path(sys.argv[2]), float(sys.argv[3])
+    grace = float(sys.argv[2])
+    steps, acks = os.fdopen(int(sys.argv[3]), "r"), os.fdopen(int(sys.argv[4]), "w")
     runs = deleted_while_logging = 0
-    while True:
-        last = stop.exists()
+    for step in steps:  # until the logger, done, closes its end
         report = collect_garbage(store, grace_seconds=grace)
         runs += 1
-        if not last:
-            deleted_while_logging += len(report.deleted)
-        if last:
-            break
-        time.sleep(0.05)
+        deleted_while_logging += len(report.deleted)
+        acks.write(step)
+        acks.flush()
+    collect_garbage(store, grace_seconds=grace)
+    runs += 1
     print(json.dumps({"runs": runs, "deleted_while_logging": deleted_while_logging}))
     """
 )
@@ -281,31 +302,50 @@ def test_a_log_running_while_gc_runs_loses_nothing(store: Store, soko_env, tmp_p
     old_garbage = _blobs(store)
     data = tmp_path / "data"
     data.mkdir()
-    stop = tmp_path / "stop"
     env = {**os.environ, "SOKO_SILENT": "true"}
-    collector = subprocess.Popen(
-        [sys.executable, "-c", _COLLECTOR, str(soko_env.store), str(stop), str(grace)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    logger = subprocess.run(
-        [sys.executable, "-c", _LOGGER, str(data), str(count)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    stop.touch()
+    steps_read, steps_write = os.pipe()
+    acks_read, acks_write = os.pipe()
+    collector_ends = (str(steps_read), str(acks_write))
+    logger_ends = (str(steps_write), str(acks_read))
+    try:
+        collector = subprocess.Popen(
+            [sys.executable, "-c", _COLLECTOR, str(soko_env.store), str(grace), *collector_ends],
+            pass_fds=(steps_read, acks_write),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        logger = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _LOGGER,
+                str(data),
+                str(count),
+                str(soko_env.store),
+                *logger_ends,
+            ],
+            pass_fds=(steps_write, acks_read),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    finally:
+        # Only the children hold the pipes: the collector sees their end when the logger ends.
+        for fd in (steps_read, steps_write, acks_read, acks_write):
+            os.close(fd)
+    logged, logger_errors = logger.communicate(timeout=300)
     out, err = collector.communicate(timeout=120)
-    assert logger.returncode == 0, logger.stderr
-    assert logger.stdout.strip() == f"logged {count}"
+    assert logger.returncode == 0, logger_errors
+    assert logged.strip() == f"logged {count}"
     assert collector.returncode == 0, err
     stats = json.loads(out)
-    assert stats["runs"] >= 3
-    # The collector deleted scratch versions' blobs while the logger was still logging.
-    assert stats["deleted_while_logging"] >= len(old_garbage) + 1
+    assert stats["runs"] == count + 1
+    # The collector deleted the old garbage and every scratch version's own blob while the
+    # logger was still logging.
+    assert stats["deleted_while_logging"] >= len(old_garbage) + count
 
     records = versions.list_versions(store, "local", "proj", "live")
     assert [r.version for r in records] == [f"v{i}" for i in range(count)]

@@ -15,11 +15,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import server_fixtures
+from child_pipes import read_line
 from server_fixtures import (
     S3_TEST_ENV,
     BucketBlobs,
@@ -67,23 +67,24 @@ WRITER = textwrap.dedent(
     """
 )
 
-# Logs a folder slowly (a pause after each uploaded batch) and says when the first batch
-# is stored, so that the test can kill it in the middle of its upload.
-SLOW_LOGGER = textwrap.dedent(
+# Logs a folder one batch at a time, says when the first batch is stored and then waits
+# on its stdin (for a word that never comes), so that the test kills it in the middle of
+# its upload.
+STALLED_LOGGER = textwrap.dedent(
     """
-    import os, sys, time
+    import sys
     import soko
     from soko.client import http
 
-    project, folder, marker = sys.argv[1], sys.argv[2], sys.argv[3]
+    project, folder = sys.argv[1], sys.argv[2]
     original = http.HttpBackend._upload_batch
 
-    def slow(self, *args):
+    def stall(self, *args):
         original(self, *args)
-        open(marker, "a").close()
-        time.sleep(0.5)
+        print("stored", flush=True)
+        sys.stdin.readline()
 
-    http.HttpBackend._upload_batch = slow
+    http.HttpBackend._upload_batch = stall
     http._WORKERS = 1
     http._BATCH_BLOBS = 20
     with soko.init(project=project) as run:
@@ -178,26 +179,24 @@ def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_rerun_uploads_t
     folder.mkdir()
     for i in range(200):
         (folder / f"f{i:03d}.bin").write_bytes(os.urandom(2048) + str(i).encode())
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_LOGGER)
-    marker = tmp_path / "first-batch-stored"
+    script = tmp_path / "stalled.py"
+    script.write_text(STALLED_LOGGER)
     home = tmp_path / "victim"
     env = client_env(server, home)
     victim = subprocess.Popen(
-        [sys.executable, str(script), project, str(folder), str(marker)],
+        [sys.executable, str(script), project, str(folder)],
         cwd=home,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert victim.poll() is None, victim.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the client never stored its first batch"
-        time.sleep(0.05)
+    said = read_line(victim, timeout=120, what="the client storing its first batch")
+    assert said == "stored", said
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    assert b"finished" not in victim.communicate()[0]
+    assert "finished" not in victim.communicate()[0]
 
     point_sdk_at(server, server.admin_key, tmp_path=tmp_path / "rerun", monkeypatch=monkeypatch)
     with pytest.raises(NotFoundError):

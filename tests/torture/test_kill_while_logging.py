@@ -64,7 +64,9 @@ def _run_and_kill(
             child.wait(timeout=60)
             pytest.fail(f"the logging child died ({child.returncode}):\n{child.stderr.read()}")
         lines.append(json.loads(said))
-    time.sleep(delay)  # the random moment of the kill: the point of this test
+    # Not a wait for anything to happen or age: the SIGKILL landing at a random moment of
+    # the child's next step, wherever that is, is what this test is about.
+    time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
     errors = child.stderr.read()

@@ -134,28 +134,36 @@ def test_an_interrupted_wait_leaves_no_writes_to_a_reused_descriptor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Ctrl-C lands while the caller waits for the helper to finish; the caller closes its
-    # descriptor and the next file opened gets the same number.
+    # descriptor and the next file opened gets the same number. The helper's first write
+    # waits until then.
     original = os.writev
+    reopened = threading.Event()
+    helpers: list[threading.Thread] = []
 
-    def slow(fd: int, parts: list[memoryview]) -> int:
-        time.sleep(0.02)
+    def held(fd: int, parts: list[memoryview]) -> int:
+        if threading.current_thread().name == "soko-write":
+            reopened.wait(10)
         return original(fd, parts)
 
     class InterruptedJoin(threading.Thread):
+        def start(self) -> None:
+            helpers.append(self)
+            super().start()
+
         def join(self, timeout: float | None = None) -> None:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(materialize.os, "writev", slow)
+    monkeypatch.setattr(materialize.os, "writev", held)
     monkeypatch.setattr(materialize.threading, "Thread", InterruptedJoin)
     data = os.urandom(8 * 1024 * 1024)
     with pytest.raises(KeyboardInterrupt):
         stream_new(str(tmp_path / "b"), Digest.of_bytes(data, Algorithm.MD5), _pieces(data, 65536))
     monkeypatch.undo()
+    (helper,) = helpers
     with open(tmp_path / "next", "wb") as unrelated:
-        deadline = time.monotonic() + 10
-        while [t for t in threading.enumerate() if t.name == "soko-write"]:
-            assert time.monotonic() < deadline, "the helper thread did not end"
-            time.sleep(0.05)
+        reopened.set()
+        threading.Thread.join(helper, timeout=10)
+        assert not helper.is_alive(), "the helper thread did not end"
         unrelated.flush()
     assert (tmp_path / "next").read_bytes() == b""
     assert not (tmp_path / "b").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -126,12 +127,19 @@ def test_held_contents_are_stored_instead_of_the_files_and_verified(tmp_path: Pa
     assert store.exists(wrong[3][0]) is False
 
 
+def age_packed(root: Path, seconds: float) -> None:
+    """Make every packed blob of the store at *root* look *seconds* older: its ``written``
+    in the index is what a loose blob's mtime is, and nothing in the API moves it back."""
+    with contextlib.closing(sqlite3.connect(root / "packs" / "index.db")) as db, db:
+        db.execute("UPDATE packed SET written = written - ?", (seconds,))
+
+
 def test_putting_packed_blobs_again_writes_no_pack_and_refreshes_them(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     items = make_files(tmp_path / "src", 40)
     put(store, items)
+    age_packed(tmp_path / "store", 3600)
     before = store.stat(items[0][0]).modified
-    time.sleep(0.05)
     put(store, items)
     assert len(pack_files(tmp_path / "store")) == 1
     assert store.stat(items[0][0]).modified > before
@@ -388,11 +396,16 @@ def test_compaction_never_deletes_a_pack_whose_rows_are_being_written(tmp_path: 
     items = make_files(tmp_path / "src", 40)
     publish = writer.packs._publish
     renamed = threading.Event()
+    collector_locks = threading.Event()
+    long_ago = time.time() - 3600
 
     def publish_and_pause(temp: str, name: str) -> None:
         publish(temp, name)
+        # The pack is in packs/, its rows not committed yet, and it looks old: nothing but
+        # the index's write lock keeps the collector from deleting it.
+        os.utime(writer.packs._pack_path(name), (long_ago, long_ago))
         renamed.set()
-        time.sleep(0.5)  # the pack is in packs/, its rows not committed yet
+        collector_locks.wait(10)  # the writer commits once the collector wants the lock
 
     writer.packs._publish = publish_and_pause  # type: ignore[method-assign]
     thread = threading.Thread(target=put, args=(writer, items))
@@ -400,8 +413,16 @@ def test_compaction_never_deletes_a_pack_whose_rows_are_being_written(tmp_path: 
     assert renamed.wait(10)
     # Another process's collector, with no grace at all (its own index connection).
     collector = packs_module.Packs(str(root), lambda: str(root / "tmp" / "never-used"))
+    transaction = collector._transaction
+
+    def announced_transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        collector_locks.set()
+        return transaction()
+
+    collector._transaction = announced_transaction  # type: ignore[method-assign]
     report = collector.compact(grace_seconds=0)
     thread.join()
+    assert collector_locks.is_set()  # the collector did go for the pack
     assert report.packs_deleted == 0
     for digest, data, _ in items:
         assert writer.read_bytes(digest) == data

@@ -108,7 +108,7 @@ class Table(Media):
         """Give a column a type (a Python class, a soko class, a Type or an example value)."""
         if col_name not in self.columns:
             raise ValidationError(f"No column {col_name!r} in {self.columns}")
-        wbtype = dtypes.TypeRegistry.type_from_dtype(dtype)
+        wbtype = dtypes.type_from_dtype(dtype)
         if optional:
             wbtype = dtypes.OptionalType(wbtype)
         col_index = self.columns.index(col_name)
