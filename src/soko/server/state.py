@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import NotFoundError
+from soko.errors import CorruptBlobError, NotFoundError
 from soko.server.auth import Principal
 from soko.server.config import ServerConfig
 from soko.service import possession, runs, versions
@@ -102,15 +102,25 @@ class ServerState:
     ) -> list[possession.Source]:
         """The versions a commit into ``entity/project/name`` may borrow blobs from: the
         collection's latest and *version_ids*, those *principal* may read (others are
-        ignored, as if they did not exist)."""
+        ignored, as if they did not exist).
+
+        A version whose manifest cannot be loaded (set aside, or found damaged now and set
+        aside) lends nothing and is skipped: it must not block the log that repairs it,
+        which uploads what the project cannot borrow and then stores the manifest again.
+        """
         found = possession.source_versions(
             self.store, entity=entity, project=project, name=name, version_ids=version_ids
         )
-        return [
-            possession.Source(r.entity, r.project, self.blob_sizes(r))
-            for r in found
-            if principal.may(r.entity, r.project, "viewer")
-        ]
+        sources = []
+        for record in found:
+            if not principal.may(record.entity, record.project, "viewer"):
+                continue
+            try:
+                sizes = self.blob_sizes(record)
+            except (NotFoundError, CorruptBlobError):
+                continue
+            sources.append(possession.Source(record.entity, record.project, sizes))
+        return sources
 
     def blob_sizes(self, record: VersionRecord) -> Mapping[Digest, int | None]:
         """Every blob the version's manifest names, with its size (None when unknown)."""
