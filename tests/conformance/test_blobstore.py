@@ -288,6 +288,45 @@ def test_wrong_bytes_for_a_stored_blob_are_refused(blob_store: BlobStore, way: s
     assert blob_store.put_stream(digest, ReadOnlyStream(data)) == len(data)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_wrong_bytes_get_the_same_words_whether_the_blob_is_stored_or_not(
+    blob_store: BlobStore, way: str
+) -> None:
+    # A server sends the message to the writer: it must not tell which digests exist.
+    stored, data = blob(os.urandom(5000))
+    blob_store.put_bytes(stored, data)
+    absent, _ = blob(os.urandom(5000))
+    said = []
+    for digest in (stored, absent):
+        with pytest.raises(DigestMismatchError) as caught:
+            if way == "bytes":
+                blob_store.put_bytes(digest, b"wrong bytes")
+            else:
+                blob_store.put_stream(digest, io.BytesIO(b"wrong bytes"))
+        said.append(str(caught.value).replace(str(digest), "<digest>"))
+    assert said[0] == said[1]
+    assert "<digest>" in said[0]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_wrong_bytes_for_a_stored_blob_do_not_refresh_it(blob_store: BlobStore, way: str) -> None:
+    # Refreshing restarts garbage collection's grace period: a failed upload of wrong bytes
+    # must not keep another project's unreferenced blob alive.
+    digest, data = blob(os.urandom(5000))
+    blob_store.put_bytes(digest, data)
+    path = blob_store.local_path(digest)
+    if path is not None:
+        a_day_ago = time.time() - 86400
+        os.utime(path, (a_day_ago, a_day_ago))
+    before = blob_store.stat(digest).modified
+    with pytest.raises(DigestMismatchError):
+        if way == "bytes":
+            blob_store.put_bytes(digest, b"wrong bytes")
+        else:
+            blob_store.put_stream(digest, io.BytesIO(b"wrong bytes"))
+    assert blob_store.stat(digest).modified == before
+
+
 def test_the_same_bytes_under_two_algorithms_are_two_blobs(blob_store: BlobStore) -> None:
     data = b"same bytes"
     md5, xxh = Digest.of_bytes(data, Algorithm.MD5), Digest.of_bytes(data, Algorithm.XXH128)
@@ -317,6 +356,9 @@ def test_open_stat_and_read_of_a_missing_blob_raise_not_found(blob_store: BlobSt
         with pytest.raises(NotFoundError) as caught:
             call(digest)
         assert isinstance(caught.value, LookupError)
+        # A server sends it to its clients: the digest, and no folder or bucket of the store.
+        message = str(caught.value)
+        assert str(digest) in message and "/" not in message.replace(str(digest), "")
 
 
 def test_delete(blob_store: BlobStore) -> None:
@@ -680,6 +722,18 @@ def test_putting_an_existing_blob_refreshes_its_time(store_root: Path, tmp_path:
 
     # Garbage collection's grace period starts again for a blob that is wanted again.
     assert store.stat(digest).modified > a_day_ago + 3600
+
+
+def test_a_batch_with_wrong_bytes_refreshes_no_packed_blob(store_root: Path) -> None:
+    store = LocalBlobStore(store_root)
+    blobs = [blob(f"packed {i}".encode()) for i in range(40)]
+    store.put_blobs(blobs)
+    stored, _ = blobs[0]
+    before = store.stat(stored).modified
+    batch = [(stored, b"wrong bytes")] + [blob(f"new {i}".encode()) for i in range(40)]
+    with pytest.raises(DigestMismatchError):
+        store.put_blobs(batch)
+    assert store.stat(stored).modified == before
 
 
 def test_a_missing_source_file_raises_and_stores_nothing(store_root: Path) -> None:

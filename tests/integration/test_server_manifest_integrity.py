@@ -158,6 +158,11 @@ def test_a_damaged_manifest_the_server_has_not_read_yet_blocks_no_log(
                 logged = run.log_artifact(str(other), name="m", type="dataset").wait()
             assert logged.version == "v1"
             assert not stored.exists()  # found damaged and set aside
+            with server.client() as api:
+                v0 = api.get(f"/projects/local/{project}/collections/m/versions/v0").json()
+                gone = api.get(f"/versions/{v0['id']}/manifest")
+            assert gone.status_code == 404
+            assert str(root) not in gone.text  # the store's folder is the server's business
 
         _log(project, "m", tmp_path / "data")  # the intact files again
         assert stored.read_bytes() == intact

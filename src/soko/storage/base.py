@@ -16,6 +16,9 @@ Every store (local folder, memory, S3) honours these rules, which the conformanc
 - A put need not be durable when it returns; :meth:`BlobStore.sync` makes every put that
   returned before it durable. Callers sync once before committing a version that needs them.
 - ``open``/``stat`` of a missing blob raise :class:`~soko.errors.NotFoundError`.
+- Error messages (:func:`digest_mismatch`, :func:`blob_not_found`) name the digest and
+  nothing else: no path or bucket of the store, and the same words whether the blob is
+  stored or not, since a server sends them to its clients.
 - ``delete`` of a missing blob is not an error. Only garbage collection deletes.
 - Every method is safe to call from several threads and several processes at once.
 """
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, ValidationError
+from soko.errors import DigestMismatchError, NotFoundError, ValidationError
 
 FORMAT_VERSION = 1
 """The format of a store that keeps one object per blob (S3); the local store's own format,
@@ -70,10 +73,22 @@ def digest_of_key(key: str) -> Digest:
     return digest
 
 
+def digest_mismatch(digest: Digest, source: str) -> DigestMismatchError:
+    """The one error of a put whose bytes (of *source*: ``bytes``, ``stream``, a file) are
+    not *digest*'s, whichever path found it: a writer must not learn from the words
+    whether the blob is stored already."""
+    return DigestMismatchError(f"The bytes of {source} do not match {digest}; nothing was stored.")
+
+
+def blob_not_found(digest: Digest) -> NotFoundError:
+    """The one error for a blob the store lacks; it names no path of the store."""
+    return NotFoundError(f"Blob {digest} is not stored.")
+
+
 _VERIFY_CHUNK = 1024 * 1024
 
 
-def verify_stream(digest: Digest, stream: BinaryIO) -> int:
+def verify_stream(digest: Digest, stream: BinaryIO, source: str = "stream") -> int:
     """Read *stream* to its end and return its size; DigestMismatchError unless its bytes
     hash to *digest*. For a put of a blob that is stored already: nothing is written."""
     hasher = digest.algorithm.hasher()
@@ -81,11 +96,8 @@ def verify_stream(digest: Digest, stream: BinaryIO) -> int:
     while chunk := stream.read(_VERIFY_CHUNK):
         hasher.update(chunk)
         size += len(chunk)
-    actual = Digest(digest.algorithm, hasher.digest())
-    if actual != digest:
-        raise DigestMismatchError(
-            f"The bytes of stream hash to {actual}, not {digest}; nothing was stored."
-        )
+    if hasher.digest() != digest.raw:
+        raise digest_mismatch(digest, source)
     return size
 
 

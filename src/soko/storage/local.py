@@ -50,9 +50,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest, Hasher
-from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
+from soko.errors import DigestMismatchError, StoreError, ValidationError
 from soko.storage import copying
-from soko.storage.base import BlobInfo, blob_key, digest_of_key, verify_stream
+from soko.storage.base import (
+    BlobInfo,
+    blob_key,
+    blob_not_found,
+    digest_mismatch,
+    digest_of_key,
+    verify_stream,
+)
 from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.pack_writer import PackWriter
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
@@ -228,9 +235,8 @@ class LocalBlobStore:
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
         """Store *data* as *digest*; verified even when the blob exists (see the contract)."""
-        actual = digest.algorithm.digest_of(data)
-        if actual != digest.raw:
-            raise self._mismatch(digest, actual, "bytes")
+        if digest.algorithm.digest_of(data) != digest.raw:
+            raise digest_mismatch(digest, "bytes")
         if self._existing_size(digest) is not None:
             return
         self._write_bytes(digest, data)
@@ -240,8 +246,11 @@ class LocalBlobStore:
 
         When the blob exists the stream is read and verified all the same, but not written.
         """
-        if self._existing_size(digest) is not None:
-            return verify_stream(digest, stream)
+        if self.exists(digest):
+            size = verify_stream(digest, stream)
+            # Refreshed only now: wrong bytes must not keep an unreferenced blob from gc.
+            self._existing_size(digest)
+            return size
         return self._store_copied(
             digest,
             lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
@@ -277,9 +286,8 @@ class LocalBlobStore:
                 if data is None:
                     sizes[index] = self.put_file(digest, path)
                     continue
-                actual = digest.algorithm.digest_of(data)
-                if actual != digest.raw:
-                    raise self._mismatch(digest, actual, path)
+                if digest.algorithm.digest_of(data) != digest.raw:
+                    raise digest_mismatch(digest, path)
                 writer.add(digest, data)
                 sizes[index] = len(data)
         return sizes
@@ -291,17 +299,18 @@ class LocalBlobStore:
             for digest, data in blobs:
                 self.put_bytes(digest, data)
             return
-        packed = self.packs.touch(self.packs.present([d for d, _ in blobs]))
+        small = [(digest, data) for digest, data in blobs if len(data) <= MAX_PACKED]
+        # Every blob is verified before any stored one is refreshed (see the contract):
+        # wrong bytes must not keep an unreferenced blob from garbage collection.
+        for digest, data in small:
+            if digest.algorithm.digest_of(data) != digest.raw:
+                raise digest_mismatch(digest, "bytes")
+        packed = self.packs.touch(self.packs.present([d for d, _ in small]))
         with PackWriter(self.packs, target=PACK_TARGET) as writer:
             for digest, data in blobs:
                 if len(data) > MAX_PACKED:
                     self.put_bytes(digest, data)
-                    continue
-                # Verified before the "stored already?" test: see the contract.
-                actual = digest.algorithm.digest_of(data)
-                if actual != digest.raw:
-                    raise self._mismatch(digest, actual, "bytes")
-                if digest not in packed and digest not in writer:
+                elif digest not in packed and digest not in writer:
                     writer.add(digest, data)
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
@@ -310,7 +319,7 @@ class LocalBlobStore:
         try:
             self.put_bytes(digest, data)
         except DigestMismatchError:
-            raise self._mismatch(digest, digest.algorithm.hasher(data).digest(), path) from None
+            raise digest_mismatch(digest, path) from None
         return len(data)
 
     def _existing_size(self, digest: Digest) -> int | None:
@@ -335,9 +344,8 @@ class LocalBlobStore:
         return size
 
     def _store_bytes(self, digest: Digest, data: bytes, *, source_name: str) -> None:
-        actual = digest.algorithm.hasher(data).digest()
-        if actual != digest.raw:
-            raise self._mismatch(digest, actual, source_name)
+        if digest.algorithm.hasher(data).digest() != digest.raw:
+            raise digest_mismatch(digest, source_name)
         self._write_bytes(digest, data)
 
     def _write_bytes(self, digest: Digest, data: bytes) -> None:
@@ -381,7 +389,7 @@ class LocalBlobStore:
                 os.close(fd)
             digest = Digest(algorithm, hasher.digest())
             if isinstance(expected, Digest) and digest != expected:
-                raise self._mismatch(expected, digest.raw, source_name)
+                raise digest_mismatch(expected, source_name)
             if isinstance(expected, Algorithm) and self._existing_size(digest) is not None:
                 os.unlink(temp)
             else:
@@ -391,12 +399,6 @@ class LocalBlobStore:
                 os.unlink(temp)
             raise
         return digest, size
-
-    def _mismatch(self, digest: Digest, actual: bytes, source_name: str) -> DigestMismatchError:
-        got = Digest(digest.algorithm, actual)
-        return DigestMismatchError(
-            f"The bytes of {source_name} hash to {got}, not {digest}; nothing was stored."
-        )
 
     def _move_into_place(self, temp: str, digest: Digest) -> None:
         final = self._path(digest)
@@ -515,7 +517,7 @@ class LocalBlobStore:
             pass
         data = self.packs.read(digest)
         if data is None:
-            raise NotFoundError(f"No blob {digest} in {self.root}.")
+            raise blob_not_found(digest)
         return io.BytesIO(data)
 
     def read_bytes(self, digest: Digest) -> bytes:
@@ -553,7 +555,7 @@ class LocalBlobStore:
             st = os.stat(self._path(digest))
         except FileNotFoundError:
             if location is None:
-                raise NotFoundError(f"No blob {digest} in {self.root}.") from None
+                raise blob_not_found(digest) from None
             return BlobInfo(digest, location.size, location.written)
         written = st.st_mtime if location is None else max(st.st_mtime, location.written)
         return BlobInfo(digest, st.st_size, written)

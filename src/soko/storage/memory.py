@@ -14,8 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, NotFoundError
-from soko.storage.base import BlobInfo, verify_stream
+from soko.storage.base import BlobInfo, blob_not_found, digest_mismatch, verify_stream
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -57,8 +56,10 @@ class MemoryBlobStore:
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Store what *stream* yields; when the blob exists the stream is only verified."""
-        if self._existing_size(digest) is not None:
-            return verify_stream(digest, stream)
+        if self.exists(digest):
+            size = verify_stream(digest, stream)
+            self._existing_size(digest)  # refreshed once the bytes proved right
+            return size
         parts = []
         while chunk := stream.read(_CHUNK):
             parts.append(chunk)
@@ -77,12 +78,8 @@ class MemoryBlobStore:
             return len(found[0])
 
     def _verify(self, digest: Digest, data: bytes, *, source_name: str) -> None:
-        actual = digest.algorithm.hasher(data).digest()
-        if actual != digest.raw:
-            got = Digest(digest.algorithm, actual)
-            raise DigestMismatchError(
-                f"The bytes of {source_name} hash to {got}, not {digest}; nothing was stored."
-            )
+        if digest.algorithm.hasher(data).digest() != digest.raw:
+            raise digest_mismatch(digest, source_name)
 
     def _store(self, digest: Digest, data: bytes, *, source_name: str) -> None:
         self._verify(digest, data, source_name=source_name)
@@ -93,7 +90,7 @@ class MemoryBlobStore:
         with self._lock:
             found = self._blobs.get(digest)
         if found is None:
-            raise NotFoundError(f"No blob {digest} in the memory store.")
+            raise blob_not_found(digest)
         return found
 
     def open(self, digest: Digest) -> BinaryIO:

@@ -32,8 +32,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
-from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key, verify_stream
+from soko.errors import NotFoundError, StoreError, ValidationError
+from soko.storage.base import (
+    FORMAT_VERSION,
+    BlobInfo,
+    blob_key,
+    blob_not_found,
+    digest_mismatch,
+    digest_of_key,
+    verify_stream,
+)
 
 MARKER_NAME = "format_version"
 _CHUNK = 8 * 1024 * 1024
@@ -157,7 +165,7 @@ class S3BlobStore:
     def stat(self, digest: Digest) -> BlobInfo:
         head = self._head(self.key(digest))
         if head is None:
-            raise NotFoundError(f"Blob {digest} is not in {self!r}.")
+            raise blob_not_found(digest)
         return BlobInfo(digest, int(head["ContentLength"]), head["LastModified"].timestamp())
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
@@ -176,7 +184,7 @@ class S3BlobStore:
             body = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"]
         except self._client_error as exc:
             if _not_found(exc):
-                raise NotFoundError(f"Blob {digest} is not in {self!r}.") from None
+                raise blob_not_found(digest) from None
             raise StoreError(f"Cannot read blob {digest} from {self!r}: {exc}") from exc
         return cast(BinaryIO, body)
 
@@ -190,11 +198,8 @@ class S3BlobStore:
     # -- writing -------------------------------------------------------------------------
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
-        actual = Digest.of_bytes(data, digest.algorithm)
-        if actual != digest:
-            raise DigestMismatchError(
-                f"The bytes hash to {actual}, not {digest}; nothing was stored."
-            )
+        if digest.algorithm.digest_of(data) != digest.raw:
+            raise digest_mismatch(digest, "bytes")
         if self.exists(digest):
             return
         self._put_object(digest, data)
@@ -225,16 +230,16 @@ class S3BlobStore:
 
     def put_file(self, digest: Digest, path: str) -> int:
         with open(path, "rb") as stream:
-            try:
-                return self.put_stream(digest, stream)
-            except DigestMismatchError as exc:
-                raise DigestMismatchError(f"{path}: {exc}") from None
+            return self._put_stream(digest, stream, path)
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Hash *stream* into a spooled copy, check it, then upload the copy (when the blob
         exists, the stream is only verified: the contract's rule)."""
+        return self._put_stream(digest, stream, "stream")
+
+    def _put_stream(self, digest: Digest, stream: BinaryIO, source: str) -> int:
         if self.exists(digest):
-            return verify_stream(digest, stream)
+            return verify_stream(digest, stream, source)
         hasher = digest.algorithm.hasher()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
@@ -242,11 +247,8 @@ class S3BlobStore:
                 hasher.update(chunk)
                 spool.write(chunk)
                 size += len(chunk)
-            actual = Digest(digest.algorithm, hasher.digest())
-            if actual != digest:
-                raise DigestMismatchError(
-                    f"The bytes hash to {actual}, not {digest}; nothing was stored."
-                )
+            if hasher.digest() != digest.raw:
+                raise digest_mismatch(digest, source)
             spool.seek(0)
             if size <= _SPOOL:
                 self._put_object(digest, spool.read())
@@ -323,10 +325,7 @@ class S3BlobStore:
         with response["Body"] as body:
             while chunk := body.read(_CHUNK):
                 hasher.update(chunk)
-        actual = Digest(digest.algorithm, hasher.digest())
-        if actual != digest:
+        if hasher.digest() != digest.raw:
             self.client.delete_object(Bucket=self.bucket, Key=key)
-            raise DigestMismatchError(
-                f"The uploaded bytes hash to {actual}, not {digest}; nothing was stored."
-            )
+            raise digest_mismatch(digest, "the upload")
         return str(response["ETag"])
