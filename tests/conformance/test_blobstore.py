@@ -327,6 +327,85 @@ def test_wrong_bytes_for_a_stored_blob_do_not_refresh_it(blob_store: BlobStore, 
     assert blob_store.stat(digest).modified == before
 
 
+# Two 128-byte messages with one MD5 (Wang et al., 2004); a common suffix keeps them
+# colliding, since they are whole blocks of equal length.
+COLLISION = (
+    bytes.fromhex(
+        "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+        "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+        "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+        "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70"
+    ),
+    bytes.fromhex(
+        "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+        "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+        "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+        "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70"
+    ),
+)
+
+
+def colliding(suffix: bytes = b"") -> tuple[Digest, bytes, bytes]:
+    """A digest and two different byte strings that both hash to it (MD5)."""
+    original, forged = COLLISION[0] + suffix, COLLISION[1] + suffix
+    digest = Digest.of_bytes(original, Algorithm.MD5)
+    assert original != forged and Digest.of_bytes(forged, Algorithm.MD5) == digest
+    return digest, original, forged
+
+
+def put_one_way(store: BlobStore, digest: Digest, data: bytes, way: str) -> None:
+    if way == "bytes":
+        store.put_bytes(digest, data)
+    else:
+        store.put_stream(digest, ReadOnlyStream(data, step=64 * 1024))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+@pytest.mark.parametrize("suffix", [0, 3 * 1024 * 1024 + 7], ids=["128B", "3MiB"])
+def test_other_bytes_with_a_stored_blob_s_digest_are_refused(
+    blob_store: BlobStore, way: str, suffix: int
+) -> None:
+    # A digest is no proof of the bytes: a server records possession of a blob when a put
+    # of it succeeds, so bytes that only collide with the stored ones must not pass.
+    digest, original, forged = colliding(os.urandom(suffix))
+    blob_store.put_bytes(digest, original)
+    with pytest.raises(DigestMismatchError) as forged_put:
+        put_one_way(blob_store, digest, forged, way)
+    with pytest.raises(DigestMismatchError) as wrong_put:
+        put_one_way(blob_store, digest, b"wrong bytes", way)
+    assert str(forged_put.value) == str(wrong_put.value)  # the same answer: nothing to learn
+    assert blob_store.read_bytes(digest) == original
+    put_one_way(blob_store, digest, original, way)  # the stored bytes themselves pass
+    assert blob_store.read_bytes(digest) == original
+    assert_no_temp_files(blob_store)
+
+
+def damage(store: BlobStore, digest: Digest, data: bytes) -> None:
+    """Replace the stored bytes of *digest* with *data* behind the store's back."""
+    path = store.local_path(digest)
+    if path is not None:
+        os.chmod(path, 0o644)
+        Path(path).write_bytes(data)
+    elif isinstance(store, MemoryBlobStore):
+        store._blobs[digest] = (data, time.time())
+    else:
+        store.client.put_object(Bucket=store.bucket, Key=store.key(digest), Body=data)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_the_right_bytes_replace_a_damaged_stored_copy(blob_store: BlobStore, way: str) -> None:
+    # A flipped bit on disk makes the stored copy differ from the right bytes: they repair
+    # it rather than being refused as a forgery.
+    digest, data = blob(os.urandom(5000))
+    blob_store.put_bytes(digest, data)
+    damage(blob_store, digest, bytes([data[0] ^ 1]) + data[1:])
+    put_one_way(blob_store, digest, data, way)
+    assert blob_store.read_bytes(digest) == data
+    if isinstance(blob_store, LocalBlobStore):
+        assert blob_store.quarantine.holds([digest]) == {digest}
+    assert_no_temp_files(blob_store)
+
+
 def test_the_same_bytes_under_two_algorithms_are_two_blobs(blob_store: BlobStore) -> None:
     data = b"same bytes"
     md5, xxh = Digest.of_bytes(data, Algorithm.MD5), Digest.of_bytes(data, Algorithm.XXH128)
@@ -734,6 +813,26 @@ def test_a_batch_with_wrong_bytes_refreshes_no_packed_blob(store_root: Path) -> 
     with pytest.raises(DigestMismatchError):
         store.put_blobs(batch)
     assert store.stat(stored).modified == before
+
+
+@pytest.mark.parametrize("stored_as", ["packed", "loose"])
+def test_a_batch_with_other_bytes_for_a_stored_blob_s_digest_is_refused(
+    store_root: Path, stored_as: str
+) -> None:
+    store = LocalBlobStore(store_root)
+    digest, original, forged = colliding()
+    others = [blob(f"other {i}".encode()) for i in range(40)]
+    if stored_as == "packed":
+        store.put_blobs([(digest, original), *others])
+    else:
+        store.put_bytes(digest, original)
+    new = [blob(f"new {i}".encode()) for i in range(40)]
+    with pytest.raises(DigestMismatchError):
+        store.put_blobs([*new, (digest, forged)])
+    assert store.read_bytes(digest) == original
+    store.put_blobs([*new, (digest, original)])
+    assert store.read_bytes(digest) == original
+    assert store.missing(d for d, _ in new) == set()
 
 
 def test_a_missing_source_file_raises_and_stores_nothing(store_root: Path) -> None:

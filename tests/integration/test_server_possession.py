@@ -245,6 +245,62 @@ def test_uploading_the_real_bytes_for_a_lets_the_commit_succeed(scene: Scene) ->
     assert got.status_code == 200 and got.content.endswith(scene.secret)
 
 
+# Two 128-byte messages with one MD5 (Wang et al., 2004); a common suffix keeps them
+# colliding. XXH128 is no more a proof of the bytes than MD5 is.
+COLLISION = (
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70",
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70",
+)
+
+
+@pytest.mark.parametrize("suffix", [64, 1024 * 1024 + 64], ids=["small", "large"])
+def test_bytes_that_only_share_the_digest_of_another_project_s_blob_prove_nothing(
+    scene: Scene, suffix: int
+) -> None:
+    tail = os.urandom(suffix)
+    original, forged = (bytes.fromhex(half) + tail for half in COLLISION)
+    digest = Digest.of_bytes(original, Algorithm.MD5)
+    assert original != forged and Digest.of_bytes(forged, Algorithm.MD5) == digest
+    with scene.api() as admin:
+        if suffix < 1024 * 1024:
+            assert upload(admin, scene.b, {digest: original}).status_code == 200
+        else:
+            upload_large(admin, scene.b, digest, original)
+    path = f"/blobs/md5/{digest.hex}"
+    with scene.api(scene.writer_a) as api:
+        answers = [
+            upload(api, scene.a, {digest: forged}),
+            api.put(path, params=owner(scene.a), content=forged),
+        ]
+        plan = api.post(
+            "/blobs/uploads",
+            json={**owner(scene.a), "blobs": [{"digest": str(digest), "size": len(forged)}]},
+        )
+        (target,) = plan.json()["uploads"]
+        if target["url"] is not None:  # presigned (S3, a large blob): checked at completion
+            assert httpx.put(target["url"], content=forged).status_code == 200
+            answers.append(
+                api.post(
+                    f"/blobs/uploads/{target['upload_id']}/complete",
+                    json={**owner(scene.a), "digest": str(digest)},
+                )
+            )
+        still_missing = missing(api, scene.a, [digest])
+        entry = Entry("loot.bin", digest.b64, len(forged))
+        refused = commit(api, scene.a, "loot", Manifest.of([entry], XXH))
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "digest_mismatch"
+    assert still_missing == {str(digest)}
+    assert refused.status_code == 409, refused.text
+
+
 def test_a_manifest_whose_sizes_lie_is_refused(scene: Scene) -> None:
     data = os.urandom(64 * 1024)
     digest = Digest.of_bytes(data, XXH)

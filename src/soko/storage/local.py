@@ -43,7 +43,7 @@ import os
 import stat as stat_module
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +54,12 @@ from soko.errors import DigestMismatchError, StoreError, ValidationError
 from soko.storage import copying
 from soko.storage.base import (
     BlobInfo,
+    ComparingReader,
     blob_key,
     blob_not_found,
     digest_mismatch,
     digest_of_key,
-    verify_stream,
+    same_bytes,
 )
 from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.pack_writer import PackWriter
@@ -234,28 +235,76 @@ class LocalBlobStore:
         )
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
-        """Store *data* as *digest*; verified even when the blob exists (see the contract)."""
+        """Store *data* as *digest*; when the blob exists, *data* is verified and compared
+        with the stored copy all the same (see the contract)."""
         if digest.algorithm.digest_of(data) != digest.raw:
             raise digest_mismatch(digest, "bytes")
-        if self._existing_size(digest) is not None:
-            return
+        stored = self._open_stored(digest)
+        if stored is not None:
+            with stored:
+                same = same_bytes(stored, io.BytesIO(data))
+            if self._settle(digest, same, _same_as_bytes(data), "bytes"):
+                return
         self._write_bytes(digest, data)
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Store what *stream* yields until EOF as *digest*; returns the size.
 
-        When the blob exists the stream is read and verified all the same, but not written.
+        When the blob exists the stream is verified and compared with the stored copy as it
+        is read (see the contract); it is written to a temp file all the same, dropped when
+        the stored copy stays.
         """
-        if self.exists(digest):
-            size = verify_stream(digest, stream)
-            # Refreshed only now: wrong bytes must not keep an unreferenced blob from gc.
-            self._existing_size(digest)
-            return size
-        return self._store_copied(
-            digest,
-            lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
-            source_name="stream",
-        )[1]
+        stored = self._open_stored(digest)
+        if stored is None:
+            return self._store_copied(
+                digest,
+                lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
+                source_name="stream",
+            )[1]
+        with stored:
+            reader = ComparingReader(stream, stored)
+            return self._store_copied(
+                digest,
+                lambda fd, hasher: copying.copy_stream(reader, fd, hasher),  # type: ignore[arg-type]
+                source_name="stream",
+                settle=lambda temp: self._settle(
+                    digest, reader.same(), lambda copy: _same_as_file(copy, temp), "stream"
+                ),
+            )[1]
+
+    def _open_stored(self, digest: Digest) -> BinaryIO | None:
+        """A reader of the stored copy (the loose file, else the packed bytes), or None."""
+        try:
+            return open(self._path(digest), "rb")
+        except FileNotFoundError:
+            pass
+        data = self.packs.read(digest)
+        return None if data is None else io.BytesIO(data)
+
+    def _settle(
+        self, digest: Digest, same: bool, matches: Callable[[BinaryIO], bool], source: str
+    ) -> bool:
+        """Decide a put of verified bytes for a blob that was stored: True when the stored
+        copy stays (*same* bytes; it is refreshed, and only now, so that wrong bytes never
+        keep an unreferenced blob from garbage collection), False when the caller is to
+        store the bytes (the copy is gone meanwhile, or was damaged and is set aside).
+
+        Bytes that hash to the digest but differ from an intact stored copy are other bytes
+        with the same digest: DigestMismatchError, as for bytes that do not hash to it.
+        *matches* compares a copy found after the damaged one was set aside.
+        """
+        if same:
+            return self._existing_size(digest) is not None
+        # Either the stored copy is damaged (a flipped bit no read found yet), or these are
+        # other bytes with its digest: a copy that fails its digest goes to the quarantine.
+        self.quarantine.set_aside(digest)
+        stored = self._open_stored(digest)
+        if stored is None:
+            return False
+        with stored:
+            if matches(stored):
+                return False  # an intact copy of these bytes is left: writing them is harmless
+        raise digest_mismatch(digest, source)
 
     def put_files(
         self,
@@ -299,19 +348,40 @@ class LocalBlobStore:
             for digest, data in blobs:
                 self.put_bytes(digest, data)
             return
-        small = [(digest, data) for digest, data in blobs if len(data) <= MAX_PACKED]
-        # Every blob is verified before any stored one is refreshed (see the contract):
-        # wrong bytes must not keep an unreferenced blob from garbage collection.
-        for digest, data in small:
+        small = {digest: data for digest, data in blobs if len(data) <= MAX_PACKED}
+        # Every blob is verified, and compared with its stored copy, before any stored one
+        # is refreshed (see the contract): wrong bytes must not keep an unreferenced blob
+        # from garbage collection.
+        for digest, data in small.items():
             if digest.algorithm.digest_of(data) != digest.raw:
                 raise digest_mismatch(digest, "bytes")
-        packed = self.packs.touch(self.packs.present([d for d, _ in small]))
+        kept = set()
+        for digest, copy in self._stored_copies(small).items():
+            if copy == small[digest]:
+                kept.add(digest)
+            else:  # a damaged copy, set aside (the bytes are then stored), or refused
+                self._settle(digest, False, _same_as_bytes(small[digest]), "bytes")
+        packed = self.packs.touch(kept)
+        kept = packed | {d for d in kept - packed if self._existing_size(d) is not None}
         with PackWriter(self.packs, target=PACK_TARGET) as writer:
             for digest, data in blobs:
                 if len(data) > MAX_PACKED:
                     self.put_bytes(digest, data)
-                elif digest not in packed and digest not in writer:
+                elif digest not in kept and digest not in writer:
                     writer.add(digest, data)
+
+    def _stored_copies(self, digests: Collection[Digest]) -> dict[Digest, bytes]:
+        """The stored bytes of those of *digests* the store holds: packed ones read one
+        open per pack, then one open per digest not packed (a loose copy)."""
+        found = dict(self.packs.read_many(digests))
+        for digest in digests:
+            if digest not in found:
+                try:
+                    with open(self._path(digest), "rb") as reader:
+                        found[digest] = reader.read()
+                except FileNotFoundError:
+                    continue
+        return found
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
         if data is None:
@@ -371,11 +441,14 @@ class LocalBlobStore:
         copy: Callable[[int, Hasher], int],
         *,
         source_name: str,
+        settle: Callable[[str], bool] | None = None,
     ) -> tuple[Digest, int]:
         """Store what *copy* writes to a temp file (and feeds to the hasher); returns the
         digest and the size. *expected* is the digest the bytes must have, or only the
         algorithm when the digest is learnt from the copy (a blob stored already then
-        keeps its file, refreshed, and the copy is dropped)."""
+        keeps its file, refreshed, and the copy is dropped). *settle*, given the temp
+        file's path once its bytes proved right, says whether the stored copy stays (the
+        copy is then dropped)."""
         algorithm = expected if isinstance(expected, Algorithm) else expected.algorithm
         hasher = algorithm.hasher()
         try:
@@ -390,7 +463,11 @@ class LocalBlobStore:
             digest = Digest(algorithm, hasher.digest())
             if isinstance(expected, Digest) and digest != expected:
                 raise digest_mismatch(expected, source_name)
-            if isinstance(expected, Algorithm) and self._existing_size(digest) is not None:
+            if isinstance(expected, Algorithm):
+                stays = self._existing_size(digest) is not None
+            else:
+                stays = settle is not None and settle(temp)
+            if stays:
                 os.unlink(temp)
             else:
                 self._move_into_place(temp, digest)
@@ -511,14 +588,10 @@ class LocalBlobStore:
         return absent
 
     def open(self, digest: Digest) -> BinaryIO:
-        try:
-            return open(self._path(digest), "rb")
-        except FileNotFoundError:
-            pass
-        data = self.packs.read(digest)
-        if data is None:
+        reader = self._open_stored(digest)
+        if reader is None:
             raise blob_not_found(digest)
-        return io.BytesIO(data)
+        return reader
 
     def read_bytes(self, digest: Digest) -> bytes:
         with self.open(digest) as stream:
@@ -665,3 +738,12 @@ def _blob_info(key: str, entry: os.DirEntry[str]) -> BlobInfo | None:
     except FileNotFoundError:
         return None  # deleted while listing
     return BlobInfo(digest, st.st_size, st.st_mtime)
+
+
+def _same_as_bytes(data: bytes) -> Callable[[BinaryIO], bool]:
+    return lambda reader: same_bytes(reader, io.BytesIO(data))
+
+
+def _same_as_file(reader: BinaryIO, path: str) -> bool:
+    with open(path, "rb") as written:
+        return same_bytes(reader, written)

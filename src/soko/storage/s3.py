@@ -25,7 +25,9 @@ boto3 is imported here only (``pip install 'soko[cloud]'``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,11 +38,12 @@ from soko.errors import NotFoundError, StoreError, ValidationError
 from soko.storage.base import (
     FORMAT_VERSION,
     BlobInfo,
+    ComparingReader,
     blob_key,
     blob_not_found,
     digest_mismatch,
     digest_of_key,
-    verify_stream,
+    same_bytes,
 )
 
 MARKER_NAME = "format_version"
@@ -198,11 +201,43 @@ class S3BlobStore:
     # -- writing -------------------------------------------------------------------------
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
+        """Store *data*; when the blob exists, *data* is verified and compared with the
+        stored object all the same (see the contract)."""
         if digest.algorithm.digest_of(data) != digest.raw:
             raise digest_mismatch(digest, "bytes")
-        if self.exists(digest):
-            return
+        stored = self._open_stored(digest)
+        if stored is not None:
+            with stored:
+                same = same_bytes(stored, io.BytesIO(data))
+            if self._keeps_stored(digest, same, "bytes"):
+                return
         self._put_object(digest, data)
+
+    def _open_stored(self, digest: Digest) -> BinaryIO | None:
+        """A reader of the stored object, or None when there is none (one request)."""
+        try:
+            return self.open(digest)
+        except NotFoundError:
+            return None
+
+    def _keeps_stored(self, digest: Digest, same: bool, source: str) -> bool:
+        """Whether the stored object stays, for verified bytes of a blob that was stored:
+        True when they are the *same* bytes; False when the caller is to upload them (the
+        object is gone meanwhile, or fails its digest: damaged in the bucket). Bytes that
+        differ from an intact object are other bytes with its digest: DigestMismatchError,
+        as for bytes that do not hash to it."""
+        if same:
+            return True
+        stored = self._open_stored(digest)
+        if stored is None:
+            return False
+        hasher = digest.algorithm.hasher()
+        with stored:
+            while chunk := stored.read(_CHUNK):
+                hasher.update(chunk)
+        if hasher.digest() == digest.raw:
+            raise digest_mismatch(digest, source)
+        return False
 
     def _put_object(self, digest: Digest, data: bytes) -> None:
         key = self.key(digest)
@@ -234,21 +269,29 @@ class S3BlobStore:
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Hash *stream* into a spooled copy, check it, then upload the copy (when the blob
-        exists, the stream is only verified: the contract's rule)."""
+        exists, the stream is compared with the stored object as it is read, and nothing
+        is uploaded when they are the same: the contract's rule)."""
         return self._put_stream(digest, stream, "stream")
 
     def _put_stream(self, digest: Digest, stream: BinaryIO, source: str) -> int:
-        if self.exists(digest):
-            return verify_stream(digest, stream, source)
-        hasher = digest.algorithm.hasher()
-        size = 0
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
+        stored = self._open_stored(digest)
+        with contextlib.ExitStack() as cleanup:
+            comparing = None
+            if stored is not None:
+                cleanup.enter_context(stored)
+                comparing = ComparingReader(stream, stored)
+                stream = cast(BinaryIO, comparing)
+            spool = cleanup.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL))
+            hasher = digest.algorithm.hasher()
+            size = 0
             while chunk := stream.read(_CHUNK):
                 hasher.update(chunk)
                 spool.write(chunk)
                 size += len(chunk)
             if hasher.digest() != digest.raw:
                 raise digest_mismatch(digest, source)
+            if comparing is not None and self._keeps_stored(digest, comparing.same(), source):
+                return size
             spool.seek(0)
             if size <= _SPOOL:
                 self._put_object(digest, spool.read())
@@ -300,11 +343,17 @@ class S3BlobStore:
         head = self._head(staged)
         if head is None:
             raise NotFoundError(f"Nothing was uploaded for upload {upload_id}.")
-        etag = str(head["ETag"])
+        etag, size = str(head["ETag"]), int(head["ContentLength"])
         if not (digest.algorithm is Algorithm.MD5 and etag.strip('"') == digest.hex):
             # Not the bucket's MD5 of a one-part upload: read the bytes back and hash them.
-            etag = self._hash_object(staged, digest)
+            etag, size = self._hash_object(staged, digest)
         try:
+            stored = self._open_stored(digest)
+            if stored is not None:
+                with stored, self._read_staged(staged, etag) as uploaded:
+                    same = same_bytes(uploaded, stored)
+                if self._keeps_stored(digest, same, "the upload"):
+                    return size
             self._upload(
                 digest,
                 lambda: self.client.copy(
@@ -316,16 +365,27 @@ class S3BlobStore:
             )
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staged)
-        return int(head["ContentLength"])
+        return size
 
-    def _hash_object(self, key: str, digest: Digest) -> str:
-        """Hash the object at *key*; returns the ETag of what was hashed."""
+    def _read_staged(self, key: str, etag: str) -> BinaryIO:
+        """The staged object that was checked (its ETag), for the comparison with a stored
+        copy: the client cannot swap the bytes in between."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except self._client_error as exc:
+            raise StoreError(f"Cannot read the upload {key} in {self!r}: {exc}") from exc
+        return cast(BinaryIO, response["Body"])
+
+    def _hash_object(self, key: str, digest: Digest) -> tuple[str, int]:
+        """Hash the object at *key*; returns the ETag and the size of what was hashed."""
         response = self.client.get_object(Bucket=self.bucket, Key=key)
         hasher = digest.algorithm.hasher()
+        size = 0
         with response["Body"] as body:
             while chunk := body.read(_CHUNK):
                 hasher.update(chunk)
+                size += len(chunk)
         if hasher.digest() != digest.raw:
             self.client.delete_object(Bucket=self.bucket, Key=key)
             raise digest_mismatch(digest, "the upload")
-        return str(response["ETag"])
+        return str(response["ETag"]), size
