@@ -330,6 +330,80 @@ def test_a_manifest_whose_sizes_lie_is_refused(scene: Scene) -> None:
     assert honest.status_code == 200, honest.text
 
 
+# ----- the manifest's size and the number of sources ------------------------------------
+
+
+def test_a_manifest_over_the_server_s_limit_is_neither_read_nor_lent(tmp_path: Path) -> None:
+    # A writer could upload a manifest blob of gigabytes and commit it: the server reads
+    # and parses a manifest whole, so it stats the blob first.
+    root = tmp_path / "server"
+    db, store = f"sqlite:///{root / 'meta.db'}", str(root / "blobs")
+    server = SokoServer(root, db=db, store=store)
+    project, other = unique_project("big"), unique_project("other")
+    files = {f"file-{i:03d}.bin": os.urandom(16) for i in range(60)}
+    blobs = {Digest.of_bytes(data, XXH): data for data in files.values()}
+    big = manifest_of(
+        {path: (Digest.of_bytes(data, XXH), len(data)) for path, data in files.items()}
+    )
+    assert len(big.to_bytes()) > 4096
+    try:
+        with server.client() as api:
+            assert upload(api, project, blobs).status_code == 200
+            made = commit(api, project, "big", big)
+            assert made.status_code == 200, made.text
+    finally:
+        server.stop()
+    server = SokoServer(
+        root,
+        db=db,
+        store=store,
+        admin_key=server.admin_key,
+        args=["--max-manifest-bytes", "4096"],
+    )
+    try:
+        with server.client() as api:
+            refused = commit(api, project, "again", big)
+            one = manifest_of({"one.bin": (Digest.of_bytes(files["file-000.bin"], XXH), 16)})
+            small = commit(api, project, "small", one)
+            read = api.get(f"/versions/{made.json()['id']}/manifest")
+            # The version lends nothing to another project now: its manifest is not read.
+            lent = missing(api, other, list(blobs), sources=[made.json()["id"]])
+            versions = api.get(f"/projects/{ENTITY}/{project}/collections/again/versions")
+    finally:
+        server.stop()
+    for answer in (refused, read):
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "validation_error" and "4096 bytes" in error["message"]
+    assert small.status_code == 200, small.text
+    assert lent == {str(d) for d in blobs}
+    assert versions.status_code == 404
+
+
+def test_a_request_lists_at_most_sixteen_sources(soko_server: SokoServer) -> None:
+    with soko_server.client() as api:
+        sources = [uuid.uuid4().hex for _ in range(17)]
+        asked = api.post(
+            "/blobs/missing", json={**owner(unique_project()), "digests": [], "sources": sources}
+        )
+        body = {
+            **owner(unique_project()),
+            "name": "n",
+            "type": "dataset",
+            "manifest_blob": str(Digest.of_bytes(b"{}", XXH)),
+            "algorithm": "XXH128",
+            "sources": sources,
+        }
+        committed = api.post("/versions", json=body)
+        fine = api.post(
+            "/blobs/missing",
+            json={**owner(unique_project()), "digests": [], "sources": sources[:16]},
+        )
+    assert asked.status_code == committed.status_code == 422, (asked.text, committed.text)
+    assert "sources" in asked.json()["error"]["message"]
+    assert fine.status_code == 200, fine.text
+
+
 # ----- borrowing from readable versions -----------------------------------------------
 
 

@@ -32,8 +32,10 @@ from soko.wire.fields import (
 
 MAX_DIGESTS_PER_REQUEST = 10_000
 """The most digests one missing-blobs, batch or URL question may carry."""
-MAX_SOURCES = 256
-"""The most source versions one missing-blobs question or commit may list."""
+MAX_SOURCES = 16
+"""The most source versions one missing-blobs question or commit may list: the server may
+load each one's manifest for the request (a client lists the versions it read most
+recently first)."""
 
 
 class CommitIn(WireModel):

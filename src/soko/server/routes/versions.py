@@ -53,6 +53,7 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
         state.store, entity=body.entity, project=body.project, digest=digest
     )
     try:
+        state.check_manifest_size(digest, name=f"{body.entity}/{body.project}/{body.name}")
         manifest = state.store.read_manifest(digest, Algorithm.parse(body.algorithm))
     except NotFoundError:
         raise possession.manifest_blob_not_stored(digest) from None
