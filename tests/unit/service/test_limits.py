@@ -129,3 +129,28 @@ def test_the_sdk_refuses_what_the_store_would() -> None:
     with pytest.raises(ValidationError, match="at most"):
         artifact.ttl = 10**30
     assert soko.run is None
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """An object nesting arrays: *depth* levels in all."""
+    value: list[Any] = []
+    for _ in range(depth - 2):
+        value = [value]
+    return {"a": value}
+
+
+@pytest.mark.usefixtures("soko_env")
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_deeply_nested_config_and_metadata_are_refused(depth: int) -> None:
+    # Walked recursively, such input exhausted the stack (RecursionError, not a soko error).
+    deep = _nested(depth)
+    with pytest.raises(ValidationError, match="64 levels"):
+        soko.init(project="p", config=deep)
+    assert soko.run is None
+    with pytest.raises(ValidationError, match="64 levels"):
+        soko.Artifact("n", "dataset", metadata=deep)
+    artifact = soko.Artifact("n", "dataset")
+    with pytest.raises(ValidationError, match="64 levels"):
+        artifact.metadata = deep
+    with soko.init(project="p", config=_nested(64)) as run:
+        assert run.config["a"] == _nested(64)["a"]
