@@ -4,7 +4,7 @@ Layout under ``s3://<bucket>/<prefix>``::
 
     format_version            "1\\n": the store's format; any other value is refused
     blobs/<alg>/<xx>/<hex>    one object per blob (see :func:`~.base.blob_key`)
-    uploads/<upload id>       presigned uploads waiting for their check (never a blob)
+    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob)
 
 Write order, so that an object under ``blobs/`` always holds the bytes of its digest:
 
@@ -13,7 +13,9 @@ Write order, so that an object under ``blobs/`` always holds the bytes of its di
 2. The verified bytes are PUT (``Content-MD5`` set, so the bucket checks the transfer too),
    or uploaded in parts for large blobs. An S3 PUT is atomic: readers see the whole object
    or none, and a second writer of the same blob writes the same bytes.
-3. A presigned upload goes to ``uploads/<id>``; :meth:`S3BlobStore.complete_staged` then
+3. A presigned upload goes to ``uploads/<scope>/<id>``, where ``<scope>`` is a hash of
+   whom the upload is for (a server's project), so that only the one it was planned for
+   can complete it; :meth:`S3BlobStore.complete_staged` then
    checks it (the bucket's MD5 ETag when it is one, else by reading it back and hashing),
    and copies it to its blob key only if the object still has the ETag that was checked,
    so a client cannot swap the bytes between the check and the copy.
@@ -318,28 +320,33 @@ class S3BlobStore:
         )
         return url
 
-    def _staged_key(self, upload_id: str) -> str:
-        return f"{self.prefix}uploads/{upload_id}"
+    def _staged_key(self, upload_id: str, scope: str) -> str:
+        """Where the upload *upload_id* for *scope* lands: the same id completed for another
+        scope names another key, where nothing was uploaded."""
+        hashed = hashlib.sha256(scope.encode("utf-8")).hexdigest()[:32]
+        return f"{self.prefix}uploads/{hashed}/{upload_id}"
 
     def presign_staged_put(
-        self, upload_id: str, digest: Digest, *, size: int, expires: int
+        self, upload_id: str, digest: Digest, *, scope: str, size: int, expires: int
     ) -> tuple[str, dict[str, str]]:
-        """A URL to PUT the blob's bytes to ``uploads/<upload_id>``, and headers to send."""
+        """A URL to PUT the blob's bytes to the upload's staging key (for *scope*, whom the
+        upload is for), and headers to send."""
         del digest, size  # checked at completion, whatever the client sends
         url: str = self.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": self._staged_key(upload_id)},
+            Params={"Bucket": self.bucket, "Key": self._staged_key(upload_id, scope)},
             ExpiresIn=expires,
         )
         return url, {}
 
-    def complete_staged(self, upload_id: str, digest: Digest) -> int:
-        """Check the staged upload against *digest* and make it the blob; returns its size.
+    def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int:
+        """Check the staged upload for *scope* against *digest* and make it the blob;
+        returns its size.
 
         DigestMismatchError (the staged object is deleted) when the bytes differ;
-        NotFoundError when nothing was uploaded.
+        NotFoundError when nothing was uploaded for *scope* under that id.
         """
-        staged = self._staged_key(upload_id)
+        staged = self._staged_key(upload_id, scope)
         head = self._head(staged)
         if head is None:
             raise NotFoundError(f"Nothing was uploaded for upload {upload_id}.")
