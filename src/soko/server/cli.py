@@ -2,9 +2,9 @@
 
 On the first start of a fresh database the ``admin`` user is created and its API key is
 printed once; with ``SOKO_ADMIN_KEY`` set, that key is the admin's instead (replacing the
-previous ``SOKO_ADMIN_KEY`` and the printed key) and nothing is printed. A weak ``SOKO_ADMIN_KEY`` stops the
-start with one line, before anything is opened. The ``soko`` CLI calls :func:`serve`;
-``python -m soko.server`` does too.
+previous ``SOKO_ADMIN_KEY`` and the printed key) and nothing is printed. A weak
+``SOKO_ADMIN_KEY`` stops the start with one line, before anything is opened. The ``soko``
+CLI calls :func:`serve`; ``python -m soko.server`` does too.
 """
 
 from __future__ import annotations
