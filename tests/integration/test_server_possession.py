@@ -546,3 +546,28 @@ def test_another_project_s_version_and_run_ids_are_answered_like_made_up_ones(
         finished = api.post(f"/runs/{run_id}/finish", json={"state": "finished"})
     assert patched.status_code == finished.status_code == 403
     assert patched.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_registry_link_into_an_unreadable_project_resolves_like_a_missing_alias(
+    scene: Scene,
+) -> None:
+    # The registry (in A) links B's version; A's writer may read the registry, not B.
+    with scene.api() as admin:
+        linked = admin.post(
+            f"/versions/{scene.version_b['id']}/links",
+            json={**owner(scene.a), "registry": "reg", "aliases": ["best"]},
+        )
+        assert linked.status_code == 200, linked.text
+    base = f"/projects/{ENTITY}/{scene.a}/collections/reg/versions"
+    with scene.api(scene.writer_a) as api:
+        through_link = [api.get(f"{base}/best"), api.get(f"{base}/v0")]
+        made_up = [api.get(f"{base}/nothing"), api.get(f"{base}/v7")]
+    for got, expected, selector in zip(through_link, made_up, ["best", "v0"], strict=True):
+        assert got.status_code == expected.status_code == 404, got.text
+        message = got.json()["error"]["message"]
+        assert message == expected.json()["error"]["message"].replace(
+            expected.url.path.rsplit("/", 1)[1], selector
+        )
+        assert scene.b not in got.text
+    with scene.api() as admin:
+        assert admin.get(f"{base}/best").json()["id"] == scene.version_b["id"]

@@ -84,6 +84,11 @@ def _linked_version_row(conn: Connection, collection: Any, target: int | str) ->
     ).first()
 
 
+def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
+    """The answer for ``name:selector`` naming no version (or none the caller may see)."""
+    return NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+
+
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
     target = parse_selector(selector)
@@ -91,7 +96,7 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
         collection = find_collection(conn, entity, project, name)
         row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
-            raise NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+            raise no_such_artifact(entity, project, name, selector)
         if collection.kind == "registry":
             return record_by_id(conn, row.id)
         return version_record(conn, row, entity=entity, project=project)

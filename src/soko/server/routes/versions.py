@@ -202,9 +202,11 @@ def resolve(
     """The version ``name:selector`` names (an alias or ``vN``)."""
     caller.require(entity, project, "viewer")
     record = versions.resolve(state.store, entity, project, name, selector)
-    if (record.entity, record.project) != (entity, project):
-        # A registry link may point into a project the caller cannot read.
-        caller.require(record.entity, record.project, "viewer")
+    linked_elsewhere = (record.entity, record.project) != (entity, project)
+    if linked_elsewhere and not caller.may(record.entity, record.project, "viewer"):
+        # A registry link into a project the caller cannot read: answered like an alias
+        # that names nothing, so the link does not reveal that project.
+        raise versions.no_such_artifact(entity, project, name, selector)
     return VersionOut.of(record)
 
 
