@@ -141,6 +141,8 @@ def test_bad_run_fields_are_refused(target: Target, fields: dict[str, Any], ment
         ({"metadata": {f"k{NUL}": "v"}}, "metadata"),
         ({"aliases": [f"a{NUL}"]}, "aliases"),
         ({"tags": ["t" * 257]}, "at most 256"),
+        ({"aliases": [f"a{i}" for i in range(101)]}, "aliases"),
+        ({"tags": [f"t{i}" for i in range(101)]}, "tags"),
         ({"entity": f"e{NUL}"}, "entity"),
         ({"project": f"p{NUL}"}, "project"),
         ({"type": f"t{NUL}"}, "type"),
@@ -163,6 +165,8 @@ def test_bad_commit_fields_are_refused(
         ({"metadata": {"k": NUL}}, "metadata"),
         ({"aliases_to_set": [f"a{NUL}"]}, "aliases_to_set"),
         ({"tags_to_set": ["t" * 257]}, "at most 256"),
+        ({"aliases_to_set": [f"a{i}" for i in range(101)]}, "aliases_to_set"),
+        ({"tags_to_set": [f"t{i}" for i in range(101)]}, "tags_to_set"),
     ],
 )
 def test_bad_version_changes_are_refused(
@@ -200,6 +204,14 @@ def test_deeply_nested_config_and_metadata_are_refused(target: Target, depth: in
         assert answer.json()["error"]["code"] == "validation_error", answer.text
     assert kept["metadata"] == {}
     assert fine.status_code == 200, fine.text
+
+
+def test_a_link_with_more_than_100_aliases_is_refused(target: Target) -> None:
+    link = {"entity": "e", "project": target.project, "registry": "reg"}
+    with target.client() as api:
+        many = {**link, "aliases": [f"a{i}" for i in range(101)]}
+        _refused(api.post(f"/versions/{target.version_id}/links", json=many), mentions="aliases")
+        assert api.get(f"/projects/e/{target.project}/collections/reg").status_code == 404
 
 
 def test_nul_in_ids_of_uses_and_abandons_is_refused(target: Target) -> None:

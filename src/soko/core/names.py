@@ -6,7 +6,8 @@ service, the server) so that nothing invalid reaches a store:
 - a collection name matches ``[A-Za-z0-9_.-]+`` and has at most 128 characters;
 - a type or an alias contains neither ``/`` nor ``:``; ``vN`` and ``latest`` are managed by
   soko, so ``vN`` is refused as a user alias; a type may not start with ``wandb-``;
-- a tag is words of ``[-\\w]`` separated by single spaces;
+- a tag is words of ``[-\\w]`` separated by single spaces; one call gives a version at most
+  100 aliases and 100 tags;
 - metadata is a JSON object of at most 100 top-level keys, nested at most 64 levels deep;
   NaN becomes null and infinities are refused;
 - an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter,
@@ -49,6 +50,11 @@ VERSION_ID_MAX_LENGTH = 36
 PENDING_PATH_MAX_LENGTH = 1024
 """The longest artifact path a distributed version can hold while it is pending."""
 METADATA_MAX_KEYS = 100
+ALIASES_MAX_COUNT = 100
+"""The most aliases one call may give a version (each is a row written under the lock of
+its collection)."""
+TAGS_MAX_COUNT = 100
+"""The most tags one call may give a version."""
 JSON_MAX_DEPTH = 64
 """The deepest nesting of objects and arrays in metadata and a run config (the outer object
 is level 1): deeper input is refused, not walked until the stack runs out."""
@@ -132,19 +138,27 @@ def validate_alias(alias: str) -> str:
 
 
 def validate_aliases(aliases: Iterable[str] | str | None) -> list[str]:
-    """A list of user aliases, de-duplicated in order of appearance."""
+    """A list of at most 100 user aliases, de-duplicated in order of appearance."""
     if aliases is None:
         return []
     items = [aliases] if isinstance(aliases, str) else list(aliases)
+    _check_count(items, ALIASES_MAX_COUNT, "aliases")
     return list(dict.fromkeys(validate_alias(a) for a in items))
 
 
 def validate_tags(tags: Iterable[str] | str | None) -> list[str]:
-    """A list of tags, de-duplicated in order of appearance."""
+    """A list of at most 100 tags, de-duplicated in order of appearance."""
     if tags is None:
         return []
     items = [tags] if isinstance(tags, str) else list(tags)
+    _check_count(items, TAGS_MAX_COUNT, "tags")
     return list(dict.fromkeys(validate_tag(tag) for tag in items))
+
+
+def _check_count(items: list[str], limit: int, what: str) -> None:
+    # The items as given, repeats included: the API schema's maxItems counts them so.
+    if len(items) > limit:
+        raise ValidationError(f"At most {limit} {what} at a time; {len(items)} were given.")
 
 
 def validate_tag(tag: str) -> str:
