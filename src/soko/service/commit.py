@@ -44,7 +44,7 @@ from soko.errors import ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
 from soko.service import possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
-from soko.service.store import Store
+from soko.service.store import Store, parse_blob_ref
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,9 @@ def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
     request = validated(request)
     twin = _commit_to_twin(store, request)
     if twin is not None:
-        if store.has_quarantined():
-            # The twin's manifest blob may be the one found damaged and set aside: the
-            # same content logged again stores it again (a stat when it is there).
+        if twin.manifest_blob and store.quarantine_holds([parse_blob_ref(twin.manifest_blob)]):
+            # The twin's manifest blob was found damaged and set aside: the same content
+            # logged again stores it again.
             store.put_manifest(request.manifest)
             store.blobs.sync()
         return twin
