@@ -14,7 +14,7 @@ from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import distributed, possession, versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import CommitRequest, commit_version, require_stored
 from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
@@ -107,7 +107,14 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     """Commit the next version of a collection (or return the one with the same digest)."""
     if body.distributed_id is not None:
         raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
-    return VersionOut.of(commit_version(state.store, _request_of(state, caller, body)))
+    request = _request_of(state, caller, body)
+    # Before the commit syncs: another server process on this folder store may have
+    # written some of these blobs and not synced them yet (its client uploaded there and
+    # commits here). The store notes the files it finds, so that this commit's sync covers
+    # them; the commit checks again inside its transaction, where gc cannot interfere.
+    # (A distributed upsert or finish asks before its sync already.)
+    require_stored(state.store, request.manifest, name=request.name)
+    return VersionOut.of(commit_version(state.store, request))
 
 
 @router.post("/versions/upsert")
