@@ -200,8 +200,7 @@ def _json_friendly(value: Any, what: str = "Metadata", depth: int = 0) -> Any:
         )
     if isinstance(value, Mapping):
         return {
-            _json_string(str(k), what): _json_friendly(v, what, depth + 1)
-            for k, v in value.items()
+            _json_string(str(k), what): _json_friendly(v, what, depth + 1) for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_friendly(v, what, depth + 1) for v in value]
@@ -224,8 +223,7 @@ def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any
             raise ValidationError(f"Metadata is not valid JSON: {exc}") from None
         except RecursionError:
             raise ValidationError(
-                f"Metadata must not nest objects and arrays more than {JSON_MAX_DEPTH} levels "
-                "deep."
+                f"Metadata must not nest objects and arrays more than {JSON_MAX_DEPTH} levels deep."
             ) from None
     if not isinstance(metadata, Mapping):
         raise ValidationError(f"Metadata must be a JSON object, not {type(metadata).__name__}.")
