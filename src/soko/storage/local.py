@@ -47,7 +47,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest, Hasher
 from soko.errors import DigestMismatchError, StoreError, ValidationError
@@ -265,7 +265,7 @@ class LocalBlobStore:
             reader = ComparingReader(stream, stored)
             return self._store_copied(
                 digest,
-                lambda fd, hasher: copying.copy_stream(reader, fd, hasher),  # type: ignore[arg-type]
+                lambda fd, hasher: copying.copy_stream(cast(BinaryIO, reader), fd, hasher),
                 source_name="stream",
                 settle=lambda temp: self._settle(
                     digest, reader.same(), lambda copy: _same_as_file(copy, temp), "stream"

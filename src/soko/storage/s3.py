@@ -27,7 +27,6 @@ boto3 is imported here only (``pip install 'soko[cloud]'``).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import tempfile
@@ -40,7 +39,6 @@ from soko.errors import NotFoundError, StoreError, ValidationError
 from soko.storage.base import (
     FORMAT_VERSION,
     BlobInfo,
-    ComparingReader,
     blob_key,
     blob_not_found,
     digest_mismatch,
@@ -207,7 +205,7 @@ class S3BlobStore:
         stored object all the same (see the contract)."""
         if digest.algorithm.digest_of(data) != digest.raw:
             raise digest_mismatch(digest, "bytes")
-        stored = self._open_stored(digest)
+        stored = self._open_stored(digest) if self.exists(digest) else None
         if stored is not None:
             with stored:
                 same = same_bytes(stored, io.BytesIO(data))
@@ -216,7 +214,7 @@ class S3BlobStore:
         self._put_object(digest, data)
 
     def _open_stored(self, digest: Digest) -> BinaryIO | None:
-        """A reader of the stored object, or None when there is none (one request)."""
+        """A reader of the stored object, or None when there is none."""
         try:
             return self.open(digest)
         except NotFoundError:
@@ -271,29 +269,30 @@ class S3BlobStore:
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Hash *stream* into a spooled copy, check it, then upload the copy (when the blob
-        exists, the stream is compared with the stored object as it is read, and nothing
-        is uploaded when they are the same: the contract's rule)."""
+        exists, the copy is compared with the stored object, and nothing is uploaded when
+        they are the same: the contract's rule)."""
         return self._put_stream(digest, stream, "stream")
 
     def _put_stream(self, digest: Digest, stream: BinaryIO, source: str) -> int:
-        stored = self._open_stored(digest)
-        with contextlib.ExitStack() as cleanup:
-            comparing = None
-            if stored is not None:
-                cleanup.enter_context(stored)
-                comparing = ComparingReader(stream, stored)
-                stream = cast(BinaryIO, comparing)
-            spool = cleanup.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL))
-            hasher = digest.algorithm.hasher()
-            size = 0
+        was_stored = self.exists(digest)
+        hasher = digest.algorithm.hasher()
+        size = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
             while chunk := stream.read(_CHUNK):
                 hasher.update(chunk)
                 spool.write(chunk)
                 size += len(chunk)
             if hasher.digest() != digest.raw:
                 raise digest_mismatch(digest, source)
-            if comparing is not None and self._keeps_stored(digest, comparing.same(), source):
-                return size
+            # Compared once the upload is spooled, not while it arrives: the bucket's
+            # answer is then read at its own pace, never left waiting on a slow client.
+            stored = self._open_stored(digest) if was_stored else None
+            if stored is not None:
+                spool.seek(0)
+                with stored:
+                    same = same_bytes(cast(BinaryIO, spool), stored)
+                if self._keeps_stored(digest, same, source):
+                    return size
             spool.seek(0)
             if size <= _SPOOL:
                 self._put_object(digest, spool.read())
