@@ -81,7 +81,7 @@ def _add_arguments(parse: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="BYTES",
-        help="largest manifest a commit may have (default 512 MiB)",
+        help="largest manifest blob the server reads (default 536870912, 512 MiB)",
     )
 
 
