@@ -288,6 +288,124 @@ def test_wrong_bytes_for_a_stored_blob_are_refused(blob_store: BlobStore, way: s
     assert blob_store.put_stream(digest, ReadOnlyStream(data)) == len(data)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_wrong_bytes_get_the_same_words_whether_the_blob_is_stored_or_not(
+    blob_store: BlobStore, way: str
+) -> None:
+    # A server sends the message to the writer: it must not tell which digests exist.
+    stored, data = blob(os.urandom(5000))
+    blob_store.put_bytes(stored, data)
+    absent, _ = blob(os.urandom(5000))
+    said = []
+    for digest in (stored, absent):
+        with pytest.raises(DigestMismatchError) as caught:
+            if way == "bytes":
+                blob_store.put_bytes(digest, b"wrong bytes")
+            else:
+                blob_store.put_stream(digest, io.BytesIO(b"wrong bytes"))
+        said.append(str(caught.value).replace(str(digest), "<digest>"))
+    assert said[0] == said[1]
+    assert "<digest>" in said[0]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_wrong_bytes_for_a_stored_blob_do_not_refresh_it(blob_store: BlobStore, way: str) -> None:
+    # Refreshing restarts garbage collection's grace period: a failed upload of wrong bytes
+    # must not keep another project's unreferenced blob alive.
+    digest, data = blob(os.urandom(5000))
+    blob_store.put_bytes(digest, data)
+    path = blob_store.local_path(digest)
+    if path is not None:
+        a_day_ago = time.time() - 86400
+        os.utime(path, (a_day_ago, a_day_ago))
+    before = blob_store.stat(digest).modified
+    with pytest.raises(DigestMismatchError):
+        if way == "bytes":
+            blob_store.put_bytes(digest, b"wrong bytes")
+        else:
+            blob_store.put_stream(digest, io.BytesIO(b"wrong bytes"))
+    assert blob_store.stat(digest).modified == before
+
+
+# Two 128-byte messages with one MD5 (Wang et al., 2004); a common suffix keeps them
+# colliding, since they are whole blocks of equal length.
+COLLISION = (
+    bytes.fromhex(
+        "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+        "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+        "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+        "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70"
+    ),
+    bytes.fromhex(
+        "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+        "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+        "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+        "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70"
+    ),
+)
+
+
+def colliding(suffix: bytes = b"") -> tuple[Digest, bytes, bytes]:
+    """A digest and two different byte strings that both hash to it (MD5)."""
+    original, forged = COLLISION[0] + suffix, COLLISION[1] + suffix
+    digest = Digest.of_bytes(original, Algorithm.MD5)
+    assert original != forged and Digest.of_bytes(forged, Algorithm.MD5) == digest
+    return digest, original, forged
+
+
+def put_one_way(store: BlobStore, digest: Digest, data: bytes, way: str) -> None:
+    if way == "bytes":
+        store.put_bytes(digest, data)
+    else:
+        store.put_stream(digest, ReadOnlyStream(data, step=64 * 1024))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+@pytest.mark.parametrize("suffix", [0, 3 * 1024 * 1024 + 7], ids=["128B", "3MiB"])
+def test_other_bytes_with_a_stored_blob_s_digest_are_refused(
+    blob_store: BlobStore, way: str, suffix: int
+) -> None:
+    # A digest is no proof of the bytes: a server records possession of a blob when a put
+    # of it succeeds, so bytes that only collide with the stored ones must not pass.
+    digest, original, forged = colliding(os.urandom(suffix))
+    blob_store.put_bytes(digest, original)
+    with pytest.raises(DigestMismatchError) as forged_put:
+        put_one_way(blob_store, digest, forged, way)
+    with pytest.raises(DigestMismatchError) as wrong_put:
+        put_one_way(blob_store, digest, b"wrong bytes", way)
+    assert str(forged_put.value) == str(wrong_put.value)  # the same answer: nothing to learn
+    assert blob_store.read_bytes(digest) == original
+    put_one_way(blob_store, digest, original, way)  # the stored bytes themselves pass
+    assert blob_store.read_bytes(digest) == original
+    assert_no_temp_files(blob_store)
+
+
+def damage(store: BlobStore, digest: Digest, data: bytes) -> None:
+    """Replace the stored bytes of *digest* with *data* behind the store's back."""
+    path = store.local_path(digest)
+    if path is not None:
+        os.chmod(path, 0o644)
+        Path(path).write_bytes(data)
+    elif isinstance(store, MemoryBlobStore):
+        store._blobs[digest] = (data, time.time())
+    else:
+        store.client.put_object(Bucket=store.bucket, Key=store.key(digest), Body=data)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("way", ["bytes", "stream"])
+def test_the_right_bytes_replace_a_damaged_stored_copy(blob_store: BlobStore, way: str) -> None:
+    # A flipped bit on disk makes the stored copy differ from the right bytes: they repair
+    # it rather than being refused as a forgery.
+    digest, data = blob(os.urandom(5000))
+    blob_store.put_bytes(digest, data)
+    damage(blob_store, digest, bytes([data[0] ^ 1]) + data[1:])
+    put_one_way(blob_store, digest, data, way)
+    assert blob_store.read_bytes(digest) == data
+    if isinstance(blob_store, LocalBlobStore):
+        assert blob_store.quarantine.holds([digest]) == {digest}
+    assert_no_temp_files(blob_store)
+
+
 def test_the_same_bytes_under_two_algorithms_are_two_blobs(blob_store: BlobStore) -> None:
     data = b"same bytes"
     md5, xxh = Digest.of_bytes(data, Algorithm.MD5), Digest.of_bytes(data, Algorithm.XXH128)
@@ -317,6 +435,9 @@ def test_open_stat_and_read_of_a_missing_blob_raise_not_found(blob_store: BlobSt
         with pytest.raises(NotFoundError) as caught:
             call(digest)
         assert isinstance(caught.value, LookupError)
+        # A server sends it to its clients: the digest, and no folder or bucket of the store.
+        message = str(caught.value)
+        assert str(digest) in message and "/" not in message.replace(str(digest), "")
 
 
 def test_delete(blob_store: BlobStore) -> None:
@@ -681,6 +802,38 @@ def test_putting_an_existing_blob_refreshes_its_time(store_root: Path, tmp_path:
 
     # Garbage collection's grace period starts again for a blob that is wanted again.
     assert store.stat(digest).modified > a_day_ago + 3600
+
+
+def test_a_batch_with_wrong_bytes_refreshes_no_packed_blob(store_root: Path) -> None:
+    store = LocalBlobStore(store_root)
+    blobs = [blob(f"packed {i}".encode()) for i in range(40)]
+    store.put_blobs(blobs)
+    stored, _ = blobs[0]
+    before = store.stat(stored).modified
+    batch = [(stored, b"wrong bytes")] + [blob(f"new {i}".encode()) for i in range(40)]
+    with pytest.raises(DigestMismatchError):
+        store.put_blobs(batch)
+    assert store.stat(stored).modified == before
+
+
+@pytest.mark.parametrize("stored_as", ["packed", "loose"])
+def test_a_batch_with_other_bytes_for_a_stored_blob_s_digest_is_refused(
+    store_root: Path, stored_as: str
+) -> None:
+    store = LocalBlobStore(store_root)
+    digest, original, forged = colliding()
+    others = [blob(f"other {i}".encode()) for i in range(40)]
+    if stored_as == "packed":
+        store.put_blobs([(digest, original), *others])
+    else:
+        store.put_bytes(digest, original)
+    new = [blob(f"new {i}".encode()) for i in range(40)]
+    with pytest.raises(DigestMismatchError):
+        store.put_blobs([*new, (digest, forged)])
+    assert store.read_bytes(digest) == original
+    store.put_blobs([*new, (digest, original)])
+    assert store.read_bytes(digest) == original
+    assert store.missing(d for d, _ in new) == set()
 
 
 def test_a_missing_source_file_raises_and_stores_nothing(store_root: Path) -> None:

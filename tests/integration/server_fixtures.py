@@ -149,10 +149,12 @@ class SokoServer:
         env: dict[str, str] | None = None,
         print_admin_key: bool = False,
         wait: bool = True,
+        args: list[str] | None = None,
     ) -> None:
         """With *print_admin_key*, SOKO_ADMIN_KEY is not set: the server makes the admin's
         key at its first start and prints it, and ``admin_key`` is read from its output.
-        Without *wait*, the caller calls :meth:`wait_ready` (to start several at once)."""
+        Without *wait*, the caller calls :meth:`wait_ready` (to start several at once).
+        *args* are more options of ``soko server``."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key or f"soko_test_{secrets.token_urlsafe(24)}"
@@ -166,6 +168,7 @@ class SokoServer:
             command += ["--store", store]
         if s3_endpoint_url:
             command += ["--s3-endpoint-url", s3_endpoint_url]
+        command += args or []
         child_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SOKO_")},
             "SOKO_DIR": str(workdir / "soko"),

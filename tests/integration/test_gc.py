@@ -194,6 +194,34 @@ def test_stops_when_a_live_manifest_cannot_be_read(store: Store, tmp_path: Path)
     assert _blobs(store) == before  # nothing deleted: what ds:v0 needs is unknown
 
 
+def test_a_blob_being_checked_in_the_quarantine_is_not_collected(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Setting a blob aside moves it to the quarantine first and checks it there; an intact
+    # one goes back. A gc running in between must not take it for a damaged blob to drop.
+    from soko.storage import quarantine as quarantine_module
+
+    data = b"young and intact, being checked"
+    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    store.blobs.put_bytes(digest, data)  # young and unreferenced: a writer's, in flight
+    path = store.blobs.local_path(digest)
+    assert path is not None
+    os.chmod(path, 0o644)
+    a_day_ago = time.time() - 24 * HOUR
+    os.utime(path, (a_day_ago, a_day_ago))  # a rename keeps this time: it proves nothing
+    reports = []
+    original = quarantine_module._file_matches
+
+    def collect_then_check(kept: str, wanted: Digest) -> bool:
+        reports.append(collect_garbage(store, grace_seconds=HOUR))
+        return original(kept, wanted)
+
+    monkeypatch.setattr(quarantine_module, "_file_matches", collect_then_check)
+    assert store.set_aside(digest) is False
+    assert [report.quarantine_removed for report in reports] == [0]
+    assert store.blobs.read_bytes(digest) == data
+
+
 def test_a_commit_racing_gc_fails_cleanly(store: Store, tmp_path: Path, monkeypatch):
     """GC removes an old unreferenced blob after a commit checked it but before the commit
     transaction: the commit must fail, not name a deleted blob."""

@@ -81,8 +81,8 @@ def put(store: S3BlobStore, digest: Digest, data: bytes, upload: str, tmp: Path)
     if upload == "staged":
         upload_id = uuid.uuid4().hex
         bucket = store.client._client  # the upload itself succeeds; the copy may not
-        bucket.put_object(Bucket=store.bucket, Key=store._staged_key(upload_id), Body=data)
-        store.complete_staged(upload_id, digest)
+        bucket.put_object(Bucket=store.bucket, Key=store._staged_key(upload_id, "e/p"), Body=data)
+        store.complete_staged(upload_id, digest, scope="e/p")
         return
     path = tmp / "blob"
     path.write_bytes(data)

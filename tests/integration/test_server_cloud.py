@@ -99,6 +99,36 @@ def test_completing_an_upload_that_never_happened_is_404(cloud_server: ServerUnd
     assert bad_id.status_code in (400, 404)
 
 
+def test_an_upload_completes_only_for_the_project_it_was_planned_for(
+    cloud_server: ServerUnderTest,
+) -> None:
+    # An upload id is in its presigned URL: whoever learns it must not be able to complete
+    # it for a project of theirs, and so gain possession of the blob there.
+    server = cloud_server.server
+    data = os.urandom(1024 * 1024 + 9)
+    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    thief_project = unique_project("thief")
+    thief = server.new_user(unique_project("t"), {("local", thief_project): "writer"})
+    with server.client() as api:
+        target = plan_upload(api, digest, len(data))
+        assert httpx.put(str(target["url"]), content=data).status_code == 200
+    complete = f"/blobs/uploads/{target['upload_id']}/complete"
+    with server.client(thief) as api:
+        stolen = api.post(
+            complete, json={"entity": "local", "project": thief_project, "digest": str(digest)}
+        )
+        still_missing = api.post(
+            "/blobs/missing",
+            json={"entity": "local", "project": thief_project, "digests": [str(digest)]},
+        ).json()
+    assert stolen.status_code == 404, stolen.text
+    assert still_missing == {"missing": [str(digest)]}
+    with server.client() as api:
+        done = api.post(complete, json={**OWNER, "digest": str(digest)})
+    assert done.status_code == 200, done.text
+    assert cloud_server.blobs.staged() == []
+
+
 def test_downloads_get_presigned_urls_for_large_blobs_only(
     any_server: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import server_fixtures
-from server_fixtures import ServerEnv, SokoServer, unique_project
+from server_fixtures import ServerEnv, SokoServer, point_sdk_at, unique_project
 
 import soko
 from soko.client import connect
@@ -123,3 +123,51 @@ def test_a_damaged_manifest_on_the_server_is_set_aside_and_a_relog_stores_it_aga
     connect.reset()
     again = soko.Api().artifact(f"{project}/m:latest").download(str(tmp_path / "second"))
     assert _read_tree(again) == FILES
+
+
+@pytest.mark.parametrize("new_content_first", [False, True], ids=["relog", "new-then-relog"])
+def test_a_damaged_manifest_the_server_has_not_read_yet_blocks_no_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_content_first: bool
+) -> None:
+    # The collection's latest version lends its blobs to the next log: its manifest is
+    # loaded then, found damaged, and must be skipped, not fail that log (nor every later
+    # one, once it is set aside and missing).
+    root = tmp_path / "server"
+    db, blobs = f"sqlite:///{root / 'meta.db'}", root / "blobs"
+    server = SokoServer(root, db=db, store=str(blobs))
+    project = unique_project()
+    try:
+        point_sdk_at(server, server.admin_key, tmp_path=tmp_path / "one", monkeypatch=monkeypatch)
+        _log(project, "m", tmp_path / "data")
+        digest = _manifest_digest(project, "m")
+    finally:
+        server.stop()
+    stored = blobs / blob_key(digest)
+    intact = stored.read_bytes()
+    stored.chmod(0o644)
+    stored.write_bytes(_in_a_path_name(intact))
+    # A new server process: it holds nothing of the version in memory.
+    server = SokoServer(root, db=db, store=str(blobs), admin_key=server.admin_key)
+    try:
+        point_sdk_at(server, server.admin_key, tmp_path=tmp_path / "two", monkeypatch=monkeypatch)
+        if new_content_first:
+            other = tmp_path / "other"
+            other.mkdir()
+            (other / "new.txt").write_bytes(b"new content")
+            with soko.init(project=project) as run:
+                logged = run.log_artifact(str(other), name="m", type="dataset").wait()
+            assert logged.version == "v1"
+            assert not stored.exists()  # found damaged and set aside
+            with server.client() as api:
+                v0 = api.get(f"/projects/local/{project}/collections/m/versions/v0").json()
+                gone = api.get(f"/versions/{v0['id']}/manifest")
+            assert gone.status_code == 404
+            assert str(root) not in gone.text  # the store's folder is the server's business
+
+        _log(project, "m", tmp_path / "data")  # the intact files again
+        assert stored.read_bytes() == intact
+        connect.reset()
+        again = soko.Api().artifact(f"{project}/m:v0").download(str(tmp_path / "again"))
+        assert _read_tree(again) == FILES
+    finally:
+        server.stop()

@@ -245,6 +245,62 @@ def test_uploading_the_real_bytes_for_a_lets_the_commit_succeed(scene: Scene) ->
     assert got.status_code == 200 and got.content.endswith(scene.secret)
 
 
+# Two 128-byte messages with one MD5 (Wang et al., 2004); a common suffix keeps them
+# colliding. XXH128 is no more a proof of the bytes than MD5 is.
+COLLISION = (
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70",
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70",
+)
+
+
+@pytest.mark.parametrize("suffix", [64, 1024 * 1024 + 64], ids=["small", "large"])
+def test_bytes_that_only_share_the_digest_of_another_project_s_blob_prove_nothing(
+    scene: Scene, suffix: int
+) -> None:
+    tail = os.urandom(suffix)
+    original, forged = (bytes.fromhex(half) + tail for half in COLLISION)
+    digest = Digest.of_bytes(original, Algorithm.MD5)
+    assert original != forged and Digest.of_bytes(forged, Algorithm.MD5) == digest
+    with scene.api() as admin:
+        if suffix < 1024 * 1024:
+            assert upload(admin, scene.b, {digest: original}).status_code == 200
+        else:
+            upload_large(admin, scene.b, digest, original)
+    path = f"/blobs/md5/{digest.hex}"
+    with scene.api(scene.writer_a) as api:
+        answers = [
+            upload(api, scene.a, {digest: forged}),
+            api.put(path, params=owner(scene.a), content=forged),
+        ]
+        plan = api.post(
+            "/blobs/uploads",
+            json={**owner(scene.a), "blobs": [{"digest": str(digest), "size": len(forged)}]},
+        )
+        (target,) = plan.json()["uploads"]
+        if target["url"] is not None:  # presigned (S3, a large blob): checked at completion
+            assert httpx.put(target["url"], content=forged).status_code == 200
+            answers.append(
+                api.post(
+                    f"/blobs/uploads/{target['upload_id']}/complete",
+                    json={**owner(scene.a), "digest": str(digest)},
+                )
+            )
+        still_missing = missing(api, scene.a, [digest])
+        entry = Entry("loot.bin", digest.b64, len(forged))
+        refused = commit(api, scene.a, "loot", Manifest.of([entry], XXH))
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "digest_mismatch"
+    assert still_missing == {str(digest)}
+    assert refused.status_code == 409, refused.text
+
+
 def test_a_manifest_whose_sizes_lie_is_refused(scene: Scene) -> None:
     data = os.urandom(64 * 1024)
     digest = Digest.of_bytes(data, XXH)
@@ -272,6 +328,80 @@ def test_a_manifest_whose_sizes_lie_is_refused(scene: Scene) -> None:
     assert from_source.status_code == 400, from_source.text
     assert f"{len(scene.secret)} bytes" in from_source.json()["error"]["message"]
     assert honest.status_code == 200, honest.text
+
+
+# ----- the manifest's size and the number of sources ------------------------------------
+
+
+def test_a_manifest_over_the_server_s_limit_is_neither_read_nor_lent(tmp_path: Path) -> None:
+    # A writer could upload a manifest blob of gigabytes and commit it: the server reads
+    # and parses a manifest whole, so it stats the blob first.
+    root = tmp_path / "server"
+    db, store = f"sqlite:///{root / 'meta.db'}", str(root / "blobs")
+    server = SokoServer(root, db=db, store=store)
+    project, other = unique_project("big"), unique_project("other")
+    files = {f"file-{i:03d}.bin": os.urandom(16) for i in range(60)}
+    blobs = {Digest.of_bytes(data, XXH): data for data in files.values()}
+    big = manifest_of(
+        {path: (Digest.of_bytes(data, XXH), len(data)) for path, data in files.items()}
+    )
+    assert len(big.to_bytes()) > 4096
+    try:
+        with server.client() as api:
+            assert upload(api, project, blobs).status_code == 200
+            made = commit(api, project, "big", big)
+            assert made.status_code == 200, made.text
+    finally:
+        server.stop()
+    server = SokoServer(
+        root,
+        db=db,
+        store=store,
+        admin_key=server.admin_key,
+        args=["--max-manifest-bytes", "4096"],
+    )
+    try:
+        with server.client() as api:
+            refused = commit(api, project, "again", big)
+            one = manifest_of({"one.bin": (Digest.of_bytes(files["file-000.bin"], XXH), 16)})
+            small = commit(api, project, "small", one)
+            read = api.get(f"/versions/{made.json()['id']}/manifest")
+            # The version lends nothing to another project now: its manifest is not read.
+            lent = missing(api, other, list(blobs), sources=[made.json()["id"]])
+            versions = api.get(f"/projects/{ENTITY}/{project}/collections/again/versions")
+    finally:
+        server.stop()
+    for answer in (refused, read):
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "validation_error" and "4096 bytes" in error["message"]
+    assert small.status_code == 200, small.text
+    assert lent == {str(d) for d in blobs}
+    assert versions.status_code == 404
+
+
+def test_a_request_lists_at_most_sixteen_sources(soko_server: SokoServer) -> None:
+    with soko_server.client() as api:
+        sources = [uuid.uuid4().hex for _ in range(17)]
+        asked = api.post(
+            "/blobs/missing", json={**owner(unique_project()), "digests": [], "sources": sources}
+        )
+        body = {
+            **owner(unique_project()),
+            "name": "n",
+            "type": "dataset",
+            "manifest_blob": str(Digest.of_bytes(b"{}", XXH)),
+            "algorithm": "XXH128",
+            "sources": sources,
+        }
+        committed = api.post("/versions", json=body)
+        fine = api.post(
+            "/blobs/missing",
+            json={**owner(unique_project()), "digests": [], "sources": sources[:16]},
+        )
+    assert asked.status_code == committed.status_code == 422, (asked.text, committed.text)
+    assert "sources" in asked.json()["error"]["message"]
+    assert fine.status_code == 200, fine.text
 
 
 # ----- borrowing from readable versions -----------------------------------------------
@@ -416,3 +546,28 @@ def test_another_project_s_version_and_run_ids_are_answered_like_made_up_ones(
         finished = api.post(f"/runs/{run_id}/finish", json={"state": "finished"})
     assert patched.status_code == finished.status_code == 403
     assert patched.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_registry_link_into_an_unreadable_project_resolves_like_a_missing_alias(
+    scene: Scene,
+) -> None:
+    # The registry (in A) links B's version; A's writer may read the registry, not B.
+    with scene.api() as admin:
+        linked = admin.post(
+            f"/versions/{scene.version_b['id']}/links",
+            json={**owner(scene.a), "registry": "reg", "aliases": ["best"]},
+        )
+        assert linked.status_code == 200, linked.text
+    base = f"/projects/{ENTITY}/{scene.a}/collections/reg/versions"
+    with scene.api(scene.writer_a) as api:
+        through_link = [api.get(f"{base}/best"), api.get(f"{base}/v0")]
+        made_up = [api.get(f"{base}/nothing"), api.get(f"{base}/v7")]
+    for got, expected, selector in zip(through_link, made_up, ["best", "v0"], strict=True):
+        assert got.status_code == expected.status_code == 404, got.text
+        message = got.json()["error"]["message"]
+        assert message == expected.json()["error"]["message"].replace(
+            expected.url.path.rsplit("/", 1)[1], selector
+        )
+        assert scene.b not in got.text
+    with scene.api() as admin:
+        assert admin.get(f"{base}/best").json()["id"] == scene.version_b["id"]

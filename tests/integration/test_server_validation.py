@@ -7,6 +7,7 @@ SQLite stores them; soko refuses them itself, before the database, so that neith
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ def test_bad_run_fields_are_refused(target: Target, fields: dict[str, Any], ment
         ({"metadata": {f"k{NUL}": "v"}}, "metadata"),
         ({"aliases": [f"a{NUL}"]}, "aliases"),
         ({"tags": ["t" * 257]}, "at most 256"),
+        ({"aliases": [f"a{i}" for i in range(101)]}, "aliases"),
+        ({"tags": [f"t{i}" for i in range(101)]}, "tags"),
         ({"entity": f"e{NUL}"}, "entity"),
         ({"project": f"p{NUL}"}, "project"),
         ({"type": f"t{NUL}"}, "type"),
@@ -162,6 +165,8 @@ def test_bad_commit_fields_are_refused(
         ({"metadata": {"k": NUL}}, "metadata"),
         ({"aliases_to_set": [f"a{NUL}"]}, "aliases_to_set"),
         ({"tags_to_set": ["t" * 257]}, "at most 256"),
+        ({"aliases_to_set": [f"a{i}" for i in range(101)]}, "aliases_to_set"),
+        ({"tags_to_set": [f"t{i}" for i in range(101)]}, "tags_to_set"),
     ],
 )
 def test_bad_version_changes_are_refused(
@@ -171,6 +176,42 @@ def test_bad_version_changes_are_refused(
         _refused(api.patch(f"/versions/{target.version_id}", json=change), mentions=mentions)
         kept = api.get(f"/versions/{target.version_id}").json()
         assert kept["description"] is None and kept["metadata"] == {} and kept["tags"] == []
+
+
+def _nested(depth: int) -> str:
+    """JSON text of an object whose value nests arrays: *depth* levels in all."""
+    return '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [65, 500, 5000])
+def test_deeply_nested_config_and_metadata_are_refused(target: Target, depth: int) -> None:
+    # Walked recursively, such input exhausted the stack: a 500 instead of a 4xx.
+    nested = _nested(depth)
+    run = json.dumps(_run())[:-1] + ', "config": ' + nested + "}"
+    commit = json.dumps(target.commit)[:-1] + ', "metadata": ' + nested + "}"
+    change = '{"metadata": ' + nested + "}"
+    json_type = {"Content-Type": "application/json"}
+    with target.client() as api:
+        answers = [
+            api.post("/runs", content=run, headers=json_type),
+            api.post("/versions", content=commit, headers=json_type),
+            api.patch(f"/versions/{target.version_id}", content=change, headers=json_type),
+        ]
+        kept = api.get(f"/versions/{target.version_id}").json()
+        fine = api.post("/runs", json=_run(config=json.loads(_nested(64))))
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
+        assert answer.json()["error"]["code"] == "validation_error", answer.text
+    assert kept["metadata"] == {}
+    assert fine.status_code == 200, fine.text
+
+
+def test_a_link_with_more_than_100_aliases_is_refused(target: Target) -> None:
+    link = {"entity": "e", "project": target.project, "registry": "reg"}
+    with target.client() as api:
+        many = {**link, "aliases": [f"a{i}" for i in range(101)]}
+        _refused(api.post(f"/versions/{target.version_id}/links", json=many), mentions="aliases")
+        assert api.get(f"/projects/e/{target.project}/collections/reg").status_code == 404
 
 
 def test_nul_in_ids_of_uses_and_abandons_is_refused(target: Target) -> None:

@@ -7,7 +7,7 @@ the HTTP backend answers through a soko server. Both return the records of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from soko.client.hashing import Capture
@@ -158,10 +158,13 @@ class Backend(Protocol):
         ...
 
     def manifest(self, record: VersionRecord) -> Manifest: ...
-    def has_committed_digest(self, entity: str, project: str, name: str, digest: str) -> bool:
-        """Whether the collection holds a committed version of this content digest (a
-        re-log then skips the missing-blob question). False when the backend cannot tell
-        cheaply: the question is then asked as usual."""
+    def has_committed_digest(
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+    ) -> bool:
+        """Whether the collection holds a committed version of this content digest, whose
+        manifest names *blobs*, all of them stored (a re-log then skips the missing-blob
+        question). False when the backend cannot tell cheaply: the question is then asked
+        as usual."""
         ...
 
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord: ...

@@ -526,7 +526,9 @@ class HttpBackend:
     def begin_capture(self) -> None:
         return None  # the server takes bytes when a draft is logged, not while it is built
 
-    def has_committed_digest(self, entity: str, project: str, name: str, digest: str) -> bool:
+    def has_committed_digest(
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+    ) -> bool:
         # The API has no digest lookup: the missing-blob question answers a re-log in one
         # request anyway.
         return False

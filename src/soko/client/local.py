@@ -6,7 +6,7 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,8 +196,10 @@ class LocalBackend:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
         return self.store.load_manifest(record.manifest_blob, Algorithm.parse(record.algorithm))
 
-    def has_committed_digest(self, entity: str, project: str, name: str, digest: str) -> bool:
-        return versions.has_committed_digest(self.store, entity, project, name, digest)
+    def has_committed_digest(
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+    ) -> bool:
+        return versions.has_committed_digest(self.store, entity, project, name, digest, blobs=blobs)
 
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
         return versions.resolve(self.store, entity, project, name, selector)

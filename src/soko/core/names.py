@@ -6,9 +6,10 @@ service, the server) so that nothing invalid reaches a store:
 - a collection name matches ``[A-Za-z0-9_.-]+`` and has at most 128 characters;
 - a type or an alias contains neither ``/`` nor ``:``; ``vN`` and ``latest`` are managed by
   soko, so ``vN`` is refused as a user alias; a type may not start with ``wandb-``;
-- a tag is words of ``[-\\w]`` separated by single spaces;
-- metadata is a JSON object of at most 100 top-level keys; NaN becomes null and infinities
-  are refused;
+- a tag is words of ``[-\\w]`` separated by single spaces; one call gives a version at most
+  100 aliases and 100 tags;
+- metadata is a JSON object of at most 100 top-level keys, nested at most 64 levels deep;
+  NaN becomes null and infinities are refused;
 - an artifact path is a relative POSIX path without ``..``, empty segments or a drive letter,
   whose segments are at most 255 bytes in UTF-8 (the longest file name most file systems
   take: a longer one would fail the download of the version).
@@ -49,6 +50,14 @@ VERSION_ID_MAX_LENGTH = 36
 PENDING_PATH_MAX_LENGTH = 1024
 """The longest artifact path a distributed version can hold while it is pending."""
 METADATA_MAX_KEYS = 100
+ALIASES_MAX_COUNT = 100
+"""The most aliases one call may give a version (each is a row written under the lock of
+its collection)."""
+TAGS_MAX_COUNT = 100
+"""The most tags one call may give a version."""
+JSON_MAX_DEPTH = 64
+"""The deepest nesting of objects and arrays in metadata and a run config (the outer object
+is level 1): deeper input is refused, not walked until the stack runs out."""
 
 INDEX_MAX = 2**31 - 1
 """The largest version or link index (an INTEGER column); a ``vN`` beyond it names nothing."""
@@ -129,19 +138,27 @@ def validate_alias(alias: str) -> str:
 
 
 def validate_aliases(aliases: Iterable[str] | str | None) -> list[str]:
-    """A list of user aliases, de-duplicated in order of appearance."""
+    """A list of at most 100 user aliases, de-duplicated in order of appearance."""
     if aliases is None:
         return []
     items = [aliases] if isinstance(aliases, str) else list(aliases)
+    _check_count(items, ALIASES_MAX_COUNT, "aliases")
     return list(dict.fromkeys(validate_alias(a) for a in items))
 
 
 def validate_tags(tags: Iterable[str] | str | None) -> list[str]:
-    """A list of tags, de-duplicated in order of appearance."""
+    """A list of at most 100 tags, de-duplicated in order of appearance."""
     if tags is None:
         return []
     items = [tags] if isinstance(tags, str) else list(tags)
+    _check_count(items, TAGS_MAX_COUNT, "tags")
     return list(dict.fromkeys(validate_tag(tag) for tag in items))
+
+
+def _check_count(items: list[str], limit: int, what: str) -> None:
+    # The items as given, repeats included: the API schema's maxItems counts them so.
+    if len(items) > limit:
+        raise ValidationError(f"At most {limit} {what} at a time; {len(items)} were given.")
 
 
 def validate_tag(tag: str) -> str:
@@ -164,7 +181,9 @@ def _json_string(text: str, what: str) -> str:
     return text
 
 
-def _json_friendly(value: Any, what: str = "Metadata") -> Any:
+def _json_friendly(value: Any, what: str = "Metadata", depth: int = 0) -> Any:
+    """*value* as JSON can hold it, walked to at most :data:`JSON_MAX_DEPTH` levels of
+    objects and arrays (checked before going deeper, so no input exhausts the stack)."""
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -173,15 +192,21 @@ def _json_friendly(value: Any, what: str = "Metadata") -> Any:
         return value
     if isinstance(value, str):
         return _json_string(value, what)
-    if isinstance(value, Mapping):
-        return {_json_string(str(k), what): _json_friendly(v, what) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_friendly(v, what) for v in value]
     if isinstance(value, int | bool) or value is None:
         return value
+    if isinstance(value, Mapping | list | tuple | set | frozenset) and depth >= JSON_MAX_DEPTH:
+        raise ValidationError(
+            f"{what} must not nest objects and arrays more than {JSON_MAX_DEPTH} levels deep."
+        )
+    if isinstance(value, Mapping):
+        return {
+            _json_string(str(k), what): _json_friendly(v, what, depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_friendly(v, what, depth + 1) for v in value]
     tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
     if callable(tolist):
-        return _json_friendly(tolist(), what)
+        return _json_friendly(tolist(), what, depth)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise ValidationError(f"{what} values must be JSON-serialisable, not {type(value).__name__}.")
@@ -196,6 +221,10 @@ def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any
             metadata = json.loads(metadata) if metadata else {}
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Metadata is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValidationError(
+                f"Metadata must not nest objects and arrays more than {JSON_MAX_DEPTH} levels deep."
+            ) from None
     if not isinstance(metadata, Mapping):
         raise ValidationError(f"Metadata must be a JSON object, not {type(metadata).__name__}.")
     cleaned = _json_friendly(metadata)

@@ -215,7 +215,11 @@ class Run(_RunIdentity):
         with gc_paused():
             manifest = draft.build()
             if backend.has_committed_digest(
-                self.entity, self.project, artifact._name, manifest.digest()
+                self.entity,
+                self.project,
+                artifact._name,
+                manifest.digest(),
+                blobs=manifest.blob_digests(),
             ):
                 # Content already committed in this collection: its blobs are stored, and
                 # the commit only adds aliases and lineage to that version.

@@ -16,7 +16,8 @@ viewer role on a project whose version names it.
 Every key records where it came from (``api_keys.origin``): ``env`` for ``SOKO_ADMIN_KEY``,
 ``generated`` for the key printed at the first start, ``api`` for keys made through the API;
 null for keys made before origins were recorded. The one unrevoked ``env`` key is the
-operator's: starting the server with another ``SOKO_ADMIN_KEY`` revokes it.
+operator's: starting the server with another ``SOKO_ADMIN_KEY`` revokes it, and the
+``generated`` key with it.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def bootstrap_admin(engine: Engine, *, env_key: str | None) -> str | None:
 
 def _adopt_env_key(conn: Connection, admin_id: int, env_key: str) -> None:
     """Within one transaction: *env_key* becomes an ``env`` key of the admin (added if new),
-    and every other unrevoked ``env`` key of the admin is revoked.
+    and every other unrevoked ``env`` or ``generated`` key of the admin is revoked.
 
     A revoked key is never revived, and a key of another user never becomes the admin's:
     both refuse the start. Two servers given the same key both keep it, since each revokes
@@ -301,11 +302,13 @@ def _adopt_env_key(conn: Connection, admin_id: int, env_key: str) -> None:
             # A key made before origins were recorded, or one the admin made and then put
             # into SOKO_ADMIN_KEY: from now on a rotation replaces it.
             conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(origin="env"))
+    # The bootstrap keys the operator replaces: the previous SOKO_ADMIN_KEY, and the key
+    # printed at the first start, which a person may have copied anywhere.
     conn.execute(
         update(api_keys)
         .where(
             api_keys.c.user_id == admin_id,
-            api_keys.c.origin == "env",
+            api_keys.c.origin.in_(("env", "generated")),
             api_keys.c.revoked_at.is_(None),
             api_keys.c.id != key_id,
         )

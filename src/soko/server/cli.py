@@ -2,9 +2,9 @@
 
 On the first start of a fresh database the ``admin`` user is created and its API key is
 printed once; with ``SOKO_ADMIN_KEY`` set, that key is the admin's instead (replacing the
-previous ``SOKO_ADMIN_KEY``) and nothing is printed. A weak ``SOKO_ADMIN_KEY`` stops the
-start with one line, before anything is opened. The ``soko`` CLI calls :func:`serve`;
-``python -m soko.server`` does too.
+previous ``SOKO_ADMIN_KEY`` and the printed key) and nothing is printed. A weak
+``SOKO_ADMIN_KEY`` stops the start with one line, before anything is opened. The ``soko``
+CLI calls :func:`serve`; ``python -m soko.server`` does too.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from soko.server.config import DEFAULT_PORT
 def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
+    *,
     db: str | None = None,
     store: str | None = None,
     s3_endpoint_url: str | None = None,
+    max_manifest_bytes: int | None = None,
 ) -> None:
     """Run a soko server in this process until it is stopped (Ctrl-C or SIGTERM)."""
     import uvicorn
@@ -37,7 +39,12 @@ def serve(
     env_key = os.environ.get("SOKO_ADMIN_KEY") or None
     if env_key is not None:
         check_admin_key(env_key)
-    config = ServerConfig.resolve(db=db, store=store, s3_endpoint_url=s3_endpoint_url)
+    config = ServerConfig.resolve(
+        db=db,
+        store=store,
+        s3_endpoint_url=s3_endpoint_url,
+        max_manifest_bytes=max_manifest_bytes,
+    )
     opened = Store.open(config.db_url, open_blob_store(config))
     new_key = bootstrap_admin(opened.engine, env_key=env_key)
     shown_db = make_url(config.db_url).render_as_string(hide_password=True)
@@ -69,6 +76,13 @@ def _add_arguments(parse: argparse.ArgumentParser) -> None:
     )
     parse.add_argument("--store", default=None, help="blob store: a folder, or s3://bucket/prefix")
     parse.add_argument("--s3-endpoint-url", default=None, help="S3-compatible endpoint URL")
+    parse.add_argument(
+        "--max-manifest-bytes",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="largest manifest blob the server reads (default 536870912, 512 MiB)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,8 +98,19 @@ def register(commands: Any) -> None:
     parse.set_defaults(handler=_command)
 
 
+def _serve(args: argparse.Namespace) -> None:
+    serve(
+        args.host,
+        args.port,
+        db=args.db,
+        store=args.store,
+        s3_endpoint_url=args.s3_endpoint_url,
+        max_manifest_bytes=args.max_manifest_bytes,
+    )
+
+
 def _command(args: argparse.Namespace) -> int:
-    serve(args.host, args.port, args.db, args.store, args.s3_endpoint_url)
+    _serve(args)
     return 0
 
 
@@ -94,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        serve(args.host, args.port, args.db, args.store, args.s3_endpoint_url)
+        _serve(args)
     except SokoError as exc:
         print(f"soko server: error: {exc}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from soko.storage.base import BlobStore
 from soko.storage.local import LocalBlobStore
 
 DEFAULT_PORT = 8765
+DEFAULT_MAX_MANIFEST_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +28,24 @@ class ServerConfig:
     s3_endpoint_url: str | None = None
     max_json_bytes: int = 16 * 1024 * 1024
     max_batch_bytes: int = 64 * 1024 * 1024
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    """The largest manifest blob the server reads (and parses whole): a commit, a source
+    version or a download of a larger one is refused. W&B's manifest of 20,000 files is
+    about 4 MiB; the default leaves room for millions of entries."""
     presign_expiry_seconds: int = 3600
 
     @classmethod
     def resolve(
-        cls, *, db: str | None, store: str | None, s3_endpoint_url: str | None = None
+        cls,
+        *,
+        db: str | None,
+        store: str | None,
+        s3_endpoint_url: str | None = None,
+        max_manifest_bytes: int | None = None,
     ) -> ServerConfig:
         """Fill in the defaults under ``$SOKO_DIR/server`` for what was not given."""
+        if max_manifest_bytes is not None and max_manifest_bytes < 1:
+            raise ValidationError("--max-manifest-bytes must be a positive number of bytes.")
         root = settings_module.load().soko_dir / "server"
         db_url = db or sqlite_url(root / "soko.db")
         if db_url.startswith("sqlite:///"):
@@ -42,6 +54,7 @@ class ServerConfig:
             db_url=db_url,
             store_url=store or os.fspath(root / "store"),
             s3_endpoint_url=s3_endpoint_url,
+            max_manifest_bytes=max_manifest_bytes or DEFAULT_MAX_MANIFEST_BYTES,
         )
 
 

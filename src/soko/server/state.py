@@ -20,13 +20,13 @@ from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import NotFoundError
+from soko.errors import CorruptBlobError, NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.config import ServerConfig
 from soko.service import possession, runs, versions
 from soko.service.catalog import no_such_version
 from soko.service.runs import no_such_run
-from soko.service.store import Store
+from soko.service.store import Store, parse_blob_ref
 
 _MEMBERSHIP_ENTRIES = 4_000_000
 """Digests kept in the membership cache over all manifests (about 100 bytes each)."""
@@ -39,10 +39,10 @@ class Presigner(Protocol):
     def presign_get(self, digest: Digest, *, expires: int) -> str: ...
 
     def presign_staged_put(
-        self, upload_id: str, digest: Digest, *, size: int, expires: int
+        self, upload_id: str, digest: Digest, *, scope: str, size: int, expires: int
     ) -> tuple[str, dict[str, str]]: ...
 
-    def complete_staged(self, upload_id: str, digest: Digest) -> int: ...
+    def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int: ...
 
 
 @dataclass
@@ -102,15 +102,26 @@ class ServerState:
     ) -> list[possession.Source]:
         """The versions a commit into ``entity/project/name`` may borrow blobs from: the
         collection's latest and *version_ids*, those *principal* may read (others are
-        ignored, as if they did not exist)."""
+        ignored, as if they did not exist).
+
+        A version whose manifest cannot be loaded (set aside, or found damaged now and set
+        aside, or larger than ``max_manifest_bytes``) lends nothing and is skipped: it must
+        not block the log that repairs it, which uploads what the project cannot borrow and
+        then stores the manifest again.
+        """
         found = possession.source_versions(
             self.store, entity=entity, project=project, name=name, version_ids=version_ids
         )
-        return [
-            possession.Source(r.entity, r.project, self.blob_sizes(r))
-            for r in found
-            if principal.may(r.entity, r.project, "viewer")
-        ]
+        sources = []
+        for record in found:
+            if not principal.may(record.entity, record.project, "viewer"):
+                continue
+            try:
+                sizes = self.blob_sizes(record)
+            except (NotFoundError, CorruptBlobError, ValidationError):
+                continue  # lost, damaged, or over the size this server reads
+            sources.append(possession.Source(record.entity, record.project, sizes))
+        return sources
 
     def blob_sizes(self, record: VersionRecord) -> Mapping[Digest, int | None]:
         """Every blob the version's manifest names, with its size (None when unknown)."""
@@ -122,6 +133,7 @@ class ServerState:
             if known is not None:
                 self._members.move_to_end(key)
                 return known
+        self.check_manifest_size(parse_blob_ref(key), name=record.qualified_name)
         manifest = self.store.load_manifest(key, Algorithm.parse(record.algorithm))
         sizes = manifest.blob_sizes()
         with self._lock:
@@ -131,6 +143,18 @@ class ServerState:
                 _, dropped = self._members.popitem(last=False)
                 self._member_count -= len(dropped)
         return sizes
+
+    def check_manifest_size(self, digest: Digest, *, name: str) -> None:
+        """Refuse (ValidationError) to read a manifest blob larger than the config's
+        ``max_manifest_bytes``: it is read and parsed whole, in memory. NotFoundError when
+        the blob is not stored."""
+        size = self.store.blobs.stat(digest).size
+        limit = self.config.max_manifest_bytes
+        if size > limit:
+            raise ValidationError(
+                f"The manifest of {name} has {size} bytes; this server reads manifests of at "
+                f"most {limit} bytes (soko server --max-manifest-bytes)."
+            )
 
     def require_members(self, record: VersionRecord, digests: list[Digest]) -> None:
         sizes = self.blob_sizes(record)

@@ -2,16 +2,20 @@
 
 1. The caller has stored every blob the manifest names (each verified while written). A
    server has also checked that the committing project may name them
-   (:mod:`soko.service.possession`); the blobs it borrowed are recorded in step 4.
-2. :func:`commit_version` asks the blob store, in one batch, whether any is still missing
-   and refuses the commit if so: a version never names a blob that is not stored.
-3. It stores the manifest as a blob and makes every blob durable with one ``sync``.
-4. One transaction (:func:`commit_in`): dedup against a committed version of the same digest,
-   else take the next index from the collection's counter, insert the COMMITTED row (or turn
-   a distributed version's PENDING row into it), move ``latest`` and the aliases, record tags
-   and the lineage edges.
+   (:mod:`soko.service.possession`; the blobs it borrowed are recorded in step 3), and has
+   asked the blob store whether they are all stored (:func:`require_stored`): a folder
+   store notes the files it finds that another process wrote, so that step 2 makes them
+   durable too. The embedded store does not ask here: its one process wrote them.
+2. :func:`commit_version` stores the manifest as a blob and makes every blob put since the
+   last sync durable with one ``sync``.
+3. One transaction (:func:`commit_in`): lock the collection row and ask the blob store, in
+   one batch, whether any blob is missing (garbage collection deletes only under that lock,
+   so a version never names a deleted blob); then dedup against a committed version of the
+   same digest, else take the next index from the collection's counter, insert the
+   COMMITTED row (or turn a distributed version's PENDING row into it), move ``latest`` and
+   the aliases, record tags and the lineage edges.
 
-A crash before step 4 commits leaves only unreferenced blobs, which garbage collection
+A crash before step 3 commits leaves only unreferenced blobs, which garbage collection
 removes after its grace period; nobody can see a partial version.
 """
 
@@ -44,7 +48,7 @@ from soko.errors import ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
 from soko.service import possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
-from soko.service.store import Store
+from soko.service.store import Store, parse_blob_ref
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,9 @@ def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
     request = validated(request)
     twin = _commit_to_twin(store, request)
     if twin is not None:
-        if store.has_quarantined():
-            # The twin's manifest blob may be the one found damaged and set aside: the
-            # same content logged again stores it again (a stat when it is there).
+        if twin.manifest_blob and store.quarantine_holds([parse_blob_ref(twin.manifest_blob)]):
+            # The twin's manifest blob was found damaged and set aside: the same content
+            # logged again stores it again.
             store.put_manifest(request.manifest)
             store.blobs.sync()
         return twin
@@ -152,7 +156,8 @@ def commit_in(
     distributed_id: str | None = None,
     writers: Sequence[str] = (),
 ) -> VersionRecord:
-    """Step 4 of the protocol, inside the caller's transaction; *request* is validated.
+    """Step 3 of the protocol after its check, inside the caller's transaction; *request* is
+    validated.
 
     The version becomes the next ``vN`` of *collection*: a new row, or the PENDING row
     *pending_id* of a distributed version. When a committed version with the same digest

@@ -386,8 +386,8 @@ def _plan_finish(conn: Connection, request: CommitRequest, *, distributed_id: st
         request,
         manifest=Manifest.of(merged.values(), Algorithm.parse(pending.algorithm)),
         metadata=validate_metadata({**state.metadata, **request.metadata}),
-        aliases=validate_aliases([*state.aliases, *request.aliases]),
-        tags=validate_tags([*snapshot.tags, *request.tags]),
+        aliases=validate_aliases(dict.fromkeys([*state.aliases, *request.aliases])),
+        tags=validate_tags(dict.fromkeys([*snapshot.tags, *request.tags])),
         description=request.description if request.description is not None else pending.description,
         ttl_seconds=request.ttl_seconds if request.ttl_seconds is not None else pending.ttl_seconds,
     )

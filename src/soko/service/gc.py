@@ -21,7 +21,9 @@ Order of a collection, and why each step is safe while other processes log and r
    left behind; they are removed.
 6. **Quarantine** (local store): a damaged blob set aside there (see
    :mod:`soko.storage.quarantine`) is removed once the store holds its blob again or no
-   live version needs it; one a live version still lacks is kept, for inspection.
+   live version needs it, if it was set aside before the grace period (a blob being
+   checked again passes through the quarantine); one a live version still lacks is kept,
+   for inspection.
 7. **Packs** (local store): a pack whose blobs were all deleted is removed, one mostly dead
    is rewritten with its live blobs, and a pack no index row names that is older than the
    grace period (a writer killed between writing it and indexing it) is removed
@@ -145,7 +147,9 @@ def collect_garbage(
         report.deleted, rewritten = _sweep(store, marker, candidates, grace_seconds=grace_seconds)
         report.kept_young += rewritten
     report.live_blobs = len(marker.live)
-    report.quarantine_removed = _clear_quarantine(store, marker.live, dry_run=dry_run)
+    report.quarantine_removed = _clear_quarantine(
+        store, marker.live, grace_seconds=grace_seconds, dry_run=dry_run
+    )
     if isinstance(store.blobs, LocalBlobStore):
         if dry_run:
             report.temp_files_removed = len(store.blobs.temp_files_older_than(grace_seconds))
@@ -158,13 +162,19 @@ def collect_garbage(
     return report
 
 
-def _clear_quarantine(store: Store, live: set[Digest], *, dry_run: bool) -> int:
-    """Remove the quarantined copies of blobs stored again or needed by no live version;
-    returns how many (would) go."""
+def _clear_quarantine(
+    store: Store, live: set[Digest], *, grace_seconds: float, dry_run: bool
+) -> int:
+    """Remove the quarantined copies of blobs stored again or needed by no live version
+    that were set aside before the grace period; returns how many (would) go.
+
+    A young copy is kept: setting a blob aside moves it here *before* checking it again,
+    and an intact one goes back, so a copy here may be a stored blob on its way back.
+    """
     quarantine = store.quarantine
     if quarantine is None:
         return 0
-    held = list(quarantine.digests())
+    held = list(quarantine.digests(set_aside_before=time.time() - grace_seconds))
     if not held:
         return 0
     lacking = store.blobs.missing(held)

@@ -85,9 +85,19 @@ def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-def record(conn: Connection, project_id: int, blobs: Mapping[Digest, int]) -> None:
-    """Record that the project possesses *blobs* (digest -> real size): one executemany,
-    rows already there left as they are."""
+def record(
+    conn: Connection, project_id: int, blobs: Mapping[Digest, int], *, measured: bool = False
+) -> None:
+    """Record that the project possesses *blobs* (digest -> real size): one executemany.
+
+    With *measured* the sizes are what the server measured of uploaded bytes, and they
+    replace the size of a row already there (one learnt from an older manifest may be
+    wrong); otherwise rows already there are left as they are.
+
+    The rows go in in digest order: two transactions inserting overlapping digests then
+    wait for each other in one order, where opposite orders deadlock on PostgreSQL (each
+    waits for the other's uncommitted row).
+    """
     if not blobs:
         return
     stamp: Any = now()
@@ -96,10 +106,16 @@ def record(conn: Connection, project_id: int, blobs: Mapping[Digest, int]) -> No
     if to_column is not None:
         stamp = to_column(stamp)  # SQLite keeps text, in the form SQLAlchemy writes
     m = _mark(conn)
+    on_conflict = (
+        f"ON CONFLICT (project_id, digest) DO UPDATE SET size = excluded.size "
+        f"WHERE {_TABLE}.size <> excluded.size"
+        if measured
+        else "ON CONFLICT DO NOTHING"
+    )
     conn.exec_driver_sql(
         f"INSERT INTO {_TABLE} (project_id, digest, size, created_at) "
-        f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
-        [(project_id, str(d), size, stamp) for d, size in blobs.items()],
+        f"VALUES ({m}, {m}, {m}, {m}) {on_conflict}",
+        sorted((project_id, str(d), size, stamp) for d, size in blobs.items()),
     )
 
 
@@ -107,12 +123,13 @@ def record_uploads(
     store: Store, *, entity: str, project: str, blobs: Iterable[tuple[Digest, int]]
 ) -> None:
     """Record blobs a writer of the project uploaded and the server verified, with the
-    sizes the server measured (the project is created when new)."""
+    sizes the server measured, which correct a row's size (the project is created when
+    new)."""
     sizes = dict(blobs)
     if not sizes:
         return
     with store.engine.begin() as conn:
-        record(conn, ensure_project(conn, entity, project), sizes)
+        record(conn, ensure_project(conn, entity, project), sizes, measured=True)
 
 
 # ----- asking -------------------------------------------------------------------------

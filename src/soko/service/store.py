@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,11 +96,12 @@ class Store:
         quarantine = self.quarantine
         return quarantine is not None and quarantine.set_aside(digest)
 
-    def has_quarantined(self) -> bool:
-        """Whether a blob was set aside and not cleared away since (one directory read):
-        a committed version may then lack a blob."""
+    def quarantine_holds(self, digests: Iterable[Digest]) -> bool:
+        """Whether one of *digests* was set aside and not cleared away since: a committed
+        version naming it may then lack it (a directory read per algorithm; blobs of other
+        versions set aside cost nothing more)."""
         quarantine = self.quarantine
-        return quarantine is not None and not quarantine.is_empty()
+        return quarantine is not None and bool(quarantine.holds(digests))
 
     def _remember(self, key: str, manifest: Manifest) -> None:
         with self._lock:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from soko.core.digests import Digest
 from soko.core.names import (
     PROJECT_RULE,
     TYPE_RULE,
@@ -39,7 +41,7 @@ from soko.service.catalog import (
     version_record,
 )
 from soko.service.commit import set_aliases
-from soko.service.store import Store
+from soko.service.store import Store, parse_blob_ref
 
 _UNSET: Any = object()
 
@@ -84,6 +86,11 @@ def _linked_version_row(conn: Connection, collection: Any, target: int | str) ->
     ).first()
 
 
+def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
+    """The answer for ``name:selector`` naming no version (or none the caller may see)."""
+    return NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+
+
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
     target = parse_selector(selector)
@@ -91,29 +98,30 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
         collection = find_collection(conn, entity, project, name)
         row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
-            raise NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+            raise no_such_artifact(entity, project, name, selector)
         if collection.kind == "registry":
             return record_by_id(conn, row.id)
         return version_record(conn, row, entity=entity, project=project)
 
 
-def has_committed_digest(store: Store, entity: str, project: str, name: str, digest: str) -> bool:
-    """Whether the collection has a committed version with this content digest: logging
-    the same content again then needs no blob (a committed version's blobs stay stored).
+def has_committed_digest(
+    store: Store, entity: str, project: str, name: str, digest: str, *, blobs: Iterable[Digest]
+) -> bool:
+    """Whether the collection has a committed version with this content digest, whose
+    *blobs* are those of the manifest being logged: logging the same content again then
+    needs no blob (a committed version's blobs stay stored).
 
-    Always False while the store's quarantine holds a blob found damaged: a committed
-    version may then lack that blob, and the log must ask which blobs are missing so that
-    logging the intact files again stores it again.
+    False when the store's quarantine holds one of *blobs* or the version's manifest blob,
+    found damaged: the version lacks it, and the log must ask which blobs are missing so
+    that logging the intact files again stores it again.
     """
-    if store.has_quarantined():
-        return False
     with store.engine.connect() as conn:
         try:
             collection = find_collection(conn, entity, project, name)
         except NotFoundError:
             return False
         row = conn.execute(
-            select(versions.c.id)
+            select(versions.c.manifest_blob)
             .where(
                 versions.c.collection_id == collection.id,
                 versions.c.digest == digest,
@@ -121,7 +129,10 @@ def has_committed_digest(store: Store, entity: str, project: str, name: str, dig
             )
             .limit(1)
         ).first()
-        return row is not None
+    if row is None:
+        return False
+    manifest = [parse_blob_ref(row.manifest_blob)] if row.manifest_blob else []
+    return not store.quarantine_holds(itertools.chain(blobs, manifest))
 
 
 def get_version(store: Store, version_id: str) -> VersionRecord:

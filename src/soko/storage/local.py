@@ -43,16 +43,24 @@ import os
 import stat as stat_module
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest, Hasher
-from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
+from soko.errors import DigestMismatchError, StoreError, ValidationError
 from soko.storage import copying
-from soko.storage.base import BlobInfo, blob_key, digest_of_key, verify_stream
+from soko.storage.base import (
+    BlobInfo,
+    ComparingReader,
+    blob_key,
+    blob_not_found,
+    digest_mismatch,
+    digest_of_key,
+    same_bytes,
+)
 from soko.storage.layout import fsync_dir, open_root, replace_into
 from soko.storage.pack_writer import PackWriter
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
@@ -227,26 +235,76 @@ class LocalBlobStore:
         )
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
-        """Store *data* as *digest*; verified even when the blob exists (see the contract)."""
-        actual = digest.algorithm.digest_of(data)
-        if actual != digest.raw:
-            raise self._mismatch(digest, actual, "bytes")
-        if self._existing_size(digest) is not None:
-            return
+        """Store *data* as *digest*; when the blob exists, *data* is verified and compared
+        with the stored copy all the same (see the contract)."""
+        if digest.algorithm.digest_of(data) != digest.raw:
+            raise digest_mismatch(digest, "bytes")
+        stored = self._open_stored(digest)
+        if stored is not None:
+            with stored:
+                same = same_bytes(stored, io.BytesIO(data))
+            if self._settle(digest, same, _same_as_bytes(data), "bytes"):
+                return
         self._write_bytes(digest, data)
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Store what *stream* yields until EOF as *digest*; returns the size.
 
-        When the blob exists the stream is read and verified all the same, but not written.
+        When the blob exists the stream is verified and compared with the stored copy as it
+        is read (see the contract); it is written to a temp file all the same, dropped when
+        the stored copy stays.
         """
-        if self._existing_size(digest) is not None:
-            return verify_stream(digest, stream)
-        return self._store_copied(
-            digest,
-            lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
-            source_name="stream",
-        )[1]
+        stored = self._open_stored(digest)
+        if stored is None:
+            return self._store_copied(
+                digest,
+                lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
+                source_name="stream",
+            )[1]
+        with stored:
+            reader = ComparingReader(stream, stored)
+            return self._store_copied(
+                digest,
+                lambda fd, hasher: copying.copy_stream(cast(BinaryIO, reader), fd, hasher),
+                source_name="stream",
+                settle=lambda temp: self._settle(
+                    digest, reader.same(), lambda copy: _same_as_file(copy, temp), "stream"
+                ),
+            )[1]
+
+    def _open_stored(self, digest: Digest) -> BinaryIO | None:
+        """A reader of the stored copy (the loose file, else the packed bytes), or None."""
+        try:
+            return open(self._path(digest), "rb")
+        except FileNotFoundError:
+            pass
+        data = self.packs.read(digest)
+        return None if data is None else io.BytesIO(data)
+
+    def _settle(
+        self, digest: Digest, same: bool, matches: Callable[[BinaryIO], bool], source: str
+    ) -> bool:
+        """Decide a put of verified bytes for a blob that was stored: True when the stored
+        copy stays (*same* bytes; it is refreshed, and only now, so that wrong bytes never
+        keep an unreferenced blob from garbage collection), False when the caller is to
+        store the bytes (the copy is gone meanwhile, or was damaged and is set aside).
+
+        Bytes that hash to the digest but differ from an intact stored copy are other bytes
+        with the same digest: DigestMismatchError, as for bytes that do not hash to it.
+        *matches* compares a copy found after the damaged one was set aside.
+        """
+        if same:
+            return self._existing_size(digest) is not None
+        # Either the stored copy is damaged (a flipped bit no read found yet), or these are
+        # other bytes with its digest: a copy that fails its digest goes to the quarantine.
+        self.quarantine.set_aside(digest)
+        stored = self._open_stored(digest)
+        if stored is None:
+            return False
+        with stored:
+            if matches(stored):
+                return False  # an intact copy of these bytes is left: writing them is harmless
+        raise digest_mismatch(digest, source)
 
     def put_files(
         self,
@@ -277,9 +335,8 @@ class LocalBlobStore:
                 if data is None:
                     sizes[index] = self.put_file(digest, path)
                     continue
-                actual = digest.algorithm.digest_of(data)
-                if actual != digest.raw:
-                    raise self._mismatch(digest, actual, path)
+                if digest.algorithm.digest_of(data) != digest.raw:
+                    raise digest_mismatch(digest, path)
                 writer.add(digest, data)
                 sizes[index] = len(data)
         return sizes
@@ -291,18 +348,40 @@ class LocalBlobStore:
             for digest, data in blobs:
                 self.put_bytes(digest, data)
             return
-        packed = self.packs.touch(self.packs.present([d for d, _ in blobs]))
+        small = {digest: data for digest, data in blobs if len(data) <= MAX_PACKED}
+        # Every blob is verified, and compared with its stored copy, before any stored one
+        # is refreshed (see the contract): wrong bytes must not keep an unreferenced blob
+        # from garbage collection.
+        for digest, data in small.items():
+            if digest.algorithm.digest_of(data) != digest.raw:
+                raise digest_mismatch(digest, "bytes")
+        kept = set()
+        for digest, copy in self._stored_copies(small).items():
+            if copy == small[digest]:
+                kept.add(digest)
+            else:  # a damaged copy, set aside (the bytes are then stored), or refused
+                self._settle(digest, False, _same_as_bytes(small[digest]), "bytes")
+        packed = self.packs.touch(kept)
+        kept = packed | {d for d in kept - packed if self._existing_size(d) is not None}
         with PackWriter(self.packs, target=PACK_TARGET) as writer:
             for digest, data in blobs:
                 if len(data) > MAX_PACKED:
                     self.put_bytes(digest, data)
-                    continue
-                # Verified before the "stored already?" test: see the contract.
-                actual = digest.algorithm.digest_of(data)
-                if actual != digest.raw:
-                    raise self._mismatch(digest, actual, "bytes")
-                if digest not in packed and digest not in writer:
+                elif digest not in kept and digest not in writer:
                     writer.add(digest, data)
+
+    def _stored_copies(self, digests: Collection[Digest]) -> dict[Digest, bytes]:
+        """The stored bytes of those of *digests* the store holds: packed ones read one
+        open per pack, then one open per digest not packed (a loose copy)."""
+        found = dict(self.packs.read_many(digests))
+        for digest in digests:
+            if digest not in found:
+                try:
+                    with open(self._path(digest), "rb") as reader:
+                        found[digest] = reader.read()
+                except FileNotFoundError:
+                    continue
+        return found
 
     def _put_one(self, digest: Digest, path: str, data: bytes | None) -> int:
         if data is None:
@@ -310,7 +389,7 @@ class LocalBlobStore:
         try:
             self.put_bytes(digest, data)
         except DigestMismatchError:
-            raise self._mismatch(digest, digest.algorithm.hasher(data).digest(), path) from None
+            raise digest_mismatch(digest, path) from None
         return len(data)
 
     def _existing_size(self, digest: Digest) -> int | None:
@@ -335,9 +414,8 @@ class LocalBlobStore:
         return size
 
     def _store_bytes(self, digest: Digest, data: bytes, *, source_name: str) -> None:
-        actual = digest.algorithm.hasher(data).digest()
-        if actual != digest.raw:
-            raise self._mismatch(digest, actual, source_name)
+        if digest.algorithm.hasher(data).digest() != digest.raw:
+            raise digest_mismatch(digest, source_name)
         self._write_bytes(digest, data)
 
     def _write_bytes(self, digest: Digest, data: bytes) -> None:
@@ -363,11 +441,14 @@ class LocalBlobStore:
         copy: Callable[[int, Hasher], int],
         *,
         source_name: str,
+        settle: Callable[[str], bool] | None = None,
     ) -> tuple[Digest, int]:
         """Store what *copy* writes to a temp file (and feeds to the hasher); returns the
         digest and the size. *expected* is the digest the bytes must have, or only the
         algorithm when the digest is learnt from the copy (a blob stored already then
-        keeps its file, refreshed, and the copy is dropped)."""
+        keeps its file, refreshed, and the copy is dropped). *settle*, given the temp
+        file's path once its bytes proved right, says whether the stored copy stays (the
+        copy is then dropped)."""
         algorithm = expected if isinstance(expected, Algorithm) else expected.algorithm
         hasher = algorithm.hasher()
         try:
@@ -381,8 +462,12 @@ class LocalBlobStore:
                 os.close(fd)
             digest = Digest(algorithm, hasher.digest())
             if isinstance(expected, Digest) and digest != expected:
-                raise self._mismatch(expected, digest.raw, source_name)
-            if isinstance(expected, Algorithm) and self._existing_size(digest) is not None:
+                raise digest_mismatch(expected, source_name)
+            if isinstance(expected, Algorithm):
+                stays = self._existing_size(digest) is not None
+            else:
+                stays = settle is not None and settle(temp)
+            if stays:
                 os.unlink(temp)
             else:
                 self._move_into_place(temp, digest)
@@ -391,12 +476,6 @@ class LocalBlobStore:
                 os.unlink(temp)
             raise
         return digest, size
-
-    def _mismatch(self, digest: Digest, actual: bytes, source_name: str) -> DigestMismatchError:
-        got = Digest(digest.algorithm, actual)
-        return DigestMismatchError(
-            f"The bytes of {source_name} hash to {got}, not {digest}; nothing was stored."
-        )
 
     def _move_into_place(self, temp: str, digest: Digest) -> None:
         final = self._path(digest)
@@ -509,14 +588,10 @@ class LocalBlobStore:
         return absent
 
     def open(self, digest: Digest) -> BinaryIO:
-        try:
-            return open(self._path(digest), "rb")
-        except FileNotFoundError:
-            pass
-        data = self.packs.read(digest)
-        if data is None:
-            raise NotFoundError(f"No blob {digest} in {self.root}.")
-        return io.BytesIO(data)
+        reader = self._open_stored(digest)
+        if reader is None:
+            raise blob_not_found(digest)
+        return reader
 
     def read_bytes(self, digest: Digest) -> bytes:
         with self.open(digest) as stream:
@@ -553,7 +628,7 @@ class LocalBlobStore:
             st = os.stat(self._path(digest))
         except FileNotFoundError:
             if location is None:
-                raise NotFoundError(f"No blob {digest} in {self.root}.") from None
+                raise blob_not_found(digest) from None
             return BlobInfo(digest, location.size, location.written)
         written = st.st_mtime if location is None else max(st.st_mtime, location.written)
         return BlobInfo(digest, st.st_size, written)
@@ -663,3 +738,12 @@ def _blob_info(key: str, entry: os.DirEntry[str]) -> BlobInfo | None:
     except FileNotFoundError:
         return None  # deleted while listing
     return BlobInfo(digest, st.st_size, st.st_mtime)
+
+
+def _same_as_bytes(data: bytes) -> Callable[[BinaryIO], bool]:
+    return lambda reader: same_bytes(reader, io.BytesIO(data))
+
+
+def _same_as_file(reader: BinaryIO, path: str) -> bool:
+    with open(path, "rb") as written:
+        return same_bytes(reader, written)

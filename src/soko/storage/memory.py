@@ -14,8 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, NotFoundError
-from soko.storage.base import BlobInfo, verify_stream
+from soko.storage.base import BlobInfo, blob_not_found, digest_mismatch
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -50,20 +49,19 @@ class MemoryBlobStore:
         return len(data)
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
-        """Store *data*; verified even when the blob exists (the contract's rule)."""
+        """Store *data*; verified, and compared with a stored copy, even when the blob
+        exists (the contract's rule)."""
         self._verify(digest, data, source_name="bytes")
-        if self._existing_size(digest) is None:
-            self._store(digest, bytes(data), source_name="bytes")
+        self._put_verified(digest, bytes(data), source_name="bytes")
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
-        """Store what *stream* yields; when the blob exists the stream is only verified."""
-        if self._existing_size(digest) is not None:
-            return verify_stream(digest, stream)
+        """Store what *stream* yields (verified and compared like :meth:`put_bytes`)."""
         parts = []
         while chunk := stream.read(_CHUNK):
             parts.append(chunk)
         data = b"".join(parts)
-        self._store(digest, data, source_name="stream")
+        self._verify(digest, data, source_name="stream")
+        self._put_verified(digest, data, source_name="stream")
         return len(data)
 
     def _existing_size(self, digest: Digest) -> int | None:
@@ -77,12 +75,23 @@ class MemoryBlobStore:
             return len(found[0])
 
     def _verify(self, digest: Digest, data: bytes, *, source_name: str) -> None:
-        actual = digest.algorithm.hasher(data).digest()
-        if actual != digest.raw:
-            got = Digest(digest.algorithm, actual)
-            raise DigestMismatchError(
-                f"The bytes of {source_name} hash to {got}, not {digest}; nothing was stored."
-            )
+        if digest.algorithm.hasher(data).digest() != digest.raw:
+            raise digest_mismatch(digest, source_name)
+
+    def _put_verified(self, digest: Digest, data: bytes, *, source_name: str) -> None:
+        """Store bytes that hash to *digest*, or refresh the stored copy when it holds the
+        same bytes. Other bytes than an intact stored copy's are refused; a damaged copy
+        (one that fails its digest) is replaced."""
+        with self._lock:
+            found = self._blobs.get(digest)
+            stored = None if found is None else found[0]
+            if (
+                stored is not None
+                and stored != data
+                and digest.algorithm.digest_of(stored) == digest.raw
+            ):
+                raise digest_mismatch(digest, source_name)
+            self._blobs[digest] = (data, time.time())
 
     def _store(self, digest: Digest, data: bytes, *, source_name: str) -> None:
         self._verify(digest, data, source_name=source_name)
@@ -93,7 +102,7 @@ class MemoryBlobStore:
         with self._lock:
             found = self._blobs.get(digest)
         if found is None:
-            raise NotFoundError(f"No blob {digest} in the memory store.")
+            raise blob_not_found(digest)
         return found
 
     def open(self, digest: Digest) -> BinaryIO:

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, StoreError
-from soko.storage.base import BlobInfo
+from soko.errors import StoreError
+from soko.storage.base import BlobInfo, digest_mismatch
 from soko.storage.copying import write_parts
 from soko.storage.layout import fsync_dir
 
@@ -307,12 +307,8 @@ class Packs:
         """Store *blobs* as one new pack; returns its name. Each blob is checked against
         its digest first, unless the caller just did (*verified*)."""
         for digest, data in [] if verified else blobs:
-            actual = digest.algorithm.hasher(data).digest()
-            if actual != digest.raw:
-                got = Digest(digest.algorithm, actual)
-                raise DigestMismatchError(
-                    f"The bytes given for {digest} hash to {got}; nothing was stored."
-                )
+            if digest.algorithm.hasher(data).digest() != digest.raw:
+                raise digest_mismatch(digest, "bytes")
         name = os.urandom(12).hex()
         rows = []
         offset = 0

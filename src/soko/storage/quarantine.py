@@ -18,7 +18,8 @@ did not last, or a writer that stored the intact bytes again meanwhile) goes bac
 is never set aside because of a misread.
 
 Nothing reads these files. ``soko gc`` removes one once its blob is stored again or no
-live version needs it, and a user may delete them at any time.
+live version needs it, and it has been here longer than gc's grace period (a copy being
+checked again may be on its way back); a user may delete them at any time.
 
 This module imports only the standard library, :mod:`soko.core`, :mod:`soko.errors` and
 the storage modules it works with.
@@ -103,15 +104,31 @@ class Quarantine:
         os.replace(temp, kept)
 
     def holds(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Those of *digests* that have a copy here."""
-        return {d for d in digests if os.path.isfile(self.path(d))}
+        """Those of *digests* that have a copy here: one listing of the folder of each
+        algorithm asked about (which fails at once when nothing of it was ever set aside),
+        not a stat per digest, so that asking for a manifest of 20,000 blobs is cheap and
+        unrelated copies here cost a name each."""
+        wanted: dict[Algorithm, list[Digest]] = {}
+        for digest in digests:
+            wanted.setdefault(digest.algorithm, []).append(digest)
+        found: set[Digest] = set()
+        for algorithm, asked in wanted.items():
+            names = {entry.name for entry in _scandir(os.path.join(self.folder, algorithm.key))}
+            if names:
+                found.update(digest for digest in asked if digest.hex in names)
+        return found
 
     def is_empty(self) -> bool:
         """Whether nothing is set aside: a few directory reads, usually one failing."""
         return next(self.digests(), None) is None
 
-    def digests(self) -> Iterator[Digest]:
-        """The digest of every copy here; other files are skipped."""
+    def digests(self, *, set_aside_before: float | None = None) -> Iterator[Digest]:
+        """The digest of every copy here; other files are skipped. With *set_aside_before*
+        (seconds since the epoch), only copies that came here before then.
+
+        A loose blob keeps its modification time when it is renamed here, but the rename
+        sets its change time: the later of the two is when it came.
+        """
         for alg_dir in _scandir(self.folder):
             try:
                 algorithm = Algorithm.parse(alg_dir.name)
@@ -122,8 +139,16 @@ class Quarantine:
                     digest = Digest.from_hex(entry.name, algorithm)
                 except ValidationError:
                     continue  # a temp file being written, or a stray
-                if entry.name == digest.hex:
-                    yield digest
+                if entry.name != digest.hex:
+                    continue
+                if set_aside_before is not None:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # moved back or removed meanwhile
+                    if max(st.st_mtime, st.st_ctime) >= set_aside_before:
+                        continue
+                yield digest
 
     def discard(self, digests: Iterable[Digest]) -> int:
         """Delete the copies of *digests*; returns how many there were."""

@@ -4,7 +4,7 @@ Layout under ``s3://<bucket>/<prefix>``::
 
     format_version            "1\\n": the store's format; any other value is refused
     blobs/<alg>/<xx>/<hex>    one object per blob (see :func:`~.base.blob_key`)
-    uploads/<upload id>       presigned uploads waiting for their check (never a blob)
+    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob)
 
 Write order, so that an object under ``blobs/`` always holds the bytes of its digest:
 
@@ -13,7 +13,9 @@ Write order, so that an object under ``blobs/`` always holds the bytes of its di
 2. The verified bytes are PUT (``Content-MD5`` set, so the bucket checks the transfer too),
    or uploaded in parts for large blobs. An S3 PUT is atomic: readers see the whole object
    or none, and a second writer of the same blob writes the same bytes.
-3. A presigned upload goes to ``uploads/<id>``; :meth:`S3BlobStore.complete_staged` then
+3. A presigned upload goes to ``uploads/<scope>/<id>``, where ``<scope>`` is a hash of
+   whom the upload is for (a server's project), so that only the one it was planned for
+   can complete it; :meth:`S3BlobStore.complete_staged` then
    checks it (the bucket's MD5 ETag when it is one, else by reading it back and hashing),
    and copies it to its blob key only if the object still has the ETag that was checked,
    so a client cannot swap the bytes between the check and the copy.
@@ -26,14 +28,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import DigestMismatchError, NotFoundError, StoreError, ValidationError
-from soko.storage.base import FORMAT_VERSION, BlobInfo, blob_key, digest_of_key, verify_stream
+from soko.errors import NotFoundError, StoreError, ValidationError
+from soko.storage.base import (
+    FORMAT_VERSION,
+    BlobInfo,
+    blob_key,
+    blob_not_found,
+    digest_mismatch,
+    digest_of_key,
+    same_bytes,
+)
 
 MARKER_NAME = "format_version"
 _CHUNK = 8 * 1024 * 1024
@@ -157,7 +168,7 @@ class S3BlobStore:
     def stat(self, digest: Digest) -> BlobInfo:
         head = self._head(self.key(digest))
         if head is None:
-            raise NotFoundError(f"Blob {digest} is not in {self!r}.")
+            raise blob_not_found(digest)
         return BlobInfo(digest, int(head["ContentLength"]), head["LastModified"].timestamp())
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
@@ -176,7 +187,7 @@ class S3BlobStore:
             body = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"]
         except self._client_error as exc:
             if _not_found(exc):
-                raise NotFoundError(f"Blob {digest} is not in {self!r}.") from None
+                raise blob_not_found(digest) from None
             raise StoreError(f"Cannot read blob {digest} from {self!r}: {exc}") from exc
         return cast(BinaryIO, body)
 
@@ -190,14 +201,43 @@ class S3BlobStore:
     # -- writing -------------------------------------------------------------------------
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:
-        actual = Digest.of_bytes(data, digest.algorithm)
-        if actual != digest:
-            raise DigestMismatchError(
-                f"The bytes hash to {actual}, not {digest}; nothing was stored."
-            )
-        if self.exists(digest):
-            return
+        """Store *data*; when the blob exists, *data* is verified and compared with the
+        stored object all the same (see the contract)."""
+        if digest.algorithm.digest_of(data) != digest.raw:
+            raise digest_mismatch(digest, "bytes")
+        stored = self._open_stored(digest) if self.exists(digest) else None
+        if stored is not None:
+            with stored:
+                same = same_bytes(stored, io.BytesIO(data))
+            if self._keeps_stored(digest, same, "bytes"):
+                return
         self._put_object(digest, data)
+
+    def _open_stored(self, digest: Digest) -> BinaryIO | None:
+        """A reader of the stored object, or None when there is none."""
+        try:
+            return self.open(digest)
+        except NotFoundError:
+            return None
+
+    def _keeps_stored(self, digest: Digest, same: bool, source: str) -> bool:
+        """Whether the stored object stays, for verified bytes of a blob that was stored:
+        True when they are the *same* bytes; False when the caller is to upload them (the
+        object is gone meanwhile, or fails its digest: damaged in the bucket). Bytes that
+        differ from an intact object are other bytes with its digest: DigestMismatchError,
+        as for bytes that do not hash to it."""
+        if same:
+            return True
+        stored = self._open_stored(digest)
+        if stored is None:
+            return False
+        hasher = digest.algorithm.hasher()
+        with stored:
+            while chunk := stored.read(_CHUNK):
+                hasher.update(chunk)
+        if hasher.digest() == digest.raw:
+            raise digest_mismatch(digest, source)
+        return False
 
     def _put_object(self, digest: Digest, data: bytes) -> None:
         key = self.key(digest)
@@ -225,16 +265,16 @@ class S3BlobStore:
 
     def put_file(self, digest: Digest, path: str) -> int:
         with open(path, "rb") as stream:
-            try:
-                return self.put_stream(digest, stream)
-            except DigestMismatchError as exc:
-                raise DigestMismatchError(f"{path}: {exc}") from None
+            return self._put_stream(digest, stream, path)
 
     def put_stream(self, digest: Digest, stream: BinaryIO) -> int:
         """Hash *stream* into a spooled copy, check it, then upload the copy (when the blob
-        exists, the stream is only verified: the contract's rule)."""
-        if self.exists(digest):
-            return verify_stream(digest, stream)
+        exists, the copy is compared with the stored object, and nothing is uploaded when
+        they are the same: the contract's rule)."""
+        return self._put_stream(digest, stream, "stream")
+
+    def _put_stream(self, digest: Digest, stream: BinaryIO, source: str) -> int:
+        was_stored = self.exists(digest)
         hasher = digest.algorithm.hasher()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
@@ -242,11 +282,17 @@ class S3BlobStore:
                 hasher.update(chunk)
                 spool.write(chunk)
                 size += len(chunk)
-            actual = Digest(digest.algorithm, hasher.digest())
-            if actual != digest:
-                raise DigestMismatchError(
-                    f"The bytes hash to {actual}, not {digest}; nothing was stored."
-                )
+            if hasher.digest() != digest.raw:
+                raise digest_mismatch(digest, source)
+            # Compared once the upload is spooled, not while it arrives: the bucket's
+            # answer is then read at its own pace, never left waiting on a slow client.
+            stored = self._open_stored(digest) if was_stored else None
+            if stored is not None:
+                spool.seek(0)
+                with stored:
+                    same = same_bytes(cast(BinaryIO, spool), stored)
+                if self._keeps_stored(digest, same, source):
+                    return size
             spool.seek(0)
             if size <= _SPOOL:
                 self._put_object(digest, spool.read())
@@ -273,36 +319,47 @@ class S3BlobStore:
         )
         return url
 
-    def _staged_key(self, upload_id: str) -> str:
-        return f"{self.prefix}uploads/{upload_id}"
+    def _staged_key(self, upload_id: str, scope: str) -> str:
+        """Where the upload *upload_id* for *scope* lands: the same id completed for another
+        scope names another key, where nothing was uploaded."""
+        hashed = hashlib.sha256(scope.encode("utf-8")).hexdigest()[:32]
+        return f"{self.prefix}uploads/{hashed}/{upload_id}"
 
     def presign_staged_put(
-        self, upload_id: str, digest: Digest, *, size: int, expires: int
+        self, upload_id: str, digest: Digest, *, scope: str, size: int, expires: int
     ) -> tuple[str, dict[str, str]]:
-        """A URL to PUT the blob's bytes to ``uploads/<upload_id>``, and headers to send."""
+        """A URL to PUT the blob's bytes to the upload's staging key (for *scope*, whom the
+        upload is for), and headers to send."""
         del digest, size  # checked at completion, whatever the client sends
         url: str = self.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": self._staged_key(upload_id)},
+            Params={"Bucket": self.bucket, "Key": self._staged_key(upload_id, scope)},
             ExpiresIn=expires,
         )
         return url, {}
 
-    def complete_staged(self, upload_id: str, digest: Digest) -> int:
-        """Check the staged upload against *digest* and make it the blob; returns its size.
+    def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int:
+        """Check the staged upload for *scope* against *digest* and make it the blob;
+        returns its size.
 
         DigestMismatchError (the staged object is deleted) when the bytes differ;
-        NotFoundError when nothing was uploaded.
+        NotFoundError when nothing was uploaded for *scope* under that id.
         """
-        staged = self._staged_key(upload_id)
+        staged = self._staged_key(upload_id, scope)
         head = self._head(staged)
         if head is None:
             raise NotFoundError(f"Nothing was uploaded for upload {upload_id}.")
-        etag = str(head["ETag"])
+        etag, size = str(head["ETag"]), int(head["ContentLength"])
         if not (digest.algorithm is Algorithm.MD5 and etag.strip('"') == digest.hex):
             # Not the bucket's MD5 of a one-part upload: read the bytes back and hash them.
-            etag = self._hash_object(staged, digest)
+            etag, size = self._hash_object(staged, digest)
         try:
+            stored = self._open_stored(digest)
+            if stored is not None:
+                with stored, self._read_staged(staged, etag) as uploaded:
+                    same = same_bytes(uploaded, stored)
+                if self._keeps_stored(digest, same, "the upload"):
+                    return size
             self._upload(
                 digest,
                 lambda: self.client.copy(
@@ -314,19 +371,27 @@ class S3BlobStore:
             )
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staged)
-        return int(head["ContentLength"])
+        return size
 
-    def _hash_object(self, key: str, digest: Digest) -> str:
-        """Hash the object at *key*; returns the ETag of what was hashed."""
+    def _read_staged(self, key: str, etag: str) -> BinaryIO:
+        """The staged object that was checked (its ETag), for the comparison with a stored
+        copy: the client cannot swap the bytes in between."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except self._client_error as exc:
+            raise StoreError(f"Cannot read the upload {key} in {self!r}: {exc}") from exc
+        return cast(BinaryIO, response["Body"])
+
+    def _hash_object(self, key: str, digest: Digest) -> tuple[str, int]:
+        """Hash the object at *key*; returns the ETag and the size of what was hashed."""
         response = self.client.get_object(Bucket=self.bucket, Key=key)
         hasher = digest.algorithm.hasher()
+        size = 0
         with response["Body"] as body:
             while chunk := body.read(_CHUNK):
                 hasher.update(chunk)
-        actual = Digest(digest.algorithm, hasher.digest())
-        if actual != digest:
+                size += len(chunk)
+        if hasher.digest() != digest.raw:
             self.client.delete_object(Bucket=self.bucket, Key=key)
-            raise DigestMismatchError(
-                f"The uploaded bytes hash to {actual}, not {digest}; nothing was stored."
-            )
-        return str(response["ETag"])
+            raise digest_mismatch(digest, "the upload")
+        return str(response["ETag"]), size

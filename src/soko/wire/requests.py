@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from soko.core.digests import Algorithm
+from soko.core.names import ALIASES_MAX_COUNT, TAGS_MAX_COUNT
 from soko.core.records import RunState
 from soko.wire.base import WireModel
 from soko.wire.fields import (
@@ -32,8 +33,10 @@ from soko.wire.fields import (
 
 MAX_DIGESTS_PER_REQUEST = 10_000
 """The most digests one missing-blobs, batch or URL question may carry."""
-MAX_SOURCES = 256
-"""The most source versions one missing-blobs question or commit may list."""
+MAX_SOURCES = 16
+"""The most source versions one missing-blobs question or commit may list: the server may
+load each one's manifest for the request (a client lists the versions it read most
+recently first)."""
 
 
 class CommitIn(WireModel):
@@ -51,8 +54,8 @@ class CommitIn(WireModel):
     type: TypeName
     manifest_blob: str
     algorithm: str
-    aliases: list[Alias] = []
-    tags: list[Tag] = []
+    aliases: list[Alias] = Field(default=[], max_length=ALIASES_MAX_COUNT)
+    tags: list[Tag] = Field(default=[], max_length=TAGS_MAX_COUNT)
     metadata: Metadata = {}
     description: Description | None = None
     ttl_seconds: TtlSeconds | None = None
@@ -64,8 +67,8 @@ class CommitIn(WireModel):
 class UpdateVersionIn(WireModel):
     """Fields left out are left unchanged; ``null`` clears description and TTL."""
 
-    aliases_to_set: list[Alias] | None = None
-    tags_to_set: list[Tag] | None = None
+    aliases_to_set: list[Alias] | None = Field(default=None, max_length=ALIASES_MAX_COUNT)
+    tags_to_set: list[Tag] | None = Field(default=None, max_length=TAGS_MAX_COUNT)
     metadata: Metadata | None = None
     description: Description | None = None
     ttl_seconds: TtlSeconds | None = None
@@ -75,7 +78,7 @@ class LinkIn(WireModel):
     entity: ProjectName
     project: ProjectName
     registry: CollectionName
-    aliases: list[Alias] = []
+    aliases: list[Alias] = Field(default=[], max_length=ALIASES_MAX_COUNT)
 
 
 class AbandonIn(WireModel):

@@ -405,6 +405,37 @@ def test_metadata_and_config_strings_refuse_nul(bad: dict[str, Any]) -> None:
         validate_config(bad)
 
 
+def test_metadata_and_config_nest_at_most_64_levels() -> None:
+    def nested(depth: int) -> dict[str, Any]:
+        value: dict[str, Any] = {}
+        for _ in range(depth - 1):
+            value = {"k": value}
+        return value
+
+    assert validate_metadata(nested(names.JSON_MAX_DEPTH)) == nested(names.JSON_MAX_DEPTH)
+    assert validate_config(nested(names.JSON_MAX_DEPTH)) == nested(names.JSON_MAX_DEPTH)
+    for depth in (names.JSON_MAX_DEPTH + 1, 10_000):
+        with pytest.raises(ValidationError, match="64 levels"):
+            validate_metadata(nested(depth))
+        with pytest.raises(ValidationError, match="64 levels"):
+            validate_config(nested(depth))
+    with pytest.raises(ValidationError, match="64 levels"):
+        validate_metadata('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def test_one_call_gives_at_most_100_aliases_and_100_tags() -> None:
+    aliases = [f"a{i}" for i in range(names.ALIASES_MAX_COUNT)]
+    tags = [f"t{i}" for i in range(names.TAGS_MAX_COUNT)]
+    assert validate_aliases(aliases) == aliases
+    assert validate_tags(tags) == tags
+    with pytest.raises(ValidationError, match="At most 100 aliases"):
+        validate_aliases([*aliases, "one more"])
+    with pytest.raises(ValidationError, match="At most 100 tags"):
+        validate_tags([*tags, "one more"])
+    with pytest.raises(ValidationError, match="At most 100 aliases"):
+        validate_aliases(["same"] * 101)  # counted as given, like the API schema's maxItems
+
+
 def test_config_is_cleaned_like_metadata_without_a_key_limit() -> None:
     config = {f"k{i}": i for i in range(METADATA_MAX_KEYS + 5)} | {"lr": math.nan}
     cleaned = validate_config(config)

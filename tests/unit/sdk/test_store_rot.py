@@ -11,6 +11,7 @@ import pytest
 
 import soko
 from soko.client import connect
+from soko.client.local import LocalBackend
 from soko.errors import CorruptBlobError
 from soko.storage.base import blob_key
 from soko.storage.local import LocalBlobStore
@@ -98,3 +99,32 @@ def test_a_manifest_found_rotted_is_stored_again_by_a_relog(soko_env: Any) -> No
 
     assert blob.read_bytes() == intact
     assert tree(soko.Api().artifact("data:v0").download(root="out")) == files
+
+
+def test_a_blob_of_another_version_set_aside_keeps_the_relog_fast_path(
+    soko_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A re-log of committed content skips the missing-blob question; only a blob of its own
+    # manifest (or the manifest) in the quarantine makes it ask, not any blob set aside.
+    files = {"a.txt": "alpha", "b.txt": "beta"}
+    log("data", files, "src")
+    other = log("other", {"c.txt": "gamma"}, "other")
+    entry = other.manifest.get("c.txt")
+    assert entry is not None
+    damage(soko_env.store / "store" / blob_key(entry.blob_digest()))
+    with pytest.raises(CorruptBlobError, match="quarantine"):
+        soko.Api().artifact("other:v0").download(root="refused")
+    asked: list[Any] = []
+    original = LocalBackend.missing_blobs
+
+    def spying(self: LocalBackend, digests: Any, **kwargs: Any) -> Any:
+        asked.append(digests)
+        return original(self, digests, **kwargs)
+
+    monkeypatch.setattr(LocalBackend, "missing_blobs", spying)
+
+    assert log("data", files, "src").version == "v0"
+    assert asked == []
+    assert log("other", {"c.txt": "gamma"}, "other").version == "v0"
+    assert len(asked) == 1  # its own blob is set aside: the log asks, and stores it again
+    assert tree(soko.Api().artifact("other:v0").download(root="out")) == {"c.txt": "gamma"}

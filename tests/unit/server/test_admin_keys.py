@@ -1,6 +1,6 @@
 """SOKO_ADMIN_KEY at start-up (``bootstrap_admin``) on a SQLite database: the key given is
-the one env key of the admin, a new one revokes the old, weak keys are refused, and the
-keys of a user are listed by id without their secrets."""
+the one env key of the admin, a new one revokes the old and the generated bootstrap key,
+weak keys are refused, and the keys of a user are listed by id without their secrets."""
 
 from __future__ import annotations
 
@@ -52,6 +52,27 @@ def test_a_new_soko_admin_key_revokes_the_previous_one(engine: Engine) -> None:
     first, second = list_keys(engine, ADMIN_USER)  # oldest first
     assert (first.origin, second.origin) == ("env", "env")
     assert first.revoked_at is not None and second.revoked_at is None
+
+
+def test_adopting_a_soko_admin_key_revokes_the_generated_key(engine: Engine) -> None:
+    printed = bootstrap_admin(engine, env_key=None)  # a first start without SOKO_ADMIN_KEY
+    assert printed is not None and works(engine, printed)
+    _, made = add_key(engine, ADMIN_USER)
+    key = operator_key()
+    bootstrap_admin(engine, env_key=key)
+    assert works(engine, key) and works(engine, made)
+    assert not works(engine, printed)
+    origins = {k.origin: k.revoked_at is not None for k in list_keys(engine, ADMIN_USER)}
+    assert origins == {"generated": True, "api": False, "env": False}
+
+
+def test_the_generated_key_put_into_soko_admin_key_becomes_the_env_key(engine: Engine) -> None:
+    printed = bootstrap_admin(engine, env_key=None)
+    assert printed is not None
+    bootstrap_admin(engine, env_key=printed)
+    assert works(engine, printed)
+    [info] = list_keys(engine, ADMIN_USER)
+    assert info.origin == "env" and info.revoked_at is None
 
 
 def test_rotation_leaves_keys_made_through_the_api_alone(engine: Engine) -> None:

@@ -71,6 +71,8 @@ def test_bad_runs_are_refused_and_not_stored(store: Store, fields: dict[str, Any
         {"metadata": {"k": NUL}},
         {"aliases": [f"a{NUL}"]},
         {"tags": ["t" * 257]},
+        {"aliases": [f"a{i}" for i in range(101)]},
+        {"tags": [f"t{i}" for i in range(101)]},
         {"run_id": f"r{NUL}"},
         {"entity": f"e{NUL}"},
     ],
@@ -89,6 +91,8 @@ def test_bad_version_changes_are_refused(store: Store) -> None:
         {"ttl_seconds": -5},
         {"description": f"d{NUL}"},
         {"metadata": {f"k{NUL}": 1}},
+        {"aliases_to_set": [f"a{i}" for i in range(101)]},
+        {"tags_to_set": [f"t{i}" for i in range(101)]},
     ):
         with pytest.raises(ValidationError):
             versions.update_version(store, version.id, **change)
@@ -128,4 +132,48 @@ def test_the_sdk_refuses_what_the_store_would() -> None:
     artifact = soko.Artifact("n", "dataset")
     with pytest.raises(ValidationError, match="at most"):
         artifact.ttl = 10**30
+    with pytest.raises(ValidationError, match="At most 100 aliases"):
+        artifact.aliases = [f"a{i}" for i in range(101)]
+    with pytest.raises(ValidationError, match="At most 100 tags"):
+        artifact.tags = [f"t{i}" for i in range(101)]
     assert soko.run is None
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """An object nesting arrays: *depth* levels in all."""
+    value: list[Any] = []
+    for _ in range(depth - 2):
+        value = [value]
+    return {"a": value}
+
+
+@pytest.mark.usefixtures("soko_env")
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_deeply_nested_config_and_metadata_are_refused(depth: int) -> None:
+    # Walked recursively, such input exhausted the stack (RecursionError, not a soko error).
+    deep = _nested(depth)
+    with pytest.raises(ValidationError, match="64 levels"):
+        soko.init(project="p", config=deep)
+    assert soko.run is None
+    with pytest.raises(ValidationError, match="64 levels"):
+        soko.Artifact("n", "dataset", metadata=deep)
+    artifact = soko.Artifact("n", "dataset")
+    with pytest.raises(ValidationError, match="64 levels"):
+        artifact.metadata = deep
+    with soko.init(project="p", config=_nested(64)) as run:
+        assert run.config["a"] == _nested(64)["a"]
+
+
+def test_a_registry_link_takes_at_most_100_aliases(store: Store) -> None:
+    version = commit_version(store, _request(store))
+    with pytest.raises(ValidationError, match="At most 100 aliases"):
+        versions.link_version(
+            store,
+            version.id,
+            entity="e",
+            project="p",
+            registry="reg",
+            aliases_to_add=[f"a{i}" for i in range(101)],
+        )
+    with pytest.raises(NotFoundError):
+        versions.list_versions(store, "e", "p", "reg")

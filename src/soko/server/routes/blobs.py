@@ -2,11 +2,12 @@
 
 Every path verifies the bytes against their digest before the blob becomes visible: the
 store hashes what streams through the server; a presigned upload lands under a staging key
-and is checked (bucket checksum or read-back) before it is moved to its blob key. The bytes
-are verified even when the blob is stored already, because an upload is made *for* a
-project (``entity``/``project``, writer role there) and proves that the project holds the
-blob: only then may its commits name it (:mod:`soko.service.possession`). Which blobs are
-missing is asked per project too, so the answer says nothing about other projects' blobs.
+of its project and is checked (bucket checksum or read-back) before it is moved to its blob
+key. The bytes are verified, and compared with the stored copy, even when the blob is
+stored already, because an upload is made *for* a project (``entity``/``project``, writer
+role there) and proves that the project holds the blob: only then may its commits name it
+(:mod:`soko.service.possession`). Which blobs are missing is asked per project too, so the
+answer says nothing about other projects' blobs.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def _require_uploader(caller: Principal, entity: str, project: str) -> None:
     caller.require(entity, project, "writer")
     validate_project(entity)
     validate_project(project)
+
+
+def _upload_scope(entity: str, project: str) -> str:
+    """Whom a presigned upload is for: its staging key derives from the project, so that an
+    upload id (which its URL shows) completed for another project finds nothing there, and
+    proves no possession for it."""
+    return f"{entity}/{project}"
 
 
 @router.post("/blobs/missing")
@@ -193,7 +201,11 @@ def plan_uploads(body: UploadPlanIn, state: State, caller: Caller) -> UploadPlan
             continue
         upload_id = uuid.uuid4().hex
         url, headers = presigner.presign_staged_put(
-            upload_id, digest, size=blob.size, expires=state.config.presign_expiry_seconds
+            upload_id,
+            digest,
+            scope=_upload_scope(body.entity, body.project),
+            size=blob.size,
+            expires=state.config.presign_expiry_seconds,
         )
         targets.append(
             UploadTarget(digest=blob.digest, upload_id=upload_id, url=url, headers=headers)
@@ -214,7 +226,9 @@ def complete_upload(
     if not _UPLOAD_ID.match(upload_id):
         raise ValidationError(f"Not an upload id: {upload_id!r}")
     digest = parse_digest(body.digest)
-    size = presigner.complete_staged(upload_id, digest)
+    size = presigner.complete_staged(
+        upload_id, digest, scope=_upload_scope(body.entity, body.project)
+    )
     possession.record_uploads(
         state.store, entity=body.entity, project=body.project, blobs=[(digest, size)]
     )

@@ -79,7 +79,9 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     record = state.readable_version(caller, version_id)
     if record.manifest_blob is None:
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    raw = state.store.manifest_bytes(parse_blob_ref(record.manifest_blob))
+    digest = parse_blob_ref(record.manifest_blob)
+    state.check_manifest_size(digest, name=record.qualified_name)
+    raw = state.store.manifest_bytes(digest)
     return Response(raw, media_type="application/json")
 
 

@@ -14,7 +14,7 @@ from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import distributed, possession, versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import CommitRequest, commit_version, require_stored
 from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
@@ -53,6 +53,7 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
         state.store, entity=body.entity, project=body.project, digest=digest
     )
     try:
+        state.check_manifest_size(digest, name=f"{body.entity}/{body.project}/{body.name}")
         manifest = state.store.read_manifest(digest, Algorithm.parse(body.algorithm))
     except NotFoundError:
         raise possession.manifest_blob_not_stored(digest) from None
@@ -106,7 +107,14 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     """Commit the next version of a collection (or return the one with the same digest)."""
     if body.distributed_id is not None:
         raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
-    return VersionOut.of(commit_version(state.store, _request_of(state, caller, body)))
+    request = _request_of(state, caller, body)
+    # Before the commit syncs: another server process on this folder store may have
+    # written some of these blobs and not synced them yet (its client uploaded there and
+    # commits here). The store notes the files it finds, so that this commit's sync covers
+    # them; the commit checks again inside its transaction, where gc cannot interfere.
+    # (A distributed upsert or finish asks before its sync already.)
+    require_stored(state.store, request.manifest, name=request.name)
+    return VersionOut.of(commit_version(state.store, request))
 
 
 @router.post("/versions/upsert")
@@ -201,9 +209,11 @@ def resolve(
     """The version ``name:selector`` names (an alias or ``vN``)."""
     caller.require(entity, project, "viewer")
     record = versions.resolve(state.store, entity, project, name, selector)
-    if (record.entity, record.project) != (entity, project):
-        # A registry link may point into a project the caller cannot read.
-        caller.require(record.entity, record.project, "viewer")
+    linked_elsewhere = (record.entity, record.project) != (entity, project)
+    if linked_elsewhere and not caller.may(record.entity, record.project, "viewer"):
+        # A registry link into a project the caller cannot read: answered like an alias
+        # that names nothing, so the link does not reveal that project.
+        raise versions.no_such_artifact(entity, project, name, selector)
     return VersionOut.of(record)
 
 
