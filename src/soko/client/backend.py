@@ -14,6 +14,7 @@ from soko.client.hashing import Capture
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.requests import CommitRequest
 
 Progress = Callable[[int, int], None]
 """Called with (items done in this step, bytes done in this step)."""
@@ -87,64 +88,26 @@ class Backend(Protocol):
         ...
 
     # --- versions --------------------------------------------------------------------
-    def commit(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord: ...
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        """Commit *request* (no ``distributed_id``) as the next version of its collection,
+        or return the committed version with the same content, which gains its aliases,
+        tags and lineage. Its blobs must be stored first: MissingBlobsError otherwise."""
+        ...
 
     # --- distributed versions (many writers build one version) ------------------------
-    def upsert(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord:
-        """Merge *manifest* into the pending version of *distributed_id* (created if none).
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        """Merge the request's manifest into the pending version of its ``distributed_id``
+        (created if none).
 
         Its blobs must be uploaded first. All or nothing: ConflictError, and nothing applied,
         when a path is already pending with other content. Returns the PENDING record.
         """
         ...
 
-    def finish_distributed(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord:
-        """Commit the pending version with *manifest*'s entries added; the next upsert with
-        the same id starts a new one. Without a pending version, a plain commit."""
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        """Commit the pending version of the request's ``distributed_id`` with its
+        manifest's entries added; the next upsert with the same id starts a new one.
+        Without a pending version, a plain commit."""
         ...
 
     def list_pending(

@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, PermissionDeniedError
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import MEDIA_TYPE, SMALL_BLOB, frame_header
@@ -55,6 +57,7 @@ from soko.wire.requests import (
     MANIFEST_ALGORITHM,
     MAX_DIGESTS_PER_REQUEST,
     MAX_SOURCES,
+    CommitIn,
     MissingOut,
     UploadPlanOut,
     UploadTarget,
@@ -423,41 +426,34 @@ class HttpBackend:
                 )
         return format_digest(digest)
 
-    def _commit_body(self, fields: dict[str, Any]) -> dict[str, Any]:
-        manifest: Manifest = fields.pop("manifest")
-        body = {
-            **fields,
-            "manifest_blob": self._put_manifest(
-                manifest, entity=fields["entity"], project=fields["project"]
+    def _commit_body(self, request: CommitRequest) -> dict[str, Any]:
+        manifest = request.manifest
+        # The artifact's metadata is a dict its owner may have changed since it was set.
+        request = replace(request, metadata=validate_metadata(request.metadata))
+        body = CommitIn.of(
+            request,
+            manifest_blob=self._put_manifest(
+                manifest, entity=request.entity, project=request.project
             ),
-            "sources": self._sources_for(manifest.blob_digests()),
-            "algorithm": manifest.algorithm.value,
-            "aliases": list(fields.get("aliases") or ()),
-            "tags": list(fields.get("tags") or ()),
-            "metadata": validate_metadata(fields.get("metadata")),
-        }
-        return _jsonable(body)  # type: ignore[no-any-return]
+            sources=self._sources_for(manifest.blob_digests()),
+        )
+        return body.model_dump(mode="json")
 
     def _version(self, method: str, path: str, **kwargs: Any) -> VersionRecord:
         return VersionOut.model_validate(self.session.json(method, path, **kwargs)).to_record()
 
-    def commit(self, **fields: Any) -> VersionRecord:
-        manifest: Manifest = fields["manifest"]
-        record = self._version("POST", "/versions", json=self._commit_body(fields))
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        record = self._version("POST", "/versions", json=self._commit_body(request))
         # The logged artifact downloads with the manifest it was built from: its blobs are
         # the version's (or its twin's, which has the same entries).
-        self._remember(record.id, manifest)
+        self._remember(record.id, request.manifest)
         return record
 
-    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        body = self._commit_body(fields)
-        body["distributed_id"] = distributed_id
-        return self._version("POST", "/versions/upsert", json=body)
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        return self._version("POST", "/versions/upsert", json=self._commit_body(request))
 
-    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        body = self._commit_body(fields)
-        body["distributed_id"] = distributed_id
-        return self._version("POST", "/versions/finish", json=body)
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        return self._version("POST", "/versions/finish", json=self._commit_body(request))
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None

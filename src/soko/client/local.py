@@ -17,10 +17,11 @@ from soko.client.materialize import materialize, materialize_bytes
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import distributed, runs, versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
 
@@ -165,19 +166,15 @@ class LocalBackend:
             raise CorruptBlobError(f"{exc}{SET_ASIDE}") from None
 
     # --- versions --------------------------------------------------------------------
-    def commit(self, **fields: Any) -> VersionRecord:
-        return commit_version(self.store, CommitRequest(**fields))
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        return commit_version(self.store, request)
 
     # --- distributed versions ----------------------------------------------------------
-    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        return distributed.upsert(
-            self.store, CommitRequest(**fields), distributed_id=distributed_id
-        )
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        return distributed.upsert(self.store, request)
 
-    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        return distributed.finish(
-            self.store, CommitRequest(**fields), distributed_id=distributed_id
-        )
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        return distributed.finish(self.store, request)
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None

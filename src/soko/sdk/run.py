@@ -34,6 +34,7 @@ from soko.core.names import (
     validate_tags,
 )
 from soko.core.records import RunRecord, VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import (
     ArtifactFinalizedError,
     CommitError,
@@ -184,36 +185,39 @@ class Run(_RunIdentity):
         aliases: Sequence[str] | None,
         tags: Sequence[str] | None,
         verb: str,
-        send: Callable[..., VersionRecord],
-        extra: dict[str, Any] | None = None,
+        send: Callable[[CommitRequest], VersionRecord],
+        distributed_id: str | None = None,
         keep_manifest: bool = False,
     ) -> Artifact:
         """Capture the draft's mutable files now, then upload and *send* it in the background.
 
-        *send* is the backend's commit, upsert or finish; *extra* its own arguments.
+        *send* is the backend's commit, upsert or finish.
         """
         if not artifact.is_draft() or artifact._draft is None:
             raise ArtifactFinalizedError(
                 f"{artifact.name!r} is already logged; use new_draft() to {verb} new content."
             )
-        fields: dict[str, Any] = {
-            "entity": self.entity,
-            "project": self.project,
-            "name": artifact._name,
-            "type": artifact.type,
-            "aliases": validate_aliases(list(aliases) if aliases is not None else artifact.aliases),
-            "tags": validate_tags(list(tags) if tags is not None else artifact.tags),
-            "metadata": artifact.metadata,
-            "description": artifact.description,
-            "ttl_seconds": artifact._ttl,
-            "run_id": self.id,
-            **(extra or {}),
-        }
+        aliases = validate_aliases(list(aliases) if aliases is not None else artifact.aliases)
+        tags = validate_tags(list(tags) if tags is not None else artifact.tags)
         draft = artifact._draft
         backend = self._backend
         target = {"entity": self.entity, "project": self.project, "name": artifact._name}
         with gc_paused():
             manifest = draft.build()
+            request = CommitRequest(
+                entity=self.entity,
+                project=self.project,
+                name=artifact._name,
+                type=artifact.type,
+                manifest=manifest,
+                aliases=aliases,
+                tags=tags,
+                metadata=artifact.metadata,
+                description=artifact.description,
+                ttl_seconds=artifact._ttl,
+                run_id=self.id,
+                distributed_id=distributed_id,
+            )
             if backend.has_committed_digest(
                 self.entity, self.project, artifact._name, manifest.digest()
             ):
@@ -231,7 +235,7 @@ class Run(_RunIdentity):
                 transfer.upload_draft(
                     backend, draft, manifest, **target, missing=known_missing, progress=bar
                 )
-            return send(manifest=manifest, **fields)
+            return send(request)
 
         def job() -> VersionRecord:
             try:
@@ -319,7 +323,7 @@ class Run(_RunIdentity):
             tags=None,
             verb=verb,
             send=self._backend.finish_distributed if finish else self._backend.upsert,
-            extra={"distributed_id": distributed_id},
+            distributed_id=distributed_id,
             keep_manifest=not finish,
         )
 

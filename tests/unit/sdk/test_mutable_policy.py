@@ -11,6 +11,7 @@ import soko
 from soko.client import connect
 from soko.client.hashing import SERIAL_MAX
 from soko.core.digests import Digest
+from soko.core.requests import CommitRequest
 from soko.sdk import draft as draft_module
 
 pytestmark = pytest.mark.usefixtures("soko_env")
@@ -77,9 +78,9 @@ def test_a_file_not_stored_at_add_is_captured_before_log_returns(
     gate = threading.Event()
     original_commit = backend.commit
 
-    def commit_later(**fields: object) -> object:
+    def commit_later(request: CommitRequest) -> object:
         gate.wait(timeout=30)
-        return original_commit(**fields)  # type: ignore[arg-type]
+        return original_commit(request)
 
     monkeypatch.setattr(backend, "commit", commit_later)
     run.log_artifact(artifact)
@@ -200,11 +201,11 @@ def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(
     original = backend.commit
     calls: list[int] = []
 
-    def commit_after_a_sweep(**fields: object) -> object:
+    def commit_after_a_sweep(request: CommitRequest) -> object:
         calls.append(1)
         if len(calls) == 1:
             backend.store.blobs.delete(digest)  # type: ignore[attr-defined]
-        return original(**fields)  # type: ignore[arg-type]
+        return original(request)
 
     monkeypatch.setattr(backend, "commit", commit_after_a_sweep)
     with soko.init(project="p") as run:
