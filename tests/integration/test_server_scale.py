@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import server_fixtures
@@ -204,13 +205,13 @@ def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_rerun_uploads_t
         soko.Api().artifact(f"{project}/killed:latest")
 
     uploaded: list[object] = []
-    original = HttpBackend.upload_files
+    original = HttpBackend.store_blobs
 
-    def recording(self: HttpBackend, items: object, **kwargs: object) -> None:
-        uploaded.extend(d for d, _ in items)  # type: ignore[attr-defined]
-        original(self, items, **kwargs)  # type: ignore[arg-type]
+    def recording(self: HttpBackend, sources: Any, **kwargs: Any) -> Any:
+        uploaded.extend(s.digest for s in sources)
+        return original(self, sources, **kwargs)
 
-    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     with soko.init(project=project) as run:
         artifact = soko.Artifact("killed", "dataset")
         artifact.add_dir(str(folder))

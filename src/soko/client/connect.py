@@ -43,9 +43,7 @@ def _http_backend(config: settings_module.Settings) -> Backend:
             f"SOKO_BASE_URL is set ({config.base_url}) but this soko has no HTTP client; "
             "unset it to use the embedded store."
         ) from None
-    backend: Backend = module.HttpBackend(
-        config.base_url, api_key=config.api_key, stat_cache=_stat_cache_locked(config)
-    )
+    backend: Backend = module.HttpBackend(config, stat_cache=_stat_cache_locked(config))
     return backend
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
-from soko.client.backend import Backend
+from soko.client.backend import Backend, CapturesWhileHashing
 from soko.client.gcpause import gc_paused
 from soko.client.hashing import Capture, hash_files_cached
 from soko.client.listing import naming_unreadable, walk_files
@@ -59,7 +59,8 @@ def _capturing(policy: str | None) -> Iterator[Capture | None]:
     from soko.client.connect import get_backend
 
     try:
-        capture = get_backend().begin_capture()
+        backend = get_backend()
+        capture = backend.begin_capture() if isinstance(backend, CapturesWhileHashing) else None
     except SokoError:
         # No usable store yet (a bad setting, say): hash only; the log reports the problem.
         capture = None
@@ -267,7 +268,6 @@ class Artifact:
         (entry,) = draft.add_files(
             [(path, hashed)],
             overwrite=overwrite,
-            skip_cache=bool(skip_cache),
             mutable=policy != "immutable",
             hold=capture is None,
         )
@@ -309,7 +309,6 @@ class Artifact:
             draft.add_files(
                 named,
                 overwrite=merge,
-                skip_cache=bool(skip_cache),
                 mutable=policy != "immutable",
                 hold=capture is None,
             )
@@ -370,8 +369,8 @@ class Artifact:
         path = str(name).replace(os.sep, "/")
         if self._draft is not None and self._record is None:
             entry = self._draft.builder.get(path)
-            source = self._draft.sources.get(path)
-            local = source.local_path if source else None
+            file = self._draft.files.get(path)
+            local = file.local_path if file else None
         else:
             entry = self.manifest.get(path)
             local = None

@@ -226,13 +226,13 @@ class Run(_RunIdentity):
                 missing: set[Digest] = set()
             else:
                 with progress_bar(f"Capturing {artifact._name}") as bar:
-                    missing = transfer.capture_mutable(
+                    missing = transfer.stage_mutable(
                         backend, draft, manifest, **target, progress=bar
                     )
 
         def upload_and_send(known_missing: set[Digest] | None) -> VersionRecord:
             with progress_bar(f"Uploading {artifact._name}") as bar:
-                transfer.upload_draft(
+                transfer.store_missing(
                     backend, draft, manifest, **target, missing=known_missing, progress=bar
                 )
             return send(request)

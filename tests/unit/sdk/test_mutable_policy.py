@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,16 +176,17 @@ def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
     _, artifact, digest = add_data(tmp_path, b"z" * NOT_KEPT, "swept")
     backend = connect.get_backend()
     backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # swept after the add
-    original_stage = backend.stage_files
+    original_store = backend.store_blobs
     staged: list[int] = []
 
-    def stage_then_sweep(items: object, **kwargs: object) -> object:
-        captured = original_stage(items, **kwargs)  # type: ignore[arg-type]
-        staged.append(1)
-        backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # and again
-        return captured
+    def stage_then_sweep(sources: Any, **kwargs: Any) -> Any:
+        stored = original_store(sources, **kwargs)
+        if kwargs.get("staging"):
+            staged.append(1)
+            backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # and again
+        return stored
 
-    monkeypatch.setattr(backend, "stage_files", stage_then_sweep)
+    monkeypatch.setattr(backend, "store_blobs", stage_then_sweep)
     with soko.init(project="p") as run:
         run.log_artifact(artifact).wait()
     assert staged == [1]
