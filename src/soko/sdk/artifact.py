@@ -8,17 +8,17 @@ artifact reads its attributes from the version it was loaded from.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
-from soko.client.backend import Backend, CapturesWhileHashing
-from soko.client.gcpause import gc_paused
-from soko.client.hashing import Capture, hash_files_cached
-from soko.client.listing import naming_unreadable, walk_files
-from soko.client.statcache import StatCache
+from soko.client.backend import Backend
+from soko.client.connect import get_stat_cache
+from soko.client.listing import walk_files
+from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
 from soko.core.names import (
@@ -33,53 +33,18 @@ from soko.core.names import (
     validate_type,
 )
 from soko.core.records import VersionRecord
-from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, SokoError, ValidationError
+from soko.core.requests import CommitRequest
+from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk import transfer
+from soko.sdk.adding import check_policy, hash_local
+from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.progress import announce, progress_bar
-
-_POLICIES = ("mutable", "immutable")
-
-
-def _stat_cache() -> StatCache:
-    from soko.client.connect import get_stat_cache
-
-    return get_stat_cache()
-
-
-@contextlib.contextmanager
-def _capturing(policy: str | None) -> Iterator[Capture | None]:
-    """Where the files being hashed are stored at once: the embedded store, for
-    ``policy="mutable"`` (see :mod:`soko.client.capture`); None otherwise."""
-    if policy == "immutable":
-        yield None
-        return
-    from soko.client.connect import get_backend
-
-    try:
-        backend = get_backend()
-        capture = backend.begin_capture() if isinstance(backend, CapturesWhileHashing) else None
-    except SokoError:
-        # No usable store yet (a bad setting, say): hash only; the log reports the problem.
-        capture = None
-    if capture is None:
-        yield None
-        return
-    try:
-        yield capture
-    except BaseException:
-        capture.abandon()
-        raise
-    capture.close()
-
-
-def _check_policy(policy: str | None) -> None:
-    if policy is not None and policy not in _POLICIES:
-        raise ValidationError(
-            f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`."
-        )
+from soko.sdk.publish import LogKind
+from soko.sdk.runbase import RunBase, log_outside_run
+from soko.sdk.runview import PublicRun
 
 
 class Artifact:
@@ -118,9 +83,6 @@ class Artifact:
         self._record: VersionRecord | None = None
         self._backend: Backend | None = None
         self._pending: Future[VersionRecord] | None = None
-        self._saved_aliases: list[str] = []
-        self._download_roots: list[str] = []
-        self._base_id: str | None = None
         # Where a draft made by new_draft() comes from: save() outside a run logs it there.
         self._source_entity: str | None = None
         self._source_project: str | None = None
@@ -168,8 +130,6 @@ class Artifact:
 
     @property
     def ttl(self) -> Any:
-        import datetime
-
         return None if self._ttl is None else datetime.timedelta(seconds=self._ttl)
 
     @ttl.setter
@@ -247,19 +207,12 @@ class Artifact:
     ) -> ManifestEntry:
         """Add one local file; ``name`` defaults to its base name."""
         draft = self._editable("add_file")
-        _check_policy(policy)
+        check_policy(policy)
         local = os.fspath(local_path)
         if not os.path.isfile(local):
             raise ValidationError(f"Path is not a file: {local!r}")
         path = validate_artifact_path(name or os.path.basename(local))
-        with naming_unreadable([local]), _capturing(policy) as capture:
-            (hashed,) = hash_files_cached(
-                [local],
-                self._algorithm,
-                _stat_cache(),
-                keep_bytes=draft.held_budget(),
-                capture=capture,
-            )
+        (hashed,), stored = hash_local(draft, [local], policy=policy)
         if is_tmp:
             folder, _, file_name = path.rpartition("/")
             parts = file_name.split(".")
@@ -269,7 +222,7 @@ class Artifact:
             [(path, hashed)],
             overwrite=overwrite,
             mutable=policy != "immutable",
-            hold=capture is None,
+            hold=not stored,
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -283,34 +236,22 @@ class Artifact:
     ) -> None:
         """Add every file under a folder, named by its path below it (under ``name/``)."""
         draft = self._editable("add_dir")
-        _check_policy(policy)
+        check_policy(policy)
         root = os.fspath(local_path)
         if not os.path.isdir(root):
             raise ValidationError(f"Path is not a directory: {root!r}")
-        with gc_paused():
+        with python_gc_paused():
             physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
             for path in logical:
                 validate_artifact_path(path)
-            with (
-                progress_bar(f"Hashing {root}") as bar,
-                naming_unreadable(physical),
-                _capturing(policy) as capture,
-            ):
+            with progress_bar(f"Hashing {root}") as bar:
                 announce(bar, len(physical), None)
-                hashed = hash_files_cached(
-                    physical,
-                    self._algorithm,
-                    _stat_cache(),
-                    progress=bar,
-                    keep_bytes=draft.held_budget(),
-                    capture=capture,
-                )
-            named = list(zip(logical, hashed, strict=True))
+                hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
             draft.add_files(
-                named,
+                list(zip(logical, hashed, strict=True)),
                 overwrite=merge,
                 mutable=policy != "immutable",
-                hold=capture is None,
+                hold=not stored,
             )
 
     def add_reference(
@@ -384,8 +325,6 @@ class Artifact:
 
     def add(self, obj: Any, name: str, overwrite: bool = False) -> ManifestEntry:
         """Store a Table, Image, PartitionedTable or JoinedTable as ``name.<type>.json``."""
-        from soko.sdk.data_types import add_to_artifact
-
         return add_to_artifact(self, obj, name, overwrite=overwrite)
 
     def __setitem__(self, name: str, obj: Any) -> None:
@@ -396,8 +335,6 @@ class Artifact:
 
         Only the entries that object needs are fetched, not the whole artifact.
         """
-        from soko.sdk.data_types import load_from_artifact
-
         return load_from_artifact(self, name)
 
     def __getitem__(self, name: str) -> Any:
@@ -408,8 +345,8 @@ class Artifact:
         entry = self.manifest.get(path)
         if entry is None:
             raise KeyError(f"Path not contained in artifact: {path}")
-        target = root or self._default_root(record)
-        transfer.download_entries(self._live_backend(), [entry], target, cache=_stat_cache())
+        target = root or self._root(None, record)
+        transfer.download_entries(self._live_backend(), [entry], target, cache=get_stat_cache())
         return transfer.destination(target, entry.path)
 
     # ----- logged state ---------------------------------------------------------------
@@ -428,6 +365,11 @@ class Artifact:
         artifact._attach(record, backend)
         return artifact
 
+    @classmethod
+    def _reader(cls, backend: Backend) -> Callable[[VersionRecord], Artifact]:
+        """What turns a version of *backend* into an artifact (a run's versions)."""
+        return lambda record: cls._from_record(record, backend)
+
     def _attach(self, record: VersionRecord, backend: Backend) -> None:
         """Become the logged version *record*: attributes now reflect the stored version."""
         self._record = record
@@ -438,7 +380,6 @@ class Artifact:
         self._metadata = dict(record.metadata)
         self._ttl = record.ttl_seconds
         self._aliases = [a for a in record.aliases]
-        self._saved_aliases = list(self._aliases)
         self._tags = list(record.tags)
         if self._draft is not None and self._manifest is None:
             self._manifest = self._draft.build()
@@ -446,7 +387,50 @@ class Artifact:
                 self._manifest = None
         self._draft = None
 
-    def _begin_log(self, future: Future[VersionRecord]) -> None:
+    def _log_in(
+        self,
+        run: RunBase,
+        *,
+        kind: LogKind,
+        aliases: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        distributed_id: str | None = None,
+    ) -> None:
+        """Log this draft through *run* (the run's one way into an artifact): build the
+        request now, hand it to the run's background log, and become the version it
+        commits. *aliases* and *tags* given replace the artifact's own."""
+        draft = self._draft
+        if not self.is_draft() or draft is None:
+            raise ArtifactFinalizedError(
+                f"{self.name!r} is already logged; use new_draft() to {kind.value} new content."
+            )
+        aliases = validate_aliases(list(aliases) if aliases is not None else self._aliases)
+        tags = validate_tags(list(tags) if tags is not None else self._tags)
+        queue = run.log_queue
+        with python_gc_paused():
+            request = CommitRequest(
+                entity=run.entity,
+                project=run.project,
+                name=self._name,
+                type=self._type,
+                manifest=draft.build(),
+                aliases=aliases,
+                tags=tags,
+                metadata=self._metadata,
+                description=self._description,
+                ttl_seconds=self._ttl,
+                run_id=run.id,
+                distributed_id=distributed_id,
+            )
+
+            def logged(record: VersionRecord) -> None:
+                self._attach(record, queue.backend)
+                if kind is LogKind.UPSERT:
+                    # A pending version has no manifest yet: the artifact shows what this
+                    # writer added.
+                    self._manifest = request.manifest
+
+            future = queue.submit(request, draft, kind=kind, on_logged=logged)
         self._pending = future
         self._final = True
 
@@ -535,7 +519,10 @@ class Artifact:
 
     # ----- logged operations ----------------------------------------------------------
 
-    def _default_root(self, record: VersionRecord) -> str:
+    def _root(self, root: str | os.PathLike[str] | None, record: VersionRecord) -> str:
+        """*root*, or the default ``./artifacts/<name>:<version>``."""
+        if root is not None:
+            return os.fspath(root)
         return transfer.default_root(self._name, record.version)
 
     def download(
@@ -552,46 +539,32 @@ class Artifact:
         *skip_cache* (as in W&B): from a server, the files go straight into *root*, past
         the local download cache, which is neither read nor written."""
         record = self._require_logged("download")
-        target = os.fspath(root) if root is not None else self._default_root(record)
-        with gc_paused():
-            return self._download(
-                record, target, allow_missing_references, path_prefix, not skip_cache
-            )
-
-    def _download(
-        self,
-        record: VersionRecord,
-        target: str,
-        allow_missing_references: bool,
-        path_prefix: str | None,
-        use_cache: bool,
-    ) -> str:
-        entries = transfer.select_entries(self.manifest, path_prefix)
-        with progress_bar(f"Downloading {self._name}:{record.version}") as bar:
+        target = self._root(root, record)
+        with (
+            python_gc_paused(),
+            progress_bar(f"Downloading {self._name}:{record.version}") as bar,
+        ):
             transfer.download_entries(
                 self._live_backend(),
-                entries,
+                transfer.select_entries(self.manifest, path_prefix),
                 target,
-                cache=_stat_cache(),
+                cache=get_stat_cache(),
                 allow_missing_references=allow_missing_references,
                 progress=bar,
-                use_cache=use_cache,
+                use_cache=not skip_cache,
             )
-        self._download_roots.append(target)
         return target
 
     def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
         """Make *root* hold exactly this artifact: download, then remove extra files."""
-        record = self._require_logged("checkout")
-        target = os.fspath(root) if root is not None else self._default_root(record)
+        target = self._root(root, self._require_logged("checkout"))
         transfer.remove_extra(self.manifest, target) if os.path.isdir(target) else None
         return self.download(target)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Raise ValueError when a file in *root* differs from the manifest or is extra."""
-        record = self._require_logged("verify")
-        target = os.fspath(root) if root is not None else self._default_root(record)
-        transfer.verify_root(self.manifest, target, cache=_stat_cache())
+        target = self._root(root, self._require_logged("verify"))
+        transfer.verify_root(self.manifest, target, cache=get_stat_cache())
 
     def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
         """The entries of the artifact (those named, when *names* is given)."""
@@ -621,7 +594,6 @@ class Artifact:
         )
         assert draft._draft is not None
         draft._draft.builder.add_all(self.manifest)
-        draft._base_id = record.id
         draft._source_entity = record.entity
         draft._source_project = record.project
         return draft
@@ -629,8 +601,6 @@ class Artifact:
     def save(self, project: str | None = None, settings: Any = None) -> None:
         """Persist aliases, tags, description, metadata and TTL; a draft is logged."""
         if self._record is None and self._pending is None:
-            from soko.sdk.run import log_outside_run
-
             log_outside_run(
                 self, entity=self._source_entity, project=project or self._source_project
             )
@@ -651,19 +621,17 @@ class Artifact:
         self._live_backend().delete_version(record.id, delete_aliases=delete_aliases)
         self._record = replace(record, state="DELETED", aliases=[])
 
-    def logged_by(self) -> Any:
-        from soko.sdk.run import PublicRun
-
+    def logged_by(self) -> PublicRun[Artifact] | None:
         record = self._require_logged("logged_by")
-        runs = self._live_backend().runs_of_version(record.id, "logged")
-        return PublicRun(runs[0], self._live_backend()) if runs else None
+        backend = self._live_backend()
+        runs = backend.runs_of_version(record.id, "logged")
+        return PublicRun(runs[0], backend, self._reader(backend)) if runs else None
 
-    def used_by(self) -> list[Any]:
-        from soko.sdk.run import PublicRun
-
+    def used_by(self) -> list[PublicRun[Artifact]]:
         record = self._require_logged("used_by")
         backend = self._live_backend()
-        return [PublicRun(r, backend) for r in backend.runs_of_version(record.id, "used")]
+        runs = backend.runs_of_version(record.id, "used")
+        return [PublicRun(r, backend, self._reader(backend)) for r in runs]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
         """Link this version into a registry collection ``[entity/][project/]name``; a

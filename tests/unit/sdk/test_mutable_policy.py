@@ -231,3 +231,25 @@ def test_a_store_that_cannot_open_leaves_adding_to_hashing_and_the_log_reports_i
     assert artifact.manifest.get("data.bin") is not None
     with pytest.raises(soko.errors.StoreError, match="store-is-a-file"):
         soko.init(project="p")
+
+
+def test_files_added_during_a_run_are_captured_into_the_runs_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The capture goes where the log will: the current run's store, even when the
+    # settings have moved on to another store since the run started.
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"r" * NOT_KEPT)
+    with soko.init(project="p") as run:
+        monkeypatch.setenv("SOKO_DIR", str(tmp_path / "elsewhere"))
+        artifact = soko.Artifact("in-run", "dataset")
+        artifact.add_file(str(data))
+        digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+        assert run.log_queue.backend.missing_blobs([digest], entity="local", project="p") == set()
+        assert connect.get_backend().missing_blobs([digest], entity="local", project="p") == {
+            digest
+        }
+        data.write_bytes(b"s" * NOT_KEPT)  # captured at add: the log is not affected
+        run.log_artifact(artifact).wait()
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"r" * NOT_KEPT
