@@ -28,6 +28,8 @@ def get_backend(config: settings_module.Settings | None = None) -> Backend:
             if config.base_url:
                 backend = _http_backend(config)
             else:
+                # The service and SQLAlchemy load when the embedded store is first used,
+                # not with ``import soko``.
                 from soko.client.local import LocalBackend
 
                 backend = LocalBackend(config.soko_dir, link_mode=config.link_mode)

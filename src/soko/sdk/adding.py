@@ -1,5 +1,5 @@
-"""Hashing the local files an artifact adds: each read once, and stored as it is read where
-the backend can.
+"""Adding local files to a draft: each read once to hash it, and stored as it is read where
+the backend can (``Artifact.add_file``, ``add_dir``, ``new_file``).
 
 The stat cache answers for files hashed before (inode, size, mtime, ctime). With
 ``policy="mutable"`` (W&B's staging copy) and a backend that captures while hashing (the
@@ -13,15 +13,20 @@ the added files, as it would any other.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 from soko.client.backend import CapturesWhileHashing, Progress
 from soko.client.connect import get_backend, get_stat_cache
 from soko.client.hashing import Capture, HashedFile, hash_files_cached
-from soko.client.listing import naming_unreadable
+from soko.client.listing import naming_unreadable, walk_files
+from soko.client.pygc import python_gc_paused
+from soko.core.manifest import Entry
+from soko.core.names import validate_artifact_path
 from soko.errors import SokoError, ValidationError
 from soko.sdk.draft import Draft
+from soko.sdk.progress import announce, progress_bar
 from soko.sdk.runbase import current_run
 
 POLICIES = ("mutable", "immutable")
@@ -60,6 +65,67 @@ def hash_local(
             capture=capture,
         )
     return Hashed(files, capture is not None)
+
+
+def add_file(
+    draft: Draft,
+    local: str,
+    name: str | None,
+    *,
+    is_tmp: bool,
+    policy: str | None,
+    overwrite: bool,
+) -> Entry:
+    """Add the local file *local* as *name* (default: its base name); with *is_tmp* its
+    base name becomes its digest's start, as W&B names the tables it links."""
+    if not os.path.isfile(local):
+        raise ValidationError(f"Path is not a file: {local!r}")
+    path = validate_artifact_path(name or os.path.basename(local))
+    (hashed,), stored = hash_local(draft, [local], policy=policy)
+    if is_tmp:
+        folder, _, file_name = path.rpartition("/")
+        parts = file_name.split(".")
+        parts[0] = hashed.digest.hex[:20]
+        path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
+    (entry,) = draft.add_files(
+        [(path, hashed)], overwrite=overwrite, mutable=policy != "immutable", hold=not stored
+    )
+    return entry
+
+
+def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, merge: bool) -> None:
+    """Add every file under the folder *root*, named by its path below it (under
+    ``name/``): all of them, or none."""
+    if not os.path.isdir(root):
+        raise ValidationError(f"Path is not a directory: {root!r}")
+    with python_gc_paused():
+        physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
+        for path in logical:
+            validate_artifact_path(path)
+        with progress_bar(f"Hashing {root}") as bar:
+            announce(bar, len(physical), None)
+            hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
+        draft.add_files(
+            list(zip(logical, hashed, strict=True)),
+            overwrite=merge,
+            mutable=policy != "immutable",
+            hold=not stored,
+        )
+
+
+@contextlib.contextmanager
+def new_file(
+    draft: Draft, name: str, path: str, mode: str, encoding: str | None
+) -> Iterator[tuple[IO[Any], str]]:
+    """Open a new file of the draft's own for the artifact path *path*; yields it and
+    the local path it is at."""
+    local = os.path.join(draft.tmp_dir(), *path.split("/"))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    try:
+        with open(local, mode, encoding=encoding) as handle:
+            yield handle, local
+    except FileExistsError:
+        raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
 
 
 @contextlib.contextmanager

@@ -11,13 +11,11 @@ import contextlib
 import datetime
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
 from soko.client.backend import Backend
 from soko.client.connect import get_stat_cache
-from soko.client.listing import walk_files
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
@@ -34,20 +32,21 @@ from soko.core.names import (
 )
 from soko.core.records import VersionRecord
 from soko.core.requests import CommitRequest
-from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
+from soko.errors import ArtifactFinalizedError, ValidationError
 from soko.refs.base import handler_for
-from soko.sdk import transfer
-from soko.sdk.adding import check_policy, hash_local
+from soko.sdk import adding, transfer
+from soko.sdk.adding import check_policy
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
-from soko.sdk.progress import announce, progress_bar
+from soko.sdk.logged import LoggedVersion
+from soko.sdk.progress import progress_bar
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase, log_outside_run
 from soko.sdk.runview import PublicRun
 
 
-class Artifact:
+class Artifact(LoggedVersion):
     """A versioned set of files and references: ``Artifact(name, type, ...)``.
 
     ``digest_algorithm`` is ``"XXH128"`` (soko's default, much faster to hash) or ``"MD5"``
@@ -66,7 +65,7 @@ class Artifact:
         digest_algorithm: str = "XXH128",
         **_ignored: Any,
     ) -> None:
-        self._name = validate_name(name)
+        super().__init__(validate_name(name))
         self._type = validate_type(type, name)
         self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
@@ -78,11 +77,6 @@ class Artifact:
         self._aliases: list[str] = []
         self._tags: list[str] = []
         self._manifest: Manifest | None = None
-        # Logged state: the version record once committed, the backend it lives in, and
-        # the background log that is committing it.
-        self._record: VersionRecord | None = None
-        self._backend: Backend | None = None
-        self._pending: Future[VersionRecord] | None = None
         # Where a draft made by new_draft() comes from: save() outside a run logs it there.
         self._source_entity: str | None = None
         self._source_project: str | None = None
@@ -209,20 +203,8 @@ class Artifact:
         draft = self._editable("add_file")
         check_policy(policy)
         local = os.fspath(local_path)
-        if not os.path.isfile(local):
-            raise ValidationError(f"Path is not a file: {local!r}")
-        path = validate_artifact_path(name or os.path.basename(local))
-        (hashed,), stored = hash_local(draft, [local], policy=policy)
-        if is_tmp:
-            folder, _, file_name = path.rpartition("/")
-            parts = file_name.split(".")
-            parts[0] = hashed.digest.hex[:20]
-            path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
-        (entry,) = draft.add_files(
-            [(path, hashed)],
-            overwrite=overwrite,
-            mutable=policy != "immutable",
-            hold=not stored,
+        entry = adding.add_file(
+            draft, local, name, is_tmp=bool(is_tmp), policy=policy, overwrite=overwrite
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -237,22 +219,7 @@ class Artifact:
         """Add every file under a folder, named by its path below it (under ``name/``)."""
         draft = self._editable("add_dir")
         check_policy(policy)
-        root = os.fspath(local_path)
-        if not os.path.isdir(root):
-            raise ValidationError(f"Path is not a directory: {root!r}")
-        with python_gc_paused():
-            physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
-            for path in logical:
-                validate_artifact_path(path)
-            with progress_bar(f"Hashing {root}") as bar:
-                announce(bar, len(physical), None)
-                hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
-            draft.add_files(
-                list(zip(logical, hashed, strict=True)),
-                overwrite=merge,
-                mutable=policy != "immutable",
-                hold=not stored,
-            )
+        adding.add_dir(draft, os.fspath(local_path), name, policy=policy, merge=merge)
 
     def add_reference(
         self,
@@ -282,13 +249,8 @@ class Artifact:
         overwrite = "x" not in mode
         # No check against the draft's entries here: as in W&B, mode "x" refuses only a
         # second new_file of the name, and add_file then applies the same-content rule.
-        local = os.path.join(draft.tmp_dir(), *path.split("/"))
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        try:
-            with open(local, mode, encoding=encoding) as handle:
-                yield handle
-        except FileExistsError:
-            raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
+        with adding.new_file(draft, name, path, mode, encoding) as (handle, local):
+            yield handle
         # The file is soko's own: nobody else can change it before the upload.
         self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
 
@@ -433,89 +395,6 @@ class Artifact:
             future = queue.submit(request, draft, kind=kind, on_logged=logged)
         self._pending = future
         self._final = True
-
-    def _logged_record(self, *, wait: bool) -> VersionRecord | None:
-        if self._pending is not None and (wait or self._pending.done()):
-            self.wait()
-        return self._record
-
-    def _require_logged(self, what: str) -> VersionRecord:
-        record = self._logged_record(wait=True)
-        if record is None:
-            raise ArtifactNotLoggedError(
-                f"'{what}' needs a logged artifact; log {self._name!r} with "
-                "run.log_artifact() first."
-            )
-        return record
-
-    def _live_backend(self) -> Backend:
-        self._require_logged("this operation")
-        assert self._backend is not None
-        return self._backend
-
-    def wait(self, timeout: float | None = None) -> Artifact:
-        """Block until a background log has committed; raise what made it fail."""
-        pending = self._pending
-        if pending is not None:
-            pending.result(timeout=timeout)
-        elif self._record is None:
-            raise ArtifactNotLoggedError(f"{self._name!r} has not been logged.")
-        return self
-
-    @property
-    def id(self) -> str | None:
-        record = self._logged_record(wait=True)
-        return record.id if record else None
-
-    @property
-    def version(self) -> str:
-        return self._require_logged("version").version
-
-    @property
-    def entity(self) -> str:
-        return self._require_logged("entity").entity
-
-    @property
-    def project(self) -> str:
-        return self._require_logged("project").project
-
-    @property
-    def qualified_name(self) -> str:
-        record = self._require_logged("qualified_name")
-        return f"{record.entity}/{record.project}/{self._name}:{record.version}"
-
-    @property
-    def source_name(self) -> str:
-        return f"{self._name}:{self._require_logged('source_name').version}"
-
-    @property
-    def source_version(self) -> str:
-        return self.version
-
-    @property
-    def collection_name(self) -> str:
-        return self._name
-
-    @property
-    def state(self) -> str:
-        record = self._logged_record(wait=False)
-        return record.state if record else "PENDING"
-
-    @property
-    def created_at(self) -> str:
-        return self._require_logged("created_at").created_at.isoformat()
-
-    @property
-    def updated_at(self) -> str:
-        return self._require_logged("updated_at").updated_at.isoformat()
-
-    @property
-    def commit_hash(self) -> str:
-        return self._require_logged("commit_hash").id[:12]
-
-    @property
-    def use_as(self) -> None:
-        return None
 
     # ----- logged operations ----------------------------------------------------------
 
