@@ -74,19 +74,19 @@ SLOW_LOGGER = textwrap.dedent(
     """
     import os, sys, time
     import soko
-    from soko.client import http
+    from soko.client import http_upload
 
     project, folder, marker = sys.argv[1], sys.argv[2], sys.argv[3]
-    original = http.HttpBackend._upload_batch
+    original = http_upload.BlobUploads._upload_batch
 
     def slow(self, *args):
         original(self, *args)
         open(marker, "a").close()
         time.sleep(0.5)
 
-    http.HttpBackend._upload_batch = slow
-    http._WORKERS = 1
-    http._BATCH_BLOBS = 20
+    http_upload.BlobUploads._upload_batch = slow
+    http_upload.WORKERS = 1
+    http_upload._BATCH_BLOBS = 20
     with soko.init(project=project) as run:
         artifact = soko.Artifact("killed", "dataset")
         artifact.add_dir(folder)
