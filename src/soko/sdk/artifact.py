@@ -1,8 +1,10 @@
 """``soko.Artifact``: W&B's artifact API, as a draft and once logged.
 
-A draft collects entries (files hashed in place, references resolved by their handler);
-logging hands its manifest and the local sources of its files to the backend. A logged
-artifact reads its attributes from the version it was loaded from.
+A draft collects entries (files hashed in place, references resolved by their handler;
+:mod:`soko.sdk.draft`, :mod:`soko.sdk.adding`). Logging builds the draft's commit request
+and hands it, with the draft that knows where its blobs' bytes are, to a run's background
+log (:meth:`Artifact._log_in`). A logged artifact reads its attributes from the version it
+was loaded from (:mod:`soko.sdk.logged`).
 """
 
 from __future__ import annotations
