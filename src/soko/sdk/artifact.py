@@ -387,14 +387,16 @@ class Artifact(LoggedVersion):
                 distributed_id=distributed_id,
             )
 
-            def logged(record: VersionRecord) -> None:
-                self._attach(record, queue.backend)
-                if kind is LogKind.UPSERT:
-                    # A pending version has no manifest yet: the artifact shows what this
-                    # writer added.
-                    self._manifest = request.manifest
+        def logged(record: VersionRecord) -> None:
+            self._attach(record, queue.backend)
+            if kind is LogKind.UPSERT:
+                # A pending version has no manifest yet: the artifact shows what this
+                # writer added.
+                self._manifest = request.manifest
 
-            future = queue.submit(request, draft, kind=kind, on_logged=logged)
+        # Not inside the pause above: the collector is one per process, and the background
+        # thread pauses it for its commit only if it finds it running.
+        future = queue.submit(request, draft, kind=kind, on_logged=logged)
         self._pending = future
         self._final = True
 

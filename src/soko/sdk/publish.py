@@ -54,7 +54,12 @@ class LogQueue:
         on_logged: Callable[[VersionRecord], None],
     ) -> Future[VersionRecord]:
         """Stage the draft's mutable files now, then store and send *request* in the
-        background; *on_logged* gets the record before the future completes."""
+        background; *on_logged* gets the record before the future completes.
+
+        Call it outside :func:`~soko.client.pygc.python_gc_paused`: the background thread
+        pauses the collector for its commit only if it finds it running, and a pause of the
+        caller's would end while the commit runs.
+        """
         backend = self.backend
         target = {"entity": request.entity, "project": request.project, "name": request.name}
         manifest = request.manifest
