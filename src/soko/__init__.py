@@ -13,30 +13,25 @@ from soko.sdk.artifact import Artifact
 from soko.sdk.data_types import Image, JoinedTable, Table
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.run import Run, finish, init
+from soko.sdk.run import current_run as _current_run
 
 
 def __getattr__(name: str) -> Any:
     # ``soko.run`` is the current run, which changes: it cannot be a plain module global.
     if name == "run":
-        from soko.sdk.run import current_run
-
-        return current_run()
+        return _current_run()
     raise AttributeError(f"module 'soko' has no attribute {name!r}")
 
 
 def log_artifact(artifact_or_path: Any, *args: Any, **kwargs: Any) -> Artifact:
     """``soko.run.log_artifact(...)`` on the current run (one is started if none)."""
-    from soko.sdk.run import current_run
-
-    run = current_run() or init()
+    run = _current_run() or init()
     return run.log_artifact(artifact_or_path, *args, **kwargs)
 
 
 def use_artifact(artifact_or_name: Any, *args: Any, **kwargs: Any) -> Artifact:
     """``soko.run.use_artifact(...)`` on the current run (one is started if none)."""
-    from soko.sdk.run import current_run
-
-    run = current_run() or init()
+    run = _current_run() or init()
     return run.use_artifact(artifact_or_name, *args, **kwargs)
 
 

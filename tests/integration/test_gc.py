@@ -18,9 +18,10 @@ import soko
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.records import COMMITTED
+from soko.core.requests import CommitRequest
 from soko.errors import NotFoundError, StoreError
 from soko.service import versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.fsck import check_store
 from soko.service.gc import collect_garbage, live_versions, read_manifest
 from soko.service.store import Store, parse_blob_ref

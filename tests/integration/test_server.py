@@ -546,13 +546,13 @@ def test_an_incremental_log_uploads_only_what_changed(
     folder = write_files(tmp_path / "data", sample_files())
     first = log_folder(project, "inc", folder)
     uploaded: list[Digest] = []
-    original = HttpBackend.upload_files
+    original = HttpBackend.store_blobs
 
-    def recording(self: HttpBackend, items: Any, **kwargs: Any) -> None:
-        uploaded.extend(d for d, _ in items)
-        original(self, items, **kwargs)
+    def recording(self: HttpBackend, sources: Any, **kwargs: Any) -> Any:
+        uploaded.extend(s.digest for s in sources)
+        return original(self, sources, **kwargs)
 
-    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     with soko.init(project=project) as run:
         draft = soko.Api().artifact(f"{project}/inc:latest").new_draft()
         new_file = write_files(tmp_path / "extra", {"new.txt": b"only this is new"})

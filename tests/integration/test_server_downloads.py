@@ -27,9 +27,10 @@ import soko
 from soko.client import connect
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest
+from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError
 from soko.server.config import ServerConfig
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.store import Store
 from soko.storage.local import LocalBlobStore
 from soko.wire.base import format_digest

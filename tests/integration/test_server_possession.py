@@ -415,13 +415,13 @@ def test_a_draft_from_a_readable_version_of_another_project_logs_without_uploadi
     )
     point_sdk_at(scene.server, key, tmp_path=tmp_path, monkeypatch=monkeypatch)
     uploaded: list[Digest] = []
-    original = HttpBackend.upload_files
+    original = HttpBackend.store_blobs
 
-    def recording(self: HttpBackend, items: Any, **kwargs: Any) -> None:
-        uploaded.extend(d for d, _ in items)
-        original(self, items, **kwargs)
+    def recording(self: HttpBackend, sources: Any, **kwargs: Any) -> Any:
+        uploaded.extend(s.digest for s in sources)
+        return original(self, sources, **kwargs)
 
-    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     source = soko.Api().artifact(f"{scene.b}/secret:latest")
     draft = source.new_draft()
     (tmp_path / "new.txt").write_bytes(b"only this is new")
@@ -463,13 +463,13 @@ def test_an_upgraded_database_keeps_re_logs_and_incremental_logs_of_a_collection
         )
         assert db.total_changes == 41  # the 40 files and the manifest
     uploaded: list[Digest] = []
-    original = HttpBackend.upload_files
+    original = HttpBackend.store_blobs
 
-    def recording(self: HttpBackend, items: Any, **kwargs: Any) -> None:
-        uploaded.extend(d for d, _ in items)
-        original(self, items, **kwargs)
+    def recording(self: HttpBackend, sources: Any, **kwargs: Any) -> Any:
+        uploaded.extend(s.digest for s in sources)
+        return original(self, sources, **kwargs)
 
-    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     # A fresh client (it read nothing): the collection's latest version is the source.
     point_sdk_at(
         soko_server, soko_server.admin_key, tmp_path=tmp_path / "two", monkeypatch=monkeypatch

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import server_fixtures
@@ -74,19 +75,19 @@ STALLED_LOGGER = textwrap.dedent(
     """
     import sys
     import soko
-    from soko.client import http
+    from soko.client import http_upload
 
     project, folder = sys.argv[1], sys.argv[2]
-    original = http.HttpBackend._upload_batch
+    original = http_upload.BlobUploads._upload_batch
 
     def stall(self, *args):
         original(self, *args)
         print("stored", flush=True)
         sys.stdin.readline()
 
-    http.HttpBackend._upload_batch = stall
-    http._WORKERS = 1
-    http._BATCH_BLOBS = 20
+    http_upload.BlobUploads._upload_batch = stall
+    http_upload.WORKERS = 1
+    http_upload._BATCH_BLOBS = 20
     with soko.init(project=project) as run:
         artifact = soko.Artifact("killed", "dataset")
         artifact.add_dir(folder)
@@ -203,13 +204,13 @@ def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_rerun_uploads_t
         soko.Api().artifact(f"{project}/killed:latest")
 
     uploaded: list[object] = []
-    original = HttpBackend.upload_files
+    original = HttpBackend.store_blobs
 
-    def recording(self: HttpBackend, items: object, **kwargs: object) -> None:
-        uploaded.extend(d for d, _ in items)  # type: ignore[attr-defined]
-        original(self, items, **kwargs)  # type: ignore[arg-type]
+    def recording(self: HttpBackend, sources: Any, **kwargs: Any) -> Any:
+        uploaded.extend(s.digest for s in sources)
+        return original(self, sources, **kwargs)
 
-    monkeypatch.setattr(HttpBackend, "upload_files", recording)
+    monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     with soko.init(project=project) as run:
         artifact = soko.Artifact("killed", "dataset")
         artifact.add_dir(str(folder))

@@ -9,6 +9,7 @@ from typing import Any
 
 from soko import settings as settings_module
 from soko.cli.output import format_size, message, print_json, print_table
+from soko.client.backend import Catalog
 from soko.core.manifest import Manifest
 from soko.core.names import parse_artifact_path, validate_project
 from soko.core.records import VersionRecord
@@ -158,7 +159,7 @@ def get_command(args: argparse.Namespace) -> int:
 # ----- ls and versions ----------------------------------------------------------------
 
 
-def _backend() -> Any:
+def _backend() -> Catalog:
     from soko.client.connect import get_backend
 
     return get_backend()

@@ -1,72 +1,62 @@
-"""The Backend protocol: everything the SDK asks of a store, embedded or remote.
+"""The Backend: everything the SDK asks of a store, embedded or remote, by role.
 
 :class:`~soko.client.local.LocalBackend` answers by calling the service in process;
 the HTTP backend answers through a soko server. Both return the records of
 :mod:`soko.core.records`, so the SDK cannot tell them apart.
+
+A caller is typed with the role it uses: :class:`BlobTransfer` (bytes in and out),
+:class:`Publisher` (versions made: commit, distributed upsert and finish),
+:class:`Catalog` (versions read and changed) and :class:`Lineage` (runs and what they used
+and logged); :class:`Backend` is all four. An ability only one backend has is a protocol
+of its own, asked for with ``isinstance``: :class:`CapturesWhileHashing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from soko.client.hashing import Capture
+from soko.client.sources import BlobSource
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.requests import CommitRequest
 
 Progress = Callable[[int, int], None]
 """Called with (items done in this step, bytes done in this step)."""
 
 
-class Backend(Protocol):
-    # --- blobs -----------------------------------------------------------------------
+class BlobTransfer(Protocol):
+    """Blobs into the store before a commit, and out of it into a download root."""
+
     def missing_blobs(
         self, digests: Iterable[Digest], *, entity: str, project: str, name: str | None = None
     ) -> set[Digest]:
-        """Which of *digests* must be uploaded before a commit into ``entity/project`` (of
+        """Which of *digests* must be stored before a commit into ``entity/project`` (of
         collection *name*, when known) may name them. A server answers per project: a blob
         only other projects hold counts as missing, and uploading it proves possession."""
         ...
 
-    def upload_files(
+    def store_blobs(
         self,
-        items: Sequence[tuple[Digest, str]],
+        sources: Sequence[BlobSource],
         *,
         entity: str,
         project: str,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
-    ) -> None:
-        """Store each local file as its digest, verified, for ``entity/project``; raises
-        DigestMismatchError.
+        staging: bool = False,
+    ) -> list[BlobSource]:
+        """Store each source's bytes as its digest, verified, for ``entity/project``;
+        raises DigestMismatchError naming a file that no longer has its digest.
 
-        *contents* holds the bytes of some of the files, read when they were hashed: they
-        are stored (verified as well) instead of reading those files again.
+        The SDK runs it twice per log: *staging*, before ``log_artifact`` returns, for
+        the ``policy="mutable"`` files the backend lacks, so that later edits of those files
+        cannot change the log; and after, in the background, for every blob still missing.
+        A backend that may not store the bytes yet when *staging* (a key that may not
+        upload) keeps verified local copies instead and returns them as the sources to
+        store later; otherwise it returns nothing.
         """
-        ...
-
-    def stage_files(
-        self,
-        items: Sequence[tuple[Digest, str]],
-        *,
-        entity: str,
-        project: str,
-        progress: Progress | None = None,
-    ) -> dict[Digest, str]:
-        """Capture each file's bytes now, verified, so later edits cannot change a log.
-
-        ``log_artifact`` calls it for files added with ``policy="mutable"`` before it returns:
-        the embedded store stores them where the upload would put them; a server takes them
-        at once (or the local cache keeps a verified copy). One read and one write either
-        way. Returns, per digest, a local file the bytes can be read from until the upload.
-        """
-        ...
-
-    def begin_capture(self) -> Capture | None:
-        """Something that stores files while a draft hashes them (``policy="mutable"``), or
-        None: the embedded store takes them at once (:mod:`soko.client.capture`); a server
-        is only written to by a log."""
         ...
 
     def fetch_blobs(
@@ -86,65 +76,39 @@ class Backend(Protocol):
         neither read nor written; the bytes go straight to the destinations."""
         ...
 
-    # --- versions --------------------------------------------------------------------
-    def commit(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord: ...
 
-    # --- distributed versions (many writers build one version) ------------------------
-    def upsert(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord:
-        """Merge *manifest* into the pending version of *distributed_id* (created if none).
+class Publisher(Protocol):
+    """Versions made from a :class:`~soko.core.requests.CommitRequest`, whose blobs are
+    stored already (MissingBlobsError otherwise)."""
 
-        Its blobs must be uploaded first. All or nothing: ConflictError, and nothing applied,
-        when a path is already pending with other content. Returns the PENDING record.
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        """Commit *request* (no ``distributed_id``) as the next version of its collection,
+        or return the committed version with the same content, which gains its aliases,
+        tags and lineage."""
+        ...
+
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        """Merge the request's manifest into the pending version of its ``distributed_id``
+        (created if none); many writers build one version that way.
+
+        All or nothing: ConflictError, and nothing applied, when a path is already pending
+        with other content. Returns the PENDING record.
         """
         ...
 
-    def finish_distributed(
-        self,
-        *,
-        entity: str,
-        project: str,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest: Manifest,
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        description: str | None,
-        ttl_seconds: int | None,
-        run_id: str | None,
-    ) -> VersionRecord:
-        """Commit the pending version with *manifest*'s entries added; the next upsert with
-        the same id starts a new one. Without a pending version, a plain commit."""
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        """Commit the pending version of the request's ``distributed_id`` with its
+        manifest's entries added; the next upsert with the same id starts a new one.
+        Without a pending version, a plain commit."""
+        ...
+
+    def has_committed_digest(
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+    ) -> bool:
+        """Whether the collection holds a committed version of this content digest, whose
+        manifest names *blobs*, all of them stored (a re-log then skips the missing-blob
+        question). False when the backend cannot tell cheaply: the question is then asked
+        as usual."""
         ...
 
     def list_pending(
@@ -157,16 +121,11 @@ class Backend(Protocol):
         """Drop a pending version and its entries; NotFoundError when there is none."""
         ...
 
-    def manifest(self, record: VersionRecord) -> Manifest: ...
-    def has_committed_digest(
-        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
-    ) -> bool:
-        """Whether the collection holds a committed version of this content digest, whose
-        manifest names *blobs*, all of them stored (a re-log then skips the missing-blob
-        question). False when the backend cannot tell cheaply: the question is then asked
-        as usual."""
-        ...
 
+class Catalog(Protocol):
+    """Committed versions, collections, types and projects: read, changed, deleted."""
+
+    def manifest(self, record: VersionRecord) -> Manifest: ...
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord: ...
     def get_version(self, version_id: str) -> VersionRecord: ...
     def list_versions(self, entity: str, project: str, name: str) -> list[VersionRecord]: ...
@@ -176,17 +135,52 @@ class Backend(Protocol):
     def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord: ...
     def list_types(self, entity: str, project: str) -> list[str]: ...
     def list_projects(self, entity: str | None = None) -> list[ProjectRecord]: ...
-    def update_version(self, version_id: str, **changes: Any) -> VersionRecord: ...
+    def update_version(self, version_id: str, **changes: Any) -> VersionRecord:
+        """Change the fields given (``aliases_to_set``, ``tags_to_set``, ``metadata``,
+        ``description``, ``ttl_seconds``); a field not given is left as it is."""
+        ...
+
     def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None: ...
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
     ) -> int: ...
 
-    # --- runs and lineage ------------------------------------------------------------
-    def start_run(self, **fields: Any) -> RunRecord: ...
+
+class Lineage(Protocol):
+    """Runs, and the versions each used and logged."""
+
+    def start_run(
+        self,
+        *,
+        run_id: str,
+        entity: str,
+        project: str,
+        name: str | None = None,
+        job_type: str | None = None,
+        group: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """Create the run, or resume it (state back to running) when the id exists."""
+        ...
+
     def finish_run(self, run_id: str, *, state: str) -> None: ...
     def get_run(self, run_id: str) -> RunRecord: ...
     def list_runs(self, entity: str, project: str) -> list[RunRecord]: ...
     def record_use(self, run_id: str, version_id: str) -> None: ...
     def runs_of_version(self, version_id: str, direction: str) -> list[RunRecord]: ...
     def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]: ...
+
+
+class Backend(BlobTransfer, Publisher, Catalog, Lineage, Protocol):
+    """Every role: what :func:`soko.client.connect.get_backend` returns."""
+
+
+@runtime_checkable
+class CapturesWhileHashing(Protocol):
+    """A backend that stores files while a draft hashes them (``policy="mutable"``): the
+    embedded store, whose store is where the bytes end up anyway (see
+    :mod:`soko.client.capture`). A server is written to by a log only."""
+
+    def begin_capture(self) -> Capture:
+        """A capture for the files of one ``add_*`` call."""
+        ...

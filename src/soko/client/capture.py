@@ -13,7 +13,10 @@ that copy than a staging folder: it is where the bytes must end up anyway. So wh
 Each byte is read once and written once, to its final place, and the log finds the blobs
 stored. A draft that is never logged leaves blobs no version names, which garbage
 collection removes after its grace period. A server is not written to before a log: the
-HTTP backend has no capture.
+HTTP backend has no capture (``client.backend.CapturesWhileHashing``).
+
+The kept bytes arrive as the same :class:`~soko.client.sources.BlobSource` values a log
+stores (:func:`store_sources`, which ``LocalBackend.store_blobs`` runs too).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from soko.client.hashing import FileStat, HashedFile
-from soko.core.digests import Algorithm, Digest
+from soko.client.sources import BlobSource
+from soko.core.digests import Algorithm
+from soko.errors import DigestMismatchError
 from soko.storage.local import LocalBlobStore
 
 BATCH_BYTES = 8 * 1024 * 1024
@@ -30,20 +35,43 @@ BATCH_BYTES = 8 * 1024 * 1024
 last one, written after hashing ends, costs little; large enough to pack."""
 
 
+def store_sources(blobs: LocalBlobStore, sources: Sequence[BlobSource]) -> list[int]:
+    """Store *sources* in *blobs*, each verified; returns their sizes, in order.
+
+    Bytes in memory go in as they are, files are read (both packed when they are small
+    and many, see :meth:`LocalBlobStore.put_files`). A file that no longer has its digest
+    raises DigestMismatchError, and nothing of it is stored.
+    """
+    in_memory = [(s.digest, s.data) for s in sources if s.data is not None]
+    if in_memory:
+        blobs.put_blobs(in_memory)
+    if len(in_memory) == len(sources):
+        return [len(data) for _, data in in_memory]
+    try:
+        from_files = iter(
+            blobs.put_files([(s.digest, s.readable_path) for s in sources if s.data is None])
+        )
+    except DigestMismatchError as exc:
+        raise DigestMismatchError(
+            f"A file changed after it was added to the artifact; add it again. {exc}"
+        ) from None
+    return [s.size if s.data is not None else next(from_files) for s in sources]
+
+
 class StoreCapture:
     """Stores files of one ``add_*`` call in *blobs*; :meth:`close` waits for the writes."""
 
     def __init__(self, blobs: LocalBlobStore) -> None:
         self._blobs = blobs
-        self._pending: list[tuple[Digest, bytes]] = []
+        self._pending: list[BlobSource] = []
         self._size = 0
         self._writer: ThreadPoolExecutor | None = None
-        self._in_flight: Future[None] | None = None
+        self._in_flight: Future[list[int]] | None = None
 
-    def add_bytes(self, blobs: Sequence[tuple[Digest, bytes]]) -> None:
+    def store(self, sources: Sequence[BlobSource]) -> None:
         """Store these blobs (verified by the store), soon, on the helper thread."""
-        self._pending.extend(blobs)
-        self._size += sum(len(data) for _, data in blobs)
+        self._pending.extend(sources)
+        self._size += sum(s.size for s in sources)
         if self._size >= BATCH_BYTES:
             self._send()
 
@@ -76,7 +104,7 @@ class StoreCapture:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-capture")
         batch, self._pending, self._size = self._pending, [], 0
-        self._in_flight = self._writer.submit(self._blobs.put_blobs, batch)
+        self._in_flight = self._writer.submit(store_sources, self._blobs, batch)
 
     def _wait(self) -> None:
         in_flight, self._in_flight = self._in_flight, None

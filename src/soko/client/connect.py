@@ -3,7 +3,6 @@ embedded store in SOKO_DIR. One backend per configuration per process."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 
 from soko import settings as settings_module
@@ -28,6 +27,8 @@ def get_backend(config: settings_module.Settings | None = None) -> Backend:
             if config.base_url:
                 backend = _http_backend(config)
             else:
+                # The service and SQLAlchemy load when the embedded store is first used,
+                # not with ``import soko``.
                 from soko.client.local import LocalBackend
 
                 backend = LocalBackend(config.soko_dir, link_mode=config.link_mode)
@@ -37,16 +38,14 @@ def get_backend(config: settings_module.Settings | None = None) -> Backend:
 
 def _http_backend(config: settings_module.Settings) -> Backend:
     try:
-        module = importlib.import_module("soko.client.http")
+        # httpx loads when a server is first used, not with ``import soko``.
+        from soko.client.http import HttpBackend
     except ImportError:
         raise StoreError(
             f"SOKO_BASE_URL is set ({config.base_url}) but this soko has no HTTP client; "
             "unset it to use the embedded store."
         ) from None
-    backend: Backend = module.HttpBackend(
-        config.base_url, api_key=config.api_key, stat_cache=_stat_cache_locked(config)
-    )
-    return backend
+    return HttpBackend(config, stat_cache=_stat_cache_locked(config))
 
 
 def get_stat_cache(config: settings_module.Settings | None = None) -> StatCache:

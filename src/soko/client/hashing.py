@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
+from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
 
 _CHUNK = 8 * 1024 * 1024
@@ -248,7 +249,8 @@ def _hash_serially(
     for start in range(0, len(paths), _PROGRESS_STEP):
         done = []
         for path, size in zip(
-            paths[start : start + _PROGRESS_STEP], sizes[start : start + _PROGRESS_STEP],
+            paths[start : start + _PROGRESS_STEP],
+            sizes[start : start + _PROGRESS_STEP],
             strict=True,
         ):
             keep = size <= keep_bytes
@@ -257,7 +259,9 @@ def _hash_serially(
                 keep_bytes -= len(hashed.data)
             done.append(hashed)
         if capture is not None:
-            capture.add_bytes([(h.digest, h.data) for h in done if h.data is not None])
+            capture.store(
+                [BlobSource(h.digest, h.size, h.path, h.data) for h in done if h.data is not None]
+            )
         if progress:
             progress(len(done), sum(h.size for h in done))
         results.extend(done)
@@ -267,8 +271,14 @@ def _hash_serially(
 class Capture(Protocol):
     """Where hashed files are stored as they are hashed (see :mod:`soko.client.capture`)."""
 
-    def add_bytes(self, blobs: Sequence[tuple[Digest, bytes]]) -> None: ...
-    def copy_file(self, path: str, algorithm: Algorithm) -> HashedFile: ...
+    def store(self, sources: Sequence[BlobSource]) -> None:
+        """Store these blobs (the bytes hashing kept), soon; :meth:`close` waits for them."""
+        ...
+
+    def copy_file(self, path: str, algorithm: Algorithm) -> HashedFile:
+        """Hash the file at *path* by copying it into the store (one read, one write)."""
+        ...
+
     def close(self) -> None:
         """Wait until everything added is stored; raises what storing raised."""
         ...

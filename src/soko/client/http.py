@@ -1,12 +1,10 @@
 """HttpBackend: the Backend protocol answered by a soko server (``SOKO_BASE_URL``).
 
-Uploads: one batched question for the missing blobs, then small blobs framed into batches
-of a few megabytes and large ones alone (to a presigned bucket URL when the server's store
-is a bucket), several at once, each request retried with back-off. The server, or the
-bucket plus the server's check, verifies every byte before the blob can be referenced.
-Questions and uploads name the project they are for: a commit may name only blobs its
-project uploaded or that a version the client read names, so the client lists those
-versions (``sources``) with the question and the commit.
+Uploads (:mod:`soko.client.http_upload`): one batched question for the missing blobs,
+then their bytes from their sources, verified by the server before a blob can be
+referenced. Questions and uploads name the project they are for: a commit may name only
+blobs its project uploaded or that a version the client read names, so the client lists
+those versions (``sources``) with the question and the commit.
 
 Downloads (:mod:`soko.client.http_download`): every blob goes through the
 content-addressed cache (``SOKO_CACHE_DIR``), verified as it arrives, and into the root; a
@@ -18,28 +16,35 @@ manifests it read).
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from soko import settings as settings_module
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_download import BlobDownloads
-from soko.client.http_session import ApiSession, raise_for_status
+from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
+from soko.client.http_upload import BlobUploads
+from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, PermissionDeniedError
+from soko.core.requests import CommitRequest
+from soko.errors import (
+    CorruptBlobError,
+    DigestMismatchError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreError,
+)
+from soko.settings import Settings
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.framing import MEDIA_TYPE, SMALL_BLOB, frame_header
+from soko.wire.framing import SMALL_BLOB, frame_header
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
@@ -55,16 +60,10 @@ from soko.wire.requests import (
     MANIFEST_ALGORITHM,
     MAX_DIGESTS_PER_REQUEST,
     MAX_SOURCES,
+    CommitIn,
     MissingOut,
-    UploadPlanOut,
-    UploadTarget,
 )
 
-# Upload batches are large: the server packs each with one fsync and one index commit,
-# which it serialises, so 20 batches of 1,024 small files log faster than 80 of 256.
-_BATCH_BYTES = 16 * 1024 * 1024
-_BATCH_BLOBS = 1024
-_WORKERS = 8
 _CHUNK = 1024 * 1024
 _MEMBERSHIP_ENTRIES = 4_000_000
 
@@ -82,21 +81,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _read_file(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
 
 
 class HttpBackend:
-    def __init__(self, base_url: str, *, stat_cache: StatCache, api_key: str | None = None) -> None:
-        config = settings_module.load()
-        self.base_url = base_url.rstrip("/")
-        self.session = ApiSession(self.base_url, api_key=api_key)
+    """The server ``config.base_url`` names, with the key, the download cache and the link
+    mode *config* gives; *stat_cache* remembers the root files that are copies of blobs."""
+
+    def __init__(self, config: Settings, *, stat_cache: StatCache) -> None:
+        if not config.base_url:
+            raise StoreError("No soko server is configured (SOKO_BASE_URL is not set).")
+        self.base_url = config.base_url.rstrip("/")
+        self.session = ApiSession(self.base_url, api_key=config.api_key)
         self.cache = BlobCache.from_settings(config)
         self.link_mode = config.link_mode
         self._lock = threading.Lock()
@@ -113,6 +111,7 @@ class HttpBackend:
             copies=stat_cache,
             cache_large=config.cache_large,
         )
+        self._uploads = BlobUploads(self.session, self.cache)
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.base_url!r})"
@@ -127,11 +126,12 @@ class HttpBackend:
         unique = {format_digest(d): d for d in digests}
         wanted = sorted(unique)
         missing: set[Digest] = set()
-        for part in _chunks(wanted, MAX_DIGESTS_PER_REQUEST):
+        for start in range(0, len(wanted), MAX_DIGESTS_PER_REQUEST):
+            part = wanted[start : start + MAX_DIGESTS_PER_REQUEST]
             body: dict[str, Any] = {
                 "entity": entity,
                 "project": project,
-                "digests": list(part),
+                "digests": part,
                 "sources": self._sources_for({unique[t] for t in part}),
             }
             if name is not None:
@@ -142,197 +142,34 @@ class HttpBackend:
             missing.update(parse_digest(d) for d in answer.missing)
         return missing
 
-    def upload_files(
+    def store_blobs(
         self,
-        items: Sequence[tuple[Digest, str]],
+        sources: Sequence[BlobSource],
         *,
         entity: str,
         project: str,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
-    ) -> None:
-        unique: dict[Digest, str] = {}
-        for digest, path in items:
-            unique.setdefault(digest, path)
-        held = contents or {}
-        small: list[tuple[Digest, str, int]] = []
-        large: list[tuple[Digest, str, int]] = []
-        for digest, path in unique.items():
-            data = held.get(digest)
-            size = len(data) if data is not None else os.path.getsize(path)
-            (small if size < SMALL_BLOB else large).append((digest, path, size))
-        owner = {"entity": entity, "project": project}
-        jobs: list[Callable[[], None]] = [
-            partial(self._upload_batch, batch, held, owner, progress)
-            for batch in self._batches(small)
-        ]
-        for part in _chunks(large, MAX_DIGESTS_PER_REQUEST):
-            blobs = [{"digest": format_digest(d), "size": s} for d, _, s in part]
-            plan = UploadPlanOut.model_validate(
-                self.session.json("POST", "/blobs/uploads", json={**owner, "blobs": blobs})
-            )
-            for (digest, path, size), target in zip(part, plan.uploads, strict=True):
-                jobs.append(
-                    partial(self._upload_large, digest, path, size, target, owner, progress)
-                )
-        self._run(jobs)
+        staging: bool = False,
+    ) -> list[BlobSource]:
+        """Upload the sources' bytes for ``entity/project``.
 
-    @staticmethod
-    def _batches(
-        blobs: Sequence[tuple[Digest, str, int]],
-    ) -> Iterator[list[tuple[Digest, str, int]]]:
-        batch: list[tuple[Digest, str, int]] = []
-        size = 0
-        for blob in blobs:
-            if batch and (size + blob[2] > _BATCH_BYTES or len(batch) >= _BATCH_BLOBS):
-                yield batch
-                batch, size = [], 0
-            batch.append(blob)
-            size += blob[2]
-        if batch:
-            yield batch
-
-    def _upload_batch(
-        self,
-        batch: Sequence[tuple[Digest, str, int]],
-        held: Mapping[Digest, bytes],
-        owner: dict[str, str],
-        progress: Progress | None,
-    ) -> None:
-        parts: list[bytes] = []
-        total = 0
-        for digest, path, _ in batch:
-            data = held.get(digest)
-            if data is None:
-                data = _read_file(path)
-            parts.append(frame_header(digest, len(data)))
-            parts.append(data)
-            total += len(data)
-        try:
-            self._send_batch(b"".join(parts), owner)
-        except DigestMismatchError:
-            raise self._changed_file(batch) from None
-        if progress:
-            progress(len(batch), total)
-
-    def _send_batch(self, body: bytes, owner: Mapping[str, str]) -> None:
-        headers = {"Content-Type": MEDIA_TYPE}
-        self.session.call("POST", "/blobs/batch", params=owner, content=body, headers=headers)
-
-    @staticmethod
-    def _changed_file(batch: Sequence[tuple[Digest, str, int]]) -> DigestMismatchError:
-        """The error naming the file of *batch* that no longer has its digest."""
-        for digest, path, _ in batch:
-            if Digest.of_bytes(_read_file(path), digest.algorithm) != digest:
-                return DigestMismatchError(
-                    f"{path!r} changed after it was added to the artifact; add it again."
-                )
-        return DigestMismatchError("A file changed after it was added to the artifact.")
-
-    def _upload_large(
-        self,
-        digest: Digest,
-        path: str,
-        size: int,
-        target: UploadTarget,
-        owner: dict[str, str],
-        progress: Progress | None,
-    ) -> None:
-        url, headers, upload_id = target.url, target.headers, target.upload_id
-
-        def send() -> None:
-            with open(path, "rb") as body:
-                if url is None:
-                    target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
-                    response = self.session.api.put(
-                        target,
-                        params=owner,
-                        content=body,
-                        headers={"Content-Type": "application/octet-stream"},
-                    )
-                else:
-                    sent = {**headers, "Content-Length": str(size)}
-                    response = self.session.direct.put(url, content=body, headers=sent)
-            raise_for_status(response)
-
-        try:
-            self.session.retrying(send)
-            if upload_id is not None:
-                self.session.call(
-                    "POST",
-                    f"/blobs/uploads/{upload_id}/complete",
-                    json={**owner, "digest": format_digest(digest)},
-                )
-        except DigestMismatchError:
-            raise DigestMismatchError(
-                f"{path!r} changed after it was added to the artifact; add it again."
-            ) from None
-        if progress:
-            progress(1, size)
-
-    def stage_files(
-        self,
-        items: Sequence[tuple[Digest, str]],
-        *,
-        entity: str,
-        project: str,
-        progress: Progress | None = None,
-    ) -> dict[Digest, str]:
-        """Capture the files' bytes now (``policy="mutable"``), so later edits of the files
-        cannot change the log.
-
-        The server is the staging area, as the embedded store is its own: the bytes go up
-        now, verified there, and the log's upload finds them stored (one read of each file,
-        no local copy). A key that may not upload stages verified copies in the local cache
-        instead, which the log's upload then reads.
+        *staging* (``policy="mutable"``, before ``log_artifact`` returns): the server is the
+        staging area, as the embedded store is its own: the bytes go up now, verified
+        there, and the log's upload finds them stored (one read of each file, no local
+        copy). A key that may not upload stages verified copies in the local cache
+        instead, returned as the sources the log's upload then reads.
         """
-        unique: dict[Digest, str] = {}
-        for digest, path in items:
-            unique.setdefault(digest, path)
+        owner = {"entity": entity, "project": project}
+        if not staging:
+            self._uploads.upload(sources, owner=owner, progress=progress)
+            return []
         try:
-            missing = self.missing_blobs(unique, entity=entity, project=project)
-            self.upload_files(
-                [(d, unique[d]) for d in missing],
-                entity=entity,
-                project=project,
-                progress=progress,
-            )
+            self._uploads.upload(sources, owner=owner, progress=progress)
         except PermissionDeniedError:
-            return self._stage_in_cache(unique, progress)
+            return self._uploads.stage_in_cache(sources, progress)
         except DigestMismatchError as exc:
             raise DigestMismatchError(str(exc).replace("after", "while")) from None
-        return {}
-
-    def _stage_in_cache(
-        self, unique: dict[Digest, str], progress: Progress | None
-    ) -> dict[Digest, str]:
-        staged: dict[Digest, str] = {}
-
-        def stage(digest: Digest, path: str) -> None:
-            try:
-                staged[digest] = self.cache.put_file(digest, path)
-            except DigestMismatchError:
-                raise DigestMismatchError(
-                    f"{path!r} changed while it was added to the artifact; add it again."
-                ) from None
-            if progress:
-                progress(1, os.path.getsize(staged[digest]))
-
-        pairs = list(unique.items())
-        # A few large jobs, not one per file: a thread hop costs more than a 4 KiB copy.
-        step = max(1, -(-len(pairs) // (_WORKERS * 4)))
-        self._run(
-            [
-                partial(self._each, stage, pairs[start : start + step])
-                for start in range(0, len(pairs), step)
-            ]
-        )
-        return staged
-
-    @staticmethod
-    def _each(work: Callable[[Digest, str], None], pairs: Sequence[tuple[Digest, str]]) -> None:
-        for digest, path in pairs:
-            work(digest, path)
+        return []
 
     # --- blobs: downloads --------------------------------------------------------------
     def fetch_blobs(
@@ -392,16 +229,6 @@ class HttpBackend:
                 _, dropped = self._members.popitem(last=False)
                 self._member_count -= len(dropped)
 
-    def _run(self, jobs: Sequence[Callable[[], None]]) -> None:
-        if not jobs:
-            return
-        if len(jobs) == 1:
-            jobs[0]()
-            return
-        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="soko-http") as pool:
-            for _ in pool.map(lambda job: job(), jobs):
-                pass
-
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
         """Upload the manifest for the project unless it holds it already (a commit names
@@ -411,7 +238,7 @@ class HttpBackend:
         owner = {"entity": entity, "project": project}
         if self.missing_blobs([digest], **owner):
             if len(raw) < SMALL_BLOB:
-                self._send_batch(frame_header(digest, len(raw)) + raw, owner)
+                self._uploads.send_batch(frame_header(digest, len(raw)) + raw, owner)
             else:
                 target = f"/blobs/{digest.algorithm.key}/{digest.hex}"
                 self.session.call(
@@ -423,41 +250,34 @@ class HttpBackend:
                 )
         return format_digest(digest)
 
-    def _commit_body(self, fields: dict[str, Any]) -> dict[str, Any]:
-        manifest: Manifest = fields.pop("manifest")
-        body = {
-            **fields,
-            "manifest_blob": self._put_manifest(
-                manifest, entity=fields["entity"], project=fields["project"]
+    def _commit_body(self, request: CommitRequest) -> dict[str, Any]:
+        manifest = request.manifest
+        # The artifact's metadata is a dict its owner may have changed since it was set.
+        request = replace(request, metadata=validate_metadata(request.metadata))
+        body = CommitIn.of(
+            request,
+            manifest_blob=self._put_manifest(
+                manifest, entity=request.entity, project=request.project
             ),
-            "sources": self._sources_for(manifest.blob_digests()),
-            "algorithm": manifest.algorithm.value,
-            "aliases": list(fields.get("aliases") or ()),
-            "tags": list(fields.get("tags") or ()),
-            "metadata": validate_metadata(fields.get("metadata")),
-        }
-        return _jsonable(body)  # type: ignore[no-any-return]
+            sources=self._sources_for(manifest.blob_digests()),
+        )
+        return body.model_dump(mode="json")
 
     def _version(self, method: str, path: str, **kwargs: Any) -> VersionRecord:
         return VersionOut.model_validate(self.session.json(method, path, **kwargs)).to_record()
 
-    def commit(self, **fields: Any) -> VersionRecord:
-        manifest: Manifest = fields["manifest"]
-        record = self._version("POST", "/versions", json=self._commit_body(fields))
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        record = self._version("POST", "/versions", json=self._commit_body(request))
         # The logged artifact downloads with the manifest it was built from: its blobs are
         # the version's (or its twin's, which has the same entries).
-        self._remember(record.id, manifest)
+        self._remember(record.id, request.manifest)
         return record
 
-    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        body = self._commit_body(fields)
-        body["distributed_id"] = distributed_id
-        return self._version("POST", "/versions/upsert", json=body)
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        return self._version("POST", "/versions/upsert", json=self._commit_body(request))
 
-    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        body = self._commit_body(fields)
-        body["distributed_id"] = distributed_id
-        return self._version("POST", "/versions/finish", json=body)
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        return self._version("POST", "/versions/finish", json=self._commit_body(request))
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None
@@ -522,9 +342,6 @@ class HttpBackend:
                 f"digest {digest}: {exc}"
             ) from None
         return raw
-
-    def begin_capture(self) -> None:
-        return None  # the server takes bytes when a draft is logged, not while it is built
 
     def has_committed_digest(
         self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
@@ -596,7 +413,26 @@ class HttpBackend:
         return LinkOut.model_validate(data).link_index
 
     # --- runs and lineage --------------------------------------------------------------
-    def start_run(self, **fields: Any) -> RunRecord:
+    def start_run(
+        self,
+        *,
+        run_id: str,
+        entity: str,
+        project: str,
+        name: str | None = None,
+        job_type: str | None = None,
+        group: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        fields = {
+            "run_id": run_id,
+            "entity": entity,
+            "project": project,
+            "name": name,
+            "job_type": job_type,
+            "group": group,
+            "config": config,
+        }
         data = self.session.json("POST", "/runs", json=_jsonable(fields))
         return RunOut.model_validate(data).to_record()
 

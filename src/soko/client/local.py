@@ -6,21 +6,23 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from soko.client.backend import Progress
-from soko.client.capture import StoreCapture
+from soko.client.capture import StoreCapture, store_sources
 from soko.client.hashing import map_chunks
 from soko.client.materialize import materialize, materialize_bytes
+from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
-from soko.errors import CorruptBlobError, DigestMismatchError, NotFoundError, StoreError
+from soko.core.requests import CommitRequest
+from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import distributed, runs, versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
 
@@ -67,48 +69,35 @@ class LocalBackend:
     ) -> set[Digest]:
         return self.blobs.missing(digests)
 
-    def upload_files(
+    def store_blobs(
         self,
-        items: Sequence[tuple[Digest, str]],
+        sources: Sequence[BlobSource],
         *,
         entity: str | None = None,
         project: str | None = None,
         progress: Progress | None = None,
-        contents: Mapping[Digest, bytes] | None = None,
-    ) -> None:
-        def put(chunk: Sequence[tuple[Digest, str]]) -> list[int]:
-            try:
-                return self.blobs.put_files(chunk, contents=contents)
-            except DigestMismatchError as exc:
-                raise DigestMismatchError(
-                    f"A file changed after it was added to the artifact; add it again. {exc}"
-                ) from None
-
-        held = contents or {}
-        in_memory = [item for item in items if item[0] in held]
+        staging: bool = False,
+    ) -> list[BlobSource]:
+        # The embedded store is its own staging area: staging stores the blobs where the
+        # log's upload would, which then finds them stored and reads no file.
+        in_memory = [s for s in sources if s.data is not None]
         if in_memory:
             # Bytes already in memory cost only Python to pack, which one thread does
             # best (threads would contend for the GIL); the pack writes overlap it.
-            sizes = put(in_memory)
+            sizes = store_sources(self.blobs, in_memory)
             if progress:
                 progress(len(sizes), sum(sizes))
-        on_disk = [item for item in items if item[0] not in held]
+        on_disk = [s for s in sources if s.data is None]
         # Each chunk of files becomes a pack of its own: two per core keep the packs large
         # while one thread's reads overlap the other's.
-        map_chunks(on_disk, put, progress=progress, size_of=lambda n: n, chunks_per_worker=2)
-
-    def stage_files(
-        self,
-        items: Sequence[tuple[Digest, str]],
-        *,
-        entity: str | None = None,
-        project: str | None = None,
-        progress: Progress | None = None,
-    ) -> dict[Digest, str]:
-        # The embedded store is its own staging area: the log's upload then finds every
-        # blob stored and reads no file, so there is no other copy to point it to.
-        self.upload_files(items, progress=progress)
-        return {}
+        map_chunks(
+            on_disk,
+            functools.partial(store_sources, self.blobs),
+            progress=progress,
+            size_of=lambda n: n,
+            chunks_per_worker=2,
+        )
+        return []
 
     def begin_capture(self) -> StoreCapture:
         return StoreCapture(self.blobs)
@@ -165,19 +154,15 @@ class LocalBackend:
             raise CorruptBlobError(f"{exc}{SET_ASIDE}") from None
 
     # --- versions --------------------------------------------------------------------
-    def commit(self, **fields: Any) -> VersionRecord:
-        return commit_version(self.store, CommitRequest(**fields))
+    def commit(self, request: CommitRequest) -> VersionRecord:
+        return commit_version(self.store, request)
 
     # --- distributed versions ----------------------------------------------------------
-    def upsert(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        return distributed.upsert(
-            self.store, CommitRequest(**fields), distributed_id=distributed_id
-        )
+    def upsert(self, request: CommitRequest) -> VersionRecord:
+        return distributed.upsert(self.store, request)
 
-    def finish_distributed(self, *, distributed_id: str, **fields: Any) -> VersionRecord:
-        return distributed.finish(
-            self.store, CommitRequest(**fields), distributed_id=distributed_id
-        )
+    def finish_distributed(self, request: CommitRequest) -> VersionRecord:
+        return distributed.finish(self.store, request)
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None

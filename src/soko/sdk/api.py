@@ -12,7 +12,7 @@ from soko.core.names import parse_artifact_path
 from soko.core.records import CollectionRecord
 from soko.errors import NotFoundError, ValidationError
 from soko.sdk.artifact import Artifact
-from soko.sdk.run import PublicRun
+from soko.sdk.runview import PublicRun
 
 
 class ArtifactCollection:
@@ -173,17 +173,19 @@ class Api:
             return parts[0], parts[1]
         raise ValidationError(f"Expected [entity/]project, got {path!r}.")
 
-    def run(self, path: str) -> PublicRun:
+    def run(self, path: str) -> PublicRun[Artifact]:
         """A run by ``[entity/][project/]run_id``."""
         run_id = path.split("/")[-1]
-        return PublicRun(self._backend.get_run(run_id), self._backend)
+        backend = self._backend
+        return PublicRun(backend.get_run(run_id), backend, Artifact._reader(backend))
 
     def runs(
         self, path: str | None = None, filters: dict[str, Any] | None = None, **_: Any
-    ) -> list[PublicRun]:
+    ) -> list[PublicRun[Artifact]]:
         entity, project = self._project_path(path or self._project)
-        records = self._backend.list_runs(entity, project)
-        runs = [PublicRun(r, self._backend) for r in records]
+        backend = self._backend
+        records = backend.list_runs(entity, project)
+        runs = [PublicRun(r, backend, Artifact._reader(backend)) for r in records]
         for key, wanted in (filters or {}).items():
             field = key.removeprefix("config.")
             if key.startswith("config."):

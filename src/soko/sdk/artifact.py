@@ -1,24 +1,24 @@
 """``soko.Artifact``: W&B's artifact API, as a draft and once logged.
 
-A draft collects entries (files hashed in place, references resolved by their handler);
-logging hands its manifest and the local sources of its files to the backend. A logged
-artifact reads its attributes from the version it was loaded from.
+A draft collects entries (files hashed in place, references resolved by their handler;
+:mod:`soko.sdk.draft`, :mod:`soko.sdk.adding`). Logging builds the draft's commit request
+and hands it, with the draft that knows where its blobs' bytes are, to a run's background
+log (:meth:`Artifact._log_in`). A logged artifact reads its attributes from the version it
+was loaded from (:mod:`soko.sdk.logged`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import IO, Any
 
 from soko.client.backend import Backend
-from soko.client.gcpause import gc_paused
-from soko.client.hashing import Capture, hash_files_cached
-from soko.client.listing import naming_unreadable, walk_files
-from soko.client.statcache import StatCache
+from soko.client.connect import get_stat_cache
+from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
 from soko.core.names import (
@@ -33,55 +33,22 @@ from soko.core.names import (
     validate_type,
 )
 from soko.core.records import VersionRecord
-from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, SokoError, ValidationError
+from soko.core.requests import CommitRequest
+from soko.errors import ArtifactFinalizedError, ValidationError
 from soko.refs.base import handler_for
-from soko.sdk import transfer
+from soko.sdk import adding, transfer
+from soko.sdk.adding import check_policy
+from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
-from soko.sdk.progress import announce, progress_bar
-
-_POLICIES = ("mutable", "immutable")
-
-
-def _stat_cache() -> StatCache:
-    from soko.client.connect import get_stat_cache
-
-    return get_stat_cache()
+from soko.sdk.logged import LoggedVersion
+from soko.sdk.progress import progress_bar
+from soko.sdk.publish import LogKind
+from soko.sdk.runbase import RunBase, log_outside_run
+from soko.sdk.runview import PublicRun
 
 
-@contextlib.contextmanager
-def _capturing(policy: str | None) -> Iterator[Capture | None]:
-    """Where the files being hashed are stored at once: the embedded store, for
-    ``policy="mutable"`` (see :mod:`soko.client.capture`); None otherwise."""
-    if policy == "immutable":
-        yield None
-        return
-    from soko.client.connect import get_backend
-
-    try:
-        capture = get_backend().begin_capture()
-    except SokoError:
-        # No usable store yet (a bad setting, say): hash only; the log reports the problem.
-        capture = None
-    if capture is None:
-        yield None
-        return
-    try:
-        yield capture
-    except BaseException:
-        capture.abandon()
-        raise
-    capture.close()
-
-
-def _check_policy(policy: str | None) -> None:
-    if policy is not None and policy not in _POLICIES:
-        raise ValidationError(
-            f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`."
-        )
-
-
-class Artifact:
+class Artifact(LoggedVersion):
     """A versioned set of files and references: ``Artifact(name, type, ...)``.
 
     ``digest_algorithm`` is ``"XXH128"`` (soko's default, much faster to hash) or ``"MD5"``
@@ -100,7 +67,7 @@ class Artifact:
         digest_algorithm: str = "XXH128",
         **_ignored: Any,
     ) -> None:
-        self._name = validate_name(name)
+        super().__init__(validate_name(name))
         self._type = validate_type(type, name)
         self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
@@ -112,14 +79,6 @@ class Artifact:
         self._aliases: list[str] = []
         self._tags: list[str] = []
         self._manifest: Manifest | None = None
-        # Logged state: the version record once committed, the backend it lives in, and
-        # the background log that is committing it.
-        self._record: VersionRecord | None = None
-        self._backend: Backend | None = None
-        self._pending: Future[VersionRecord] | None = None
-        self._saved_aliases: list[str] = []
-        self._download_roots: list[str] = []
-        self._base_id: str | None = None
         # Where a draft made by new_draft() comes from: save() outside a run logs it there.
         self._source_entity: str | None = None
         self._source_project: str | None = None
@@ -167,8 +126,6 @@ class Artifact:
 
     @property
     def ttl(self) -> Any:
-        import datetime
-
         return None if self._ttl is None else datetime.timedelta(seconds=self._ttl)
 
     @ttl.setter
@@ -246,30 +203,10 @@ class Artifact:
     ) -> ManifestEntry:
         """Add one local file; ``name`` defaults to its base name."""
         draft = self._editable("add_file")
-        _check_policy(policy)
+        check_policy(policy)
         local = os.fspath(local_path)
-        if not os.path.isfile(local):
-            raise ValidationError(f"Path is not a file: {local!r}")
-        path = validate_artifact_path(name or os.path.basename(local))
-        with naming_unreadable([local]), _capturing(policy) as capture:
-            (hashed,) = hash_files_cached(
-                [local],
-                self._algorithm,
-                _stat_cache(),
-                keep_bytes=draft.held_budget(),
-                capture=capture,
-            )
-        if is_tmp:
-            folder, _, file_name = path.rpartition("/")
-            parts = file_name.split(".")
-            parts[0] = hashed.digest.hex[:20]
-            path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
-        (entry,) = draft.add_files(
-            [(path, hashed)],
-            overwrite=overwrite,
-            skip_cache=bool(skip_cache),
-            mutable=policy != "immutable",
-            hold=capture is None,
+        entry = adding.add_file(
+            draft, local, name, is_tmp=bool(is_tmp), policy=policy, overwrite=overwrite
         )
         return ManifestEntry.of(entry, local_path=local, artifact=self)
 
@@ -283,36 +220,8 @@ class Artifact:
     ) -> None:
         """Add every file under a folder, named by its path below it (under ``name/``)."""
         draft = self._editable("add_dir")
-        _check_policy(policy)
-        root = os.fspath(local_path)
-        if not os.path.isdir(root):
-            raise ValidationError(f"Path is not a directory: {root!r}")
-        with gc_paused():
-            physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
-            for path in logical:
-                validate_artifact_path(path)
-            with (
-                progress_bar(f"Hashing {root}") as bar,
-                naming_unreadable(physical),
-                _capturing(policy) as capture,
-            ):
-                announce(bar, len(physical), None)
-                hashed = hash_files_cached(
-                    physical,
-                    self._algorithm,
-                    _stat_cache(),
-                    progress=bar,
-                    keep_bytes=draft.held_budget(),
-                    capture=capture,
-                )
-            named = list(zip(logical, hashed, strict=True))
-            draft.add_files(
-                named,
-                overwrite=merge,
-                skip_cache=bool(skip_cache),
-                mutable=policy != "immutable",
-                hold=capture is None,
-            )
+        check_policy(policy)
+        adding.add_dir(draft, os.fspath(local_path), name, policy=policy, merge=merge)
 
     def add_reference(
         self,
@@ -342,13 +251,8 @@ class Artifact:
         overwrite = "x" not in mode
         # No check against the draft's entries here: as in W&B, mode "x" refuses only a
         # second new_file of the name, and add_file then applies the same-content rule.
-        local = os.path.join(draft.tmp_dir(), *path.split("/"))
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        try:
-            with open(local, mode, encoding=encoding) as handle:
-                yield handle
-        except FileExistsError:
-            raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
+        with adding.new_file(draft, name, path, mode, encoding) as (handle, local):
+            yield handle
         # The file is soko's own: nobody else can change it before the upload.
         self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
 
@@ -370,8 +274,8 @@ class Artifact:
         path = str(name).replace(os.sep, "/")
         if self._draft is not None and self._record is None:
             entry = self._draft.builder.get(path)
-            source = self._draft.sources.get(path)
-            local = source.local_path if source else None
+            file = self._draft.files.get(path)
+            local = file.local_path if file else None
         else:
             entry = self.manifest.get(path)
             local = None
@@ -385,8 +289,6 @@ class Artifact:
 
     def add(self, obj: Any, name: str, overwrite: bool = False) -> ManifestEntry:
         """Store a Table, Image, PartitionedTable or JoinedTable as ``name.<type>.json``."""
-        from soko.sdk.data_types import add_to_artifact
-
         return add_to_artifact(self, obj, name, overwrite=overwrite)
 
     def __setitem__(self, name: str, obj: Any) -> None:
@@ -397,8 +299,6 @@ class Artifact:
 
         Only the entries that object needs are fetched, not the whole artifact.
         """
-        from soko.sdk.data_types import load_from_artifact
-
         return load_from_artifact(self, name)
 
     def __getitem__(self, name: str) -> Any:
@@ -409,8 +309,8 @@ class Artifact:
         entry = self.manifest.get(path)
         if entry is None:
             raise KeyError(f"Path not contained in artifact: {path}")
-        target = root or self._default_root(record)
-        transfer.download_entries(self._live_backend(), [entry], target, cache=_stat_cache())
+        target = root or self._root(None, record)
+        transfer.download_entries(self._live_backend(), [entry], target, cache=get_stat_cache())
         return transfer.destination(target, entry.path)
 
     # ----- logged state ---------------------------------------------------------------
@@ -429,6 +329,11 @@ class Artifact:
         artifact._attach(record, backend)
         return artifact
 
+    @classmethod
+    def _reader(cls, backend: Backend) -> Callable[[VersionRecord], Artifact]:
+        """What turns a version of *backend* into an artifact (a run's versions)."""
+        return lambda record: cls._from_record(record, backend)
+
     def _attach(self, record: VersionRecord, backend: Backend) -> None:
         """Become the logged version *record*: attributes now reflect the stored version."""
         self._record = record
@@ -439,7 +344,6 @@ class Artifact:
         self._metadata = dict(record.metadata)
         self._ttl = record.ttl_seconds
         self._aliases = [a for a in record.aliases]
-        self._saved_aliases = list(self._aliases)
         self._tags = list(record.tags)
         if self._draft is not None and self._manifest is None:
             self._manifest = self._draft.build()
@@ -447,96 +351,61 @@ class Artifact:
                 self._manifest = None
         self._draft = None
 
-    def _begin_log(self, future: Future[VersionRecord]) -> None:
+    def _log_in(
+        self,
+        run: RunBase,
+        *,
+        kind: LogKind,
+        aliases: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        distributed_id: str | None = None,
+    ) -> None:
+        """Log this draft through *run* (the run's one way into an artifact): build the
+        request now, hand it to the run's background log, and become the version it
+        commits. *aliases* and *tags* given replace the artifact's own."""
+        draft = self._draft
+        if not self.is_draft() or draft is None:
+            raise ArtifactFinalizedError(
+                f"{self.name!r} is already logged; use new_draft() to {kind.value} new content."
+            )
+        aliases = validate_aliases(list(aliases) if aliases is not None else self._aliases)
+        tags = validate_tags(list(tags) if tags is not None else self._tags)
+        queue = run.log_queue
+        with python_gc_paused():
+            request = CommitRequest(
+                entity=run.entity,
+                project=run.project,
+                name=self._name,
+                type=self._type,
+                manifest=draft.build(),
+                aliases=aliases,
+                tags=tags,
+                metadata=self._metadata,
+                description=self._description,
+                ttl_seconds=self._ttl,
+                run_id=run.id,
+                distributed_id=distributed_id,
+            )
+
+        def logged(record: VersionRecord) -> None:
+            self._attach(record, queue.backend)
+            if kind is LogKind.UPSERT:
+                # A pending version has no manifest yet: the artifact shows what this
+                # writer added.
+                self._manifest = request.manifest
+
+        # Not inside the pause above: the collector is one per process, and the background
+        # thread pauses it for its commit only if it finds it running.
+        future = queue.submit(request, draft, kind=kind, on_logged=logged)
         self._pending = future
         self._final = True
 
-    def _logged_record(self, *, wait: bool) -> VersionRecord | None:
-        if self._pending is not None and (wait or self._pending.done()):
-            self.wait()
-        return self._record
-
-    def _require_logged(self, what: str) -> VersionRecord:
-        record = self._logged_record(wait=True)
-        if record is None:
-            raise ArtifactNotLoggedError(
-                f"'{what}' needs a logged artifact; log {self._name!r} with "
-                "run.log_artifact() first."
-            )
-        return record
-
-    def _live_backend(self) -> Backend:
-        self._require_logged("this operation")
-        assert self._backend is not None
-        return self._backend
-
-    def wait(self, timeout: float | None = None) -> Artifact:
-        """Block until a background log has committed; raise what made it fail."""
-        pending = self._pending
-        if pending is not None:
-            pending.result(timeout=timeout)
-        elif self._record is None:
-            raise ArtifactNotLoggedError(f"{self._name!r} has not been logged.")
-        return self
-
-    @property
-    def id(self) -> str | None:
-        record = self._logged_record(wait=True)
-        return record.id if record else None
-
-    @property
-    def version(self) -> str:
-        return self._require_logged("version").version
-
-    @property
-    def entity(self) -> str:
-        return self._require_logged("entity").entity
-
-    @property
-    def project(self) -> str:
-        return self._require_logged("project").project
-
-    @property
-    def qualified_name(self) -> str:
-        record = self._require_logged("qualified_name")
-        return f"{record.entity}/{record.project}/{self._name}:{record.version}"
-
-    @property
-    def source_name(self) -> str:
-        return f"{self._name}:{self._require_logged('source_name').version}"
-
-    @property
-    def source_version(self) -> str:
-        return self.version
-
-    @property
-    def collection_name(self) -> str:
-        return self._name
-
-    @property
-    def state(self) -> str:
-        record = self._logged_record(wait=False)
-        return record.state if record else "PENDING"
-
-    @property
-    def created_at(self) -> str:
-        return self._require_logged("created_at").created_at.isoformat()
-
-    @property
-    def updated_at(self) -> str:
-        return self._require_logged("updated_at").updated_at.isoformat()
-
-    @property
-    def commit_hash(self) -> str:
-        return self._require_logged("commit_hash").id[:12]
-
-    @property
-    def use_as(self) -> None:
-        return None
-
     # ----- logged operations ----------------------------------------------------------
 
-    def _default_root(self, record: VersionRecord) -> str:
+    def _root(self, root: str | os.PathLike[str] | None, record: VersionRecord) -> str:
+        """*root*, or the default ``./artifacts/<name>:<version>``."""
+        if root is not None:
+            return os.fspath(root)
         return transfer.default_root(self._name, record.version)
 
     def download(
@@ -553,46 +422,32 @@ class Artifact:
         *skip_cache* (as in W&B): from a server, the files go straight into *root*, past
         the local download cache, which is neither read nor written."""
         record = self._require_logged("download")
-        target = os.fspath(root) if root is not None else self._default_root(record)
-        with gc_paused():
-            return self._download(
-                record, target, allow_missing_references, path_prefix, not skip_cache
-            )
-
-    def _download(
-        self,
-        record: VersionRecord,
-        target: str,
-        allow_missing_references: bool,
-        path_prefix: str | None,
-        use_cache: bool,
-    ) -> str:
-        entries = transfer.select_entries(self.manifest, path_prefix)
-        with progress_bar(f"Downloading {self._name}:{record.version}") as bar:
+        target = self._root(root, record)
+        with (
+            python_gc_paused(),
+            progress_bar(f"Downloading {self._name}:{record.version}") as bar,
+        ):
             transfer.download_entries(
                 self._live_backend(),
-                entries,
+                transfer.select_entries(self.manifest, path_prefix),
                 target,
-                cache=_stat_cache(),
+                cache=get_stat_cache(),
                 allow_missing_references=allow_missing_references,
                 progress=bar,
-                use_cache=use_cache,
+                use_cache=not skip_cache,
             )
-        self._download_roots.append(target)
         return target
 
     def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
         """Make *root* hold exactly this artifact: download, then remove extra files."""
-        record = self._require_logged("checkout")
-        target = os.fspath(root) if root is not None else self._default_root(record)
+        target = self._root(root, self._require_logged("checkout"))
         transfer.remove_extra(self.manifest, target) if os.path.isdir(target) else None
         return self.download(target)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Raise ValueError when a file in *root* differs from the manifest or is extra."""
-        record = self._require_logged("verify")
-        target = os.fspath(root) if root is not None else self._default_root(record)
-        transfer.verify_root(self.manifest, target, cache=_stat_cache())
+        target = self._root(root, self._require_logged("verify"))
+        transfer.verify_root(self.manifest, target, cache=get_stat_cache())
 
     def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
         """The entries of the artifact (those named, when *names* is given)."""
@@ -622,7 +477,6 @@ class Artifact:
         )
         assert draft._draft is not None
         draft._draft.builder.add_all(self.manifest)
-        draft._base_id = record.id
         draft._source_entity = record.entity
         draft._source_project = record.project
         return draft
@@ -630,8 +484,6 @@ class Artifact:
     def save(self, project: str | None = None, settings: Any = None) -> None:
         """Persist aliases, tags, description, metadata and TTL; a draft is logged."""
         if self._record is None and self._pending is None:
-            from soko.sdk.run import log_outside_run
-
             log_outside_run(
                 self, entity=self._source_entity, project=project or self._source_project
             )
@@ -652,19 +504,17 @@ class Artifact:
         self._live_backend().delete_version(record.id, delete_aliases=delete_aliases)
         self._record = replace(record, state="DELETED", aliases=[])
 
-    def logged_by(self) -> Any:
-        from soko.sdk.run import PublicRun
-
+    def logged_by(self) -> PublicRun[Artifact] | None:
         record = self._require_logged("logged_by")
-        runs = self._live_backend().runs_of_version(record.id, "logged")
-        return PublicRun(runs[0], self._live_backend()) if runs else None
+        backend = self._live_backend()
+        runs = backend.runs_of_version(record.id, "logged")
+        return PublicRun(runs[0], backend, self._reader(backend)) if runs else None
 
-    def used_by(self) -> list[Any]:
-        from soko.sdk.run import PublicRun
-
+    def used_by(self) -> list[PublicRun[Artifact]]:
         record = self._require_logged("used_by")
         backend = self._live_backend()
-        return [PublicRun(r, backend) for r in backend.runs_of_version(record.id, "used")]
+        runs = backend.runs_of_version(record.id, "used")
+        return [PublicRun(r, backend, self._reader(backend)) for r in runs]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
         """Link this version into a registry collection ``[entity/][project/]name``; a

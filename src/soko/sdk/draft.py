@@ -1,35 +1,34 @@
 """The draft half of an artifact: the entries being assembled before a log.
 
 :class:`Draft` owns the manifest builder, remembers which local file each stored entry came
-from (with the stat seen when it was hashed, so that a later change is detected at upload
-instead of being staged by a copy), and applies every ``add_*``/``remove`` all-or-nothing.
+from, and applies every ``add_*``/``remove`` all-or-nothing. It is the one place that
+knows where the bytes of its blobs are (:meth:`Draft.sources`): kept from hashing, in a
+copy staged before the log returned, or in the file that was added. A change to a file
+after it was hashed is detected when it is read again, by the store's check.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import NamedTuple
 
-from soko.client.hashing import FileStat, HashedFile
+from soko.client.hashing import HashedFile
+from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest, ManifestBuilder
 
 
-@dataclass(frozen=True, slots=True)
-class LocalSource:
-    """Where a stored entry's bytes are, and the state of that file when it was hashed."""
+class DraftFile(NamedTuple):
+    """The local file a stored entry was added from."""
 
     local_path: str
     digest: Digest
-    stat: FileStat | None
-    skip_cache: bool = False
-    mutable: bool = True
-    """``policy="mutable"``: the bytes are captured when the draft is logged."""
-    upload_path: str | None = None
-    """The captured copy of the bytes; the upload reads it rather than local_path."""
+    size: int
+    mutable: bool
+    """``policy="mutable"``: the bytes are taken before the log returns (staged)."""
 
 
 HELD_BYTES_MAX = 256 * 1024 * 1024
@@ -48,33 +47,54 @@ class Draft:
         self._extra: Mapping[str, str] = MappingProxyType(
             {ALG_EXTRA_KEY: algorithm.value} if algorithm is Algorithm.XXH128 else {}
         )
-        self.sources: dict[str, LocalSource] = {}
+        self.files: dict[str, DraftFile] = {}
         self.added_local_paths: dict[str, str] = {}
         self.held: dict[Digest, bytes] = {}
         """Bytes of small files kept from hashing, so that the log stores them without
         reading the files again (up to :data:`HELD_BYTES_MAX`)."""
         self._held_bytes = 0
+        self._copies: dict[Digest, str] = {}
         self._tmp_dir: tempfile.TemporaryDirectory[str] | None = None
 
     def held_budget(self) -> int:
         """How many more bytes of small files the draft may keep from hashing."""
         return max(0, HELD_BYTES_MAX - self._held_bytes)
 
-    def held_contents(self, digests: Iterable[Digest]) -> dict[Digest, bytes]:
-        """The kept bytes of those of *digests* the draft holds."""
-        held = self.held
-        return {d: held[d] for d in digests if d in held}
+    def release_held(self) -> None:
+        """Drop the kept bytes: they are stored now (a retry reads the files)."""
+        self.held.clear()
+        self._held_bytes = 0
 
-    def release_held(self, digests: Iterable[Digest] | None = None) -> None:
-        """Drop the kept bytes (of *digests*, or all): they are stored now."""
-        if digests is None:
-            self.held.clear()
-            self._held_bytes = 0
-            return
-        for digest in digests:
-            data = self.held.pop(digest, None)
-            if data is not None:
-                self._held_bytes -= len(data)
+    def sources(self, digests: Collection[Digest]) -> list[BlobSource]:
+        """Where the bytes of each of *digests* the draft has a file for are: the bytes
+        kept from hashing, else a staged copy, else the first file added with them."""
+        found: dict[Digest, BlobSource] = {}
+        held, copies = self.held, self._copies
+        for file in self.files.values():
+            digest = file.digest
+            if digest in digests and digest not in found:
+                found[digest] = BlobSource(
+                    digest, file.size, file.local_path, held.get(digest), copies.get(digest)
+                )
+        return list(found.values())
+
+    def sources_to_stage(self, digests: Collection[Digest]) -> list[BlobSource]:
+        """The sources of those of *digests* added with ``policy="mutable"`` whose bytes
+        are only in their files, which the caller may change once the log returns: the
+        log takes them before it returns. Kept bytes are a snapshot already."""
+        found: dict[Digest, BlobSource] = {}
+        held = self.held
+        for file in self.files.values():
+            digest = file.digest
+            if file.mutable and digest in digests and digest not in held:
+                found.setdefault(digest, BlobSource(digest, file.size, file.local_path))
+        return list(found.values())
+
+    def keep_copies(self, staged: Iterable[BlobSource]) -> None:
+        """Remember staged copies of blobs, read by the log instead of the files."""
+        for source in staged:
+            if source.copy is not None:
+                self._copies[source.digest] = source.copy
 
     def tmp_dir(self) -> str:
         if self._tmp_dir is None:
@@ -89,7 +109,6 @@ class Draft:
         named: Sequence[tuple[str, HashedFile]],
         *,
         overwrite: bool,
-        skip_cache: bool = False,
         mutable: bool = True,
         hold: bool = True,
     ) -> list[Entry]:
@@ -101,9 +120,7 @@ class Draft:
         entries = [self.file_entry(p, h) for p, h in named]
         self.builder.add_all(entries, overwrite=overwrite)
         for entry, (_, hashed) in zip(entries, named, strict=True):
-            self.sources[entry.path] = LocalSource(
-                hashed.path, hashed.digest, hashed.stat, skip_cache, mutable
-            )
+            self.files[entry.path] = DraftFile(hashed.path, hashed.digest, hashed.size, mutable)
             if hold and hashed.data is not None and hashed.digest not in self.held:
                 # Bytes of a source removed or replaced later stay until the log: they
                 # count against the budget, which bounds them.
@@ -115,21 +132,21 @@ class Draft:
     def build(self) -> Manifest:
         """The manifest of the draft as it is now."""
         manifest = self.builder.build()
-        sources = self.sources
+        files = self.files
         stored = [e.path for e in manifest if e.ref is None]
         # Every stored entry came from a hashed file: its Digest is known already.
-        if all(path in sources for path in stored):
-            manifest.know_blob_digests(frozenset(sources[path].digest for path in stored))
+        if all(path in files for path in stored):
+            manifest.know_blob_digests(frozenset(files[path].digest for path in stored))
         return manifest
 
     def add_references(self, entries: Sequence[Entry]) -> list[Entry]:
         self.builder.add_all(entries)
         for entry in entries:
-            self.sources.pop(entry.path, None)
+            self.files.pop(entry.path, None)
         return list(entries)
 
     def remove(self, path: str) -> list[Entry]:
         removed = self.builder.remove(path)
         for entry in removed:
-            self.sources.pop(entry.path, None)
+            self.files.pop(entry.path, None)
         return removed

@@ -1,14 +1,46 @@
-"""ManifestEntry: the SDK's view of one entry, as W&B's ``ArtifactManifestEntry`` shows it."""
+"""ManifestEntry: the SDK's view of one entry, as W&B's ``ArtifactManifestEntry`` shows it;
+and :class:`ArtifactFiles`, the artifact as its entries and stored values use it.
+
+The artifact module imports this one, never the other way: an entry and a value reach the
+artifact they belong to only through :class:`ArtifactFiles`.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from soko.core.manifest import Entry
+from soko.core.manifest import Entry, Manifest
 
-if TYPE_CHECKING:
-    from soko.sdk.artifact import Artifact
+
+class ArtifactFiles(Protocol):
+    """What an entry and a stored value (``soko.data_types``) use of their artifact:
+    :class:`soko.Artifact` is one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def manifest(self) -> Manifest: ...
+    def is_draft(self) -> bool: ...
+    def get_entry(self, name: str) -> ManifestEntry:
+        """The entry at *name*; KeyError when there is none."""
+        ...
+
+    def get_added_local_path_name(self, local_path: str) -> str | None: ...
+    def add_file(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        is_tmp: bool | None = False,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        overwrite: bool = False,
+    ) -> ManifestEntry: ...
+    def add_reference(self, uri: str, name: str | None = None) -> list[ManifestEntry]: ...
+    def _download_entry(self, path: str, *, root: str | None) -> str:
+        """Download the entry *path* under *root* (default: the artifact's root)."""
+        ...
 
 
 @dataclass(eq=False)
@@ -27,11 +59,15 @@ class ManifestEntry:
     birth_artifact_id: str | None = None
     local_path: str | None = None
     skip_cache: bool = False
-    _artifact: Artifact | None = field(default=None, repr=False)
+    _artifact: ArtifactFiles | None = field(default=None, repr=False)
 
     @classmethod
     def of(
-        cls, entry: Entry, *, local_path: str | None = None, artifact: Artifact | None = None
+        cls,
+        entry: Entry,
+        *,
+        local_path: str | None = None,
+        artifact: ArtifactFiles | None = None,
     ) -> ManifestEntry:
         return cls(
             path=entry.path,
@@ -66,7 +102,7 @@ class ManifestEntry:
     def name(self) -> str:
         return self.path
 
-    def parent_artifact(self) -> Artifact:
+    def parent_artifact(self) -> ArtifactFiles:
         if self._artifact is None:
             raise LookupError("This entry does not belong to an artifact.")
         return self._artifact

@@ -15,10 +15,9 @@ import fcntl
 import os
 import stat as stat_module
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from soko.client.backend import Backend, Progress
+from soko.client.backend import BlobTransfer, Progress
 from soko.client.hashing import FileStat, hash_files_cached
 from soko.client.materialize import remove_stale_temps, temp_beside
 from soko.client.statcache import StatCache
@@ -31,20 +30,8 @@ from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
 
 
-def _readable_source(staged: str | None, original: str) -> str:
-    """The staged copy when it still exists, else the file that was added.
-
-    A staged blob is gone when garbage collection swept it before the log (the draft waited
-    longer than the grace period); the original is then uploaded if it still hashes to the
-    digest, and the upload refuses it clearly if it does not.
-    """
-    if staged is not None and os.path.exists(staged):
-        return staged
-    return original
-
-
-def capture_mutable(
-    backend: Backend,
+def stage_mutable(
+    backend: BlobTransfer,
     draft: Draft,
     manifest: Manifest,
     *,
@@ -53,49 +40,36 @@ def capture_mutable(
     name: str,
     progress: Progress | None = None,
 ) -> set[Digest]:
-    """Capture, before ``log_artifact`` returns, the bytes of files added with
+    """Store, before ``log_artifact`` returns, the bytes of files added with
     ``policy="mutable"`` that the backend does not hold yet; returns the digests the backend
-    still lacks (one batched question for the whole manifest, minus what was captured).
+    still lacks (one batched question for the whole manifest, minus what was stored).
 
-    The upload then reads the captured copies, so the caller may overwrite its files as
-    soon as the log call returns (the checkpoint loop). Each copy is verified against the
-    digest taken when the file was added: a file changed in between fails here, loudly.
-    Files added with ``policy="immutable"`` are read later, by the background upload, and
-    so are the small files whose bytes the draft kept when it hashed them: those bytes are
-    a snapshot already. The blobs are captured for ``entity/project``, which logs them into
-    its collection *name*.
+    So the caller may overwrite its files as soon as the log call returns (the checkpoint
+    loop). Each file is verified against the digest taken when it was added: a file changed
+    in between fails here, loudly. Files added with ``policy="immutable"`` are read later,
+    by the background upload, and so are the small files whose bytes the draft kept when it
+    hashed them: those bytes are a snapshot already. The blobs are stored for
+    ``entity/project``, which logs them into its collection *name*.
     """
     missing = backend.missing_blobs(
         manifest.blob_digests(), entity=entity, project=project, name=name
     )
     if not missing:
         return missing
-    wanted: dict[Digest, str] = {}
-    held = draft.held
-    for source in draft.sources.values():
-        if source.mutable and source.digest in missing and source.digest not in held:
-            wanted.setdefault(source.digest, source.local_path)
+    wanted = draft.sources_to_stage(missing)
     if not wanted:
         return missing
-    if progress is not None:
-        announce(progress, len(wanted), sum(_sizes(manifest)[d] for d in wanted))
-    captured = backend.stage_files(
-        list(wanted.items()), entity=entity, project=project, progress=progress
+    announce(progress, len(wanted), sum(s.size for s in wanted))
+    copies = backend.store_blobs(
+        wanted, entity=entity, project=project, progress=progress, staging=True
     )
-    if captured:
-        for path, source in list(draft.sources.items()):
-            if source.mutable and source.digest in captured:
-                draft.sources[path] = replace(source, upload_path=captured[source.digest])
-    # A blob staged in a local copy (a key that may not upload) is still to be uploaded.
-    return (missing - wanted.keys()) | captured.keys()
+    draft.keep_copies(copies)
+    # A blob staged in a local copy (a key that may not upload) is still to be stored.
+    return (missing - {s.digest for s in wanted}) | {s.digest for s in copies}
 
 
-def _sizes(manifest: Manifest) -> dict[Digest, int]:
-    return {e.blob_digest(): e.size or 0 for e in manifest if e.ref is None}
-
-
-def upload_draft(
-    backend: Backend,
+def store_missing(
+    backend: BlobTransfer,
     draft: Draft,
     manifest: Manifest,
     *,
@@ -106,59 +80,31 @@ def upload_draft(
     progress: Progress | None = None,
 ) -> None:
     """Store every blob the manifest needs that the backend lacks for ``entity/project``
-    (collection *name*), from the draft's files.
+    (collection *name*), from the draft's sources.
 
     *missing*, when given, is the backend's answer to that question asked just before;
     otherwise the backend is asked. The bytes the draft kept from hashing are dropped
     afterwards either way: a retry reads the files.
     """
     try:
-        _upload_missing(
-            backend,
-            draft,
-            manifest,
-            owner={"entity": entity, "project": project},
-            name=name,
-            missing=missing,
-            progress=progress,
-        )
+        if missing is None:
+            missing = backend.missing_blobs(
+                manifest.blob_digests(), entity=entity, project=project, name=name
+            )
+        if not missing:
+            return
+        sources = draft.sources(missing)
+        if len(sources) < len(missing):
+            found = {s.digest for s in sources}
+            unavailable = [d for d in missing if d not in found]
+            raise DigestMismatchError(
+                f"{len(unavailable)} entries of the draft have neither a local file nor a "
+                f"stored blob (e.g. {unavailable[0]})."
+            )
+        announce(progress, len(sources), sum(s.size for s in sources))
+        backend.store_blobs(sources, entity=entity, project=project, progress=progress)
     finally:
         draft.release_held()
-
-
-def _upload_missing(
-    backend: Backend,
-    draft: Draft,
-    manifest: Manifest,
-    *,
-    owner: dict[str, str],
-    name: str,
-    missing: set[Digest] | None,
-    progress: Progress | None,
-) -> None:
-    if missing is None:
-        missing = backend.missing_blobs(manifest.blob_digests(), **owner, name=name)
-    if not missing:
-        return
-    wanted: dict[Digest, str] = {}
-    for source in draft.sources.values():
-        if source.digest in missing and source.digest not in wanted:
-            wanted[source.digest] = _readable_source(source.upload_path, source.local_path)
-    unavailable = [d for d in missing if d not in wanted]
-    if unavailable:
-        raise DigestMismatchError(
-            f"{len(unavailable)} entries of the draft have neither a local file nor a stored "
-            f"blob (e.g. {unavailable[0]})."
-        )
-    if progress is not None:
-        sizes = _sizes(manifest)
-        announce(progress, len(missing), sum(sizes[d] for d in missing))
-    backend.upload_files(
-        [(d, wanted[d]) for d in missing],
-        **owner,
-        progress=progress,
-        contents=draft.held_contents(missing),
-    )
 
 
 def destination(root: str, path: str) -> str:
@@ -252,7 +198,7 @@ def _unchanged(entries: Sequence[tuple[Entry, str]], cache: StatCache | None) ->
 
 
 def download_entries(
-    backend: Backend,
+    backend: BlobTransfer,
     entries: Iterable[Entry],
     root: str,
     *,

@@ -2,7 +2,8 @@
 
 1. The caller has stored every blob the manifest names (each verified while written). A
    server has also checked that the committing project may name them
-   (:mod:`soko.service.possession`; the blobs it borrowed are recorded in step 3), and has
+   (:mod:`soko.service.possession`; the blobs it borrowed, passed beside the request as
+   *borrowed*, are recorded in step 3), and has
    asked the blob store whether they are all stored (:func:`require_stored`): a folder
    store notes the files it finds that another process wrote, so that step 2 makes them
    durable too. The embedded store does not ask here: its one process wrote them.
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
@@ -44,29 +46,19 @@ from soko.core.names import (
     validate_type,
 )
 from soko.core.records import COMMITTED, VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
 from soko.service import possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store, parse_blob_ref
 
+Borrowed = Mapping[Digest, int]
+"""Blobs of other projects' versions the committer may read, which the project comes to
+possess with the commit (digest -> size), as a server finds them
+(:func:`soko.service.possession.check_commit`); the embedded store borrows none."""
 
-@dataclass(frozen=True)
-class CommitRequest:
-    entity: str
-    project: str
-    name: str
-    type: str
-    manifest: Manifest
-    aliases: Sequence[str] = ()
-    tags: Sequence[str] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-    description: str | None = None
-    ttl_seconds: int | None = None
-    run_id: str | None = None
-    borrowed: Mapping[Digest, int] = field(default_factory=dict)
-    """Blobs of other projects' versions the committer may read, which the project comes
-    to possess with this commit (digest -> size; see :mod:`soko.service.possession`)."""
+NOTHING_BORROWED: Borrowed = MappingProxyType({})
 
 
 def validated(request: CommitRequest) -> CommitRequest:
@@ -96,10 +88,16 @@ def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
         raise possession.not_stored(name, missing)
 
 
-def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
+def commit_version(
+    store: Store, request: CommitRequest, *, borrowed: Borrowed = NOTHING_BORROWED
+) -> VersionRecord:
     """Commit *request* as the next version of its collection (or return its twin)."""
+    if request.distributed_id is not None:
+        raise ValidationError(
+            "A plain commit takes no distributed_id; upsert or finish a distributed version."
+        )
     request = validated(request)
-    twin = _commit_to_twin(store, request)
+    twin = _commit_to_twin(store, request, borrowed)
     if twin is not None:
         if twin.manifest_blob and store.quarantine_holds([parse_blob_ref(twin.manifest_blob)]):
             # The twin's manifest blob was found damaged and set aside: the same content
@@ -119,10 +117,12 @@ def commit_version(store: Store, request: CommitRequest) -> VersionRecord:
             select(collections.c.id).where(collections.c.id == collection.id).with_for_update()
         ).one()
         require_stored(store, request.manifest, name=request.name)
-        return commit_in(conn, collection, request, manifest_key=manifest_key)
+        return commit_in(conn, collection, request, manifest_key=manifest_key, borrowed=borrowed)
 
 
-def _commit_to_twin(store: Store, request: CommitRequest) -> VersionRecord | None:
+def _commit_to_twin(
+    store: Store, request: CommitRequest, borrowed: Borrowed
+) -> VersionRecord | None:
     """Re-logging committed content: the twin gains aliases, tags and lineage at once.
 
     Its manifest and blobs are durable already, so neither is written nor synced again;
@@ -143,7 +143,7 @@ def _commit_to_twin(store: Store, request: CommitRequest) -> VersionRecord | Non
             return None
         # commit_in finds the same twin in this transaction and takes its twin branch,
         # which never reads the manifest key.
-        return commit_in(conn, collection, request, manifest_key="")
+        return commit_in(conn, collection, request, manifest_key="", borrowed=borrowed)
 
 
 def commit_in(
@@ -152,8 +152,8 @@ def commit_in(
     request: CommitRequest,
     *,
     manifest_key: str,
+    borrowed: Borrowed = NOTHING_BORROWED,
     pending_id: str | None = None,
-    distributed_id: str | None = None,
     writers: Sequence[str] = (),
 ) -> VersionRecord:
     """Step 3 of the protocol after its check, inside the caller's transaction; *request* is
@@ -167,7 +167,7 @@ def commit_in(
     """
     manifest = request.manifest
     digest = manifest.digest()
-    possession.record(conn, collection.project_id, request.borrowed)
+    possession.record(conn, collection.project_id, borrowed)
     twin = conn.execute(
         select(versions)
         .where(
@@ -207,7 +207,7 @@ def commit_in(
             insert(versions).values(
                 id=version_id,
                 collection_id=collection.id,
-                distributed_id=distributed_id,
+                distributed_id=request.distributed_id,
                 created_by_run=request.run_id,
                 created_at=stamp,
                 **values,

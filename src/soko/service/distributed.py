@@ -51,6 +51,7 @@ from soko.core.names import (
     validate_tags,
 )
 from soko.core.records import PENDING, VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import ConflictError, NotFoundError, ValidationError
 from soko.metadata.schema import (
     aliases,
@@ -70,7 +71,8 @@ from soko.service.catalog import (
     version_record,
 )
 from soko.service.commit import (
-    CommitRequest,
+    NOTHING_BORROWED,
+    Borrowed,
     add_lineage,
     add_tags,
     commit_in,
@@ -84,18 +86,27 @@ _FINISH_ATTEMPTS = 20
 _CHUNK = 500
 
 
+def _distributed_id(request: CommitRequest) -> str:
+    """The request's distributed id, validated; a request without one is refused."""
+    if request.distributed_id is None:
+        raise ValidationError("distributed_id is required to upsert or finish a version.")
+    return validate_distributed_id(request.distributed_id)
+
+
 # ----- upsert ---------------------------------------------------------------------------
 
 
-def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> VersionRecord:
-    """Merge the entries of *request* into the pending version of *distributed_id*.
+def upsert(
+    store: Store, request: CommitRequest, *, borrowed: Borrowed = NOTHING_BORROWED
+) -> VersionRecord:
+    """Merge the entries of *request* into the pending version of its ``distributed_id``.
 
     Creates the pending version when there is none (the first upsert, or the first after a
     finish). Returns its PENDING record. Raises ConflictError, applying nothing, when a path
     is already pending with other content or the digest algorithm differs.
     """
     request = validated(request)
-    distributed_id = validate_distributed_id(distributed_id)
+    distributed_id = _distributed_id(request)
     too_long = [e.path for e in request.manifest if len(e.path) > PENDING_PATH_MAX_LENGTH]
     if too_long:
         raise ValidationError(
@@ -109,7 +120,7 @@ def upsert(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
         # Checked again under the lock that garbage collection's sweep excludes (see
         # soko.service.gc): a blob swept since the first check fails the upsert here.
         require_stored(store, request.manifest, name=request.name)
-        possession.record(conn, collection.project_id, request.borrowed)
+        possession.record(conn, collection.project_id, borrowed)
         pending = _pending_row(conn, collection.id, distributed_id)
         if pending is None:
             pending = _new_pending(conn, collection.id, distributed_id, request)
@@ -303,8 +314,11 @@ class _Plan:
     writers: list[str]
 
 
-def finish(store: Store, request: CommitRequest, *, distributed_id: str) -> VersionRecord:
-    """Commit the pending version of *distributed_id* with the entries of *request* added.
+def finish(
+    store: Store, request: CommitRequest, *, borrowed: Borrowed = NOTHING_BORROWED
+) -> VersionRecord:
+    """Commit the pending version of the request's ``distributed_id`` with the entries of
+    *request* added.
 
     The finisher's metadata, description and TTL win over the upserts'; aliases and tags
     are the union of all. With no pending version, *request* is committed as a plain
@@ -314,7 +328,7 @@ def finish(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
     the finisher's paths is pending with other content.
     """
     request = validated(request)
-    distributed_id = validate_distributed_id(distributed_id)
+    distributed_id = _distributed_id(request)
     require_stored(store, request.manifest, name=request.name)
     for _ in range(_FINISH_ATTEMPTS):
         with store.engine.connect() as conn:
@@ -334,8 +348,8 @@ def finish(store: Store, request: CommitRequest, *, distributed_id: str) -> Vers
                 collection,
                 plan.request,
                 manifest_key=manifest_key,
+                borrowed=borrowed,
                 pending_id=plan.snapshot.version_id,
-                distributed_id=distributed_id,
                 writers=plan.writers,
             )
             if pending is not None:

@@ -14,7 +14,7 @@ A project possesses a blob (a ``project_blobs`` row holding the blob's real size
   committer may read (the collection's latest, implicitly, or a version the client lists),
   whose manifest gives the blob the same size. The committer could read those bytes
   already. Blobs borrowed from another project's version are recorded for the project in
-  the commit's transaction (``CommitRequest.borrowed``); the project's own versions are
+  the commit's transaction (its ``borrowed``, beside the request); the project's own versions are
   its proof already, so borrowing from them records nothing (an incremental log of 20,000
   files writes no 20,000 rows).
 

@@ -7,11 +7,15 @@ verified and resumable, and the JSON request stays small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field
 
 from soko.core.digests import Algorithm
+from soko.core.manifest import Manifest
 from soko.core.names import ALIASES_MAX_COUNT, TAGS_MAX_COUNT
 from soko.core.records import RunState
+from soko.core.requests import CommitRequest
 from soko.wire.base import WireModel
 from soko.wire.fields import (
     Alias,
@@ -40,8 +44,9 @@ recently first)."""
 
 
 class CommitIn(WireModel):
-    """A new version of ``entity/project/name``; ``manifest_blob`` is ``xxh128:<hex>`` of the
-    manifest's canonical bytes, already uploaded for the project.
+    """A :class:`~soko.core.requests.CommitRequest` on the wire: the request's fields, its
+    manifest replaced by ``manifest_blob``, ``xxh128:<hex>`` of the manifest's canonical
+    bytes already uploaded for the project, and ``algorithm``, its entries' digest.
 
     ``sources`` lists versions the client read whose manifests name blobs of this one (a
     draft made from a version of another project): the commit may name their blobs
@@ -62,6 +67,47 @@ class CommitIn(WireModel):
     run_id: RunId | None = None
     distributed_id: DistributedId | None = None
     sources: list[VersionId] = Field(default=[], max_length=MAX_SOURCES)
+
+    @classmethod
+    def of(cls, request: CommitRequest, *, manifest_blob: str, sources: Sequence[str]) -> CommitIn:
+        """The body that sends *request*, its manifest uploaded as *manifest_blob*.
+
+        Built as it is, not validated here: the server validates it with the service's
+        rules, and the client raises the ValidationError it answers.
+        """
+        return cls.model_construct(
+            entity=request.entity,
+            project=request.project,
+            name=request.name,
+            type=request.type,
+            manifest_blob=manifest_blob,
+            algorithm=request.manifest.algorithm.value,
+            aliases=list(request.aliases),
+            tags=list(request.tags),
+            metadata=request.metadata,
+            description=request.description,
+            ttl_seconds=request.ttl_seconds,
+            run_id=request.run_id,
+            distributed_id=request.distributed_id,
+            sources=list(sources),
+        )
+
+    def to_request(self, manifest: Manifest) -> CommitRequest:
+        """The request this body carries, with *manifest* read from ``manifest_blob``."""
+        return CommitRequest(
+            entity=self.entity,
+            project=self.project,
+            name=self.name,
+            type=self.type,
+            manifest=manifest,
+            aliases=self.aliases,
+            tags=self.tags,
+            metadata=self.metadata,
+            description=self.description,
+            ttl_seconds=self.ttl_seconds,
+            run_id=self.run_id,
+            distributed_id=self.distributed_id,
+        )
 
 
 class UpdateVersionIn(WireModel):

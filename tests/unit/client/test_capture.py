@@ -9,11 +9,16 @@ import pytest
 
 from soko.client.capture import StoreCapture
 from soko.client.hashing import hash_files_cached
+from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError
 from soko.storage.base import blob_key
 from soko.storage.local import LocalBlobStore
+
+
+def source(data: bytes) -> BlobSource:
+    return BlobSource(Digest.of_bytes(data), len(data), "kept", data)
 
 
 def test_put_new_file_stores_under_the_digest_of_what_it_copied(tmp_path: Path) -> None:
@@ -63,14 +68,14 @@ def test_a_capture_raises_what_storing_raised_on_close(
 ) -> None:
     store = LocalBlobStore(tmp_path / "store")
     capture = StoreCapture(store)
-    good = [(Digest.of_bytes(bytes([i]) * 10), bytes([i]) * 10) for i in range(40)]
-    bad = (Digest.of_bytes(b"announced"), b"other bytes")
-    capture.add_bytes([*good, bad])
+    good = [source(bytes([i]) * 10) for i in range(40)]
+    bad = BlobSource(Digest.of_bytes(b"announced"), 11, "bad", b"other bytes")
+    capture.store([*good, bad])
     with pytest.raises(DigestMismatchError):
         capture.close()
 
     monkeypatch.setattr("soko.client.capture.BATCH_BYTES", 1)  # every add is sent at once
     quiet = StoreCapture(store)
-    quiet.add_bytes([bad])  # fails on the helper thread
+    quiet.store([bad])  # fails on the helper thread
     quiet.abandon()  # the caller's own error wins: nothing raised here
-    assert store.exists(bad[0]) is False
+    assert store.exists(bad.digest) is False

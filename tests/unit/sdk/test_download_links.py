@@ -17,9 +17,10 @@ from soko.client import connect
 from soko.client.local import LocalBackend
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, Manifest
+from soko.core.requests import CommitRequest
 from soko.errors import ValidationError
 from soko.service.catalog import ensure_collection, ensure_project
-from soko.service.commit import CommitRequest, commit_in
+from soko.service.commit import commit_in
 
 pytestmark = pytest.mark.usefixtures("soko_env")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ import soko
 from soko.client import connect
 from soko.client.hashing import SERIAL_MAX
 from soko.core.digests import Digest
+from soko.core.requests import CommitRequest
 from soko.sdk import draft as draft_module
 
 pytestmark = pytest.mark.usefixtures("soko_env")
@@ -77,9 +79,9 @@ def test_a_file_not_stored_at_add_is_captured_before_log_returns(
     gate = threading.Event()
     original_commit = backend.commit
 
-    def commit_later(**fields: object) -> object:
+    def commit_later(request: CommitRequest) -> object:
         gate.wait(timeout=30)
-        return original_commit(**fields)  # type: ignore[arg-type]
+        return original_commit(request)
 
     monkeypatch.setattr(backend, "commit", commit_later)
     run.log_artifact(artifact)
@@ -174,16 +176,17 @@ def test_captured_blob_swept_before_the_upload_is_uploaded_again_from_the_file(
     _, artifact, digest = add_data(tmp_path, b"z" * NOT_KEPT, "swept")
     backend = connect.get_backend()
     backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # swept after the add
-    original_stage = backend.stage_files
+    original_store = backend.store_blobs
     staged: list[int] = []
 
-    def stage_then_sweep(items: object, **kwargs: object) -> object:
-        captured = original_stage(items, **kwargs)  # type: ignore[arg-type]
-        staged.append(1)
-        backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # and again
-        return captured
+    def stage_then_sweep(sources: Any, **kwargs: Any) -> Any:
+        stored = original_store(sources, **kwargs)
+        if kwargs.get("staging"):
+            staged.append(1)
+            backend.store.blobs.delete(digest)  # type: ignore[attr-defined]  # and again
+        return stored
 
-    monkeypatch.setattr(backend, "stage_files", stage_then_sweep)
+    monkeypatch.setattr(backend, "store_blobs", stage_then_sweep)
     with soko.init(project="p") as run:
         run.log_artifact(artifact).wait()
     assert staged == [1]
@@ -200,11 +203,11 @@ def test_commit_finding_a_blob_swept_after_upload_uploads_again_and_retries(
     original = backend.commit
     calls: list[int] = []
 
-    def commit_after_a_sweep(**fields: object) -> object:
+    def commit_after_a_sweep(request: CommitRequest) -> object:
         calls.append(1)
         if len(calls) == 1:
             backend.store.blobs.delete(digest)  # type: ignore[attr-defined]
-        return original(**fields)  # type: ignore[arg-type]
+        return original(request)
 
     monkeypatch.setattr(backend, "commit", commit_after_a_sweep)
     with soko.init(project="p") as run:
@@ -228,3 +231,25 @@ def test_a_store_that_cannot_open_leaves_adding_to_hashing_and_the_log_reports_i
     assert artifact.manifest.get("data.bin") is not None
     with pytest.raises(soko.errors.StoreError, match="store-is-a-file"):
         soko.init(project="p")
+
+
+def test_files_added_during_a_run_are_captured_into_the_runs_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The capture goes where the log will: the current run's store, even when the
+    # settings have moved on to another store since the run started.
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"r" * NOT_KEPT)
+    with soko.init(project="p") as run:
+        monkeypatch.setenv("SOKO_DIR", str(tmp_path / "elsewhere"))
+        artifact = soko.Artifact("in-run", "dataset")
+        artifact.add_file(str(data))
+        digest = artifact.manifest.get("data.bin").blob_digest()  # type: ignore[union-attr]
+        assert run.log_queue.backend.missing_blobs([digest], entity="local", project="p") == set()
+        assert connect.get_backend().missing_blobs([digest], entity="local", project="p") == {
+            digest
+        }
+        data.write_bytes(b"s" * NOT_KEPT)  # captured at add: the log is not affected
+        run.log_artifact(artifact).wait()
+    root = artifact.download(root=str(tmp_path / "out"))
+    assert (Path(root) / "data.bin").read_bytes() == b"r" * NOT_KEPT

@@ -26,8 +26,9 @@ from soko.client import connect
 from soko.client.local import LocalBackend
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, Manifest
+from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, ValidationError
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.storage.base import blob_key
 
 pytestmark = pytest.mark.usefixtures("soko_env")

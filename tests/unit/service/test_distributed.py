@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest
 from soko.core.records import COMMITTED, PENDING
+from soko.core.requests import CommitRequest
 from soko.errors import ConflictError, NotFoundError, TypeConflictError, ValidationError
 from soko.metadata.schema import lineage, pending_entries, tags, versions
 from soko.service import distributed, runs
 from soko.service import versions as version_service
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.store import Store
 
 ENTITY = "local"
@@ -45,6 +46,7 @@ def request(
     run_id: str | None = None,
     algorithm: Algorithm = Algorithm.XXH128,
     type_name: str = "dataset",
+    distributed_id: str | None = "job",
     **fields: Any,
 ) -> CommitRequest:
     return CommitRequest(
@@ -54,6 +56,7 @@ def request(
         type=type_name,
         manifest=Manifest.of(entries, algorithm),
         run_id=run_id,
+        distributed_id=distributed_id,
         **fields,
     )
 
@@ -75,13 +78,10 @@ def pending_paths(store: Store, version_id: str) -> dict[str, str]:
 
 def test_upserts_merge_into_one_pending_version_invisible_to_readers(store: Store) -> None:
     w1, w2 = start(store, "writer1"), start(store, "writer2")
-    first = distributed.upsert(
-        store, request([stored_entry(store, "a.txt", b"a")], run_id=w1), distributed_id="job"
-    )
+    first = distributed.upsert(store, request([stored_entry(store, "a.txt", b"a")], run_id=w1))
     second = distributed.upsert(
         store,
         request([stored_entry(store, "b.txt", b"bb")], run_id=w2),
-        distributed_id="job",
     )
 
     assert first.id == second.id
@@ -102,10 +102,8 @@ def test_upserts_merge_into_one_pending_version_invisible_to_readers(store: Stor
 
 def test_same_path_same_content_from_two_writers_is_one_entry(store: Store) -> None:
     entry = stored_entry(store, "common/config.json", b"{}")
-    distributed.upsert(store, request([entry]), distributed_id="job")
-    again = distributed.upsert(
-        store, request([entry, stored_entry(store, "x", b"x")]), distributed_id="job"
-    )
+    distributed.upsert(store, request([entry]))
+    again = distributed.upsert(store, request([entry, stored_entry(store, "x", b"x")]))
     assert again.file_count == 2
     assert set(pending_paths(store, again.id)) == {"common/config.json", "x"}
 
@@ -113,9 +111,7 @@ def test_same_path_same_content_from_two_writers_is_one_entry(store: Store) -> N
 def test_conflicting_upsert_is_refused_whole_and_keeps_what_was_upserted(store: Store) -> None:
     w1, w2 = start(store, "writer1"), start(store, "writer2")
     one = stored_entry(store, "t.json", b"one")
-    kept = distributed.upsert(
-        store, request([one, stored_entry(store, "a", b"a")], run_id=w1), distributed_id="job"
-    )
+    kept = distributed.upsert(store, request([one, stored_entry(store, "a", b"a")], run_id=w1))
     late = request(
         [stored_entry(store, "t.json", b"two"), stored_entry(store, "b", b"b")],
         run_id=w2,
@@ -123,7 +119,7 @@ def test_conflicting_upsert_is_refused_whole_and_keeps_what_was_upserted(store: 
         aliases=["late"],
     )
     with pytest.raises(ConflictError, match=r"t\.json"):
-        distributed.upsert(store, late, distributed_id="job")
+        distributed.upsert(store, late)
 
     (pending,) = distributed.list_pending(store, entity=ENTITY, project=PROJECT)
     assert pending.id == kept.id
@@ -133,7 +129,7 @@ def test_conflicting_upsert_is_refused_whole_and_keeps_what_was_upserted(store: 
         writers = set(conn.execute(select(lineage.c.run_id)).scalars())
     assert writers == {w1}
 
-    committed = distributed.finish(store, request([]), distributed_id="job")
+    committed = distributed.finish(store, request([]))
     manifest = store.load_manifest(str(committed.manifest_blob), Algorithm.XXH128)
     assert manifest.get("t.json") == one
     assert sorted(e.path for e in manifest) == ["a", "t.json"]
@@ -147,17 +143,14 @@ def test_finish_commits_every_entry_with_the_commit_protocol(store: Store) -> No
     distributed.upsert(
         store,
         request([e1], run_id=w1, metadata={"a": 1, "shared": "w1"}, aliases=["a1"], tags=["t1"]),
-        distributed_id="job",
     )
     pending = distributed.upsert(
         store,
         request([e2], run_id=w2, metadata={"b": 2, "shared": "w2"}, description="from w2"),
-        distributed_id="job",
     )
     record = distributed.finish(
         store,
         request([own], run_id=fin, metadata={"c": 3}, aliases=["final"], tags=["t2"]),
-        distributed_id="job",
     )
 
     assert record.id == pending.id
@@ -179,15 +172,13 @@ def test_finish_commits_every_entry_with_the_commit_protocol(store: Store) -> No
 
 
 def test_upsert_after_finish_starts_the_next_version(store: Store) -> None:
-    distributed.upsert(store, request([stored_entry(store, "a", b"a")]), distributed_id="job")
-    v0 = distributed.finish(store, request([]), distributed_id="job")
-    late = distributed.upsert(
-        store, request([stored_entry(store, "b", b"b")]), distributed_id="job"
-    )
+    distributed.upsert(store, request([stored_entry(store, "a", b"a")]))
+    v0 = distributed.finish(store, request([]))
+    late = distributed.upsert(store, request([stored_entry(store, "b", b"b")]))
 
     assert late.state == PENDING and late.id != v0.id and late.file_count == 1
     assert version_service.resolve(store, ENTITY, PROJECT, NAME, "latest").id == v0.id
-    v1 = distributed.finish(store, request([]), distributed_id="job")
+    v1 = distributed.finish(store, request([]))
     assert (v1.version, v1.id) == ("v1", late.id)
     manifest = store.load_manifest(str(v1.manifest_blob), Algorithm.XXH128)
     assert [e.path for e in manifest] == ["b"]
@@ -197,24 +188,20 @@ def test_upsert_after_finish_starts_the_next_version(store: Store) -> None:
 def test_finish_without_upserts_commits_its_own_entries(store: Store) -> None:
     fin = start(store, "finisher")
     own = stored_entry(store, "only.txt", b"only")
-    record = distributed.finish(store, request([own], run_id=fin), distributed_id="solo")
+    record = distributed.finish(store, request([own], run_id=fin, distributed_id="solo"))
     assert (record.state, record.version, record.file_count) == (COMMITTED, "v0", 1)
     assert record.distributed_id == "solo"
     assert record.aliases == ["latest"]
     assert [r.id for r in runs.runs_of_version(store, record.id, "logged")] == [fin]
 
-    empty = distributed.finish(store, request([]), distributed_id="other")
+    empty = distributed.finish(store, request([], distributed_id="other"))
     assert (empty.version, empty.file_count, empty.size) == ("v1", 0, 0)
 
 
 def test_finish_conflicting_with_pending_commits_nothing(store: Store) -> None:
-    pending = distributed.upsert(
-        store, request([stored_entry(store, "x", b"upserted")]), distributed_id="job"
-    )
+    pending = distributed.upsert(store, request([stored_entry(store, "x", b"upserted")]))
     with pytest.raises(ConflictError, match="'x'"):
-        distributed.finish(
-            store, request([stored_entry(store, "x", b"finisher")]), distributed_id="job"
-        )
+        distributed.finish(store, request([stored_entry(store, "x", b"finisher")]))
     assert version_service.list_versions(store, ENTITY, PROJECT, NAME) == []
     (still,) = distributed.list_pending(store, entity=ENTITY, project=PROJECT)
     assert (still.id, still.file_count) == (pending.id, 1)
@@ -225,9 +212,9 @@ def test_finish_with_content_of_a_committed_version_returns_that_version(
 ) -> None:
     w1 = start(store, "w1")
     entry = stored_entry(store, "same", b"same")
-    v0 = commit_version(store, request([entry]))
-    pending = distributed.upsert(store, request([entry], run_id=w1), distributed_id="job")
-    record = distributed.finish(store, request([], aliases=["again"]), distributed_id="job")
+    v0 = commit_version(store, request([entry], distributed_id=None))
+    pending = distributed.upsert(store, request([entry], run_id=w1))
+    record = distributed.finish(store, request([], aliases=["again"]))
 
     assert record.id == v0.id and record.version == "v0"
     assert "again" in record.aliases
@@ -242,7 +229,7 @@ def test_finish_with_content_of_a_committed_version_returns_that_version(
 def test_finish_rebuilds_when_an_upsert_lands_while_it_stores_the_manifest(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    distributed.upsert(store, request([stored_entry(store, "early", b"e")]), distributed_id="job")
+    distributed.upsert(store, request([stored_entry(store, "early", b"e")]))
     late_entry = stored_entry(store, "late", b"l")
     put_manifest = store.put_manifest
     calls: list[int] = []
@@ -250,11 +237,11 @@ def test_finish_rebuilds_when_an_upsert_lands_while_it_stores_the_manifest(
     def put_and_race(manifest: Manifest) -> str:
         calls.append(len(manifest))
         if len(calls) == 1:
-            distributed.upsert(store, request([late_entry]), distributed_id="job")
+            distributed.upsert(store, request([late_entry]))
         return put_manifest(manifest)
 
     monkeypatch.setattr(store, "put_manifest", put_and_race)
-    record = distributed.finish(store, request([]), distributed_id="job")
+    record = distributed.finish(store, request([]))
 
     assert calls == [1, 2]
     manifest = store.load_manifest(str(record.manifest_blob), Algorithm.XXH128)
@@ -269,7 +256,6 @@ def test_abandon_drops_the_pending_version_and_a_later_upsert_starts_afresh(
     pending = distributed.upsert(
         store,
         request([stored_entry(store, "a", b"a")], run_id=w1, tags=["t"]),
-        distributed_id="job",
     )
     dropped = distributed.abandon_pending(
         store, entity=ENTITY, project=PROJECT, name=NAME, distributed_id="job"
@@ -285,9 +271,7 @@ def test_abandon_drops_the_pending_version_and_a_later_upsert_starts_afresh(
             store, entity=ENTITY, project=PROJECT, name=NAME, distributed_id="job"
         )
 
-    fresh = distributed.upsert(
-        store, request([stored_entry(store, "b", b"b")]), distributed_id="job"
-    )
+    fresh = distributed.upsert(store, request([stored_entry(store, "b", b"b")]))
     assert fresh.id != pending.id and fresh.file_count == 1
 
 
@@ -299,15 +283,15 @@ def test_upsert_naming_a_blob_not_stored_changes_nothing(store: Store) -> None:
         extra={ALG_EXTRA_KEY: "xxh128"},
     )
     with pytest.raises(NotFoundError, match="not stored"):
-        distributed.upsert(store, request([ghost]), distributed_id="job")
+        distributed.upsert(store, request([ghost]))
     assert distributed.list_pending(store, entity=ENTITY, project=PROJECT) == []
 
 
 def test_upserts_must_share_a_digest_algorithm(store: Store) -> None:
-    distributed.upsert(store, request([stored_entry(store, "a", b"a")]), distributed_id="job")
+    distributed.upsert(store, request([stored_entry(store, "a", b"a")]))
     md5 = stored_entry(store, "b", b"b", Algorithm.MD5)
     with pytest.raises(ConflictError, match="digest"):
-        distributed.upsert(store, request([md5], algorithm=Algorithm.MD5), distributed_id="job")
+        distributed.upsert(store, request([md5], algorithm=Algorithm.MD5))
     (pending,) = distributed.list_pending(store, entity=ENTITY, project=PROJECT)
     assert pending.file_count == 1
 
@@ -315,19 +299,18 @@ def test_upserts_must_share_a_digest_algorithm(store: Store) -> None:
 @pytest.mark.parametrize("bad", ["", "x" * 257])
 def test_bad_distributed_ids_are_refused(store: Store, bad: str) -> None:
     with pytest.raises(ValidationError, match="distributed id"):
-        distributed.upsert(store, request([]), distributed_id=bad)
+        distributed.upsert(store, request([], distributed_id=bad))
     with pytest.raises(ValidationError, match="distributed id"):
-        distributed.finish(store, request([]), distributed_id=bad)
+        distributed.finish(store, request([], distributed_id=bad))
     assert distributed.list_pending(store, entity=ENTITY, project=PROJECT) == []
 
 
 def test_upsert_under_another_type_is_refused(store: Store) -> None:
-    distributed.upsert(store, request([stored_entry(store, "a", b"a")]), distributed_id="job")
+    distributed.upsert(store, request([stored_entry(store, "a", b"a")]))
     with pytest.raises(TypeConflictError):
         distributed.upsert(
             store,
             request([stored_entry(store, "b", b"b")], type_name="model"),
-            distributed_id="job",
         )
     (pending,) = distributed.list_pending(store, entity=ENTITY, project=PROJECT)
     assert pending.file_count == 1
@@ -336,12 +319,8 @@ def test_upsert_under_another_type_is_refused(store: Store) -> None:
 def test_metadata_merged_past_the_key_limit_refuses_the_upsert(store: Store) -> None:
     first = {f"k{i}": i for i in range(60)}
     second = {f"j{i}": i for i in range(60)}
-    distributed.upsert(
-        store, request([stored_entry(store, "a", b"a")], metadata=first), distributed_id="job"
-    )
+    distributed.upsert(store, request([stored_entry(store, "a", b"a")], metadata=first))
     with pytest.raises(ValidationError, match="100"):
-        distributed.upsert(
-            store, request([stored_entry(store, "b", b"b")], metadata=second), distributed_id="job"
-        )
+        distributed.upsert(store, request([stored_entry(store, "b", b"b")], metadata=second))
     (pending,) = distributed.list_pending(store, entity=ENTITY, project=PROJECT)
     assert (pending.file_count, pending.metadata) == (1, first)

@@ -12,9 +12,10 @@ import soko
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest
 from soko.core.names import PENDING_PATH_MAX_LENGTH, SIZE_MAX, TTL_MAX_SECONDS
+from soko.core.requests import CommitRequest
 from soko.errors import NotFoundError, ValidationError
 from soko.service import distributed, runs, versions
-from soko.service.commit import CommitRequest, commit_version
+from soko.service.commit import commit_version
 from soko.service.store import Store
 
 NUL = "\x00"
@@ -114,11 +115,11 @@ def test_a_version_larger_than_a_bigint_is_refused(store: Store) -> None:
 
 def test_a_pending_path_wider_than_its_column_is_refused(store: Store) -> None:
     long_path = "d/" + "x" * PENDING_PATH_MAX_LENGTH
-    request = _request(store, entries=[_entry(store, long_path, b"x")])
+    request = _request(store, entries=[_entry(store, long_path, b"x")], distributed_id="job")
     with pytest.raises(ValidationError, match=str(PENDING_PATH_MAX_LENGTH)):
-        distributed.upsert(store, request, distributed_id="job")
+        distributed.upsert(store, request)
     with pytest.raises(ValidationError, match="distributed id"):
-        distributed.upsert(store, _request(store), distributed_id=f"job{NUL}")
+        distributed.upsert(store, _request(store, distributed_id=f"job{NUL}"))
 
 
 @pytest.mark.usefixtures("soko_env")

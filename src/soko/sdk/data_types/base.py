@@ -19,13 +19,10 @@ import sys
 import tempfile
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from soko.errors import ValidationError
-
-if TYPE_CHECKING:
-    from soko.sdk.artifact import Artifact
-    from soko.sdk.entry import ManifestEntry
+from soko.sdk.entry import ArtifactFiles, ManifestEntry
 
 _INSTALL_HINT = "pip install 'soko[media]'"
 
@@ -78,7 +75,7 @@ class Reader(Protocol):
         """The entry paths below *folder*, sorted."""
 
     @property
-    def artifact(self) -> Artifact:
+    def artifact(self) -> ArtifactFiles:
         """The artifact being read."""
 
 
@@ -88,8 +85,8 @@ class WBValue:
     _log_type: ClassVar[str | None] = None
 
     def __init__(self) -> None:
-        self._artifact_source: tuple[Artifact, str | None] | None = None
-        self._artifact_target: tuple[Artifact, str | None] | None = None
+        self._artifact_source: tuple[ArtifactFiles, str | None] | None = None
+        self._artifact_target: tuple[ArtifactFiles, str | None] | None = None
 
     def to_json(self, writer: Writer) -> dict[str, Any]:
         raise NotImplementedError
@@ -131,10 +128,10 @@ class WBValue:
         obj._set_artifact_source(reader.artifact, None)
         return obj
 
-    def _set_artifact_source(self, artifact: Artifact, name: str | None) -> None:
+    def _set_artifact_source(self, artifact: ArtifactFiles, name: str | None) -> None:
         self._artifact_source = (artifact, name)
 
-    def _set_artifact_target(self, artifact: Artifact, name: str | None) -> None:
+    def _set_artifact_target(self, artifact: ArtifactFiles, name: str | None) -> None:
         self._artifact_target = (artifact, name)
 
     def __eq__(self, other: object) -> bool:

@@ -21,15 +21,16 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from soko.core.names import validate_artifact_path
 from soko.errors import ArtifactFinalizedError, SokoError, ValidationError
 from soko.sdk.data_types.base import WBValue
-
-if TYPE_CHECKING:
-    from soko.sdk.artifact import Artifact
-    from soko.sdk.entry import ManifestEntry
+from soko.sdk.data_types.image import Image
+from soko.sdk.data_types.joined import JoinedTable
+from soko.sdk.data_types.partitioned import PartitionedTable
+from soko.sdk.data_types.table import Table
+from soko.sdk.entry import ArtifactFiles, ManifestEntry
 
 
 @dataclass
@@ -43,10 +44,10 @@ class _ArtifactState:
     in_progress: set[int] = field(default_factory=set)
 
 
-_states: weakref.WeakKeyDictionary[Artifact, _ArtifactState] = weakref.WeakKeyDictionary()
+_states: weakref.WeakKeyDictionary[ArtifactFiles, _ArtifactState] = weakref.WeakKeyDictionary()
 
 
-def _state(artifact: Artifact) -> _ArtifactState:
+def _state(artifact: ArtifactFiles) -> _ArtifactState:
     state = _states.get(artifact)
     if state is None:
         # The draft reads staged files when it is logged, so they must outlive this call:
@@ -57,24 +58,18 @@ def _state(artifact: Artifact) -> _ArtifactState:
     return state
 
 
-def _storable_types() -> tuple[type[WBValue], ...]:
-    from soko.sdk.data_types.image import Image
-    from soko.sdk.data_types.joined import JoinedTable
-    from soko.sdk.data_types.partitioned import PartitionedTable
-    from soko.sdk.data_types.table import Table
-
-    return (Table, Image, PartitionedTable, JoinedTable)
+_STORABLE: tuple[type[WBValue], ...] = (Table, Image, PartitionedTable, JoinedTable)
 
 
 class ArtifactWriter:
     """The :class:`~soko.sdk.data_types.base.Writer` of one draft artifact."""
 
-    def __init__(self, artifact: Artifact) -> None:
+    def __init__(self, artifact: ArtifactFiles) -> None:
         self._artifact = artifact
         self._state = _state(artifact)
 
     def add(self, obj: WBValue, name: str, *, overwrite: bool = False) -> ManifestEntry:
-        allowed = _storable_types()
+        allowed = _STORABLE
         if not isinstance(obj, allowed):
             names = ", ".join(t.__name__ for t in allowed)
             raise TypeError(f"Found object of type {obj.__class__}, expected one of: {names}")
@@ -143,12 +138,12 @@ class ArtifactWriter:
 class ArtifactReader:
     """The :class:`~soko.sdk.data_types.base.Reader` of one artifact, draft or logged."""
 
-    def __init__(self, artifact: Artifact) -> None:
+    def __init__(self, artifact: ArtifactFiles) -> None:
         self._artifact = artifact
         self._local: dict[str, str] = {}
 
     @property
-    def artifact(self) -> Artifact:
+    def artifact(self) -> ArtifactFiles:
         return self._artifact
 
     def get(self, name: str) -> WBValue | None:
@@ -189,7 +184,6 @@ class ArtifactReader:
 
 
 def _load(reader: ArtifactReader, name: str) -> WBValue | None:
-    _storable_types()  # every value class must be imported before names are resolved
     found = reader.resolve(name)
     if found is None:
         return None
@@ -207,7 +201,7 @@ def _load(reader: ArtifactReader, name: str) -> WBValue | None:
 
 
 def add_to_artifact(
-    artifact: Artifact, obj: WBValue, name: str, *, overwrite: bool = False
+    artifact: ArtifactFiles, obj: WBValue, name: str, *, overwrite: bool = False
 ) -> ManifestEntry:
     """Store *obj* (Table, Image, PartitionedTable, JoinedTable) in *artifact* as *name*."""
     if not artifact.is_draft():
@@ -218,6 +212,6 @@ def add_to_artifact(
     return ArtifactWriter(artifact).add(obj, name, overwrite=overwrite)
 
 
-def load_from_artifact(artifact: Artifact, name: str) -> WBValue | None:
+def load_from_artifact(artifact: ArtifactFiles, name: str) -> WBValue | None:
     """The value stored in *artifact* as *name*, or None when there is none."""
     return _load(ArtifactReader(artifact), name)

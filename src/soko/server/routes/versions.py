@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from soko.core.digests import Algorithm
+from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import distributed, possession, versions
-from soko.service.commit import CommitRequest, commit_version, require_stored
+from soko.service.commit import Borrowed, commit_version, require_stored
 from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
@@ -33,8 +34,11 @@ from soko.wire.requests import AbandonIn, CommitIn, LinkIn, UpdateVersionIn
 router = APIRouter(prefix=API_PREFIX, tags=["versions"])
 
 
-def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> CommitRequest:
-    """The service's commit request, with the manifest read from the blob the client sent.
+def _request_of(
+    state: ServerState, caller: Principal, body: CommitIn
+) -> tuple[CommitRequest, Borrowed]:
+    """The client's commit request, with the manifest read from the blob the client sent,
+    and the blobs of other projects it borrows.
 
     The project must possess the manifest blob and every blob the manifest names, each
     with its real size (:mod:`soko.service.possession`): a writer cannot reach another
@@ -80,26 +84,12 @@ def _request_of(state: ServerState, caller: Principal, body: CommitIn) -> Commit
         manifest=manifest,
         sources=sources,
     )
-    return CommitRequest(
-        entity=body.entity,
-        project=body.project,
-        name=body.name,
-        type=body.type,
-        manifest=manifest,
-        aliases=body.aliases,
-        tags=body.tags,
-        metadata=body.metadata,
-        description=body.description,
-        ttl_seconds=body.ttl_seconds,
-        run_id=body.run_id,
-        borrowed=borrowed,
-    )
+    return body.to_request(manifest), borrowed
 
 
-def _distributed_id(body: CommitIn) -> str:
+def _require_distributed_id(body: CommitIn) -> None:
     if body.distributed_id is None:
         raise ValidationError("distributed_id is required here.")
-    return body.distributed_id
 
 
 @router.post("/versions")
@@ -107,28 +97,28 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     """Commit the next version of a collection (or return the one with the same digest)."""
     if body.distributed_id is not None:
         raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
-    request = _request_of(state, caller, body)
+    request, borrowed = _request_of(state, caller, body)
     # Before the commit syncs: another server process on this folder store may have
     # written some of these blobs and not synced them yet (its client uploaded there and
     # commits here). The store notes the files it finds, so that this commit's sync covers
     # them; the commit checks again inside its transaction, where gc cannot interfere.
     # (A distributed upsert or finish asks before its sync already.)
     require_stored(state.store, request.manifest, name=request.name)
-    return VersionOut.of(commit_version(state.store, request))
+    return VersionOut.of(commit_version(state.store, request, borrowed=borrowed))
 
 
 @router.post("/versions/upsert")
 def upsert(body: CommitIn, state: State, caller: Caller) -> VersionOut:
-    request = _request_of(state, caller, body)
-    record = distributed.upsert(state.store, request, distributed_id=_distributed_id(body))
-    return VersionOut.of(record)
+    request, borrowed = _request_of(state, caller, body)
+    _require_distributed_id(body)
+    return VersionOut.of(distributed.upsert(state.store, request, borrowed=borrowed))
 
 
 @router.post("/versions/finish")
 def finish(body: CommitIn, state: State, caller: Caller) -> VersionOut:
-    request = _request_of(state, caller, body)
-    record = distributed.finish(state.store, request, distributed_id=_distributed_id(body))
-    return VersionOut.of(record)
+    request, borrowed = _request_of(state, caller, body)
+    _require_distributed_id(body)
+    return VersionOut.of(distributed.finish(state.store, request, borrowed=borrowed))
 
 
 @router.get("/projects/{entity}/{project}/pending")

@@ -1,4 +1,5 @@
-"""Pausing Python's cyclic garbage collector around bulk work.
+"""Pausing Python's cyclic garbage collector (the interpreter's, not the store's ``soko gc``)
+around bulk work.
 
 Building, logging or downloading 20,000 entries allocates a few hundred thousand small
 objects, none of them in reference cycles; each batch of allocations starts a collection
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def python_gc_paused() -> Iterator[None]:
     """Disable the cyclic collector for the block, if it was enabled.
 
     Nested or concurrent blocks are harmless: a block that found it disabled leaves it as

@@ -1,0 +1,153 @@
+"""Adding local files to a draft: each read once to hash it, and stored as it is read where
+the backend can (``Artifact.add_file``, ``add_dir``, ``new_file``).
+
+The stat cache answers for files hashed before (inode, size, mtime, ctime). With
+``policy="mutable"`` (W&B's staging copy) and a backend that captures while hashing (the
+embedded store, :class:`~soko.client.backend.CapturesWhileHashing`), the files are stored as
+they are hashed (:mod:`soko.client.capture`), and the draft keeps none of their bytes. The
+backend is the current run's, else the one the settings name: the one a log will most
+likely go to. A log through another backend finds those blobs missing and stores them from
+the added files, as it would any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, NamedTuple
+
+from soko.client.backend import CapturesWhileHashing, Progress
+from soko.client.connect import get_backend, get_stat_cache
+from soko.client.hashing import Capture, HashedFile, hash_files_cached
+from soko.client.listing import naming_unreadable, walk_files
+from soko.client.pygc import python_gc_paused
+from soko.core.manifest import Entry
+from soko.core.names import validate_artifact_path
+from soko.errors import SokoError, ValidationError
+from soko.sdk.draft import Draft
+from soko.sdk.progress import announce, progress_bar
+from soko.sdk.runbase import current_run
+
+POLICIES = ("mutable", "immutable")
+
+
+class Hashed(NamedTuple):
+    files: list[HashedFile]
+    """In the order of the paths given."""
+    stored: bool
+    """The store took the bytes as they were hashed: the draft need not keep them."""
+
+
+def check_policy(policy: str | None) -> None:
+    if policy is not None and policy not in POLICIES:
+        raise ValidationError(
+            f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`."
+        )
+
+
+def hash_local(
+    draft: Draft,
+    paths: Sequence[str],
+    *,
+    policy: str | None,
+    progress: Progress | None = None,
+) -> Hashed:
+    """Hash the files at *paths* for *draft* (in its algorithm), keeping the bytes of small
+    ones within the draft's budget, storing them too when *policy* is mutable."""
+    with naming_unreadable(paths), _capturing(policy) as capture:
+        files = hash_files_cached(
+            paths,
+            draft.algorithm,
+            get_stat_cache(),
+            progress=progress,
+            keep_bytes=draft.held_budget(),
+            capture=capture,
+        )
+    return Hashed(files, capture is not None)
+
+
+def add_file(
+    draft: Draft,
+    local: str,
+    name: str | None,
+    *,
+    is_tmp: bool,
+    policy: str | None,
+    overwrite: bool,
+) -> Entry:
+    """Add the local file *local* as *name* (default: its base name); with *is_tmp* its
+    base name becomes its digest's start, as W&B names the tables it links."""
+    if not os.path.isfile(local):
+        raise ValidationError(f"Path is not a file: {local!r}")
+    path = validate_artifact_path(name or os.path.basename(local))
+    (hashed,), stored = hash_local(draft, [local], policy=policy)
+    if is_tmp:
+        folder, _, file_name = path.rpartition("/")
+        parts = file_name.split(".")
+        parts[0] = hashed.digest.hex[:20]
+        path = f"{folder}/{'.'.join(parts)}" if folder else ".".join(parts)
+    (entry,) = draft.add_files(
+        [(path, hashed)], overwrite=overwrite, mutable=policy != "immutable", hold=not stored
+    )
+    return entry
+
+
+def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, merge: bool) -> None:
+    """Add every file under the folder *root*, named by its path below it (under
+    ``name/``): all of them, or none."""
+    if not os.path.isdir(root):
+        raise ValidationError(f"Path is not a directory: {root!r}")
+    with python_gc_paused():
+        physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
+        for path in logical:
+            validate_artifact_path(path)
+        with progress_bar(f"Hashing {root}") as bar:
+            announce(bar, len(physical), None)
+            hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
+        draft.add_files(
+            list(zip(logical, hashed, strict=True)),
+            overwrite=merge,
+            mutable=policy != "immutable",
+            hold=not stored,
+        )
+
+
+@contextlib.contextmanager
+def new_file(
+    draft: Draft, name: str, path: str, mode: str, encoding: str | None
+) -> Iterator[tuple[IO[Any], str]]:
+    """Open a new file of the draft's own for the artifact path *path*; yields it and
+    the local path it is at."""
+    local = os.path.join(draft.tmp_dir(), *path.split("/"))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    try:
+        with open(local, mode, encoding=encoding) as handle:
+            yield handle, local
+    except FileExistsError:
+        raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
+
+
+@contextlib.contextmanager
+def _capturing(policy: str | None) -> Iterator[Capture | None]:
+    """A capture of the backend a log will most likely go to, for ``policy="mutable"``,
+    when it captures while hashing; None otherwise."""
+    if policy == "immutable":
+        yield None
+        return
+    run = current_run()
+    try:
+        backend = run.log_queue.backend if run is not None else get_backend()
+        capture = backend.begin_capture() if isinstance(backend, CapturesWhileHashing) else None
+    except SokoError:
+        # No usable store yet (a bad setting, say): hash only; the log reports the problem.
+        capture = None
+    if capture is None:
+        yield None
+        return
+    try:
+        yield capture
+    except BaseException:
+        capture.abandon()
+        raise
+    capture.close()

@@ -1,0 +1,112 @@
+"""The logged half of an artifact: the version it is, once a log has committed it.
+
+:class:`LoggedVersion` holds the version's record, the backend it lives in and the
+background log committing it, and answers W&B's attributes of a logged version
+(``version``, ``entity``, ``qualified_name``, ``created_at``, …). An attribute waits for a
+background log to commit and raises what made it fail; on a draft it raises
+ArtifactNotLoggedError, except those W&B gives drafts too (``id`` None, ``state``
+"PENDING"). ``soko.Artifact`` is one, with its draft half (:mod:`soko.sdk.draft`) beside.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Self
+
+from soko.client.backend import Backend
+from soko.core.records import VersionRecord
+from soko.errors import ArtifactNotLoggedError
+
+
+class LoggedVersion:
+    """The version an artifact of collection *name* is, once logged."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._record: VersionRecord | None = None
+        self._backend: Backend | None = None
+        self._pending: Future[VersionRecord] | None = None
+        """The background log committing it, until the record is attached."""
+
+    def _logged_record(self, *, wait: bool) -> VersionRecord | None:
+        if self._pending is not None and (wait or self._pending.done()):
+            self.wait()
+        return self._record
+
+    def _require_logged(self, what: str) -> VersionRecord:
+        record = self._logged_record(wait=True)
+        if record is None:
+            raise ArtifactNotLoggedError(
+                f"'{what}' needs a logged artifact; log {self._name!r} with "
+                "run.log_artifact() first."
+            )
+        return record
+
+    def _live_backend(self) -> Backend:
+        self._require_logged("this operation")
+        assert self._backend is not None
+        return self._backend
+
+    def wait(self, timeout: float | None = None) -> Self:
+        """Block until a background log has committed; raise what made it fail."""
+        pending = self._pending
+        if pending is not None:
+            pending.result(timeout=timeout)
+        elif self._record is None:
+            raise ArtifactNotLoggedError(f"{self._name!r} has not been logged.")
+        return self
+
+    @property
+    def id(self) -> str | None:
+        record = self._logged_record(wait=True)
+        return record.id if record else None
+
+    @property
+    def version(self) -> str:
+        return self._require_logged("version").version
+
+    @property
+    def entity(self) -> str:
+        return self._require_logged("entity").entity
+
+    @property
+    def project(self) -> str:
+        return self._require_logged("project").project
+
+    @property
+    def qualified_name(self) -> str:
+        record = self._require_logged("qualified_name")
+        return f"{record.entity}/{record.project}/{self._name}:{record.version}"
+
+    @property
+    def source_name(self) -> str:
+        return f"{self._name}:{self._require_logged('source_name').version}"
+
+    @property
+    def source_version(self) -> str:
+        return self.version
+
+    @property
+    def collection_name(self) -> str:
+        return self._name
+
+    @property
+    def state(self) -> str:
+        record = self._logged_record(wait=False)
+        return record.state if record else "PENDING"
+
+    @property
+    def created_at(self) -> str:
+        return self._require_logged("created_at").created_at.isoformat()
+
+    @property
+    def updated_at(self) -> str:
+        return self._require_logged("updated_at").updated_at.isoformat()
+
+    @property
+    def commit_hash(self) -> str:
+        return self._require_logged("commit_hash").id[:12]
+
+    @property
+    def use_as(self) -> None:
+        return None
