@@ -5,6 +5,7 @@ Run by hand (it writes ~10 GiB with the defaults and takes several minutes)::
     .venv/bin/python bench/server_bench.py [--workdir /tmp/soko-server-bench]
         [--small-count 20000] [--small-size 4096] [--large-gib 2] [--no-small] [--no-large]
         [--no-mlflow] [--mlflow-venv DIR] [--rounds 1] [--clean-page-cache]
+        [--baseline-src DIR]
 
 Workloads: ``small`` (20,000 files of 4 KiB) and ``large`` (one file of 2 GiB). Peers:
 
@@ -14,7 +15,10 @@ Workloads: ``small`` (20,000 files of 4 KiB) and ``large`` (one file of 2 GiB). 
 - ``mlflow``: ``mlflow server --serve-artifacts`` (proxied artifacts, SQLite backend) on a
   loopback port, ``mlflow.log_artifacts`` / ``mlflow.artifacts.download_artifacts``.
   MLflow is installed into its own virtualenv (``--mlflow-venv``, created with pip on first
-  use) so that its pins never touch soko's environment.
+  use) so that its pins never touch soko's environment;
+- with ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a git worktree
+  of an earlier commit): ``embedded@baseline`` and ``server@baseline``, the same steps with
+  that code in the client and the server processes.
 
 Each step runs in a fresh process with an empty client cache, and times only the log
 (``Artifact`` + ``add_dir`` + ``log_artifact`` + ``wait``; for MLflow ``log_artifacts``)
@@ -216,15 +220,33 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
-def soko_env(base: Path, server_url: str | None, key: str | None) -> dict[str, str]:
+BASELINE_SRC: Path | None = None
+"""``--baseline-src``: soko's code for the ``@baseline`` peers."""
+
+
+def clean_env(baseline: bool) -> dict[str, str]:
+    """This process's environment without soko's settings, importing soko from the
+    baseline's code when *baseline*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    if baseline:
+        assert BASELINE_SRC is not None
+        env["PYTHONPATH"] = str(BASELINE_SRC)
+    return env
+
+
+def soko_env(
+    base: Path, server_url: str | None, key: str | None, baseline: bool = False
+) -> dict[str, str]:
+    env = clean_env(baseline)
     env.update(SOKO_DIR=str(base / "soko"), SOKO_CACHE_DIR=str(base / "cache"), SOKO_SILENT="true")
     if server_url:
         env.update(SOKO_BASE_URL=server_url, SOKO_API_KEY=key or "")
     return env
 
 
-def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[float, float, str]:
+def bench_soko(
+    workdir: Path, data: Path, *, through_server: bool, baseline: bool = False
+) -> tuple[float, float, str]:
     """Seconds of the log and of the download, and the CPU each step took."""
     base = Path(tempfile.mkdtemp(prefix="soko-", dir=workdir))
     server = None
@@ -233,7 +255,7 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
         if through_server:
             port = free_port()
             key = f"soko_bench_{secrets.token_urlsafe(32)}"
-            server_env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+            server_env = clean_env(baseline)
             server_env.update(SOKO_DIR=str(base / "server"), SOKO_ADMIN_KEY=key)
             server = subprocess.Popen(
                 [sys.executable, "-m", "soko.server", "--port", str(port)],
@@ -244,13 +266,19 @@ def bench_soko(workdir: Path, data: Path, *, through_server: bool) -> tuple[floa
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/api/v1/health", server)
         logger, reader = base / "logger", base / "reader"
-        reader_env = soko_env(reader, url, key)
+        reader_env = soko_env(reader, url, key, baseline)
         if not through_server:
             reader_env["SOKO_DIR"] = str(logger / "soko")  # the store the log wrote
         store = base / "server" if through_server else logger / "soko"
         root = str(reader / "out")
         steps = {
-            "log": (SOKO_LOG, [str(data), "bench"], soko_env(logger, url, key), logger, [data]),
+            "log": (
+                SOKO_LOG,
+                [str(data), "bench"],
+                soko_env(logger, url, key, baseline),
+                logger,
+                [data],
+            ),
             "download": (SOKO_DOWNLOAD, ["bench", root], reader_env, reader, [store]),
         }
         seconds: list[float] = []
@@ -321,14 +349,16 @@ def main() -> None:
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--mlflow-venv", default=None)
     parser.add_argument("--rounds", type=int, default=1, help="median of this many runs")
+    parser.add_argument("--baseline-src", default=None, help="soko src folder to compare with")
     parser.add_argument(
         "--clean-page-cache",
         action="store_true",
         help="before each step drop the page cache and read its inputs back (root, Linux)",
     )
     args = parser.parse_args()
-    global CLEAN_PAGE_CACHE
+    global CLEAN_PAGE_CACHE, BASELINE_SRC
     CLEAN_PAGE_CACHE = args.clean_page_cache
+    BASELINE_SRC = Path(args.baseline_src).resolve() if args.baseline_src else None
     if CLEAN_PAGE_CACHE and not os.access("/proc/sys/vm/drop_caches", os.W_OK):
         raise SystemExit("--clean-page-cache needs root on Linux (/proc/sys/vm/drop_caches).")
     workdir = Path(args.workdir)
@@ -353,6 +383,13 @@ def main() -> None:
             "embedded": lambda d=data: bench_soko(workdir, d, through_server=False),
             "server": lambda d=data: bench_soko(workdir, d, through_server=True),
         }
+        if BASELINE_SRC is not None:
+            peers["embedded@baseline"] = lambda d=data: bench_soko(
+                workdir, d, through_server=False, baseline=True
+            )
+            peers["server@baseline"] = lambda d=data: bench_soko(
+                workdir, d, through_server=True, baseline=True
+            )
         if python is not None:
             peers["mlflow"] = lambda d=data: bench_mlflow(workdir, d, python)
         runs: dict[str, list[tuple[float, float]]] = {peer: [] for peer in peers}
@@ -403,6 +440,11 @@ def main() -> None:
               f"({min(logs):.0%} to {max(logs):.0%}), download median "
               f"{statistics.median(downloads):.0%} ({min(downloads):.0%} to "
               f"{max(downloads):.0%})")  # fmt: skip
+        for peer in ("embedded", "server"):
+            if f"{peer}@baseline" in peers_done:
+                now, before = peers_done[peer], peers_done[f"{peer}@baseline"]
+                print(f"{label}: {peer} this/baseline seconds: log {now[0] / before[0]:.2f}, "
+                      f"download {now[1] / before[1]:.2f}")  # fmt: skip
     print(json.dumps({k: {p: list(v) for p, v in d.items()} for k, d in results.items()}))
     # Only now: this VM writes many files much slower right after deleting many, so the
     # outputs of earlier steps stay until every step has run.

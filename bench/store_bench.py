@@ -14,12 +14,18 @@ alternating order:
 Prints the median seconds of each and the ratios. Outputs are kept until the end of the
 run (the VM is much slower writing many files right after deleting many).
 
+With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a git worktree of
+an earlier commit) each repetition also runs the soko steps with that code, alternating
+with this checkout's, both in child processes, and prints the two side by side.
+
     python bench/store_bench.py [--sets small,medium,large] [--repeat 3] [--workdir DIR]
+        [--baseline-src DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -100,6 +106,19 @@ def soko_round(data: Path, work: Path, tag: str) -> dict[str, float]:
     return results
 
 
+THIS_SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def soko_round_in(src: Path, data: Path, work: Path, tag: str) -> dict[str, float]:
+    """:func:`soko_round` in a child process that imports soko from *src*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    env.update(PYTHONPATH=str(src), SOKO_SILENT="true")
+    command = [sys.executable, __file__, "--one-round", str(data), str(work), tag]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    results: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
 def wandb_build(data: Path) -> float:
     """Seconds for wandb to build the same draft, in a subprocess (offline, no account)."""
     code = (
@@ -134,7 +153,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--no-wandb", action="store_true")
+    parser.add_argument("--baseline-src", default=None, help="soko src folder to compare with")
+    parser.add_argument("--one-round", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_round:
+        data_arg, work_arg, tag_arg = args.one_round
+        print(json.dumps(soko_round(Path(data_arg), Path(work_arg), tag_arg)))
+        return
+    baseline = Path(args.baseline_src).resolve() if args.baseline_src else None
     base = Path(args.workdir or tempfile.mkdtemp(prefix="soko-store-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     print(f"workdir {base}; {os.cpu_count()} cores; medians of {args.repeat} runs")
@@ -146,12 +172,23 @@ def main() -> None:
             runs: dict[str, list[float]] = {}
             for rep in range(args.repeat):
                 order = ["soko", "cp", "cp_sync", "wandb"]
+                if baseline is not None:
+                    order.insert(1, "baseline")
                 if rep % 2:
                     order.reverse()
                 for which in order:
-                    if which == "soko":
+                    if which == "soko" and baseline is None:
                         for key, value in soko_round(data, base / name, f"{rep}").items():
                             runs.setdefault(key, []).append(value)
+                    elif which == "soko":
+                        done = soko_round_in(THIS_SRC, data, base / name, f"{rep}")
+                        for key, value in done.items():
+                            runs.setdefault(key, []).append(value)
+                    elif which == "baseline":
+                        assert baseline is not None
+                        done = soko_round_in(baseline, data, base / name, f"base{rep}")
+                        for key, value in done.items():
+                            runs.setdefault(f"baseline_{key}", []).append(value)
                     elif which == "cp":
                         runs.setdefault("cp", []).append(cp_copy(data, base / name / f"cp-{rep}"))
                     elif which == "cp_sync":
@@ -164,7 +201,12 @@ def main() -> None:
             for key in ("log", "relog", "log_1pct", "download", "download_again", "cp",
                         "cp_sync", "wandb_build"):
                 if key in med:
-                    print(f"  {key:15} {med[key]:8.3f} s")
+                    line = f"  {key:15} {med[key]:8.3f} s"
+                    if f"baseline_{key}" in med:
+                        before = med[f"baseline_{key}"]
+                        ratio = med[key] / before
+                        line += f"   baseline {before:8.3f} s   this/baseline {ratio:5.2f}"
+                    print(line)
             cp = med["cp"]
             print(f"  log / cp             {med['log'] / cp:6.2f}x")
             print(f"  log / (cp+sync)      {med['log'] / med['cp_sync']:6.2f}x")
