@@ -1,4 +1,4 @@
-"""Hashing a draft (issue 2): soko against the `wandb` package on the same data.
+"""Hashing a draft: soko against the `wandb` package on the same data.
 
 Builds the same draft artifact from (a) 20,000 files of 4 KiB (``add_dir``) and (b) one
 2 GiB file (``add_file``) with:

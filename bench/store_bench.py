@@ -1,4 +1,4 @@
-"""Embedded-store benchmark (issue 3): soko log/re-log/download against wandb's build and cp.
+"""Embedded-store benchmark: soko log/re-log/download against wandb's build and cp.
 
 For each data set (20,000 x 4 KiB, 200 x 5 MiB, 1 x 2 GiB) and each repetition, in
 alternating order:
