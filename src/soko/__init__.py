@@ -10,7 +10,7 @@ from typing import Any
 from soko import data_types, errors
 from soko.sdk.api import Api
 from soko.sdk.artifact import Artifact
-from soko.sdk.data_types import Image, JoinedTable, Table
+from soko.sdk.data_types import Classes, Image, JoinedTable, Table
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.run import Run, finish, init
 from soko.sdk.run import current_run as _current_run
@@ -49,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Api",
     "Artifact",
+    "Classes",
     "Image",
     "JoinedTable",
     "ManifestEntry",

@@ -4,6 +4,22 @@ PartitionedTable`` works as it does with wandb. The classes live in :mod:`soko.s
 
 from __future__ import annotations
 
-from soko.sdk.data_types import Image, JoinedTable, PartitionedTable, Table
+from soko.sdk.data_types import (
+    BoundingBoxes2D,
+    Classes,
+    Image,
+    ImageMask,
+    JoinedTable,
+    PartitionedTable,
+    Table,
+)
 
-__all__ = ["Image", "JoinedTable", "PartitionedTable", "Table"]
+__all__ = [
+    "BoundingBoxes2D",
+    "Classes",
+    "Image",
+    "ImageMask",
+    "JoinedTable",
+    "PartitionedTable",
+    "Table",
+]

@@ -15,6 +15,7 @@ so a test or a user can change the environment between two calls.
 | SOKO_PROJECT      | default project                             | uncategorized      |
 | SOKO_CACHE_MAX    | optional size cap of the cache ("20GB")     | none               |
 | SOKO_CACHE_LARGE  | auto, or always (large blobs in the cache)  | auto               |
+| SOKO_DIGEST_ALGORITHM | entry digests of new artifacts: XXH128 or MD5 (W&B's) | XXH128 |
 
 ``soko login`` writes ``base_url`` and ``api_key`` to ``$SOKO_DIR/config.json``.
 """
@@ -30,6 +31,7 @@ from soko.errors import ValidationError
 
 LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
 CACHE_LARGE_MODES = ("auto", "always")
+DIGEST_ALGORITHMS = ("XXH128", "MD5")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -47,6 +49,9 @@ class Settings:
     cache_large: str = "auto"
     """``always``: a large blob downloaded from a server is kept in the cache even where
     that costs a second write (no reflinks); ``auto``: only where it does not."""
+    digest_algorithm: str = "XXH128"
+    """The algorithm of an artifact made without ``digest_algorithm=``: ``MD5`` gives the
+    entry digests (and digest-named media files) W&B's default gives."""
 
     @property
     def config_path(self) -> Path:
@@ -85,6 +90,18 @@ def _read_config(path: Path) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
+def digest_algorithm() -> str:
+    """``SOKO_DIGEST_ALGORITHM`` (``XXH128`` when unset), read alone: an artifact asks for
+    it when it is made, and that must not cost a read of the config file."""
+    value = (os.environ.get("SOKO_DIGEST_ALGORITHM") or "XXH128").upper()
+    if value not in DIGEST_ALGORITHMS:
+        raise ValidationError(
+            f"SOKO_DIGEST_ALGORITHM must be one of {', '.join(DIGEST_ALGORITHMS)}, "
+            f"not {os.environ.get('SOKO_DIGEST_ALGORITHM')!r}"
+        )
+    return value
+
+
 def load() -> Settings:
     env = os.environ
     soko_dir = Path(env.get("SOKO_DIR") or Path.home() / ".soko").expanduser()
@@ -113,4 +130,5 @@ def load() -> Settings:
         project=env.get("SOKO_PROJECT") or "uncategorized",
         cache_max_bytes=parse_size(cache_max) if cache_max else None,
         cache_large=cache_large,
+        digest_algorithm=digest_algorithm(),
     )

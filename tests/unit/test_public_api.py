@@ -15,6 +15,7 @@ import soko.errors
 PUBLIC_NAMES = {
     "Api",
     "Artifact",
+    "Classes",
     "Image",
     "JoinedTable",
     "ManifestEntry",
@@ -30,7 +31,9 @@ PUBLIC_NAMES = {
     "use_artifact",
 }
 
-DATA_TYPES = {"Image", "JoinedTable", "PartitionedTable", "Table"}
+DATA_TYPES = {
+    "BoundingBoxes2D", "Classes", "Image", "ImageMask", "JoinedTable", "PartitionedTable", "Table",
+}  # fmt: skip
 
 ERROR_CLASSES = {
     "SokoError",
@@ -101,6 +104,7 @@ def test_data_types_exports_the_wandb_data_type_names() -> None:
     assert soko.data_types.Table is soko.Table
     assert soko.data_types.Image is soko.Image
     assert soko.data_types.JoinedTable is soko.JoinedTable
+    assert soko.data_types.Classes is soko.Classes
 
 
 def test_errors_exports_the_error_classes() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import IO, Any
 
+from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
@@ -52,7 +53,8 @@ class Artifact(LoggedVersion):
     """A versioned set of files and references: ``Artifact(name, type, ...)``.
 
     ``digest_algorithm`` is ``"XXH128"`` (soko's default, much faster to hash) or ``"MD5"``
-    (W&B's default); both produce manifests W&B reads.
+    (W&B's default); both produce manifests W&B reads. Left out, it is the setting
+    ``SOKO_DIGEST_ALGORITHM`` (XXH128 when unset).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class Artifact(LoggedVersion):
         incremental: bool = False,
         use_as: str | None = None,
         storage_region: str | None = None,
-        digest_algorithm: str = "XXH128",
+        digest_algorithm: str | None = None,
         **_ignored: Any,
     ) -> None:
         super().__init__(validate_name(name))
@@ -72,7 +74,7 @@ class Artifact(LoggedVersion):
         self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
         self._incremental = incremental
-        self._algorithm = Algorithm.parse(digest_algorithm)
+        self._algorithm = Algorithm.parse(digest_algorithm or settings_module.digest_algorithm())
         self._draft: Draft | None = Draft(self._algorithm)
         self._final = False
         self._ttl: int | None = None

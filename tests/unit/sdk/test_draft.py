@@ -163,6 +163,33 @@ def test_default_algorithm_is_xxh128(tmp_path: Path) -> None:
     assert art.add_file(str(local)).digest == xxh_b64(b"x")
 
 
+def test_the_setting_makes_md5_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "f"
+    local.write_bytes(b"x")
+    monkeypatch.setenv("SOKO_DIGEST_ALGORITHM", "md5")
+    art = soko.Artifact("data", "dataset")
+    assert art.digest_algorithm == "MD5"
+    entry = art.add_file(str(local))
+    assert (entry.digest, entry.extra) == (md5_b64(b"x"), {})
+    # Asked for by name, an algorithm wins over the setting.
+    assert soko.Artifact("data", "dataset", digest_algorithm="XXH128").digest_algorithm == "XXH128"
+    # The run's shortcut (an artifact made from a path) follows the setting too.
+    with soko.init(project="p", dir=str(tmp_path)) as run:
+        logged = run.log_artifact(str(local), name="from-path", type="dataset")
+        logged.wait()
+    assert logged.digest_algorithm == "MD5"
+    assert logged.get_entry("f").digest == md5_b64(b"x")
+
+
+def test_an_unknown_digest_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOKO_DIGEST_ALGORITHM", "sha1")
+    with pytest.raises(ValidationError, match="SOKO_DIGEST_ALGORITHM must be one of"):
+        soko.Artifact("data", "dataset")
+    assert soko.Artifact("data", "dataset", digest_algorithm="MD5").digest_algorithm == "MD5"
+
+
 def test_add_file_accepts_pathlike_and_name(art: soko.Artifact, tmp_path: Path) -> None:
     local = tmp_path / "f.txt"
     local.write_text("x")

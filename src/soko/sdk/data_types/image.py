@@ -6,8 +6,9 @@ content-hashed name ``media/images/<digest>.png``, are the same. An image made f
 keeps that file and is stored as ``media/images/<sha256[:20]>/<file name>``. Its JSON
 (``_type: image-file``) and its column type (:class:`ImageFileType`) follow W&B's layout.
 
-Bounding boxes, masks and class sets are not supported yet: asking for them is an error,
-and reading an image that has them keeps the picture and drops them.
+An image may carry masks, bounding boxes and a class set (:mod:`.overlays`): the class set
+gathers the labels of every box and mask layer and the ``classes`` given, as W&B's does, and
+is stored once per distinct set as ``media/classes/<md5>_cls.classes.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any, ClassVar
 from soko.errors import ValidationError
 from soko.sdk.data_types import dtypes
 from soko.sdk.data_types.base import Media, Reader, Writer, media_tmp_dir, require
+from soko.sdk.data_types.overlays import (
+    BoundingBoxes2D,
+    Classes,
+    ImageMask,
+    classes_entry_name,
+    classes_file,
+)
 
 _FORMATS = ("png", "jpg", "jpeg", "bmp")
 
@@ -45,16 +53,14 @@ class Image(Media):
         file_type: str | None = None,
     ) -> None:
         super().__init__(caption=caption)
-        if classes or boxes or masks:
-            raise ValidationError(
-                "soko.Image does not support classes, boxes or masks yet; "
-                "store them in table columns instead."
-            )
         self.format: str | None = None
         self._grouping: int | None = None
         self._width: int | None = None
         self._height: int | None = None
         self._image: Any = None
+        self._classes: Classes | None = None
+        self._boxes: dict[str, BoundingBoxes2D] | None = None
+        self._masks: dict[str, ImageMask] | None = None
         if isinstance(data_or_path, Image):
             self._copy_from(data_or_path)
         elif isinstance(data_or_path, str | pathlib.Path):
@@ -67,6 +73,7 @@ class Image(Media):
             self._init_from_data(data_or_path, mode, file_type)
         if grouping is not None:
             self._grouping = grouping
+        self._set_overlays(classes, boxes, masks)
         if self._image is not None:
             self._width, self._height = self._image.size
         # The file on disk is the image from now on; the decoded pixels are reloaded lazily.
@@ -77,9 +84,40 @@ class Image(Media):
         for attribute in (
             "_grouping", "_caption", "_width", "_height", "_image", "_path", "_is_tmp",
             "_extension", "_sha256", "_size", "format", "_artifact_source", "_artifact_target",
-            "_stored_path",
+            "_stored_path", "_classes",
         ):  # fmt: skip
+            # Boxes and masks are not copied (as in W&B): only the picture and its classes.
             setattr(self, attribute, getattr(other, attribute))
+
+    def _set_overlays(self, classes: Any, boxes: Any, masks: Any) -> None:
+        # One class set for the image, as W&B builds it: box labels, then mask labels, then
+        # the classes given; a later name for an id wins.
+        labels: dict[Any, Any] = {}
+        if boxes:
+            if not isinstance(boxes, dict):
+                raise ValueError('Images "boxes" argument must be a dictionary')
+            self._boxes = {}
+            for key, item in boxes.items():
+                box = item if isinstance(item, BoundingBoxes2D) else _from_dict(
+                    BoundingBoxes2D, item, key, "boxes"
+                )
+                self._boxes[key] = box
+                labels.update(box._class_labels)
+        if masks:
+            if not isinstance(masks, dict):
+                raise ValueError('Images "masks" argument must be a dictionary')
+            self._masks = {}
+            for key, item in masks.items():
+                mask = item if isinstance(item, ImageMask) else _from_dict(
+                    ImageMask, item, key, "masks"
+                )
+                self._masks[key] = mask
+                labels.update(mask.class_labels)
+        if classes is not None:
+            class_set = classes._class_set if isinstance(classes, Classes) else classes
+            labels.update({item["id"]: item["name"] for item in class_set})
+        if labels:
+            self._classes = Classes([{"id": key, "name": name} for key, name in labels.items()])
 
     def _init_from_path(self, path: str) -> None:
         pil_image = require("PIL.Image", "soko.Image")
@@ -163,14 +201,43 @@ class Image(Media):
             json_dict["height"] = self._height
         if self._grouping:
             json_dict["grouping"] = self._grouping
+        if (self._masks is not None or self._boxes is not None) and self._classes is None:
+            raise ValueError(
+                "classes must be passed to wandb.Image which have masks or bounding boxes "
+                "when adding to artifacts"
+            )
+        if self._classes is not None:
+            json_dict["classes"] = classes_file(
+                writer, self._classes, classes_entry_name(self._classes)
+            )
+        if self._boxes:
+            json_dict["boxes"] = {k: box.to_json(writer) for k, box in self._boxes.items()}
+        if self._masks:
+            json_dict["masks"] = {k: mask.to_json(writer) for k, mask in self._masks.items()}
         return json_dict
 
     @classmethod
     def from_json(cls, json_obj: dict[str, Any], reader: Reader) -> Image:
+        classes = None
+        if json_obj.get("classes") is not None:
+            classes = reader.get(json_obj["classes"]["path"])
+            if classes is not None and not isinstance(classes, Classes):
+                raise ValidationError(f"{json_obj['classes']['path']} does not hold a class set")
+        stored_masks: dict[str, Any] = json_obj.get("masks") or {}
+        stored_boxes: dict[str, Any] = json_obj.get("boxes") or {}
+        masks = {k: ImageMask.from_json(v, reader) for k, v in stored_masks.items()}
+        boxes = {k: BoundingBoxes2D.from_json(v, reader) for k, v in stored_boxes.items()}
+        for key, mask in masks.items():
+            mask._key = key
+        for key, box in boxes.items():
+            box._key = key
         image = cls(
             reader.local_path(json_obj["path"]),
             caption=json_obj.get("caption"),
             grouping=json_obj.get("grouping"),
+            classes=classes,
+            boxes=boxes or None,
+            masks=masks or None,
         )
         image._stored_path = json_obj["path"]
         return image
@@ -199,12 +266,22 @@ class Image(Media):
             and self._width == other._width
             and self._height == other._height
             and _pixels(mine) == _pixels(theirs)
+            and self._classes == other._classes
         )
 
     __hash__ = Media.__hash__
 
     def __repr__(self) -> str:
         return f"<Image {self._width}x{self._height} {self.format} {self._path}>"
+
+
+def _from_dict(kind: Any, item: Any, key: str, what: str) -> Any:
+    if not isinstance(item, dict):
+        raise TypeError(
+            f"Images {what!r} values must be dicts or {kind.__name__} objects, "
+            f"not {type(item).__name__} (key {key!r})"
+        )
+    return kind(item, key)
 
 
 def _pixels(image: Any) -> tuple[str, tuple[int, int], bytes] | None:
@@ -224,6 +301,7 @@ class ImageFileType(dtypes.Type):
 
     name = "image-file"
     class_determined = True
+    value_may_decide = True
     legacy_names: ClassVar[list[str]] = ["wandb.Image"]
     types: ClassVar[list[type]] = [Image]
 
@@ -291,7 +369,35 @@ class ImageFileType(dtypes.Type):
     def from_obj(cls, py_obj: Any = None) -> dtypes.Type:
         if not isinstance(py_obj, Image):
             raise TypeError("py_obj must be a soko.Image")
-        return cls()
+        if not (py_obj._boxes or py_obj._masks or py_obj._classes):
+            return cls()
+        boxes = py_obj._boxes or {}
+        masks = py_obj._masks or {}
+        box_layers = {str(k): set(box._class_labels.keys()) for k, box in boxes.items()}
+        box_score_keys = {
+            score for box in boxes.values() for item in box._val for score in item.get("scores", {})
+        }
+        box_class_maps = {
+            str(k): {str(c): n for c, n in box._class_labels.items()} for k, box in boxes.items()
+        }
+        mask_layers = {str(k): set(mask.class_labels.keys()) for k, mask in masks.items()}
+        mask_class_maps = {
+            str(k): {str(c): n for c, n in mask.class_labels.items()}
+            for k, mask in masks.items()
+            if mask._val is not None
+        }
+        class_set = (
+            {str(item["id"]): item["name"] for item in py_obj._classes._class_set}
+            if py_obj._classes
+            else {}
+        )
+        return cls(
+            box_layers, box_score_keys, mask_layers, box_class_maps, mask_class_maps, class_set
+        )
+
+    @staticmethod
+    def decided_by_value(py_obj: Any) -> bool:
+        return bool(py_obj._boxes or py_obj._masks or py_obj._classes)
 
 
 dtypes.TypeRegistry.add(ImageFileType)

@@ -28,6 +28,7 @@ from soko.errors import ArtifactFinalizedError, SokoError, ValidationError
 from soko.sdk.data_types.base import WBValue
 from soko.sdk.data_types.image import Image
 from soko.sdk.data_types.joined import JoinedTable
+from soko.sdk.data_types.overlays import BoundingBoxes2D, Classes, ImageMask
 from soko.sdk.data_types.partitioned import PartitionedTable
 from soko.sdk.data_types.table import Table
 from soko.sdk.entry import ArtifactFiles, ManifestEntry
@@ -58,7 +59,9 @@ def _state(artifact: ArtifactFiles) -> _ArtifactState:
     return state
 
 
-_STORABLE: tuple[type[WBValue], ...] = (Table, Image, PartitionedTable, JoinedTable)
+_STORABLE: tuple[type[WBValue], ...] = (
+    Table, Image, PartitionedTable, JoinedTable, Classes, ImageMask, BoundingBoxes2D,
+)  # fmt: skip
 
 
 class ArtifactWriter:

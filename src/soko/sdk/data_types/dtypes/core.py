@@ -33,6 +33,9 @@ class Type:
     # True when assigning a value to this type, and the type inferred from a value of a
     # class this type handles, depend on the value's class alone (see `row_signature`).
     class_determined: ClassVar[bool] = False
+    # True when some values of a class-determined type decide their own type (an image
+    # with masks or boxes); :meth:`decided_by_value` then tells which.
+    value_may_decide: ClassVar[bool] = False
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         self._params: dict[str, Any] = {}
@@ -66,6 +69,11 @@ class Type:
     @classmethod
     def from_obj(cls, py_obj: Any = None) -> Type:
         return cls()
+
+    @staticmethod
+    def decided_by_value(py_obj: Any) -> bool:
+        """Whether *py_obj*'s type depends on more than its class (see ``value_may_decide``)."""
+        return False
 
     def explain(self, other: Any, depth: int = 0) -> str:
         """Why *other* cannot be assigned to this type (the caller knows it cannot)."""

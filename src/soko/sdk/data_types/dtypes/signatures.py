@@ -37,7 +37,10 @@ def row_signature(values: Sequence[Any]) -> tuple[type, ...] | None:
         if cls is float and math.isnan(value):
             cls = type(None)
         handler = TypeRegistry.handler_for_class(cls)
-        if handler is not None and not handler.class_determined:
+        if handler is not None and (
+            not handler.class_determined
+            or (handler.value_may_decide and handler.decided_by_value(value))
+        ):
             return None
         signature.append(cls)
     return tuple(signature)
