@@ -25,6 +25,7 @@ import pytest
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.storage import capabilities
 from soko.storage import local as local_module
 from soko.storage.base import BlobStore, blob_key, digest_of_key
 from soko.storage.local import LocalBlobStore
@@ -314,7 +315,8 @@ def test_wrong_bytes_for_a_stored_blob_do_not_refresh_it(blob_store: BlobStore, 
     # must not keep another project's unreferenced blob alive.
     digest, data = blob(os.urandom(5000))
     blob_store.put_bytes(digest, data)
-    path = blob_store.local_path(digest)
+    local = isinstance(blob_store, capabilities.LocalFiles)
+    path = blob_store.local_path(digest) if local else None
     if path is not None:
         a_day_ago = time.time() - 86400
         os.utime(path, (a_day_ago, a_day_ago))
@@ -382,7 +384,7 @@ def test_other_bytes_with_a_stored_blob_s_digest_are_refused(
 
 def damage(store: BlobStore, digest: Digest, data: bytes) -> None:
     """Replace the stored bytes of *digest* with *data* behind the store's back."""
-    path = store.local_path(digest)
+    path = store.local_path(digest) if isinstance(store, capabilities.LocalFiles) else None
     if path is not None:
         os.chmod(path, 0o644)
         Path(path).write_bytes(data)
@@ -493,18 +495,40 @@ def test_sync_after_puts_and_when_idle(blob_store: BlobStore, tmp_path: Path) ->
     assert blob_store.missing(digests) == set()
 
 
-def test_local_path_is_the_blob_file_or_none(blob_store: BlobStore) -> None:
+def test_local_path_is_the_blob_file(blob_store: BlobStore) -> None:
     digest, data = blob(b"where am I")
     blob_store.put_bytes(digest, data)
-    path = blob_store.local_path(digest)
-    if not isinstance(blob_store, LocalBlobStore):  # memory, S3: no file to point at
-        assert path is None
+    if not isinstance(blob_store, capabilities.LocalFiles):  # memory, S3: no file to point at
         return
-    assert path is not None
+    path = blob_store.local_path(digest)
     assert Path(path).read_bytes() == data
     missing_path = blob_store.local_path(blob(b"absent")[0])
-    assert missing_path is not None
     assert not os.path.exists(missing_path)
+
+
+ABILITIES = {
+    "memory": set(),
+    "local": {
+        "PackedBatches",
+        "BatchReads",
+        "BatchDeletes",
+        "Compacts",
+        "LocalFiles",
+        "HasQuarantine",
+    },
+    "s3": {"Presigner"},
+}
+
+
+def test_each_store_has_the_abilities_it_claims(
+    blob_store: BlobStore, request: pytest.FixtureRequest
+) -> None:
+    # Callers find an ability by its protocol, never by the store's class: a store that
+    # loses one (a method renamed) would silently fall back to the slow path.
+    kind = request.node.callspec.params["blob_store"]
+    found = {name for name in capabilities.__all__ if name != "CompactReport"}
+    has = {name for name in found if isinstance(blob_store, getattr(capabilities, name))}
+    assert has == ABILITIES[kind]
 
 
 # -- concurrency ----------------------------------------------------------------------

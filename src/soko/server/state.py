@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.records import RunRecord, VersionRecord
@@ -27,22 +26,10 @@ from soko.service import possession, runs, versions
 from soko.service.catalog import no_such_version
 from soko.service.runs import no_such_run
 from soko.service.store import Store, parse_blob_ref
+from soko.storage.capabilities import Presigner
 
 _MEMBERSHIP_ENTRIES = 4_000_000
 """Digests kept in the membership cache over all manifests (about 100 bytes each)."""
-
-
-@runtime_checkable
-class Presigner(Protocol):
-    """A blob store whose bytes clients can move directly (S3): presigned URLs."""
-
-    def presign_get(self, digest: Digest, *, expires: int) -> str: ...
-
-    def presign_staged_put(
-        self, upload_id: str, digest: Digest, *, scope: str, size: int, expires: int
-    ) -> tuple[str, dict[str, str]]: ...
-
-    def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int: ...
 
 
 @dataclass

@@ -47,7 +47,7 @@ from soko.service.gc import (
 )
 from soko.service.store import Store, parse_blob_ref
 from soko.storage.base import BlobInfo
-from soko.storage.local import LocalBlobStore
+from soko.storage.capabilities import Compacts
 
 _CHUNK = 4 * 1024 * 1024
 _HASH_THREADS = min(4, os.cpu_count() or 1)
@@ -423,8 +423,8 @@ def _quarantine_notes(store: Store, found: _Findings) -> list[str]:
 
 
 def _temp_notes(store: Store) -> list[str]:
-    blobs: Any = store.blobs
-    if not isinstance(blobs, LocalBlobStore):
+    blobs = store.blobs
+    if not isinstance(blobs, Compacts):
         return []
     now = time.time()
     notes = []

@@ -53,7 +53,7 @@ from soko.metadata.schema import collections, entities, pending_entries, project
 from soko.service.store import Store, parse_blob_ref
 from soko.service.versions import delete_version
 from soko.storage.base import BlobInfo
-from soko.storage.local import LocalBlobStore
+from soko.storage.capabilities import BatchDeletes, Compacts
 
 DEFAULT_GRACE_SECONDS = 3600.0
 LIVE_STATES = (COMMITTED, PENDING)
@@ -150,12 +150,13 @@ def collect_garbage(
     report.quarantine_removed = _clear_quarantine(
         store, marker.live, grace_seconds=grace_seconds, dry_run=dry_run
     )
-    if isinstance(store.blobs, LocalBlobStore):
+    blobs = store.blobs
+    if isinstance(blobs, Compacts):
         if dry_run:
-            report.temp_files_removed = len(store.blobs.temp_files_older_than(grace_seconds))
+            report.temp_files_removed = len(blobs.temp_files_older_than(grace_seconds))
         else:
-            report.temp_files_removed = store.blobs.remove_stale_temp(grace_seconds)
-        compacted = store.blobs.compact(grace_seconds, dry_run=dry_run)
+            report.temp_files_removed = blobs.remove_stale_temp(grace_seconds)
+        compacted = blobs.compact(grace_seconds, dry_run=dry_run)
         report.packs_deleted = compacted.packs_deleted
         report.packs_rewritten = compacted.packs_rewritten
         report.pack_bytes_reclaimed = compacted.bytes_reclaimed
@@ -350,7 +351,7 @@ def _sweep(
 
 
 def _delete(store: Store, digests: list[Digest], cutoff: float) -> None:
-    if isinstance(store.blobs, LocalBlobStore):
+    if isinstance(store.blobs, BatchDeletes):
         # One index transaction for the batch's packed blobs, not one fsync per blob; a
         # packed copy refreshed since the stat above is kept.
         store.blobs.delete_many(digests, written_before=cutoff)

@@ -15,8 +15,9 @@ from soko.core.manifest import Manifest, check_manifest_blob
 from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.storage.base import BlobStore
+from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
-from soko.storage.quarantine import HasQuarantine, Quarantine
+from soko.storage.quarantine import Quarantine
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
 SET_ASIDE = (

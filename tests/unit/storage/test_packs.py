@@ -19,7 +19,8 @@ import pytest
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
 from soko.storage import packs as packs_module
-from soko.storage.base import BatchReads, blob_key
+from soko.storage.base import blob_key
+from soko.storage.capabilities import BatchReads
 from soko.storage.local import PACK_MIN_BLOBS, LocalBlobStore
 from soko.storage.packs import MAX_PACKED
 
