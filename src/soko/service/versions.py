@@ -39,6 +39,7 @@ from soko.service.catalog import (
     now,
     record_by_id,
     version_record,
+    version_records,
 )
 from soko.service.commit import set_aliases
 from soko.service.store import Store, parse_blob_ref
@@ -150,7 +151,7 @@ def list_versions(store: Store, entity: str, project: str, name: str) -> list[Ve
             .where(versions.c.collection_id == collection.id, versions.c.state == COMMITTED)
             .order_by(versions.c.version_index)
         ).all()
-        return [version_record(conn, r, entity=entity, project=project) for r in rows]
+        return version_records(conn, rows, entity=entity, project=project)
 
 
 def list_collections(
