@@ -22,11 +22,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
+from soko.core.manifest import ManifestRef
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
-from soko.service.store import parse_blob_ref
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import BatchReads, LocalFiles
 from soko.wire import API_PREFIX
@@ -80,9 +80,9 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     record = state.readable_version(caller, version_id)
     if record.manifest_blob is None:
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    digest = parse_blob_ref(record.manifest_blob)
-    state.check_manifest_size(digest, name=record.qualified_name)
-    raw = state.store.manifest_bytes(digest)
+    ref = ManifestRef.parse(record.manifest_blob)
+    state.check_manifest_size(ref.digest, name=record.qualified_name)
+    raw = state.store.manifest_bytes(ref)
     return Response(raw, media_type="application/json")
 
 
