@@ -25,7 +25,7 @@ import pytest
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
-from soko.storage import capabilities
+from soko.storage import capabilities, durability
 from soko.storage import local as local_module
 from soko.storage.base import BlobStore, blob_key, digest_of_key
 from soko.storage.local import LocalBlobStore
@@ -894,7 +894,7 @@ def syncfs_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(fd)
         return 0
 
-    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    monkeypatch.setattr(durability, "_syncfs", lambda: fake_syncfs)
     return calls
 
 
@@ -913,7 +913,7 @@ def test_sync_calls_syncfs_once_per_batch(store_root: Path, syncfs_calls: list[i
 def test_sync_covers_puts_through_another_instance_of_the_root(
     store_root: Path, monkeypatch: pytest.MonkeyPatch, syncfs_calls: list[int]
 ) -> None:
-    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
+    monkeypatch.setattr(durability, "FSYNC_UP_TO", 0)
     writer = LocalBlobStore(store_root)
     committer = LocalBlobStore(store_root / ".." / store_root.name)
     writer.put_bytes(*blob(b"written by one, committed by the other"))
@@ -931,8 +931,8 @@ def test_a_failed_sync_raises_and_is_retried(
         calls.append(fd)
         return next(results)
 
-    monkeypatch.setattr(local_module, "_syncfs", lambda: flaky_syncfs)
-    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
+    monkeypatch.setattr(durability, "_syncfs", lambda: flaky_syncfs)
+    monkeypatch.setattr(durability, "FSYNC_UP_TO", 0)
     store = LocalBlobStore(store_root)
     store.put_bytes(*blob(b"must be durable"))
     with pytest.raises(StoreError, match="syncfs"):
@@ -945,20 +945,20 @@ def test_a_failed_sync_raises_and_is_retried(
 def flushed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the store fsyncs one by one (they are still fsynced)."""
     paths: list[str] = []
-    fsync_file = LocalBlobStore._fsync_file
+    fsync_file = durability.fsync_file
 
     def record(path: str) -> None:
         paths.append(path)
         fsync_file(path)
 
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(record))
+    monkeypatch.setattr(durability, "fsync_file", record)
     return paths
 
 
 def test_without_syncfs_each_written_file_is_fsynced(
     store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flushed: list[str]
 ) -> None:
-    monkeypatch.setattr(local_module, "_syncfs", lambda: None)
+    monkeypatch.setattr(durability, "_syncfs", lambda: None)
     store = LocalBlobStore(store_root)
     digests = []
     for i in range(30):
@@ -978,7 +978,7 @@ def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
     store_root: Path, syncfs_calls: list[int], flushed: list[str]
 ) -> None:
     store = LocalBlobStore(store_root)
-    few = [blob(f"few {i}".encode()) for i in range(local_module.FSYNC_UP_TO)]
+    few = [blob(f"few {i}".encode()) for i in range(durability.FSYNC_UP_TO)]
     for digest, data in few:
         store.put_bytes(digest, data)
     store.sync()
@@ -987,7 +987,7 @@ def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
         str(store_root.joinpath(*blob_key(d).split("/"))) for d, _ in few
     )
 
-    for i in range(local_module.FSYNC_UP_TO + 1):
+    for i in range(durability.FSYNC_UP_TO + 1):
         store.put_bytes(*blob(f"many {i}".encode()))
     flushed.clear()
     store.sync()

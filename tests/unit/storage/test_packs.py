@@ -18,6 +18,7 @@ import pytest
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.storage import durability
 from soko.storage import packs as packs_module
 from soko.storage.base import blob_key
 from soko.storage.capabilities import BatchReads
@@ -439,7 +440,7 @@ def test_a_blob_another_process_left_unsynced_is_flushed_by_the_next_sync(
     path.parent.mkdir(parents=True)
     path.write_bytes(data)  # as another process's put would leave it, before its sync
     flushed: list[str] = []
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(flushed.append))
+    monkeypatch.setattr(durability, "fsync_file", flushed.append)
     assert store.missing([digest]) == set()  # the log counts on it...
     store.sync()  # ...so the commit's sync flushes it
     assert flushed == [str(path)]
