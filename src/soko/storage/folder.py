@@ -35,7 +35,7 @@ from typing import BinaryIO
 from soko.core.digests import Algorithm, Digest
 from soko.errors import StoreError, ValidationError
 from soko.storage.base import BlobInfo, blob_key, digest_of_key
-from soko.storage.layout import replace_into
+from soko.storage.layout import ensure_dir, replace_into
 from soko.storage.pack_writer import PackWriter
 from soko.storage.packs import PACK_TARGET, CompactReport, Packs
 
@@ -100,6 +100,11 @@ class BlobFolder:
     def new_temp_name(self) -> str:
         name = f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(8).hex()}{_TEMP_SUFFIX}"
         return os.path.join(self.tmp, name)
+
+    def new_temp_path(self) -> str:
+        """A temp file name in ``tmp/``, which exists (made once per process)."""
+        ensure_dir(self.tmp, self.known_dirs)
+        return self.new_temp_name()
 
     def temp_folder(self) -> str:
         """``tmp/``, created if need be."""
