@@ -95,6 +95,8 @@ class BlobCache:
 
     def __init__(self, root: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
         self.folder = BlobFolder(os.fspath(root), pack_target=PACK_TARGET)
+        # Bound once: a download asks for the path of each blob, several times.
+        self._path = self.folder.path
         self.root = self.folder.root
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -119,7 +121,7 @@ class BlobCache:
 
     def get(self, digest: Digest) -> str | None:
         """The cached file of *digest*, marked as just used; None when it is not cached."""
-        path = self.path(digest)
+        path = self._path(digest)
         try:
             os.utime(path)
         except FileNotFoundError:

@@ -51,7 +51,7 @@ from soko.storage.base import (
 from soko.storage.durability import unsynced_of
 from soko.storage.folder import O_BINARY as _O_BINARY
 from soko.storage.folder import BlobFolder
-from soko.storage.layout import open_root
+from soko.storage.layout import open_root, replace_into
 from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport
 from soko.storage.quarantine import Quarantine
 
@@ -76,6 +76,9 @@ class LocalBlobStore:
         self._unsynced = unsynced_of(os.path.realpath(self.root))
         self.packs = self.folder.packs
         self._path = self.folder.path
+        self._known_dirs = self.folder.known_dirs
+        # Bound once: these run once per blob written.
+        self._note_written = self._unsynced.note
         self.quarantine = Quarantine(self.root, loose_path=self._path, packs=self.packs)
 
     def __repr__(self) -> str:
@@ -375,10 +378,12 @@ class LocalBlobStore:
         return digest, size
 
     def _move_into_place(self, temp: str, digest: Digest) -> None:
-        self._note_written(self.folder.move_into_place(temp, digest))
-
-    def _note_written(self, final: str) -> None:
-        self._unsynced.note(final)
+        final = self._path(digest)
+        try:
+            replace_into(temp, final, self._known_dirs)
+        except OSError as exc:
+            raise StoreError(f"Cannot move blob {digest} into place: {exc}") from exc
+        self._note_written(final)
 
     # -- durability ----------------------------------------------------------------------
 
