@@ -25,6 +25,7 @@ import pytest
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.storage import capabilities, durability
 from soko.storage import local as local_module
 from soko.storage.base import BlobStore, blob_key, digest_of_key
 from soko.storage.local import LocalBlobStore
@@ -314,7 +315,8 @@ def test_wrong_bytes_for_a_stored_blob_do_not_refresh_it(blob_store: BlobStore, 
     # must not keep another project's unreferenced blob alive.
     digest, data = blob(os.urandom(5000))
     blob_store.put_bytes(digest, data)
-    path = blob_store.local_path(digest)
+    local = isinstance(blob_store, capabilities.LocalFiles)
+    path = blob_store.local_path(digest) if local else None
     if path is not None:
         a_day_ago = time.time() - 86400
         os.utime(path, (a_day_ago, a_day_ago))
@@ -382,7 +384,7 @@ def test_other_bytes_with_a_stored_blob_s_digest_are_refused(
 
 def damage(store: BlobStore, digest: Digest, data: bytes) -> None:
     """Replace the stored bytes of *digest* with *data* behind the store's back."""
-    path = store.local_path(digest)
+    path = store.local_path(digest) if isinstance(store, capabilities.LocalFiles) else None
     if path is not None:
         os.chmod(path, 0o644)
         Path(path).write_bytes(data)
@@ -493,18 +495,40 @@ def test_sync_after_puts_and_when_idle(blob_store: BlobStore, tmp_path: Path) ->
     assert blob_store.missing(digests) == set()
 
 
-def test_local_path_is_the_blob_file_or_none(blob_store: BlobStore) -> None:
+def test_local_path_is_the_blob_file(blob_store: BlobStore) -> None:
     digest, data = blob(b"where am I")
     blob_store.put_bytes(digest, data)
-    path = blob_store.local_path(digest)
-    if not isinstance(blob_store, LocalBlobStore):  # memory, S3: no file to point at
-        assert path is None
+    if not isinstance(blob_store, capabilities.LocalFiles):  # memory, S3: no file to point at
         return
-    assert path is not None
+    path = blob_store.local_path(digest)
     assert Path(path).read_bytes() == data
     missing_path = blob_store.local_path(blob(b"absent")[0])
-    assert missing_path is not None
     assert not os.path.exists(missing_path)
+
+
+ABILITIES = {
+    "memory": set(),
+    "local": {
+        "PackedBatches",
+        "BatchReads",
+        "BatchDeletes",
+        "Compacts",
+        "LocalFiles",
+        "HasQuarantine",
+    },
+    "s3": {"Presigner"},
+}
+
+
+def test_each_store_has_the_abilities_it_claims(
+    blob_store: BlobStore, request: pytest.FixtureRequest
+) -> None:
+    # Callers find an ability by its protocol, never by the store's class: a store that
+    # loses one (a method renamed) would silently fall back to the slow path.
+    kind = request.node.callspec.params["blob_store"]
+    found = {name for name in capabilities.__all__ if name != "CompactReport"}
+    has = {name for name in found if isinstance(blob_store, getattr(capabilities, name))}
+    assert has == ABILITIES[kind]
 
 
 # -- concurrency ----------------------------------------------------------------------
@@ -870,7 +894,7 @@ def syncfs_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(fd)
         return 0
 
-    monkeypatch.setattr(local_module, "_syncfs", lambda: fake_syncfs)
+    monkeypatch.setattr(durability, "_syncfs", lambda: fake_syncfs)
     return calls
 
 
@@ -889,7 +913,7 @@ def test_sync_calls_syncfs_once_per_batch(store_root: Path, syncfs_calls: list[i
 def test_sync_covers_puts_through_another_instance_of_the_root(
     store_root: Path, monkeypatch: pytest.MonkeyPatch, syncfs_calls: list[int]
 ) -> None:
-    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
+    monkeypatch.setattr(durability, "FSYNC_UP_TO", 0)
     writer = LocalBlobStore(store_root)
     committer = LocalBlobStore(store_root / ".." / store_root.name)
     writer.put_bytes(*blob(b"written by one, committed by the other"))
@@ -907,8 +931,8 @@ def test_a_failed_sync_raises_and_is_retried(
         calls.append(fd)
         return next(results)
 
-    monkeypatch.setattr(local_module, "_syncfs", lambda: flaky_syncfs)
-    monkeypatch.setattr(local_module, "FSYNC_UP_TO", 0)
+    monkeypatch.setattr(durability, "_syncfs", lambda: flaky_syncfs)
+    monkeypatch.setattr(durability, "FSYNC_UP_TO", 0)
     store = LocalBlobStore(store_root)
     store.put_bytes(*blob(b"must be durable"))
     with pytest.raises(StoreError, match="syncfs"):
@@ -921,20 +945,20 @@ def test_a_failed_sync_raises_and_is_retried(
 def flushed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the store fsyncs one by one (they are still fsynced)."""
     paths: list[str] = []
-    fsync_file = LocalBlobStore._fsync_file
+    fsync_file = durability.fsync_file
 
     def record(path: str) -> None:
         paths.append(path)
         fsync_file(path)
 
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(record))
+    monkeypatch.setattr(durability, "fsync_file", record)
     return paths
 
 
 def test_without_syncfs_each_written_file_is_fsynced(
     store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flushed: list[str]
 ) -> None:
-    monkeypatch.setattr(local_module, "_syncfs", lambda: None)
+    monkeypatch.setattr(durability, "_syncfs", lambda: None)
     store = LocalBlobStore(store_root)
     digests = []
     for i in range(30):
@@ -954,7 +978,7 @@ def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
     store_root: Path, syncfs_calls: list[int], flushed: list[str]
 ) -> None:
     store = LocalBlobStore(store_root)
-    few = [blob(f"few {i}".encode()) for i in range(local_module.FSYNC_UP_TO)]
+    few = [blob(f"few {i}".encode()) for i in range(durability.FSYNC_UP_TO)]
     for digest, data in few:
         store.put_bytes(digest, data)
     store.sync()
@@ -963,7 +987,7 @@ def test_a_few_blobs_are_fsynced_one_by_one_rather_than_the_file_system(
         str(store_root.joinpath(*blob_key(d).split("/"))) for d, _ in few
     )
 
-    for i in range(local_module.FSYNC_UP_TO + 1):
+    for i in range(durability.FSYNC_UP_TO + 1):
         store.put_bytes(*blob(f"many {i}".encode()))
     flushed.clear()
     store.sync()

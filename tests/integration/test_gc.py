@@ -16,15 +16,15 @@ import pytest
 
 import soko
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Entry, Manifest
+from soko.core.manifest import Entry, Manifest, ManifestRef
 from soko.core.records import COMMITTED
 from soko.core.requests import CommitRequest
 from soko.errors import NotFoundError, StoreError
 from soko.service import versions
 from soko.service.commit import commit_version
 from soko.service.fsck import check_store
-from soko.service.gc import collect_garbage, live_versions, read_manifest
-from soko.service.store import Store, parse_blob_ref
+from soko.service.gc import collect_garbage, live_versions
+from soko.service.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def _digest(text: str) -> Digest:
 
 def _manifest_digest(artifact: soko.Artifact) -> Digest:
     assert artifact._record is not None and artifact._record.manifest_blob is not None
-    return parse_blob_ref(artifact._record.manifest_blob)
+    return ManifestRef.parse(artifact._record.manifest_blob).digest
 
 
 def _blobs(store: Store) -> set[Digest]:
@@ -393,7 +393,8 @@ def test_a_log_running_while_gc_runs_loses_nothing(store: Store, soko_env, tmp_p
     needed: set[Digest] = set()
     for version in live:
         assert version.manifest_blob is not None
-        needed.add(parse_blob_ref(version.manifest_blob))
-        needed |= read_manifest(store, version).blob_digests()
+        needed.add(ManifestRef.parse(version.manifest_blob).digest)
+        algorithm = Algorithm.parse(version.algorithm)
+        needed |= store.load_manifest(version.manifest_blob, algorithm).blob_digests()
     assert _blobs(store) == needed
     assert not old_garbage & needed

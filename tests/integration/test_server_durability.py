@@ -20,6 +20,7 @@ from soko.server.app import create_app
 from soko.server.auth import bootstrap_admin
 from soko.server.config import ServerConfig
 from soko.service.store import Store
+from soko.storage import durability
 from soko.storage.base import blob_key
 from soko.storage.local import LocalBlobStore
 from soko.wire.framing import MEDIA_TYPE, frame_header
@@ -57,13 +58,13 @@ def test_a_commit_syncs_the_blobs_another_process_wrote(
     )
     subprocess.run([sys.executable, "-c", other_process], check=True, timeout=120)
     fsynced: list[str] = []
-    original = LocalBlobStore._fsync_file
+    original = durability.fsync_file
 
     def spying(path: str) -> None:
         fsynced.append(path)
         original(path)
 
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(spying))
+    monkeypatch.setattr(durability, "fsync_file", spying)
     entry = Entry("big.bin", digest.b64, len(data), extra={ALG_EXTRA_KEY: "XXH128"})
     raw = Manifest.of([entry], Algorithm.XXH128).to_bytes()
     manifest = Digest.of_bytes(raw, Algorithm.XXH128)

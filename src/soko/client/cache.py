@@ -1,10 +1,11 @@
 """The client's download cache: content-addressed blobs under ``SOKO_CACHE_DIR``.
 
-Layout of the cache folder (other files there, such as the stat cache, are not touched)::
+The cache folder is a :class:`~soko.storage.folder.BlobFolder`, the layout of the embedded
+store without its format marker and quarantine (other files there, such as the stat cache,
+are not touched)::
 
     blobs/<alg>/<xx>/<hex>    one file per blob, named by :func:`~soko.storage.base.blob_key`
     packs/                    small blobs of batch downloads, many to a file
-                              (:class:`~soko.storage.packs.Packs`, as in the embedded store)
     tmp/                      blobs and packs being written, under process-unique names
 
 A blob enters the cache verified: it is hashed while it is written to a temp file and
@@ -40,7 +41,6 @@ import contextlib
 import io
 import os
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -50,13 +50,9 @@ from soko.client.materialize import stream_new
 from soko.core.digests import Digest
 from soko.errors import StoreError, ValidationError
 from soko.settings import Settings
-from soko.storage.base import blob_key, digest_of_key
-from soko.storage.layout import ensure_dir, replace_into
+from soko.storage.folder import BlobFolder
 from soko.storage.pack_writer import PackWriter
-from soko.storage.packs import PACK_SUFFIX, Packs
 
-_BLOBS = "blobs"
-_TMP = "tmp"
 _CHUNK = 8 * 1024 * 1024
 TEMP_MIN_AGE_SECONDS = 60.0
 """A temp file written to within this time may belong to a live download: kept."""
@@ -98,13 +94,13 @@ class BlobCache:
     the cap triggers a cleanup back under it."""
 
     def __init__(self, root: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
-        self.root = os.path.abspath(os.fspath(root))
+        self.folder = BlobFolder(os.fspath(root), pack_target=PACK_TARGET)
+        # Bound once: a download asks for the path of each blob, several times.
+        self._path = self.folder.path
+        self.root = self.folder.root
         self.max_bytes = max_bytes
-        self._tmp = os.path.join(self.root, _TMP)
         self._lock = threading.Lock()
-        self._known_dirs: set[str] = set()
         self._estimated_size: int | None = None
-        self._packs = Packs(self.root, self._pack_temp_name)
 
     @classmethod
     def from_settings(cls, config: Settings) -> BlobCache:
@@ -118,19 +114,14 @@ class BlobCache:
 
     def path(self, digest: Digest) -> str:
         """Where *digest* lives in the cache (whether or not it is there)."""
-        # Concatenation, not os.path.join of the parts: this runs for every blob of a
-        # download, several times.
-        key = blob_key(digest)
-        if os.sep != "/":
-            key = key.replace("/", os.sep)
-        return f"{self.root}{os.sep}{key}"
+        return self.folder.path(digest)
 
     def contains(self, digest: Digest) -> bool:
-        return os.path.isfile(self.path(digest)) or bool(self._packs.present([digest]))
+        return self.folder.exists(digest)
 
     def get(self, digest: Digest) -> str | None:
         """The cached file of *digest*, marked as just used; None when it is not cached."""
-        path = self.path(digest)
+        path = self._path(digest)
         try:
             os.utime(path)
         except FileNotFoundError:
@@ -153,8 +144,7 @@ class BlobCache:
             key = digest.algorithm.key
             present = folders.get(key)
             if present is None:
-                alg_dir = os.path.join(self.root, _BLOBS, key)
-                present = folders[key] = {entry.name for entry in _scandir(alg_dir)}
+                present = folders[key] = self.folder.fanouts(digest.algorithm)
             if digest.hex[:2] in present:
                 path = self.get(digest)
                 if path is not None:
@@ -175,9 +165,7 @@ class BlobCache:
     def evict(self, digest: Digest) -> None:
         """Remove *digest* from the cache, as a file and as a packed blob (one found not
         to match its digest); its bytes in a pack become dead space for cleanup."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(digest))
-        self._packs.delete([digest])
+        self.folder.delete_many([digest])
 
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
         """The bytes (not checked here) of those of *digests* the cache holds in packs,
@@ -187,17 +175,17 @@ class BlobCache:
         wanted = list(digests)
         try:
             try:
-                found = self._packs.touch(wanted)
+                found = self.folder.packs.touch(wanted)
             except StoreError:
                 # A cache shared read-only: the blobs are usable, their last use stays.
-                found = self._packs.present(wanted)
+                found = self.folder.packs.present(wanted)
             if found:
-                yield from self._packs.read_many(found)
+                yield from self.folder.packs.read_many(found)
         except (StoreError, OSError):
             # Forget the rows of pack files that are gone, so that the next download
             # packs those blobs again instead of stumbling over them every time.
             with contextlib.suppress(StoreError, OSError):
-                self._packs.forget_missing_packs()
+                self.folder.packs.forget_missing_packs()
 
     # ----- writing --------------------------------------------------------------------
 
@@ -220,13 +208,12 @@ class BlobCache:
         final = self.path(digest)
         if self.get(digest) is not None:
             return final
-        ensure_dir(self._tmp, self._known_dirs)
-        temp = self._temp_name()
+        temp = self.folder.new_temp_path()
         try:
             size = stream_new(
                 temp, digest, chunks, on_chunk=(lambda n: progress(0, n)) if progress else None
             )
-            replace_into(temp, final, self._known_dirs)
+            self.folder.move_into_place(temp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -241,22 +228,11 @@ class BlobCache:
         16 MiB, written on a helper thread), to use as a context manager: all are cached
         when the block ends without an error; on an error those already written stay.
         The size cap is checked as each pack is written."""
-        return PackWriter(self._packs, target=PACK_TARGET, on_written=self._grew)
+        return self.folder.packer(on_written=self._grew)
 
     def temp_folder(self) -> str:
         """The cache's folder for files being written, created if need be."""
-        os.makedirs(self._tmp, exist_ok=True)
-        return self._tmp
-
-    def _pack_temp_name(self) -> str:
-        # Once per pack, so cheap enough to ask every time: tmp/ may have been removed
-        # by a user clearing the cache since this process last looked.
-        self.temp_folder()
-        return self._temp_name()
-
-    def _temp_name(self) -> str:
-        name = f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(6).hex()}.tmp"
-        return os.path.join(self._tmp, name)
+        return self.folder.temp_folder()
 
     def _grew(self, size: int) -> None:
         if self.max_bytes is None:
@@ -276,22 +252,13 @@ class BlobCache:
 
     def blobs(self) -> Iterator[CachedBlob]:
         """Every cached blob, in no particular order; stray files are skipped."""
-        for info, pack in self._packs.list_with_packs():
+        for info, pack in self.folder.packs.list_with_packs():
             yield CachedBlob(pack, info.digest, info.size, info.modified, packed=True)
         yield from self._loose_blobs()
 
     def _loose_blobs(self) -> Iterator[CachedBlob]:
-        blobs_dir = os.path.join(self.root, _BLOBS)
-        for alg in _scandir(blobs_dir):
-            for fanout in _scandir(alg.path):
-                for entry in _scandir(fanout.path):
-                    key = f"{_BLOBS}/{alg.name}/{fanout.name}/{entry.name}"
-                    try:
-                        digest = digest_of_key(key)
-                        st = entry.stat(follow_symlinks=False)
-                    except (ValidationError, FileNotFoundError, NotADirectoryError):
-                        continue
-                    yield CachedBlob(entry.path, digest, st.st_size, max(st.st_atime, st.st_mtime))
+        for digest, entry, st in self.folder.loose():
+            yield CachedBlob(entry.path, digest, st.st_size, max(st.st_atime, st.st_mtime))
 
     def size(self) -> int:
         """Bytes the cache takes on disk: its blob files and its packs (dead space in a
@@ -301,11 +268,11 @@ class BlobCache:
     def _units(self) -> Iterator[_Unit]:
         """What a cleanup removes: a blob file, or a whole pack (its last use the latest
         of its blobs'; a pack no blob points at counts from its last write)."""
-        usage = self._packs.usage()
-        for name, st in self._packs.pack_files().items():
+        usage = self.folder.packs.usage()
+        for name, st in self.folder.packs.pack_files().items():
             used = usage.get(name)
             count, latest = (used.blobs, used.last_written) if used else (0, st.st_mtime)
-            path = os.path.join(self._packs.folder, name + PACK_SUFFIX)
+            path = self.folder.packs.pack_path(name)
             yield _Unit(path, st.st_size, latest, name, count)
         for blob in self._loose_blobs():
             yield _Unit(blob.path, blob.size, blob.last_used, None, 1)
@@ -339,35 +306,15 @@ class BlobCache:
             # use seen here) is kept; the check and the delete are one transaction. A
             # pack listed without rows is kept if any arrived since (a writer's).
             since = unit.last_used + 1e-6 if unit.blobs else float("-inf")
-            blobs = self._packs.evict(unit.pack, written_before=since)
+            blobs = self.folder.packs.evict(unit.pack, written_before=since)
             if blobs is not None:
                 removed += blobs
                 freed += unit.size
                 total -= unit.size
         # Packs no row points at (a writer killed before its rows, or every blob of it
         # packed again elsewhere first) and packs mostly dead are reclaimed too.
-        compacted = self._packs.compact(grace_seconds=TEMP_MIN_AGE_SECONDS)
+        compacted = self.folder.compact(TEMP_MIN_AGE_SECONDS)
         freed += compacted.bytes_reclaimed
         total -= compacted.bytes_reclaimed
-        temp_removed = self._remove_temp() if remove_temp else 0
+        temp_removed = self.folder.remove_stale_temp(TEMP_MIN_AGE_SECONDS) if remove_temp else 0
         return CleanupReport(removed, freed, total, temp_removed)
-
-    def _remove_temp(self) -> int:
-        cutoff = time.time() - TEMP_MIN_AGE_SECONDS
-        removed = 0
-        for entry in _scandir(self._tmp):
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
-
-
-def _scandir(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as entries:
-            return list(entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return []

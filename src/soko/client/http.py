@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +31,8 @@ from soko.client.http_upload import BlobUploads
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Manifest
+from soko.core.manifest import Manifest, ManifestRef
+from soko.core.membership import MembershipCache
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.core.requests import CommitRequest
@@ -57,7 +58,6 @@ from soko.wire.records import (
     VersionOut,
 )
 from soko.wire.requests import (
-    MANIFEST_ALGORITHM,
     MAX_DIGESTS_PER_REQUEST,
     MAX_SOURCES,
     CommitIn,
@@ -65,7 +65,6 @@ from soko.wire.requests import (
 )
 
 _CHUNK = 1024 * 1024
-_MEMBERSHIP_ENTRIES = 4_000_000
 
 
 def _jsonable(value: Any) -> Any:
@@ -100,8 +99,7 @@ class HttpBackend:
         self._lock = threading.Lock()
         # version id -> the blob digests its manifest names (what this client may fetch),
         # with the sizes it gives them.
-        self._members: OrderedDict[str, Mapping[Digest, int | None]] = OrderedDict()
-        self._member_count = 0
+        self._members = MembershipCache()
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._downloads = BlobDownloads(
             self.session,
@@ -187,8 +185,7 @@ class HttpBackend:
         """Group *digests* by a version this client read whose manifest names them, each
         with the size that manifest gives it."""
         grouped: dict[str, list[tuple[Digest, int | None]]] = {}
-        with self._lock:
-            known = list(reversed(self._members.items()))
+        known = self._members.newest_first()
         for digest in digests:
             for version_id, members in known:
                 size = members.get(digest, -1)
@@ -208,9 +205,7 @@ class HttpBackend:
         found: list[str] = []
         if not digests:
             return found
-        with self._lock:
-            known = list(reversed(self._members.items()))
-        for version_id, members in known:
+        for version_id, members in self._members.newest_first():
             if not members.keys().isdisjoint(digests):
                 found.append(version_id)
                 if len(found) == MAX_SOURCES:
@@ -218,23 +213,15 @@ class HttpBackend:
         return found
 
     def _remember(self, version_id: str, manifest: Manifest) -> None:
-        members = manifest.blob_sizes()
-        with self._lock:
-            if version_id in self._members:
-                self._members.move_to_end(version_id)
-                return
-            self._members[version_id] = members
-            self._member_count += len(members)
-            while self._member_count > _MEMBERSHIP_ENTRIES and len(self._members) > 1:
-                _, dropped = self._members.popitem(last=False)
-                self._member_count -= len(dropped)
+        if self._members.get(version_id) is None:
+            self._members.remember(version_id, manifest.blob_sizes())
 
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
         """Upload the manifest for the project unless it holds it already (a commit names
         only a manifest blob its project uploaded)."""
-        raw = manifest.to_bytes()
-        digest = Digest.of_bytes(raw, MANIFEST_ALGORITHM)
+        ref, raw = ManifestRef.encode(manifest)
+        digest = ref.digest
         owner = {"entity": entity, "project": project}
         if self.missing_blobs([digest], **owner):
             if len(raw) < SMALL_BLOB:
@@ -248,7 +235,7 @@ class HttpBackend:
                     content=raw,
                     headers={"Content-Type": "application/octet-stream"},
                 )
-        return format_digest(digest)
+        return ref.key
 
     def _commit_body(self, request: CommitRequest) -> dict[str, Any]:
         manifest = request.manifest
@@ -304,10 +291,7 @@ class HttpBackend:
             if manifest is not None:
                 self._manifests.move_to_end(key)
         if manifest is None:
-            digest = parse_digest(key)
-            manifest = Manifest.from_blob(
-                self._manifest_bytes(record, digest), digest, Algorithm.parse(record.algorithm)
-            )
+            manifest = self._load_manifest(record, ManifestRef.parse(key))
             with self._lock:
                 self._manifests[key] = manifest
                 while len(self._manifests) > 16:
@@ -315,19 +299,19 @@ class HttpBackend:
         self._remember(record.id, manifest)
         return manifest
 
-    def _manifest_bytes(self, record: VersionRecord, digest: Digest) -> bytes:
-        """The manifest's bytes, checked against *digest*: from the cache, else from the
-        server. A cached copy that does not match (a flipped bit on disk would move one
-        file's bytes to another path) is evicted and fetched again, once."""
+    def _load_manifest(self, record: VersionRecord, ref: ManifestRef) -> Manifest:
+        """The manifest, checked against *ref* (:meth:`ManifestRef.load`): from the cache,
+        else from the server. A cached copy that does not match (a flipped bit on disk
+        would move one file's bytes to another path) is evicted and fetched again, once."""
+        algorithm = Algorithm.parse(record.algorithm)
+        digest = ref.digest
         cached = self.cache.get(digest)
         if cached is not None:
             try:
-                raw = _read_file(cached)
+                return ref.load(_read_file(cached), algorithm)
             except FileNotFoundError:
                 pass  # removed by a cleanup meanwhile
-            else:
-                if digest.algorithm.digest_of(raw) == digest.raw:
-                    return raw
+            except CorruptBlobError:
                 self.cache.evict(digest)
 
         def attempt() -> str:
@@ -341,7 +325,7 @@ class HttpBackend:
                 f"The manifest of {record.qualified_name} from the server does not match its "
                 f"digest {digest}: {exc}"
             ) from None
-        return raw
+        return ref.load(raw, algorithm)
 
     def has_committed_digest(
         self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]

@@ -134,6 +134,21 @@ class Digest:
         return f"{self.algorithm.key}:{self.hex}"
 
 
+def parse_digest(text: str) -> Digest:
+    """A digest written ``<alg>:<hex>`` (``str(digest)``, how a blob digest travels and
+    how a version names its manifest blob); ValidationError for anything else."""
+    alg, sep, hex_digest = text.partition(":")
+    if not sep or not hex_digest or hex_digest != hex_digest.lower():
+        raise ValidationError(f"Not a blob digest: {text!r} (expected '<alg>:<hex>').")
+    try:
+        algorithm = Algorithm.parse(alg)
+    except ValidationError:
+        raise ValidationError(f"Not a blob digest: {text!r} (unknown algorithm).") from None
+    if alg != algorithm.key:
+        raise ValidationError(f"Not a blob digest: {text!r} (expected '{algorithm.key}:').")
+    return Digest.from_hex(hex_digest, algorithm)
+
+
 def b64_of_string(text: str, algorithm: Algorithm = Algorithm.MD5) -> str:
     """The base64 digest of a string's UTF-8 bytes (W&B's ``md5_string``)."""
     return Digest.of_bytes(text.encode("utf-8"), algorithm).b64

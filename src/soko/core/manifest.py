@@ -22,7 +22,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import Algorithm, Digest, version_digest
+from soko.core.digests import Algorithm, Digest, parse_digest, version_digest
 from soko.core.names import validate_artifact_path
 from soko.errors import CorruptBlobError, ValidationError
 
@@ -222,23 +222,62 @@ class Manifest:
             raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
         return cls.from_json(data, algorithm)
 
+
+MANIFEST_ALGORITHM = Algorithm.XXH128
+"""The digest of a manifest blob, whatever the digests of its entries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRef:
+    """Where a version's manifest is stored: a blob of its canonical JSON, named
+    ``xxh128:<hex>`` (a version's ``manifest_blob``).
+
+    The one place that knows that name: :meth:`encode` is how a manifest becomes a blob
+    (the embedded store and the HTTP client write it so), :meth:`load` how a blob becomes
+    a manifest again, always checked against the digest (a flipped bit in a path still
+    parses, and would put one file's bytes under another's name).
+    """
+
+    digest: Digest
+
+    def __post_init__(self) -> None:
+        if self.digest.algorithm is not MANIFEST_ALGORITHM:
+            raise ValidationError(f"manifest_blob must be an {MANIFEST_ALGORITHM.key} digest.")
+
     @classmethod
-    def from_blob(cls, raw: bytes, key: Digest, algorithm: Algorithm | None = None) -> Manifest:
-        """The manifest stored as the blob *key* (a version's ``manifest_blob``), read from
-        *raw* once :func:`check_manifest_blob` has found that they match: every manifest
-        read from a store or a cache is loaded here."""
-        check_manifest_blob(raw, key)
-        return cls.from_bytes(raw, algorithm)
+    def parse(cls, key: str) -> ManifestRef:
+        """The ref a version's ``manifest_blob`` names; ValidationError for anything else."""
+        return cls(parse_digest(key))
 
+    @classmethod
+    def encode(cls, manifest: Manifest) -> tuple[ManifestRef, bytes]:
+        """The blob that stores *manifest*: its ref and its bytes."""
+        raw = manifest.to_bytes()
+        return cls(Digest.of_bytes(raw, MANIFEST_ALGORITHM)), raw
 
-def check_manifest_blob(raw: bytes, key: Digest) -> None:
-    """Raise CorruptBlobError unless *raw* hashes to *key*. A flipped bit in a path of a
-    stored manifest still parses, and would put one file's bytes under another's name."""
-    if key.algorithm.digest_of(raw) != key.raw:
-        actual = Digest.of_bytes(raw, key.algorithm)
-        raise CorruptBlobError(
-            f"The manifest blob {key} does not match its digest (its bytes hash to {actual})."
-        )
+    @property
+    def key(self) -> str:
+        """``xxh128:<hex>``, as a version row and the wire name it."""
+        return str(self.digest)
+
+    def __str__(self) -> str:
+        return self.key
+
+    def check(self, raw: bytes) -> None:
+        """Raise CorruptBlobError unless *raw* hashes to this ref."""
+        digest = self.digest
+        if digest.algorithm.digest_of(raw) != digest.raw:
+            actual = Digest.of_bytes(raw, digest.algorithm)
+            raise CorruptBlobError(
+                f"The manifest blob {digest} does not match its digest (its bytes hash to "
+                f"{actual})."
+            )
+
+    def load(self, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
+        """The manifest stored as *raw*, once :meth:`check` has found that they match:
+        every manifest read from a store or a cache is loaded here."""
+        self.check(raw)
+        return Manifest.from_bytes(raw, algorithm)
 
 
 def _infer_algorithm(entries: Iterable[Entry]) -> Algorithm:

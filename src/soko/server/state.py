@@ -11,14 +11,13 @@ caller who may read it but lacks the role to change it gets 403.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import ManifestRef
+from soko.core.membership import MembershipCache
 from soko.core.records import RunRecord, VersionRecord
 from soko.errors import CorruptBlobError, NotFoundError, ValidationError
 from soko.server.auth import Principal
@@ -26,23 +25,8 @@ from soko.server.config import ServerConfig
 from soko.service import possession, runs, versions
 from soko.service.catalog import no_such_version
 from soko.service.runs import no_such_run
-from soko.service.store import Store, parse_blob_ref
-
-_MEMBERSHIP_ENTRIES = 4_000_000
-"""Digests kept in the membership cache over all manifests (about 100 bytes each)."""
-
-
-@runtime_checkable
-class Presigner(Protocol):
-    """A blob store whose bytes clients can move directly (S3): presigned URLs."""
-
-    def presign_get(self, digest: Digest, *, expires: int) -> str: ...
-
-    def presign_staged_put(
-        self, upload_id: str, digest: Digest, *, scope: str, size: int, expires: int
-    ) -> tuple[str, dict[str, str]]: ...
-
-    def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int: ...
+from soko.service.store import Store
+from soko.storage.capabilities import Presigner
 
 
 @dataclass
@@ -50,9 +34,8 @@ class ServerState:
     store: Store
     config: ServerConfig
     presign_min_bytes: int = 1024 * 1024
-    _members: OrderedDict[str, Mapping[Digest, int | None]] = field(default_factory=OrderedDict)
-    _member_count: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _members: MembershipCache = field(default_factory=MembershipCache)
+    """Keyed by manifest blob: versions of the same content share one entry."""
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="soko-io")
     )
@@ -128,21 +111,13 @@ class ServerState:
         key = record.manifest_blob
         if key is None:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-        with self._lock:
-            known = self._members.get(key)
-            if known is not None:
-                self._members.move_to_end(key)
-                return known
-        self.check_manifest_size(parse_blob_ref(key), name=record.qualified_name)
-        manifest = self.store.load_manifest(key, Algorithm.parse(record.algorithm))
-        sizes = manifest.blob_sizes()
-        with self._lock:
-            self._members[key] = sizes
-            self._member_count += len(sizes)
-            while self._member_count > _MEMBERSHIP_ENTRIES and len(self._members) > 1:
-                _, dropped = self._members.popitem(last=False)
-                self._member_count -= len(dropped)
-        return sizes
+        known = self._members.get(key)
+        if known is not None:
+            return known
+        ref = ManifestRef.parse(key)
+        self.check_manifest_size(ref.digest, name=record.qualified_name)
+        manifest = self.store.load_manifest(ref, Algorithm.parse(record.algorithm))
+        return self._members.remember(key, manifest.blob_sizes())
 
     def check_manifest_size(self, digest: Digest, *, name: str) -> None:
         """Refuse (ValidationError) to read a manifest blob larger than the config's

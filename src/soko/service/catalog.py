@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,21 +112,68 @@ def find_collection(conn: Connection, entity: str, project: str, name: str) -> R
 
 
 def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str) -> VersionRecord:
-    collection = conn.execute(
-        select(collections.c.name, collections.c.type).where(collections.c.id == row.collection_id)
-    ).one()
-    alias_names = list(
-        conn.execute(
-            select(aliases.c.alias)
-            .where(aliases.c.version_id == row.id, aliases.c.collection_id == row.collection_id)
+    return version_records(conn, [row], entity=entity, project=project)[0]
+
+
+_IN_BATCH = 500
+"""Ids per ``IN (...)``: well below SQLite's limit on parameters."""
+
+
+def version_records(
+    conn: Connection, rows: Sequence[Row[Any]], *, entity: str, project: str
+) -> list[VersionRecord]:
+    """The records of version *rows* of one project, in their order: three queries per
+    500 rows (collections, aliases, tags), however many rows."""
+    collection_ids = list({row.collection_id for row in rows})
+    names: dict[int, Any] = {}
+    for part in _batches(collection_ids):
+        query = select(collections.c.id, collections.c.name, collections.c.type)
+        names.update((r.id, r) for r in conn.execute(query.where(collections.c.id.in_(part))))
+    version_ids = [row.id for row in rows]
+    # Keyed by version and collection: only the aliases of the version's own collection
+    # count (a registry that links the version has its own).
+    alias_names: dict[tuple[str, int], list[str]] = {}
+    tag_names: dict[str, list[str]] = {}
+    for part in _batches(version_ids):
+        for version_id, alias, collection_id in conn.execute(
+            select(aliases.c.version_id, aliases.c.alias, aliases.c.collection_id)
+            .where(aliases.c.version_id.in_(part))
             .order_by(aliases.c.id)
-        ).scalars()
-    )
-    tag_names = list(
-        conn.execute(
-            select(tags.c.tag).where(tags.c.version_id == row.id).order_by(tags.c.tag)
-        ).scalars()
-    )
+        ):
+            alias_names.setdefault((version_id, collection_id), []).append(alias)
+        for version_id, tag in conn.execute(
+            select(tags.c.version_id, tags.c.tag)
+            .where(tags.c.version_id.in_(part))
+            .order_by(tags.c.tag)
+        ):
+            tag_names.setdefault(version_id, []).append(tag)
+    return [
+        _record(
+            row,
+            names[row.collection_id],
+            alias_names.get((row.id, row.collection_id), []),
+            tag_names.get(row.id, []),
+            entity=entity,
+            project=project,
+        )
+        for row in rows
+    ]
+
+
+def _batches(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(ids), _IN_BATCH):
+        yield ids[start : start + _IN_BATCH]
+
+
+def _record(
+    row: Row[Any],
+    collection: Row[Any],
+    alias_names: list[str],
+    tag_names: list[str],
+    *,
+    entity: str,
+    project: str,
+) -> VersionRecord:
     return VersionRecord(
         id=row.id,
         entity=entity,
@@ -174,11 +222,37 @@ def names_of_version(conn: Connection, version_id: str) -> tuple[str, str]:
 
 
 def record_by_id(conn: Connection, version_id: str) -> VersionRecord:
-    row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
-    if row is None:
+    found = records_by_ids(conn, [version_id])
+    if not found:
         raise no_such_version(version_id)
-    entity, project = names_of_version(conn, version_id)
-    return version_record(conn, row, entity=entity, project=project)
+    return found[0]
+
+
+def records_by_ids(conn: Connection, version_ids: Sequence[str]) -> list[VersionRecord]:
+    """The records of those of *version_ids* that exist, in their order (ids that name
+    nothing are left out): a bounded number of queries however many ids."""
+    rows: dict[str, Row[Any]] = {}
+    for part in _batches(list(dict.fromkeys(version_ids))):
+        for row in conn.execute(
+            select(
+                versions,
+                entities.c.name.label("entity_name"),
+                projects.c.name.label("project_name"),
+            )
+            .join(collections, collections.c.id == versions.c.collection_id)
+            .join(projects, projects.c.id == collections.c.project_id)
+            .join(entities, entities.c.id == projects.c.entity_id)
+            .where(versions.c.id.in_(part))
+        ):
+            rows[row.id] = row
+    by_project: dict[tuple[str, str], list[Row[Any]]] = {}
+    for row in rows.values():
+        by_project.setdefault((row.entity_name, row.project_name), []).append(row)
+    records: dict[str, VersionRecord] = {}
+    for (entity, project), members in by_project.items():
+        for record in version_records(conn, members, entity=entity, project=project):
+            records[record.id] = record
+    return [records[version_id] for version_id in version_ids if version_id in records]
 
 
 def collection_record(

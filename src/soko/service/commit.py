@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from soko.core.digests import Digest
-from soko.core.manifest import Manifest
+from soko.core.manifest import Manifest, ManifestRef
 from soko.core.names import (
     check_new_paths,
     validate_aliases,
@@ -51,7 +51,7 @@ from soko.errors import ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
 from soko.service import possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
-from soko.service.store import Store, parse_blob_ref
+from soko.service.store import Store
 
 Borrowed = Mapping[Digest, int]
 """Blobs of other projects' versions the committer may read, which the project comes to
@@ -99,7 +99,9 @@ def commit_version(
     request = validated(request)
     twin = _commit_to_twin(store, request, borrowed)
     if twin is not None:
-        if twin.manifest_blob and store.quarantine_holds([parse_blob_ref(twin.manifest_blob)]):
+        if twin.manifest_blob and store.quarantine_holds(
+            [ManifestRef.parse(twin.manifest_blob).digest]
+        ):
             # The twin's manifest blob was found damaged and set aside: the same content
             # logged again stores it again.
             store.put_manifest(request.manifest)

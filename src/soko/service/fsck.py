@@ -33,8 +33,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, select, text
 
-from soko.core.digests import Digest
-from soko.core.manifest import Manifest
+from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import Manifest, ManifestRef
 from soko.core.records import COMMITTED, DELETED
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError
 from soko.metadata.schema import aliases, collections, links, versions
@@ -43,11 +43,10 @@ from soko.service.gc import (
     LiveVersion,
     live_versions,
     pending_blob_digests,
-    read_manifest,
 )
-from soko.service.store import Store, parse_blob_ref
+from soko.service.store import Store
 from soko.storage.base import BlobInfo
-from soko.storage.local import LocalBlobStore
+from soko.storage.capabilities import Compacts
 
 _CHUNK = 4 * 1024 * 1024
 _HASH_THREADS = min(4, os.cpu_count() or 1)
@@ -230,21 +229,24 @@ def _check_version(
     if key is None:
         return  # a pending version without a manifest yet; its entries are checked apart
     try:
-        manifest_digest = parse_blob_ref(key)
+        manifest_ref = ManifestRef.parse(key)
     except SokoError:
         yield Problem(
             "bad_manifest", version.name, f"version {version.name}: bad manifest key {key!r}"
         )
         return
+    manifest_digest = manifest_ref.digest
     found.manifests.setdefault(manifest_digest, []).append(version)
     if manifest_digest in found.damaged:
         return  # reported with the damaged blobs, naming this version
     try:
-        manifest = read_manifest(store, version)
+        manifest = store.load_manifest(
+            manifest_ref, Algorithm.parse(version.algorithm), cached=False, name=version.name
+        )
     except NotFoundError:
         return  # reported with the missing blobs
     except CorruptBlobError:
-        # Damaged since it was re-hashed (or not listed then): read_manifest set it aside.
+        # Damaged since it was re-hashed (or not listed then): the load set it aside.
         found.damaged[manifest_digest] = "its bytes do not hash to it"
         if not store.blobs.exists(manifest_digest):
             found.set_aside.add(manifest_digest)
@@ -423,8 +425,8 @@ def _quarantine_notes(store: Store, found: _Findings) -> list[str]:
 
 
 def _temp_notes(store: Store) -> list[str]:
-    blobs: Any = store.blobs
-    if not isinstance(blobs, LocalBlobStore):
+    blobs = store.blobs
+    if not isinstance(blobs, Compacts):
         return []
     now = time.time()
     notes = []

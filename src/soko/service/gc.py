@@ -46,14 +46,14 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Entry, Manifest
+from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import COMMITTED, PENDING, as_utc
-from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError, ValidationError
+from soko.errors import NotFoundError, SokoError, StoreError, ValidationError
 from soko.metadata.schema import collections, entities, pending_entries, projects, versions
-from soko.service.store import Store, parse_blob_ref
+from soko.service.store import Store
 from soko.service.versions import delete_version
 from soko.storage.base import BlobInfo
-from soko.storage.local import LocalBlobStore
+from soko.storage.capabilities import BatchDeletes, Compacts
 
 DEFAULT_GRACE_SECONDS = 3600.0
 LIVE_STATES = (COMMITTED, PENDING)
@@ -150,12 +150,13 @@ def collect_garbage(
     report.quarantine_removed = _clear_quarantine(
         store, marker.live, grace_seconds=grace_seconds, dry_run=dry_run
     )
-    if isinstance(store.blobs, LocalBlobStore):
+    blobs = store.blobs
+    if isinstance(blobs, Compacts):
         if dry_run:
-            report.temp_files_removed = len(store.blobs.temp_files_older_than(grace_seconds))
+            report.temp_files_removed = len(blobs.temp_files_older_than(grace_seconds))
         else:
-            report.temp_files_removed = store.blobs.remove_stale_temp(grace_seconds)
-        compacted = store.blobs.compact(grace_seconds, dry_run=dry_run)
+            report.temp_files_removed = blobs.remove_stale_temp(grace_seconds)
+        compacted = blobs.compact(grace_seconds, dry_run=dry_run)
         report.packs_deleted = compacted.packs_deleted
         report.packs_rewritten = compacted.packs_rewritten
         report.pack_bytes_reclaimed = compacted.bytes_reclaimed
@@ -254,18 +255,6 @@ def pending_blob_digests(conn: Connection) -> Iterator[tuple[str, str, Digest]]:
             continue
 
 
-def read_manifest(store: Store, version: LiveVersion) -> Manifest:
-    """The manifest of *version*, read and checked from the blob store (no cache); a
-    damaged one is set aside (see :meth:`Store.manifest_bytes`)."""
-    if version.manifest_blob is None:
-        raise NotFoundError(f"{version.name} has no manifest blob.")
-    digest = parse_blob_ref(version.manifest_blob)
-    try:
-        return store.read_manifest(digest, Algorithm.parse(version.algorithm))
-    except CorruptBlobError as exc:
-        raise CorruptBlobError(f"{version.name}: {exc}") from None
-
-
 class _Marker:
     """The live set, grown as live versions are found; remembers which it has seen."""
 
@@ -291,14 +280,16 @@ class _Marker:
             if key in self.seen_manifests:
                 continue
             try:
-                manifest = read_manifest(self.store, version)
+                manifest = self.store.load_manifest(
+                    key, Algorithm.parse(version.algorithm), cached=False, name=version.name
+                )
             except (SokoError, ValueError) as exc:
                 raise StoreError(
                     f"Garbage collection stopped: cannot read the manifest of {version.name} "
                     f"({exc}); nothing was deleted from then on. Run `soko verify`."
                 ) from exc
             self.seen_manifests.add(key)
-            self.live.add(parse_blob_ref(key))
+            self.live.add(ManifestRef.parse(key).digest)
             self.live.update(manifest.blob_digests())
             if self.progress:
                 self.progress(1, 0)
@@ -350,7 +341,7 @@ def _sweep(
 
 
 def _delete(store: Store, digests: list[Digest], cutoff: float) -> None:
-    if isinstance(store.blobs, LocalBlobStore):
+    if isinstance(store.blobs, BatchDeletes):
         # One index transaction for the batch's packed blobs, not one fsync per blob; a
         # packed copy refreshed since the stat above is kept.
         store.blobs.delete_many(digests, written_before=cutoff)

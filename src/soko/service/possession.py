@@ -38,9 +38,9 @@ from sqlalchemy import Connection, select
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import COMMITTED, VersionRecord
-from soko.errors import MissingBlobsError, NotFoundError, ValidationError
+from soko.errors import MissingBlobsError, ValidationError
 from soko.metadata.schema import aliases, collections, project_blobs
-from soko.service.catalog import ensure_project, find_project, now, record_by_id
+from soko.service.catalog import ensure_project, find_project, now, records_by_ids
 from soko.service.store import Store
 
 # Digests per IN query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters,
@@ -171,14 +171,10 @@ def source_versions(
     """The committed versions a commit into ``entity/project/name`` may borrow from, before
     the caller keeps those it may read: the collection's latest (when *name* is given and
     it has one), then each of *version_ids* that names a committed version."""
-    found: list[VersionRecord] = []
     with store.engine.connect() as conn:
         latest = None if name is None else _latest_id(conn, entity, project, name)
-        for version_id in dict.fromkeys([*([latest] if latest else []), *version_ids]):
-            try:
-                found.append(record_by_id(conn, version_id))
-            except NotFoundError:
-                continue
+        wanted = list(dict.fromkeys([*([latest] if latest else []), *version_ids]))
+        found = records_by_ids(conn, wanted)
     return [r for r in found if r.state == COMMITTED and r.manifest_blob is not None]
 
 

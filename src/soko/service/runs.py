@@ -18,7 +18,7 @@ from soko.core.names import (
 from soko.core.records import RUN_STATES, RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.metadata.schema import entities, lineage, projects, runs, versions
-from soko.service.catalog import ensure_project, find_project, now, record_by_id
+from soko.service.catalog import ensure_project, find_project, now, records_by_ids
 from soko.service.commit import add_lineage
 from soko.service.store import Store
 
@@ -155,4 +155,4 @@ def versions_of_run(store: Store, run_id: str, direction: str) -> list[VersionRe
             .where(lineage.c.run_id == run_id, lineage.c.direction == direction)
             .order_by(lineage.c.created_at)
         ).scalars()
-        return [record_by_id(conn, version_id) for version_id in ids]
+        return records_by_ids(conn, list(ids))

@@ -11,14 +11,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Manifest, check_manifest_blob
+from soko.core.manifest import Manifest, ManifestRef
 from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.storage.base import BlobStore
+from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
-from soko.storage.quarantine import HasQuarantine, Quarantine
+from soko.storage.quarantine import Quarantine
 
-MANIFEST_ALGORITHM = Algorithm.XXH128
 SET_ASIDE = (
     " It was moved to the store's quarantine: log the same files again to store it again "
     "(or, on the embedded store, run `soko verify --repair`)."
@@ -45,39 +45,51 @@ class Store:
 
     def put_manifest(self, manifest: Manifest) -> str:
         """Store a manifest as a blob; returns its key (``xxh128:<hex>``)."""
-        raw = manifest.to_bytes()
-        digest = Digest.of_bytes(raw, MANIFEST_ALGORITHM)
-        self.blobs.put_bytes(digest, raw)
-        key = str(digest)
-        self._remember(key, manifest)
-        return key
+        ref, raw = ManifestRef.encode(manifest)
+        self.blobs.put_bytes(ref.digest, raw)
+        self._remember(ref.key, manifest)
+        return ref.key
 
-    def load_manifest(self, key: str, algorithm: Algorithm) -> Manifest:
-        """A stored manifest by key, from a small in-process cache when it was seen before
-        (else as :meth:`read_manifest` reads it)."""
-        with self._lock:
-            cached = self._manifests.get(key)
-            if cached is not None:
-                self._manifests.move_to_end(key)
-                return cached
-        manifest = self.read_manifest(parse_blob_ref(key), algorithm)
-        self._remember(key, manifest)
+    def load_manifest(
+        self,
+        ref: ManifestRef | str,
+        algorithm: Algorithm,
+        *,
+        cached: bool = True,
+        name: str | None = None,
+    ) -> Manifest:
+        """The manifest stored as *ref* (a version's ``manifest_blob``), read from the blob
+        store and checked against its digest (see :meth:`manifest_bytes`): the one way the
+        service and the server load a manifest. With *cached*, a small in-process cache
+        answers for a manifest seen before, and keeps this one (a sweep over every version
+        reads without it). *name*, the version's, starts the message of a damaged one."""
+        if isinstance(ref, str):
+            ref = ManifestRef.parse(ref)
+        if cached:
+            with self._lock:
+                known = self._manifests.get(ref.key)
+                if known is not None:
+                    self._manifests.move_to_end(ref.key)
+                    return known
+        try:
+            manifest = Manifest.from_bytes(self.manifest_bytes(ref), algorithm)
+        except CorruptBlobError as exc:
+            if name is None:
+                raise
+            raise CorruptBlobError(f"{name}: {exc}") from None
+        if cached:
+            self._remember(ref.key, manifest)
         return manifest
 
-    def read_manifest(self, digest: Digest, algorithm: Algorithm) -> Manifest:
-        """The manifest stored as blob *digest*, read from the blob store and checked
-        against its digest; a damaged one is set aside (CorruptBlobError)."""
-        return Manifest.from_bytes(self.manifest_bytes(digest), algorithm)
-
-    def manifest_bytes(self, digest: Digest) -> bytes:
-        """The stored bytes of the manifest blob *digest*, checked. Bytes that do not match
+    def manifest_bytes(self, ref: ManifestRef) -> bytes:
+        """The stored bytes of the manifest blob *ref*, checked. Bytes that do not match
         are moved to the quarantine, so that the next log of that content stores the
         manifest again, and raise CorruptBlobError."""
-        raw = self.blobs.read_bytes(digest)
+        raw = self.blobs.read_bytes(ref.digest)
         try:
-            check_manifest_blob(raw, digest)
+            ref.check(raw)
         except CorruptBlobError as exc:
-            moved = self.set_aside(digest)
+            moved = self.set_aside(ref.digest)
             raise CorruptBlobError(f"{exc}{SET_ASIDE if moved else ''}") from None
         return raw
 
@@ -109,7 +121,3 @@ class Store:
             while len(self._manifests) > 32:
                 self._manifests.popitem(last=False)
 
-
-def parse_blob_ref(key: str) -> Digest:
-    alg, _, hex_digest = key.partition(":")
-    return Digest.from_hex(hex_digest, Algorithm.parse(alg))

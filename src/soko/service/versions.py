@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from soko.core.digests import Digest
+from soko.core.manifest import ManifestRef
 from soko.core.names import (
     PROJECT_RULE,
     TYPE_RULE,
@@ -39,9 +40,10 @@ from soko.service.catalog import (
     now,
     record_by_id,
     version_record,
+    version_records,
 )
 from soko.service.commit import set_aliases
-from soko.service.store import Store, parse_blob_ref
+from soko.service.store import Store
 
 _UNSET: Any = object()
 
@@ -131,7 +133,7 @@ def has_committed_digest(
         ).first()
     if row is None:
         return False
-    manifest = [parse_blob_ref(row.manifest_blob)] if row.manifest_blob else []
+    manifest = [ManifestRef.parse(row.manifest_blob).digest] if row.manifest_blob else []
     return not store.quarantine_holds(itertools.chain(blobs, manifest))
 
 
@@ -150,7 +152,7 @@ def list_versions(store: Store, entity: str, project: str, name: str) -> list[Ve
             .where(versions.c.collection_id == collection.id, versions.c.state == COMMITTED)
             .order_by(versions.c.version_index)
         ).all()
-        return [version_record(conn, r, entity=entity, project=project) for r in rows]
+        return version_records(conn, rows, entity=entity, project=project)
 
 
 def list_collections(

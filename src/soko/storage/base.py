@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, ValidationError
@@ -171,31 +171,4 @@ class BlobStore(Protocol):
 
     def sync(self) -> None:
         """Make every put that returned before this call durable."""
-        ...
-
-    def local_path(self, digest: Digest) -> str | None:
-        """The blob's file, for stores on the local file system (reflink/copy fast path).
-
-        None for a store whose blobs are not local files. The path is not checked: when the
-        blob is missing, no file is there, and opening it raises ``FileNotFoundError``.
-        """
-        ...
-
-
-@runtime_checkable
-class BatchReads(Protocol):
-    """A store that answers for many blobs at once: the local store, through its pack index.
-
-    A server sizes and reads a batch of small blobs with it in a few queries and one open
-    per pack, instead of a system call (or a bucket request) per blob.
-    """
-
-    def sizes(self, digests: Iterable[Digest]) -> dict[Digest, int]:
-        """The stored size of each of *digests* the store holds; absent ones are left out.
-        A blob that is packed is given its packed size, the one :meth:`read_packed` reads."""
-        ...
-
-    def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
-        """The bytes (not verified) of those of *digests* that are packed, one blob at a
-        time as it is read, one open per pack; the others are left out."""
         ...

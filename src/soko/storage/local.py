@@ -1,11 +1,8 @@
 """A BlobStore in a folder of the local file system.
 
-Layout of the root::
+Layout of the root: a :class:`~.folder.BlobFolder` (``blobs/``, ``packs/``, ``tmp/``) and::
 
     format_version            "2\\n": the store's format (see :mod:`.layout`)
-    blobs/<alg>/<xx>/<hex>    one read-only file per blob (see :func:`~.base.blob_key`)
-    packs/                    small blobs stored in batches, many to a file (:mod:`.packs`)
-    tmp/                      blobs and packs being written, under process-unique names
     quarantine/<alg>/<hex>    blobs found not to match their digest, set aside (:mod:`.quarantine`)
 
 Write order (the rules of :mod:`soko.storage.base` follow from it):
@@ -18,9 +15,7 @@ Write order (the rules of :mod:`soko.storage.base` follow from it):
    sees no blob or the whole blob; two writers of one blob both succeed, the second rename
    swapping in identical bytes.
 4. No fsync here: :meth:`LocalBlobStore.sync` flushes every write since the last sync in one
-   go (``syncfs(2)`` of the store's file system when more than a few files wait, else
-   fsyncs spread over a few threads), so 20,000 small files do not cost 20,000 serial
-   fsyncs.
+   go (see :mod:`.durability`).
 
 A writer killed between 1 and 3 leaves a file in ``tmp/`` that is never a blob;
 :meth:`LocalBlobStore.remove_stale_temp` deletes such files once they are old enough.
@@ -36,102 +31,33 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import ctypes
-import functools
 import io
 import os
 import stat as stat_module
-import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from soko.core.digests import Algorithm, Digest, Hasher
-from soko.errors import DigestMismatchError, StoreError, ValidationError
+from soko.errors import DigestMismatchError, StoreError
 from soko.storage import copying
 from soko.storage.base import (
     BlobInfo,
     ComparingReader,
-    blob_key,
     blob_not_found,
     digest_mismatch,
-    digest_of_key,
     same_bytes,
 )
-from soko.storage.layout import fsync_dir, open_root, replace_into
-from soko.storage.pack_writer import PackWriter
-from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, Packs
+from soko.storage.durability import unsynced_of
+from soko.storage.folder import O_BINARY as _O_BINARY
+from soko.storage.folder import BlobFolder
+from soko.storage.layout import open_root, replace_into
+from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport
 from soko.storage.quarantine import Quarantine
-
-_BLOBS = "blobs"
-_TMP = "tmp"
-_TEMP_SUFFIX = ".tmp"
 
 _SMALL = 1024 * 1024
 PACK_MIN_BLOBS = 32
 """A batch of fewer blobs is stored loose: a pack's fsync would cost more than it saves."""
-_SYNC_THREADS = 8
-FSYNC_UP_TO = 32
-"""Up to this many blobs written since the last sync are fsynced one by one, more with one
-``syncfs`` (packs are fsynced as they are written and do not count)."""
-# Blobs are never modified in place; read-only files guard them against a hard-linked
-# copy being edited. Creating the temp file with these bits costs no extra syscall.
-_BLOB_MODE = 0o444
-_O_BINARY = getattr(os, "O_BINARY", 0)
-
-
-@functools.cache
-def _syncfs() -> Callable[[int], int] | None:
-    """libc's ``syncfs``, or None where the platform has none (then fsyncs are used)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function: Callable[[int], int] = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    return function
-
-
-@dataclass
-class _RootState:
-    """What the instances of one store root in this process share."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    sync_lock: threading.Lock = field(default_factory=threading.Lock)
-    """Held through a whole sync, so that a second caller returns only once the files it
-    counts on are flushed (not merely taken over by a flush still running)."""
-    dirty: bool = False
-    """A put returned since the last sync (or skipped a blob that exists)."""
-    unsynced: set[str] = field(default_factory=set)
-    """Loose blob files written, or found, since the last sync."""
-    known_dirs: set[str] = field(default_factory=set)
-    """Fan-out folders known to exist, so most puts skip makedirs."""
-    packs: Packs | None = None
-    """The pack index, one connection per process and root."""
-
-
-_states: dict[str, _RootState] = {}
-_states_lock = threading.Lock()
-
-
-def _reset_after_fork() -> None:
-    # Locks held by other threads at fork() would never be released in the child.
-    global _states_lock
-    _states_lock = threading.Lock()
-    for state in _states.values():
-        state.lock = threading.Lock()
-        state.sync_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def _state_of(root: str) -> _RootState:
-    with _states_lock:
-        return _states.setdefault(root, _RootState())
 
 
 class LocalBlobStore:
@@ -141,42 +67,22 @@ class LocalBlobStore:
     """
 
     def __init__(self, root: str | Path) -> None:
-        self.root = os.path.abspath(os.fspath(root))
-        self._tmp = os.path.join(self.root, _TMP)
+        self.folder = BlobFolder(os.fspath(root), pack_target=PACK_TARGET)
+        self.root = self.folder.root
+        self._tmp = self.folder.tmp
+        open_root(self.root, self._tmp, self.folder.new_temp_name)
         # Shared by every instance on this root in this process, so that any of them can
         # sync what the others wrote.
-        self._state = _state_of(os.path.realpath(self.root))
-        self._known_dirs = self._state.known_dirs
-        open_root(self.root, self._tmp, self._new_temp_name)
-        with self._state.lock:
-            if self._state.packs is None:
-                self._state.packs = Packs(self.root, self._new_temp_name)
-            self.packs = self._state.packs
+        self._unsynced = unsynced_of(os.path.realpath(self.root))
+        self.packs = self.folder.packs
+        self._path = self.folder.path
+        self._known_dirs = self.folder.known_dirs
+        # Bound once: these run once per blob written.
+        self._note_written = self._unsynced.note
         self.quarantine = Quarantine(self.root, loose_path=self._path, packs=self.packs)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({self.root!r})"
-
-    # -- paths ---------------------------------------------------------------------------
-
-    def _path(self, digest: Digest) -> str:
-        # Concatenation, not os.path.join: this runs once per blob of every manifest.
-        return f"{self.root}{os.sep}{blob_key(digest)}"
-
-    def _new_temp_name(self) -> str:
-        name = f"{os.getpid()}-{threading.get_native_id()}-{os.urandom(8).hex()}{_TEMP_SUFFIX}"
-        return os.path.join(self._tmp, name)
-
-    def _open_temp(self) -> tuple[int, str]:
-        temp = self._new_temp_name()
-        # Read and write: copying.copy_file reads back what the kernel copied, to hash it.
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY
-        try:
-            return os.open(temp, flags, _BLOB_MODE), temp
-        except FileNotFoundError:
-            # tmp/ was removed behind our back (a user cleaning up): recreate it once.
-            os.makedirs(self._tmp, exist_ok=True)
-            return os.open(temp, flags, _BLOB_MODE), temp
 
     # -- writing -------------------------------------------------------------------------
 
@@ -273,13 +179,7 @@ class LocalBlobStore:
             )[1]
 
     def _open_stored(self, digest: Digest) -> BinaryIO | None:
-        """A reader of the stored copy (the loose file, else the packed bytes), or None."""
-        try:
-            return open(self._path(digest), "rb")
-        except FileNotFoundError:
-            pass
-        data = self.packs.read(digest)
-        return None if data is None else io.BytesIO(data)
+        return self.folder.open_stored(digest)
 
     def _settle(
         self, digest: Digest, same: bool, matches: Callable[[BinaryIO], bool], source: str
@@ -325,7 +225,7 @@ class LocalBlobStore:
             return [self._put_one(digest, path, held.get(digest)) for digest, path in items]
         packed = self.packs.touch(self.packs.present([d for d, _ in items]))
         sizes = [0] * len(items)
-        with PackWriter(self.packs, target=PACK_TARGET) as writer:
+        with self.folder.packer() as writer:
             for index, (digest, path) in enumerate(items):
                 if digest in packed or digest in writer:
                     continue
@@ -363,7 +263,7 @@ class LocalBlobStore:
                 self._settle(digest, False, _same_as_bytes(small[digest]), "bytes")
         packed = self.packs.touch(kept)
         kept = packed | {d for d in kept - packed if self._existing_size(d) is not None}
-        with PackWriter(self.packs, target=PACK_TARGET) as writer:
+        with self.folder.packer() as writer:
             for digest, data in blobs:
                 if len(data) > MAX_PACKED:
                     self.put_bytes(digest, data)
@@ -421,7 +321,7 @@ class LocalBlobStore:
     def _write_bytes(self, digest: Digest, data: bytes) -> None:
         """Write verified bytes to a temp file and move it into place."""
         try:
-            fd, temp = self._open_temp()
+            fd, temp = self.folder.open_temp()
         except OSError as exc:
             raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
         try:
@@ -452,7 +352,7 @@ class LocalBlobStore:
         algorithm = expected if isinstance(expected, Algorithm) else expected.algorithm
         hasher = algorithm.hasher()
         try:
-            fd, temp = self._open_temp()
+            fd, temp = self.folder.open_temp()
         except OSError as exc:
             raise StoreError(f"Cannot create a temp file in {self._tmp}: {exc}") from exc
         try:
@@ -485,12 +385,6 @@ class LocalBlobStore:
             raise StoreError(f"Cannot move blob {digest} into place: {exc}") from exc
         self._note_written(final)
 
-    def _note_written(self, final: str) -> None:
-        state = self._state
-        with state.lock:
-            state.dirty = True
-            state.unsynced.add(final)
-
     # -- durability ----------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -499,71 +393,12 @@ class LocalBlobStore:
         It also covers a put skipped because another process had just written the blob:
         that blob is flushed here too, so a version never relies on someone else's sync.
         """
-        state = self._state
-        with state.sync_lock:
-            self._sync_locked(state)
-
-    def _sync_locked(self, state: _RootState) -> None:
-        with state.lock:
-            if not state.dirty:
-                return
-            state.dirty = False
-            paths, state.unsynced = state.unsynced, set()
-        try:
-            syncfs = _syncfs()
-            # A few files are flushed one by one: syncfs would also flush whatever else
-            # is dirty on the file system (the user's own freshly written data).
-            if syncfs is not None and len(paths) > FSYNC_UP_TO:
-                self._run_syncfs(syncfs)
-            else:
-                self._fsync_all(paths)
-        except BaseException:
-            with state.lock:
-                state.dirty = True
-                state.unsynced |= paths
-            raise
-
-    def _run_syncfs(self, syncfs: Callable[[int], int]) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            if syncfs(fd) != 0:
-                errno = ctypes.get_errno()
-                raise StoreError(f"syncfs of {self.root} failed: {os.strerror(errno)}")
-        finally:
-            os.close(fd)
-
-    def _fsync_all(self, paths: set[str]) -> None:
-        folders = {os.path.dirname(p) for p in paths}
-        # A new fan-out folder is an entry of its parent, and so on up to blobs/.
-        folders |= {os.path.dirname(f) for f in folders}
-        folders |= {os.path.dirname(f) for f in folders}
-        with ThreadPoolExecutor(max_workers=_SYNC_THREADS) as pool:
-            list(pool.map(self._fsync_file, paths))
-            list(pool.map(self._fsync_dir, folders))
-
-    @staticmethod
-    def _fsync_file(path: str) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | _O_BINARY)
-        except FileNotFoundError:
-            return  # deleted since: nothing to make durable
-        except OSError as exc:
-            raise StoreError(f"Cannot open {path} to fsync it: {exc}") from exc
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            raise StoreError(f"fsync of {path} failed: {exc}") from exc
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _fsync_dir(path: str) -> None:
-        fsync_dir(path)
+        self._unsynced.sync()
 
     # -- reading -------------------------------------------------------------------------
 
     def exists(self, digest: Digest) -> bool:
-        return os.access(self._path(digest), os.F_OK) or bool(self.packs.present([digest]))
+        return self.folder.exists(digest)
 
     def missing(self, digests: Iterable[Digest]) -> set[Digest]:
         """Which of *digests* the store lacks: the pack index is asked in batches, then
@@ -581,10 +416,7 @@ class LocalBlobStore:
         if found:
             # Another process may have written these and not synced yet: a commit that
             # counts on them flushes them too (packs are durable once indexed).
-            state = self._state
-            with state.lock:
-                state.dirty = True
-                state.unsynced.update(found)
+            self._unsynced.note_all(found)
         return absent
 
     def open(self, digest: Digest) -> BinaryIO:
@@ -601,7 +433,7 @@ class LocalBlobStore:
         """The bytes (not verified) of those of *digests* that are packed, one open per
         pack, each read as it is asked for; the others are left out, for
         :meth:`local_path` to find."""
-        return self.packs.read_many(digests)
+        return self.folder.read_packed(digests)
 
     def sizes(self, digests: Iterable[Digest]) -> dict[Digest, int]:
         """The stored size of each of *digests* the store holds (absent ones left out): the
@@ -646,60 +478,24 @@ class LocalBlobStore:
     ) -> None:
         """Delete each blob, loose or packed (one index transaction for all); with
         *written_before*, packed copies refreshed since then are kept."""
-        for digest in digests:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path(digest))
-        self.packs.delete(digests, written_before=written_before)
+        self.folder.delete_many(digests, written_before=written_before)
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
         """Every blob (of one algorithm, when given); files that are not blob keys are
         skipped, so a stray file never shows up as a blob."""
-        algorithms = list(Algorithm) if algorithm is None else [Algorithm.parse(algorithm)]
-        loose: set[Digest] = set()
-        for alg in algorithms:
-            alg_dir = os.path.join(self.root, _BLOBS, alg.key)
-            for fanout in _scandir(alg_dir):
-                if not fanout.is_dir(follow_symlinks=False):
-                    continue
-                for entry in _scandir(fanout.path):
-                    info = _blob_info(f"{_BLOBS}/{alg.key}/{fanout.name}/{entry.name}", entry)
-                    if info is not None:
-                        loose.add(info.digest)
-                        yield info
-        for info in self.packs.list(None if algorithm is None else algorithms[0]):
-            if info.digest not in loose:  # stored both ways by two writers: listed once
-                yield info
+        return self.folder.list(None if algorithm is None else Algorithm.parse(algorithm))
 
     def compact(self, grace_seconds: float, *, dry_run: bool = False) -> CompactReport:
         """Reclaim the space of deleted packed blobs (see :meth:`.packs.Packs.compact`)."""
-        return self.packs.compact(grace_seconds=grace_seconds, dry_run=dry_run)
-
-    # -- temp files ----------------------------------------------------------------------
+        return self.folder.compact(grace_seconds, dry_run=dry_run)
 
     def temp_files_older_than(self, seconds: float) -> builtins.list[str]:
-        """Paths of files in ``tmp/`` last written more than *seconds* ago.
-
-        A live writer keeps writing to its temp file, so an old one was left by a process
-        that was killed; the grace period must exceed the longest pause of a live writer.
-        """
-        cutoff = time.time() - seconds
-        stale = []
-        for entry in _scandir(self._tmp):
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                    stale.append(entry.path)
-            except FileNotFoundError:
-                continue  # renamed into place or removed meanwhile
-        return stale
+        """Paths of files in ``tmp/`` left by killed writers (see :class:`.folder.BlobFolder`)."""
+        return self.folder.temp_files_older_than(seconds)
 
     def remove_stale_temp(self, seconds: float) -> int:
         """Delete the files :meth:`temp_files_older_than` finds; returns how many went."""
-        removed = 0
-        for path in self.temp_files_older_than(seconds):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-                removed += 1
-        return removed
+        return self.folder.remove_stale_temp(seconds)
 
 
 def _read_small(path: str) -> bytes | None:
@@ -716,28 +512,6 @@ def _read_small(path: str) -> bytes | None:
         return data
     finally:
         os.close(fd)
-
-
-def _scandir(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as entries:
-            return list(entries)
-    except FileNotFoundError:
-        return []
-
-
-def _blob_info(key: str, entry: os.DirEntry[str]) -> BlobInfo | None:
-    try:
-        digest = digest_of_key(key)
-    except ValidationError:
-        return None
-    try:
-        if not entry.is_file(follow_symlinks=False):
-            return None
-        st = entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return None  # deleted while listing
-    return BlobInfo(digest, st.st_size, st.st_mtime)
 
 
 def _same_as_bytes(data: bytes) -> Callable[[BinaryIO], bool]:

@@ -132,6 +132,3 @@ class MemoryBlobStore:
     def sync(self) -> None:
         """Nothing to flush: a memory store is never durable."""
 
-    def local_path(self, digest: Digest) -> str | None:
-        """None: the blobs are not files."""
-        return None

@@ -1,8 +1,8 @@
-"""Small blobs stored many to a file: the pack half of :class:`~.local.LocalBlobStore`.
+"""Small blobs stored many to a file: the pack half of a :class:`~.folder.BlobFolder`.
 
 A loose blob costs a file create, a write and a rename, about 150 µs a blob in Python on
 this project's machines: 3 s for 20,000 small files. A pack costs that once for a whole
-batch. Layout under the store root::
+batch. Layout under the root (of the local store, or of the download cache)::
 
     packs/<name>.pack   blobs back to back, nothing else (the index knows the offsets)
     packs/index.db      SQLite: (algorithm, digest) -> pack, offset, size, written
@@ -35,21 +35,20 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import StoreError
 from soko.storage.base import BlobInfo, digest_mismatch
 from soko.storage.copying import write_parts
 from soko.storage.layout import fsync_dir
+from soko.storage.pack_index import ALG_KEYS, Location, PackIndex, PackUsage
+
+__all__ = ["CompactReport", "Location", "PackUsage", "Packs"]
 
 PACKS = "packs"
-INDEX_NAME = "index.db"
 PACK_SUFFIX = ".pack"
 MAX_PACKED = 1024 * 1024
 """Blobs up to this size are packed when stored in a batch; larger ones stay loose."""
@@ -57,35 +56,6 @@ PACK_TARGET = 64 * 1024 * 1024
 """A batch is cut into packs of about this size, which bounds what a writer holds."""
 REWRITE_BELOW = 0.5
 """Compaction rewrites a pack whose live bytes are less than this share of it."""
-
-_PARAMS = 500  # digests per IN (...) query, well below SQLite's limit on parameters
-_BUSY_MS = 60_000
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS packed (
-    alg TEXT NOT NULL,
-    digest BLOB NOT NULL,
-    pack TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    written REAL NOT NULL,
-    PRIMARY KEY (alg, digest)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS packed_by_pack ON packed (pack);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    pack: str
-    offset: int
-    size: int
-    written: float
-
-
-class PackUsage(NamedTuple):
-    blobs: int
-    live_bytes: int
-    last_written: float
 
 
 @dataclass
@@ -96,188 +66,13 @@ class CompactReport:
     bytes_reclaimed: int = 0
 
 
-class Packs:
-    """The packed blobs of one store root; safe to share between threads and processes."""
+class Packs(PackIndex):
+    """The packed blobs of one store root, their index (:class:`~.pack_index.PackIndex`)
+    and their files; safe to share between threads and processes."""
 
     def __init__(self, root: str, new_temp: Callable[[], str]) -> None:
-        self.folder = os.path.join(root, PACKS)
-        self._index_path = os.path.join(self.folder, INDEX_NAME)
+        super().__init__(os.path.join(root, PACKS))
         self._new_temp = new_temp
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
-        _instances.add(self)
-
-    def _after_fork_in_child(self) -> None:
-        # A lock another thread held at fork() would stay held in the child forever, and
-        # SQLite must not use (nor close) a connection opened by the parent: keep it
-        # referenced, untouched, and open a new one when needed.
-        self._lock = threading.Lock()
-        if self._conn is not None:
-            _inherited_connections.append(self._conn)
-            self._conn = None
-
-    # -- the index -----------------------------------------------------------------------
-
-    def _connection(self, *, create: bool) -> sqlite3.Connection | None:
-        """The index, opened once per process; None when it does not exist and *create*
-        is false (a store that never packed a blob pays no query)."""
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        if not create and not os.path.exists(self._index_path):
-            return None
-        try:
-            os.makedirs(self.folder, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"Cannot create {self.folder}: {exc}") from exc
-        # Switching a new database to WAL takes an exclusive lock that SQLite does not
-        # wait for: two processes creating the index at once see "database is locked",
-        # and the later one simply tries again.
-        deadline = time.monotonic() + _BUSY_MS / 1000
-        while True:
-            try:
-                conn = self._open_index()
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise StoreError(
-                        f"Cannot open the pack index {self._index_path}: {exc}"
-                    ) from exc
-                time.sleep(0.02)
-            except sqlite3.Error as exc:
-                raise StoreError(f"Cannot open the pack index {self._index_path}: {exc}") from exc
-        # A connection inherited through fork() must not be used by the child.
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def _open_index(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._index_path,
-            timeout=_BUSY_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
-            if str(mode).lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a committed row survives a power cut, as the pack it points at does.
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection(create=True)
-            assert conn is not None
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                # Also after a failed COMMIT, so that the next BEGIN starts clean; SQLite
-                # may have rolled back on its own already.
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-                raise
-
-    def locate(self, digests: Iterable[Digest]) -> dict[Digest, Location]:
-        """Where each of *digests* that is packed lives; one query per 500 digests."""
-        return {
-            wanted[raw]: Location(pack, offset, size, written)
-            for wanted, rows in self._query(digests, ", pack, offset, size, written")
-            for raw, pack, offset, size, written in rows
-        }
-
-    def present(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Those of *digests* that are packed (cheaper than :meth:`locate`: the commit and
-        the log's missing-blob question ask it for every blob of a version)."""
-        return {wanted[raw] for wanted, rows in self._query(digests, "") for (raw,) in rows}
-
-    def _query(
-        self, digests: Iterable[Digest], columns: str
-    ) -> list[tuple[dict[bytes, Digest], list[Any]]]:
-        """Rows of ``digest`` and *columns* for *digests*, in batches of 500, each with the
-        map from raw digest back to the asked :class:`Digest`."""
-        by_alg = _by_algorithm(digests)
-        batches: list[tuple[dict[bytes, Digest], list[Any]]] = []
-        if not by_alg:
-            return batches
-        with self._lock:
-            conn = self._connection(create=False)
-            if conn is None:
-                return batches
-            try:
-                for key, wanted in by_alg.items():
-                    raws = list(wanted)
-                    for start in range(0, len(raws), _PARAMS):
-                        part = raws[start : start + _PARAMS]
-                        rows = conn.execute(
-                            f"SELECT digest{columns} FROM packed "
-                            f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
-                            (key, *part),
-                        ).fetchall()
-                        batches.append((wanted, rows))
-            except sqlite3.Error as exc:
-                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return batches
-
-    def touch(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Refresh ``written`` of those of *digests* that are packed; returns them.
-
-        Atomic against :meth:`delete`: a blob is either refreshed (and garbage collection's
-        check of its age then spares it) or reported absent, to be written again.
-        """
-        wanted = list(digests)
-        present: set[Digest] = set()
-        if not wanted or self._connection(create=False) is None:
-            return present
-        now = time.time()
-        with self._transaction() as conn:
-            for digest in wanted:
-                cursor = conn.execute(
-                    "UPDATE packed SET written = ? WHERE alg = ? AND digest = ?",
-                    (now, digest.algorithm.key, digest.raw),
-                )
-                if cursor.rowcount:
-                    present.add(digest)
-        return present
-
-    def delete(self, digests: Iterable[Digest], *, written_before: float | None = None) -> None:
-        """Forget packed blobs; their bytes stay in their packs until :meth:`compact`.
-
-        With *written_before*, a blob refreshed since then (a writer about to reference
-        it again) is kept: the age check and the delete are one statement.
-        """
-        if self._connection(create=False) is None:
-            return
-        cutoff = float("inf") if written_before is None else written_before
-        with self._transaction() as conn:
-            conn.executemany(
-                "DELETE FROM packed WHERE alg = ? AND digest = ? AND written < ?",
-                [(digest.algorithm.key, digest.raw, cutoff) for digest in digests],
-            )
-
-    def forget(self, digest: Digest, location: Location) -> bool:
-        """Delete the row of *digest* if it still points at *location* (a blob found
-        damaged there, see :mod:`.quarantine`); True when it did. A row that compaction
-        moved meanwhile is left alone: its new place is another copy."""
-        if self._connection(create=False) is None:
-            return False
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "DELETE FROM packed WHERE alg = ? AND digest = ? AND pack = ? AND offset = ?",
-                (digest.algorithm.key, digest.raw, location.pack, location.offset),
-            )
-            return bool(cursor.rowcount)
 
     def list(self, algorithm: Algorithm | None = None) -> Iterator[BlobInfo]:
         for info, _pack in self.list_with_packs(algorithm):
@@ -299,7 +94,7 @@ class Packs:
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         for alg, raw, size, written, pack in rows:
-            yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written), self._pack_path(pack)
+            yield BlobInfo(Digest(Algorithm.parse(alg), raw), size, written), self.pack_path(pack)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -312,7 +107,7 @@ class Packs:
         name = os.urandom(12).hex()
         rows = []
         offset = 0
-        keys = _ALG_KEYS
+        keys = ALG_KEYS
         for digest, data in blobs:
             rows.append((keys[digest.algorithm], digest.raw, name, offset, len(data)))
             offset += len(data)
@@ -347,7 +142,7 @@ class Packs:
 
     def _publish(self, temp: str, name: str) -> None:
         """Rename the temp file to pack *name*, durably; the temp file is gone either way."""
-        final = self._pack_path(name)
+        final = self.pack_path(name)
         try:
             new_folder = not os.path.isdir(self.folder)
             os.makedirs(self.folder, exist_ok=True)
@@ -362,7 +157,7 @@ class Packs:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _pack_path(self, name: str) -> str:
+    def pack_path(self, name: str) -> str:
         return os.path.join(self.folder, name + PACK_SUFFIX)
 
     def read(self, digest: Digest) -> bytes | None:
@@ -388,7 +183,7 @@ class Packs:
             moved: set[Digest] = set()
             for pack, members in by_pack.items():
                 try:
-                    fd = os.open(self._pack_path(pack), os.O_RDONLY)
+                    fd = os.open(self.pack_path(pack), os.O_RDONLY)
                 except FileNotFoundError:
                     moved.update(d for d, _ in members)
                     continue
@@ -407,14 +202,14 @@ class Packs:
     def read_located(self, location: Location) -> bytes:
         """What *location* holds: up to its size, fewer bytes when the pack is shorter
         than the index says; FileNotFoundError when the pack is gone."""
-        fd = os.open(self._pack_path(location.pack), os.O_RDONLY)
+        fd = os.open(self.pack_path(location.pack), os.O_RDONLY)
         try:
             return os.pread(fd, location.size, location.offset)
         finally:
             os.close(fd)
 
     def _read_at(self, location: Location) -> bytes:
-        fd = os.open(self._pack_path(location.pack), os.O_RDONLY)
+        fd = os.open(self.pack_path(location.pack), os.O_RDONLY)
         try:
             return _pread_exact(fd, location, location.pack)
         finally:
@@ -457,7 +252,7 @@ class Packs:
         being published or rewritten is never taken for a missing one."""
         with self._transaction() as conn:
             names = [name for (name,) in conn.execute("SELECT DISTINCT pack FROM packed")]
-            gone = [(name,) for name in names if not os.path.exists(self._pack_path(name))]
+            gone = [(name,) for name in names if not os.path.exists(self.pack_path(name))]
             conn.executemany("DELETE FROM packed WHERE pack = ?", gone)
         return len(gone)
 
@@ -474,7 +269,7 @@ class Packs:
                 return None
             count = conn.execute("DELETE FROM packed WHERE pack = ?", (name,)).rowcount
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pack_path(name))
+                os.unlink(self.pack_path(name))
             return count
 
     def compact(self, *, grace_seconds: float, dry_run: bool = False) -> CompactReport:
@@ -507,7 +302,7 @@ class Packs:
             if used.fetchone() is not None:
                 return False
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pack_path(name))
+                os.unlink(self.pack_path(name))
             return True
 
     def _rewrite(self, old: str) -> None:
@@ -521,7 +316,7 @@ class Packs:
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
         try:
-            fd = os.open(self._pack_path(old), os.O_RDONLY)
+            fd = os.open(self.pack_path(old), os.O_RDONLY)
         except FileNotFoundError:
             return  # another collector rewrote or removed it meanwhile
         try:
@@ -555,37 +350,10 @@ class Packs:
         if moved == 0:
             # Another collector moved them first: this copy is not needed.
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pack_path(new))
+                os.unlink(self.pack_path(new))
         if old_is_empty:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pack_path(old))
-
-
-_ALG_KEYS = {algorithm: algorithm.key for algorithm in Algorithm}
-_instances: weakref.WeakSet[Packs] = weakref.WeakSet()
-_inherited_connections: list[sqlite3.Connection] = []
-
-
-def _reset_after_fork() -> None:
-    for packs in list(_instances):
-        packs._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def _by_algorithm(digests: Iterable[Digest]) -> dict[str, dict[bytes, Digest]]:
-    """*digests* by the index's algorithm key, then by raw bytes."""
-    by_alg: dict[str, dict[bytes, Digest]] = {}
-    keys = _ALG_KEYS
-    for digest in digests:
-        key = keys[digest.algorithm]
-        group = by_alg.get(key)
-        if group is None:
-            group = by_alg[key] = {}
-        group[digest.raw] = digest
-    return by_alg
+                os.unlink(self.pack_path(old))
 
 
 def _pread_exact(fd: int, location: Location, pack: str) -> bytes:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import ValidationError
@@ -158,14 +157,6 @@ class Quarantine:
                 os.unlink(self.path(digest))
                 removed += 1
         return removed
-
-
-@runtime_checkable
-class HasQuarantine(Protocol):
-    """A blob store with a quarantine folder (the local folder store)."""
-
-    @property
-    def quarantine(self) -> Quarantine: ...
 
 
 def _move(source: str, target: str) -> bool:

@@ -195,9 +195,6 @@ class S3BlobStore:
         with self.open(digest) as reader:
             return reader.read()
 
-    def local_path(self, digest: Digest) -> str | None:
-        return None
-
     # -- writing -------------------------------------------------------------------------
 
     def put_bytes(self, digest: Digest, data: bytes) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
 from soko.core.names import ALIASES_MAX_COUNT, TAGS_MAX_COUNT
 from soko.core.records import RunState
@@ -231,7 +230,3 @@ class BlobSource(WireModel):
 
 class DownloadPlanOut(WireModel):
     blobs: list[BlobSource]
-
-
-MANIFEST_ALGORITHM = Algorithm.XXH128
-"""The digest of a manifest blob (``CommitIn.manifest_blob``), whatever its entries use."""

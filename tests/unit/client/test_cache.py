@@ -332,5 +332,5 @@ def test_a_read_only_cache_still_serves_its_packs(tmp_path: Path, monkeypatch: p
     def refuse(digests: object) -> set[Digest]:
         raise StoreError("attempt to write a readonly database")
 
-    monkeypatch.setattr(cache._packs, "touch", refuse)
+    monkeypatch.setattr(cache.folder.packs, "touch", refuse)
     assert dict(cache.read_packed([d for d, _ in blobs])) == dict(blobs)

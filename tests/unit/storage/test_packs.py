@@ -18,9 +18,12 @@ import pytest
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
+from soko.storage import durability
 from soko.storage import packs as packs_module
-from soko.storage.base import BatchReads, blob_key
+from soko.storage.base import blob_key
+from soko.storage.capabilities import BatchReads
 from soko.storage.local import PACK_MIN_BLOBS, LocalBlobStore
+from soko.storage.pack_index import INDEX_NAME
 from soko.storage.packs import MAX_PACKED
 
 Item = tuple[Digest, bytes, str]
@@ -291,7 +294,7 @@ def test_the_index_is_only_created_when_a_pack_is_written(tmp_path: Path) -> Non
     digest, data = Digest.of_bytes(b"one"), b"one"
     store.put_bytes(digest, data)
     assert store.missing([digest]) == set()
-    assert not (tmp_path / "store" / "packs" / packs_module.INDEX_NAME).exists()
+    assert not (tmp_path / "store" / "packs" / INDEX_NAME).exists()
 
 
 _BATCH_WRITER = textwrap.dedent(
@@ -403,7 +406,7 @@ def test_compaction_never_deletes_a_pack_whose_rows_are_being_written(tmp_path: 
         publish(temp, name)
         # The pack is in packs/, its rows not committed yet, and it looks old: nothing but
         # the index's write lock keeps the collector from deleting it.
-        os.utime(writer.packs._pack_path(name), (long_ago, long_ago))
+        os.utime(writer.packs.pack_path(name), (long_ago, long_ago))
         renamed.set()
         collector_locks.wait(10)  # the writer commits once the collector wants the lock
 
@@ -438,7 +441,7 @@ def test_a_blob_another_process_left_unsynced_is_flushed_by_the_next_sync(
     path.parent.mkdir(parents=True)
     path.write_bytes(data)  # as another process's put would leave it, before its sync
     flushed: list[str] = []
-    monkeypatch.setattr(LocalBlobStore, "_fsync_file", staticmethod(flushed.append))
+    monkeypatch.setattr(durability, "fsync_file", flushed.append)
     assert store.missing([digest]) == set()  # the log counts on it...
     store.sync()  # ...so the commit's sync flushes it
     assert flushed == [str(path)]

@@ -29,7 +29,7 @@ from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.state import ServerState
 from soko.service import possession
-from soko.storage.local import LocalBlobStore
+from soko.storage.capabilities import PackedBatches
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.fields import ProjectName
@@ -112,8 +112,8 @@ def _store_batch(state: ServerState, body: bytes, entity: str, project: str) -> 
     frames = list(reader.feed(body))
     reader.close()
     blobs = state.store.blobs
-    if isinstance(blobs, LocalBlobStore):
-        # A folder store packs the batch: one file and one fsync, not a file per blob.
+    if isinstance(blobs, PackedBatches):
+        # One file and one fsync for the batch, not a file per blob.
         blobs.put_blobs(frames)
     else:
         # In parallel: each put is a round trip to the bucket.

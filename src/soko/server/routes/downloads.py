@@ -22,12 +22,13 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
+from soko.core.manifest import ManifestRef
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
-from soko.service.store import parse_blob_ref
-from soko.storage.base import BatchReads, BlobStore
+from soko.storage.base import BlobStore
+from soko.storage.capabilities import BatchReads, LocalFiles
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
@@ -52,7 +53,7 @@ class _BlobFileResponse(FileResponse):
 
 
 def _blob_response(blobs: BlobStore, digest: Digest, media_type: str) -> Response:
-    path = blobs.local_path(digest)
+    path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     # A packed blob has no file of its own: it is streamed from its pack.
     if path is not None and os.path.isfile(path):
         return _BlobFileResponse(path, media_type=media_type)
@@ -79,9 +80,9 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     record = state.readable_version(caller, version_id)
     if record.manifest_blob is None:
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    digest = parse_blob_ref(record.manifest_blob)
-    state.check_manifest_size(digest, name=record.qualified_name)
-    raw = state.store.manifest_bytes(digest)
+    ref = ManifestRef.parse(record.manifest_blob)
+    state.check_manifest_size(ref.digest, name=record.qualified_name)
+    raw = state.store.manifest_bytes(ref)
     return Response(raw, media_type="application/json")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from soko.core.digests import Algorithm
+from soko.core.manifest import ManifestRef
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, ValidationError
 from soko.server.auth import Principal
@@ -16,7 +17,6 @@ from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import distributed, possession, versions
 from soko.service.commit import Borrowed, commit_version, require_stored
-from soko.service.store import MANIFEST_ALGORITHM
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
 from soko.wire.fields import CollectionName, ProjectName, TypeFilter, VersionId
@@ -50,15 +50,14 @@ def _request_of(
             state.writable_run(caller, body.run_id)
         except NotFoundError:
             raise NotFoundError(f"No run with id {body.run_id!r}; start it first.") from None
-    digest = parse_digest(body.manifest_blob)
-    if digest.algorithm is not MANIFEST_ALGORITHM:
-        raise ValidationError(f"manifest_blob must be an {MANIFEST_ALGORITHM.key} digest.")
+    ref = ManifestRef(parse_digest(body.manifest_blob))
+    digest = ref.digest
     possession.require_manifest_blob(
         state.store, entity=body.entity, project=body.project, digest=digest
     )
     try:
         state.check_manifest_size(digest, name=f"{body.entity}/{body.project}/{body.name}")
-        manifest = state.store.read_manifest(digest, Algorithm.parse(body.algorithm))
+        manifest = state.store.load_manifest(ref, Algorithm.parse(body.algorithm), cached=False)
     except NotFoundError:
         raise possession.manifest_blob_not_stored(digest) from None
     except CorruptBlobError:
