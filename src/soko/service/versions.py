@@ -88,7 +88,11 @@ def _linked_version_row(conn: Connection, collection: Any, target: int | str) ->
 
 def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
     """The answer for ``name:selector`` naming no version (or none the caller may see)."""
-    return NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+    # W&B's wording first ("... not found in ..."), which code written for W&B matches.
+    return NotFoundError(
+        f"artifact membership '{name}:{selector}' not found in '{entity}/{project}': "
+        f"artifact {entity}/{project}/{name}:{selector} does not exist."
+    )
 
 
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
