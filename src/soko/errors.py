@@ -11,6 +11,7 @@ wandb.errors.CommError`` written for W&B catches what soko raises::
 
     SokoError = Error                          W&B's root, wandb.errors.Error
     ├── ValidationError (ValueError)           bad name, type, alias, metadata, path
+    │   ├── WrongTypeError (TypeError)         metadata that is not a dict, as W&B refuses
     │   ├── UsageError                         W&B: wrong use of the API (a finished run)
     │   │   └── UnsupportedError               W&B: a feature soko does not support
     │   ├── ArtifactStatusError (AttributeError)  W&B: the artifact's state forbids it
@@ -72,6 +73,15 @@ class ValidationError(SokoError, ValueError):
 
     code = "validation_error"
     http_status = 400
+
+
+class WrongTypeError(ValidationError, TypeError):
+    """A value of a Python type soko cannot take where W&B raises ``TypeError``.
+
+    Example: ``Artifact("a", "dataset", metadata=[1, 2])`` (metadata must be a dict).
+    """
+
+    code = "wrong_type"
 
 
 class UsageError(ValidationError):
