@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from soko.errors import ValidationError, WrongTypeError
+from soko.errors import NotFoundError, ValidationError, WrongTypeError
 
 # The widths of the columns in soko.metadata.schema that each kind of text goes to (a test
 # keeps the two equal).
@@ -386,6 +386,15 @@ def _check_segment_lengths(original: str, path: str) -> None:
                 f"Invalid artifact path: {original!r} has a segment of {size} bytes in UTF-8; "
                 f"a file name may have at most {SEGMENT_MAX_BYTES}."
             )
+
+
+def artifact_not_found(entity: str, project: str, name: str, selector: str) -> NotFoundError:
+    """The error for ``name:selector`` naming no version: W&B's wording first ("... not
+    found in ..."), which code written for W&B matches."""
+    return NotFoundError(
+        f"artifact membership '{name}:{selector}' not found in '{entity}/{project}': "
+        f"artifact {entity}/{project}/{name}:{selector} does not exist."
+    )
 
 
 def parse_artifact_path(

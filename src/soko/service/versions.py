@@ -12,6 +12,7 @@ from soko.core.digests import Digest
 from soko.core.names import (
     PROJECT_RULE,
     TYPE_RULE,
+    artifact_not_found,
     parse_selector,
     validate_aliases,
     validate_description,
@@ -88,11 +89,7 @@ def _linked_version_row(conn: Connection, collection: Any, target: int | str) ->
 
 def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
     """The answer for ``name:selector`` naming no version (or none the caller may see)."""
-    # W&B's wording first ("... not found in ..."), which code written for W&B matches.
-    return NotFoundError(
-        f"artifact membership '{name}:{selector}' not found in '{entity}/{project}': "
-        f"artifact {entity}/{project}/{name}:{selector} does not exist."
-    )
+    return artifact_not_found(entity, project, name, selector)
 
 
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
