@@ -121,7 +121,7 @@ class LoggedVersion:
 
     @property
     def source_version(self) -> str:
-        return self.version
+        return self._require_logged("source_version").version
 
     @property
     def collection_name(self) -> str:
