@@ -96,7 +96,11 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
     target = parse_selector(selector)
     with store.engine.connect() as conn:
-        collection = find_collection(conn, entity, project, name)
+        try:
+            collection = find_collection(conn, entity, project, name)
+        except NotFoundError:
+            # One answer for a missing collection and a missing version, as W&B gives.
+            raise no_such_artifact(entity, project, name, selector) from None
         row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
             raise no_such_artifact(entity, project, name, selector)
