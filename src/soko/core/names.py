@@ -92,16 +92,19 @@ _SHORT_PATH = SEGMENT_MAX_BYTES // 4  # UTF-8 takes at most 4 bytes a character,
 
 def validate_name(name: str) -> str:
     """A collection name: ``[A-Za-z0-9_.-]+``, at most 128 characters."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
         raise ValidationError("An artifact name must be a non-empty string.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationError(
-            f"Artifact name is longer than {NAME_MAX_LENGTH} characters: {name[:40]!r}..."
-        )
+    # W&B's checks, in its order and words; a name of absurd length is shown cut.
     if not _NAME_RE.fullmatch(name):
+        shown = name if len(name) <= 1000 else f"{name[:1000]} ..."
         raise ValidationError(
-            "Artifact name may only contain alphanumeric characters, dashes, underscores "
-            f"and dots. Invalid name: {name!r}"
+            "Artifact name may only contain alphanumeric characters, dashes, underscores, "
+            f"and dots. Invalid name: {shown!r}"
+        )
+    if len(name) > NAME_MAX_LENGTH:
+        cut = f"{name[:NAME_MAX_LENGTH]} ..."
+        raise ValidationError(
+            f"Artifact name is longer than {NAME_MAX_LENGTH!r} characters: {cut!r}"
         )
     return name
 

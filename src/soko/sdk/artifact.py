@@ -75,6 +75,8 @@ class Artifact(LoggedVersion):
         self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
         self._incremental = incremental
+        if incremental:
+            termwarn("Using experimental arg `incremental`")  # as W&B warns
         self._algorithm = Algorithm.parse(digest_algorithm)
         self._draft: Draft | None = Draft(self._algorithm)
         self._final = False
