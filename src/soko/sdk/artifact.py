@@ -336,10 +336,13 @@ class Artifact(LoggedVersion):
         Artifact.__init__(
             artifact,
             record.collection,
-            record.type,
+            "placeholder",
             description=record.description,
             digest_algorithm=record.algorithm,
         )
+        # Not checked against the reserved types: the wandb package logs run_table and
+        # job versions of its own, which a soko server stores and Api() reads.
+        artifact._type = record.type
         artifact._draft = None
         artifact._attach(record, backend)
         return artifact

@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 
 import soko
+from soko.client import connect
+from soko.core.digests import Algorithm
+from soko.core.manifest import Entry, Manifest
 from soko.core.records import VersionRecord
+from soko.core.requests import CommitRequest
 from soko.errors import (
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
@@ -235,6 +239,20 @@ def test_reserved_types_are_refused(name: str, type_name: str) -> None:
 @pytest.mark.parametrize(("name", "type_name"), [("table", "run_table"), ("main.py", "code")])
 def test_reserved_types_take_other_names(name: str, type_name: str) -> None:
     assert soko.Artifact(name, type_name).type == type_name
+
+
+def test_versions_of_reserved_types_logged_by_wandb_are_read(soko_env: Any) -> None:
+    """The `wandb` package logs run_table and job artifacts of its own (to a soko server):
+    the store keeps them and Api() reads them, though Artifact() refuses to make one."""
+    backend = connect.get_backend()
+    for name, type_name in (("run-abc-table", "run_table"), ("job-x", "job")):
+        manifest = Manifest.of([Entry(path="r.txt", digest="uri", ref="foo://r")], Algorithm.MD5)
+        backend.commit(
+            CommitRequest(
+                entity="local", project="p", name=name, type=type_name, manifest=manifest
+            )
+        )
+        assert soko.Api().artifact(f"p/{name}:v0").type == type_name
 
 
 def test_storage_region_is_accepted() -> None:
