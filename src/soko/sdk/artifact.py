@@ -75,8 +75,6 @@ class Artifact(LoggedVersion):
         self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
         self._incremental = incremental
-        if incremental:
-            termwarn("Using experimental arg `incremental`")  # as W&B warns
         self._algorithm = Algorithm.parse(digest_algorithm)
         self._draft: Draft | None = Draft(self._algorithm)
         self._final = False
@@ -90,6 +88,8 @@ class Artifact(LoggedVersion):
         # Where a draft made by new_draft() comes from: save() outside a run logs it there.
         self._source_entity: str | None = None
         self._source_project: str | None = None
+        if incremental:
+            termwarn("Using experimental arg `incremental`")  # as W&B warns
 
     def __repr__(self) -> str:
         return f"<Artifact {self._name}>"
