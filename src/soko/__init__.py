@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from soko import data_types, errors
+from soko.errors import CommError, Error, UsageError
 from soko.sdk.api import Api
 from soko.sdk.artifact import Artifact
+from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
 from soko.sdk.data_types import Classes, Image, JoinedTable, Table
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.run import Run, finish, init
@@ -49,12 +51,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Api",
     "Artifact",
+    "ArtifactTTL",
     "Classes",
+    "CommError",
+    "Error",
     "Image",
     "JoinedTable",
     "ManifestEntry",
     "Run",
     "Table",
+    "UsageError",
     "__version__",
     "data_types",
     "errors",

@@ -20,7 +20,7 @@ def _declared_error_classes() -> list[type[SokoError]]:
 def _all_subclasses(cls: type[SokoError]) -> list[type[SokoError]]:
     found = [cls]
     for sub in cls.__subclasses__():
-        found.extend(_all_subclasses(sub))
+        found.extend(c for c in _all_subclasses(sub) if c not in found)
     return found
 
 
@@ -72,6 +72,12 @@ def test_http_status_is_an_error_status() -> None:
         ("NotFoundError", LookupError),
         ("StoreError", OSError),
         ("PermissionDeniedError", PermissionError),
+        ("ArtifactNotLoggedError", AttributeError),
+        ("ArtifactFinalizedError", AttributeError),
+        ("MissingReferenceError", FileNotFoundError),
+        ("NotFoundError", ValueError),
+        ("WaitTimeoutError", TimeoutError),
+        ("ServerUnavailableError", OSError),
     ],
 )
 def test_builtins_a_caller_would_catch(name: str, builtin: type[BaseException]) -> None:
@@ -79,3 +85,67 @@ def test_builtins_a_caller_would_catch(name: str, builtin: type[BaseException]) 
     assert issubclass(cls, builtin)
     with pytest.raises(builtin):
         raise cls("boom")
+
+
+@pytest.mark.parametrize(
+    ("name", "wandb_parent"),
+    [
+        ("SokoError", "Error"),
+        ("NotFoundError", "CommError"),
+        ("AuthenticationError", "CommError"),
+        ("PermissionDeniedError", "CommError"),
+        ("ServerUnavailableError", "CommError"),
+        ("MissingReferenceError", "CommError"),
+        ("UnsupportedError", "UsageError"),
+        ("ArtifactNotLoggedError", "ArtifactStatusError"),
+        ("ArtifactFinalizedError", "ArtifactStatusError"),
+        ("WaitTimeoutError", "Error"),
+    ],
+)
+def test_wandb_names_catch_soko_errors(name: str, wandb_parent: str) -> None:
+    cls = getattr(errors_module, name)
+    with pytest.raises(getattr(errors_module, wandb_parent)):
+        raise cls("boom")
+
+
+def test_old_names_still_catch() -> None:
+    """The W&B names sit inside soko's tree: code catching soko's classes is unchanged."""
+    assert issubclass(errors_module.UsageError, errors_module.ValidationError)
+    assert issubclass(errors_module.ArtifactNotLoggedError, errors_module.ValidationError)
+    assert issubclass(errors_module.MissingReferenceError, errors_module.NotFoundError)
+    assert issubclass(errors_module.ServerUnavailableError, errors_module.StoreError)
+    assert errors_module.Error is SokoError
+
+
+class Artifact:
+    def wait(self) -> None:
+        pass
+
+
+def test_status_errors_are_built_as_wandb_builds_them() -> None:
+    artifact = Artifact()
+    not_logged = errors_module.ArtifactNotLoggedError("Artifact.file_count", artifact)
+    assert str(not_logged) == (
+        "'Artifact.file_count' used prior to logging artifact or while in offline mode. "
+        "Call Artifact.wait() before accessing logged artifact properties."
+    )
+    assert (not_logged.name, not_logged.obj) == ("file_count", artifact)
+    finalized = errors_module.ArtifactFinalizedError("Artifact.add_file", artifact)
+    assert str(finalized) == (
+        "'Artifact.add_file' used on logged artifact. Can't modify finalized artifact."
+    )
+    assert finalized.name == "add_file"
+
+
+@pytest.mark.parametrize("cls", _declared_error_classes(), ids=lambda c: c.__name__)
+def test_a_message_alone_makes_every_class(cls: type[SokoError]) -> None:
+    """What the HTTP client does with a server's error body: code -> class, message."""
+    error = error_for_code(cls.code)("the message")
+    assert type(error) is cls
+    assert str(error) == "the message" == error.message
+    assert error.context == {}
+
+
+def test_comm_error_keeps_its_cause() -> None:
+    cause = ConnectionError("refused")
+    assert errors_module.CommError("no answer", cause).exc is cause

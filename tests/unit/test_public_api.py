@@ -15,7 +15,11 @@ import soko.errors
 PUBLIC_NAMES = {
     "Api",
     "Artifact",
+    "ArtifactTTL",
     "Classes",
+    "CommError",
+    "Error",
+    "UsageError",
     "Image",
     "JoinedTable",
     "ManifestEntry",
@@ -50,6 +54,16 @@ ERROR_CLASSES = {
     "CommitError",
     "AuthenticationError",
     "PermissionDeniedError",
+    # W&B's names (wandb.errors, wandb.sdk.artifacts.exceptions) and soko's additions
+    "Error",
+    "CommError",
+    "UsageError",
+    "UnsupportedError",
+    "ArtifactStatusError",
+    "WaitTimeoutError",
+    "WrongTypeError",
+    "MissingReferenceError",
+    "ServerUnavailableError",
 }
 
 # The optional extras (``soko[server]``, ``soko[cloud]``, ``soko[media]``), what they pull

@@ -150,7 +150,12 @@ def put_command(args: argparse.Namespace) -> int:
 def get_command(args: argparse.Namespace) -> int:
     from soko.sdk.api import Api
 
-    artifact = Api().artifact(args.name, type=args.type)
+    artifact = Api().artifact(args.name)
+    if args.type is not None and artifact.type != args.type:
+        # Bad input on the command line (exit 2); the SDK raises W&B's not-found error.
+        raise ValidationError(
+            f"type {args.type!r} specified but this artifact is of type {artifact.type!r}"
+        )
     root = artifact.download(root=args.root)
     print(f"Downloaded {artifact.qualified_name} to {root}")
     return 0

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from soko.errors import AuthenticationError, SokoError, StoreError, error_for_code
+from soko.errors import AuthenticationError, ServerUnavailableError, SokoError, error_for_code
 from soko.wire import API_PREFIX
 
 T = TypeVar("T")
@@ -42,7 +42,9 @@ def error_from_response(response: httpx.Response) -> SokoError:
         text = response.text[:300].strip()
         if response.status_code == 401:
             return AuthenticationError(f"The server refused the API key: {text}")
-        return StoreError(f"HTTP {response.status_code} from {response.request.url}: {text}")
+        return ServerUnavailableError(
+            f"HTTP {response.status_code} from {response.request.url}: {text}"
+        )
     return error_for_code(code)(message)
 
 
@@ -87,7 +89,7 @@ class ApiSession:
             except (RetryableError, httpx.TransportError) as exc:
                 reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if attempt >= _ATTEMPTS or (reached and not idempotent):
-                    raise StoreError(
+                    raise ServerUnavailableError(
                         f"The soko server at {self.base_url} did not answer: {exc}"
                     ) from exc
                 time.sleep(backoff(attempt))

@@ -27,14 +27,18 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
-from soko.errors import ValidationError
+from soko.errors import NotFoundError, ValidationError, WrongTypeError
 
 # The widths of the columns in soko.metadata.schema that each kind of text goes to (a test
 # keeps the two equal).
@@ -88,16 +92,19 @@ _SHORT_PATH = SEGMENT_MAX_BYTES // 4  # UTF-8 takes at most 4 bytes a character,
 
 def validate_name(name: str) -> str:
     """A collection name: ``[A-Za-z0-9_.-]+``, at most 128 characters."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
         raise ValidationError("An artifact name must be a non-empty string.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationError(
-            f"Artifact name is longer than {NAME_MAX_LENGTH} characters: {name[:40]!r}..."
-        )
+    # W&B's checks, in its order and words; a name of absurd length is shown cut.
     if not _NAME_RE.fullmatch(name):
+        shown = name if len(name) <= 1000 else f"{name[:1000]} ..."
         raise ValidationError(
-            "Artifact name may only contain alphanumeric characters, dashes, underscores "
-            f"and dots. Invalid name: {name!r}"
+            "Artifact name may only contain alphanumeric characters, dashes, underscores, "
+            f"and dots. Invalid name: {shown!r}"
+        )
+    if len(name) > NAME_MAX_LENGTH:
+        cut = f"{name[:NAME_MAX_LENGTH]} ..."
+        raise ValidationError(
+            f"Artifact name is longer than {NAME_MAX_LENGTH!r} characters: {cut!r}"
         )
     return name
 
@@ -107,16 +114,31 @@ def validate_project(name: str) -> str:
     return PROJECT_RULE.check(name)
 
 
+RESERVED_TYPE_PREFIX = "wandb-"
+"""W&B keeps artifact types starting with it for itself."""
+RESERVED_NAME_PREFIX_BY_TYPE = {"job": "", "run_table": "run-", "code": "source-"}
+"""W&B's own artifacts: a type with names of this prefix ("" is every name) is refused."""
+
+
 def validate_type(type_name: str, name: str | None = None) -> str:
-    """An artifact type: non-empty, no ``/`` or ``:``, not W&B-reserved."""
+    """An artifact type: non-empty, no ``/`` or ``:``, not W&B-reserved (``wandb-*``;
+    with the artifact's *name*: ``job``, ``run_table`` for ``run-*``, ``code`` for
+    ``source-*``, which W&B's own artifacts use)."""
     if not isinstance(type_name, str) or not type_name:
         raise ValidationError("An artifact type must be a non-empty string.")
     if _SEPARATORS & set(type_name):
         raise ValidationError(f"Artifact types must not contain '/' or ':': {type_name!r}")
     if len(type_name) > NAME_MAX_LENGTH:
         raise ValidationError(f"Artifact types must be at most {NAME_MAX_LENGTH} characters.")
-    if type_name.startswith("wandb-") or type_name == "job":
-        raise ValidationError(f"Artifact type {type_name!r} is reserved for internal use.")
+    if type_name.startswith(RESERVED_TYPE_PREFIX) or (
+        name is not None
+        and (prefix := RESERVED_NAME_PREFIX_BY_TYPE.get(type_name)) is not None
+        and name.startswith(prefix)
+    ):
+        raise ValidationError(
+            f"Artifact type {type_name!r} is reserved for internal use. "
+            "Please use a different type."
+        )
     return TYPE_RULE.check(type_name)
 
 
@@ -209,7 +231,31 @@ def _json_friendly(value: Any, what: str = "Metadata", depth: int = 0) -> Any:
         return _json_friendly(tolist(), what, depth)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    raise ValidationError(f"{what} values must be JSON-serialisable, not {type(value).__name__}.")
+    return _json_friendly_object(value, what, depth)
+
+
+def _json_friendly_object(value: Any, what: str, depth: int) -> Any:
+    """The conversions W&B makes of other values (``wandb.util.json_friendly_val``)."""
+    if isinstance(value, slice):
+        bounds = {"slice_start": value.start, "slice_step": value.step, "slice_stop": value.stop}
+        return _json_friendly(bounds, what, depth)
+    if isinstance(value, bytes):
+        try:
+            return _json_string(value.decode("utf-8"), what)
+        except UnicodeDecodeError:
+            raise ValidationError(f"{what} bytes must be UTF-8 text.") from None
+    if isinstance(value, enum.Enum):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _json_friendly(dataclasses.asdict(value), what, depth)
+    if callable(value):
+        module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+        return f"{module}.{name}" if module and name else str(value)
+    if type(value).__module__ != "builtins":
+        return _json_string(str(value), what)
+    raise WrongTypeError(
+        f"{what} values must be JSON-serialisable, not {type(value).__name__}."
+    )
 
 
 def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -226,7 +272,8 @@ def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any
                 f"Metadata must not nest objects and arrays more than {JSON_MAX_DEPTH} levels deep."
             ) from None
     if not isinstance(metadata, Mapping):
-        raise ValidationError(f"Metadata must be a JSON object, not {type(metadata).__name__}.")
+        # W&B's words and class (TypeError).
+        raise WrongTypeError(f"Cannot parse {type(metadata)} as artifact metadata")
     cleaned = _json_friendly(metadata)
     if len(cleaned) > METADATA_MAX_KEYS:
         raise ValidationError(
@@ -266,7 +313,17 @@ def validate_ttl(ttl: Any) -> int | None:
     return max(int(seconds), 1)
 
 
-def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> str:
+def logical_path(path: str | os.PathLike[str]) -> str:
+    """*path* as a string naming an artifact path: a ``pathlib`` path by its POSIX form
+    (``PureWindowsPath("a\\b")`` is ``a/b``, as in W&B), any other path-like by its text."""
+    if isinstance(path, PurePath):
+        return path.as_posix()
+    return path if isinstance(path, str) else os.fspath(path)
+
+
+def validate_artifact_path(
+    path: str | os.PathLike[str], *, check_segment_length: bool = True
+) -> str:
     """A relative POSIX path inside an artifact, returned in canonical form.
 
     Backslashes are not separators (a POSIX file name may contain one); a leading ``./`` is
@@ -275,7 +332,7 @@ def validate_artifact_path(path: str, *, check_segment_length: bool = True) -> s
     segment of more than 255 bytes in UTF-8 is refused unless *check_segment_length* is
     False: a manifest already stored stays readable, and its download refuses the path.
     """
-    path = str(path)
+    path = logical_path(path) if not isinstance(path, str) else path
     if _PLAIN_PATH_RE.fullmatch(path):
         # The common case, one regex: no leading "./", "/" or drive, no "." or ".." segment,
         # no empty segment, no backslash, no NUL.
@@ -332,6 +389,15 @@ def _check_segment_lengths(original: str, path: str) -> None:
                 f"Invalid artifact path: {original!r} has a segment of {size} bytes in UTF-8; "
                 f"a file name may have at most {SEGMENT_MAX_BYTES}."
             )
+
+
+def artifact_not_found(entity: str, project: str, name: str, selector: str) -> NotFoundError:
+    """The error for ``name:selector`` naming no version: W&B's wording first ("... not
+    found in ..."), which code written for W&B matches."""
+    return NotFoundError(
+        f"artifact membership '{name}:{selector}' not found in '{entity}/{project}': "
+        f"artifact {entity}/{project}/{name}:{selector} does not exist."
+    )
 
 
 def parse_artifact_path(

@@ -10,13 +10,15 @@ import os
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from soko.core.digests import Algorithm, Digest, b64_of_string
 from soko.core.manifest import Entry
-from soko.errors import DigestMismatchError, NotFoundError, ValidationError
+from soko.errors import DigestMismatchError, MissingReferenceError, ValidationError
 from soko.refs.base import check_object_count, entry_path
+from soko.terminal import timed_line
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 
@@ -34,6 +36,27 @@ def _md5_of_file(path: str) -> str:
     return Digest(Algorithm.MD5, hasher.digest()).b64
 
 
+def _walk(
+    uri: str, local: str, name: str | None, limit: int, digest_of: Callable[[str], str]
+) -> list[Entry]:
+    """The entries of every file under the folder *local* (of the reference *uri*)."""
+    found: list[Entry] = []
+    for root, _dirs, files in os.walk(local):
+        for file_name in files:
+            physical = os.path.join(root, file_name)
+            relative = os.path.relpath(physical, local)
+            check_object_count(len(found) + 1, limit, uri)
+            found.append(
+                Entry(
+                    path=entry_path(name, relative),
+                    digest=digest_of(physical),
+                    size=os.path.getsize(physical),
+                    ref=os.path.join(uri, relative),
+                )
+            )
+    return found
+
+
 class FileHandler:
     def entries(
         self, uri: str, *, name: str | None, checksum: bool, max_objects: int | None
@@ -45,21 +68,10 @@ class FileHandler:
             return _md5_of_file(path) if checksum else b64_of_string(Path(path).resolve().as_uri())
 
         if os.path.isdir(local):
-            found: list[Entry] = []
-            for root, _dirs, files in os.walk(local):
-                for file_name in files:
-                    physical = os.path.join(root, file_name)
-                    relative = os.path.relpath(physical, local)
-                    check_object_count(len(found) + 1, limit, uri)
-                    found.append(
-                        Entry(
-                            path=entry_path(name, relative),
-                            digest=digest_of(physical),
-                            size=os.path.getsize(physical),
-                            ref=os.path.join(uri, relative),
-                        )
-                    )
-            return found
+            if not checksum:
+                return _walk(uri, local, name, limit, digest_of)
+            with timed_line(f"Generating checksum for up to {limit!r} files in {local!r}... "):
+                return _walk(uri, local, name, limit, digest_of)
         if os.path.isfile(local):
             return [
                 Entry(
@@ -75,7 +87,9 @@ class FileHandler:
         assert entry.ref is not None
         local = uri_to_path(entry.ref)
         if not os.path.isfile(local):
-            raise NotFoundError(f"Local file reference: failed to find file at {local!r}")
+            raise MissingReferenceError(
+                f"Local file reference: Failed to find file at path {local!r}"
+            )
         # A checksum=False entry's digest is that of its URI; there is no content to check.
         uri_digest = b64_of_string(Path(local).resolve().as_uri())
         if entry.digest != uri_digest:

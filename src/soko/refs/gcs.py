@@ -39,6 +39,7 @@ from soko.errors import (
     ValidationError,
 )
 from soko.refs.base import check_object_count, entry_path
+from soko.terminal import timed_line
 
 DEFAULT_MAX_OBJECTS = 10_000
 # Everything that can change which endpoint, project or credentials the client uses; a
@@ -156,7 +157,11 @@ class GcsHandler:
                 return [_entry(blob, path=path, ref=location.uri)]
             if wanted is not None:
                 raise NotFoundError(f"No generation {wanted} of {location.uri!r} in GCS.")
-        return self._expand(bucket, location, name=name, limit=max_objects or DEFAULT_MAX_OBJECTS)
+        limit = max_objects or DEFAULT_MAX_OBJECTS
+        with timed_line(
+            f"Generating checksum for up to {limit} objects with prefix {location.key!r}... "
+        ):
+            return self._expand(bucket, location, name=name, limit=limit)
 
     def _expand(
         self, bucket: Any, location: GcsLocation, *, name: str | None, limit: int

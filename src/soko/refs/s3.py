@@ -42,6 +42,7 @@ from soko.errors import (
     ValidationError,
 )
 from soko.refs.base import check_object_count, entry_path
+from soko.terminal import timed_line
 
 DEFAULT_MAX_OBJECTS = 10_000
 _CHUNK = 1024 * 1024
@@ -213,7 +214,10 @@ class S3Handler:
                 raise NotFoundError(
                     f"No version {location.version_id!r} of {location.uri!r} in S3."
                 )
-        return self._expand(client, location, name=name, limit=max_objects or DEFAULT_MAX_OBJECTS)
+        limit = max_objects or DEFAULT_MAX_OBJECTS
+        where = f"{location.bucket}/{location.key}"
+        with timed_line(f'Generating checksum for up to {limit} objects in "{where}"... '):
+            return self._expand(client, location, name=name, limit=limit)
 
     def _expand(
         self, client: Any, location: S3Location, *, name: str | None, limit: int

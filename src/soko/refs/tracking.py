@@ -7,6 +7,7 @@ from typing import BinaryIO
 from soko.core.manifest import Entry
 from soko.core.names import validate_artifact_path
 from soko.errors import ValidationError
+from soko.terminal import termwarn
 
 
 class TrackingHandler:
@@ -18,6 +19,7 @@ class TrackingHandler:
                 f'You must pass name="<entry_name>" when tracking references with unknown '
                 f"schemes. ref: {uri}"
             )
+        termwarn(f"Artifact references with unsupported schemes cannot be checksummed: {uri}")
         return [Entry(path=validate_artifact_path(name), digest=uri, ref=uri)]
 
     def fetch(self, entry: Entry, out: BinaryIO) -> None:

@@ -28,6 +28,7 @@ from soko.errors import SokoError, ValidationError
 from soko.sdk.draft import Draft
 from soko.sdk.progress import announce, progress_bar
 from soko.sdk.runbase import current_run
+from soko.terminal import termerror
 
 POLICIES = ("mutable", "immutable")
 
@@ -126,6 +127,12 @@ def new_file(
             yield handle, local
     except FileExistsError:
         raise ValidationError(f"File with name {name!r} already exists at {local!r}") from None
+    except UnicodeEncodeError as exc:
+        termerror(
+            f"Failed to open the provided file ({type(exc).__name__}: {exc}). Please "
+            "provide the proper encoding."
+        )
+        raise
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from typing import Any
 from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.connect import get_backend
-from soko.core.names import parse_artifact_path
+from soko.core.names import NAME_MAX_LENGTH, artifact_not_found, parse_artifact_path
 from soko.core.records import CollectionRecord
 from soko.errors import NotFoundError, ValidationError
 from soko.sdk.artifact import Artifact
@@ -88,14 +88,42 @@ class Api:
         )
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
-        """The version ``[entity/][project/]name[:alias|:vN]`` (alias ``latest`` by default)."""
-        entity, project, collection, selector = self._split(name)
+        """The version ``[entity/][project/]name[:alias|:vN]`` (alias ``latest`` by default).
+
+        A name longer than any collection may have names none: NotFoundError, as W&B's
+        server answers (not a ValidationError)."""
+        try:
+            entity, project, collection, selector = self._split(name)
+        except ValidationError:
+            too_long = self._too_long(name)
+            if too_long is None:
+                raise
+            raise artifact_not_found(*too_long) from None
         record = self._backend.resolve(entity, project, collection, selector or "latest")
         if type is not None and record.type != type:
-            raise ValidationError(
-                f"Artifact {collection!r} has type {record.type!r}, not {type!r}."
+            # W&B's words; its class is CommError (as NotFoundError is), and ValueError.
+            raise NotFoundError(
+                f"type {type!r} specified but this artifact is of type {record.type!r}"
             )
         return Artifact._from_record(record, self._backend)
+
+    def _too_long(self, path: object) -> tuple[str, str, str, str] | None:
+        """(entity, project, name, selector) of *path* when only its name is too long."""
+        if not isinstance(path, str):
+            return None
+        base, _, selector = path.partition(":")
+        *prefix, name = base.split("/")
+        if len(name) <= NAME_MAX_LENGTH or len(prefix) > 2:
+            return None
+        try:
+            entity, project, _, _ = parse_artifact_path(
+                f"{base[: len(base) - len(name)]}x:{selector or 'latest'}",
+                entity=self._entity,
+                project=self._project,
+            )
+        except ValidationError:
+            return None  # something else is wrong with it too
+        return entity, project, name, selector or "latest"
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
         try:

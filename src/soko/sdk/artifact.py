@@ -23,6 +23,7 @@ from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
 from soko.core.manifest import Manifest
 from soko.core.names import (
+    logical_path,
     parse_artifact_path,
     validate_aliases,
     validate_artifact_path,
@@ -35,10 +36,11 @@ from soko.core.names import (
 )
 from soko.core.records import VersionRecord
 from soko.core.requests import CommitRequest
-from soko.errors import ArtifactFinalizedError, ValidationError
+from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk import adding, transfer
 from soko.sdk.adding import check_policy
+from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
@@ -47,6 +49,7 @@ from soko.sdk.progress import progress_bar
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase, log_outside_run
 from soko.sdk.runview import PublicRun
+from soko.terminal import termwarn
 
 
 class Artifact(LoggedVersion):
@@ -78,12 +81,17 @@ class Artifact(LoggedVersion):
         self._draft: Draft | None = Draft(self._algorithm)
         self._final = False
         self._ttl: int | None = None
+        # W&B's states of a TTL: inherited (the default) cannot be read on a draft.
+        self._ttl_inherited = True
+        self._ttl_changed = False
         self._aliases: list[str] = []
         self._tags: list[str] = []
         self._manifest: Manifest | None = None
         # Where a draft made by new_draft() comes from: save() outside a run logs it there.
         self._source_entity: str | None = None
         self._source_project: str | None = None
+        if incremental:
+            termwarn("Using experimental arg `incremental`")  # as W&B warns
 
     def __repr__(self) -> str:
         return f"<Artifact {self._name}>"
@@ -127,12 +135,23 @@ class Artifact(LoggedVersion):
         self._metadata = validate_metadata(value)
 
     @property
-    def ttl(self) -> Any:
+    def ttl(self) -> datetime.timedelta | None:
+        """The time to live; ArtifactNotLoggedError on a draft whose TTL was not set (W&B:
+        the inherited default is known only once logged)."""
+        if self._ttl_inherited and (self.is_draft() or self._ttl_changed):
+            raise ArtifactNotLoggedError("Artifact.ttl", self)
         return None if self._ttl is None else datetime.timedelta(seconds=self._ttl)
 
     @ttl.setter
-    def ttl(self, value: Any) -> None:
-        self._ttl = validate_ttl(value)
+    def ttl(self, value: datetime.timedelta | ArtifactTTL | None) -> None:
+        if isinstance(value, ArtifactTTL):
+            if value is not ArtifactTTL.INHERIT:
+                raise ValidationError(f"Unhandled ArtifactTTL enum {value}")
+            # soko has no default TTL to inherit: an inherited TTL keeps the version.
+            self._ttl, self._ttl_inherited = None, True
+        else:
+            self._ttl, self._ttl_inherited = validate_ttl(value), False
+        self._ttl_changed = True
 
     @property
     def aliases(self) -> list[str]:
@@ -174,8 +193,7 @@ class Artifact(LoggedVersion):
 
     @property
     def file_count(self) -> int:
-        record = self._logged_record(wait=True)
-        return record.file_count if record else len(self.manifest)
+        return self._require_logged("file_count").file_count
 
     # ----- draft editing --------------------------------------------------------------
 
@@ -188,10 +206,7 @@ class Artifact(LoggedVersion):
 
     def _editable(self, method: str) -> Draft:
         if self._final or self._draft is None or self._pending or self._record:
-            raise ArtifactFinalizedError(
-                f"'{method}' cannot be used on {self._name!r}: it is finalized. "
-                "Call new_draft() to make a new version."
-            )
+            raise ArtifactFinalizedError(f"Artifact.{method}", self)
         return self._draft
 
     def add_file(
@@ -236,7 +251,7 @@ class Artifact(LoggedVersion):
         draft = self._editable("add_reference")
         uri_text = uri.ref_url() if isinstance(uri, ManifestEntry) else str(uri)
         if name is not None:
-            name = validate_artifact_path(str(name))
+            name = validate_artifact_path(name)
         entries = handler_for(uri_text).entries(
             uri_text, name=name, checksum=checksum, max_objects=max_objects
         )
@@ -261,7 +276,7 @@ class Artifact(LoggedVersion):
     def remove(self, item: str | os.PathLike[str] | ManifestEntry) -> None:
         """Remove an entry, or every entry under a folder; FileNotFoundError if none."""
         draft = self._editable("remove")
-        path = item.path if isinstance(item, ManifestEntry) else os.fspath(item)
+        path = item.path if isinstance(item, ManifestEntry) else logical_path(item)
         if not draft.remove(str(path).replace(os.sep, "/")):
             raise FileNotFoundError(f"No such file or directory: {path}")
 
@@ -273,7 +288,7 @@ class Artifact(LoggedVersion):
 
     def get_entry(self, name: str | os.PathLike[str]) -> ManifestEntry:
         """The entry at *name*; KeyError when the artifact has none."""
-        path = str(name).replace(os.sep, "/")
+        path = logical_path(name).replace(os.sep, "/")
         if self._draft is not None and self._record is None:
             entry = self._draft.builder.get(path)
             file = self._draft.files.get(path)
@@ -323,10 +338,13 @@ class Artifact(LoggedVersion):
         Artifact.__init__(
             artifact,
             record.collection,
-            record.type,
+            "placeholder",
             description=record.description,
             digest_algorithm=record.algorithm,
         )
+        # Not checked against the reserved types: the wandb package logs run_table and
+        # job versions of its own, which a soko server stores and Api() reads.
+        artifact._type = record.type
         artifact._draft = None
         artifact._attach(record, backend)
         return artifact
@@ -345,6 +363,7 @@ class Artifact(LoggedVersion):
         self._description = record.description
         self._metadata = dict(record.metadata)
         self._ttl = record.ttl_seconds
+        self._ttl_changed = False
         self._aliases = [a for a in record.aliases]
         self._tags = list(record.tags)
         if self._draft is not None and self._manifest is None:
@@ -371,6 +390,8 @@ class Artifact(LoggedVersion):
                 f"{self.name!r} is already logged; use new_draft() to {kind.value} new content."
             )
         aliases = validate_aliases(list(aliases) if aliases is not None else self._aliases)
+        # Again: keys added to the dict in place since it was set were never checked.
+        self._metadata = validate_metadata(self._metadata)
         tags = validate_tags(list(tags) if tags is not None else self._tags)
         queue = run.log_queue
         with python_gc_paused():
@@ -450,9 +471,12 @@ class Artifact(LoggedVersion):
         """Raise ValueError when a file in *root* differs from the manifest or is extra."""
         target = self._root(root, self._require_logged("verify"))
         transfer.verify_root(self.manifest, target, cache=get_stat_cache())
+        if references := sum(1 for entry in self.manifest if entry.ref is not None):
+            termwarn(f"skipped verification of {references} refs")
 
     def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
         """The entries of the artifact (those named, when *names* is given)."""
+        self._require_logged("files")
         wanted = set(names) if names is not None else None
         return [
             ManifestEntry.of(e, artifact=self)
@@ -462,6 +486,7 @@ class Artifact(LoggedVersion):
 
     def file(self, root: str | None = None) -> str:
         """Download a single-file artifact and return the file's path."""
+        self._require_logged("file")
         entries = list(self.manifest)
         if len(entries) != 1:
             raise ValidationError("file() is for artifacts holding exactly one file.")

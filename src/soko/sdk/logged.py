@@ -11,11 +11,11 @@ ArtifactNotLoggedError, except those W&B gives drafts too (``id`` None, ``state`
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import Self
+from typing import Any, Self
 
 from soko.client.backend import Backend
 from soko.core.records import VersionRecord
-from soko.errors import ArtifactNotLoggedError
+from soko.errors import ArtifactNotLoggedError, WaitTimeoutError
 
 
 class LoggedVersion:
@@ -36,14 +36,12 @@ class LoggedVersion:
     def _require_logged(self, what: str) -> VersionRecord:
         record = self._logged_record(wait=True)
         if record is None:
-            raise ArtifactNotLoggedError(
-                f"'{what}' needs a logged artifact; log {self._name!r} with "
-                "run.log_artifact() first."
-            )
+            # W&B's message, naming the attribute as W&B does: 'Artifact.<what>'.
+            raise ArtifactNotLoggedError(f"Artifact.{what}", self)
         return record
 
     def _live_backend(self) -> Backend:
-        self._require_logged("this operation")
+        self._require_logged("_live_backend")
         assert self._backend is not None
         return self._backend
 
@@ -51,9 +49,16 @@ class LoggedVersion:
         """Block until a background log has committed; raise what made it fail."""
         pending = self._pending
         if pending is not None:
-            pending.result(timeout=timeout)
+            try:
+                pending.result(timeout=timeout)
+            except TimeoutError as exc:
+                if pending.done():
+                    raise  # the log itself failed with it
+                raise WaitTimeoutError(
+                    "Artifact upload wait timed out, failed to fetch Artifact response"
+                ) from exc
         elif self._record is None:
-            raise ArtifactNotLoggedError(f"{self._name!r} has not been logged.")
+            raise ArtifactNotLoggedError("Artifact.wait", self)
         return self
 
     @property
@@ -80,11 +85,43 @@ class LoggedVersion:
 
     @property
     def source_name(self) -> str:
-        return f"{self._name}:{self._require_logged('source_name').version}"
+        """``name:vN`` of the version; a draft's is its name alone (as in W&B)."""
+        record = self._logged_record(wait=True)
+        return f"{self._name}:{record.version}" if record else self._name
+
+    @property
+    def source_entity(self) -> str:
+        return self._require_logged("source_entity").entity
+
+    @property
+    def source_project(self) -> str:
+        return self._require_logged("source_project").project
+
+    @property
+    def source_qualified_name(self) -> str:
+        return f"{self.source_entity}/{self.source_project}/{self.source_name}"
+
+    @property
+    def history_step(self) -> int | None:
+        """W&B: the step of the logging run's history; soko keeps no history steps."""
+        self._require_logged("history_step")
+        return None
+
+    def json_encode(self) -> dict[str, Any]:
+        """The reference to this version that W&B writes into run configs and tables."""
+        record = self._require_logged("json_encode")
+        return {
+            "_type": "artifactVersion",
+            "_version": "v0",
+            "id": record.id,
+            "version": record.version,
+            "sequenceName": self._name,
+            "usedAs": None,
+        }
 
     @property
     def source_version(self) -> str:
-        return self.version
+        return self._require_logged("source_version").version
 
     @property
     def collection_name(self) -> str:

@@ -29,7 +29,7 @@ from soko.core.names import (
     validate_run_name,
 )
 from soko.core.records import RunRecord
-from soko.errors import CommitError, ValidationError
+from soko.errors import CommitError, UsageError
 from soko.sdk.publish import LogKind, LogQueue
 from soko.sdk.runview import RunIdentity
 
@@ -95,7 +95,11 @@ class RunBase(RunIdentity):
 
     def _check_open(self) -> None:
         if self._finished:
-            raise ValidationError(f"Run {self.id} has finished; start another with soko.init().")
+            # W&B's class and the start of its words (a UsageError is a ValidationError).
+            raise UsageError(
+                f"Run ({self.id}) is finished. Please make sure that you are using an active "
+                "run: start another with soko.init()."
+            )
 
     def log_draft(self, artifact: Loggable) -> None:
         """Log a draft as the next version of its collection, in the background."""

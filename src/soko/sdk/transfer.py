@@ -24,10 +24,17 @@ from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_artifact_path
-from soko.errors import DigestMismatchError, SokoError, ValidationError
+from soko.errors import (
+    DigestMismatchError,
+    MissingReferenceError,
+    NotFoundError,
+    SokoError,
+    ValidationError,
+)
 from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
+from soko.terminal import termwarn
 
 
 def stage_mutable(
@@ -254,11 +261,19 @@ def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None
             fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # see remove_stale_temps
             handler_for(entry.ref or "").fetch(entry, out)
         os.replace(tmp, dest)
-    except (SokoError, OSError):
+    except (SokoError, OSError) as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        # Gone from its source: W&B's handlers raise FileNotFoundError, which
+        # allow_missing_references turns into a warning.
+        missing = exc
+        if isinstance(exc, NotFoundError) and not isinstance(exc, MissingReferenceError):
+            missing = MissingReferenceError(f"Unable to find {entry.path} at {entry.ref}: {exc}")
         if not allow_missing:
-            raise
+            if missing is exc:
+                raise
+            raise missing from exc
+        termwarn(str(missing))
 
 
 def files_under(root: str) -> set[str]:

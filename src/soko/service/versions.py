@@ -13,6 +13,7 @@ from soko.core.manifest import ManifestRef
 from soko.core.names import (
     PROJECT_RULE,
     TYPE_RULE,
+    artifact_not_found,
     parse_selector,
     validate_aliases,
     validate_description,
@@ -90,14 +91,18 @@ def _linked_version_row(conn: Connection, collection: Any, target: int | str) ->
 
 def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
     """The answer for ``name:selector`` naming no version (or none the caller may see)."""
-    return NotFoundError(f"Artifact {entity}/{project}/{name}:{selector} does not exist.")
+    return artifact_not_found(entity, project, name, selector)
 
 
 def resolve(store: Store, entity: str, project: str, name: str, selector: str) -> VersionRecord:
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
     target = parse_selector(selector)
     with store.engine.connect() as conn:
-        collection = find_collection(conn, entity, project, name)
+        try:
+            collection = find_collection(conn, entity, project, name)
+        except NotFoundError:
+            # One answer for a missing collection and a missing version, as W&B gives.
+            raise no_such_artifact(entity, project, name, selector) from None
         row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
             raise no_such_artifact(entity, project, name, selector)

@@ -38,7 +38,8 @@ def state(art: soko.Artifact) -> tuple[Any, ...]:
         list(art.aliases),
         list(art.tags),
         art.description,
-        art.ttl,
+        # An ArtifactNotLoggedError (an AttributeError) on a draft whose TTL was never set.
+        getattr(art, "ttl", "inherited"),
     )
 
 

@@ -208,10 +208,7 @@ def add_to_artifact(
 ) -> ManifestEntry:
     """Store *obj* (Table, Image, PartitionedTable, JoinedTable) in *artifact* as *name*."""
     if not artifact.is_draft():
-        raise ArtifactFinalizedError(
-            f"'add' cannot be used on {artifact.name!r}: it is finalized. "
-            "Call new_draft() to make a new version."
-        )
+        raise ArtifactFinalizedError("Artifact.add", artifact)
     return ArtifactWriter(artifact).add(obj, name, overwrite=overwrite)
 
 
