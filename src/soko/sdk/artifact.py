@@ -385,6 +385,7 @@ class Artifact(LoggedVersion):
                 ttl_seconds=self._ttl,
                 run_id=run.id,
                 distributed_id=distributed_id,
+                incremental=self._incremental,
             )
 
         def logged(record: VersionRecord) -> None:
