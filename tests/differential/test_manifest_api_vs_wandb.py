@@ -54,12 +54,16 @@ def same_json(w_art: Any, s_art: soko.Artifact) -> None:
     byte, and the same JSON once keys are sorted (W&B keeps insertion order; soko writes
     entries in path order, which W&B reads the same)."""
     w_json, s_json = w_art.manifest.to_manifest_json(), s_art.manifest.to_manifest_json()
-    assert list(s_json) == list(w_json) == [
-        "version",
-        "storagePolicy",
-        "storagePolicyConfig",
-        "contents",
-    ]
+    assert (
+        list(s_json)
+        == list(w_json)
+        == [
+            "version",
+            "storagePolicy",
+            "storagePolicyConfig",
+            "contents",
+        ]
+    )
     assert entry_bytes(s_json["contents"]) == entry_bytes(w_json["contents"])
     assert json.dumps(s_json, sort_keys=True) == json.dumps(w_json, sort_keys=True)
     assert s_art.manifest.digest() == w_art.manifest.digest()
