@@ -20,7 +20,7 @@ from soko.client.backend import Backend
 from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
-from soko.core.manifest import Manifest
+from soko.core.manifest import Entry, Manifest
 from soko.core.names import (
     parse_artifact_path,
     validate_aliases,
@@ -277,10 +277,11 @@ class Artifact(LoggedVersion):
         # The file is soko's own: nobody else can change it before the upload.
         self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
 
-    def remove(self, item: str | os.PathLike[str] | ManifestEntry) -> None:
-        """Remove an entry, or every entry under a folder; FileNotFoundError if none."""
+    def remove(self, item: str | os.PathLike[str] | ManifestEntry | Entry) -> None:
+        """Remove an entry (also one of ``manifest.entries``), or every entry under a
+        folder; FileNotFoundError if none."""
         draft = self._editable("remove")
-        path = item.path if isinstance(item, ManifestEntry) else os.fspath(item)
+        path = item.path if isinstance(item, ManifestEntry | Entry) else os.fspath(item)
         if not draft.remove(str(path).replace(os.sep, "/")):
             raise FileNotFoundError(f"No such file or directory: {path}")
 

@@ -32,6 +32,8 @@ def test_a_drafts_manifest_shows_its_own_edits_and_the_drafts() -> None:
     assert manifest.digest() == artifact.manifest.digest() == artifact.digest
     manifest.remove_entry(reference("b"))
     assert [e.path for e in artifact.manifest] == ["a", "c"]
+    artifact.remove(artifact.manifest.entries["c"])
+    assert list(artifact.manifest.entries) == ["a"]
 
 
 def test_it_is_a_manifest_and_its_size_answers_both_ways(tmp_path: Path) -> None:
