@@ -248,7 +248,12 @@ class HttpBackend:
             ),
             sources=self._sources_for(manifest.blob_digests()),
         )
-        return body.model_dump(mode="json")
+        data = body.model_dump(mode="json")
+        if not request.incremental:
+            # Sent only when set: a server that predates it then still takes plain commits,
+            # and refuses (422) an incremental one rather than commit only what was added.
+            del data["incremental"]
+        return data
 
     def _version(self, method: str, path: str, **kwargs: Any) -> VersionRecord:
         return VersionOut.model_validate(self.session.json(method, path, **kwargs)).to_record()
@@ -256,8 +261,10 @@ class HttpBackend:
     def commit(self, request: CommitRequest) -> VersionRecord:
         record = self._version("POST", "/versions", json=self._commit_body(request))
         # The logged artifact downloads with the manifest it was built from: its blobs are
-        # the version's (or its twin's, which has the same entries).
-        self._remember(record.id, request.manifest)
+        # the version's (or its twin's, which has the same entries). An incremental
+        # request holds only part of them: the version's manifest is read when needed.
+        if not request.incremental:
+            self._remember(record.id, request.manifest)
         return record
 
     def upsert(self, request: CommitRequest) -> VersionRecord:

@@ -23,7 +23,10 @@ class CommitRequest:
     """A new version of ``entity/project/name`` holding *manifest*, or a part of one.
 
     ``distributed_id`` names the pending version that many writers build together
-    (``upsert``/``finish``); a plain commit has none. The service validates every field
+    (``upsert``/``finish``); a plain commit has none. ``incremental`` (W&B's
+    ``Artifact(..., incremental=True)``): *manifest* holds only what the draft added, laid
+    over the entries of the collection's latest version where the commit happens
+    (``soko.service.incremental``). The service validates every field
     (``soko.service.commit.validated``) before anything is stored.
     """
 
@@ -39,3 +42,4 @@ class CommitRequest:
     ttl_seconds: int | None = None
     run_id: str | None = None
     distributed_id: str | None = None
+    incremental: bool = False

@@ -21,7 +21,7 @@ from soko.client.backend import Backend
 from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
-from soko.core.manifest import Manifest
+from soko.core.manifest import Entry, Manifest
 from soko.core.names import (
     logical_path,
     parse_artifact_path,
@@ -45,6 +45,7 @@ from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.logged import LoggedVersion
+from soko.sdk.manifest import ArtifactManifest
 from soko.sdk.progress import progress_bar
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase, log_outside_run
@@ -172,14 +173,34 @@ class Artifact(LoggedVersion):
     # ----- the manifest ---------------------------------------------------------------
 
     @property
-    def manifest(self) -> Manifest:
+    def manifest(self) -> ArtifactManifest:
+        """The entries: W&B's ``ArtifactManifest`` API (:mod:`soko.sdk.manifest`) on
+        soko's manifest. A draft's is its entries as they are now, and its ``add_entry``
+        and ``remove_entry`` change the draft."""
         if self._manifest is None and self._draft is not None:
-            return self._draft.build()
+            return ArtifactManifest.view(self._draft.build(), owner=self)
         if self._manifest is None:
             record = self._require_logged("manifest")
             assert self._backend is not None
             self._manifest = self._backend.manifest(record)
+        if not isinstance(self._manifest, ArtifactManifest):
+            self._manifest = ArtifactManifest.view(self._manifest, owner=self)
         return self._manifest
+
+    def _draft_manifest(self) -> Manifest:
+        return self._editable("manifest").build()
+
+    def _add_manifest_entry(self, entry: ManifestEntry, *, overwrite: bool) -> None:
+        draft = self._editable("add_entry")
+        core = replace(entry.to_core(), path=validate_artifact_path(entry.path))
+        local = entry.local_path if core.ref is None else None
+        draft.add_entry(core, local_path=local, overwrite=overwrite)
+
+    def _remove_manifest_entry(self, path: str) -> None:
+        draft = self._editable("remove_entry")
+        if draft.builder.get(path) is None:
+            raise FileNotFoundError(f"Cannot remove missing entry: {path!r}")
+        draft.remove(path)
 
     @property
     def size(self) -> int:
@@ -273,10 +294,11 @@ class Artifact(LoggedVersion):
         # The file is soko's own: nobody else can change it before the upload.
         self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
 
-    def remove(self, item: str | os.PathLike[str] | ManifestEntry) -> None:
-        """Remove an entry, or every entry under a folder; FileNotFoundError if none."""
+    def remove(self, item: str | os.PathLike[str] | ManifestEntry | Entry) -> None:
+        """Remove an entry (also one of ``manifest.entries``), or every entry under a
+        folder; FileNotFoundError if none."""
         draft = self._editable("remove")
-        path = item.path if isinstance(item, ManifestEntry) else logical_path(item)
+        path = item.path if isinstance(item, ManifestEntry | Entry) else logical_path(item)
         if not draft.remove(str(path).replace(os.sep, "/")):
             raise FileNotFoundError(f"No such file or directory: {path}")
 
@@ -408,6 +430,7 @@ class Artifact(LoggedVersion):
                 ttl_seconds=self._ttl,
                 run_id=run.id,
                 distributed_id=distributed_id,
+                incremental=self._incremental,
             )
 
         def logged(record: VersionRecord) -> None:

@@ -139,6 +139,18 @@ class Draft:
             manifest.know_blob_digests(frozenset(files[path].digest for path in stored))
         return manifest
 
+    def add_entry(self, entry: Entry, *, local_path: str | None, overwrite: bool) -> None:
+        """Add a whole entry (W&B's ``manifest.add_entry``). A stored entry with a
+        *local_path* is read from that file when logged (and refused if the file no longer
+        has the entry's digest); one without names a blob the store must hold already."""
+        digest = entry.blob_digest() if entry.ref is None else None
+        self.builder.add(entry, overwrite=overwrite)
+        if digest is not None and local_path is not None:
+            self.files[entry.path] = DraftFile(local_path, digest, entry.size or 0, False)
+            self.added_local_paths[local_path] = entry.path
+        else:
+            self.files.pop(entry.path, None)
+
     def add_references(self, entries: Sequence[Entry]) -> list[Entry]:
         self.builder.add_all(entries)
         for entry in entries:

@@ -48,7 +48,10 @@ class ManifestEntry:
     """One path of an artifact: ``path``, ``digest``, ``size``, ``ref``, ``extra``.
 
     ``local_path`` is the file a draft entry was added from. An entry of a logged artifact
-    can ``download()`` itself.
+    can ``download()`` itself. Made directly (W&B's ``ArtifactManifestEntry(path=…,
+    digest=…, local_path=…)``, for ``artifact.manifest.add_entry``), an entry with a
+    ``local_path`` and no ``size`` takes the file's size, and a file that does not exist
+    raises FileNotFoundError, as in W&B.
     """
 
     path: str
@@ -60,6 +63,15 @@ class ManifestEntry:
     local_path: str | None = None
     skip_cache: bool = False
     _artifact: ArtifactFiles | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.local_path is not None:
+            self.local_path = os.fspath(self.local_path)
+            if self.size is None:
+                self.size = os.path.getsize(self.local_path)
+        size = self.size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValueError(f"The size of entry {self.path!r} must be an int >= 0, not {size!r}.")
 
     @classmethod
     def of(
@@ -79,6 +91,23 @@ class ManifestEntry:
             local_path=local_path,
             _artifact=artifact,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as W&B's ``ArtifactManifestEntry.to_json()`` gives it (every field
+        that is set, ``birthArtifactID`` by its manifest name); the manifest's own form of
+        an entry is ``artifact.manifest.to_manifest_json()["contents"][path]``."""
+        data: dict[str, Any] = {"path": self.path, "digest": self.digest}
+        if self.ref is not None:
+            data["ref"] = self.ref
+        if self.birth_artifact_id is not None:
+            data["birthArtifactID"] = self.birth_artifact_id
+        if self.size is not None:
+            data["size"] = self.size
+        data["extra"] = dict(self.extra)
+        if self.local_path is not None:
+            data["local_path"] = self.local_path
+        data["skip_cache"] = self.skip_cache
+        return data
 
     def to_core(self) -> Entry:
         return Entry(

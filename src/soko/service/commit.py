@@ -47,9 +47,9 @@ from soko.core.names import (
 )
 from soko.core.records import COMMITTED, VersionRecord
 from soko.core.requests import CommitRequest
-from soko.errors import ValidationError
+from soko.errors import ConflictError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
-from soko.service import possession
+from soko.service import incremental, possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store
 
@@ -97,6 +97,8 @@ def commit_version(
             "A plain commit takes no distributed_id; upsert or finish a distributed version."
         )
     request = validated(request)
+    if request.incremental:
+        return _commit_incremental(store, request, borrowed)
     twin = _commit_to_twin(store, request, borrowed)
     if twin is not None:
         if twin.manifest_blob and store.quarantine_holds(
@@ -120,6 +122,40 @@ def commit_version(
         ).one()
         require_stored(store, request.manifest, name=request.name)
         return commit_in(conn, collection, request, manifest_key=manifest_key, borrowed=borrowed)
+
+
+def _commit_incremental(store: Store, request: CommitRequest, borrowed: Borrowed) -> VersionRecord:
+    """Commit the request's entries over the latest version (:mod:`soko.service.incremental`).
+
+    The base is read, the whole manifest built and stored outside the transaction; the
+    transaction commits only if the base is still the latest version, else it builds again
+    on the new one. The twin rule applies to the whole manifest (inside :func:`commit_in`).
+    """
+    for _ in range(incremental.ATTEMPTS):
+        with store.engine.connect() as conn:
+            base = incremental.resolve_base(
+                store, conn, entity=request.entity, project=request.project, name=request.name
+            )
+        whole = replace(request, manifest=incremental.overlay(base, request.manifest))
+        validate_size(whole.manifest.size, f"Artifact {request.name!r}")
+        manifest_key = store.put_manifest(whole.manifest)
+        store.blobs.sync()
+        with store.engine.begin() as conn:
+            project_id = ensure_project(conn, request.entity, request.project)
+            collection = ensure_collection(conn, project_id, request.name, request.type)
+            conn.execute(
+                select(collections.c.id).where(collections.c.id == collection.id).with_for_update()
+            ).one()
+            if incremental.latest_id(conn, collection.id) != incremental.base_id(base):
+                continue
+            # The base's blobs are live (a committed version names them, under this lock);
+            # only the added ones are checked, as commit_version checks all of its own.
+            require_stored(store, request.manifest, name=request.name)
+            return commit_in(conn, collection, whole, manifest_key=manifest_key, borrowed=borrowed)
+    raise ConflictError(
+        f"Other versions of {request.name!r} kept being committed while this incremental "
+        f"version was built on the latest ({incremental.ATTEMPTS} attempts); log it again."
+    )
 
 
 def _commit_to_twin(

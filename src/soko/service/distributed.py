@@ -25,9 +25,16 @@ Invariants (the commit protocol's, extended; see docs/distributed.md):
 - Blobs of pending entries are live: garbage collection marks them (``service/gc.py``).
 
 While a version is PENDING its ``metadata`` column holds ``{"metadata": {...}, "aliases":
-[...]}``: the metadata merged from the upserts so far and the aliases they asked for, which
-are applied when it commits (an alias cannot point at a PENDING row without hiding the
-version it names now). Tags go to the ``tags`` table directly, as they will stay.
+[...], "incremental": bool}``: the metadata merged from the upserts so far, the aliases they
+asked for, which are applied when it commits (an alias cannot point at a PENDING row
+without hiding the version it names now), and whether any writer was incremental. Tags go
+to the ``tags`` table directly, as they will stay.
+
+An incremental distributed version (any upsert or the finish with ``incremental``) is
+committed over the collection's latest version as the finish finds it, in the finish's
+transaction (:mod:`soko.service.incremental`): the pending and finishing entries win over
+the base's, and a version committed between the plan and the commit makes the finish
+build again.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ from soko.metadata.schema import (
     tags,
     versions,
 )
-from soko.service import possession
+from soko.service import incremental, possession
 from soko.service.catalog import (
     ensure_collection,
     ensure_project,
@@ -136,7 +143,11 @@ def upsert(
         size = pending.size + sum(e.size for e in added if e.size)
         validate_size(size, f"The pending version of {request.name!r}")
         values: dict[str, Any] = {
-            "metadata": _envelope(metadata, [*state.aliases, *request.aliases]),
+            "metadata": _envelope(
+                metadata,
+                [*state.aliases, *request.aliases],
+                incremental=state.incremental or request.incremental,
+            ),
             "file_count": pending.file_count + len(added),
             "size": size,
             "updated_at": now(),
@@ -256,10 +267,16 @@ def _merge_entries(
 class _Envelope:
     metadata: dict[str, Any]
     aliases: list[str]
+    incremental: bool = False
 
 
-def _envelope(metadata: dict[str, Any], alias_names: Sequence[str]) -> dict[str, Any]:
-    return {"metadata": metadata, "aliases": list(dict.fromkeys(alias_names))}
+def _envelope(
+    metadata: dict[str, Any], alias_names: Sequence[str], *, incremental: bool = False
+) -> dict[str, Any]:
+    envelope: dict[str, Any] = {"metadata": metadata, "aliases": list(dict.fromkeys(alias_names))}
+    if incremental:
+        envelope["incremental"] = True
+    return envelope
 
 
 def _pending_state(row: Row[Any]) -> _Envelope:
@@ -269,6 +286,7 @@ def _pending_state(row: Row[Any]) -> _Envelope:
     return _Envelope(
         dict(metadata) if isinstance(metadata, dict) else {},
         [a for a in alias_names if isinstance(a, str)] if isinstance(alias_names, list) else [],
+        stored.get("incremental") is True,
     )
 
 
@@ -312,6 +330,8 @@ class _Plan:
     snapshot: _Snapshot
     request: CommitRequest
     writers: list[str]
+    base: incremental.Base | None = None
+    """The version an incremental plan was built on; it must still be the latest."""
 
 
 def finish(
@@ -332,13 +352,16 @@ def finish(
     require_stored(store, request.manifest, name=request.name)
     for _ in range(_FINISH_ATTEMPTS):
         with store.engine.connect() as conn:
-            plan = _plan_finish(conn, request, distributed_id=distributed_id)
+            plan = _plan_finish(store, conn, request, distributed_id=distributed_id)
         manifest_key = store.put_manifest(plan.request.manifest)
         store.blobs.sync()
         with store.engine.begin() as conn:
             collection = _locked_collection(conn, request)
             pending = _pending_row(conn, collection.id, distributed_id)
             if _snapshot(conn, pending) != plan.snapshot:
+                continue
+            latest = incremental.latest_id(conn, collection.id)
+            if plan.request.incremental and latest != incremental.base_id(plan.base):
                 continue
             # Pending entries' blobs are live for garbage collection; the finisher's own
             # are checked again under the lock its sweep excludes, as commit_version does.
@@ -364,7 +387,9 @@ def finish(
     )
 
 
-def _plan_finish(conn: Connection, request: CommitRequest, *, distributed_id: str) -> _Plan:
+def _plan_finish(
+    store: Store, conn: Connection, request: CommitRequest, *, distributed_id: str
+) -> _Plan:
     """The request to commit: the pending state read now, merged with the finisher's."""
     project_id = find_project(conn, request.entity, request.project)
     pending = None
@@ -378,7 +403,7 @@ def _plan_finish(conn: Connection, request: CommitRequest, *, distributed_id: st
             pending = _pending_row(conn, collection_id, distributed_id)
     snapshot = _snapshot(conn, pending)
     if pending is None:
-        return _Plan(snapshot, request, [])
+        return _over_base(store, conn, _Plan(snapshot, request, []))
     own = request.manifest
     if len(own) and own.algorithm.value != pending.algorithm:
         raise ConflictError(
@@ -413,7 +438,22 @@ def _plan_finish(conn: Connection, request: CommitRequest, *, distributed_id: st
             .order_by(lineage.c.created_at)
         ).scalars()
     )
-    return _Plan(snapshot, final, writers)
+    if state.incremental:
+        final = replace(final, incremental=True)
+    return _over_base(store, conn, _Plan(snapshot, final, writers))
+
+
+def _over_base(store: Store, conn: Connection, plan: _Plan) -> _Plan:
+    """An incremental *plan* laid over the collection's latest version, read now."""
+    request = plan.request
+    if not request.incremental:
+        return plan
+    base = incremental.resolve_base(
+        store, conn, entity=request.entity, project=request.project, name=request.name
+    )
+    whole = replace(request, manifest=incremental.overlay(base, request.manifest))
+    validate_size(whole.manifest.size, f"Artifact {request.name!r}")
+    return replace(plan, request=whole, base=base)
 
 
 def _pending_entries(conn: Connection, version_id: str) -> Iterator[Entry]:

@@ -65,6 +65,8 @@ class CommitIn(WireModel):
     ttl_seconds: TtlSeconds | None = None
     run_id: RunId | None = None
     distributed_id: DistributedId | None = None
+    incremental: bool = False
+    """The manifest holds only what the draft added, over the latest version's entries."""
     sources: list[VersionId] = Field(default=[], max_length=MAX_SOURCES)
 
     @classmethod
@@ -88,6 +90,7 @@ class CommitIn(WireModel):
             ttl_seconds=request.ttl_seconds,
             run_id=request.run_id,
             distributed_id=request.distributed_id,
+            incremental=request.incremental,
             sources=list(sources),
         )
 
@@ -106,6 +109,7 @@ class CommitIn(WireModel):
             ttl_seconds=self.ttl_seconds,
             run_id=self.run_id,
             distributed_id=self.distributed_id,
+            incremental=self.incremental,
         )
 
 

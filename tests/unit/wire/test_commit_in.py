@@ -33,6 +33,7 @@ def _every_field_set() -> CommitRequest:
         ttl_seconds=60,
         run_id="run1",
         distributed_id="job",
+        incremental=True,
     )
     defaults = CommitRequest(
         entity="", project="", name="", type="", manifest=Manifest.of([], Algorithm.XXH128)

@@ -1,0 +1,1 @@
+"""``wandb.sdk.artifacts.artifact_manifests``: the manifest versions (soko writes v1)."""
