@@ -1,5 +1,5 @@
-"""``soko verify``, ``soko gc``, ``soko artifact cache cleanup``, ``soko login`` and
-``soko --version``, run as the real executable."""
+"""``soko verify``, ``soko gc``, ``soko artifact cache cleanup`` and ``soko --version``,
+run as the real executable."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ def test_verify_clean_store(soko_cli: RunSoko, soko_env, make_tree: TreeFactory)
     assert report["problems"] == []
     assert report["blobs_checked"] == 3
     assert report["versions_checked"] == 1
+
+
+def test_verify_and_gc_say_which_store_they_work_on(
+    soko_cli: RunSoko, soko_env, make_tree: TreeFactory
+):
+    _log("proj", "ds", {"a.txt": "alpha"}, make_tree)
+    for command in (("verify",), ("gc", "--dry-run")):
+        result = soko_cli(*command)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0] == f"Store: the embedded store at {soko_env.store}"
+        report = json.loads(soko_cli(*command, "--json").stdout)
+        assert report["store"] == str(soko_env.store)
+        # Logged in to a server, the commands still work here, and say so.
+        result = soko_cli(*command, env={"SOKO_BASE_URL": "http://127.0.0.1:9"})
+        assert result.returncode == 0, result.stderr
+        assert "uses the server http://127.0.0.1:9" in result.stderr
+        assert f"`soko {command[0]}` works on the embedded store in SOKO_DIR" in result.stderr
 
 
 def test_verify_names_each_problem(soko_cli: RunSoko, soko_env, make_tree: TreeFactory):
@@ -248,24 +265,7 @@ def test_cache_cleanup_bad_size(soko_cli: RunSoko, soko_env, size: str):
     assert all(BlobCache(soko_env.cache).contains(d) for d in digests)
 
 
-# ----- login and version --------------------------------------------------------------
-
-
-def test_login(soko_cli: RunSoko, soko_env):
-    embedded = soko_cli("login")
-    assert embedded.returncode == 0
-    assert "embedded store" in embedded.stdout
-    assert not (soko_env.store / "config.json").exists()
-
-    assert_user_error(soko_cli("login", "k", "--host", "ftp://x"), 2, "'ftp://x'")
-    assert not (soko_env.store / "config.json").exists()
-
-    result = soko_cli("login", "secret-key", "--host", "https://soko.example:8443/")
-    assert result.returncode == 0, result.stderr
-    assert "Logged in to https://soko.example:8443" in result.stdout
-    config = json.loads((soko_env.store / "config.json").read_text())
-    assert config == {"base_url": "https://soko.example:8443", "api_key": "secret-key"}
-    assert (soko_env.store / "config.json").stat().st_mode & 0o077 == 0
+# ----- version --------------------------------------------------------------
 
 
 def test_version_and_usage(soko_cli: RunSoko, soko_env):
