@@ -272,5 +272,30 @@ def test_version_and_usage(soko_cli: RunSoko, soko_env):
     result = soko_cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"soko {metadata.version('soko')}"
-    assert_user_error(soko_cli(), 2, "COMMAND")
     assert_user_error(soko_cli("frobnicate"), 2, "frobnicate")
+
+
+def test_bare_commands_print_help(soko_cli: RunSoko, soko_env):
+    bare = soko_cli()
+    assert bare.returncode == 0, bare.stderr
+    assert bare.stdout.startswith("usage: soko ")
+    for command in ("artifact", "projects", "lineage", "login", "whoami", "verify", "gc"):
+        assert command in bare.stdout
+    group = soko_cli("artifact")
+    assert group.returncode == 0, group.stderr
+    assert group.stdout.startswith("usage: soko artifact ")
+    nested = soko_cli("artifact", "alias")
+    assert nested.returncode == 0, nested.stderr
+    assert "add" in nested.stdout and "rm" in nested.stdout
+    assert not soko_env.store.exists()
+
+
+def test_typos_get_a_suggestion(soko_cli: RunSoko, soko_env):
+    assert_user_error(soko_cli("artifcat", "ls", "p"), 2, "did you mean 'artifact'?")
+    assert_user_error(soko_cli("artifact", "lss", "p"), 2, "did you mean 'ls'?")
+    assert_user_error(soko_cli("artifact", "ls", "p", "--jsn"), 2, "did you mean '--json'?")
+    assert_user_error(soko_cli("whoamy"), 2, "did you mean 'whoami'?")
+    # Nothing close: no guess.
+    result = soko_cli("zzzzzz")
+    assert_user_error(result, 2, "zzzzzz")
+    assert "did you mean" not in result.stderr

@@ -17,12 +17,14 @@ that does not parse) prints one line on stderr and exits non-zero, never a trace
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
-from soko.cli import artifact, login, maintenance
+from soko.cli import artifact, catalog, lineage, login, maintenance
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -40,15 +42,58 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance, server_cli)
+COMMAND_MODULES: tuple[Any, ...] = (artifact, catalog, lineage, login, maintenance, server_cli)
 """Each registers its subcommands with ``register(subparsers)``."""
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (\S+)")
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line (and a pointer to --help)."""
+    """argparse, with usage errors as one line (a suggestion for a typo, a pointer to
+    --help), and a command group given without its command printing the group's help."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = _suggestion(self, message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs["required"] = False
+        self.set_defaults(handler=self._help)
+        return super().add_subparsers(**kwargs)
+
+    def _help(self, args: argparse.Namespace) -> int:
+        del args
+        self.print_help()
+        return 0
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of *parser* and of the commands below it."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(s for s in action.option_strings if s.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _option_strings(child)
+    return found
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """``; did you mean 'put'?`` for a mistyped command or option, else nothing."""
+    choice = _INVALID_CHOICE.search(message)
+    if choice is not None:
+        word = choice.group(1)
+        options = [c.strip().strip("'") for c in choice.group(2).split(",")]
+    else:
+        unknown = _UNRECOGNIZED.search(message)
+        if unknown is None or not unknown.group(1).startswith("-"):
+            return ""
+        word = unknown.group(1).split("=")[0]
+        options = sorted(_option_strings(parser))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _version() -> str:
@@ -64,9 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Version datasets and models as artifacts; keep the store healthy.",
     )
     parser.add_argument("--version", action="version", version=f"soko {_version()}")
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
-    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.register(commands)
     return parser
