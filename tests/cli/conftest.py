@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import RunSoko, run_soko
+from cli_helpers import CliTarget, RunSoko, run_soko
 
 # The server fixtures live with the integration tests, which use them too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -26,19 +25,6 @@ def soko_cli(soko_env: object) -> RunSoko:
     finished process; SOKO_DIR, SOKO_CACHE_DIR and the working directory are the test's."""
     del soko_env
     return run_soko
-
-
-@dataclass(frozen=True)
-class CliTarget:
-    """Where the ``soko`` of a test works: the embedded store or a live server."""
-
-    kind: str
-    project: str
-    server: SokoServer | None = None
-
-    @property
-    def entity(self) -> str:
-        return "local"
 
 
 @pytest.fixture(params=["embedded", "server"])
