@@ -13,7 +13,7 @@ from soko import settings as settings_module
 from soko.cli import catalog, lifecycle
 from soko.cli.output import add_json_flag, format_size, message, print_json
 from soko.core.names import parse_artifact_path
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import NotFoundError, PermissionDeniedError, ValidationError
 
 
 def register(commands: Any) -> None:
@@ -146,6 +146,7 @@ def put_command(args: argparse.Namespace) -> int:
     path: str = args.path
     entity, project, name = _put_target(args.name or default_name(path))
     aliases = validate_aliases(args.alias)
+    _require_writable()
     artifact = Artifact(
         name, args.type, description=args.description, metadata=_metadata(args.metadata)
     )
@@ -178,6 +179,19 @@ def put_command(args: argparse.Namespace) -> int:
     else:
         print(f"No new version: {record.qualified_name} holds the same content ({summary})")
     return 0
+
+
+def _require_writable() -> None:
+    """Refuse a log into an embedded store this account may only read, before a draft
+    stores the first file into it."""
+    from soko.client.connect import get_backend
+
+    config = settings_module.load()
+    if not config.base_url and getattr(get_backend(config), "read_only", False):
+        raise PermissionDeniedError(
+            f"The soko store at {config.soko_dir} is read-only for this account: it can be "
+            "listed and downloaded from, not changed."
+        )
 
 
 # ----- get ----------------------------------------------------------------------------
