@@ -21,7 +21,6 @@ import difflib
 import re
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any, NoReturn
 
 from soko.cli import artifact, catalog, lineage, login, maintenance
@@ -33,7 +32,6 @@ from soko.errors import (
     SokoError,
     ValidationError,
 )
-from soko.server import cli as server_cli
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -42,8 +40,11 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, catalog, lineage, login, maintenance, server_cli)
-"""Each registers its subcommands with ``register(subparsers)``."""
+COMMAND_MODULES: tuple[Any, ...] = (artifact, catalog, lineage, login, maintenance)
+"""Each registers its subcommands with ``register(subparsers)``; ``soko server`` is
+registered by :func:`_register_server`."""
+
+SERVER_HELP = "run a soko server"
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
@@ -97,21 +98,45 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("soko")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _register_server(commands: Any, argv: Sequence[str]) -> None:
+    """``soko server`` with its options when it is the command; otherwise only its name
+    and help line: its module loads SQLAlchemy, which no other command's parsing needs."""
+    if list(argv[:1]) == ["server"]:
+        from soko.server import cli as server_cli
+
+        server_cli.register(commands)
+    else:
+        commands.add_parser("server", help=SERVER_HELP, add_help=False)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading the installed packages' metadata
+    costs a quarter of a second that every other command would pay."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.exit(0, f"soko {_version()}\n")
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="soko",
         description="Version datasets and models as artifacts; keep the store healthy.",
     )
-    parser.add_argument("--version", action="version", version=f"soko {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="show soko's version and exit"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.register(commands)
+    _register_server(commands, argv)
     return parser
 
 
@@ -132,8 +157,9 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     _configure_bars()
     try:
