@@ -10,7 +10,6 @@ for SQLite, an advisory lock for PostgreSQL) so that two first opens do not race
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import urllib.parse
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -139,13 +139,9 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if not database or database == ":memory:":
             yield
             return
-        lock_path = f"{database}.migrate.lock"
-        with open(lock_path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # filelock: flock where there is one, the platform's own file locks elsewhere.
+        with FileLock(f"{database}.migrate.lock"):
+            yield
     else:
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(7312001)"))
