@@ -98,6 +98,15 @@ def test_login_whoami_logout_round_trip(
     again = soko_cli("login")
     assert again.returncode == 0, again.stderr
     assert f"as alice-{project} (--relogin" in again.stdout
+    checked = json.loads(soko_cli("login", "--json").stdout)
+    assert checked == {
+        "backend": "server",
+        "url": soko_server.url,
+        "user": f"alice-{project}",
+        "admin": False,
+        "config_file": str(_config(soko_env)),
+        "stored": False,
+    }
 
     out = soko_cli("logout")
     assert out.returncode == 0, out.stderr
@@ -109,6 +118,11 @@ def test_login_whoami_logout_round_trip(
     nothing = soko_cli("logout")
     assert nothing.returncode == 0
     assert nothing.stdout.startswith("Not logged in")
+    assert json.loads(soko_cli("logout", "--json").stdout) == {
+        "removed_from": [],
+        "backend": "embedded",
+        "store": str(soko_env.store),
+    }
 
 
 def test_relogin_needs_a_key_and_a_revoked_key_is_caught(

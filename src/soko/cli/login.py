@@ -10,11 +10,12 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from soko import settings as settings_module
-from soko.cli.output import message, print_json
+from soko.cli.output import add_json_flag, message, print_json
 from soko.errors import AuthenticationError, ValidationError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def register(commands: Any) -> None:
     login.add_argument(
         "--relogin", action="store_true", help="ask for a new key even when one is stored"
     )
+    add_json_flag(login)
     login.set_defaults(handler=login_command)
 
     logout = commands.add_parser(
@@ -42,6 +44,7 @@ def register(commands: Any) -> None:
         help="forget the stored server and key (back to the embedded store)",
         description="Remove the server URL and API key that `soko login` stored.",
     )
+    add_json_flag(logout)
     logout.set_defaults(handler=logout_command)
 
     whoami = commands.add_parser(
@@ -51,7 +54,7 @@ def register(commands: Any) -> None:
         description="Print which store or server soko uses, who the API key belongs to (asked "
         "of the server), the default entity and project, and where the settings come from.",
     )
-    whoami.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(whoami)
     whoami.set_defaults(handler=whoami_command)
 
 
@@ -84,7 +87,10 @@ def login_command(args: argparse.Namespace) -> int:
     key: str | None = args.key
     if server is None:
         if key is None:
-            print(f"Using the embedded store at {config.soko_dir}: nothing to log in to.")
+            if args.json:
+                print_json({"backend": "embedded", "store": str(config.soko_dir)})
+            else:
+                print(f"Using the embedded store at {config.soko_dir}: nothing to log in to.")
             return 0
         raise ValidationError(
             "soko login needs a server to check the key against: give --host URL "
@@ -93,16 +99,37 @@ def login_command(args: argparse.Namespace) -> int:
     stored = config.api_key if host in (None, config.base_url) else None
     if key is None and stored is not None and not args.relogin:
         identity = check_key(server, stored)
-        print(f"Logged in to {server} as {describe(identity)} (--relogin to use another key).")
+        if args.json:
+            print_json(_login_json(server, identity, config.config_source, stored=False))
+        else:
+            print(
+                f"Logged in to {server} as {describe(identity)} (--relogin to use another key)."
+            )
         return 0
     key = (key if key is not None else _ask_key(server)).strip()
     if not key:
         raise ValidationError("The API key is empty.")
     identity = check_key(server, key)
     path = save_credentials(config, base_url=server, api_key=key)
-    print(f"Logged in to {server} as {describe(identity)}; stored in {path}.")
+    if args.json:
+        print_json(_login_json(server, identity, path, stored=True))
+    else:
+        print(f"Logged in to {server} as {describe(identity)}; stored in {path}.")
     _warn_overrides(server, key)
     return 0
+
+
+def _login_json(
+    server: str, identity: Identity, path: Path | None, *, stored: bool
+) -> dict[str, Any]:
+    return {
+        "backend": "server",
+        "url": server,
+        "user": identity.user,
+        "admin": identity.admin,
+        "config_file": str(path) if path else None,
+        "stored": stored,
+    }
 
 
 def _warn_overrides(server: str, key: str) -> None:
@@ -118,15 +145,23 @@ def _warn_overrides(server: str, key: str) -> None:
 def logout_command(args: argparse.Namespace) -> int:
     from soko.client.login import remove_credentials
 
-    del args
     config = settings_module.load()
     changed = remove_credentials(config)
+    after = settings_module.load()
+    if args.json:
+        print_json(
+            {
+                "removed_from": [str(path) for path in changed],
+                "backend": "server" if after.base_url else "embedded",
+                "store": after.base_url or str(after.soko_dir),
+            }
+        )
+        return 0
     if not changed:
         print(f"Not logged in (no server or key in {config.config_path}).")
     else:
         files = " and ".join(str(path) for path in changed)
         print(f"Logged out: removed the server and key from {files}.")
-    after = settings_module.load()
     if after.base_url:
         message(f"Note: SOKO_BASE_URL={after.base_url} is still set; soko uses that server.")
     else:
