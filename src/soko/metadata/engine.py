@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -139,7 +138,10 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if not database or database == ":memory:":
             yield
             return
-        # filelock: flock where there is one, the platform's own file locks elsewhere.
+        # filelock: flock where there is one, the platform's own file locks elsewhere;
+        # loaded only when a schema is to be migrated, not on every open.
+        from filelock import FileLock
+
         with FileLock(f"{database}.migrate.lock"):
             yield
     else:
