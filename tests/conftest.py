@@ -41,6 +41,8 @@ class SokoEnv:
     store: Path
     cache: Path
     workdir: Path
+    config: Path
+    """The user's config folder (``SOKO_CONFIG_DIR``), where ``soko login`` writes."""
 
 
 _SOKO_VARIABLES = (
@@ -63,8 +65,21 @@ def _finish_current_run() -> None:
         soko.finish()
 
 
+@pytest.fixture(autouse=True)
+def user_config_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test reads or writes the config file of the person running the tests: a login
+    there would point every test at a server."""
+    path = tmp_path_factory.mktemp("user-config")
+    monkeypatch.setenv("SOKO_CONFIG_DIR", str(path))
+    return path
+
+
 @pytest.fixture
-def soko_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SokoEnv]:
+def soko_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_config_dir: Path
+) -> Iterator[SokoEnv]:
     """An embedded store, cache and working directory of this test's own.
 
     SOKO_DIR and SOKO_CACHE_DIR point into tmp_path, other SOKO_* settings are cleared, the
@@ -73,7 +88,12 @@ def soko_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SokoEn
     """
     from soko.client import connect
 
-    env = SokoEnv(store=tmp_path / "soko", cache=tmp_path / "cache", workdir=tmp_path / "work")
+    env = SokoEnv(
+        store=tmp_path / "soko",
+        cache=tmp_path / "cache",
+        workdir=tmp_path / "work",
+        config=user_config_dir,
+    )
     env.workdir.mkdir()
     for name in _SOKO_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -16,8 +16,13 @@ so a test or a user can change the environment between two calls.
 | SOKO_CACHE_MAX    | optional size cap of the cache ("20GB")     | none               |
 | SOKO_CACHE_LARGE  | auto, or always (large blobs in the cache)  | auto               |
 | SOKO_DIGEST_ALGORITHM | entry digests of new artifacts: XXH128 or MD5 (W&B's) | XXH128 |
+| SOKO_CONFIG_DIR   | the folder of the user's config file        | the user's config folder |
 
-``soko login`` writes ``base_url`` and ``api_key`` to ``$SOKO_DIR/config.json``.
+``soko login`` writes ``base_url`` and ``api_key`` to ``config.json`` in the user's config
+folder (``~/.config/soko`` on Linux, ``~/Library/Application Support/soko`` on macOS,
+``%LOCALAPPDATA%\\soko`` on Windows: platformdirs decides), never into the store. Where that
+file does not exist, ``$SOKO_DIR/config.json`` (where soko kept them before) is read instead.
+A config file that exists but cannot be read as a JSON object is an error naming the file.
 """
 
 from __future__ import annotations
@@ -33,12 +38,16 @@ LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
 CACHE_LARGE_MODES = ("auto", "always")
 DIGEST_ALGORITHMS = ("XXH128", "MD5")
 _TRUE = {"1", "true", "yes", "on"}
+CONFIG_FILE = "config.json"
+CREDENTIAL_KEYS = ("base_url", "api_key")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     soko_dir: Path
     cache_dir: Path
+    config_dir: Path
+    """The folder of ``config.json``, where ``soko login`` keeps the server and its key."""
     base_url: str | None
     api_key: str | None
     link_mode: str
@@ -55,7 +64,21 @@ class Settings:
 
     @property
     def config_path(self) -> Path:
-        return self.soko_dir / "config.json"
+        """The file ``soko login`` writes."""
+        return self.config_dir / CONFIG_FILE
+
+    @property
+    def legacy_config_path(self) -> Path:
+        """Where credentials were kept before: read only when :attr:`config_path` is absent."""
+        return self.soko_dir / CONFIG_FILE
+
+    @property
+    def config_source(self) -> Path | None:
+        """The config file these settings were read from (None: neither exists)."""
+        for path in (self.config_path, self.legacy_config_path):
+            if path.is_file():
+                return path
+        return None
 
 
 def parse_size(text: str) -> int:
@@ -80,14 +103,56 @@ def parse_size(text: str) -> int:
     return int(value * units[unit])
 
 
-def _read_config(path: Path) -> dict[str, str]:
+def default_config_dir() -> Path:
+    """``SOKO_CONFIG_DIR``, else the user's config folder for soko (platformdirs)."""
+    configured = os.environ.get("SOKO_CONFIG_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    # platformdirs loads when settings are first read, not with ``import soko``.
+    import platformdirs
+
+    return platformdirs.user_config_path("soko", appauthor=False)
+
+
+def read_config(path: Path) -> dict[str, str] | None:
+    """The text settings of a config file; None when it does not exist; ValidationError
+    naming the file when it cannot be read, is not a JSON object or gives the server or key
+    as something other than text (a half-written or hand-edited file must not silently
+    switch soko to another store)."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"Cannot read the config file {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"The config file {path} is not valid JSON ({exc}); fix it, or delete it and "
+            "run `soko login` again."
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(
+            f"The config file {path} must hold a JSON object, e.g. "
+            '{"base_url": "https://soko.lan", "api_key": "…"}.'
+        )
+    for key in CREDENTIAL_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(
+                f"The config file {path} gives {key!r} a {type(value).__name__}; "
+                "expected text."
+            )
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def _read_configs(config_dir: Path, soko_dir: Path) -> dict[str, str]:
+    for path in (config_dir / CONFIG_FILE, soko_dir / CONFIG_FILE):
+        found = read_config(path)
+        if found is not None:
+            return found
+    return {}
 
 
 def digest_algorithm() -> str:
@@ -105,7 +170,8 @@ def digest_algorithm() -> str:
 def load() -> Settings:
     env = os.environ
     soko_dir = Path(env.get("SOKO_DIR") or Path.home() / ".soko").expanduser()
-    config = _read_config(soko_dir / "config.json")
+    config_dir = default_config_dir()
+    config = _read_configs(config_dir, soko_dir)
     cache_dir = Path(env.get("SOKO_CACHE_DIR") or Path.home() / ".cache" / "soko").expanduser()
     link_mode = (env.get("SOKO_LINK") or "auto").lower()
     if link_mode not in LINK_MODES:
@@ -122,6 +188,7 @@ def load() -> Settings:
     return Settings(
         soko_dir=soko_dir,
         cache_dir=cache_dir,
+        config_dir=config_dir,
         base_url=env.get("SOKO_BASE_URL") or config.get("base_url") or None,
         api_key=env.get("SOKO_API_KEY") or config.get("api_key") or None,
         link_mode=link_mode,

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,16 @@ SOKO = Path(sys.executable).with_name("soko")
 
 RunSoko = Callable[..., subprocess.CompletedProcess[str]]
 TreeFactory = Callable[..., Path]
+
+
+@dataclass(frozen=True)
+class CliTarget:
+    """Where the ``soko`` of a test works: the embedded store or a live server (*server*,
+    a ``server_fixtures.SokoServer``), in a project of the test's own."""
+
+    kind: str
+    project: str
+    server: Any = None
 
 
 def soko_executable() -> str:

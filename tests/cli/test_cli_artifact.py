@@ -203,8 +203,7 @@ def test_bad_metadata_type_and_arguments(soko_cli: RunSoko, make_tree: TreeFacto
     assert_user_error(soko_cli(*put, "--metadata", "{rows: 2}"), 2, "--metadata is not valid JSON")
     assert_user_error(soko_cli(*put, "--metadata", "[1, 2]"), 2, "JSON object")
     assert_user_error(soko_cli(*put, "--alias", "v3"), 2, "v3")
-    missing_name = soko_cli("artifact", "put", str(data), "--type", "dataset")
-    assert_user_error(missing_name, 2, "--name")
+    assert_user_error(soko_cli(*put, "--policy", "frozen"), 2, "--policy", "'frozen'")
     assert_user_error(soko_cli("artifact", "frobnicate"), 2, "frobnicate")
 
     assert soko_cli(*put).returncode == 0

@@ -1,5 +1,5 @@
-"""``soko verify``, ``soko gc``, ``soko artifact cache cleanup``, ``soko login`` and
-``soko --version``, run as the real executable."""
+"""``soko verify``, ``soko gc``, ``soko artifact cache cleanup`` and ``soko --version``,
+run as the real executable."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ def test_verify_clean_store(soko_cli: RunSoko, soko_env, make_tree: TreeFactory)
     assert report["problems"] == []
     assert report["blobs_checked"] == 3
     assert report["versions_checked"] == 1
+
+
+def test_verify_and_gc_say_which_store_they_work_on(
+    soko_cli: RunSoko, soko_env, make_tree: TreeFactory
+):
+    _log("proj", "ds", {"a.txt": "alpha"}, make_tree)
+    for command in (("verify",), ("gc", "--dry-run")):
+        result = soko_cli(*command)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0] == f"Store: the embedded store at {soko_env.store}"
+        report = json.loads(soko_cli(*command, "--json").stdout)
+        assert report["store"] == str(soko_env.store)
+        # Logged in to a server, the commands still work here, and say so.
+        result = soko_cli(*command, env={"SOKO_BASE_URL": "http://127.0.0.1:9"})
+        assert result.returncode == 0, result.stderr
+        assert "uses the server http://127.0.0.1:9" in result.stderr
+        assert f"`soko {command[0]}` works on the embedded store in SOKO_DIR" in result.stderr
 
 
 def test_verify_names_each_problem(soko_cli: RunSoko, soko_env, make_tree: TreeFactory):
@@ -248,29 +265,37 @@ def test_cache_cleanup_bad_size(soko_cli: RunSoko, soko_env, size: str):
     assert all(BlobCache(soko_env.cache).contains(d) for d in digests)
 
 
-# ----- login and version --------------------------------------------------------------
-
-
-def test_login(soko_cli: RunSoko, soko_env):
-    embedded = soko_cli("login")
-    assert embedded.returncode == 0
-    assert "embedded store" in embedded.stdout
-    assert not (soko_env.store / "config.json").exists()
-
-    assert_user_error(soko_cli("login", "k", "--host", "ftp://x"), 2, "'ftp://x'")
-    assert not (soko_env.store / "config.json").exists()
-
-    result = soko_cli("login", "secret-key", "--host", "https://soko.example:8443/")
-    assert result.returncode == 0, result.stderr
-    assert "Logged in to https://soko.example:8443" in result.stdout
-    config = json.loads((soko_env.store / "config.json").read_text())
-    assert config == {"base_url": "https://soko.example:8443", "api_key": "secret-key"}
-    assert (soko_env.store / "config.json").stat().st_mode & 0o077 == 0
+# ----- version --------------------------------------------------------------
 
 
 def test_version_and_usage(soko_cli: RunSoko, soko_env):
     result = soko_cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"soko {metadata.version('soko')}"
-    assert_user_error(soko_cli(), 2, "COMMAND")
     assert_user_error(soko_cli("frobnicate"), 2, "frobnicate")
+
+
+def test_bare_commands_print_help(soko_cli: RunSoko, soko_env):
+    bare = soko_cli()
+    assert bare.returncode == 0, bare.stderr
+    assert bare.stdout.startswith("usage: soko ")
+    for command in ("artifact", "projects", "lineage", "login", "whoami", "verify", "gc"):
+        assert command in bare.stdout
+    group = soko_cli("artifact")
+    assert group.returncode == 0, group.stderr
+    assert group.stdout.startswith("usage: soko artifact ")
+    nested = soko_cli("artifact", "alias")
+    assert nested.returncode == 0, nested.stderr
+    assert "add" in nested.stdout and "rm" in nested.stdout
+    assert not soko_env.store.exists()
+
+
+def test_typos_get_a_suggestion(soko_cli: RunSoko, soko_env):
+    assert_user_error(soko_cli("artifcat", "ls", "p"), 2, "did you mean 'artifact'?")
+    assert_user_error(soko_cli("artifact", "lss", "p"), 2, "did you mean 'ls'?")
+    assert_user_error(soko_cli("artifact", "ls", "p", "--jsn"), 2, "did you mean '--json'?")
+    assert_user_error(soko_cli("whoamy"), 2, "did you mean 'whoami'?")
+    # Nothing close: no guess.
+    result = soko_cli("zzzzzz")
+    assert_user_error(result, 2, "zzzzzz")
+    assert "did you mean" not in result.stderr

@@ -1,4 +1,5 @@
-"""``soko artifact …``: put, get, ls, versions, diff and cache cleanup."""
+"""``soko artifact …``: put, get and cache cleanup here; listing, showing and changing
+versions in :mod:`soko.cli.catalog` and :mod:`soko.cli.lifecycle`."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import argparse
 import json
 import os
 from typing import Any
+from urllib.parse import urlparse
 
 from soko import settings as settings_module
-from soko.cli.output import format_size, message, print_json, print_table
-from soko.client.backend import Catalog
-from soko.core.manifest import Manifest
-from soko.core.names import parse_artifact_path, validate_project
-from soko.core.records import VersionRecord
-from soko.errors import NotFoundError, ValidationError
+from soko.cli import catalog, lifecycle
+from soko.cli.output import add_json_flag, format_size, message, print_json
+from soko.core.names import parse_artifact_path
+from soko.errors import NotFoundError, PermissionDeniedError, ValidationError
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "artifact", help="version, fetch and list artifacts", description="Work with artifacts."
+        "artifact", help="version, fetch, list and change artifacts", description="Work with "
+        "artifacts."
     )
     sub = parser.add_subparsers(dest="artifact_command", metavar="COMMAND", required=True)
 
@@ -26,54 +27,63 @@ def register(commands: Any) -> None:
         "put",
         help="log a folder, a file or a URI reference as a new version",
         description="Log PATH (a folder, a file, or a URI such as s3://bucket/prefix) as the "
-        "next version of an artifact.",
+        "next version of an artifact. Content equal to an existing version makes no new "
+        "version: that version gains the aliases.",
     )
     put.add_argument("path", metavar="PATH")
-    put.add_argument("--name", "-n", required=True, help="[entity/project/]name of the artifact")
-    put.add_argument("--type", "-t", required=True, help="artifact type (dataset, model, …)")
+    put.add_argument(
+        "--name", "-n", default=None, help="[entity/project/]name (default: PATH's base name)"
+    )
+    put.add_argument(
+        "--type", "-t", default="dataset", help="artifact type (default: dataset)"
+    )
     put.add_argument(
         "--alias", "-a", action="append", default=[], help="an alias to add (repeatable)"
     )
     put.add_argument("--description", "-d", default=None)
     put.add_argument("--metadata", "-m", default=None, help="a JSON object")
+    put.add_argument(
+        "--policy",
+        choices=("mutable", "immutable"),
+        default="mutable",
+        help="mutable (default): files are captured when added, later edits change nothing; "
+        "immutable: they are read at upload and must not change before",
+    )
+    put.add_argument(
+        "--skip-cache",
+        "--skip_cache",
+        action="store_true",
+        help="accepted for W&B compatibility: a log never fills soko's download cache",
+    )
+    add_json_flag(put)
     put.set_defaults(handler=put_command)
 
     get = sub.add_parser(
         "get",
         help="download a version",
-        description="Download NAME[:ALIAS|:vN] (alias latest by default).",
+        description="Download NAME[:ALIAS|:vN] (alias latest by default). Files already in "
+        "the folder and unchanged are kept; files of other versions are left there (and "
+        "listed) unless --checkout.",
     )
     get.add_argument("name", metavar="NAME[:ALIAS|:vN]")
     get.add_argument("--root", default=None, help="folder to download into")
     get.add_argument("--type", "-t", default=None, help="fail unless the artifact has this type")
+    get.add_argument(
+        "--checkout",
+        action="store_true",
+        help="make the folder hold exactly this version: remove files it does not have",
+    )
+    get.add_argument(
+        "--skip-cache",
+        "--skip_cache",
+        action="store_true",
+        help="from a server, write straight into the folder, past the download cache",
+    )
+    add_json_flag(get)
     get.set_defaults(handler=get_command)
 
-    ls = sub.add_parser(
-        "ls", help="list the artifacts of a project", description="List artifact collections."
-    )
-    ls.add_argument("project", metavar="[ENTITY/]PROJECT")
-    ls.add_argument("--type", "-t", default=None, help="only artifacts of this type")
-    ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.set_defaults(handler=ls_command)
-
-    versions = sub.add_parser(
-        "versions",
-        help="list the versions of an artifact",
-        description="List the committed versions of [entity/][project/]name.",
-    )
-    versions.add_argument("name", metavar="NAME")
-    versions.add_argument("--json", action="store_true", help="print JSON")
-    versions.set_defaults(handler=versions_command)
-
-    diff = sub.add_parser(
-        "diff",
-        help="compare two versions",
-        description="List the paths added, removed and changed from NAME:A to NAME:B.",
-    )
-    diff.add_argument("first", metavar="NAME:A")
-    diff.add_argument("second", metavar="NAME:B")
-    diff.add_argument("--json", action="store_true", help="print JSON")
-    diff.set_defaults(handler=diff_command)
+    catalog.register_artifact_commands(sub)
+    lifecycle.register(sub)
 
     cache = sub.add_parser("cache", help="manage the download cache")
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
@@ -85,10 +95,21 @@ def register(commands: Any) -> None:
     )
     cleanup.add_argument("size", metavar="SIZE")
     cleanup.add_argument("--remove-temp", action="store_true", help="also remove temporary files")
+    add_json_flag(cleanup)
     cleanup.set_defaults(handler=cache_cleanup_command)
 
 
 # ----- put ----------------------------------------------------------------------------
+
+
+def default_name(path: str) -> str:
+    """The artifact name ``put`` gives PATH without ``--name``: its base name, as W&B."""
+    if "://" in path:
+        path = urlparse(path).path or urlparse(path).netloc
+    name = os.path.basename(os.path.normpath(path)) if path else ""
+    if not name or name in (".", "..", "/"):
+        raise ValidationError(f"Cannot name an artifact after {path!r}: give --name.")
+    return name
 
 
 def _put_target(text: str) -> tuple[str, str, str]:
@@ -117,31 +138,60 @@ def _metadata(text: str | None) -> dict[str, Any] | None:
 
 
 def put_command(args: argparse.Namespace) -> int:
+    from soko.client.connect import get_backend
+    from soko.core.names import validate_aliases
     from soko.sdk.artifact import Artifact
     from soko.sdk.run import init
 
-    entity, project, name = _put_target(args.name)
+    path: str = args.path
+    entity, project, name = _put_target(args.name or default_name(path))
+    aliases = validate_aliases(args.alias)
+    _require_writable()
     artifact = Artifact(
         name, args.type, description=args.description, metadata=_metadata(args.metadata)
     )
-    path: str = args.path
     if "://" in path:
         artifact.add_reference(path)
     elif os.path.isdir(path):
-        artifact.add_dir(path)
+        artifact.add_dir(path, skip_cache=args.skip_cache, policy=args.policy)
     elif os.path.isfile(path):
-        artifact.add_file(path)
+        artifact.add_file(path, skip_cache=args.skip_cache, policy=args.policy)
     else:
         raise NotFoundError(f"No such file or directory: {path}")
     with init(entity=entity, project=project, job_type="cli", config={"path": path}) as run:
-        run.log_artifact(artifact, aliases=args.alias)
+        run.log_artifact(artifact, aliases=aliases)
         artifact.wait()
-    aliases = ", ".join(artifact.aliases)
-    print(
-        f"Logged {artifact.qualified_name} ({artifact.file_count} files, "
-        f"{format_size(artifact.size)}; aliases: {aliases})"
+        run_id = run.id
+    assert artifact.id is not None
+    record = get_backend().get_version(artifact.id)
+    # A log of content the collection already holds returns that version: it was made by
+    # another run (or by none), not by this one.
+    new = record.created_by_run == run_id
+    if args.json:
+        print_json({**catalog.version_json(record), "new_version": new})
+        return 0
+    summary = (
+        f"{record.file_count} files, {format_size(record.size)}; "
+        f"aliases: {', '.join(record.aliases)}"
     )
+    if new:
+        print(f"Logged {record.qualified_name} ({summary})")
+    else:
+        print(f"No new version: {record.qualified_name} holds the same content ({summary})")
     return 0
+
+
+def _require_writable() -> None:
+    """Refuse a log into an embedded store this account may only read, before a draft
+    stores the first file into it."""
+    from soko.client.connect import get_backend
+
+    config = settings_module.load()
+    if not config.base_url and getattr(get_backend(config), "read_only", False):
+        raise PermissionDeniedError(
+            f"The soko store at {config.soko_dir} is read-only for this account: it can be "
+            "listed and downloaded from, not changed."
+        )
 
 
 # ----- get ----------------------------------------------------------------------------
@@ -149,170 +199,52 @@ def put_command(args: argparse.Namespace) -> int:
 
 def get_command(args: argparse.Namespace) -> int:
     from soko.sdk.api import Api
+    from soko.sdk.transfer import files_under
 
+    root: str | None = args.root
+    if root is not None and os.path.exists(root) and not os.path.isdir(root):
+        raise ValidationError(f"--root {root} is a file, not a folder.")
+    config = settings_module.load()
+    # A bad name is bad usage whether or not there is a store to look in.
+    parse_artifact_path(
+        args.name, entity=config.entity, project=config.project, default_selector="latest"
+    )
+    catalog.require_store()
     artifact = Api().artifact(args.name)
     if args.type is not None and artifact.type != args.type:
         # Bad input on the command line (exit 2); the SDK raises W&B's not-found error.
         raise ValidationError(
             f"type {args.type!r} specified but this artifact is of type {artifact.type!r}"
         )
-    root = artifact.download(root=args.root)
-    print(f"Downloaded {artifact.qualified_name} to {root}")
-    return 0
-
-
-# ----- ls and versions ----------------------------------------------------------------
-
-
-def _backend() -> Catalog:
-    from soko.client.connect import get_backend
-
-    return get_backend()
-
-
-def _project_path(text: str) -> tuple[str, str]:
-    config = settings_module.load()
-    parts = text.split("/")
-    if len(parts) == 1:
-        entity, project = config.entity, parts[0]
-    elif len(parts) == 2:
-        entity, project = parts
+    expected = {entry.path for entry in artifact.manifest}
+    target = root if root is not None else catalog.default_root(artifact)
+    extra = sorted(files_under(target) - expected) if os.path.isdir(target) else []
+    if args.checkout:
+        target = artifact.checkout(target)
+        removed, extra = extra, []
     else:
-        raise ValidationError(f"Invalid project {text!r}: expected [entity/]project.")
-    return validate_project(entity), validate_project(project)
-
-
-def ls_command(args: argparse.Namespace) -> int:
-    entity, project = _project_path(args.project)
-    backend = _backend()
-    known = {(p.entity, p.name) for p in backend.list_projects(entity)}
-    if (entity, project) not in known:
-        raise NotFoundError(f"Project {entity}/{project} does not exist.")
-    records = backend.list_collections(entity, project, args.type)
+        target = artifact.download(root=target, skip_cache=args.skip_cache)
+        removed = []
     if args.json:
         print_json(
-            [
-                {
-                    "name": r.name,
-                    "type": r.type,
-                    "kind": r.kind,
-                    "versions": r.version_count,
-                    "aliases": sorted(set(r.aliases)),
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in records
-            ]
+            {
+                "name": artifact.qualified_name,
+                "root": target,
+                "files": len(expected),
+                "left": extra,
+                "removed": removed,
+            }
         )
         return 0
-    if not records:
-        kind = f" of type {args.type}" if args.type else ""
-        message(f"No artifacts{kind} in {entity}/{project}.")
-        return 0
-    print_table(
-        ["NAME", "TYPE", "VERSIONS", "ALIASES", "CREATED"],
-        [
-            [
-                r.name,
-                r.type,
-                str(r.version_count),
-                ",".join(sorted(set(r.aliases))),
-                r.created_at.strftime("%Y-%m-%d %H:%M"),
-            ]
-            for r in records
-        ],
-    )
-    return 0
-
-
-def _version_json(record: VersionRecord) -> dict[str, Any]:
-    return {
-        "name": f"{record.collection}:{record.version}",
-        "qualified_name": record.qualified_name,
-        "version": record.version,
-        "type": record.type,
-        "aliases": record.aliases,
-        "tags": record.tags,
-        "digest": record.digest,
-        "size": record.size,
-        "file_count": record.file_count,
-        "created_at": record.created_at.isoformat(),
-        "description": record.description,
-        "metadata": record.metadata,
-    }
-
-
-def versions_command(args: argparse.Namespace) -> int:
-    config = settings_module.load()
-    if ":" in args.name:
-        raise ValidationError(
-            f"Invalid artifact name {args.name!r}: versions takes [entity/][project/]name."
+    print(f"Downloaded {artifact.qualified_name} to {target}")
+    if removed:
+        message(f"Removed {len(removed)} files that {artifact.source_name} does not have.")
+    if extra:
+        shown = ", ".join(extra[:5]) + (", …" if len(extra) > 5 else "")
+        message(
+            f"Left {len(extra)} files in {target} that {artifact.source_name} does not have "
+            f"({shown}); --checkout removes them."
         )
-    entity, project, name, _ = parse_artifact_path(
-        args.name, entity=config.entity, project=config.project, default_selector=None
-    )
-    records = _backend().list_versions(entity, project, name)
-    if args.json:
-        print_json([_version_json(r) for r in records])
-        return 0
-    print_table(
-        ["VERSION", "ALIASES", "DIGEST", "FILES", "SIZE", "CREATED"],
-        [
-            [
-                r.version,
-                ",".join(r.aliases),
-                r.digest,
-                str(r.file_count),
-                format_size(r.size),
-                r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            ]
-            for r in records
-        ],
-    )
-    return 0
-
-
-# ----- diff ---------------------------------------------------------------------------
-
-
-def _resolve(text: str) -> tuple[VersionRecord, Manifest]:
-    config = settings_module.load()
-    entity, project, name, selector = parse_artifact_path(
-        text, entity=config.entity, project=config.project, default_selector="latest"
-    )
-    backend = _backend()
-    record = backend.resolve(entity, project, name, selector or "latest")
-    return record, backend.manifest(record)
-
-
-def manifest_diff(old: Manifest, new: Manifest) -> dict[str, list[str]]:
-    """Paths only in *new* (added), only in *old* (removed), and in both with other content."""
-    old_paths = {e.path: e for e in old}
-    new_paths = {e.path: e for e in new}
-    changed = [
-        path
-        for path, entry in new_paths.items()
-        if path in old_paths
-        and (old_paths[path].digest, old_paths[path].ref) != (entry.digest, entry.ref)
-    ]
-    return {
-        "added": sorted(new_paths.keys() - old_paths.keys()),
-        "removed": sorted(old_paths.keys() - new_paths.keys()),
-        "changed": sorted(changed),
-    }
-
-
-def diff_command(args: argparse.Namespace) -> int:
-    first, first_manifest = _resolve(args.first)
-    second, second_manifest = _resolve(args.second)
-    changes = manifest_diff(first_manifest, second_manifest)
-    if args.json:
-        print_json({"from": first.qualified_name, "to": second.qualified_name, **changes})
-        return 0
-    for marker, key in (("+", "added"), ("-", "removed"), ("~", "changed")):
-        for path in changes[key]:
-            print(f"{marker} {path}")
-    counts = ", ".join(f"{len(changes[k])} {k}" for k in ("added", "removed", "changed"))
-    message(f"{first.qualified_name} -> {second.qualified_name}: {counts}")
     return 0
 
 
@@ -326,6 +258,17 @@ def cache_cleanup_command(args: argparse.Namespace) -> int:
     config = settings_module.load()
     cache = BlobCache.from_settings(config)
     report = cache.cleanup(limit, remove_temp=args.remove_temp)
+    if args.json:
+        print_json(
+            {
+                "cache_dir": str(cache.root),
+                "removed_files": report.removed_files,
+                "freed_bytes": report.freed_bytes,
+                "temp_files_removed": report.temp_files_removed,
+                "remaining_bytes": report.remaining_bytes,
+            }
+        )
+        return 0
     temp = f" and {report.temp_files_removed} temp files" if args.remove_temp else ""
     print(
         f"Removed {report.removed_files} files ({format_size(report.freed_bytes)}){temp} from "

@@ -17,12 +17,13 @@ that does not parse) prints one line on stderr and exits non-zero, never a trace
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any, NoReturn
 
-from soko.cli import artifact, login, maintenance
+from soko.cli import artifact, catalog, lineage, login, maintenance
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -31,7 +32,6 @@ from soko.errors import (
     SokoError,
     ValidationError,
 )
-from soko.server import cli as server_cli
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -40,35 +40,104 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance, server_cli)
-"""Each registers its subcommands with ``register(subparsers)``."""
+COMMAND_MODULES: tuple[Any, ...] = (artifact, catalog, lineage, login, maintenance)
+"""Each registers its subcommands with ``register(subparsers)``; ``soko server`` is
+registered by :func:`_register_server`."""
+
+SERVER_HELP = "run a soko server"
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (\S+)")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line (and a pointer to --help)."""
+    """argparse, with usage errors as one line (a suggestion for a typo, a pointer to
+    --help), and a command group given without its command printing the group's help."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = _suggestion(self, message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs["required"] = False
+        self.set_defaults(handler=self._help)
+        return super().add_subparsers(**kwargs)
+
+    def _help(self, args: argparse.Namespace) -> int:
+        del args
+        self.print_help()
+        return 0
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of *parser* and of the commands below it."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(s for s in action.option_strings if s.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _option_strings(child)
+    return found
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """``; did you mean 'put'?`` for a mistyped command or option, else nothing."""
+    choice = _INVALID_CHOICE.search(message)
+    if choice is not None:
+        word = choice.group(1)
+        options = [c.strip().strip("'") for c in choice.group(2).split(",")]
+    else:
+        unknown = _UNRECOGNIZED.search(message)
+        if unknown is None or not unknown.group(1).startswith("-"):
+            return ""
+        word = unknown.group(1).split("=")[0]
+        options = sorted(_option_strings(parser))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("soko")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _register_server(commands: Any, argv: Sequence[str]) -> None:
+    """``soko server`` with its options when it is the command; otherwise only its name
+    and help line: its module loads SQLAlchemy, which no other command's parsing needs."""
+    if list(argv[:1]) == ["server"]:
+        from soko.server import cli as server_cli
+
+        server_cli.register(commands)
+    else:
+        commands.add_parser("server", help=SERVER_HELP, add_help=False)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading the installed packages' metadata
+    costs a quarter of a second that every other command would pay."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"soko {_version()}")
+        parser.exit(0)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="soko",
         description="Version datasets and models as artifacts; keep the store healthy.",
     )
-    parser.add_argument("--version", action="version", version=f"soko {_version()}")
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="show soko's version and exit"
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.register(commands)
+    _register_server(commands, argv)
     return parser
 
 
@@ -89,8 +158,9 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     _configure_bars()
     try:

@@ -54,14 +54,23 @@ def register(commands: Any) -> None:
     gc.set_defaults(handler=gc_command)
 
 
-def open_store() -> Store:
-    """The embedded store of SOKO_DIR; refuses to create one where there is none."""
+def open_store(command: str) -> tuple[Store, Path]:
+    """The embedded store of SOKO_DIR and its folder; refuses to create one where there is
+    none. Says on stderr which store *command* works on, and that a configured server is
+    not the one."""
     from soko.service.store import Store
 
-    root: Path = settings_module.load().soko_dir
+    config = settings_module.load()
+    root: Path = config.soko_dir
     if not (root / "soko.db").is_file():
         raise NotFoundError(f"No soko store at {root} (set SOKO_DIR to the store's folder).")
-    return Store.open_local(root)
+    message(f"Store: the embedded store at {root}")
+    if config.base_url:
+        message(
+            f"Note: soko uses the server {config.base_url} for artifacts; `soko {command}` "
+            "works on the embedded store in SOKO_DIR, not on the server."
+        )
+    return Store.open_local(root), root
 
 
 def verify_command(args: argparse.Namespace) -> int:
@@ -69,12 +78,12 @@ def verify_command(args: argparse.Namespace) -> int:
     from soko.service.fsck import check_store
     from soko.service.repair import REPAIRABLE
 
-    store = open_store()
+    store, root = open_store("verify")
     with progress_bar("Verifying blobs") as bar:
         report = check_store(store, progress=bar)
     repair = _repair(store, report) if args.repair else None
     if args.json:
-        print_json(_verify_json(report, repair))
+        print_json({"store": str(root), **_verify_json(report, repair)})
     else:
         _print_verify(report, repair)
     if repair is not None:
@@ -158,11 +167,12 @@ def gc_command(args: argparse.Namespace) -> int:
     from soko.service.gc import collect_garbage
 
     grace = parse_duration(args.grace)
-    store = open_store()
+    store, root = open_store("gc")
     report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run)
     if args.json:
         print_json(
             {
+                "store": str(root),
                 "dry_run": report.dry_run,
                 "grace_seconds": report.grace_seconds,
                 "expired": report.expired,

@@ -72,3 +72,8 @@ def print_json(data: Any) -> None:
 def message(text: str) -> None:
     """A line for the user (not data): stderr."""
     print(text, file=sys.stderr)
+
+
+def add_json_flag(parser: Any) -> None:
+    """``--json``: the command's result as JSON on stdout, for programs."""
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -20,7 +20,7 @@ from soko.core.manifest import Manifest
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
-from soko.metadata.engine import open_engine, sqlite_url
+from soko.metadata.engine import open_engine, open_read_only_engine, sqlite_url
 from soko.service import distributed, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
@@ -42,6 +42,8 @@ class LocalBackend:
         draft only needs the blob store, so the database waits for the first query.
         """
         with self._store_lock:
+            if self._store is None and self.read_only:
+                self._store = Store(open_read_only_engine(self.root / "soko.db"), self.blobs)
             if self._store is None:
                 try:
                     self.root.mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,15 @@ class LocalBackend:
                     ) from exc
                 self._store = Store(open_engine(sqlite_url(self.root / "soko.db")), self.blobs)
             return self._store
+
+    @functools.cached_property
+    def read_only(self) -> bool:
+        """Whether the store exists and this account may not write to it (a store shared
+        by another account): it is then read without being created, locked or migrated."""
+        database = self.root / "soko.db"
+        return database.is_file() and not (
+            os.access(self.root, os.W_OK) and os.access(database, os.W_OK)
+        )
 
     @functools.cached_property
     def blobs(self) -> LocalBlobStore:

@@ -10,7 +10,7 @@ user editing the result would edit the stored blob.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import importlib
 import os
 import queue
 import re
@@ -19,12 +19,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError
 from soko.storage import copying
 
 _FICLONE = 0x40049409
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag
 _CHUNK = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
 _WRITE_GROUP = 1024 * 1024
@@ -37,6 +39,32 @@ STALE_TEMP_SECONDS = 60.0
 download that was killed: the next download of that file removes it."""
 _DOWNLOAD_TEMP = re.compile(r"\.(.+)\.soko-dl-[0-9a-f]{12}\.tmp")
 _reflink_works: dict[int, bool] = {}
+
+
+def _load_fcntl() -> Any:
+    try:
+        return importlib.import_module("fcntl")
+    except ImportError:
+        return None
+
+
+_FCNTL = _load_fcntl()
+"""``fcntl`` where the platform has it (Linux, macOS); None elsewhere (Windows): download
+temps then go unlocked, so a download stalled for :data:`STALE_TEMP_SECONDS` may see
+another download of the same file remove its temp (it fails and can be run again), and
+no file is cloned (reflinks are Linux ioctls)."""
+
+
+def lock_temp(fd: int) -> bool:
+    """Lock the temp open as *fd* (exclusive, not waiting): False when another process
+    holds it, True when taken or when the platform has no such locks."""
+    if _FCNTL is None:
+        return True
+    try:
+        _FCNTL.flock(fd, _FCNTL.LOCK_EX | _FCNTL.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _temp_stem(name: str) -> str:
@@ -91,10 +119,8 @@ def _remove_if_abandoned(path: str, cutoff: float) -> int:
         # is renamed within microseconds: never taken for a killed download's.
         if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1 or found.st_mtime >= cutoff:
             return 0
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        if not lock_temp(fd):
             os.close(fd)
             return 0  # its download is alive, stalled on the network
         try:
@@ -130,7 +156,7 @@ def stream_new(
         try:
             # Held until the file is closed (the writer's dup shares it): a download of
             # the same file elsewhere then never takes this temp for a killed one's.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_temp(fd)
             with _Writer(fd) as writer:
                 for chunk in chunks:
                     hasher.update(chunk)
@@ -264,7 +290,7 @@ def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # see remove_stale_temps
+            lock_temp(fd)  # see remove_stale_temps
             copying.copy_file(
                 source, fd, hasher, pipelined=os.fstat(source).st_size >= copying.PIPELINE_MIN
             )
@@ -286,11 +312,11 @@ def _hash_path(path: str, digest: Digest) -> bool:
 
 def _try_reflink(src: str, tmp: str) -> bool:
     device = os.stat(src).st_dev
-    if _reflink_works.get(device) is False:
+    if _FCNTL is None or _reflink_works.get(device) is False:
         return False
     try:
         with open(src, "rb") as reader, open(tmp, "wb") as writer:
-            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+            _FCNTL.ioctl(writer.fileno(), _FICLONE, reader.fileno())
     except OSError:
         _reflink_works[device] = False
         with contextlib.suppress(FileNotFoundError):
@@ -303,9 +329,9 @@ def _try_reflink(src: str, tmp: str) -> bool:
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
     """Hold *path* (a temp this process just made) locked, as a live download's."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_temp(fd)
         yield
     finally:
         os.close(fd)

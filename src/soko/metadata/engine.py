@@ -10,8 +10,9 @@ for SQLite, an advisory lock for PostgreSQL) so that two first opens do not race
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
+import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from soko.errors import StoreError
+from soko.errors import PermissionDeniedError, StoreError
 
 HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 60_000
+_READ_STATEMENTS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "WITH")
 
 
 def sqlite_url(path: Path) -> str:
@@ -62,6 +64,65 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def open_read_only_engine(path: Path) -> Engine:
+    """An engine on the SQLite database at *path* for a reader that may not write to it or
+    its folder (a store shared by another account). Nothing is created or migrated: the
+    schema must be at :data:`HEAD_REVISION` already.
+
+    SQLite opens a WAL database read-only while its ``-shm`` file exists (a writer has it
+    open); otherwise, in a folder the reader cannot write to, only as *immutable*, a
+    snapshot taken without locks, which is what a listing needs.
+    """
+    uri = f"file:{urllib.parse.quote(os.fspath(path))}"
+
+    def connect() -> sqlite3.Connection:
+        failure: sqlite3.Error | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(
+                f"{uri}?{query}", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
+            try:
+                conn.execute("PRAGMA schema_version").fetchone()
+            except sqlite3.Error as exc:
+                conn.close()
+                failure = exc
+                continue
+            return conn
+        raise StoreError(f"Cannot open the store's database {path} to read it: {failure}")
+
+    engine = create_engine("sqlite://", creator=connect)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        # A change would fail in SQLite with an error that names no store: say which.
+        if not statement.lstrip().upper().startswith(_READ_STATEMENTS):
+            raise PermissionDeniedError(
+                f"The soko store at {path.parent} is read-only for this account: it can be "
+                "listed and downloaded from, not changed."
+            )
+
+    revision = current_revision(engine)
+    if revision != HEAD_REVISION:
+        raise StoreError(
+            f"The store's database {path} is at schema revision {revision}, this soko needs "
+            f"{HEAD_REVISION}, and it may not be changed by this account: open the store "
+            "once as its owner."
+        )
+    return engine
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
@@ -77,13 +138,12 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if not database or database == ":memory:":
             yield
             return
-        lock_path = f"{database}.migrate.lock"
-        with open(lock_path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # filelock: flock where there is one, the platform's own file locks elsewhere;
+        # loaded only when a schema is to be migrated, not on every open.
+        from filelock import FileLock
+
+        with FileLock(f"{database}.migrate.lock"):
+            yield
     else:
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(7312001)"))

@@ -11,7 +11,6 @@ through: every write into a root creates a new file (``O_EXCL``) or renames one 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat as stat_module
 from collections.abc import Iterable, Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from soko.client.backend import BlobTransfer, Progress
 from soko.client.hashing import FileStat, hash_files_cached
-from soko.client.materialize import remove_stale_temps, temp_beside
+from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
@@ -258,7 +257,7 @@ def _download_reference(entry: Entry, dest: str, *, allow_missing: bool) -> None
     tmp = temp_beside(dest)
     try:
         with open(tmp, "wb") as out:
-            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # see remove_stale_temps
+            lock_temp(out.fileno())  # see remove_stale_temps
             handler_for(entry.ref or "").fetch(entry, out)
         os.replace(tmp, dest)
     except (SokoError, OSError) as exc:

@@ -1,0 +1,134 @@
+"""Start-up cost: whole-process wall-clock time of short soko commands.
+
+Measures, each in a fresh Python process:
+
+- ``import``: ``python -c "import soko"``;
+- ``help``: ``soko --help``;
+- ``ls``: ``soko artifact ls PROJECT`` on an embedded store holding one artifact;
+- ``init+finish``: a script doing ``soko.init()`` then ``run.finish()`` on that store;
+- ``python``: ``python -c pass``, the interpreter's own floor.
+
+With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a git worktree of
+an earlier commit), every command also runs with that code (``@baseline``), alternating
+with this checkout's in the same run, so that both see the same load on the host. The
+median of ``--repeat`` runs is printed per command, with the baseline's median divided by
+this checkout's. ``--importtime`` also prints the ten slowest imports (cumulative, from
+``python -X importtime``) of each command with this checkout's code.
+
+    python bench/startup_bench.py [--repeat 15] [--baseline-src DIR] [--importtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE_SRC = Path(__file__).resolve().parents[1] / "src"
+CLI = "import sys; from soko.cli.main import main; sys.exit(main())"
+INIT_FINISH = "import soko; run = soko.init(project='bench'); run.finish()"
+
+COMMANDS: dict[str, list[str]] = {
+    "python": ["-c", "pass"],
+    "import": ["-c", "import soko"],
+    "help": ["-c", CLI, "--help"],
+    "ls": ["-c", CLI, "artifact", "ls", "bench"],
+    "init+finish": ["-c", INIT_FINISH],
+}
+
+
+def environment(src: Path, store: Path, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOKO_", "WANDB_"))}
+    env.update(
+        PYTHONPATH=str(src),
+        SOKO_DIR=str(store),
+        SOKO_CACHE_DIR=str(workdir / "cache"),
+        SOKO_CONFIG_DIR=str(workdir / "config"),
+        SOKO_SILENT="true",
+    )
+    return env
+
+
+def run_once(args: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{args} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def prepare_store(src: Path, workdir: Path) -> Path:
+    """An embedded store with one artifact in project ``bench``, made with *src*'s code."""
+    store = workdir / f"store-{abs(hash(str(src)))}"
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    (data / "a.txt").write_text("alpha")
+    env = environment(src, store, workdir)
+    subprocess.run(
+        [sys.executable, "-c", CLI, "artifact", "put", str(data), "--name", "bench/ds",
+         "--type", "dataset"],
+        env=env, cwd=workdir, check=True, capture_output=True,
+    )  # fmt: skip
+    return store
+
+
+def slowest_imports(args: list[str], env: dict[str, str], cwd: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        env=env, cwd=cwd, capture_output=True, text=True,
+    )  # fmt: skip
+    rows: list[tuple[int, str]] = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
+        rows.append((int(cumulative), name))
+    return [f"{us / 1000:8.1f} ms  {name}" for us, name in sorted(rows, reverse=True)[:10]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--baseline-src", default=None, help="soko src folder to compare with")
+    parser.add_argument("--importtime", action="store_true")
+    args = parser.parse_args()
+    peers = {"this": HERE_SRC}
+    if args.baseline_src:
+        peers["baseline"] = Path(args.baseline_src).resolve()
+    with tempfile.TemporaryDirectory(prefix="soko-startup-") as tmp:
+        workdir = Path(tmp)
+        stores = {peer: prepare_store(src, workdir) for peer, src in peers.items()}
+        envs = {p: environment(src, stores[p], workdir) for p, src in peers.items()}
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.repeat):
+            for command, command_args in COMMANDS.items():
+                for peer in peers:
+                    key = (command, peer)
+                    times.setdefault(key, []).append(run_once(command_args, envs[peer], workdir))
+        print(f"median wall-clock seconds of {args.repeat} runs (load: {os.getloadavg()[0]:.1f})")
+        header = f"{'command':<12} {'this':>8}"
+        header += f" {'baseline':>9} {'ratio':>6}" if "baseline" in peers else ""
+        print(header)
+        for command in COMMANDS:
+            this = statistics.median(times[(command, "this")])
+            line = f"{command:<12} {this:8.3f}"
+            if "baseline" in peers:
+                base = statistics.median(times[(command, "baseline")])
+                line += f" {base:9.3f} {base / this:6.2f}"
+            print(line)
+        if args.importtime:
+            for command, command_args in COMMANDS.items():
+                print(f"\nslowest imports of {command} (cumulative):")
+                print("\n".join(slowest_imports(command_args, envs["this"], workdir)))
+
+
+if __name__ == "__main__":
+    main()
