@@ -21,10 +21,10 @@ for name in ("copy_file_range", "preadv"):
 
 import soko
 import soko.storage.copying as copying
-import soko.storage.local as local
+import soko.storage.durability as durability
 
 asked = []
-local._syncfs = lambda: asked.append("syncfs")  # None: the platform has none
+durability._syncfs = lambda: asked.append("syncfs")  # None: the platform has none
 copying._sync_file_range = lambda: asked.append("sync_file_range")
 
 data, root = sys.argv[1], sys.argv[2]
