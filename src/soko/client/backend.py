@@ -140,10 +140,21 @@ class Catalog(Protocol):
         ``description``, ``ttl_seconds``); a field not given is left as it is."""
         ...
 
-    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None: ...
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None:
+        """Mark a version DELETED (refused while it has user aliases or links, unless
+        *delete_aliases*); for a link, remove the link."""
+        ...
+
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int: ...
+    ) -> VersionRecord:
+        """Link a version into the registry collection ``entity/project/registry``; the link
+        (the existing one, with the aliases added, when the version is linked there)."""
+        ...
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        """The links of a version (of its source, for a link)."""
+        ...
 
 
 class Lineage(Protocol):

@@ -48,7 +48,6 @@ from soko.wire.framing import SMALL_BLOB, frame_header
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
-    LinkOut,
     ProjectList,
     RunList,
     RunOut,
@@ -402,15 +401,18 @@ class HttpBackend:
 
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int:
+    ) -> VersionRecord:
         body = {
             "entity": entity,
             "project": project,
             "registry": registry,
             "aliases": list(aliases),
         }
-        data = self.session.json("POST", f"/versions/{_q(version_id)}/links", json=body)
-        return LinkOut.model_validate(data).link_index
+        return self._version("POST", f"/versions/{_q(version_id)}/links", json=body)
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        data = self.session.json("GET", f"/versions/{_q(version_id)}/links")
+        return VersionList.model_validate(data).to_records()
 
     # --- runs and lineage --------------------------------------------------------------
     def start_run(

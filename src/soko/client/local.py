@@ -21,7 +21,7 @@ from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, Versio
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
-from soko.service import distributed, runs, versions
+from soko.service import distributed, links, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
@@ -217,8 +217,8 @@ class LocalBackend:
 
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int:
-        return versions.link_version(
+    ) -> VersionRecord:
+        return links.link_version(
             self.store,
             version_id,
             entity=entity,
@@ -226,6 +226,9 @@ class LocalBackend:
             registry=registry,
             aliases_to_add=aliases,
         )
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        return links.list_links(self.store, version_id)
 
     # --- runs and lineage ------------------------------------------------------------
     def start_run(self, **fields: Any) -> RunRecord:

@@ -130,6 +130,10 @@ class Artifact(LoggedVersion):
 
     @ttl.setter
     def ttl(self, value: Any) -> None:
+        if self._record is not None and self._record.is_link:
+            raise ValidationError(
+                "Cannot set the TTL of a link; set it on its source artifact instead."
+            )
         self._ttl = validate_ttl(value)
 
     @property
@@ -489,20 +493,50 @@ class Artifact(LoggedVersion):
             )
             return
         record = self._require_logged("save")
-        updated = self._live_backend().update_version(
-            record.id,
-            aliases_to_set=self._aliases,
-            tags_to_set=self._tags,
-            metadata=self._metadata,
-            description=self._description,
-            ttl_seconds=self._ttl,
-        )
+        changes: dict[str, Any] = {
+            "aliases_to_set": self._aliases,
+            "tags_to_set": self._tags,
+            "metadata": self._metadata,
+            "description": self._description,
+        }
+        if not record.is_link:
+            changes["ttl_seconds"] = self._ttl
+        updated = self._live_backend().update_version(record.id, **changes)
         self._attach(updated, self._live_backend())
 
     def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version; refused while it has user aliases or links, unless
+        *delete_aliases*. Deleting a link only unlinks it, as in W&B."""
         record = self._require_logged("delete")
         self._live_backend().delete_version(record.id, delete_aliases=delete_aliases)
         self._record = replace(record, state="DELETED", aliases=[])
+
+    def unlink(self) -> None:
+        """Remove this link from its registry collection; the source version stays."""
+        record = self._require_logged("unlink")
+        if not record.is_link:
+            raise ValidationError(
+                f"Artifact {record.qualified_name!r} is not a linked artifact and cannot be "
+                "unlinked; to delete it, use delete() instead."
+            )
+        self.delete()
+
+    @property
+    def source_artifact(self) -> Artifact:
+        """The version a link links; a version that is no link is its own source."""
+        record = self._require_logged("source_artifact")
+        if not record.is_link:
+            return self
+        return Artifact._from_record(self._source("source_artifact"), self._live_backend())
+
+    @property
+    def linked_artifacts(self) -> list[Artifact]:
+        """The links of this version in registry collections (empty for a link)."""
+        record = self._require_logged("linked_artifacts")
+        if record.is_link:
+            return []
+        backend = self._live_backend()
+        return [Artifact._from_record(r, backend) for r in backend.list_links(record.id)]
 
     def logged_by(self) -> PublicRun[Artifact] | None:
         record = self._require_logged("logged_by")
@@ -517,22 +551,24 @@ class Artifact(LoggedVersion):
         return [PublicRun(r, backend, self._reader(backend)) for r in runs]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
-        """Link this version into a registry collection ``[entity/][project/]name``; a
-        draft is saved first, as W&B does."""
+        """Link this version into a registry collection ``[entity/][project/]name`` (a
+        registry's is ``wandb-registry-<registry>/<collection>``); returns the link. A draft
+        is saved first, as W&B does."""
         if self._record is None and self._pending is None:
             self.save()
         record = self._require_logged("link")
         entity, project, registry, _ = parse_artifact_path(
             target_path, entity=record.entity, project=record.project, default_selector=None
         )
-        self._live_backend().link_version(
-            record.id,
+        backend = self._live_backend()
+        link = backend.link_version(
+            record.source_id or record.id,
             entity=entity,
             project=project,
             registry=registry,
             aliases=validate_aliases(aliases),
         )
-        return self
+        return Artifact._from_record(link, backend)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Artifact):

@@ -11,7 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from soko.core.names import validate_name, validate_project, validate_type
 from soko.core.records import COMMITTED, CollectionRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, TypeConflictError
-from soko.metadata.schema import aliases, collections, entities, projects, tags, versions
+from soko.metadata.schema import (
+    aliases,
+    collection_tags,
+    collections,
+    entities,
+    projects,
+    tags,
+    versions,
+)
 
 
 def now() -> datetime:
@@ -149,6 +157,7 @@ def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str
         committed_at=as_utc(row.committed_at) if row.committed_at else None,
         created_by_run=row.created_by_run,
         distributed_id=row.distributed_id,
+        source_id=row.source_version_id,
     )
 
 
@@ -192,6 +201,13 @@ def collection_record(
     alias_names = list(
         conn.execute(select(aliases.c.alias).where(aliases.c.collection_id == row.id)).scalars()
     )
+    tag_names = list(
+        conn.execute(
+            select(collection_tags.c.tag)
+            .where(collection_tags.c.collection_id == row.id)
+            .order_by(collection_tags.c.tag)
+        ).scalars()
+    )
     return CollectionRecord(
         id=row.id,
         entity=entity,
@@ -203,4 +219,5 @@ def collection_record(
         created_at=as_utc(row.created_at),
         version_count=int(count),
         aliases=alias_names,
+        tags=tag_names,
     )
