@@ -541,13 +541,13 @@ class Artifact(LoggedVersion):
     def logged_by(self) -> PublicRun[Artifact] | None:
         record = self._require_logged("logged_by")
         backend = self._live_backend()
-        runs = backend.runs_of_version(record.id, "logged")
+        runs = backend.runs_of_version(record.source_id or record.id, "logged")
         return PublicRun(runs[0], backend, self._reader(backend)) if runs else None
 
     def used_by(self) -> list[PublicRun[Artifact]]:
         record = self._require_logged("used_by")
         backend = self._live_backend()
-        runs = backend.runs_of_version(record.id, "used")
+        runs = backend.runs_of_version(record.source_id or record.id, "used")
         return [PublicRun(r, backend, self._reader(backend)) for r in runs]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:

@@ -60,8 +60,12 @@ class LoggedVersion:
 
     @property
     def id(self) -> str | None:
+        """The version's id; a link's is its source's, as in W&B (the link itself is told
+        apart by ``is_link`` and its name)."""
         record = self._logged_record(wait=True)
-        return record.id if record else None
+        if record is None:
+            return None
+        return record.source_id or record.id
 
     @property
     def version(self) -> str:

@@ -85,13 +85,14 @@ def registry_for_link(
     conn: Connection, *, entity: str, project: str, type_name: str
 ) -> RegistryRecord | None:
     """The registry a link into ``entity/project`` goes to (None for a project that is no
-    registry's), after checking that it accepts *type_name*. ``model`` and ``dataset`` are
-    made on first use."""
+    registry's), after checking that it accepts *type_name*. A registry that does not exist
+    is made by its first link, with W&B's defaults (any type, visible to the organisation):
+    W&B makes it in its UI first, which a store without one cannot ask for."""
     name = registry_name(project)
     if name is None:
         return None
     row = _find(conn, entity, name)
-    if row is None and name in CORE_REGISTRIES:
+    if row is None:
         _insert(
             conn,
             organisation=entity,
@@ -101,11 +102,7 @@ def registry_for_link(
             artifact_types=[],
         )
         row = _find(conn, entity, name)
-    if row is None:
-        raise NotFoundError(
-            f"Registry {name!r} does not exist in organisation {entity!r}; create it with "
-            f"Api().create_registry({name!r}) first."
-        )
+    assert row is not None
     record = _record(row)
     if record.artifact_types and type_name not in record.artifact_types:
         raise ValidationError(
@@ -199,6 +196,12 @@ def create_registry(
                 f"Registry {name!r} already exists in organisation {org!r}."
             ) from None
         return _record(_existing(conn, org, name))
+
+
+def resolve_organisation(store: Store, *, entity: str, organisation: str | None) -> str:
+    """*organisation* if it exists, else the one holding *entity*."""
+    with store.engine.connect() as conn:
+        return _organisation(conn, entity, organisation)
 
 
 def _organisation(conn: Connection, entity: str, organisation: str | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 from backend_suite import Backend
 
 import soko
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import ValidationError
 
 
 def _registry_collection() -> str:
@@ -37,7 +37,7 @@ def test_a_link_has_its_own_name_version_project_and_aliases(backend: Backend) -
         assert link.source_version == "v1"
         assert link.source_project == backend.project
         assert link.source_artifact.id == source.id
-        assert link.id != source.id
+        assert link.id == source.id  # as W&B gives it
     assert not source.is_link
     assert source.source_artifact is source
     assert sorted(soko.Api().artifact("clf:v1").aliases) == ["best", "latest"]
@@ -61,7 +61,7 @@ def test_the_same_version_linked_twice_is_one_link(backend: Backend) -> None:
     target = _registry_collection()
     first = source.link(target, aliases=["a"])
     second = source.link(target, aliases=["b"])
-    assert first.id == second.id
+    assert first == second
     assert second.version == "v0"
     assert sorted(second.aliases) == ["a", "b", "latest"]
     listed = soko.Api().artifact_collection("model", target).artifacts()
@@ -205,10 +205,13 @@ def test_a_link_into_a_plain_collection_is_refused(backend: Backend) -> None:
         source.link(f"{backend.project}/plain")
 
 
-def test_a_registry_that_does_not_exist_is_refused(backend: Backend) -> None:
+def test_a_registry_is_made_by_its_first_link(backend: Backend) -> None:
     source = backend.log("clf", {"w.bin": "weights"}, type="model")
-    with pytest.raises(NotFoundError, match="create_registry"):
-        source.link(f"wandb-registry-{Backend.unique('nope')}/coll")
+    name = Backend.unique("fresh")
+    link = source.link(f"wandb-registry-{name}/coll")
+    assert link.project == f"wandb-registry-{name}"
+    registry = soko.Api().registry(name)
+    assert (registry.visibility, registry.artifact_types) == ("organization", [])
 
 
 def test_concurrent_links_into_one_collection_get_distinct_indexes(backend: Backend) -> None:
