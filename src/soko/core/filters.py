@@ -120,6 +120,8 @@ def _any_element(value: Any, test: Callable[[Any], bool]) -> bool:
 def _field_matches(value: Any, condition: Any) -> bool:
     is_operators = isinstance(condition, Mapping) and any(k.startswith("$") for k in condition)
     if not is_operators:
+        if condition is None:  # as in MongoDB, null matches a field that is null or missing
+            return value is _MISSING or value is None
         return _any_element(value, lambda v: _equal(v, condition))
     for operator, operand in condition.items():
         if operator == "$exists":

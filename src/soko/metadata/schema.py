@@ -48,7 +48,8 @@ entities = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False, unique=True),
-    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=True),
+    # No foreign key: SQLite stores gain the column in place (migration 0005).
+    Column("organisation_id", Integer, nullable=True),
 )
 
 projects = Table(
@@ -116,12 +117,19 @@ versions = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     # Set on a link (migration 0005): the version it links, whose manifest it shares. A link
-    # is a member of its registry collection, with its own vN, aliases and tags.
-    Column("source_version_id", ID, ForeignKey("versions.id"), nullable=True),
+    # is a member of its registry collection, with its own vN, aliases and tags. No foreign
+    # key, so that SQLite stores gain the column in place: links are removed before their
+    # source is (service.links.unlink).
+    Column("source_version_id", ID, nullable=True),
     UniqueConstraint("collection_id", "version_index", name="uq_versions_collection_index"),
-    UniqueConstraint("collection_id", "source_version_id", name="uq_versions_collection_source"),
 )
 Index("ix_versions_source", versions.c.source_version_id)
+Index(
+    "uq_versions_collection_source",
+    versions.c.collection_id,
+    versions.c.source_version_id,
+    unique=True,
+)
 Index("ix_versions_collection_digest", versions.c.collection_id, versions.c.digest)
 Index("ix_versions_pending", versions.c.collection_id, versions.c.distributed_id)
 

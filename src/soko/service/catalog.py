@@ -131,7 +131,10 @@ def version_record(conn: Connection, row: Row[Any], *, entity: str, project: str
     )
     tag_names = list(
         conn.execute(
-            select(tags.c.tag).where(tags.c.version_id == row.id).order_by(tags.c.tag)
+            # A link shows its source's tags (W&B keeps tags on the version, not the link).
+            select(tags.c.tag)
+            .where(tags.c.version_id == (row.source_version_id or row.id))
+            .order_by(tags.c.tag)
         ).scalars()
     )
     return VersionRecord(

@@ -3,9 +3,11 @@
 A link is a row of ``versions`` in a collection of kind ``registry`` with
 ``source_version_id`` set. It is a member of that collection like any version: its own id,
 ``vN`` (taken from the collection's counter inside the link's transaction, as a commit
-takes one), aliases and tags; it shares its source's manifest, digest, size, description and
-metadata (changes to those are made on the source and copied to its links). A version is
-linked once into a collection: linking it again only adds aliases. Unlinking removes the row.
+takes one) and aliases. It shares its source's manifest, digest, size, description,
+metadata and tags: as in W&B, changing those on a link changes them on the source and on
+every link of it (description and metadata are copied to the link rows; tags are read from
+the source). A version is linked once into a collection: linking it again only adds
+aliases. Unlinking removes the row.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from soko.service.catalog import (
     record_by_id,
 )
 from soko.service.commit import set_aliases, take_next_index
-from soko.service.registries import registry_for_link
+from soko.service.registries import organisation_of, registry_for_link, registry_name
 from soko.service.store import Store
 
 
@@ -44,13 +46,15 @@ def link_version(
 ) -> VersionRecord:
     """Link a version into the collection *registry* of ``entity/project``; returns the link.
 
-    *entity* is where the link lives already (for a registry project, the organisation's
-    entity: see :func:`soko.service.registries.home_entity`). Linking a link links its
+    A registry project (``wandb-registry-R``) lives in the entity of the organisation
+    holding *entity* (:func:`soko.service.registries.home_entity`). Linking a link links its
     source. Linking a version already linked there returns that link with the aliases added.
     """
     validate_version_id(version_id)
     names = validate_aliases(aliases_to_add)
     with store.engine.begin() as conn:
+        if registry_name(project) is not None:
+            entity = organisation_of(conn, entity)
         source = _committed(conn, version_id)
         if source.source_version_id is not None:
             source = _committed(conn, source.source_version_id)

@@ -245,9 +245,9 @@ def update_version(
             )
             set_aliases(conn, row.collection_id, version_id, new_aliases or [])
         if new_tags is not None:
-            conn.execute(delete(tags).where(tags.c.version_id == version_id))
+            conn.execute(delete(tags).where(tags.c.version_id == source_id))
             for tag in new_tags:
-                conn.execute(insert(tags).values(version_id=version_id, tag=tag))
+                conn.execute(insert(tags).values(version_id=source_id, tag=tag))
         return record_by_id(conn, version_id)
 
 

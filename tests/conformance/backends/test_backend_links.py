@@ -84,7 +84,7 @@ def test_listing_a_registry_collection_lists_its_links(backend: Backend) -> None
     assert not collection.is_sequence()
 
 
-def test_a_link_has_its_own_aliases_and_tags(backend: Backend) -> None:
+def test_a_link_has_its_own_aliases_and_shares_its_sources_tags(backend: Backend) -> None:
     source = backend.log("clf", {"w.bin": "weights"}, type="model", aliases=["best"])
     target = _registry_collection()
     link = source.link(target)
@@ -95,11 +95,15 @@ def test_a_link_has_its_own_aliases_and_tags(backend: Backend) -> None:
     api = soko.Api()
     again = api.artifact(f"{target}:production")
     assert sorted(again.aliases) == ["latest", "production"]
-    assert again.tags == ["approved"]
     original = api.artifact("clf:v0")
     assert sorted(original.aliases) == ["best", "latest"]
-    assert original.tags == []
     assert not api.artifact_exists("clf:production")
+    # Tags belong to the version, as in W&B: set on the link, they are the source's.
+    assert again.tags == original.tags == ["approved"]
+    original.tags = ["approved", "reviewed"]
+    original.save()
+    assert api.artifact(f"{target}:v0").tags == ["approved", "reviewed"]
+    assert [a.version for a in api.artifacts("model", "clf", tags=["reviewed"])] == ["v0"]
 
 
 def test_a_description_set_on_a_link_is_its_sources(backend: Backend) -> None:

@@ -32,11 +32,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
-    with op.batch_alter_table("entities") as batch:
-        batch.add_column(sa.Column("organisation_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key(
-            "fk_entities_organisation_id", "organisations", ["organisation_id"], ["id"]
-        )
+    # Plain added columns and indexes, no foreign keys: SQLite adds them in place, where a
+    # constraint would mean re-creating tables that other tables' rows reference.
+    op.add_column("entities", sa.Column("organisation_id", sa.Integer(), nullable=True))
     op.create_table(
         "registries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -57,15 +55,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["collection_id"], ["collections.id"]),
         sa.PrimaryKeyConstraint("collection_id", "tag"),
     )
-    with op.batch_alter_table("versions") as batch:
-        batch.add_column(sa.Column("source_version_id", sa.String(length=36), nullable=True))
-        batch.create_foreign_key(
-            "fk_versions_source_version_id", "versions", ["source_version_id"], ["id"]
-        )
-        batch.create_unique_constraint(
-            "uq_versions_collection_source", ["collection_id", "source_version_id"]
-        )
-        batch.create_index("ix_versions_source", ["source_version_id"])
+    op.add_column("versions", sa.Column("source_version_id", sa.String(length=36), nullable=True))
+    op.create_index(
+        "uq_versions_collection_source",
+        "versions",
+        ["collection_id", "source_version_id"],
+        unique=True,
+    )
+    op.create_index("ix_versions_source", "versions", ["source_version_id"])
     _move_links()
     op.drop_table("links")
 
@@ -174,14 +171,12 @@ def downgrade() -> None:
         conn.execute(sa.delete(tags).where(tags.c.version_id == row.id))
         conn.execute(sa.delete(lineage).where(lineage.c.version_id == row.id))
         conn.execute(sa.delete(versions).where(versions.c.id == row.id))
+    op.drop_index("ix_versions_source", table_name="versions")
+    op.drop_index("uq_versions_collection_source", table_name="versions")
     with op.batch_alter_table("versions") as batch:
-        batch.drop_index("ix_versions_source")
-        batch.drop_constraint("uq_versions_collection_source", type_="unique")
-        batch.drop_constraint("fk_versions_source_version_id", type_="foreignkey")
         batch.drop_column("source_version_id")
     op.drop_table("collection_tags")
     op.drop_table("registries")
     with op.batch_alter_table("entities") as batch:
-        batch.drop_constraint("fk_entities_organisation_id", type_="foreignkey")
         batch.drop_column("organisation_id")
     op.drop_table("organisations")
