@@ -345,6 +345,20 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         "server-admin",
         lambda w, p, c: Call("DELETE", f"/registries/{_registry(w)}", params={"entity": ENTITY}),
     ),
+    ("GET", "/api/v1/organisations"): (
+        "server-admin",
+        lambda w, p, c: Call("GET", "/organisations"),
+    ),
+    ("POST", "/api/v1/organisations"): (
+        "server-admin",
+        lambda w, p, c: Call("POST", "/organisations", json={"name": f"o{w.fresh()}"}),
+    ),
+    ("PUT", "/api/v1/entities/{entity}/organisation"): (
+        "server-admin",
+        lambda w, p, c: Call(
+            "PUT", f"/entities/e{w.fresh()}/organisation", json={"organisation": "local"}
+        ),
+    ),
     ("PATCH", "/api/v1/projects/{entity}/{project}/collections/{name}"): (
         "writer",
         lambda w, p, c: Call(

@@ -324,3 +324,60 @@ def delete_registry(store: Store, name: str, *, organisation: str) -> None:
             conn.execute(delete(collections).where(collections.c.id.in_(collection_ids)))
             conn.execute(delete(projects).where(projects.c.id == project_id))
         conn.execute(delete(registries).where(registries.c.id == row.id))
+
+
+def create_organisation(store: Store, name: str) -> None:
+    """Make organisation *name*; its registries live in the entity of that name.
+    ConflictError when it exists, or when an entity of that name already belongs to
+    another organisation (its projects would mix with the registries)."""
+    validate_project(name)
+    with store.engine.begin() as conn:
+        if name == DEFAULT_ORGANISATION or _organisation_id(conn, name) is not None:
+            raise ConflictError(f"Organisation {name!r} already exists.")
+        if organisation_of(conn, name) != DEFAULT_ORGANISATION:
+            raise ConflictError(f"{name!r} is an entity of another organisation.")
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(organisations).values(name=name, created_at=now()))
+        except IntegrityError:
+            raise ConflictError(f"Organisation {name!r} already exists.") from None
+
+
+def list_organisations(store: Store) -> dict[str, list[str]]:
+    """Each organisation (the default one too) with the entities it holds."""
+    with store.engine.connect() as conn:
+        held: dict[str, list[str]] = {DEFAULT_ORGANISATION: []}
+        for row in conn.execute(select(organisations.c.name).order_by(organisations.c.name)):
+            held[row.name] = []
+        rows = conn.execute(
+            select(entities.c.name, organisations.c.name.label("organisation"))
+            .outerjoin(organisations, organisations.c.id == entities.c.organisation_id)
+            .order_by(entities.c.name)
+        ).all()
+        for row in rows:
+            org = row.organisation or DEFAULT_ORGANISATION
+            if row.name != org:
+                held[org].append(row.name)
+        return held
+
+
+def move_entity(store: Store, entity: str, organisation: str) -> None:
+    """Put *entity* in *organisation*: registry paths of its runs name that organisation's
+    registries from now on. Links made before stay where they are."""
+    validate_project(entity)
+    with store.engine.begin() as conn:
+        if entity == DEFAULT_ORGANISATION or _organisation_id(conn, entity) is not None:
+            raise ValidationError(f"{entity!r} is an organisation, not an entity to move.")
+        if organisation == DEFAULT_ORGANISATION:
+            org_id = None
+        else:
+            org_id = _organisation_id(conn, validate_project(organisation))
+            if org_id is None:
+                raise NotFoundError(f"No organisation {organisation!r}.")
+        found = conn.execute(select(entities.c.id).where(entities.c.name == entity)).scalar()
+        if found is None:
+            conn.execute(insert(entities).values(name=entity, organisation_id=org_id))
+        else:
+            conn.execute(
+                update(entities).where(entities.c.id == found).values(organisation_id=org_id)
+            )

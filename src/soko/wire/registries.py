@@ -60,3 +60,20 @@ class UpdateCollectionIn(WireModel):
     name: CollectionName | None = None
     description: Description | None = None
     tags: list[Tag] | None = Field(default=None, max_length=TAGS_MAX_COUNT)
+
+
+class OrganisationIn(WireModel):
+    name: ProjectName
+
+
+class OrganisationOut(WireModel):
+    name: str
+    entities: list[str]
+
+
+class OrganisationList(WireModel):
+    organisations: list[OrganisationOut]
+
+
+class EntityOrganisationIn(WireModel):
+    organisation: ProjectName

@@ -19,6 +19,10 @@ from soko.wire import API_PREFIX
 from soko.wire.fields import CollectionName, ProjectName
 from soko.wire.records import CollectionOut
 from soko.wire.registries import (
+    EntityOrganisationIn,
+    OrganisationIn,
+    OrganisationList,
+    OrganisationOut,
     RegistryIn,
     RegistryList,
     RegistryOut,
@@ -137,4 +141,31 @@ def delete_collection(
     entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "writer")
     collections.delete_collection(state.store, entity, project, name)
+    return Response(status_code=204)
+
+
+@router.get("/organisations")
+def list_organisations(state: State, caller: Caller) -> OrganisationList:
+    """Organisations and the entities each holds (server admins only)."""
+    caller.require_admin()
+    held = registries.list_organisations(state.store)
+    return OrganisationList(
+        organisations=[OrganisationOut(name=n, entities=e) for n, e in held.items()]
+    )
+
+
+@router.post("/organisations", status_code=201)
+def create_organisation(body: OrganisationIn, state: State, caller: Caller) -> OrganisationOut:
+    caller.require_admin()
+    registries.create_organisation(state.store, body.name)
+    return OrganisationOut(name=body.name, entities=[])
+
+
+@router.put("/entities/{entity}/organisation", status_code=204)
+def move_entity(
+    entity: ProjectName, body: EntityOrganisationIn, state: State, caller: Caller
+) -> Response:
+    """Put an entity in an organisation: its registry paths name that one's registries."""
+    caller.require_admin()
+    registries.move_entity(state.store, entity, body.organisation)
     return Response(status_code=204)
