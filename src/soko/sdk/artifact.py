@@ -38,6 +38,7 @@ from soko.errors import ArtifactFinalizedError, ValidationError
 from soko.refs.base import handler_for
 from soko.sdk import adding, transfer
 from soko.sdk.adding import check_policy
+from soko.sdk.collection import ArtifactCollection
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
@@ -528,6 +529,19 @@ class Artifact(LoggedVersion):
         if not record.is_link:
             return self
         return Artifact._from_record(self._source("source_artifact"), self._live_backend())
+
+    @property
+    def collection(self) -> ArtifactCollection[Artifact]:
+        """The collection it was read from: a registry collection for a link."""
+        record = self._require_logged("collection")
+        backend = self._live_backend()
+        found = backend.get_collection(record.entity, record.project, record.collection)
+        return ArtifactCollection(found, backend, self._reader(backend))
+
+    @property
+    def source_collection(self) -> ArtifactCollection[Artifact]:
+        """The collection the version was logged in."""
+        return self.source_artifact.collection
 
     @property
     def linked_artifacts(self) -> list[Artifact]:

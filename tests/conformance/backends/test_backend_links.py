@@ -42,6 +42,11 @@ def test_a_link_has_its_own_name_version_project_and_aliases(backend: Backend) -
     assert source.source_artifact is source
     assert sorted(soko.Api().artifact("clf:v1").aliases) == ["best", "latest"]
     assert linked.qualified_name.endswith(f"/wandb-registry-model/{collection}:v0")
+    assert (linked.collection.name, linked.collection.project) == (
+        collection,
+        "wandb-registry-model",
+    )
+    assert linked.source_collection.name == source.collection.name == "clf"
 
 
 def test_links_are_numbered_within_their_collection(backend: Backend) -> None:
