@@ -1,4 +1,4 @@
-"""``soko artifact …``: put, get, ls, versions, diff and cache cleanup."""
+"""``soko artifact …``: put, get, ls, versions, diff, link, unlink and cache cleanup."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from soko import settings as settings_module
+from soko.cli import registry
 from soko.cli.output import format_size, message, print_json, print_table
 from soko.client.backend import Catalog
 from soko.core.manifest import Manifest
@@ -74,6 +75,8 @@ def register(commands: Any) -> None:
     diff.add_argument("second", metavar="NAME:B")
     diff.add_argument("--json", action="store_true", help="print JSON")
     diff.set_defaults(handler=diff_command)
+
+    registry.register_artifact_commands(sub)
 
     cache = sub.add_parser("cache", help="manage the download cache")
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
