@@ -79,7 +79,10 @@ def test_roles_on_a_registry_decide_who_reads_and_who_links(
     source = _log("local", project, b"weights", tmp_path / "src")
     source.link(f"{registry_project}/coll")
 
-    reader = soko_server.new_user(_fresh("reader"), {("local", registry_project): "viewer"})
+    team = _fresh("team-r")
+    reader = soko_server.new_user(
+        _fresh("reader"), {("local", registry_project): "viewer", (team, "*"): "writer"}
+    )
     linker = soko_server.new_user(
         _fresh("linker"),
         {("local", registry_project): "writer", ("local", project): "viewer"},
@@ -92,6 +95,8 @@ def test_roles_on_a_registry_decide_who_reads_and_who_links(
     # A reader of the registry reads the linked files without a role on their project.
     root = Path(linked.download(root=str(tmp_path / "got")))
     assert (root / "w.bin").read_bytes() == b"weights"
+    with soko.init(entity=team, project=unique_project()) as run:
+        assert run.use_artifact(f"{registry_project}/coll:latest").is_link
     assert [r.name for r in soko.Api().registries()] == [registry]
     assert soko.Api().registry(registry).visibility == "restricted"
     with pytest.raises(PermissionDeniedError):
