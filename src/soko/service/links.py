@@ -69,6 +69,12 @@ def link_version(
                 f"{entity}/{project}/{registry} is an artifact collection, not a registry "
                 "collection: versions are logged there, not linked."
             )
+        # One link at a time per collection: PostgreSQL locks the collection's row until
+        # the transaction ends (SQLite's writes are serialised anyway), so racing links of
+        # one version find each other's row, and moving `latest` cannot collide.
+        conn.execute(
+            select(collections.c.id).where(collections.c.id == target.id).with_for_update()
+        )
         link = _link_of(conn, target.id, source.id)
         if link is None:
             link = _insert_link(conn, target.id, source)
@@ -93,9 +99,7 @@ def _link_of(conn: Connection, collection_id: int, source_id: str) -> Row[Any] |
 
 
 def _insert_link(conn: Connection, collection_id: int, source: Row[Any]) -> Row[Any]:
-    # Taking the index locks the collection row (PostgreSQL) or the database (SQLite) until
-    # the transaction ends, so a racing link of the same version, which took it first and
-    # committed, is seen here; the unique (collection, source) constraint backs that up.
+    # The unique (collection, source) index backs up the caller's lock.
     index = take_next_index(conn, collection_id)
     existing = _link_of(conn, collection_id, source.id)
     if existing is not None:

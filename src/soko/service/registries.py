@@ -91,19 +91,7 @@ def registry_for_link(
     name = registry_name(project)
     if name is None:
         return None
-    row = _find(conn, entity, name)
-    if row is None:
-        _insert(
-            conn,
-            organisation=entity,
-            name=name,
-            visibility="organization",
-            description=None,
-            artifact_types=[],
-        )
-        row = _find(conn, entity, name)
-    assert row is not None
-    record = _record(row)
+    record = _record(_found_or_made(conn, entity, name))
     if record.artifact_types and type_name not in record.artifact_types:
         raise ValidationError(
             f"Registry {name!r} accepts artifacts of type {record.artifact_types}, not "
@@ -118,6 +106,30 @@ def _find(conn: Connection, organisation: str, name: str) -> Row[Any] | None:
             registries.c.organisation == organisation, registries.c.name == name
         )
     ).first()
+
+
+def _found_or_made(conn: Connection, organisation: str, name: str) -> Row[Any]:
+    """The registry, made with W&B's defaults if it does not exist. A savepoint, so that
+    losing a race with another maker does not abort the caller's transaction: the row the
+    other inserted is read back."""
+    row = _find(conn, organisation, name)
+    if row is not None:
+        return row
+    try:
+        with conn.begin_nested():
+            _insert(
+                conn,
+                organisation=organisation,
+                name=name,
+                visibility="organization",
+                description=None,
+                artifact_types=[],
+            )
+    except IntegrityError:
+        pass
+    made = _find(conn, organisation, name)
+    assert made is not None
+    return made
 
 
 def _record(row: Row[Any]) -> RegistryRecord:
@@ -216,15 +228,7 @@ def _organisation(conn: Connection, entity: str, organisation: str | None) -> st
 def _existing(conn: Connection, organisation: str, name: str) -> Row[Any]:
     row = _find(conn, organisation, name)
     if row is None and name in CORE_REGISTRIES:
-        _insert(
-            conn,
-            organisation=organisation,
-            name=name,
-            visibility="organization",
-            description=None,
-            artifact_types=[],
-        )
-        row = _find(conn, organisation, name)
+        row = _found_or_made(conn, organisation, name)
     if row is None:
         raise NotFoundError(f"Registry {name!r} does not exist in organisation {organisation!r}.")
     return row

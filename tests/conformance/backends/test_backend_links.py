@@ -245,3 +245,28 @@ def test_concurrent_links_into_one_collection_get_distinct_indexes(backend: Back
     listed = soko.Api().artifacts("model", target)
     assert sorted(a.version for a in listed) == [f"v{i}" for i in range(6)]
     assert sorted(a.source_version for a in listed) == [f"v{i}" for i in range(6)]
+
+
+def test_one_version_linked_concurrently_is_one_link(backend: Backend) -> None:
+    target = _registry_collection()
+    backend.log("clf", {"w.bin": "weights"}, type="model")
+    barrier = threading.Barrier(4)
+    made: list[str] = []
+    errors: list[BaseException] = []
+
+    def link(alias: str) -> None:
+        try:
+            barrier.wait()
+            made.append(soko.Api().artifact("clf:v0").link(target, aliases=[alias]).version)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=link, args=(f"a{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert made == ["v0"] * 4
+    [only] = soko.Api().artifacts("model", target)
+    assert sorted(only.aliases) == ["a0", "a1", "a2", "a3", "latest"]
