@@ -141,6 +141,22 @@ def _victim_role(w: World, p: Project) -> None:
     assert w.admin.put(f"/users/{w.victim}/roles", json=body).status_code == 200
 
 
+def _registry(w: World) -> str:
+    """A fresh registry, made by the admin."""
+    name = f"r{w.fresh()}"
+    made = w.admin.post("/registries", json={"name": name, "entity": ENTITY})
+    assert made.status_code == 200, made.text
+    return name
+
+
+def _collection(w: World, p: Project) -> str:
+    """A fresh collection of the project with one version, committed by the admin."""
+    name = f"c{w.fresh()}"
+    body = {**w.commit_body(p.name, _fresh_blob(w)), "name": name}
+    assert w.admin.post("/versions", json=body).status_code == 200
+    return name
+
+
 # rule, then how to make the request. Rules: public, authenticated, viewer, writer, admin
 # (on the project), server-admin, self-or-admin, owner-or-admin.
 ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
@@ -294,6 +310,67 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
             "POST",
             f"{_v(p)}/links",
             json={"entity": ENTITY, "project": p.name, "registry": "registry"},
+        ),
+    ),
+    ("GET", "/api/v1/versions/{version_id}/links"): (
+        "viewer",
+        lambda w, p, c: Call("GET", f"{_v(p)}/links"),
+    ),
+    # Registries live in the organisation's entity: roles on the team's projects give none
+    # on them, so only a server admin (or a role granted on the registry) may act.
+    ("GET", "/api/v1/registries"): (
+        "authenticated",
+        lambda w, p, c: Call("GET", "/registries", params={"entity": ENTITY}),
+    ),
+    ("POST", "/api/v1/registries"): (
+        "server-admin",
+        lambda w, p, c: Call(
+            "POST", "/registries", json={"name": f"r{w.fresh()}", "entity": ENTITY}
+        ),
+    ),
+    ("GET", "/api/v1/registries/{name}"): (
+        "server-admin",
+        lambda w, p, c: Call("GET", f"/registries/{_registry(w)}", params={"entity": ENTITY}),
+    ),
+    ("PATCH", "/api/v1/registries/{name}"): (
+        "server-admin",
+        lambda w, p, c: Call(
+            "PATCH",
+            f"/registries/{_registry(w)}",
+            params={"entity": ENTITY},
+            json={"description": f"by {c}"},
+        ),
+    ),
+    ("DELETE", "/api/v1/registries/{name}"): (
+        "server-admin",
+        lambda w, p, c: Call("DELETE", f"/registries/{_registry(w)}", params={"entity": ENTITY}),
+    ),
+    ("GET", "/api/v1/organisations"): (
+        "server-admin",
+        lambda w, p, c: Call("GET", "/organisations"),
+    ),
+    ("POST", "/api/v1/organisations"): (
+        "server-admin",
+        lambda w, p, c: Call("POST", "/organisations", json={"name": f"o{w.fresh()}"}),
+    ),
+    ("PUT", "/api/v1/entities/{entity}/organisation"): (
+        "server-admin",
+        lambda w, p, c: Call(
+            "PUT", f"/entities/e{w.fresh()}/organisation", json={"organisation": "local"}
+        ),
+    ),
+    ("PATCH", "/api/v1/projects/{entity}/{project}/collections/{name}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "PATCH",
+            f"/projects/{ENTITY}/{p.name}/collections/data",
+            json={"description": f"by {c}"},
+        ),
+    ),
+    ("DELETE", "/api/v1/projects/{entity}/{project}/collections/{name}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "DELETE", f"/projects/{ENTITY}/{p.name}/collections/{_collection(w, p)}"
         ),
     ),
     ("GET", "/api/v1/projects/{entity}/{project}/collections/{name}/versions/{selector}"): (

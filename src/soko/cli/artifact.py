@@ -1,5 +1,6 @@
 """``soko artifact …``: put, get and cache cleanup here; listing, showing and changing
-versions in :mod:`soko.cli.catalog` and :mod:`soko.cli.lifecycle`."""
+versions in :mod:`soko.cli.catalog` and :mod:`soko.cli.lifecycle`; link and unlink in
+:mod:`soko.cli.registry`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from soko import settings as settings_module
-from soko.cli import catalog, lifecycle
+from soko.cli import catalog, lifecycle, registry
 from soko.cli.output import add_json_flag, format_size, message, print_json
 from soko.core.names import parse_artifact_path
 from soko.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -84,6 +85,8 @@ def register(commands: Any) -> None:
 
     catalog.register_artifact_commands(sub)
     lifecycle.register(sub)
+
+    registry.register_artifact_commands(sub)
 
     cache = sub.add_parser("cache", help="manage the download cache")
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)

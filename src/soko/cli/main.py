@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from soko.cli import artifact, catalog, lineage, login, maintenance
+from soko.cli import artifact, catalog, lineage, login, maintenance, registry
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -40,7 +40,14 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, catalog, lineage, login, maintenance)
+COMMAND_MODULES: tuple[Any, ...] = (
+    artifact,
+    catalog,
+    lineage,
+    login,
+    maintenance,
+    registry,
+)
 """Each registers its subcommands with ``register(subparsers)``; ``soko server`` is
 registered by :func:`_register_server`."""
 

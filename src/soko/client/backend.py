@@ -20,7 +20,13 @@ from soko.client.hashing import Capture
 from soko.client.sources import BlobSource
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
-from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.records import (
+    CollectionRecord,
+    ProjectRecord,
+    RegistryRecord,
+    RunRecord,
+    VersionRecord,
+)
 from soko.core.requests import CommitRequest
 
 Progress = Callable[[int, int], None]
@@ -140,10 +146,58 @@ class Catalog(Protocol):
         ``description``, ``ttl_seconds``); a field not given is left as it is."""
         ...
 
-    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None: ...
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None:
+        """Mark a version DELETED (refused while it has user aliases or links, unless
+        *delete_aliases*); for a link, remove the link."""
+        ...
+
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int: ...
+    ) -> VersionRecord:
+        """Link a version into the registry collection ``entity/project/registry``; the link
+        (the existing one, with the aliases added, when the version is linked there)."""
+        ...
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        """The links of a version (of its source, for a link)."""
+        ...
+
+
+class Registries(Protocol):
+    """Registries of an organisation, and changes to collections."""
+
+    def create_registry(
+        self,
+        name: str,
+        *,
+        entity: str,
+        organisation: str | None,
+        visibility: str,
+        description: str | None,
+        artifact_types: Sequence[str],
+    ) -> RegistryRecord:
+        """Make a registry of *organisation* (default: the one holding *entity*);
+        ConflictError when it exists."""
+        ...
+
+    def get_registry(
+        self, name: str, *, entity: str, organisation: str | None
+    ) -> RegistryRecord: ...
+    def list_registries(self, *, entity: str, organisation: str | None) -> list[RegistryRecord]: ...
+    def update_registry(
+        self, name: str, *, entity: str, organisation: str | None, **changes: Any
+    ) -> RegistryRecord:
+        """Change the fields given (``description``, ``visibility``, ``artifact_types``)."""
+        ...
+
+    def delete_registry(self, name: str, *, entity: str, organisation: str | None) -> None: ...
+    def update_collection(
+        self, entity: str, project: str, name: str, **changes: Any
+    ) -> CollectionRecord:
+        """Change the fields given (``new_name``, ``description``, ``tags_to_set``)."""
+        ...
+
+    def delete_collection(self, entity: str, project: str, name: str) -> None: ...
 
 
 class Lineage(Protocol):
@@ -171,7 +225,7 @@ class Lineage(Protocol):
     def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]: ...
 
 
-class Backend(BlobTransfer, Publisher, Catalog, Lineage, Protocol):
+class Backend(BlobTransfer, Publisher, Catalog, Registries, Lineage, Protocol):
     """Every role: what :func:`soko.client.connect.get_backend` returns."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_download import BlobDownloads
+from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
 from soko.client.http_upload import BlobUploads
@@ -49,7 +50,6 @@ from soko.wire.framing import SMALL_BLOB, frame_header
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
-    LinkOut,
     ProjectList,
     RunList,
     RunOut,
@@ -85,7 +85,7 @@ def _read_file(path: str) -> bytes:
         return handle.read()
 
 
-class HttpBackend:
+class HttpBackend(HttpRegistries):
     """The server ``config.base_url`` names, with the key, the download cache and the link
     mode *config* gives; *stat_cache* remembers the root files that are copies of blobs."""
 
@@ -393,15 +393,18 @@ class HttpBackend:
 
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int:
+    ) -> VersionRecord:
         body = {
             "entity": entity,
             "project": project,
             "registry": registry,
             "aliases": list(aliases),
         }
-        data = self.session.json("POST", f"/versions/{_q(version_id)}/links", json=body)
-        return LinkOut.model_validate(data).link_index
+        return self._version("POST", f"/versions/{_q(version_id)}/links", json=body)
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        data = self.session.json("GET", f"/versions/{_q(version_id)}/links")
+        return VersionList.model_validate(data).to_records()
 
     # --- runs and lineage --------------------------------------------------------------
     def start_run(

@@ -17,11 +17,17 @@ from soko.client.materialize import materialize, materialize_bytes
 from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
-from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.records import (
+    CollectionRecord,
+    ProjectRecord,
+    RegistryRecord,
+    RunRecord,
+    VersionRecord,
+)
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, open_read_only_engine, sqlite_url
-from soko.service import distributed, runs, versions
+from soko.service import collections, distributed, links, registries, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
@@ -228,8 +234,8 @@ class LocalBackend:
 
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
-    ) -> int:
-        return versions.link_version(
+    ) -> VersionRecord:
+        return links.link_version(
             self.store,
             version_id,
             entity=entity,
@@ -237,6 +243,54 @@ class LocalBackend:
             registry=registry,
             aliases_to_add=aliases,
         )
+
+    def list_links(self, version_id: str) -> list[VersionRecord]:
+        return links.list_links(self.store, version_id)
+
+    # --- registries and collections ----------------------------------------------------
+    def create_registry(
+        self,
+        name: str,
+        *,
+        entity: str,
+        organisation: str | None,
+        visibility: str,
+        description: str | None,
+        artifact_types: Sequence[str],
+    ) -> RegistryRecord:
+        return registries.create_registry(
+            self.store,
+            name,
+            entity=entity,
+            organisation=organisation,
+            visibility=visibility,
+            description=description,
+            artifact_types=artifact_types,
+        )
+
+    def get_registry(self, name: str, *, entity: str, organisation: str | None) -> RegistryRecord:
+        return registries.get_registry(self.store, name, entity=entity, organisation=organisation)
+
+    def list_registries(self, *, entity: str, organisation: str | None) -> list[RegistryRecord]:
+        return registries.list_registries(self.store, entity=entity, organisation=organisation)
+
+    def update_registry(
+        self, name: str, *, entity: str, organisation: str | None, **changes: Any
+    ) -> RegistryRecord:
+        org = registries.resolve_organisation(self.store, entity=entity, organisation=organisation)
+        return registries.update_registry(self.store, name, organisation=org, **changes)
+
+    def delete_registry(self, name: str, *, entity: str, organisation: str | None) -> None:
+        org = registries.resolve_organisation(self.store, entity=entity, organisation=organisation)
+        registries.delete_registry(self.store, name, organisation=org)
+
+    def update_collection(
+        self, entity: str, project: str, name: str, **changes: Any
+    ) -> CollectionRecord:
+        return collections.update_collection(self.store, entity, project, name, **changes)
+
+    def delete_collection(self, entity: str, project: str, name: str) -> None:
+        collections.delete_collection(self.store, entity, project, name)
 
     # --- runs and lineage ------------------------------------------------------------
     def start_run(self, **fields: Any) -> RunRecord:

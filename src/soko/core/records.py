@@ -48,6 +48,12 @@ class VersionRecord:
     committed_at: datetime | None
     created_by_run: str | None
     distributed_id: str | None = None
+    source_id: str | None = None
+    """Of a link: the id of the version it links (whose content it is)."""
+
+    @property
+    def is_link(self) -> bool:
+        return self.source_id is not None
 
     @property
     def version(self) -> str:
@@ -70,6 +76,7 @@ class CollectionRecord:
     created_at: datetime
     version_count: int = 0
     aliases: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +98,20 @@ class ProjectRecord:
     entity: str
     name: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRecord:
+    """A registry of an organisation; its links live in ``organisation/wandb-registry-<name>``."""
+
+    organisation: str
+    name: str
+    description: str | None
+    visibility: str
+    artifact_types: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def project(self) -> str:
+        return f"wandb-registry-{self.name}"

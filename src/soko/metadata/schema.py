@@ -6,7 +6,8 @@ two so that they cannot drift apart.
 Invariants the constraints enforce:
 - (collection, version_index) is unique: two racing commits cannot get the same ``vN``;
 - (collection, alias) is unique: an alias names one version of a collection;
-- (project, collection name) is unique: a name has one type in a project.
+- (project, collection name) is unique: a name has one type in a project;
+- (registry collection, source version) is unique: a version is linked once into a collection.
 """
 
 from __future__ import annotations
@@ -32,11 +33,23 @@ metadata = MetaData()
 
 ID = String(36)
 
+# An organisation holds entities, and its registries live in the entity of its own name
+# (migration 0005). An entity with no organisation belongs to the default one.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 entities = Table(
     "entities",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False, unique=True),
+    # No foreign key: SQLite stores gain the column in place (migration 0005).
+    Column("organisation_id", Integer, nullable=True),
 )
 
 projects = Table(
@@ -56,7 +69,8 @@ collections = Table(
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("name", String(128), nullable=False),
     Column("type", String(128), nullable=False),
-    # "sequence" holds versions; "registry" holds links to versions of other collections.
+    # "sequence" holds versions; "registry" holds links: versions whose content is another
+    # version's (``versions.source_version_id``).
     Column("kind", String(16), nullable=False, server_default="sequence"),
     Column("description", Text, nullable=True),
     # The next vN is taken from this counter inside the commit transaction, so numbers are
@@ -102,7 +116,19 @@ versions = Table(
     Column("committed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
+    # Set on a link (migration 0005): the version it links, whose manifest it shares. A link
+    # is a member of its registry collection, with its own vN, aliases and tags. No foreign
+    # key, so that SQLite stores gain the column in place: links are removed before their
+    # source is (service.links.unlink).
+    Column("source_version_id", ID, nullable=True),
     UniqueConstraint("collection_id", "version_index", name="uq_versions_collection_index"),
+)
+Index("ix_versions_source", versions.c.source_version_id)
+Index(
+    "uq_versions_collection_source",
+    versions.c.collection_id,
+    versions.c.source_version_id,
+    unique=True,
 )
 Index("ix_versions_collection_digest", versions.c.collection_id, versions.c.digest)
 Index("ix_versions_pending", versions.c.collection_id, versions.c.distributed_id)
@@ -136,16 +162,27 @@ lineage = Table(
 )
 Index("ix_lineage_version", lineage.c.version_id, lineage.c.direction)
 
-links = Table(
-    "links",
+collection_tags = Table(
+    "collection_tags",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id"), primary_key=True),
+    Column("tag", String(256), primary_key=True),
+)
+
+# A registry of an organisation (migration 0005): its links live in the project
+# ``wandb-registry-<name>`` of the organisation's entity. ``artifact_types`` empty: any type.
+registries = Table(
+    "registries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=False),
-    Column("version_id", ID, ForeignKey("versions.id"), nullable=False),
-    Column("link_index", Integer, nullable=False),
+    Column("organisation", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("visibility", String(16), nullable=False),
+    Column("artifact_types", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("collection_id", "link_index", name="uq_links_collection_index"),
-    UniqueConstraint("collection_id", "version_id", name="uq_links_collection_version"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organisation", "name", name="uq_registries_organisation_name"),
 )
 
 # Entries of a distributed version while it is pending; merged into its manifest at finish.

@@ -9,38 +9,11 @@ from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.client.connect import get_backend
 from soko.core.names import NAME_MAX_LENGTH, artifact_not_found, parse_artifact_path
-from soko.core.records import CollectionRecord
 from soko.errors import NotFoundError, ValidationError
 from soko.sdk.artifact import Artifact
+from soko.sdk.collection import ArtifactCollection
+from soko.sdk.registry import Registries, Registry, find_registries
 from soko.sdk.runview import PublicRun
-
-
-class ArtifactCollection:
-    """All versions of one artifact name in a project."""
-
-    def __init__(self, record: CollectionRecord, backend: Backend) -> None:
-        self._record = record
-        self._backend = backend
-
-    def __repr__(self) -> str:
-        return f"<ArtifactCollection {self.entity}/{self.project}/{self.name} ({self.type})>"
-
-    name = property(lambda self: self._record.name)
-    type = property(lambda self: self._record.type)
-    entity = property(lambda self: self._record.entity)
-    project = property(lambda self: self._record.project)
-    description = property(lambda self: self._record.description)
-    aliases = property(lambda self: sorted(set(self._record.aliases)))
-    created_at = property(lambda self: self._record.created_at.isoformat())
-
-    def is_sequence(self) -> bool:
-        return self._record.kind == "sequence"
-
-    def artifacts(self) -> list[Artifact]:
-        records = self._backend.list_versions(self.entity, self.project, self.name)
-        return [Artifact._from_record(r, self._backend) for r in records]
-
-    versions = artifacts
 
 
 class ArtifactType:
@@ -55,15 +28,42 @@ class ArtifactType:
     def __repr__(self) -> str:
         return f"<ArtifactType {self.name}>"
 
-    def collections(self, per_page: int = 50) -> list[ArtifactCollection]:
+    def collections(self, per_page: int = 50) -> list[ArtifactCollection[Artifact]]:
         records = self._backend.list_collections(self.entity, self.project, self.name)
-        return [ArtifactCollection(r, self._backend) for r in records]
+        return [
+            ArtifactCollection(r, self._backend, Artifact._reader(self._backend)) for r in records
+        ]
 
-    def collection(self, name: str) -> ArtifactCollection:
+    def collection(self, name: str) -> ArtifactCollection[Artifact]:
         record = self._backend.get_collection(self.entity, self.project, name)
         if record.type != self.name:
             raise NotFoundError(f"Artifact {name!r} has type {record.type!r}, not {self.name!r}.")
-        return ArtifactCollection(record, self._backend)
+        return ArtifactCollection(record, self._backend, Artifact._reader(self._backend))
+
+
+class Project:
+    """A project: its name, entity and artifact types."""
+
+    def __init__(self, entity: str, name: str, backend: Backend) -> None:
+        self.entity = entity
+        self.name = name
+        self._backend = backend
+
+    def __repr__(self) -> str:
+        return f"<Project {self.entity}/{self.name}>"
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.name]
+
+    def artifact_types(self, per_page: int = 50) -> list[ArtifactType]:
+        """The artifact types used in the project."""
+        return [
+            ArtifactType(self.entity, self.name, t, self._backend)
+            for t in self._backend.list_types(self.entity, self.name)
+        ]
+
+    artifacts_types = artifact_types  # W&B's spelling
 
 
 class Api:
@@ -158,19 +158,21 @@ class Api:
 
     def artifact_collections(
         self, project_name: str, type_name: str | None = None, **_: Any
-    ) -> list[ArtifactCollection]:
+    ) -> list[ArtifactCollection[Artifact]]:
         entity, project = self._project_path(project_name)
         records = self._backend.list_collections(entity, project, type_name)
-        return [ArtifactCollection(r, self._backend) for r in records]
+        return [
+            ArtifactCollection(r, self._backend, Artifact._reader(self._backend)) for r in records
+        ]
 
-    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection:
+    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection[Artifact]:
         entity, project, collection, _selector = self._split(name, default_selector=None)
         record = self._backend.get_collection(entity, project, collection)
         if record.type != type_name:
             raise ValidationError(
                 f"Artifact {collection!r} has type {record.type!r}, not {type_name!r}."
             )
-        return ArtifactCollection(record, self._backend)
+        return ArtifactCollection(record, self._backend, Artifact._reader(self._backend))
 
     def artifact_collection_exists(self, name: str, type: str) -> bool:
         try:
@@ -200,6 +202,49 @@ class Api:
         if len(parts) == 2:
             return parts[0], parts[1]
         raise ValidationError(f"Expected [entity/]project, got {path!r}.")
+
+    # ----- registries -----------------------------------------------------------------
+
+    def create_registry(
+        self,
+        name: str,
+        visibility: str = "organization",
+        organization: str | None = None,
+        description: str | None = None,
+        artifact_types: Sequence[str] | None = None,
+    ) -> Registry:
+        """Create registry *name* (without the ``wandb-registry-`` prefix) in *organization*
+        (default: the one holding the default entity); *artifact_types* empty: any type."""
+        record = self._backend.create_registry(
+            name,
+            entity=self._entity,
+            organisation=organization,
+            visibility=visibility,
+            description=description,
+            artifact_types=list(artifact_types or ()),
+        )
+        return Registry(record, self._backend, entity=self._entity)
+
+    def registry(self, name: str, organization: str | None = None) -> Registry:
+        """The registry *name* (without the ``wandb-registry-`` prefix)."""
+        record = self._backend.get_registry(
+            name.removeprefix("wandb-registry-"), entity=self._entity, organisation=organization
+        )
+        return Registry(record, self._backend, entity=self._entity)
+
+    def registries(
+        self, organization: str | None = None, filter: dict[str, Any] | None = None, **_: Any
+    ) -> Registries:
+        """The registries matching *filter* (W&B's filter documents; fields: name,
+        description, created_at, updated_at); ``.collections(filter)`` and
+        ``.versions(filter)`` search inside them."""
+        return find_registries(
+            self._backend, entity=self._entity, organisation=organization, query=filter
+        )
+
+    def project(self, name: str, entity: str | None = None) -> Project:
+        """The project *name* of *entity* (default: the default entity)."""
+        return Project(entity or self._entity, name, self._backend)
 
     def run(self, path: str) -> PublicRun[Artifact]:
         """A run by ``[entity/][project/]run_id``."""

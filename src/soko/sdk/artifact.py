@@ -41,6 +41,7 @@ from soko.refs.base import handler_for
 from soko.sdk import adding, transfer
 from soko.sdk.adding import check_policy
 from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
+from soko.sdk.collection import ArtifactCollection
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
@@ -145,6 +146,10 @@ class Artifact(LoggedVersion):
 
     @ttl.setter
     def ttl(self, value: datetime.timedelta | ArtifactTTL | None) -> None:
+        if self._record is not None and self._record.is_link:
+            raise ValidationError(
+                "Cannot set the TTL of a link; set it on its source artifact instead."
+            )
         if isinstance(value, ArtifactTTL):
             if value is not ArtifactTTL.INHERIT:
                 raise ValidationError(f"Unhandled ArtifactTTL enum {value}")
@@ -539,50 +544,95 @@ class Artifact(LoggedVersion):
             )
             return
         record = self._require_logged("save")
-        updated = self._live_backend().update_version(
-            record.id,
-            aliases_to_set=self._aliases,
-            tags_to_set=self._tags,
-            metadata=self._metadata,
-            description=self._description,
-            ttl_seconds=self._ttl,
-        )
+        changes: dict[str, Any] = {
+            "aliases_to_set": self._aliases,
+            "tags_to_set": self._tags,
+            "metadata": self._metadata,
+            "description": self._description,
+        }
+        if not record.is_link:
+            changes["ttl_seconds"] = self._ttl
+        updated = self._live_backend().update_version(record.id, **changes)
         self._attach(updated, self._live_backend())
 
     def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version; refused while it has user aliases or links, unless
+        *delete_aliases*. Deleting a link only unlinks it, as in W&B."""
         record = self._require_logged("delete")
         self._live_backend().delete_version(record.id, delete_aliases=delete_aliases)
         self._record = replace(record, state="DELETED", aliases=[])
 
+    def unlink(self) -> None:
+        """Remove this link from its registry collection; the source version stays."""
+        record = self._require_logged("unlink")
+        if not record.is_link:
+            raise ValidationError(
+                f"Artifact {record.qualified_name!r} is not a linked artifact and cannot be "
+                "unlinked; to delete it, use delete() instead."
+            )
+        self.delete()
+
+    @property
+    def source_artifact(self) -> Artifact:
+        """The version a link links; a version that is no link is its own source."""
+        record = self._require_logged("source_artifact")
+        if not record.is_link:
+            return self
+        return Artifact._from_record(self._source("source_artifact"), self._live_backend())
+
+    @property
+    def collection(self) -> ArtifactCollection[Artifact]:
+        """The collection it was read from: a registry collection for a link."""
+        record = self._require_logged("collection")
+        backend = self._live_backend()
+        found = backend.get_collection(record.entity, record.project, record.collection)
+        return ArtifactCollection(found, backend, self._reader(backend))
+
+    @property
+    def source_collection(self) -> ArtifactCollection[Artifact]:
+        """The collection the version was logged in."""
+        return self.source_artifact.collection
+
+    @property
+    def linked_artifacts(self) -> list[Artifact]:
+        """The links of this version in registry collections (empty for a link)."""
+        record = self._require_logged("linked_artifacts")
+        if record.is_link:
+            return []
+        backend = self._live_backend()
+        return [Artifact._from_record(r, backend) for r in backend.list_links(record.id)]
+
     def logged_by(self) -> PublicRun[Artifact] | None:
         record = self._require_logged("logged_by")
         backend = self._live_backend()
-        runs = backend.runs_of_version(record.id, "logged")
+        runs = backend.runs_of_version(record.source_id or record.id, "logged")
         return PublicRun(runs[0], backend, self._reader(backend)) if runs else None
 
     def used_by(self) -> list[PublicRun[Artifact]]:
         record = self._require_logged("used_by")
         backend = self._live_backend()
-        runs = backend.runs_of_version(record.id, "used")
+        runs = backend.runs_of_version(record.source_id or record.id, "used")
         return [PublicRun(r, backend, self._reader(backend)) for r in runs]
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
-        """Link this version into a registry collection ``[entity/][project/]name``; a
-        draft is saved first, as W&B does."""
+        """Link this version into a registry collection ``[entity/][project/]name`` (a
+        registry's is ``wandb-registry-<registry>/<collection>``); returns the link. A draft
+        is saved first, as W&B does."""
         if self._record is None and self._pending is None:
             self.save()
         record = self._require_logged("link")
         entity, project, registry, _ = parse_artifact_path(
             target_path, entity=record.entity, project=record.project, default_selector=None
         )
-        self._live_backend().link_version(
-            record.id,
+        backend = self._live_backend()
+        link = backend.link_version(
+            record.source_id or record.id,
             entity=entity,
             project=project,
             registry=registry,
             aliases=validate_aliases(aliases),
         )
-        return self
+        return Artifact._from_record(link, backend)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Artifact):

@@ -27,6 +27,8 @@ class LoggedVersion:
         self._backend: Backend | None = None
         self._pending: Future[VersionRecord] | None = None
         """The background log committing it, until the record is attached."""
+        self._source_record: VersionRecord | None = None
+        """Of a link: the version it links, read on first need."""
 
     def _logged_record(self, *, wait: bool) -> VersionRecord | None:
         if self._pending is not None and (wait or self._pending.done()):
@@ -63,8 +65,12 @@ class LoggedVersion:
 
     @property
     def id(self) -> str | None:
+        """The version's id; a link's is its source's, as in W&B (the link itself is told
+        apart by ``is_link`` and its name)."""
         record = self._logged_record(wait=True)
-        return record.id if record else None
+        if record is None:
+            return None
+        return record.source_id or record.id
 
     @property
     def version(self) -> str:
@@ -84,22 +90,45 @@ class LoggedVersion:
         return f"{record.entity}/{record.project}/{self._name}:{record.version}"
 
     @property
-    def source_name(self) -> str:
-        """``name:vN`` of the version; a draft's is its name alone (as in W&B)."""
+    def is_link(self) -> bool:
+        """Whether this is a link in a registry collection (W&B's linked artifact)."""
         record = self._logged_record(wait=True)
-        return f"{self._name}:{record.version}" if record else self._name
+        return record is not None and record.is_link
+
+    def _source(self, what: str) -> VersionRecord:
+        """The version holding this one's content: itself, or a link's source."""
+        record = self._require_logged(what)
+        if record.source_id is None:
+            return record
+        if self._source_record is None or self._source_record.id != record.source_id:
+            self._source_record = self._live_backend().get_version(record.source_id)
+        return self._source_record
+
+    @property
+    def source_name(self) -> str:
+        """``name:vN`` of the version holding the content (a link's source); a draft's is
+        its name alone (as in W&B)."""
+        if self._logged_record(wait=True) is None:
+            return self._name
+        source = self._source("source_name")
+        return f"{source.collection}:{source.version}"
+
+    @property
+    def source_version(self) -> str:
+        return self._source("source_version").version
 
     @property
     def source_entity(self) -> str:
-        return self._require_logged("source_entity").entity
+        return self._source("source_entity").entity
 
     @property
     def source_project(self) -> str:
-        return self._require_logged("source_project").project
+        return self._source("source_project").project
 
     @property
     def source_qualified_name(self) -> str:
-        return f"{self.source_entity}/{self.source_project}/{self.source_name}"
+        source = self._source("source_qualified_name")
+        return source.qualified_name
 
     @property
     def history_step(self) -> int | None:
@@ -118,10 +147,6 @@ class LoggedVersion:
             "sequenceName": self._name,
             "usedAs": None,
         }
-
-    @property
-    def source_version(self) -> str:
-        return self._require_logged("source_version").version
 
     @property
     def collection_name(self) -> str:

@@ -162,8 +162,9 @@ class Run(RunBase):
             raise ValidationError(
                 f"Artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}."
             )
-        assert artifact.id is not None
-        self._backend.record_use(self.id, artifact.id)
+        # The version's own id: a link's is not its ``id`` (the source's), and a reader of
+        # a registry may use a link without reading the source's project.
+        self._backend.record_use(self.id, artifact._require_logged("use_artifact").id)
         return artifact
 
     def log_model(

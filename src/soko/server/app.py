@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from soko.server import errors, openapi
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
-from soko.server.routes import admin, blobs, downloads, health, runs, versions
+from soko.server.routes import admin, blobs, downloads, health, registries, runs, versions
 from soko.server.state import ServerState
 from soko.service.store import Store
 from soko.wire import API_PREFIX
@@ -32,7 +32,9 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     )
     app.state.soko = ServerState(store=store, config=config)
     errors.install(app)
-    routers = [module.router for module in (health, admin, blobs, downloads, versions, runs)]
+    routers = [
+        module.router for module in (health, admin, blobs, downloads, versions, runs, registries)
+    ]
     for router in routers:
         app.include_router(router)
     openapi.install(app, config, routers)

@@ -12,7 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from soko.core.names import validate_name, validate_project, validate_type
 from soko.core.records import COMMITTED, CollectionRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, TypeConflictError
-from soko.metadata.schema import aliases, collections, entities, projects, tags, versions
+from soko.metadata.schema import (
+    aliases,
+    collection_tags,
+    collections,
+    entities,
+    projects,
+    tags,
+    versions,
+)
 
 
 def now() -> datetime:
@@ -141,6 +149,9 @@ def version_records(
             .order_by(aliases.c.id)
         ):
             alias_names.setdefault((version_id, collection_id), []).append(alias)
+    # A link shows its source's tags (W&B keeps tags on the version, not the link).
+    tagged_ids = list({_tagged(row) for row in rows})
+    for part in _batches(tagged_ids):
         for version_id, tag in conn.execute(
             select(tags.c.version_id, tags.c.tag)
             .where(tags.c.version_id.in_(part))
@@ -152,12 +163,18 @@ def version_records(
             row,
             names[row.collection_id],
             alias_names.get((row.id, row.collection_id), []),
-            tag_names.get(row.id, []),
+            tag_names.get(_tagged(row), []),
             entity=entity,
             project=project,
         )
         for row in rows
     ]
+
+
+def _tagged(row: Row[Any]) -> str:
+    """The id of the version whose tags *row* shows: its source's for a link."""
+    source: str | None = row.source_version_id
+    return source or str(row.id)
 
 
 def _batches(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -197,6 +214,7 @@ def _record(
         committed_at=as_utc(row.committed_at) if row.committed_at else None,
         created_by_run=row.created_by_run,
         distributed_id=row.distributed_id,
+        source_id=row.source_version_id,
     )
 
 
@@ -266,6 +284,13 @@ def collection_record(
     alias_names = list(
         conn.execute(select(aliases.c.alias).where(aliases.c.collection_id == row.id)).scalars()
     )
+    tag_names = list(
+        conn.execute(
+            select(collection_tags.c.tag)
+            .where(collection_tags.c.collection_id == row.id)
+            .order_by(collection_tags.c.tag)
+        ).scalars()
+    )
     return CollectionRecord(
         id=row.id,
         entity=entity,
@@ -277,4 +302,5 @@ def collection_record(
         created_at=as_utc(row.created_at),
         version_count=int(count),
         aliases=alias_names,
+        tags=tag_names,
     )

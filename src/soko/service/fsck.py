@@ -37,7 +37,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.records import COMMITTED, DELETED
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError
-from soko.metadata.schema import aliases, collections, links, versions
+from soko.metadata.schema import aliases, collections, versions
 from soko.service.gc import (
     LIVE_STATES,
     LiveVersion,
@@ -207,13 +207,15 @@ def _check_rows(conn: Connection, live_named: dict[str, str]) -> Iterator[Proble
             target = "a missing version" if state is None else f"a {state} version"
             subject = f"{alias_row.name}:{alias_row.alias}"
             yield Problem("dangling_alias", subject, f"alias {subject} points to {target}")
+    source = versions.alias("source")
     for link_row in conn.execute(
-        select(links.c.link_index, collections.c.name, versions.c.state)
-        .join(collections, collections.c.id == links.c.collection_id)
-        .outerjoin(versions, versions.c.id == links.c.version_id)
+        select(versions.c.version_index, collections.c.name, source.c.state)
+        .join(collections, collections.c.id == versions.c.collection_id)
+        .outerjoin(source, source.c.id == versions.c.source_version_id)
+        .where(versions.c.source_version_id.is_not(None))
     ):
         if link_row.state != COMMITTED:
-            subject = f"{link_row.name}:v{link_row.link_index}"
+            subject = f"{link_row.name}:v{link_row.version_index}"
             yield Problem(
                 "dangling_link", subject, f"registry link {subject} names no live version"
             )

@@ -130,7 +130,12 @@ def record_use(store: Store, run_id: str, version_id: str) -> None:
     validate_run_id(run_id)
     validate_version_id(version_id)
     with store.engine.begin() as conn:
-        add_lineage(conn, run_id, version_id, "used")
+        # Using a link uses its source: the lineage graph joins runs through the version
+        # that holds the content, whichever registry it was reached through.
+        source = conn.execute(
+            select(versions.c.source_version_id).where(versions.c.id == version_id)
+        ).scalar()
+        add_lineage(conn, run_id, source or version_id, "used")
 
 
 def runs_of_version(store: Store, version_id: str, direction: str) -> list[RunRecord]:

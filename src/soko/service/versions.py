@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from soko.core.digests import Digest
 from soko.core.manifest import ManifestRef
@@ -31,11 +31,10 @@ from soko.core.records import (
     as_utc,
 )
 from soko.errors import NotFoundError, ValidationError
-from soko.metadata.schema import aliases, collections, entities, links, projects, tags, versions
+from soko.metadata.schema import aliases, collections, entities, projects, tags, versions
+from soko.service import links
 from soko.service.catalog import (
     collection_record,
-    ensure_collection,
-    ensure_project,
     find_collection,
     find_project,
     now,
@@ -44,15 +43,14 @@ from soko.service.catalog import (
     version_records,
 )
 from soko.service.commit import set_aliases
+from soko.service.registries import organisation_of, registry_name
 from soko.service.store import Store
 
 _UNSET: Any = object()
 
 
 def _version_row_for(conn: Connection, collection: Any, target: int | str) -> Any:
-    """The committed version *target* (an index, or an alias) of *collection*."""
-    if collection.kind == "registry":
-        return _linked_version_row(conn, collection, target)
+    """The committed version (or link) *target* (an index, or an alias) of *collection*."""
     if isinstance(target, int):
         return conn.execute(
             select(versions).where(
@@ -72,21 +70,9 @@ def _version_row_for(conn: Connection, collection: Any, target: int | str) -> An
     ).first()
 
 
-def _linked_version_row(conn: Connection, collection: Any, target: int | str) -> Any:
-    if isinstance(target, int):
-        found = select(links.c.version_id).where(
-            links.c.collection_id == collection.id, links.c.link_index == target
-        )
-    else:
-        found = select(aliases.c.version_id).where(
-            aliases.c.collection_id == collection.id, aliases.c.alias == target
-        )
-    version_id = conn.execute(found).scalar()
-    if version_id is None:
-        return None
-    return conn.execute(
-        select(versions).where(versions.c.id == version_id, versions.c.state == COMMITTED)
-    ).first()
+def _home(conn: Connection, entity: str, project: str) -> str:
+    """The entity *project* lives in: a registry's is its organisation's."""
+    return entity if registry_name(project) is None else organisation_of(conn, entity)
 
 
 def no_such_artifact(entity: str, project: str, name: str, selector: str) -> NotFoundError:
@@ -98,6 +84,7 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
     """The committed version that ``name:selector`` (an alias or ``vN``) names."""
     target = parse_selector(selector)
     with store.engine.connect() as conn:
+        entity = _home(conn, entity, project)
         try:
             collection = find_collection(conn, entity, project, name)
         except NotFoundError:
@@ -106,8 +93,6 @@ def resolve(store: Store, entity: str, project: str, name: str, selector: str) -
         row = None if target is None else _version_row_for(conn, collection, target)
         if row is None:
             raise no_such_artifact(entity, project, name, selector)
-        if collection.kind == "registry":
-            return record_by_id(conn, row.id)
         return version_record(conn, row, entity=entity, project=project)
 
 
@@ -149,8 +134,9 @@ def get_version(store: Store, version_id: str) -> VersionRecord:
 
 
 def list_versions(store: Store, entity: str, project: str, name: str) -> list[VersionRecord]:
-    """Committed versions of a collection, oldest first."""
+    """Committed versions (or links) of a collection, oldest first."""
     with store.engine.connect() as conn:
+        entity = _home(conn, entity, project)
         collection = find_collection(conn, entity, project, name)
         rows = conn.execute(
             select(versions)
@@ -164,6 +150,7 @@ def list_collections(
     store: Store, entity: str, project: str, type_name: str | None = None
 ) -> list[CollectionRecord]:
     with store.engine.connect() as conn:
+        entity = _home(conn, entity, project)
         project_id = find_project(conn, entity, project)
         if project_id is None:
             return []
@@ -177,12 +164,14 @@ def list_collections(
 
 def get_collection(store: Store, entity: str, project: str, name: str) -> CollectionRecord:
     with store.engine.connect() as conn:
+        entity = _home(conn, entity, project)
         row = find_collection(conn, entity, project, name)
         return collection_record(conn, row, entity=entity, project=project)
 
 
 def list_types(store: Store, entity: str, project: str) -> list[str]:
     with store.engine.connect() as conn:
+        entity = _home(conn, entity, project)
         project_id = find_project(conn, entity, project)
         if project_id is None:
             return []
@@ -241,8 +230,18 @@ def update_version(
         if description is not _UNSET:
             values["description"] = description
         if ttl_seconds is not _UNSET:
+            if row.source_version_id is not None and ttl_seconds != row.ttl_seconds:
+                raise ValidationError(
+                    "A link has no TTL of its own: set the TTL of its source artifact."
+                )
             values["ttl_seconds"] = ttl_seconds
+        # A link shares its source's description and metadata: they change on the source
+        # and on every link of it.
+        source_id = row.source_version_id or version_id
+        shared = {k: v for k, v in values.items() if k != "ttl_seconds"}
+        conn.execute(update(versions).where(versions.c.id == source_id).values(**shared))
         conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
+        links.copy_to_links(conn, source_id, shared)
         if aliases_to_set is not None:
             conn.execute(
                 delete(aliases).where(
@@ -253,34 +252,50 @@ def update_version(
             )
             set_aliases(conn, row.collection_id, version_id, new_aliases or [])
         if new_tags is not None:
-            conn.execute(delete(tags).where(tags.c.version_id == version_id))
+            conn.execute(delete(tags).where(tags.c.version_id == source_id))
             for tag in new_tags:
-                conn.execute(insert(tags).values(version_id=version_id, tag=tag))
+                conn.execute(insert(tags).values(version_id=source_id, tag=tag))
         return record_by_id(conn, version_id)
 
 
 def delete_version(store: Store, version_id: str, *, delete_aliases: bool = False) -> None:
     """Mark a version DELETED; its blobs are freed later by garbage collection.
 
-    Refused while user aliases point at it, unless *delete_aliases*. ``latest`` moves to
-    the newest remaining committed version.
+    Refused while user aliases point at it or registry collections link it, unless
+    *delete_aliases* (its links are then removed too). ``latest`` moves to the newest
+    remaining committed version. Deleting a link unlinks it, as in W&B.
     """
     validate_version_id(version_id)
     with store.engine.begin() as conn:
         row = conn.execute(select(versions).where(versions.c.id == version_id)).first()
         if row is None or row.state == DELETED:
             raise NotFoundError(f"No live artifact version with id {version_id!r}.")
-        held = conn.execute(
-            select(aliases.c.collection_id, aliases.c.alias).where(
-                aliases.c.version_id == version_id
-            )
-        ).all()
-        user_held = [h.alias for h in held if h.alias != "latest"]
+        if row.source_version_id is not None:
+            links.unlink(conn, row)
+            return
+        held = list(
+            conn.execute(
+                select(aliases.c.alias).where(
+                    aliases.c.version_id == version_id,
+                    aliases.c.collection_id == row.collection_id,
+                )
+            ).scalars()
+        )
+        user_held = [alias for alias in held if alias != "latest"]
         if user_held and not delete_aliases:
             raise ValidationError(
                 f"Version v{row.version_index} still has aliases {user_held}; pass "
                 "delete_aliases=True to delete it with them."
             )
+        linked = links.links_of(conn, version_id)
+        if linked and not delete_aliases:
+            raise ValidationError(
+                f"Version v{row.version_index} is linked to "
+                f"{links.describe_links(conn, linked)}; unlink it first or pass "
+                "delete_aliases=True to delete it with its links."
+            )
+        for link in linked:
+            links.unlink(conn, link)
         stamp = now()
         conn.execute(
             update(versions)
@@ -288,86 +303,5 @@ def delete_version(store: Store, version_id: str, *, delete_aliases: bool = Fals
             .values(state=DELETED, deleted_at=stamp, updated_at=stamp)
         )
         conn.execute(delete(aliases).where(aliases.c.version_id == version_id))
-        conn.execute(delete(links).where(links.c.version_id == version_id))
-        # `latest` moves in the version's own collection and in every registry that
-        # linked it last, so that none is left without one.
-        for holder in {h.collection_id for h in held if h.alias == "latest"}:
-            if holder == row.collection_id:
-                _move_latest(conn, holder)
-            else:
-                _move_link_latest(conn, holder)
-
-
-def _move_latest(conn: Connection, collection_id: int) -> None:
-    newest = conn.execute(
-        select(versions.c.id)
-        .where(versions.c.collection_id == collection_id, versions.c.state == COMMITTED)
-        .order_by(versions.c.version_index.desc())
-        .limit(1)
-    ).scalar()
-    if newest is not None:
-        set_aliases(conn, collection_id, newest, ["latest"])
-
-
-def _move_link_latest(conn: Connection, registry_id: int) -> None:
-    newest = conn.execute(
-        select(links.c.version_id)
-        .join(versions, versions.c.id == links.c.version_id)
-        .where(links.c.collection_id == registry_id, versions.c.state == COMMITTED)
-        .order_by(links.c.link_index.desc())
-        .limit(1)
-    ).scalar()
-    if newest is not None:
-        set_aliases(conn, registry_id, newest, ["latest"])
-
-
-def link_version(
-    store: Store,
-    version_id: str,
-    *,
-    entity: str,
-    project: str,
-    registry: str,
-    aliases_to_add: Sequence[str] = (),
-) -> int:
-    """Link a version into the registry collection *registry*; returns the link's index.
-
-    Linking the same version twice is harmless: the existing link gains the aliases.
-    """
-    validate_version_id(version_id)
-    names = validate_aliases(aliases_to_add)
-    with store.engine.begin() as conn:
-        source = conn.execute(
-            select(versions.c.state, collections.c.type)
-            .join(collections, collections.c.id == versions.c.collection_id)
-            .where(versions.c.id == version_id)
-        ).first()
-        if source is None or source.state != COMMITTED:
-            raise NotFoundError(f"No committed artifact version with id {version_id!r}.")
-        project_id = ensure_project(conn, entity, project)
-        target = ensure_collection(conn, project_id, registry, source.type, kind="registry")
-        if target.kind != "registry":
-            raise ValidationError(f"{registry!r} is an artifact collection, not a registry.")
-        index = conn.execute(
-            select(links.c.link_index).where(
-                links.c.collection_id == target.id, links.c.version_id == version_id
-            )
-        ).scalar()
-        if index is None:
-            index = int(
-                conn.execute(
-                    select(func.coalesce(func.max(links.c.link_index) + 1, 0)).where(
-                        links.c.collection_id == target.id
-                    )
-                ).scalar_one()
-            )
-            conn.execute(
-                insert(links).values(
-                    collection_id=target.id,
-                    version_id=version_id,
-                    link_index=index,
-                    created_at=now(),
-                )
-            )
-        set_aliases(conn, target.id, version_id, ["latest", *names])
-        return int(index)
+        if "latest" in held:
+            links.move_latest(conn, row.collection_id)

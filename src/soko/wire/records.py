@@ -36,6 +36,7 @@ class VersionOut(WireModel):
     committed_at: UtcDatetime | None
     created_by_run: str | None
     distributed_id: str | None = None
+    source_id: str | None = None
 
     @classmethod
     def of(cls, record: VersionRecord) -> VersionOut:
@@ -67,6 +68,7 @@ class CollectionOut(WireModel):
     created_at: UtcDatetime
     version_count: int = 0
     aliases: list[str] = []
+    tags: list[str] = []
 
     @classmethod
     def of(cls, record: CollectionRecord) -> CollectionOut:
@@ -135,6 +137,3 @@ class ProjectList(WireModel):
 class TypeList(WireModel):
     types: list[str]
 
-
-class LinkOut(WireModel):
-    link_index: int

@@ -1,5 +1,5 @@
 """What ``save()`` persists on every backend (aliases, tags, metadata, description), the
-deletion rules, and links into a registry."""
+deletion rules."""
 
 from __future__ import annotations
 
@@ -103,29 +103,3 @@ def test_delete_of_a_version_with_only_latest_needs_no_flag(backend: Backend) ->
     artifact = backend.log("plain", {"p.txt": "plain"})
     artifact.delete()
     assert not soko.Api().artifact_exists("plain:v0")
-
-
-def test_link_into_a_registry_with_aliases(backend: Backend) -> None:
-    source = backend.log("model", {"m.txt": "model"})
-    registry = f"{backend.project}/{Backend.unique('registry')}"
-    source.link(registry, aliases=["staging"])
-
-    linked = soko.Api().artifact(f"{registry}:staging")
-    assert (linked.digest, linked.version) == (source.digest, "v0")
-    assert soko.Api().artifact(f"{registry}:latest").digest == source.digest
-
-
-def test_deleting_a_linked_version_moves_the_registry_latest(backend: Backend) -> None:
-    registry = f"wandb-registry-model/{Backend.unique('production')}"
-    for i in range(3):
-        artifact = backend.log("model", {"w.bin": f"weights {i}"}, type="model")
-        artifact.link(registry)
-    api = soko.Api()
-    assert api.artifact(f"{registry}:latest").id == artifact.id
-
-    artifact.delete()
-
-    assert api.artifact("model:latest").version == "v1"
-    assert api.artifact(f"{registry}:latest").version == "v1"
-    assert not api.artifact_exists(f"{registry}:v2")
-    assert api.artifact(f"{registry}:v0").version == "v0"

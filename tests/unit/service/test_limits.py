@@ -14,7 +14,7 @@ from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest
 from soko.core.names import PENDING_PATH_MAX_LENGTH, SIZE_MAX, TTL_MAX_SECONDS
 from soko.core.requests import CommitRequest
 from soko.errors import NotFoundError, ValidationError
-from soko.service import distributed, runs, versions
+from soko.service import distributed, links, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import Store
 
@@ -168,7 +168,7 @@ def test_deeply_nested_config_and_metadata_are_refused(depth: int) -> None:
 def test_a_registry_link_takes_at_most_100_aliases(store: Store) -> None:
     version = commit_version(store, _request(store))
     with pytest.raises(ValidationError, match="At most 100 aliases"):
-        versions.link_version(
+        links.link_version(
             store,
             version.id,
             entity="e",

@@ -15,15 +15,15 @@ from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, Vali
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
-from soko.service import distributed, possession, versions
+from soko.service import distributed, links, possession, versions
 from soko.service.commit import Borrowed, commit_version, require_stored
+from soko.service.registries import home_entity
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
 from soko.wire.fields import CollectionName, ProjectName, TypeFilter, VersionId
 from soko.wire.records import (
     CollectionList,
     CollectionOut,
-    LinkOut,
     ProjectList,
     TypeList,
     VersionList,
@@ -171,19 +171,29 @@ def delete_version(
 
 
 @router.post("/versions/{version_id}/links")
-def link_version(version_id: VersionId, body: LinkIn, state: State, caller: Caller) -> LinkOut:
-    """Link a version the caller may read into a registry of a project it may write."""
+def link_version(version_id: VersionId, body: LinkIn, state: State, caller: Caller) -> VersionOut:
+    """Link a version the caller may read into a registry collection it may write; the
+    link, with its own ``vN`` and aliases."""
     state.readable_version(caller, version_id)
-    caller.require(body.entity, body.project, "writer")
-    index = versions.link_version(
+    entity = home_entity(state.store, body.entity, body.project)
+    caller.require(entity, body.project, "writer")
+    record = links.link_version(
         state.store,
         version_id,
-        entity=body.entity,
+        entity=entity,
         project=body.project,
         registry=body.registry,
         aliases_to_add=body.aliases,
     )
-    return LinkOut(link_index=index)
+    return VersionOut.of(record)
+
+
+@router.get("/versions/{version_id}/links")
+def list_links(version_id: VersionId, state: State, caller: Caller) -> VersionList:
+    """The links of a version that the caller may read."""
+    state.readable_version(caller, version_id)
+    found = links.list_links(state.store, version_id)
+    return VersionList.of([r for r in found if caller.may(r.entity, r.project, "viewer")])
 
 
 @router.get("/projects/{entity}/{project}/collections/{name}/versions/{selector}")
@@ -196,20 +206,16 @@ def resolve(
     caller: Caller,
 ) -> VersionOut:
     """The version ``name:selector`` names (an alias or ``vN``)."""
+    entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "viewer")
-    record = versions.resolve(state.store, entity, project, name, selector)
-    linked_elsewhere = (record.entity, record.project) != (entity, project)
-    if linked_elsewhere and not caller.may(record.entity, record.project, "viewer"):
-        # A registry link into a project the caller cannot read: answered like an alias
-        # that names nothing, so the link does not reveal that project.
-        raise versions.no_such_artifact(entity, project, name, selector)
-    return VersionOut.of(record)
+    return VersionOut.of(versions.resolve(state.store, entity, project, name, selector))
 
 
 @router.get("/projects/{entity}/{project}/collections/{name}/versions")
 def list_versions(
     entity: ProjectName, project: ProjectName, name: CollectionName, state: State, caller: Caller
 ) -> VersionList:
+    entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "viewer")
     return VersionList.of(versions.list_versions(state.store, entity, project, name))
 
@@ -218,6 +224,7 @@ def list_versions(
 def get_collection(
     entity: ProjectName, project: ProjectName, name: CollectionName, state: State, caller: Caller
 ) -> CollectionOut:
+    entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "viewer")
     return CollectionOut.of(versions.get_collection(state.store, entity, project, name))
 
@@ -230,6 +237,7 @@ def list_collections(
     caller: Caller,
     type: TypeFilter | None = None,
 ) -> CollectionList:
+    entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "viewer")
     records = versions.list_collections(state.store, entity, project, type)
     return CollectionList(collections=[CollectionOut.of(r) for r in records])
@@ -237,6 +245,7 @@ def list_collections(
 
 @router.get("/projects/{entity}/{project}/types")
 def list_types(entity: ProjectName, project: ProjectName, state: State, caller: Caller) -> TypeList:
+    entity = home_entity(state.store, entity, project)
     caller.require(entity, project, "viewer")
     return TypeList(types=versions.list_types(state.store, entity, project))
 
