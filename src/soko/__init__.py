@@ -17,10 +17,35 @@ from soko.sdk.run import current_run as _current_run
 
 
 def __getattr__(name: str) -> Any:
-    # ``soko.run`` is the current run, which changes: it cannot be a plain module global.
+    # ``soko.run`` is the current run, which changes: it cannot be a plain module global;
+    # so are ``soko.config`` and ``soko.summary``, the current run's.
     if name == "run":
         return _current_run()
+    if name in ("config", "summary"):
+        return getattr(_running(name), name)
     raise AttributeError(f"module 'soko' has no attribute {name!r}")
+
+
+def _running(name: str) -> Run:
+    run = _current_run()
+    if run is None:
+        # W&B raises its base error here too.
+        raise errors.SokoError(f"You must call soko.init() before soko.{name}")
+    return run
+
+
+def log(
+    data: dict[str, Any], step: int | None = None, commit: bool | None = None, **kwargs: Any
+) -> None:
+    """``soko.run.log(...)``: add *data* to the current run's history."""
+    _running("log()").log(data, step=step, commit=commit, **kwargs)
+
+
+def save(
+    glob_str: Any, base_path: Any = None, policy: str = "live", glob: bool = True
+) -> list[str]:
+    """``soko.run.save(...)``: keep the files matching *glob_str* with the current run."""
+    return _running("save()").save(glob_str, base_path=base_path, policy=policy, glob=glob)
 
 
 def log_artifact(artifact_or_path: Any, *args: Any, **kwargs: Any) -> Artifact:
@@ -59,7 +84,9 @@ __all__ = [
     "errors",
     "finish",
     "init",
+    "log",
     "log_artifact",
     "login",
+    "save",
     "use_artifact",
 ]

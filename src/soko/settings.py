@@ -15,6 +15,15 @@ so a test or a user can change the environment between two calls.
 | SOKO_PROJECT      | default project                             | uncategorized      |
 | SOKO_CACHE_MAX    | optional size cap of the cache ("20GB")     | none               |
 | SOKO_CACHE_LARGE  | auto, or always (large blobs in the cache)  | auto               |
+| SOKO_MODE         | a run's mode (see below)                    | online             |
+| SOKO_RUN_DIR      | where a run's local files folder goes       | current directory  |
+
+W&B's variables are honoured beside soko's own, which win when both are set:
+``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_MODE`` and ``WANDB_DIR`` (for SOKO_ENTITY,
+SOKO_PROJECT, SOKO_MODE and SOKO_RUN_DIR). Modes are W&B's: ``online``, ``offline``,
+``shared``, ``dryrun`` and ``run`` all record to the configured store (the embedded store
+is local already, so there is nothing to sync later); ``disabled`` records a run's data
+and artifacts in a throwaway store that is removed when the process exits.
 
 ``soko login`` writes ``base_url`` and ``api_key`` to ``$SOKO_DIR/config.json``.
 """
@@ -30,6 +39,7 @@ from soko.errors import ValidationError
 
 LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
 CACHE_LARGE_MODES = ("auto", "always")
+RUN_MODES = ("online", "offline", "shared", "disabled", "dryrun", "run")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -47,6 +57,10 @@ class Settings:
     cache_large: str = "auto"
     """``always``: a large blob downloaded from a server is kept in the cache even where
     that costs a second write (no reflinks); ``auto``: only where it does not."""
+    mode: str = "online"
+    """A run's mode, one of :data:`RUN_MODES` (see the module's docstring)."""
+    run_dir: Path | None = None
+    """The folder a run's ``wandb/run-…`` files folder goes in; None: the current one."""
 
     @property
     def config_path(self) -> Path:
@@ -85,6 +99,18 @@ def _read_config(path: Path) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
+def _either(name: str) -> str | None:
+    """``SOKO_<name>``, else ``WANDB_<name>``: soko's own variable wins."""
+    return os.environ.get(f"SOKO_{name}") or os.environ.get(f"WANDB_{name}") or None
+
+
+def check_mode(mode: str) -> str:
+    cleaned = mode.strip().lower()
+    if cleaned not in RUN_MODES:
+        raise ValidationError(f"A run's mode must be one of {', '.join(RUN_MODES)}, not {mode!r}.")
+    return cleaned
+
+
 def load() -> Settings:
     env = os.environ
     soko_dir = Path(env.get("SOKO_DIR") or Path.home() / ".soko").expanduser()
@@ -109,8 +135,14 @@ def load() -> Settings:
         api_key=env.get("SOKO_API_KEY") or config.get("api_key") or None,
         link_mode=link_mode,
         silent=(env.get("SOKO_SILENT") or env.get("WANDB_SILENT") or "").lower() in _TRUE,
-        entity=env.get("SOKO_ENTITY") or "local",
-        project=env.get("SOKO_PROJECT") or "uncategorized",
+        entity=_either("ENTITY") or "local",
+        project=_either("PROJECT") or "uncategorized",
         cache_max_bytes=parse_size(cache_max) if cache_max else None,
         cache_large=cache_large,
+        mode=check_mode(_either("MODE") or "online"),
+        run_dir=Path(run_dir).expanduser() if (run_dir := _either_dir()) else None,
     )
+
+
+def _either_dir() -> str | None:
+    return os.environ.get("SOKO_RUN_DIR") or os.environ.get("WANDB_DIR") or None

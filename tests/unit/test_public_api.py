@@ -25,8 +25,10 @@ PUBLIC_NAMES = {
     "errors",
     "finish",
     "init",
+    "log",
     "log_artifact",
     "login",
+    "save",
     "use_artifact",
 }
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, Versio
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, sqlite_url
-from soko.service import distributed, runs, versions
+from soko.service import distributed, rundata, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
@@ -248,3 +249,21 @@ class LocalBackend:
 
     def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]:
         return runs.versions_of_run(self.store, run_id, direction)
+
+    def write_run_data(
+        self,
+        run_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        rundata.write_run_data(self.store, run_id, config=config, summary=summary, history=history)
+
+    def run_history(
+        self, run_id: str, *, min_step: int = 0, max_step: int | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        rows = rundata.run_history(
+            self.store, run_id, min_step=min_step, max_step=max_step, limit=limit
+        )
+        return [json.loads(row) for row in rows]
