@@ -136,7 +136,7 @@ def test_history_summary_and_step_match_wandb(
     run = wandb.init(project="parity", config={"lr": 0.1})
     calls(run)
     wandb_step = run.step
-    wandb_summary = {k: run.summary[k] for k in run.summary.keys() if k not in _TIMING}
+    wandb_summary = {k: run.summary[k] for k in run.summary.keys() if k not in _TIMING}  # noqa: SIM118 (no __iter__ in wandb)
     run_id = run.id
     run.finish()
     wandb.teardown()  # the record log of a second run in a process is complete only then
@@ -149,7 +149,7 @@ def test_history_summary_and_step_match_wandb(
     mine = soko.init(project="parity", config={"lr": 0.1})
     calls(mine)
     soko_step = mine.step
-    soko_summary = {k: mine.summary[k] for k in mine.summary.keys() if k not in _TIMING}
+    soko_summary = {k: mine.summary[k] for k in mine.summary.keys() if k not in _TIMING}  # noqa: SIM118
     mine.finish()
     public = soko.Api().run(mine.id)
     soko_rows = [_without_timing(row) for row in public.history(pandas=False, samples=10_000)]

@@ -149,7 +149,7 @@ def test_log_refuses_what_w_and_b_refuses() -> None:
         data.log([("a", 1)])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="strings"):
         data.log({1: 2})  # type: ignore[dict-item]
-    with pytest.raises(ValidationError, match="'obj'.*JSON"):
+    with pytest.raises(ValidationError, match=r"'obj'.*JSON"):
         data.log({"obj": object()})
     with pytest.raises(ValidationError, match="step"):
         data.log({"a": 1}, step=-1)
