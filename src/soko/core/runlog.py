@@ -62,12 +62,17 @@ def plain(value: Any, key: str, depth: int = 0) -> Any:
 
 
 def encode(data: Mapping[str, Any], *, what: str, max_bytes: int) -> str:
-    """*data* (already :func:`plain`) as compact JSON text, refused above *max_bytes*."""
+    """*data* (already :func:`plain`) as compact JSON text (control characters escaped, so
+    NUL is storable), refused above *max_bytes* or with a string that is not Unicode."""
     try:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON: {exc}") from None
-    size = len(text.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate: PostgreSQL cannot store it, so neither backend takes it.
+        raise ValidationError(f"{what} holds a string that is not valid Unicode.") from None
     if size > max_bytes:
         raise ValidationError(
             f"{what} is {size} bytes of JSON; the most soko keeps is {max_bytes}."
