@@ -9,6 +9,7 @@ W&B's API.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -48,6 +49,7 @@ class Run(RunBase):
         self._started = time.strftime("%Y%m%d_%H%M%S")
         self._root_dir: str | None = None
         self._files_dir: pathlib.Path | None = None
+        _flush_at_exit.register()
 
     # ----- config, log, summary (sdk.runhistory has W&B's rules) ------------------------
 
@@ -315,6 +317,30 @@ class Run(RunBase):
     def _artifacts(self, direction: str) -> list[Artifact]:
         records = self._backend.versions_of_run(self.id, direction)
         return [Artifact._from_record(r, self._backend) for r in records]
+
+
+class _AtExit:
+    """Writes the current run's buffered data when the interpreter exits, once registered:
+    a script that never calls ``finish()`` loses no logged row (the run stays running)."""
+
+    def __init__(self) -> None:
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:
+            self._registered = True
+            atexit.register(self)
+
+    def __call__(self) -> None:
+        run = current_run()
+        if run is not None and not run._finished:
+            try:
+                run._data.flush(commit_pending=True)
+            except Exception as exc:  # the interpreter is exiting: say it, do not raise
+                logger.warning("soko could not write the data of run %s: %s", run.id, exc)
+
+
+_flush_at_exit = _AtExit()
 
 
 def init(
