@@ -27,7 +27,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from soko.core.runlog import ROW_MAX_BYTES, STEP_KEY, encode, plain, validate_step
+from soko.core.runlog import (
+    HISTORY_MAX_ROWS,
+    ROW_MAX_BYTES,
+    STEP_KEY,
+    encode,
+    plain,
+    validate_step,
+)
+from soko.errors import SokoError
 from soko.sdk.runconfig import Config
 from soko.sdk.runsummary import Summary
 
@@ -59,6 +67,7 @@ class RunData:
         self._lock = threading.RLock()
         self._started = clock()
         self._last_write = self._started
+        self._retry_at = self._started
         self.config = Config(config, on_change=self._config_changed)
         self.summary = Summary(summary, on_change=self._summary_changed)
         self._step = next_step
@@ -114,6 +123,11 @@ class RunData:
         self._step += 1
         self._rows.append((row, size))
         self._row_bytes += size
+        if len(self._rows) > HISTORY_MAX_ROWS:
+            # Rows that wait for a write beyond the newest HISTORY_MAX_ROWS would be dropped
+            # by the store as they arrive: drop them here, so waiting costs bounded memory.
+            _, dropped = self._rows.pop(0)
+            self._row_bytes -= dropped
         self.summary._set_logged(row)
         self._summary_dirty = True
 
@@ -128,12 +142,23 @@ class RunData:
             self._flush_if_due()
 
     def _flush_if_due(self) -> None:
+        now = self._clock()
+        if now < self._retry_at:
+            return
         if (
             len(self._rows) >= FLUSH_ROWS
             or self._row_bytes >= FLUSH_BYTES
-            or self._clock() - self._last_write >= FLUSH_SECONDS
+            or now - self._last_write >= FLUSH_SECONDS
         ):
-            self.flush()
+            try:
+                self.flush()
+            except SokoError as exc:
+                # ``log`` does not fail because the store is away (W&B's does not either):
+                # the rows wait (at most HISTORY_MAX_ROWS of them, see _commit_row) and
+                # the write is tried again FLUSH_SECONDS later; ``finish()`` raises if it
+                # still fails.
+                logger.warning("soko could not write run data yet (%s); will retry.", exc)
+                self._retry_at = now + FLUSH_SECONDS
 
     def flush(self, *, commit_pending: bool = False) -> None:
         """Write what changed since the last write (the pending row too, when
@@ -157,7 +182,7 @@ class RunData:
             except BaseException:
                 # Nothing is lost: what was not written is written with the next batch (a
                 # batch written twice is harmless: rows are keyed by step).
-                self._rows = rows + self._rows
+                self._rows = (rows + self._rows)[-HISTORY_MAX_ROWS:]
                 self._row_bytes = sum(size for _, size in self._rows)
                 raise
             self._config_dirty = self._summary_dirty = False

@@ -236,3 +236,24 @@ def test_a_resumed_run_logs_from_its_next_step() -> None:
     data.log({"loss": 0.3})
     data.flush()
     assert _steps(writer) == [(42, {"loss": 0.3})]
+
+
+def test_log_does_not_fail_while_the_store_is_away(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runhistory, "FLUSH_ROWS", 2)
+    monkeypatch.setattr(runhistory, "HISTORY_MAX_ROWS", 3)
+    writer, clock = Writer(), Clock()
+    data = _data(writer, clock)
+    writer.fail = True
+    for i in range(5):
+        data.log({"i": i})  # the first due write fails; no retry before FLUSH_SECONDS
+    assert "will retry" in caplog.text
+    assert caplog.text.count("will retry") == 1
+    writer.fail = False
+    data.log({"i": 5})
+    assert writer.calls == []  # still waiting
+    clock.now += runhistory.FLUSH_SECONDS
+    data.log({"i": 6})
+    # What waited is written: the newest 3 rows, all the store would keep.
+    assert [row["i"] for row in writer.rows] == [4, 5, 6]
