@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from soko.core.runlog import plain
+from soko.core.runlog import SUMMARY_MAX_BYTES, encode, plain
 
 _HIDDEN = "_wandb"
 
@@ -117,6 +117,14 @@ class Summary(SummaryDict):
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
+
+    def update(self, d: Mapping[str, Any]) -> None:
+        """Set the keys of *d*; ValidationError, and nothing set, when a value is not JSON
+        or the summary would pass its bound (:data:`~soko.core.runlog.SUMMARY_MAX_BYTES`)."""
+        values = {str(key): plain(value, str(key)) for key, value in dict(d).items()}
+        encode({**self._items, **values}, what="The run summary", max_bytes=SUMMARY_MAX_BYTES)
+        self._items.update(values)
+        self._changed()
 
     def _set_logged(self, row: Mapping[str, Any]) -> None:
         """A committed history row: its values become the summary of its keys."""

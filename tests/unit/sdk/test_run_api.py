@@ -159,3 +159,13 @@ def test_rows_logged_without_finish_are_written_at_exit(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
     rows = soko.Api().run("exitrun").history(pandas=False)
     assert [row["i"] for row in rows] == [0, 1, 2]
+
+
+def test_runs_filter_on_summary_metrics_and_config() -> None:
+    with soko.init(project="p", config={"lr": 0.1}) as first:
+        first.log({"acc": 1})
+    with soko.init(project="p", config={"lr": 0.2}) as second:
+        second.log({"acc": 2})
+    api = soko.Api()
+    assert [r.id for r in api.runs("p", filters={"summary_metrics.acc": 2})] == [second.id]
+    assert [r.id for r in api.runs("p", filters={"config.lr": 0.1})] == [first.id]

@@ -257,3 +257,32 @@ def test_log_does_not_fail_while_the_store_is_away(
     data.log({"i": 6})
     # What waited is written: the newest 3 rows, all the store would keep.
     assert [row["i"] for row in writer.rows] == [4, 5, 6]
+
+
+def test_an_explicit_summary_value_beyond_the_bound_is_refused_and_not_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from soko.sdk import runsummary
+
+    monkeypatch.setattr(runsummary, "SUMMARY_MAX_BYTES", 100)
+    data = _data()
+    data.summary["small"] = 1
+    with pytest.raises(ValidationError, match="bytes of JSON"):
+        data.summary["big"] = "x" * 200
+    with pytest.raises(ValidationError, match="JSON values"):
+        data.summary.update({"fine": 2, "model": object()})
+    assert data.summary.as_dict() == {"small": 1}
+
+
+def test_summary_reads_as_wandbs() -> None:
+    data = _data()
+    data.summary.update({"nested": {"a": 1}, "_wandb": {"runtime": 3}, "x": 2})
+    assert data.summary.keys() == ["nested", "x"]
+    assert data.summary.nested.a == 1
+    data.summary["nested"]["b"] = 2
+    assert data.summary["nested"].as_dict() == {"a": 1, "b": 2}
+    with pytest.raises(KeyError):
+        data.summary["missing"]
+    assert not hasattr(data.summary, "missing")
+    del data.summary["x"]
+    assert "x" not in data.summary and data.summary.get("x", 5) == 5
