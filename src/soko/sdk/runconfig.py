@@ -22,6 +22,8 @@ class ConfigError(ValidationError):
     """A config key changed value without ``allow_val_change=True`` (W&B raises its own
     ``ConfigError`` there)."""
 
+    code = "config_error"  # raised in the SDK only; never crosses the network
+
 
 def as_mapping(params: Any) -> Mapping[str, Any]:
     """What W&B's ``update`` accepts: a mapping, a Config, an argparse ``Namespace`` or
