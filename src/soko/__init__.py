@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from soko import data_types, errors
 from soko.sdk.api import Api
@@ -39,6 +39,30 @@ def log(
 ) -> None:
     """``soko.run.log(...)``: add *data* to the current run's history."""
     _running("log()").log(data, step=step, commit=commit, **kwargs)
+
+
+def restore(
+    name: str, run_path: str | None = None, replace: bool = False, root: str | None = None
+) -> IO[str] | None:
+    """W&B's ``restore``: a file kept with a run (the current one unless *run_path*),
+    written under *root* (default: the current run's ``dir``, else the current folder) and
+    returned open; a file there already is returned as it is unless *replace*."""
+    import os
+
+    run = _current_run()
+    if run_path is None:
+        if run is None:
+            raise ValueError("run_path required when calling soko.restore before soko.init")
+        run_path = "/".join(run.path)
+    if root is None:
+        root = run.dir if run is not None else os.getcwd()
+    path = os.path.join(root, name)
+    if os.path.exists(path) and not replace:
+        return open(path)  # returned open, as W&B does
+    found = Api().run(run_path).files([name])
+    if not found:
+        raise ValueError(f"File {name} not found in {run_path}.")
+    return found[0].download(root=root, replace=True)
 
 
 def save(
@@ -87,6 +111,7 @@ __all__ = [
     "log",
     "log_artifact",
     "login",
+    "restore",
     "save",
     "use_artifact",
 ]

@@ -28,6 +28,7 @@ PUBLIC_NAMES = {
     "log",
     "log_artifact",
     "login",
+    "restore",
     "save",
     "use_artifact",
 }

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import re
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from soko.client.backend import Lineage
 from soko.core.records import RunRecord, VersionRecord
 from soko.core.runlog import HISTORY_MAX_ROWS, STEP_KEY
+from soko.errors import NotFoundError
+from soko.sdk.runfiles import RUN_FILES_TYPE, run_files_name
 from soko.sdk.runsummary import Summary
 
 logger = logging.getLogger("soko")
@@ -142,6 +146,40 @@ class PublicRun(RunIdentity, Generic[_Artifact]):
                 return
             step = rows[-1][STEP_KEY] + 1
 
+    def files(
+        self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
+    ) -> list[RunFile]:
+        """The files kept with the run (``run.save``, ``run.dir``): of the newest version of
+        its ``run-<id>-files`` artifact; only *names* when given."""
+        if names and pattern:
+            raise ValueError("names and pattern cannot both be given")
+        kept = [
+            record
+            for record in self._lineage.versions_of_run(self._record.id, "logged")
+            if record.type == RUN_FILES_TYPE
+            and record.collection == run_files_name(self._record.id)
+        ]
+        if not kept:
+            return []
+        artifact: Any = self._artifact_of(kept[-1])
+        paths = sorted(artifact.manifest.entries)
+        if names:
+            paths = [path for path in paths if path in set(names)]
+        elif pattern:
+            # W&B's pattern is SQL LIKE: % any run of characters, _ one character.
+            regex = re.compile(
+                "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+            )
+            paths = [path for path in paths if regex.fullmatch(path)]
+        return [RunFile(artifact.get_entry(path)) for path in paths]
+
+    def file(self, name: str) -> RunFile:
+        """One file kept with the run; NotFoundError when it has none of that name."""
+        found = self.files([name])
+        if not found:
+            raise NotFoundError(f"Run {self._record.id} keeps no file {name!r}.")
+        return found[0]
+
     def logged_artifacts(self) -> list[_Artifact]:
         return self._artifacts("logged")
 
@@ -151,6 +189,36 @@ class PublicRun(RunIdentity, Generic[_Artifact]):
     def _artifacts(self, direction: str) -> list[_Artifact]:
         records = self._lineage.versions_of_run(self._record.id, direction)
         return [self._artifact_of(r) for r in records]
+
+
+class RunFile:
+    """A file kept with a run (W&B's ``File`` of ``run.files()``)."""
+
+    def __init__(self, entry: Any) -> None:
+        self._entry = entry
+
+    def __repr__(self) -> str:
+        return f"<File {self.name} ({self.size} bytes)>"
+
+    name = property(lambda self: self._entry.path)
+    size = property(lambda self: self._entry.size)
+    digest = property(lambda self: self._entry.digest)
+
+    def download(
+        self, root: str = ".", replace: bool = False, exist_ok: bool = False, **_ignored: Any
+    ) -> IO[str]:
+        """Write the file under *root* and return it open for reading (W&B's rules for a
+        file that is there already)."""
+        path = os.path.join(root, self.name)
+        if os.path.exists(path) and not replace:
+            if exist_ok:
+                return open(path)  # returned open, as W&B does
+            raise ValueError(
+                "File already exists, pass replace=True to overwrite or exist_ok=True to "
+                "leave it as is and don't error."
+            )
+        self._entry.download(root)
+        return open(path)
 
 
 def _sample(rows: list[dict[str, Any]], samples: int) -> list[dict[str, Any]]:

@@ -132,3 +132,24 @@ def test_log_code_makes_a_code_artifact_as_wandb_names_it(backend: Backend) -> N
     assert named is not None and named.wait().name == "shared-code:v0"
     assert sorted(named.manifest.entries) == ["data.csv"]
     assert {a.type for a in soko.Api().run(run.id).logged_artifacts()} == {"code"}
+
+
+def test_saved_files_restore_as_wandb_restores_them(backend: Backend, tmp_path: Path) -> None:
+    write("model.h5", "weights")
+    write("logs/train.log", "epoch 1")
+    with soko.init() as run:
+        soko.save("model.h5")
+        soko.save("logs/*.log")
+    public = soko.Api().run(run.id)
+    assert [(f.name, f.size) for f in public.files()] == [("logs/train.log", 7), ("model.h5", 7)]
+    assert [f.name for f in public.files(pattern="%.h5")] == ["model.h5"]
+    with public.file("model.h5").download(root=str(tmp_path / "a")) as handle:
+        assert handle.read() == "weights"
+    with pytest.raises(ValueError, match="already exists"):
+        public.file("model.h5").download(root=str(tmp_path / "a"))
+    with soko.restore("logs/train.log", run_path="/".join(public.path), root=str(tmp_path)) as f:
+        assert f.read() == "epoch 1"
+    with pytest.raises(ValueError, match="not found"):
+        soko.restore("nope.txt", run_path=run.id, root=str(tmp_path))
+    with pytest.raises(soko.errors.NotFoundError):
+        public.file("nope.txt")
