@@ -77,6 +77,20 @@ class Run(RunBase):
         self._check_open()
         self._data.log(data, step=step, commit=commit)
 
+    def define_metric(
+        self, name: str, *args: Any, summary: str | None = None, **kwargs: Any
+    ) -> None:
+        """Accepted so W&B code runs; soko keeps no metric definitions: the summary of a
+        key is always its last logged value (a warning says so when *summary* asks for
+        another)."""
+        if summary is not None and summary != "last":
+            logger.warning(
+                "soko keeps the last logged value of %r in the summary; define_metric's "
+                "summary=%r is not applied.",
+                name,
+                summary,
+            )
+
     # ----- files ------------------------------------------------------------------------
 
     @property
@@ -362,9 +376,7 @@ def init(
 
     *config* is a dict, an ``argparse.Namespace`` or an object with a ``__dict__``, as in
     W&B; *mode* and *dir* default to the settings (``WANDB_MODE``, ``WANDB_DIR``)."""
-    items = {
-        str(key).strip("-"): json_friendly(value) for key, value in as_mapping(config).items()
-    }
+    items = {str(key).strip("-"): json_friendly(value) for key, value in as_mapping(config).items()}
     run = runbase.start(
         Run,
         project=project,

@@ -169,3 +169,14 @@ def test_runs_filter_on_summary_metrics_and_config() -> None:
     api = soko.Api()
     assert [r.id for r in api.runs("p", filters={"summary_metrics.acc": 2})] == [second.id]
     assert [r.id for r in api.runs("p", filters={"config.lr": 0.1})] == [first.id]
+
+
+def test_define_metric_is_accepted_and_says_what_it_does_not_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with soko.init() as run:
+        run.define_metric("acc", summary="max", step_metric="epoch")
+        run.log({"acc": 0.9})
+        run.log({"acc": 0.5})
+        assert run.summary["acc"] == 0.5
+    assert "summary='max' is not applied" in caplog.text
