@@ -108,7 +108,7 @@ def files_to_keep(files_root: pathlib.Path) -> Iterator[tuple[str, str]]:
         for name in sorted(names):
             local = os.path.join(dirpath, name)
             if not os.path.isfile(local):
-                logger.warning("Saved file %s no longer exists; the run keeps it not.", local)
+                logger.warning("Saved file %s is gone; it is not kept with the run.", local)
                 continue
             yield pathlib.Path(local).relative_to(files_root).as_posix(), local
 
