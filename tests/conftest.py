@@ -52,6 +52,12 @@ _SOKO_VARIABLES = (
     "SOKO_PROJECT",
     "SOKO_LINK",
     "SOKO_CACHE_MAX",
+    "SOKO_MODE",
+    "SOKO_RUN_DIR",
+    # W&B's counterparts, which soko honours too.
+    "WANDB_ENTITY",
+    "WANDB_PROJECT",
+    "WANDB_DIR",
 )
 
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from soko import errors
 from soko.errors import CommError, Error, UsageError
@@ -40,9 +40,12 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 
 def __getattr__(name: str) -> Any:
-    # ``soko.run`` is the current run, which changes: it cannot be a plain module global.
+    # ``soko.run`` is the current run, which changes: it cannot be a plain module global;
+    # so are ``soko.config`` and ``soko.summary``, the current run's.
     if name == "run":
         return _current_run()
+    if name in ("config", "summary"):
+        return getattr(_running(name), name)
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'soko' has no attribute {name!r}")
@@ -60,6 +63,54 @@ def _current_run() -> Any:
     from soko.sdk.run import current_run
 
     return current_run()
+
+
+def _running(name: str) -> Run:
+    run = _current_run()
+    if run is None:
+        # W&B raises its base error here too.
+        raise errors.SokoError(f"You must call soko.init() before soko.{name}")
+    return run
+
+
+def log(
+    data: dict[str, Any], step: int | None = None, commit: bool | None = None, **kwargs: Any
+) -> None:
+    """``soko.run.log(...)``: add *data* to the current run's history."""
+    _running("log()").log(data, step=step, commit=commit, **kwargs)
+
+
+def restore(
+    name: str, run_path: str | None = None, replace: bool = False, root: str | None = None
+) -> IO[str] | None:
+    """W&B's ``restore``: a file kept with a run (the current one unless *run_path*),
+    written under *root* (default: the current run's ``dir``, else the current folder) and
+    returned open; a file there already is returned as it is unless *replace*."""
+    import os
+
+    run = _current_run()
+    if run_path is None:
+        if run is None:
+            raise ValueError("run_path required when calling soko.restore before soko.init")
+        run_path = "/".join(run.path)
+    if root is None:
+        root = run.dir if run is not None else os.getcwd()
+    path = os.path.join(root, name)
+    if os.path.exists(path) and not replace:
+        return open(path)  # returned open, as W&B does
+    from soko.sdk.api import Api
+
+    found = Api().run(run_path).files([name])
+    if not found:
+        raise ValueError(f"File {name} not found in {run_path}.")
+    return found[0].download(root=root, replace=True)
+
+
+def save(
+    glob_str: Any, base_path: Any = None, policy: str = "live", glob: bool = True
+) -> list[str]:
+    """``soko.run.save(...)``: keep the files matching *glob_str* with the current run."""
+    return _running("save()").save(glob_str, base_path=base_path, policy=policy, glob=glob)
 
 
 def log_artifact(artifact_or_path: Any, *args: Any, **kwargs: Any) -> Artifact:
@@ -107,7 +158,10 @@ __all__ = [
     "errors",
     "finish",
     "init",
+    "log",
     "log_artifact",
     "login",
+    "restore",
+    "save",
     "use_artifact",
 ]

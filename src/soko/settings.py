@@ -17,6 +17,15 @@ so a test or a user can change the environment between two calls.
 | SOKO_CACHE_LARGE  | auto, or always (large blobs in the cache)  | auto               |
 | SOKO_DIGEST_ALGORITHM | entry digests of new artifacts: XXH128 or MD5 (W&B's) | XXH128 |
 | SOKO_CONFIG_DIR   | the folder of the user's config file        | the user's config folder |
+| SOKO_MODE         | a run's mode (see below)                    | online             |
+| SOKO_RUN_DIR      | where a run's local files folder goes       | current directory  |
+
+W&B's variables are honoured beside soko's own, which win when both are set:
+``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_MODE`` and ``WANDB_DIR`` (for SOKO_ENTITY,
+SOKO_PROJECT, SOKO_MODE and SOKO_RUN_DIR). Modes are W&B's: ``online``, ``offline``,
+``shared``, ``dryrun`` and ``run`` all record to the configured store (the embedded store
+is local already, so there is nothing to sync later); ``disabled`` records a run's data
+and artifacts in a throwaway store that is removed when the process exits.
 
 ``soko login`` writes ``base_url`` and ``api_key`` to ``config.json`` in the user's config
 folder (``~/.config/soko`` on Linux, ``~/Library/Application Support/soko`` on macOS,
@@ -37,6 +46,7 @@ from soko.errors import ValidationError
 LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
 CACHE_LARGE_MODES = ("auto", "always")
 DIGEST_ALGORITHMS = ("XXH128", "MD5")
+RUN_MODES = ("online", "offline", "shared", "disabled", "dryrun", "run")
 _TRUE = {"1", "true", "yes", "on"}
 CONFIG_FILE = "config.json"
 CREDENTIAL_KEYS = ("base_url", "api_key")
@@ -61,6 +71,10 @@ class Settings:
     digest_algorithm: str = "XXH128"
     """The algorithm of an artifact made without ``digest_algorithm=``: ``MD5`` gives the
     entry digests (and digest-named media files) W&B's default gives."""
+    mode: str = "online"
+    """A run's mode, one of :data:`RUN_MODES` (see the module's docstring)."""
+    run_dir: Path | None = None
+    """The folder a run's ``wandb/run-…`` files folder goes in; None: the current one."""
 
     @property
     def config_path(self) -> Path:
@@ -167,6 +181,18 @@ def digest_algorithm() -> str:
     return value
 
 
+def _either(name: str) -> str | None:
+    """``SOKO_<name>``, else ``WANDB_<name>``: soko's own variable wins."""
+    return os.environ.get(f"SOKO_{name}") or os.environ.get(f"WANDB_{name}") or None
+
+
+def check_mode(mode: str) -> str:
+    cleaned = mode.strip().lower()
+    if cleaned not in RUN_MODES:
+        raise ValidationError(f"A run's mode must be one of {', '.join(RUN_MODES)}, not {mode!r}.")
+    return cleaned
+
+
 def load() -> Settings:
     env = os.environ
     soko_dir = Path(env.get("SOKO_DIR") or Path.home() / ".soko").expanduser()
@@ -193,9 +219,15 @@ def load() -> Settings:
         api_key=env.get("SOKO_API_KEY") or config.get("api_key") or None,
         link_mode=link_mode,
         silent=(env.get("SOKO_SILENT") or env.get("WANDB_SILENT") or "").lower() in _TRUE,
-        entity=env.get("SOKO_ENTITY") or "local",
-        project=env.get("SOKO_PROJECT") or "uncategorized",
+        entity=_either("ENTITY") or "local",
+        project=_either("PROJECT") or "uncategorized",
         cache_max_bytes=parse_size(cache_max) if cache_max else None,
         cache_large=cache_large,
         digest_algorithm=digest_algorithm(),
+        mode=check_mode(_either("MODE") or "online"),
+        run_dir=Path(run_dir).expanduser() if (run_dir := _either_dir()) else None,
     )
+
+
+def _either_dir() -> str | None:
+    return os.environ.get("SOKO_RUN_DIR") or os.environ.get("WANDB_DIR") or None

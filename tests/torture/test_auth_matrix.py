@@ -436,6 +436,16 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         "viewer",
         lambda w, p, c: Call("GET", f"/runs/{p.run_id}/versions", params={"direction": "used"}),
     ),
+    ("POST", "/api/v1/runs/{run_id}/data"): (
+        "writer",
+        lambda w, p, c: Call(
+            "POST", f"/runs/{p.run_id}/data", json={"summary": '{"loss": 1}', "history": []}
+        ),
+    ),
+    ("GET", "/api/v1/runs/{run_id}/history"): (
+        "viewer",
+        lambda w, p, c: Call("GET", f"/runs/{p.run_id}/history"),
+    ),
 }
 
 

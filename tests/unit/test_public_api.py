@@ -30,8 +30,11 @@ PUBLIC_NAMES = {
     "errors",
     "finish",
     "init",
+    "log",
     "log_artifact",
     "login",
+    "restore",
+    "save",
     "use_artifact",
 }
 

@@ -13,7 +13,7 @@ of its own, asked for with ``isinstance``: :class:`CapturesWhileHashing`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from soko.client.hashing import Capture
@@ -223,6 +223,23 @@ class Lineage(Protocol):
     def record_use(self, run_id: str, version_id: str) -> None: ...
     def runs_of_version(self, version_id: str, direction: str) -> list[RunRecord]: ...
     def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]: ...
+    def write_run_data(
+        self,
+        run_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Replace the run's config and summary (each when given) and add *history* rows
+        (JSON objects, each with an integer ``_step``); bounds in :mod:`soko.core.runlog`."""
+        ...
+
+    def run_history(
+        self, run_id: str, *, min_step: int = 0, max_step: int | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """The kept rows with ``min_step <= _step < max_step``, oldest first."""
+        ...
 
 
 class Backend(BlobTransfer, Publisher, Catalog, Registries, Lineage, Protocol):

@@ -15,6 +15,7 @@ manifests it read).
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -31,6 +32,7 @@ from soko.client.http_session import path_segment as _q
 from soko.client.http_upload import BlobUploads
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
+from soko.core import runlog
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.membership import MembershipCache
@@ -63,6 +65,7 @@ from soko.wire.requests import (
     CommitIn,
     MissingOut,
 )
+from soko.wire.rundata import HistoryOut
 
 _CHUNK = 1024 * 1024
 
@@ -454,3 +457,36 @@ class HttpBackend(HttpRegistries):
             "GET", f"/runs/{_q(run_id)}/versions", params={"direction": direction}
         )
         return VersionList.model_validate(data).to_records()
+
+    def write_run_data(
+        self,
+        run_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        # Checked here as the service would check them, so a bad value is refused with the
+        # embedded store's message before anything is sent.
+        body: dict[str, Any] = {
+            "history": [
+                runlog.encode(row, what="A history row", max_bytes=runlog.ROW_MAX_BYTES)
+                for row in history
+            ]
+        }
+        if config is not None:
+            body["config"] = runlog.validate_run_config(config)
+        if summary is not None:
+            body["summary"] = runlog.encode(
+                summary, what="A run summary", max_bytes=runlog.SUMMARY_MAX_BYTES
+            )
+        self.session.call("POST", f"/runs/{_q(run_id)}/data", json=body)
+
+    def run_history(
+        self, run_id: str, *, min_step: int = 0, max_step: int | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"min_step": min_step, "limit": limit}
+        if max_step is not None:
+            params["max_step"] = max_step
+        data = self.session.json("GET", f"/runs/{_q(run_id)}/history", params=params)
+        return [json.loads(row) for row in HistoryOut.model_validate(data).rows]

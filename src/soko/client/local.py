@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from soko.core.records import (
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, open_read_only_engine, sqlite_url
-from soko.service import collections, distributed, links, registries, runs, versions
+from soko.service import collections, distributed, links, registries, rundata, runs, versions
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
@@ -313,3 +314,21 @@ class LocalBackend:
 
     def versions_of_run(self, run_id: str, direction: str) -> list[VersionRecord]:
         return runs.versions_of_run(self.store, run_id, direction)
+
+    def write_run_data(
+        self,
+        run_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        rundata.write_run_data(self.store, run_id, config=config, summary=summary, history=history)
+
+    def run_history(
+        self, run_id: str, *, min_step: int = 0, max_step: int | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        rows = rundata.run_history(
+            self.store, run_id, min_step=min_step, max_step=max_step, limit=limit
+        )
+        return [json.loads(row) for row in rows]

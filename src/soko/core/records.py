@@ -91,6 +91,10 @@ class RunRecord:
     state: str
     created_at: datetime
     finished_at: datetime | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The run's summary: the last logged value of each key, and what was set in it."""
+    last_step: int | None = None
+    """The step of the newest history row kept; None before the first."""
 
 
 @dataclass(frozen=True, slots=True)

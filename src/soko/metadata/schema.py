@@ -92,6 +92,17 @@ runs = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # JSON text (NaN and infinities kept, which database JSON refuses): see core/runlog.py.
+    Column("summary", Text, nullable=True),
+)
+
+# The newest rows of each run's history (core.runlog.HISTORY_MAX_ROWS), one per step.
+run_history = Table(
+    "run_history",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id"), primary_key=True),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
+    Column("row", Text, nullable=False),
 )
 
 versions = Table(

@@ -263,6 +263,9 @@ class Api:
             field = key.removeprefix("config.")
             if key.startswith("config."):
                 runs = [r for r in runs if r.config.get(field) == wanted]
+            elif key.startswith("summary_metrics."):
+                field = key.removeprefix("summary_metrics.")
+                runs = [r for r in runs if r.summary_metrics.get(field) == wanted]
             else:
                 runs = [r for r in runs if getattr(r, field, None) == wanted]
         return runs

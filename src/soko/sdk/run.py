@@ -9,18 +9,30 @@ W&B's API.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import logging
 import os
+import pathlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from soko import settings as settings_module
 from soko.client.backend import Backend
 from soko.core.names import parse_artifact_path
 from soko.core.records import RunRecord
 from soko.errors import ValidationError
-from soko.sdk import runbase
+from soko.sdk import runbase, runfiles
 from soko.sdk.artifact import Artifact
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase
+from soko.sdk.runconfig import Config, as_mapping, json_friendly
+from soko.sdk.runhistory import RunData
+from soko.sdk.runsummary import Summary
+
+logger = logging.getLogger("soko")
 
 
 class Run(RunBase):
@@ -28,12 +40,128 @@ class Run(RunBase):
 
     def __init__(self, record: RunRecord, backend: Backend) -> None:
         super().__init__(record, backend)
-        self.config: dict[str, Any] = dict(record.config)
-        self.summary: dict[str, Any] = {}
+        self._data = RunData(
+            functools.partial(backend.write_run_data, record.id),
+            config=record.config,
+            summary=record.summary,
+            next_step=0 if record.last_step is None else record.last_step + 1,
+        )
+        self._started = time.strftime("%Y%m%d_%H%M%S")
+        self._root_dir: str | None = None
+        self._files_dir: pathlib.Path | None = None
+        _flush_at_exit.register()
 
-    def log(self, data: dict[str, Any], **_ignored: Any) -> None:
-        """Metrics are outside soko's scope: kept in ``summary`` so W&B code runs."""
-        self.summary.update(data)
+    # ----- config, log, summary (sdk.runhistory has W&B's rules) ------------------------
+
+    @property
+    def config(self) -> Config:
+        return self._data.config
+
+    @property
+    def summary(self) -> Summary:
+        return self._data.summary
+
+    @property
+    def step(self) -> int:
+        return self._data.step
+
+    def log(
+        self,
+        data: dict[str, Any],
+        step: int | None = None,
+        commit: bool | None = None,
+        **_ignored: Any,
+    ) -> None:
+        """Add *data* to the run's history (W&B's step and commit rules); the summary of
+        each key becomes its last logged value."""
+        self._check_open()
+        self._data.log(data, step=step, commit=commit)
+
+    def define_metric(
+        self, name: str, *args: Any, summary: str | None = None, **kwargs: Any
+    ) -> None:
+        """Accepted so W&B code runs; soko keeps no metric definitions: the summary of a
+        key is always its last logged value (a warning says so when *summary* asks for
+        another)."""
+        if summary is not None and summary != "last":
+            logger.warning(
+                "soko keeps the last logged value of %r in the summary; define_metric's "
+                "summary=%r is not applied.",
+                name,
+                summary,
+            )
+
+    # ----- files ------------------------------------------------------------------------
+
+    @property
+    def dir(self) -> str:
+        """The run's files folder (W&B's ``run.dir``): its files are kept with the run."""
+        if self._files_dir is None:
+            root = self._root_dir or str(settings_module.load().run_dir or os.getcwd())
+            self._files_dir = runfiles.files_dir(root, self.id, self._started)
+            self._files_dir.mkdir(parents=True, exist_ok=True)
+        return str(self._files_dir)
+
+    def save(
+        self,
+        glob_str: str | os.PathLike[str] | bytes,
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+        glob: bool = True,
+    ) -> list[str]:
+        """Keep the files matching *glob_str* with the run (see :mod:`soko.sdk.runfiles`);
+        returns their paths in :attr:`dir`."""
+        self._check_open()
+        runfiles.check_save_args(glob_str)
+        return runfiles.save(pathlib.Path(self.dir), glob_str, base_path, policy, glob)
+
+    def log_code(
+        self,
+        root: str | None = ".",
+        name: str | None = None,
+        include_fn: runfiles.PathFilter = runfiles.include_code,
+        exclude_fn: runfiles.PathFilter = runfiles.exclude_wandb,
+    ) -> Artifact | None:
+        """Log the code under *root* as a ``code`` artifact, W&B's
+        ``source-<project>-<program path>`` unless *name* is given; None (and a warning)
+        when no file matches."""
+        self._check_open()
+        found = runfiles.code_files(root, include_fn, exclude_fn) if root is not None else []
+        if not found:
+            logger.warning(
+                "No relevant files were detected in the specified directory. No code will be "
+                "logged to your run."
+            )
+            return None
+        artifact = Artifact(name or runfiles.code_artifact_name(self.project), runfiles.CODE_TYPE)
+        for path_in_artifact, local_path in found:
+            artifact.add_file(local_path, name=path_in_artifact)
+        return self.log_artifact(artifact)
+
+    def _keep_files(self) -> None:
+        if self._files_dir is None or not self._files_dir.is_dir():
+            return
+        found = list(runfiles.files_to_keep(self._files_dir))
+        if not found:
+            return
+        artifact = Artifact(runfiles.run_files_name(self.id), runfiles.RUN_FILES_TYPE)
+        for path_in_artifact, local_path in found:
+            artifact.add_file(local_path, name=path_in_artifact, policy="immutable")
+        self.log_artifact(artifact)
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """Write the run's last data and keep its files, wait for every background log,
+        then close the run; raise if something failed (the run is closed all the same)."""
+        if self._finished:
+            return
+        try:
+            self._data.flush(commit_pending=True)
+            self._keep_files()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                super().finish(exit_code=1)
+            raise
+        super().finish(exit_code=exit_code, quiet=quiet)
 
     # ----- logging --------------------------------------------------------------------
 
@@ -206,6 +334,30 @@ class Run(RunBase):
         return [Artifact._from_record(r, self._backend) for r in records]
 
 
+class _AtExit:
+    """Writes the current run's buffered data when the interpreter exits, once registered:
+    a script that never calls ``finish()`` loses no logged row (the run stays running)."""
+
+    def __init__(self) -> None:
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:
+            self._registered = True
+            atexit.register(self)
+
+    def __call__(self) -> None:
+        run = current_run()
+        if run is not None and not run._finished:
+            try:
+                run._data.flush(commit_pending=True)
+            except Exception as exc:  # the interpreter is exiting: say it, do not raise
+                logger.warning("soko could not write the data of run %s: %s", run.id, exc)
+
+
+_flush_at_exit = _AtExit()
+
+
 def init(
     project: str | None = None,
     entity: str | None = None,
@@ -221,17 +373,27 @@ def init(
     notes: str | None = None,
     **_ignored: Any,
 ) -> Run:
-    """Start a run (finishing the current one, if any) and make it ``soko.run``."""
-    return runbase.start(
+    """Start a run (finishing the current one, if any) and make it ``soko.run``.
+
+    *config* is a dict, an ``argparse.Namespace`` or an object with a ``__dict__``, as in
+    W&B; *mode* and *dir* default to the settings (``WANDB_MODE``, ``WANDB_DIR``)."""
+    items = {str(key).strip("-"): json_friendly(value) for key, value in as_mapping(config).items()}
+    run = runbase.start(
         Run,
         project=project,
         entity=entity,
         job_type=job_type,
         group=group,
         name=name,
-        config=config,
+        config=items,
         run_id=id,
+        mode=mode,
     )
+    run._root_dir = os.fspath(dir) if dir is not None else None
+    if items:
+        # A resumed run keeps its stored config; what init is given now is set over it.
+        run.config.update(items, allow_val_change=True)
+    return run
 
 
 def current_run() -> Run | None:

@@ -9,11 +9,16 @@ artifact module imports it, and the run module imports both.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
 import secrets
+import shutil
 import string
+import tempfile
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -142,14 +147,18 @@ def start(
     name: str | None = None,
     config: dict[str, Any] | None = None,
     run_id: str | None = None,
+    mode: str | None = None,
 ) -> _Run:
     """Start a run of class *kind* (finishing the current one, if any) and make it the
-    current run; the settings give the entity and project not given."""
+    current run; the settings give the entity, project and mode not given."""
     global _current
     previous = current_run()
     if previous is not None:
         previous.finish()
     config_settings = settings_module.load()
+    mode = settings_module.check_mode(mode) if mode is not None else config_settings.mode
+    if mode == "disabled":
+        config_settings = _throwaway(config_settings)
     backend = get_backend(config_settings)
     record = backend.start_run(
         run_id=validate_run_id(run_id) if run_id is not None else _new_run_id(),
@@ -164,6 +173,23 @@ def start(
     with _current_lock:
         _current = run
     return run
+
+
+_throwaway_dir: Path | None = None
+
+
+def _throwaway(config: settings_module.Settings) -> settings_module.Settings:
+    """The settings of a ``disabled`` run: an embedded store of this process alone (W&B
+    records nothing of such a run), removed when the process exits."""
+    global _throwaway_dir
+    with _current_lock:
+        if _throwaway_dir is None:
+            _throwaway_dir = Path(tempfile.mkdtemp(prefix="soko-disabled-"))
+            atexit.register(shutil.rmtree, _throwaway_dir, ignore_errors=True)
+        root = _throwaway_dir
+    return dataclasses.replace(
+        config, soko_dir=root / "store", cache_dir=root / "cache", base_url=None, api_key=None
+    )
 
 
 def _new_run_id() -> str:

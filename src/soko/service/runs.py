@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from soko.core.names import (
     validate_config,
@@ -16,9 +16,10 @@ from soko.core.names import (
     validate_version_id,
 )
 from soko.core.records import RUN_STATES, RunRecord, VersionRecord, as_utc
+from soko.core.runlog import SUMMARY_MAX_BYTES, decode
 from soko.errors import NotFoundError, ValidationError
-from soko.metadata.schema import entities, lineage, projects, runs, versions
-from soko.service.catalog import ensure_project, find_project, now, records_by_ids
+from soko.metadata.schema import entities, lineage, projects, run_history, runs, versions
+from soko.service.catalog import ensure_project, find_project, now, record_by_id, records_by_ids
 from soko.service.commit import add_lineage
 from soko.service.store import Store
 
@@ -29,6 +30,9 @@ def _run_record(conn: Connection, row: Row[Any]) -> RunRecord:
         .join(entities, entities.c.id == projects.c.entity_id)
         .where(projects.c.id == row.project_id)
     ).one()
+    last_step = conn.execute(
+        select(func.max(run_history.c.step)).where(run_history.c.run_id == row.id)
+    ).scalar()
     return RunRecord(
         id=row.id,
         entity=names.entity,
@@ -40,6 +44,10 @@ def _run_record(conn: Connection, row: Row[Any]) -> RunRecord:
         state=row.state,
         created_at=as_utc(row.created_at),
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
+        summary=decode(row.summary, what="A run summary", max_bytes=SUMMARY_MAX_BYTES)
+        if row.summary
+        else {},
+        last_step=last_step,
     )
 
 
@@ -91,13 +99,6 @@ def finish_run(store: Store, run_id: str, *, state: str) -> None:
         raise ValidationError(f"Unknown run state {state!r}.")
     with store.engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(state=state, finished_at=now()))
-
-
-def update_run_config(store: Store, run_id: str, config: dict[str, Any]) -> None:
-    validate_run_id(run_id)
-    config = validate_config(config)
-    with store.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
 
 
 def no_such_run(run_id: str) -> NotFoundError:

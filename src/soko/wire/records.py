@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
+from soko.core.runlog import SUMMARY_MAX_BYTES, decode, encode
 from soko.wire.base import WireModel
 from soko.wire.fields import UtcDatetime
 
@@ -93,13 +94,22 @@ class RunOut(WireModel):
     state: str
     created_at: UtcDatetime
     finished_at: UtcDatetime | None
+    summary: str = "{}"
+    """JSON text of an object (it may hold NaN and infinities: see core/runlog.py)."""
+    last_step: int | None = None
 
     @classmethod
     def of(cls, record: RunRecord) -> RunOut:
-        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+        fields = {name: getattr(record, name) for name in cls.model_fields}
+        fields["summary"] = encode(
+            record.summary, what="A run summary", max_bytes=SUMMARY_MAX_BYTES
+        )
+        return cls(**fields)
 
     def to_record(self) -> RunRecord:
-        return RunRecord(**{name: getattr(self, name) for name in type(self).model_fields})
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        fields["summary"] = decode(self.summary, what="A run summary", max_bytes=SUMMARY_MAX_BYTES)
+        return RunRecord(**fields)
 
 
 class RunList(WireModel):

@@ -7,17 +7,25 @@ is answered as one that does not exist (404).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
+from soko.core.runlog import (
+    HISTORY_MAX_ROWS,
+    ROW_MAX_BYTES,
+    STEP_MAX,
+    SUMMARY_MAX_BYTES,
+    decode,
+)
 from soko.errors import ConflictError, NotFoundError
 from soko.server.deps import Caller, State
-from soko.service import runs
+from soko.service import rundata, runs
 from soko.wire import API_PREFIX
 from soko.wire.fields import ProjectName, RunId, VersionId
 from soko.wire.records import RunList, RunOut, VersionList
 from soko.wire.requests import FinishRunIn, RecordUseIn, StartRunIn
+from soko.wire.rundata import HistoryOut, RunDataIn
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
@@ -96,3 +104,40 @@ def versions_of_run(
     state.readable_run(caller, run_id)
     found = runs.versions_of_run(state.store, run_id, direction)
     return VersionList.of([v for v in found if caller.may(v.entity, v.project, "viewer")])
+
+
+@router.post("/runs/{run_id}/data", status_code=204)
+def write_run_data(run_id: RunId, body: RunDataIn, state: State, caller: Caller) -> Response:
+    """Replace the run's config and summary (each when given) and add history rows
+    (``run.log``, ``run.summary``, ``run.config``), in one transaction."""
+    state.writable_run(caller, run_id)
+    rows = [decode(text, what="A history row", max_bytes=ROW_MAX_BYTES) for text in body.history]
+    summary = (
+        decode(body.summary, what="A run summary", max_bytes=SUMMARY_MAX_BYTES)
+        if body.summary is not None
+        else None
+    )
+    rundata.write_run_data(
+        state.store, run_id, config=body.config, summary=summary, history=rows
+    )
+    return Response(status_code=204)
+
+
+Step = Annotated[int, Query(ge=0, le=STEP_MAX)]
+
+
+@router.get("/runs/{run_id}/history")
+def run_history(
+    run_id: RunId,
+    state: State,
+    caller: Caller,
+    min_step: Step = 0,
+    max_step: Step | None = None,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_MAX_ROWS)] = HISTORY_MAX_ROWS,
+) -> HistoryOut:
+    """The kept history rows with ``min_step <= _step < max_step``, oldest first."""
+    state.readable_run(caller, run_id)
+    rows = rundata.run_history(
+        state.store, run_id, min_step=min_step, max_step=max_step, limit=limit
+    )
+    return HistoryOut(rows=rows)
