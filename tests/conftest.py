@@ -79,6 +79,11 @@ def user_config_dir(
     there would point every test at a server."""
     path = tmp_path_factory.mktemp("user-config")
     monkeypatch.setenv("SOKO_CONFIG_DIR", str(path))
+    # Nor its store or cache: a draft that captures files writes into the embedded store
+    # even in a test that never logs (``soko_env`` gives a test a store it looks at).
+    scratch = tmp_path_factory.mktemp("scratch-store")
+    monkeypatch.setenv("SOKO_DIR", str(scratch / "soko"))
+    monkeypatch.setenv("SOKO_CACHE_DIR", str(scratch / "cache"))
     return path
 
 

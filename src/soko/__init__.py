@@ -59,7 +59,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY, "run"})
 
 
-def _current_run() -> Any:
+def _current_run() -> Run | None:
     from soko.sdk.run import current_run
 
     return current_run()

@@ -377,6 +377,14 @@ class Artifact(LoggedVersion):
         return artifact
 
     @classmethod
+    def _internal(cls, name: str, type: str) -> Artifact:
+        """A draft of one of the types W&B reserves for its own artifacts (``code`` of a
+        ``source-*`` name for ``run.log_code``), which ``Artifact()`` refuses to users."""
+        artifact = cls(name, "placeholder")
+        artifact._type = validate_type(type)
+        return artifact
+
+    @classmethod
     def _reader(cls, backend: Backend) -> Callable[[VersionRecord], Artifact]:
         """What turns a version of *backend* into an artifact (a run's versions)."""
         return lambda record: cls._from_record(record, backend)

@@ -133,7 +133,9 @@ class Run(RunBase):
                 "logged to your run."
             )
             return None
-        artifact = Artifact(name or runfiles.code_artifact_name(self.project), runfiles.CODE_TYPE)
+        artifact = Artifact._internal(
+            name or runfiles.code_artifact_name(self.project), runfiles.CODE_TYPE
+        )
         for path_in_artifact, local_path in found:
             artifact.add_file(local_path, name=path_in_artifact)
         return self.log_artifact(artifact)

@@ -19,7 +19,7 @@ from soko.core.records import RUN_STATES, RunRecord, VersionRecord, as_utc
 from soko.core.runlog import SUMMARY_MAX_BYTES, decode
 from soko.errors import NotFoundError, ValidationError
 from soko.metadata.schema import entities, lineage, projects, run_history, runs, versions
-from soko.service.catalog import ensure_project, find_project, now, record_by_id, records_by_ids
+from soko.service.catalog import ensure_project, find_project, now, records_by_ids
 from soko.service.commit import add_lineage
 from soko.service.store import Store
 

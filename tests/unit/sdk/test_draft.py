@@ -165,7 +165,7 @@ def test_default_algorithm_is_xxh128(tmp_path: Path) -> None:
 
 
 def test_the_setting_makes_md5_the_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    soko_env: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     local = tmp_path / "f"
     local.write_bytes(b"x")
