@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from soko.errors import StoreError
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0006"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 60_000
 

@@ -208,3 +208,14 @@ project_roles = Table(
     Column("project", String(128), primary_key=True),
     Column("role", String(16), nullable=False),
 )
+
+# The id written into both the database and its blob store when the pair is first opened
+# (migration 0006): a server or gc refuses a pair whose ids differ. One row, ``singleton``
+# 1, so that two first opens racing to insert it cannot both succeed.
+store_identity = Table(
+    "store_identity",
+    metadata,
+    Column("singleton", Integer, primary_key=True, autoincrement=False),
+    Column("store_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

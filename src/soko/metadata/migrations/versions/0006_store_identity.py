@@ -1,0 +1,29 @@
+"""the id of the blob store a database belongs to
+
+Revision ID: 0006
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "store_identity",
+        sa.Column("singleton", sa.Integer(), nullable=False),
+        sa.Column("store_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("singleton"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("store_identity")
