@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
-from soko.cli import artifact, login, maintenance
+from soko.cli import admin, artifact, login, maintenance
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -40,7 +40,7 @@ EXIT_CONFLICT = 4
 EXIT_AUTH = 5
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance, server_cli)
+COMMAND_MODULES: tuple[Any, ...] = (artifact, login, maintenance, server_cli, admin)
 """Each registers its subcommands with ``register(subparsers)``."""
 
 

@@ -181,6 +181,8 @@ users = Table(
     # A server admin may do everything, on every project, and manage users.
     Column("is_admin", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A disabled user's keys are refused; its roles and history stay (migration 0006).
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
 )
 
 api_keys = Table(
@@ -196,6 +198,8 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     # "env" for a key the server took from SOKO_ADMIN_KEY: the next different one revokes it.
     Column("origin", String(16), nullable=True),
+    # Refused from then on; null: never expires (migration 0006).
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 # A role per (user, entity, project); project "*" covers every project of the entity.

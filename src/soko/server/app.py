@@ -18,7 +18,7 @@ from soko.server import errors, openapi
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
 from soko.server.observe import Metrics, Observe, configure_access_log
-from soko.server.routes import admin, blobs, downloads, health, runs, versions
+from soko.server.routes import admin, blobs, downloads, health, maintenance, runs, versions
 from soko.server.state import ServerState
 from soko.service.store import Store
 from soko.wire import API_PREFIX
@@ -42,7 +42,8 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     app.state.soko = ServerState(store=store, config=config)
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    routers = [module.router for module in (health, admin, blobs, downloads, versions, runs)]
+    modules = (health, admin, maintenance, blobs, downloads, versions, runs)
+    routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)
     app.include_router(health.metrics_router)

@@ -1,4 +1,4 @@
-"""the id of the blob store a database belongs to
+"""the id of the blob store a database belongs to; disabled users; key expiry
 
 Revision ID: 0006
 Revises: 0003
@@ -23,7 +23,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("singleton"),
     )
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("expires_at")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("disabled_at")
     op.drop_table("store_identity")
