@@ -290,3 +290,26 @@ def test_a_store_of_another_database_is_refused_in_one_line(tmp_path: Path) -> N
     other_db = f"sqlite:///{tmp_path / 'b.db'}"
     result = soko_server_command(tmp_path, "--db", other_db, "--store", store)
     assert_one_line(result, 1, "belongs to another metadata database", "--store")
+
+
+def test_a_bucket_of_another_database_is_refused_in_one_line(
+    tmp_path: Path, moto_server: str
+) -> None:
+    bucket = server_fixtures.new_bucket(moto_server)
+    store = f"s3://{bucket}/team"
+    with fresh_pg_database() as first:
+        server = SokoServer(
+            tmp_path / "first", db=first, store=store, s3_endpoint_url=moto_server,
+            env=server_fixtures.S3_TEST_ENV,
+        )  # fmt: skip
+        server.stop()
+    objects = server_fixtures.BucketBlobs(moto_server, bucket, "team").client.list_objects_v2(
+        Bucket=bucket, Prefix="team/store_id"
+    )
+    assert [o["Key"] for o in objects.get("Contents", [])] == ["team/store_id"]
+    with fresh_pg_database() as second:
+        result = soko_server_command(
+            tmp_path, "--db", second, "--store", store, "--s3-endpoint-url", moto_server,
+            env=server_fixtures.S3_TEST_ENV,
+        )  # fmt: skip
+    assert_one_line(result, 1, "belongs to another metadata database", bucket)
