@@ -170,12 +170,8 @@ def _users_list(args: argparse.Namespace) -> int:
 def _users_add(args: argparse.Namespace) -> int:
     data = _Server(args).call("POST", "/users", json={"name": args.name, "admin": args.admin})
     kind = "server admin" if data["admin"] else "user"
-    return _show(
-        args,
-        data,
-        lambda: print(f"Added the {kind} {data['name']}; give it a key: soko admin keys create "
-                      f"{data['name']}"),
-    )  # fmt: skip
+    hint = f"give it a key: soko admin keys create {data['name']}"
+    return _show(args, data, lambda: print(f"Added the {kind} {data['name']}; {hint}"))
 
 
 def _users_disable(args: argparse.Namespace) -> int:

@@ -37,9 +37,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 METRICS_PATH = "/metrics"
 ACCESS_LOGGER = "soko.access"
 _COMMIT_ROUTES = frozenset(
-    {("POST", "/api/v1/versions"), ("POST", "/api/v1/versions/upsert"),
-     ("POST", "/api/v1/versions/finish")}
-)  # fmt: skip
+    ("POST", f"/api/v1/versions{suffix}") for suffix in ("", "/upsert", "/finish")
+)
+"""The routes whose success is a committed version (a log, an upsert, a finish)."""
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -63,9 +63,8 @@ class Metrics:
             registry=self.registry,
         )
         self.bytes_in = Counter(
-            "soko_http_received_bytes", "Request body bytes received", labels,
-            registry=self.registry,
-        )  # fmt: skip
+            "soko_http_received_bytes", "Request body bytes", labels, registry=self.registry
+        )
         self.bytes_out = Counter(
             "soko_http_sent_bytes", "Response body bytes sent", labels, registry=self.registry
         )
