@@ -88,7 +88,9 @@ def config_problems(
 
 
 def _scheme_shown(url: str) -> str:
-    """The URL without what may be a password: its scheme only."""
+    """The URL without what may be a password: its scheme only (a path is shown whole)."""
+    if "://" not in url:
+        return repr(url)
     return repr(url.partition("://")[0] + "://…")
 
 
