@@ -36,10 +36,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 METRICS_PATH = "/metrics"
 ACCESS_LOGGER = "soko.access"
-_COMMIT_ROUTES = frozenset(
-    ("POST", f"/api/v1/versions{suffix}") for suffix in ("", "/upsert", "/finish")
-)
-"""The routes whose success is a committed version (a log, an upsert, a finish)."""
+_COMMIT_ROUTES = frozenset({("POST", "/api/v1/versions"), ("POST", "/api/v1/versions/finish")})
+"""The routes whose success is a committed version: a log, and the finish of a distributed
+version (its upserts only add entries to the pending version)."""
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -69,7 +68,10 @@ class Metrics:
             "soko_http_sent_bytes", "Response body bytes sent", labels, registry=self.registry
         )
         self.commits = Counter(
-            "soko_commits", "Versions committed (log, upsert, finish)", registry=self.registry
+            "soko_commits",
+            "Successful commits (a log, or the finish of a distributed version); a log of "
+            "content committed already counts too",
+            registry=self.registry,
         )
         self.gc_runs = Counter(
             "soko_gc_runs", "Garbage collections run through this server", registry=self.registry
