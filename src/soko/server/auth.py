@@ -13,6 +13,10 @@ all projects, but uploaded *for* a project (writer role there), and a commit may
 blobs its project has proven it holds (``soko.service.possession``); reading one needs the
 viewer role on a project whose version names it.
 
+A key may carry an expiry (``api_keys.expires_at``), and a user may be disabled
+(``users.disabled_at``): both refuse the key from the next request on, with a 401 that
+says which, since only the key's holder can see it.
+
 Every key records where it came from (``api_keys.origin``): ``env`` for ``SOKO_ADMIN_KEY``,
 ``generated`` for the key printed at the first start, ``api`` for keys made through the API;
 null for keys made before origins were recorded. The one unrevoked ``env`` key is the
