@@ -217,7 +217,7 @@ def test_keys_are_listed_by_id_to_their_user_and_to_admins(soko_server: SokoServ
         assert [k["key_id"] for k in keys] == [first.split("_")[1], second_id]
         assert [k["revoked_at"] is None for k in keys] == [True, False]
         assert {k["origin"] for k in keys} == {"api"}
-        assert set(keys[0]) == {"key_id", "created_at", "revoked_at", "origin"}
+        assert set(keys[0]) == {"key_id", "created_at", "revoked_at", "origin", "expires_at"}
         secret = first.rsplit("_", 1)[1]
         assert secret not in listed.text
         assert hashlib.sha256(first.encode()).hexdigest() not in listed.text

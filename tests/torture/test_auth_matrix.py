@@ -161,6 +161,7 @@ def _collection(w: World, p: Project) -> str:
 # (on the project), server-admin, self-or-admin, owner-or-admin.
 ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
     ("GET", "/api/v1/health"): ("public", lambda w, p, c: Call("GET", "/health")),
+    ("GET", "/api/v1/ready"): ("public", lambda w, p, c: Call("GET", "/ready")),
     ("GET", "/api/v1/whoami"): ("authenticated", lambda w, p, c: Call("GET", "/whoami")),
     ("GET", "/api/v1/projects"): ("authenticated", lambda w, p, c: Call("GET", "/projects")),
     ("GET", "/api/v1/users"): ("server-admin", lambda w, p, c: Call("GET", "/users")),
@@ -170,6 +171,31 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
             "GET",
             f"/users/{w.names.get(c, w.victim) if p is w.projects['own'] else w.victim}/keys",
         ),
+    ),
+    ("GET", "/api/v1/users/{name}/roles"): (
+        "self-or-admin",
+        lambda w, p, c: Call(
+            "GET",
+            f"/users/{w.names.get(c, w.victim) if p is w.projects['own'] else w.victim}/roles",
+        ),
+    ),
+    # Enabling the victim again changes nothing in the world the other routes use.
+    ("PATCH", "/api/v1/users/{name}"): (
+        "server-admin",
+        lambda w, p, c: Call("PATCH", f"/users/{w.victim}", json={"disabled": False}),
+    ),
+    # Server maintenance: a dry run of gc leaves the world as it is.
+    ("POST", "/api/v1/admin/gc"): (
+        "server-admin",
+        lambda w, p, c: Call("POST", "/admin/gc", json={"dry_run": True}),
+    ),
+    ("POST", "/api/v1/admin/verify"): (
+        "server-admin",
+        lambda w, p, c: Call("POST", "/admin/verify"),
+    ),
+    ("GET", "/api/v1/admin/usage"): (
+        "server-admin",
+        lambda w, p, c: Call("GET", "/admin/usage"),
     ),
     ("POST", "/api/v1/users"): (
         "server-admin",

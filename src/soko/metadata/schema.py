@@ -229,6 +229,8 @@ users = Table(
     # A server admin may do everything, on every project, and manage users.
     Column("is_admin", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A disabled user's keys are refused; its roles and history stay (migration 0006).
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
 )
 
 api_keys = Table(
@@ -244,6 +246,8 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     # "env" for a key the server took from SOKO_ADMIN_KEY: the next different one revokes it.
     Column("origin", String(16), nullable=True),
+    # Refused from then on; null: never expires (migration 0006).
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 # A role per (user, entity, project); project "*" covers every project of the entity.
@@ -255,4 +259,15 @@ project_roles = Table(
     Column("entity", String(128), primary_key=True),
     Column("project", String(128), primary_key=True),
     Column("role", String(16), nullable=False),
+)
+
+# The id written into both the database and its blob store when the pair is first opened
+# (migration 0006): a server or gc refuses a pair whose ids differ. One row, ``singleton``
+# 1, so that two first opens racing to insert it cannot both succeed.
+store_identity = Table(
+    "store_identity",
+    metadata,
+    Column("singleton", Integer, primary_key=True, autoincrement=False),
+    Column("store_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,5 +1,4 @@
-"""``python -m soko.server [--host] [--port] [--db URL] [--store URL] [--s3-endpoint-url]
-[--max-manifest-bytes BYTES]``."""
+"""``python -m soko.server [options]``: the same as ``soko server`` (see ``--help``)."""
 
 from soko.server.cli import main
 

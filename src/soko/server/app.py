@@ -2,20 +2,38 @@
 
 The app holds no global state: everything lives in the :class:`~.state.ServerState` it is
 given, so tests and several servers in one process do not interfere. The OpenAPI schema is
-served at ``/api/v1/openapi.json`` and the docs at ``/api/v1/docs``.
+served at ``/api/v1/openapi.json`` and the docs at ``/api/v1/docs``; the metrics at
+``/metrics``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import json
+import os
 
 from fastapi import FastAPI
 
 from soko.server import errors, openapi
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
-from soko.server.routes import admin, blobs, downloads, health, registries, runs, versions
+from soko.server.observe import Metrics, Observe, configure_access_log
+from soko.server.routes import (
+    admin,
+    blobs,
+    downloads,
+    health,
+    maintenance,
+    registries,
+    runs,
+    versions,
+)
 from soko.server.state import ServerState
 from soko.service.store import Store
 from soko.wire import API_PREFIX
+
+CONFIG_ENV = "SOKO_SERVER_CONFIG"
+"""How ``soko server --workers N`` hands its checked configuration to each worker (JSON)."""
 
 
 def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
@@ -31,13 +49,27 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.soko = ServerState(store=store, config=config)
+    app.state.metrics = metrics = Metrics()
     errors.install(app)
-    routers = [
-        module.router for module in (health, admin, blobs, downloads, versions, runs, registries)
-    ]
+    modules = (health, admin, maintenance, blobs, downloads, versions, runs, registries)
+    routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)
+    app.include_router(health.metrics_router)
     openapi.install(app, config, routers)
     app.add_middleware(BodyLimit, config=config)
+    if config.access_log != "off":
+        configure_access_log(config.access_log)
+    app.add_middleware(Observe, metrics=metrics, access_log=config.access_log)
     app.add_middleware(errors.CatchUnexpected)  # outermost: see its docstring
     return app
+
+
+def config_to_environment(config: ServerConfig) -> str:
+    return json.dumps(dataclasses.asdict(config))
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``soko server --workers N`` (a uvicorn factory):
+    the parent checked the configuration and opened the store once before."""
+    return create_app(ServerConfig(**json.loads(os.environ[CONFIG_ENV])))

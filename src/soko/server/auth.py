@@ -13,6 +13,10 @@ all projects, but uploaded *for* a project (writer role there), and a commit may
 blobs its project has proven it holds (``soko.service.possession``); reading one needs the
 viewer role on a project whose version names it.
 
+A key may carry an expiry (``api_keys.expires_at``), and a user may be disabled
+(``users.disabled_at``): both refuse the key from the next request on, with a 401 that
+says which, since only the key's holder can see it.
+
 Every key records where it came from (``api_keys.origin``): ``env`` for ``SOKO_ADMIN_KEY``,
 ``generated`` for the key printed at the first start, ``api`` for keys made through the API;
 null for keys made before origins were recorded. The one unrevoked ``env`` key is the
@@ -27,10 +31,13 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from soko.core.records import as_utc
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -40,7 +47,7 @@ from soko.errors import (
 )
 from soko.metadata.schema import api_keys, project_roles, users
 from soko.service.catalog import now
-from soko.wire.auth import ROLES, KeyInfo, KeyOrigin, Role, UserOut
+from soko.wire.auth import ROLES, KeyInfo, KeyOrigin, Role, RoleOut, UserOut
 
 ADMIN_USER = "admin"
 _KEY_PREFIX = "soko_"
@@ -114,13 +121,28 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
     digest = hash_key(key)
     with engine.connect() as conn:
         row = conn.execute(
-            select(api_keys.c.key_hash, users.c.id, users.c.name, users.c.is_admin)
+            select(
+                api_keys.c.key_hash,
+                api_keys.c.expires_at,
+                users.c.id,
+                users.c.name,
+                users.c.is_admin,
+                users.c.disabled_at,
+            )
             .join(users, users.c.id == api_keys.c.user_id)
             .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
         ).first()
         # The index lookup already matched; the constant-time comparison documents intent.
         if row is None or not hmac.compare_digest(row.key_hash, digest):
             raise AuthenticationError("Unknown or revoked API key.")
+        # Only the key's holder learns these: they say what to ask the server's admin for.
+        if row.expires_at is not None and as_utc(row.expires_at) <= now():
+            raise AuthenticationError(
+                f"This API key expired at {as_utc(row.expires_at).isoformat()}; ask the "
+                "server's admin for a new one."
+            )
+        if row.disabled_at is not None:
+            raise AuthenticationError(f"The user {row.name!r} is disabled on this server.")
         roles = {
             (r.entity, r.project): r.role
             for r in conn.execute(
@@ -148,24 +170,65 @@ def create_user(engine: Engine, name: str, *, admin: bool = False) -> None:
         raise ConflictError(f"A user named {name!r} exists already.") from None
 
 
-def user_row(engine: Engine, name: str) -> tuple[str, bool, object]:
+def _user_out(row: Any) -> UserOut:
+    return UserOut(
+        name=row.name,
+        admin=bool(row.is_admin),
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def get_user(engine: Engine, name: str) -> UserOut:
     with engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.name == name)).first()
     if row is None:
         raise NotFoundError(f"No user named {name!r}.")
-    return row.name, bool(row.is_admin), row.created_at
+    return _user_out(row)
 
 
 def list_users(engine: Engine) -> list[UserOut]:
     with engine.connect() as conn:
         rows = conn.execute(select(users).order_by(users.c.name)).all()
-    return [UserOut(name=r.name, admin=bool(r.is_admin), created_at=r.created_at) for r in rows]
+    return [_user_out(r) for r in rows]
+
+
+def set_disabled(engine: Engine, name: str, *, disabled: bool, by: Principal) -> UserOut:
+    """Disable (its keys are refused from the next request on) or enable *name* again.
+    A caller cannot disable itself, so the last admin cannot lock everyone out by mistake."""
+    if disabled and name == by.name:
+        raise ConflictError("You cannot disable yourself; another server admin can.")
+    user_id = _user_id(engine, name)
+    with engine.begin() as conn:
+        conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(disabled_at=now() if disabled else None)
+        )
+    return get_user(engine, name)
+
+
+def list_roles(engine: Engine, name: str) -> list[RoleOut]:
+    user_id = _user_id(engine, name)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(project_roles.c.entity, project_roles.c.project, project_roles.c.role)
+            .where(project_roles.c.user_id == user_id)
+            .order_by(project_roles.c.entity, project_roles.c.project)
+        ).all()
+    return [RoleOut(entity=r.entity, project=r.project, role=r.role) for r in rows]
 
 
 def list_keys(engine: Engine, user: str) -> list[KeyInfo]:
     """The keys of *user*, revoked ones too, oldest first; never a secret or its hash."""
     user_id = _user_id(engine, user)
-    columns = (api_keys.c.id, api_keys.c.created_at, api_keys.c.revoked_at, api_keys.c.origin)
+    columns = (
+        api_keys.c.id,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+        api_keys.c.origin,
+        api_keys.c.expires_at,
+    )
     with engine.connect() as conn:
         rows = conn.execute(
             select(*columns)
@@ -173,19 +236,38 @@ def list_keys(engine: Engine, user: str) -> list[KeyInfo]:
             .order_by(api_keys.c.created_at, api_keys.c.id)
         ).all()
     return [
-        KeyInfo(key_id=r.id, created_at=r.created_at, revoked_at=r.revoked_at, origin=r.origin)
+        KeyInfo(
+            key_id=r.id,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+            origin=r.origin,
+            expires_at=r.expires_at,
+        )
         for r in rows
     ]
 
 
-def add_key(engine: Engine, user: str, *, origin: KeyOrigin = "api") -> tuple[str, str]:
-    """Give *user* a new key; returns ``(key_id, key)``."""
+def add_key(
+    engine: Engine,
+    user: str,
+    *,
+    origin: KeyOrigin = "api",
+    expires_at: datetime | None = None,
+) -> tuple[str, str]:
+    """Give *user* a new key, refused from *expires_at* on; returns ``(key_id, key)``."""
+    if expires_at is not None and as_utc(expires_at) <= now():
+        raise ValidationError("A new key's expires_at must be in the future.")
     user_id = _user_id(engine, user)
     key_id, key = new_key()
     with engine.begin() as conn:
         conn.execute(
             insert(api_keys).values(
-                id=key_id, user_id=user_id, key_hash=hash_key(key), created_at=now(), origin=origin
+                id=key_id,
+                user_id=user_id,
+                key_hash=hash_key(key),
+                created_at=now(),
+                origin=origin,
+                expires_at=expires_at,
             )
         )
     return key_id, key

@@ -33,6 +33,8 @@ class ServerConfig:
     version or a download of a larger one is refused. W&B's manifest of 20,000 files is
     about 4 MiB; the default leaves room for millions of entries."""
     presign_expiry_seconds: int = 3600
+    access_log: str = "off"
+    """``off``, ``text`` or ``json``: one line on stderr per request (see ``observe``)."""
 
     @classmethod
     def resolve(
@@ -42,6 +44,7 @@ class ServerConfig:
         store: str | None,
         s3_endpoint_url: str | None = None,
         max_manifest_bytes: int | None = None,
+        access_log: str = "off",
     ) -> ServerConfig:
         """Fill in the defaults under ``$SOKO_DIR/server`` for what was not given."""
         if max_manifest_bytes is not None and max_manifest_bytes < 1:
@@ -55,6 +58,7 @@ class ServerConfig:
             store_url=store or os.fspath(root / "store"),
             s3_endpoint_url=s3_endpoint_url,
             max_manifest_bytes=max_manifest_bytes or DEFAULT_MAX_MANIFEST_BYTES,
+            access_log=access_log,
         )
 
 

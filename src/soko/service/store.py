@@ -14,6 +14,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
+from soko.service import identity
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
@@ -37,11 +38,19 @@ class Store:
     def open_local(cls, root: Path) -> Store:
         """The embedded store under *root*: ``soko.db`` beside a ``blobs`` folder store."""
         root.mkdir(parents=True, exist_ok=True)
-        return cls(open_engine(sqlite_url(root / "soko.db")), LocalBlobStore(root / "store"))
+        return cls.open(sqlite_url(root / "soko.db"), LocalBlobStore(root / "store"))
 
     @classmethod
     def open(cls, db_url: str, blobs: BlobStore) -> Store:
-        return cls(open_engine(db_url), blobs)
+        """The store of *db_url* and *blobs*; StoreError when *blobs* belongs to another
+        database (see :mod:`soko.service.identity`)."""
+        engine = open_engine(db_url)
+        try:
+            identity.bind(engine, blobs, store_name=repr(blobs))
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, blobs)
 
     def put_manifest(self, manifest: Manifest) -> str:
         """Store a manifest as a blob; returns its key (``xxh128:<hex>``)."""

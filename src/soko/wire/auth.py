@@ -33,10 +33,22 @@ class UserOut(WireModel):
     name: str
     admin: bool
     created_at: UtcDatetime
+    disabled_at: UtcDatetime | None = None
+    """When the user was disabled (its keys are refused); null for an active user."""
+
+
+class UserPatch(WireModel):
+    disabled: bool
 
 
 class UserList(WireModel):
     users: list[UserOut]
+
+
+class KeyIn(WireModel):
+    """``expires_at``: the key is refused from then on (in the future); null: never."""
+
+    expires_at: UtcDatetime | None = None
 
 
 class KeyOut(WireModel):
@@ -45,6 +57,7 @@ class KeyOut(WireModel):
     key_id: str
     key: str
     user: str
+    expires_at: UtcDatetime | None = None
 
 
 class KeyInfo(WireModel):
@@ -55,6 +68,7 @@ class KeyInfo(WireModel):
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
     origin: KeyOrigin | None
+    expires_at: UtcDatetime | None = None
 
 
 class KeyList(WireModel):
@@ -73,6 +87,10 @@ class RoleOut(WireModel):
     entity: str
     project: str
     role: Role
+
+
+class RoleList(WireModel):
+    roles: list[RoleOut]
 
 
 class WhoAmI(WireModel):

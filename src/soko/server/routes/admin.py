@@ -1,28 +1,29 @@
-"""Users, API keys and roles: who am I, list and create users and keys, grant and revoke roles.
+"""Users, API keys and roles: who am I, list, create and disable users, make, list and revoke
+keys (with an expiry), grant, list and revoke roles.
 
 A server admin manages everything; a project admin grants roles on its own project; any
-user may list its own keys, make a new key for itself and revoke its own keys.
+user may list its own keys and roles, make a new key for itself and revoke its own keys.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Response
 
-from soko.core.records import as_utc
 from soko.server import auth
 from soko.server.deps import Caller, State
 from soko.wire import API_PREFIX
 from soko.wire.auth import (
+    KeyIn,
     KeyList,
     KeyOut,
     RoleIn,
+    RoleList,
     RoleOut,
     UserIn,
     UserList,
     UserName,
     UserOut,
+    UserPatch,
     WhoAmI,
 )
 from soko.wire.fields import KeyId, ProjectName
@@ -46,9 +47,22 @@ def list_users(state: State, caller: Caller) -> UserList:
 def create_user(body: UserIn, state: State, caller: Caller) -> UserOut:
     caller.require_admin()
     auth.create_user(state.store.engine, body.name, admin=body.admin)
-    name, admin, created_at = auth.user_row(state.store.engine, body.name)
-    assert isinstance(created_at, datetime)
-    return UserOut(name=name, admin=admin, created_at=as_utc(created_at))
+    return auth.get_user(state.store.engine, body.name)
+
+
+@router.patch("/users/{name}")
+def update_user(name: UserName, body: UserPatch, state: State, caller: Caller) -> UserOut:
+    """Disable a user (every key of it is refused from the next request on) or enable it."""
+    caller.require_admin()
+    return auth.set_disabled(state.store.engine, name, disabled=body.disabled, by=caller)
+
+
+@router.get("/users/{name}/roles")
+def list_roles(name: UserName, state: State, caller: Caller) -> RoleList:
+    """The roles granted to *name* (project ``*``: every project of the entity)."""
+    if name != caller.name:
+        caller.require_admin()
+    return RoleList(roles=auth.list_roles(state.store.engine, name))
 
 
 @router.get("/users/{name}/keys")
@@ -60,12 +74,15 @@ def list_keys(name: UserName, state: State, caller: Caller) -> KeyList:
 
 
 @router.post("/users/{name}/keys", status_code=201)
-def create_key(name: UserName, state: State, caller: Caller) -> KeyOut:
-    """A new key for *name*; shown once in this answer."""
+def create_key(
+    name: UserName, state: State, caller: Caller, body: KeyIn | None = None
+) -> KeyOut:
+    """A new key for *name*; shown once in this answer. Refused from ``expires_at`` on."""
     if name != caller.name:
         caller.require_admin()
-    key_id, key = auth.add_key(state.store.engine, name)
-    return KeyOut(key_id=key_id, key=key, user=name)
+    expires_at = body.expires_at if body is not None else None
+    key_id, key = auth.add_key(state.store.engine, name, expires_at=expires_at)
+    return KeyOut(key_id=key_id, key=key, user=name, expires_at=expires_at)
 
 
 @router.delete("/keys/{key_id}", status_code=204)
