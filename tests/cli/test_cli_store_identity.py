@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from cli_helpers import assert_user_error, run_soko
@@ -24,5 +25,9 @@ def test_gc_refuses_a_store_of_another_database(tmp_path: Path) -> None:
     shutil.rmtree(ours / "store")
     shutil.move(theirs / "store", ours / "store")
     result = run_soko("gc", "--grace", "0", env={"SOKO_DIR": str(ours)})
-    assert_user_error(result, 1, "belongs to another metadata database")
+    # gc names the store it works on first, then refuses it in one line.
+    said, _, refused = result.stderr.partition("\n")
+    assert said.startswith("Store: the embedded store at "), result.stderr
+    rest = subprocess.CompletedProcess(result.args, result.returncode, result.stdout, refused)
+    assert_user_error(rest, 1, "belongs to another metadata database")
     assert LocalBlobStore(ours / "store").read_bytes(digest) == data
