@@ -43,18 +43,17 @@ from soko.sdk.adding import check_policy
 from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
 from soko.sdk.collection import ArtifactCollection
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
+from soko.sdk.downloads import Downloadable
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
-from soko.sdk.logged import LoggedVersion
 from soko.sdk.manifest import ArtifactManifest
-from soko.sdk.progress import progress_bar
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase, log_outside_run
 from soko.sdk.runview import PublicRun
 from soko.terminal import termwarn
 
 
-class Artifact(LoggedVersion):
+class Artifact(Downloadable):
     """A versioned set of files and references: ``Artifact(name, type, ...)``.
 
     ``digest_algorithm`` is ``"XXH128"`` (soko's default, much faster to hash) or ``"MD5"``
@@ -460,55 +459,6 @@ class Artifact(LoggedVersion):
         self._final = True
 
     # ----- logged operations ----------------------------------------------------------
-
-    def _root(self, root: str | os.PathLike[str] | None, record: VersionRecord) -> str:
-        """*root*, or the default ``./artifacts/<name>:<version>``."""
-        if root is not None:
-            return os.fspath(root)
-        return transfer.default_root(self._name, record.version)
-
-    def download(
-        self,
-        root: str | os.PathLike[str] | None = None,
-        allow_missing_references: bool = False,
-        skip_cache: bool | None = None,
-        path_prefix: str | None = None,
-        **_ignored: Any,
-    ) -> str:
-        """Fetch the files into *root* (default ``./artifacts/<name>:<version>``); files
-        already there and unchanged are kept as they are; other files are left alone.
-
-        *skip_cache* (as in W&B): from a server, the files go straight into *root*, past
-        the local download cache, which is neither read nor written."""
-        record = self._require_logged("download")
-        target = self._root(root, record)
-        with (
-            python_gc_paused(),
-            progress_bar(f"Downloading {self._name}:{record.version}") as bar,
-        ):
-            transfer.download_entries(
-                self._live_backend(),
-                transfer.select_entries(self.manifest, path_prefix),
-                target,
-                cache=get_stat_cache(),
-                allow_missing_references=allow_missing_references,
-                progress=bar,
-                use_cache=not skip_cache,
-            )
-        return target
-
-    def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Make *root* hold exactly this artifact: download, then remove extra files."""
-        target = self._root(root, self._require_logged("checkout"))
-        transfer.remove_extra(self.manifest, target) if os.path.isdir(target) else None
-        return self.download(target)
-
-    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Raise ValueError when a file in *root* differs from the manifest or is extra."""
-        target = self._root(root, self._require_logged("verify"))
-        transfer.verify_root(self.manifest, target, cache=get_stat_cache())
-        if references := sum(1 for entry in self.manifest if entry.ref is not None):
-            termwarn(f"skipped verification of {references} refs")
 
     def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
         """The entries of the artifact (those named, when *names* is given)."""
