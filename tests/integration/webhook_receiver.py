@@ -37,7 +37,7 @@ class Receiver:
     arrived: threading.Event = field(default_factory=threading.Event)
     port: int = 0
     _server: http.server.ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -55,6 +55,7 @@ class Receiver:
                     return
                 with receiver._lock:
                     receiver.received.append(Received(dict(self.headers.items()), body))
+                    receiver._lock.notify_all()
                 receiver.arrived.set()
                 self.send_response(204)
                 self.end_headers()
@@ -77,3 +78,12 @@ class Receiver:
     def event_ids(self) -> set[str]:
         with self._lock:
             return {r.headers["X-Soko-Event-Id"] for r in self.received}
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
+        """The requests received once there are *count* distinct events (or the timeout)."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: len({r.headers["X-Soko-Event-Id"] for r in self.received}) >= count,
+                timeout,
+            )
+            return list(self.received)

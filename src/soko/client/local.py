@@ -353,17 +353,24 @@ class LocalBackend:
             secret=secret,
         )
 
+    def _automation_of(self, entity: str, project: str, automation_id: str) -> None:
+        home = registries.home_entity(self.store, entity, project)
+        record = automations.get_automation(self.store, automation_id)
+        if (record.entity, record.project) != (home, project):
+            raise NotFoundError(f"No automation with id {automation_id!r} in {home}/{project}.")
+
     def list_automations(self, entity: str, project: str) -> list[AutomationRecord]:
         home = registries.home_entity(self.store, entity, project)
         return automations.list_automations(self.store, entity=home, project=project)
 
-    def delete_automation(self, automation_id: str) -> None:
+    def delete_automation(self, entity: str, project: str, automation_id: str) -> None:
+        self._automation_of(entity, project, automation_id)
         automations.delete_automation(self.store, automation_id)
 
     def list_deliveries(
-        self, automation_id: str, *, status: str | None = None
+        self, entity: str, project: str, automation_id: str, *, status: str | None = None
     ) -> list[DeliveryRecord]:
-        automations.get_automation(self.store, automation_id)
+        self._automation_of(entity, project, automation_id)
         self._send_events()
         return automations.list_deliveries(self.store, automation_id, status=status)
 

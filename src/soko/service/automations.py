@@ -40,6 +40,9 @@ from soko.service.catalog import now
 from soko.service.store import Store
 
 _MAX_SECRET = 256
+EVENTS_WRITTEN = "soko_events_written"
+"""Set in a connection's ``info`` by :func:`emit`: a delivery worker wakes when that
+transaction commits (:class:`soko.service.webhooks.DeliveryWorker`)."""
 
 
 def utc(stamp: datetime) -> datetime:
@@ -238,6 +241,7 @@ def emit(
     if event != VERSION_CREATED:
         payload["alias"] = alias
     body = json.dumps(payload, sort_keys=True)
+    conn.info[EVENTS_WRITTEN] = True
     for automation_id in targets:
         conn.execute(
             insert(deliveries).values(

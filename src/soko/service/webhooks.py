@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Connection, event, select, update
 
 from soko.core.automations import (
     DELIVERED,
@@ -31,7 +31,7 @@ from soko.core.automations import (
     SIGNATURE_HEADER,
 )
 from soko.metadata.schema import automations, deliveries
-from soko.service.automations import utc
+from soko.service.automations import EVENTS_WRITTEN, utc
 from soko.service.catalog import now
 from soko.service.store import Store
 
@@ -164,12 +164,25 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._run, name="soko-webhooks", daemon=True)
 
     def start(self) -> None:
+        event.listen(self._store.engine, "commit", self._on_commit)
+        event.listen(self._store.engine, "rollback", self._on_rollback)
         self._thread.start()
+
+    def _on_commit(self, conn: Connection) -> None:
+        # Fired just before the commit: the worker's first look may come too early on
+        # PostgreSQL, and its next poll finds the rows then.
+        if conn.info.pop(EVENTS_WRITTEN, False):
+            self._wake.set()
+
+    def _on_rollback(self, conn: Connection) -> None:
+        conn.info.pop(EVENTS_WRITTEN, None)
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self, timeout: float = TIMEOUT_SECONDS + 5) -> None:
+        event.remove(self._store.engine, "commit", self._on_commit)
+        event.remove(self._store.engine, "rollback", self._on_rollback)
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout)
