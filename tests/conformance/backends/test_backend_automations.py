@@ -15,7 +15,7 @@ import soko
 from soko.errors import NotFoundError, ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
-from webhook_receiver import Receiver  # noqa: E402
+from webhook_receiver import Receiver
 
 
 @pytest.fixture
