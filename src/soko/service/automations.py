@@ -50,8 +50,13 @@ def utc(stamp: datetime) -> datetime:
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
+def _printable(text: str) -> bool:
+    return all("!" <= char <= "~" for char in text)
+
+
 def _validate_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")) or len(url) > 2048 or " " in url:
+    # Printable ASCII only: a URL with other characters is percent-encoded by its maker.
+    if not url.startswith(("http://", "https://")) or len(url) > 2048 or not _printable(url):
         raise ValidationError(f"A webhook URL must be an http:// or https:// URL: {url!r}.")
     return url
 
@@ -78,8 +83,10 @@ def create_automation(
     _validate_url(url)
     if secret is None:
         secret = secrets.token_hex(32)
-    if not secret or len(secret) > _MAX_SECRET:
-        raise ValidationError(f"A webhook secret has 1 to {_MAX_SECRET} characters.")
+    if not secret or len(secret) > _MAX_SECRET or not _printable(secret):
+        raise ValidationError(
+            f"A webhook secret has 1 to {_MAX_SECRET} printable ASCII characters, no spaces."
+        )
     automation_id = str(uuid.uuid4())
     stamp = now()
     with store.engine.begin() as conn:

@@ -11,6 +11,7 @@ up to 5 min, until the retry window (24 h after the event) has passed: then ``fa
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import hmac
@@ -42,6 +43,7 @@ RETRY_WINDOW = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
 """How long a claimed row is left to its worker: longer than one POST can take."""
 BATCH = 50
+EXIT_WAIT_SECONDS = 2.0
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -209,13 +211,15 @@ class InProcessSender:
     """The embedded store's sender: :meth:`kick` (after a commit, link or alias change, and
     at a run's start) sends what is due on a daemon thread, the caller never waiting. Best
     effort: what is not delivered when the process ends, and retries not yet due, stay in
-    the outbox until the next kick of any process on the store."""
+    the outbox until the next kick of any process on the store. At exit, a process waits up
+    to :data:`EXIT_WAIT_SECONDS` for its sending."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._again = False
+        self._at_exit = False
 
     def kick(self) -> None:
         if self._busy():
@@ -228,6 +232,11 @@ class InProcessSender:
                 return
             self._thread = threading.Thread(target=self._run, name="soko-webhooks", daemon=True)
             self._thread.start()
+            if not self._at_exit:
+                # A short-lived process (a CLI command, a script) gives its sending a
+                # moment to finish; what is left stays pending in the outbox.
+                atexit.register(self.join, EXIT_WAIT_SECONDS)
+                self._at_exit = True
 
     def _busy(self) -> bool:
         with self._lock:

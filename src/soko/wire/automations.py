@@ -20,9 +20,9 @@ class AutomationIn(WireModel):
     made when none is given."""
 
     event: Event
-    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$")
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[!-~]+$")
     collection: CollectionName | None = None
-    secret: str | None = Field(default=None, min_length=1, max_length=256)
+    secret: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[!-~]+$")
 
 
 class AutomationOut(WireModel):
