@@ -11,6 +11,7 @@ import hmac
 import http.server
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from typing import Any
 class Received:
     headers: dict[str, str]
     body: bytes
+    arrived_at: float
+    """Wall-clock seconds, to compare with the payload's timestamp."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -54,7 +57,7 @@ class Receiver:
                     self.end_headers()
                     return
                 with receiver._lock:
-                    receiver.received.append(Received(dict(self.headers.items()), body))
+                    receiver.received.append(Received(dict(self.headers.items()), body, time.time()))
                     receiver._lock.notify_all()
                 receiver.arrived.set()
                 self.send_response(204)
