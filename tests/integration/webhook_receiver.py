@@ -57,7 +57,8 @@ class Receiver:
                     self.end_headers()
                     return
                 with receiver._lock:
-                    receiver.received.append(Received(dict(self.headers.items()), body, time.time()))
+                    got = Received(dict(self.headers.items()), body, time.time())
+                    receiver.received.append(got)
                     receiver._lock.notify_all()
                 receiver.arrived.set()
                 self.send_response(204)
