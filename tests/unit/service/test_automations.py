@@ -13,12 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from soko.client.local import LocalBackend
 from soko.core.automations import ALIAS_ADDED, DELIVERED, FAILED, PENDING, VERSION_CREATED
 from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.requests import CommitRequest
 from soko.errors import NotFoundError, ValidationError
+from soko.metadata.schema import deliveries
 from soko.service import automations, versions, webhooks
 from soko.service.catalog import now
 from soko.service.commit import commit_version
@@ -47,15 +50,20 @@ def receiver() -> Iterator[Receiver]:
     running.stop()
 
 
-def log(store: Store, content: bytes, *, name: str = "data", aliases: tuple[str, ...] = ()) -> str:
+def request_for(
+    store: Store, content: bytes, *, name: str = "data", aliases: tuple[str, ...] = ()
+) -> CommitRequest:
     digest = Digest.of_bytes(content)
     store.blobs.put_bytes(digest, content)
     manifest = Manifest.of([Entry(path="f.txt", digest=digest.b64, size=len(content))])
-    request = CommitRequest(
+    return CommitRequest(
         entity=ENTITY, project=PROJECT, name=name, type="dataset", manifest=manifest,
         aliases=aliases,
     )
-    return commit_version(store, request).id
+
+
+def log(store: Store, content: bytes, *, name: str = "data", aliases: tuple[str, ...] = ()) -> str:
+    return commit_version(store, request_for(store, content, name=name, aliases=aliases)).id
 
 
 def hook(store: Store, receiver: Receiver, event: str = VERSION_CREATED, **scope: str) -> str:
@@ -217,3 +225,29 @@ def test_bad_automations_are_refused(store: Store, receiver: Receiver) -> None:
     automations.delete_automation(store, made.id)
     assert automations.list_automations(store, entity=ENTITY, project=PROJECT) == []
     assert json.loads("{}") == {}
+
+
+def test_the_embedded_store_retries_at_the_next_run_start(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    first = LocalBackend(tmp_path / "soko")
+    made = first.create_automation(
+        entity=ENTITY, project=PROJECT, event=VERSION_CREATED, url=receiver.url,
+        collection=None, secret=SECRET,
+    )
+    receiver.refusing = True
+    first.commit(request_for(first.store, b"while down"))
+    first.wait_for_events(10)
+    [delivery] = first.list_deliveries(ENTITY, PROJECT, made.id)
+    assert delivery.status == PENDING and delivery.last_status_code == 503
+    # The process ends; by the next one the retry is due.
+    with first.store.engine.begin() as conn:
+        conn.execute(update(deliveries).values(next_attempt_at=now() - timedelta(seconds=1)))
+    receiver.refusing = False
+    second = LocalBackend(tmp_path / "soko")
+    second.start_run(run_id="r1", entity=ENTITY, project=PROJECT)
+    second.wait_for_events(10)
+    [got] = receiver.received
+    assert got.signed_by(SECRET) and got.headers["X-Soko-Event-Id"] == delivery.event_id
+    [delivery] = second.list_deliveries(ENTITY, PROJECT, made.id)
+    assert delivery.status == DELIVERED and delivery.attempts == 2
