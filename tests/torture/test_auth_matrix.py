@@ -157,6 +157,17 @@ def _collection(w: World, p: Project) -> str:
     return name
 
 
+def _automation(w: World, p: Project) -> str:
+    """A fresh automation of the project, made by the admin (its URL is never called)."""
+    made = w.admin.post(
+        f"/projects/{ENTITY}/{p.name}/automations",
+        json={"event": "alias_added", "url": "http://127.0.0.1:9/hook"},
+    )
+    assert made.status_code == 201, made.text
+    automation_id: str = made.json()["id"]
+    return automation_id
+
+
 # rule, then how to make the request. Rules: public, authenticated, viewer, writer, admin
 # (on the project), server-admin, self-or-admin, owner-or-admin.
 ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
@@ -370,6 +381,31 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
     ("DELETE", "/api/v1/registries/{name}"): (
         "server-admin",
         lambda w, p, c: Call("DELETE", f"/registries/{_registry(w)}", params={"entity": ENTITY}),
+    ),
+    # Automations may call any URL with the project's events: managed by its writers.
+    ("GET", "/api/v1/projects/{entity}/{project}/automations"): (
+        "writer",
+        lambda w, p, c: Call("GET", f"/projects/{ENTITY}/{p.name}/automations"),
+    ),
+    ("POST", "/api/v1/projects/{entity}/{project}/automations"): (
+        "writer",
+        lambda w, p, c: Call(
+            "POST",
+            f"/projects/{ENTITY}/{p.name}/automations",
+            json={"event": "version_created", "url": "http://127.0.0.1:9/hook"},
+        ),
+    ),
+    ("DELETE", "/api/v1/projects/{entity}/{project}/automations/{automation_id}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "DELETE", f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}"
+        ),
+    ),
+    ("GET", "/api/v1/projects/{entity}/{project}/automations/{automation_id}/deliveries"): (
+        "writer",
+        lambda w, p, c: Call(
+            "GET", f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}/deliveries"
+        ),
     ),
     ("GET", "/api/v1/organisations"): (
         "server-admin",

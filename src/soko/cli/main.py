@@ -23,7 +23,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from soko.cli import admin, artifact, catalog, lineage, login, maintenance, registry
+from soko.cli import (
+    admin,
+    artifact,
+    automation,
+    catalog,
+    lineage,
+    login,
+    maintenance,
+    registry,
+)
 from soko.errors import (
     AuthenticationError,
     ConflictError,
@@ -47,6 +56,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     login,
     maintenance,
     registry,
+    automation,
     admin,
 )
 """Each registers its subcommands with ``register(subparsers)``; ``soko server`` is

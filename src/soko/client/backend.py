@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from soko.client.hashing import Capture
 from soko.client.sources import BlobSource
+from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
 from soko.core.records import (
@@ -200,6 +201,31 @@ class Registries(Protocol):
     def delete_collection(self, entity: str, project: str, name: str) -> None: ...
 
 
+class Automations(Protocol):
+    """Webhooks on events of a project or registry, and their deliveries."""
+
+    def create_automation(
+        self,
+        *,
+        entity: str,
+        project: str,
+        event: str,
+        url: str,
+        collection: str | None,
+        secret: str | None,
+    ) -> AutomationRecord:
+        """The new automation, carrying its secret (made when none is given) this once."""
+        ...
+
+    def list_automations(self, entity: str, project: str) -> list[AutomationRecord]: ...
+    def delete_automation(self, entity: str, project: str, automation_id: str) -> None: ...
+    def list_deliveries(
+        self, entity: str, project: str, automation_id: str, *, status: str | None = None
+    ) -> list[DeliveryRecord]:
+        """Newest first."""
+        ...
+
+
 class Lineage(Protocol):
     """Runs, and the versions each used and logged."""
 
@@ -242,7 +268,7 @@ class Lineage(Protocol):
         ...
 
 
-class Backend(BlobTransfer, Publisher, Catalog, Registries, Lineage, Protocol):
+class Backend(BlobTransfer, Publisher, Catalog, Registries, Automations, Lineage, Protocol):
     """Every role: what :func:`soko.client.connect.get_backend` returns."""
 
 

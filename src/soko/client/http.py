@@ -25,6 +25,7 @@ from typing import Any
 
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
+from soko.client.http_automations import HttpAutomations
 from soko.client.http_download import BlobDownloads
 from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
@@ -88,7 +89,7 @@ def _read_file(path: str) -> bytes:
         return handle.read()
 
 
-class HttpBackend(HttpRegistries):
+class HttpBackend(HttpRegistries, HttpAutomations):
     """The server ``config.base_url`` names, with the key, the download cache and the link
     mode *config* gives; *stat_cache* remembers the root files that are copies of blobs."""
 

@@ -16,6 +16,7 @@ from soko.client.capture import StoreCapture, store_sources
 from soko.client.hashing import map_chunks
 from soko.client.materialize import materialize, materialize_bytes
 from soko.client.sources import BlobSource
+from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
 from soko.core.records import (
@@ -28,7 +29,17 @@ from soko.core.records import (
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, NotFoundError, StoreError
 from soko.metadata.engine import open_engine, open_read_only_engine, sqlite_url
-from soko.service import collections, distributed, links, registries, rundata, runs, versions
+from soko.service import (
+    automations,
+    collections,
+    distributed,
+    links,
+    registries,
+    rundata,
+    runs,
+    versions,
+    webhooks,
+)
 from soko.service.commit import commit_version
 from soko.service.store import SET_ASIDE, Store
 from soko.storage.local import LocalBlobStore
@@ -39,6 +50,7 @@ class LocalBackend:
         self.root = root
         self.link_mode = link_mode
         self._store: Store | None = None
+        self._sender: webhooks.InProcessSender | None = None
         self._store_lock = threading.Lock()
 
     @property
@@ -173,14 +185,31 @@ class LocalBackend:
 
     # --- versions --------------------------------------------------------------------
     def commit(self, request: CommitRequest) -> VersionRecord:
-        return commit_version(self.store, request)
+        record = commit_version(self.store, request)
+        self._send_events()
+        return record
+
+    def _send_events(self) -> None:
+        # The outbox of automations is sent on a daemon thread (service.webhooks).
+        if self.read_only:
+            return
+        if self._sender is None:
+            self._sender = webhooks.InProcessSender(self.store)
+        self._sender.kick()
+
+    def wait_for_events(self, timeout: float | None = None) -> None:
+        """Wait for the webhook deliveries being sent in process."""
+        if self._sender is not None:
+            self._sender.join(timeout)
 
     # --- distributed versions ----------------------------------------------------------
     def upsert(self, request: CommitRequest) -> VersionRecord:
         return distributed.upsert(self.store, request)
 
     def finish_distributed(self, request: CommitRequest) -> VersionRecord:
-        return distributed.finish(self.store, request)
+        record = distributed.finish(self.store, request)
+        self._send_events()
+        return record
 
     def list_pending(
         self, entity: str, project: str, name: str | None = None
@@ -228,7 +257,9 @@ class LocalBackend:
         return versions.list_projects(self.store, entity)
 
     def update_version(self, version_id: str, **changes: Any) -> VersionRecord:
-        return versions.update_version(self.store, version_id, **changes)
+        record = versions.update_version(self.store, version_id, **changes)
+        self._send_events()
+        return record
 
     def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> None:
         versions.delete_version(self.store, version_id, delete_aliases=delete_aliases)
@@ -236,7 +267,7 @@ class LocalBackend:
     def link_version(
         self, version_id: str, *, entity: str, project: str, registry: str, aliases: Sequence[str]
     ) -> VersionRecord:
-        return links.link_version(
+        record = links.link_version(
             self.store,
             version_id,
             entity=entity,
@@ -244,6 +275,8 @@ class LocalBackend:
             registry=registry,
             aliases_to_add=aliases,
         )
+        self._send_events()
+        return record
 
     def list_links(self, version_id: str) -> list[VersionRecord]:
         return links.list_links(self.store, version_id)
@@ -295,7 +328,51 @@ class LocalBackend:
 
     # --- runs and lineage ------------------------------------------------------------
     def start_run(self, **fields: Any) -> RunRecord:
-        return runs.start_run(self.store, **fields)
+        record = runs.start_run(self.store, **fields)
+        self._send_events()
+        return record
+
+    # --- automations -----------------------------------------------------------------
+    def create_automation(
+        self,
+        *,
+        entity: str,
+        project: str,
+        event: str,
+        url: str,
+        collection: str | None,
+        secret: str | None,
+    ) -> AutomationRecord:
+        return automations.create_automation(
+            self.store,
+            entity=registries.home_entity(self.store, entity, project),
+            project=project,
+            event=event,
+            url=url,
+            collection=collection,
+            secret=secret,
+        )
+
+    def _automation_of(self, entity: str, project: str, automation_id: str) -> None:
+        home = registries.home_entity(self.store, entity, project)
+        record = automations.get_automation(self.store, automation_id)
+        if (record.entity, record.project) != (home, project):
+            raise NotFoundError(f"No automation with id {automation_id!r} in {home}/{project}.")
+
+    def list_automations(self, entity: str, project: str) -> list[AutomationRecord]:
+        home = registries.home_entity(self.store, entity, project)
+        return automations.list_automations(self.store, entity=home, project=project)
+
+    def delete_automation(self, entity: str, project: str, automation_id: str) -> None:
+        self._automation_of(entity, project, automation_id)
+        automations.delete_automation(self.store, automation_id)
+
+    def list_deliveries(
+        self, entity: str, project: str, automation_id: str, *, status: str | None = None
+    ) -> list[DeliveryRecord]:
+        self._automation_of(entity, project, automation_id)
+        self._send_events()
+        return automations.list_deliveries(self.store, automation_id, status=status)
 
     def finish_run(self, run_id: str, *, state: str) -> None:
         runs.finish_run(self.store, run_id, state=state)

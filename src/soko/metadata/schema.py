@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -271,3 +272,44 @@ store_identity = Table(
     Column("store_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- registry automations (migration 0007) ----------------------------------------------
+
+# A webhook called on an event of a project (a registry's project, for a registry), or of one
+# collection of it. ``secret`` signs each body (HMAC-SHA256), so it is kept as given.
+automations = Table(
+    "automations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(128), nullable=False),
+    Column("project", String(128), nullable=False),
+    Column("collection", String(128), nullable=True),
+    Column("event", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_automations_scope", automations.c.entity, automations.c.project, automations.c.event)
+
+# The outbox: a row per (automation, event), written in the transaction that made the event,
+# then sent (and retried) by a delivery worker; the last attempt's outcome is kept on it.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("automation_id", ID, ForeignKey("automations.id"), nullable=False),
+    Column("event_id", ID, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    # pending, delivered or failed (the retry window passed)
+    Column("status", String(16), nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_latency_ms", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("automation_id", "event_id", name="uq_deliveries_automation_event"),
+)
+Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)

@@ -11,6 +11,7 @@ from soko.client.connect import get_backend
 from soko.core.names import NAME_MAX_LENGTH, artifact_not_found, parse_artifact_path
 from soko.errors import NotFoundError, ValidationError
 from soko.sdk.artifact import Artifact
+from soko.sdk.automations import AutomationsApi
 from soko.sdk.collection import ArtifactCollection
 from soko.sdk.registry import Registries, Registry, find_registries
 from soko.sdk.runview import PublicRun
@@ -66,7 +67,7 @@ class Project:
     artifacts_types = artifact_types  # W&B's spelling
 
 
-class Api:
+class Api(AutomationsApi):
     """Read access to artifacts, collections, runs and projects of the configured store."""
 
     def __init__(self, overrides: dict[str, Any] | None = None, **_ignored: Any) -> None:

@@ -8,9 +8,13 @@ served at ``/api/v1/openapi.json`` and the docs at ``/api/v1/docs``; the metrics
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,6 +24,7 @@ from soko.server.limits import BodyLimit
 from soko.server.observe import Metrics, Observe, configure_access_log
 from soko.server.routes import (
     admin,
+    automations,
     blobs,
     downloads,
     health,
@@ -30,6 +35,7 @@ from soko.server.routes import (
 )
 from soko.server.state import ServerState
 from soko.service.store import Store
+from soko.service.webhooks import DeliveryWorker
 from soko.wire import API_PREFIX
 
 CONFIG_ENV = "SOKO_SERVER_CONFIG"
@@ -47,11 +53,14 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        lifespan=_deliveries(store),
     )
     app.state.soko = ServerState(store=store, config=config)
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    modules = (health, admin, maintenance, blobs, downloads, versions, runs, registries)
+    modules = (
+        health, admin, maintenance, blobs, downloads, versions, runs, registries, automations
+    )
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)
@@ -63,6 +72,25 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     app.add_middleware(Observe, metrics=metrics, access_log=config.access_log)
     app.add_middleware(errors.CatchUnexpected)  # outermost: see its docstring
     return app
+
+
+def _deliveries(store: Store) -> Any:
+    """The app's lifespan: a worker sending the webhooks of automations runs while the app
+    serves (each worker process of a server has one; they share the rows)."""
+    log = logging.getLogger("soko.webhooks")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = DeliveryWorker(
+            store, on_error=lambda exc: log.error("webhook delivery failed: %s", exc)
+        )
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    return lifespan
 
 
 def config_to_environment(config: ServerConfig) -> str:

@@ -23,13 +23,14 @@ removes after its grace period; nobody can see a partial version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from soko.core.automations import ALIAS_ADDED, VERSION_CREATED
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.names import (
@@ -49,7 +50,7 @@ from soko.core.records import COMMITTED, VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import ConflictError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
-from soko.service import incremental, possession
+from soko.service import automations, incremental, possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store
 
@@ -254,6 +255,9 @@ def commit_in(
     else:
         version_id = pending_id
         conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
+    automations.emit(
+        conn, VERSION_CREATED, version_id, version_aliases=["latest", *request.aliases]
+    )
     set_aliases(conn, collection.id, version_id, ["latest", *request.aliases])
     add_tags(conn, version_id, request.tags)
     for run_id in dict.fromkeys(run_ids):
@@ -278,10 +282,26 @@ def take_next_index(conn: Connection, collection_id: int) -> int:
 
 
 def set_aliases(
-    conn: Connection, collection_id: int, version_id: str, names: Sequence[str]
+    conn: Connection,
+    collection_id: int,
+    version_id: str,
+    names: Sequence[str],
+    *,
+    held_before: Collection[str] = (),
 ) -> None:
-    """Point each alias of *names* at the version, taking it from any other version."""
+    """Point each alias of *names* at the version, taking it from any other version; an
+    alias (but ``latest``) new to the version, and not among *held_before* (what a caller
+    that cleared them first saw), is an ``alias_added`` event."""
     for alias in dict.fromkeys(names):
+        held = (
+            None
+            if alias == "latest"
+            else conn.execute(
+                select(aliases.c.version_id).where(
+                    aliases.c.collection_id == collection_id, aliases.c.alias == alias
+                )
+            ).scalar()
+        )
         conn.execute(
             delete(aliases).where(
                 aliases.c.collection_id == collection_id, aliases.c.alias == alias
@@ -290,6 +310,8 @@ def set_aliases(
         conn.execute(
             insert(aliases).values(collection_id=collection_id, alias=alias, version_id=version_id)
         )
+        if alias != "latest" and held != version_id and alias not in held_before:
+            automations.emit(conn, ALIAS_ADDED, version_id, alias=alias)
 
 
 def add_tags(conn: Connection, version_id: str, names: Sequence[str]) -> None:

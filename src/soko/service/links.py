@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from soko.core.automations import VERSION_CREATED
 from soko.core.names import validate_aliases, validate_version_id
 from soko.core.records import COMMITTED, DELETED, VersionRecord
 from soko.errors import NotFoundError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
+from soko.service import automations
 from soko.service.catalog import (
     ensure_collection,
     ensure_project,
@@ -78,6 +80,9 @@ def link_version(
         link = _link_of(conn, target.id, source.id)
         if link is None:
             link = _insert_link(conn, target.id, source)
+            automations.emit(
+                conn, VERSION_CREATED, link.id, version_aliases=["latest", *names]
+            )
         set_aliases(conn, target.id, link.id, ["latest", *names])
         return record_by_id(conn, link.id)
 

@@ -243,6 +243,11 @@ def update_version(
         conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
         links.copy_to_links(conn, source_id, shared)
         if aliases_to_set is not None:
+            held_before = set(
+                conn.execute(
+                    select(aliases.c.alias).where(aliases.c.version_id == version_id)
+                ).scalars()
+            )
             conn.execute(
                 delete(aliases).where(
                     aliases.c.version_id == version_id,
@@ -250,7 +255,9 @@ def update_version(
                     aliases.c.alias != "latest",
                 )
             )
-            set_aliases(conn, row.collection_id, version_id, new_aliases or [])
+            set_aliases(
+                conn, row.collection_id, version_id, new_aliases or [], held_before=held_before
+            )
         if new_tags is not None:
             conn.execute(delete(tags).where(tags.c.version_id == source_id))
             for tag in new_tags:

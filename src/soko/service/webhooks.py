@@ -1,0 +1,263 @@
+"""Sending the outbox of automations (:mod:`soko.service.automations`) to the webhooks.
+
+:func:`deliver_due` claims the deliveries that are due, POSTs each with its signature and
+records the attempt. Claiming moves a row's next attempt a lease ahead inside one short
+transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that several workers share the
+rows; SQLite's write lock serialises them), so a worker that dies mid-send leaves the row
+to be retried once the lease passes: delivery is at least once, and a receiver drops
+repeats by the ``X-Soko-Event-Id`` header. A failed attempt is retried after 1 s, doubling
+up to 5 min, until the retry window (24 h after the event) has passed: then ``failed``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, event, select, update
+
+from soko.core.automations import (
+    DELIVERED,
+    EVENT_ID_HEADER,
+    FAILED,
+    PENDING,
+    SIGNATURE_HEADER,
+)
+from soko.metadata.schema import automations, deliveries
+from soko.service.automations import EVENTS_WRITTEN, utc
+from soko.service.catalog import now
+from soko.service.store import Store
+
+TIMEOUT_SECONDS = 10.0
+FIRST_BACKOFF = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(minutes=5)
+RETRY_WINDOW = timedelta(hours=24)
+LEASE = timedelta(seconds=60)
+"""How long a claimed row is left to its worker: longer than one POST can take."""
+BATCH = 50
+EXIT_WAIT_SECONDS = 2.0
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Soko-Signature`` header of *body*."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the *attempts*-th failed attempt."""
+    wait: timedelta = FIRST_BACKOFF * (2 ** min(attempts - 1, 20))
+    return min(wait, MAX_BACKOFF)
+
+
+def deliver_due(
+    store: Store,
+    *,
+    at: datetime | None = None,
+    client: httpx.Client | None = None,
+    limit: int = BATCH,
+) -> int:
+    """Attempt up to *limit* deliveries due at *at* (default: now); returns how many were
+    attempted. *at* lets a caller (a test) stand at a later time instead of waiting."""
+    moment = at or now()
+    with store.engine.begin() as conn:
+        claimed = conn.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.event_id,
+                deliveries.c.payload,
+                deliveries.c.attempts,
+                deliveries.c.created_at,
+                automations.c.url,
+                automations.c.secret,
+            )
+            .join(automations, automations.c.id == deliveries.c.automation_id)
+            .where(deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= moment)
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries)
+        ).all()
+        if not claimed:
+            return 0
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([row.id for row in claimed]))
+            .values(next_attempt_at=moment + LEASE)
+        )
+    own = client is None
+    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    try:
+        for row in claimed:
+            _attempt(store, http, row, moment)
+    finally:
+        if own:
+            http.close()
+    return len(claimed)
+
+
+def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> None:
+    body = row.payload.encode()
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature(row.secret, body),
+        EVENT_ID_HEADER: row.event_id,
+        "User-Agent": "soko-webhooks",
+    }
+    code: int | None = None
+    error: str | None = None
+    started = time.perf_counter()
+    try:
+        response = http.post(row.url, content=body, headers=headers)
+        code = response.status_code
+        if not 200 <= code < 300:
+            error = f"HTTP {code}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    latency = (time.perf_counter() - started) * 1000
+    attempts = row.attempts + 1
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_status_code": code,
+        "last_latency_ms": latency,
+        "last_error": error,
+        "updated_at": now(),
+    }
+    if error is None:
+        values["status"] = DELIVERED
+    else:
+        retry_at = moment + backoff(attempts)
+        if retry_at > utc(row.created_at) + RETRY_WINDOW:
+            values["status"] = FAILED
+        else:
+            values["next_attempt_at"] = retry_at
+    with store.engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+
+
+def drain(store: Store, *, at: datetime | None = None) -> int:
+    """Attempt every delivery due at *at*, batch after batch; returns how many."""
+    total = 0
+    while True:
+        done = deliver_due(store, at=at)
+        total += done
+        if done < BATCH:
+            return total
+
+
+class DeliveryWorker:
+    """A daemon thread sending due deliveries: every *interval* seconds, or at once when
+    :meth:`wake` is called (after a commit). :meth:`stop` ends it between batches."""
+
+    def __init__(
+        self, store: Store, *, interval: float = 1.0, on_error: Callable[[Exception], None]
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._on_error = on_error
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soko-webhooks", daemon=True)
+
+    def start(self) -> None:
+        event.listen(self._store.engine, "commit", self._on_commit)
+        event.listen(self._store.engine, "rollback", self._on_rollback)
+        self._thread.start()
+
+    def _on_commit(self, conn: Connection) -> None:
+        # Fired just before the commit: the worker's first look may come too early on
+        # PostgreSQL, and its next poll finds the rows then.
+        if conn.info.pop(EVENTS_WRITTEN, False):
+            self._wake.set()
+
+    def _on_rollback(self, conn: Connection) -> None:
+        conn.info.pop(EVENTS_WRITTEN, None)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = TIMEOUT_SECONDS + 5) -> None:
+        event.remove(self._store.engine, "commit", self._on_commit)
+        event.remove(self._store.engine, "rollback", self._on_rollback)
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                drain(self._store)
+            except Exception as exc:  # a database hiccup must not end the worker
+                self._on_error(exc)
+            self._wake.wait(self._interval)
+
+
+def has_pending(store: Store) -> bool:
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(deliveries.c.id).where(deliveries.c.status == PENDING).limit(1)
+        ).first()
+    return found is not None
+
+
+class InProcessSender:
+    """The embedded store's sender: :meth:`kick` (after a commit, link or alias change, and
+    at a run's start) sends what is due on a daemon thread, the caller never waiting. Best
+    effort: what is not delivered when the process ends, and retries not yet due, stay in
+    the outbox until the next kick of any process on the store. At exit, a process waits up
+    to :data:`EXIT_WAIT_SECONDS` for its sending."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._again = False
+        self._at_exit = False
+
+    def kick(self) -> None:
+        if self._busy():
+            return
+        if not has_pending(self._store):
+            return
+        with self._lock:
+            if self._thread is not None:
+                self._again = True
+                return
+            self._thread = threading.Thread(target=self._run, name="soko-webhooks", daemon=True)
+            self._thread.start()
+            if not self._at_exit:
+                # A short-lived process (a CLI command, a script) gives its sending a
+                # moment to finish; what is left stays pending in the outbox.
+                atexit.register(self.join, EXIT_WAIT_SECONDS)
+                self._at_exit = True
+
+    def _busy(self) -> bool:
+        with self._lock:
+            if self._thread is not None:
+                self._again = True
+                return True
+            return False
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the sending in progress (tests, and a process about to end)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            # Best effort: on an error the rows stay pending for the next kick.
+            with contextlib.suppress(Exception):
+                drain(self._store)
+            with self._lock:
+                if not self._again:
+                    self._thread = None
+                    return
+                self._again = False
