@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import Connection, event, select, update
+
+if TYPE_CHECKING:
+    import httpx
 
 from soko.core.automations import (
     DELIVERED,
@@ -91,6 +93,10 @@ def deliver_due(
             .where(deliveries.c.id.in_([row.id for row in claimed]))
             .values(next_attempt_at=moment + LEASE)
         )
+    # httpx loads only when there is something to send: the embedded store asks for due
+    # deliveries at every commit, and importing httpx costs a script ~80 ms at start-up.
+    import httpx
+
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
     try:
@@ -103,6 +109,8 @@ def deliver_due(
 
 
 def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> None:
+    import httpx  # loaded by deliver_due already
+
     body = row.payload.encode()
     headers = {
         "Content-Type": "application/json",
