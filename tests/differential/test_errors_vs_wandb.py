@@ -200,7 +200,7 @@ NAMES_AND_TYPES = [
     ("main.py", "code"),
 ]
 # Not compared: a type holding "/" or ":", which W&B's Artifact() takes and soko refuses
-# (the SPEC's rule; docs/migrating-from-wandb.md).
+# (soko's rule; docs/migrating-from-wandb.md).
 
 
 @pytest.mark.parametrize(("name", "type_name"), NAMES_AND_TYPES)

@@ -1,4 +1,4 @@
-"""Several processes on one embedded store (SPEC §3, §5): racing logs get distinct version
+"""Several processes on one embedded store: racing logs get distinct version
 numbers with no gap, and a process killed in the middle of a log leaves nothing visible."""
 
 from __future__ import annotations

@@ -358,7 +358,7 @@ def test_update_with_the_public_api_only() -> None:
     assert "replaced" in reloaded.aliases
     assert "staging" not in reloaded.aliases and "best" not in reloaded.aliases
     assert not api.artifact_exists("my-team/example/artifact:staging")
-    # soko keeps `latest` on the newest version whatever the user asks (SPEC §3).
+    # soko keeps `latest` on the newest version whatever the user asks.
     assert api.artifact("my-team/example/artifact:latest").version == "v0"
 
 

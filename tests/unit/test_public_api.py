@@ -1,4 +1,4 @@
-"""The public API of ``soko`` (SPEC §2) is exactly ``soko.__all__``, and ``import soko``
+"""The public API of ``soko`` is exactly ``soko.__all__``, and ``import soko``
 loads none of the optional dependencies (the server, cloud and media extras)."""
 
 from __future__ import annotations

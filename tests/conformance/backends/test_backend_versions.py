@@ -56,7 +56,7 @@ def test_every_backend_keeps_the_manifest_the_client_built(backend: Backend) -> 
         run.log_artifact(md5)
         run.log_artifact(xxh)
 
-    # SPEC §4's example: one entry file1.txt holding "hello".
+    # W&B's example: one entry file1.txt holding "hello".
     assert soko.Api().artifact("spec-example:v0").digest == "a00c2239f036fb656c1dcbf9a32d89b4"
     for artifact, (manifest, digest) in built.items():
         read = soko.Api().artifact(f"{artifact.collection_name}:latest")

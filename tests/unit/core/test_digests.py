@@ -1,4 +1,4 @@
-"""Entry and version digests: the SPEC §4 example, text forms, and refused input."""
+"""Entry and version digests: W&B's example, text forms, and refused input."""
 
 from __future__ import annotations
 
