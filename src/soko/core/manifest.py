@@ -143,7 +143,7 @@ class Manifest:
         return sum(e.size for e in self.entries.values() if e.size)
 
     def digest(self) -> str:
-        """The version digest (hex): W&B's MD5 over the sorted entries' paths and digests."""
+        """The version digest (hex) over the entries' paths and digests, as W&B computes it."""
         return self._digest
 
     @cached_property
