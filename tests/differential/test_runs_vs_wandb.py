@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wandb
+import wandb.proto.wandb_internal_pb2 as pb
+import wandb.sdk.wandb_config as wandb_config
 
 import soko
 from soko.sdk.runconfig import Config as SokoConfig
-
-wandb = pytest.importorskip("wandb")
-pb = pytest.importorskip("wandb.proto.wandb_internal_pb2")
-wandb_config = pytest.importorskip("wandb.sdk.wandb_config")
 
 _BLOCK = 32768
 _HEADER = 7  # ":W&B", a 2-byte magic number, a version byte
