@@ -234,3 +234,10 @@ def test_cached_inference_matches_full_inference(rows: list[list[Any]]) -> None:
         assert fast_error == slow_error
         assert fast._column_types.to_json() == slow._column_types.to_json()
     assert len(fast.data) == len(slow.data)
+
+
+@pytest.mark.parametrize(
+    ("value", "shape"), [([], [0]), ([[], []], [2, 0]), ([[1, 2], [3, 4], [5, 6]], [3, 2])]
+)
+def test_ndarray_type_of_a_list_has_its_shape(value: list[Any], shape: list[int]) -> None:
+    assert dtypes.NDArrayType.from_obj(value).params["shape"] == shape

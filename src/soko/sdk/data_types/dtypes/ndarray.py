@@ -42,10 +42,12 @@ class NDArrayType(Type):
         if isinstance(py_obj, list):
             shape: list[int] = []
             target: Any = py_obj
+            # An empty list ends the shape: it has no first element to look into.
             while isinstance(target, list):
                 shape.append(len(target))
-                if target:
-                    target = target[0]
+                if not target:
+                    break
+                target = target[0]
             return cls(shape)
         raise TypeError(
             f"NDArrayType.from_obj expects py_obj to be ndarray or list, found {py_obj.__class__}"
