@@ -15,6 +15,7 @@ reached fail under ``CI=true`` and skip otherwise.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -135,6 +136,9 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # ----- soko servers -------------------------------------------------------------------
 
 
+_LISTENING = re.compile(r"soko server: listening on (http://127\.0\.0\.1:(\d+))")
+
+
 class SokoServer:
     """One ``soko server`` process; ``url`` once it answers, ``admin_key`` to call it."""
 
@@ -155,13 +159,15 @@ class SokoServer:
         key at its first start and prints it, and ``admin_key`` is read from its output.
         Without *wait*, the caller calls :meth:`wait_ready` (to start several at once).
         *args* are more options of ``soko server``."""
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # The server binds port 0 and prints the port it got: a port picked here and bound
+        # later by the child could be taken meanwhile by another test's server, whose
+        # health check would then answer for this one.
+        self.port = 0
+        self.url = ""
         self.admin_key = admin_key or f"soko_test_{secrets.token_urlsafe(24)}"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = workdir / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "soko.server", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port)]
+        self.log_path = workdir / f"server-{uuid.uuid4().hex[:8]}.log"
+        command = [sys.executable, "-m", "soko.server", "--host", "127.0.0.1", "--port", "0"]
         if db:
             command += ["--db", db]
         if store:
@@ -208,6 +214,13 @@ class SokoServer:
                 pytest.fail(
                     f"soko server exited with code {self.process.returncode}:\n{self.log_tail()}"
                 )
+            if not self.url:
+                self._log.flush()
+                bound = _LISTENING.search(self.log_path.read_text(errors="replace"))
+                if bound is None:
+                    time.sleep(_READY_POLL_INTERVAL)
+                    continue
+                self.url, self.port = bound.group(1), int(bound.group(2))
             try:
                 if httpx.get(f"{self.url}/api/v1/health", timeout=2.0).status_code == 200:
                     if self._reads_printed_key:
