@@ -16,7 +16,7 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = ("Hashing", "Capturing", "Uploading", "Downloading", "Verifying")
+BAR_WORDS = ("Hashing", "Copying", "Uploading", "Downloading", "Verifying")
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -68,7 +68,7 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     assert "Hashing" in output and "20/20 files" in output
     # policy="mutable" (put's): the files were stored while they were hashed, so the log
     # has nothing left to capture or upload: no other bar.
-    assert "Capturing" not in output and "Uploading" not in output
+    assert "Copying" not in output and "Uploading" not in output
     assert "Logged local/proj/ds:v0 (20 files, 6.0 MB" in output
 
     code, output = run_in_terminal(
