@@ -141,14 +141,15 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
         for name in repair.broken_versions:
             print(f"Still broken: {name} (no intact copy of a blob it needs)")
     summary = (
-        f"Checked {report.blobs_checked} blobs ({format_size(report.bytes_checked)}) and "
-        f"{report.versions_checked} versions: "
+        f"Checked {_counted(report.blobs_checked, 'blob')} "
+        f"({format_size(report.bytes_checked)}) and "
+        f"{_counted(report.versions_checked, 'version')}: "
     )
     if report.ok:
         print(summary + "no problems.")
         return
     repaired = f", {len(repair.restored)} repaired" if repair is not None else ""
-    print(summary + f"{len(report.problems)} problems{repaired}.")
+    print(summary + f"{_counted(len(report.problems), 'problem')}{repaired}.")
     blobs_lacking = any(p.kind in REPAIRABLE for p in report.problems)
     if repair is None and blobs_lacking:
         message(
@@ -157,6 +158,11 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
         )
     elif repair is not None and repair.unrepaired:
         message("To repair what is still broken: log the same files again.")
+
+
+def _counted(count: int, noun: str) -> str:
+    """"1 problem", "2 problems"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _versions(problem: Problem) -> str:
