@@ -25,7 +25,7 @@ SIZE = 20 * 1024 * 1024
 
 FRAME = re.compile(
     r"(?P<word>Hashing|Copying|Uploading|Downloading)\b[^\n\r]*?"
-    r"(?P<done>[\d.]+)/(?P<total>[\d.]+) MB[^\n\r]*?(?P<files>\d+)/(?P<all>\d+) files"
+    r"(?P<done>[\d.]+)/(?P<total>[\d.]+) MB[^\n\r]*?(?P<files>\d+)/(?P<all>\d+) files?"
 )
 
 

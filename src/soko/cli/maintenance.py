@@ -79,7 +79,7 @@ def verify_command(args: argparse.Namespace) -> int:
     from soko.service.repair import REPAIRABLE
 
     store, root = open_store("verify")
-    with progress_bar("Verifying blobs") as bar:
+    with progress_bar("Verifying", unit="blob") as bar:
         report = check_store(store, progress=bar)
     repair = _repair(store, report) if args.repair else None
     if args.json:
@@ -161,7 +161,7 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
 
 
 def _counted(count: int, noun: str) -> str:
-    """"1 problem", "2 problems"."""
+    """Says "1 problem", "2 problems"."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
@@ -170,11 +170,14 @@ def _versions(problem: Problem) -> str:
 
 
 def gc_command(args: argparse.Namespace) -> int:
+    from soko.sdk.progress import progress_bar
     from soko.service.gc import collect_garbage
 
     grace = parse_duration(args.grace)
     store, root = open_store("gc")
-    report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run)
+    # Marking reads the manifest of every live version: the long part on a large store.
+    with progress_bar("Reading manifests", unit="version") as bar:
+        report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run, progress=bar)
     if args.json:
         print_json(
             {

@@ -69,8 +69,11 @@ class Bar:
     *delay* seconds have passed, so quick work draws nothing.
     """
 
-    def __init__(self, description: str, *, transient: bool, delay: float) -> None:
+    def __init__(
+        self, description: str, *, transient: bool, delay: float, unit: str = "file"
+    ) -> None:
         self.description = description
+        self._unit = unit
         self._transient = transient
         self._delay = delay
         self._created = time.monotonic()
@@ -127,7 +130,8 @@ class Bar:
 
     def _files_text(self) -> str:
         total = f"/{self._total_items}" if self._total_items is not None else ""
-        return f"{self._items}{total} files"
+        counted = self._items if self._total_items is None else self._total_items
+        return f"{self._items}{total} {self._unit}{'' if counted == 1 else 's'}"
 
     def _open(self) -> None:
         from rich.console import Console
@@ -166,10 +170,15 @@ class Bar:
 
 @contextlib.contextmanager
 def progress_bar(
-    description: str, *, transient: bool | None = None, delay: float | None = None
+    description: str,
+    *,
+    transient: bool | None = None,
+    delay: float | None = None,
+    unit: str = "file",
 ) -> Iterator[Bar | None]:
     """A :class:`Bar` while the block runs, or None when bars are off (see module doc);
-    *transient* and *delay* default to what :func:`configure` set."""
+    *transient* and *delay* default to what :func:`configure` set; *unit* names an item
+    counted beside the bytes (in the singular)."""
     if not bars_enabled():
         yield None
         return
@@ -177,6 +186,7 @@ def progress_bar(
         description,
         transient=_defaults["transient"] if transient is None else transient,
         delay=_defaults["delay"] if delay is None else delay,
+        unit=unit,
     )
     try:
         yield bar
