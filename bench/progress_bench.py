@@ -21,6 +21,7 @@ chunks, 64 KiB network reads).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import pty
 import shutil
@@ -149,6 +150,8 @@ def main() -> None:
     sources = {"this": HERE_SRC}
     if args.baseline_src:
         sources["baseline"] = Path(args.baseline_src).resolve()
+    for src in sources.values():
+        compileall.compile_dir(src, quiet=1)  # as an installed package is
     variants = [(name, tty) for name in sources for tty in (True, False)]
     runs: dict[str, list[float]] = {}
     for rep in range(args.repeat):
