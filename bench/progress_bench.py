@@ -24,6 +24,7 @@ import argparse
 import compileall
 import os
 import pty
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,7 +53,9 @@ def _in_terminal(command: list[str], env: dict[str, str]) -> int:
     return process.wait()
 
 
-def _timed(command: list[str], env: dict[str, str], *, tty: bool) -> float:
+def _timed(command: list[str], env: dict[str, str], *, tty: bool) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, all threads) of *command*."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     if tty:
         code = _in_terminal(command, env)
@@ -61,13 +64,14 @@ def _timed(command: list[str], env: dict[str, str], *, tty: bool) -> float:
             command, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False
         ).returncode
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code != 0:
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def one_round(src: Path, data: Path, work: Path, *, tty: bool) -> dict[str, float]:
-    """Seconds of a put of *data* and a get of it, with the soko of *src*."""
+    """Wall-clock and CPU seconds of a put of *data* and a get of it, with *src*'s soko."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {
@@ -86,7 +90,7 @@ def one_round(src: Path, data: Path, work: Path, *, tty: bool) -> dict[str, floa
     subprocess.run(["sync"], check=True)
     get = _timed([*soko, "artifact", "get", "bench/big", "--root", str(work / "out")], env, tty=tty)
     shutil.rmtree(work, ignore_errors=True)
-    return {"put": put, "get": get}
+    return {"put": put[0], "put cpu": put[1], "get": get[0], "get cpu": get[1]}
 
 
 def call_costs() -> None:
@@ -96,10 +100,12 @@ def call_costs() -> None:
     from soko.sdk import progress
 
     calls = 200_000
-    started = time.perf_counter()
+    # CPU time of this process (all threads, the bar's refresh thread included): a loaded
+    # host stretches wall-clock time far more.
+    started = time.process_time()
     for _ in range(calls):
         metering.count(65536)
-    bare = (time.perf_counter() - started) / calls * 1e9
+    bare = (time.process_time() - started) / calls * 1e9
 
     class Terminal:
         def write(self, text: str) -> int:
@@ -118,14 +124,14 @@ def call_costs() -> None:
             assert bar is not None
             bar.start(1, calls * 65536)
             with metering.metered(lambda n: bar(0, n)):
-                started = time.perf_counter()
+                started = time.process_time()
                 for _ in range(calls):
                     metering.count(65536)
-                drawn = (time.perf_counter() - started) / calls * 1e9
+                drawn = (time.process_time() - started) / calls * 1e9
     finally:
         sys.stderr = real
     per_gib = 1024**3 / 65536 * drawn / 1e9
-    print(f"count(): {bare:6.0f} ns unmetered, {drawn:6.0f} ns into a drawn bar per call")
+    print(f"count(): {bare:6.0f} ns unmetered, {drawn:6.0f} ns into a drawn bar per call (CPU)")
     print(f"  a GiB in 64 KiB reads (16,384 calls): {per_gib * 1000:.1f} ms of accounting")
 
 
@@ -160,12 +166,13 @@ def main() -> None:
             label = f"{name} {'tty' if tty else 'pipe'}"
             for step, seconds in one_round(sources[name], data, base / "work", tty=tty).items():
                 runs.setdefault(f"{label} {step}", []).append(seconds)
-    print(f"{args.size_mib} MiB, {args.repeat} repetitions, median seconds")
-    for step in ("put", "get"):
+    print(f"{args.size_mib} MiB, {args.repeat} repetitions, medians, seconds")
+    print(f"(load average {os.getloadavg()[0]:.1f}; CPU is user + system of all threads)")
+    for step in ("put", "put cpu", "get", "get cpu"):
         for name in sources:
             tty = statistics.median(runs[f"{name} tty {step}"])
             pipe = statistics.median(runs[f"{name} pipe {step}"])
-            line = f"{step:4} {name:9} tty {tty:7.2f}   pipe {pipe:7.2f}"
+            line = f"{step:8} {name:9} tty {tty:7.2f}   pipe {pipe:7.2f}"
             line += f"   tty/pipe {tty / pipe:5.2f}"
             if name == "this" and "baseline" in sources:
                 before = statistics.median(runs[f"baseline tty {step}"])
