@@ -27,10 +27,10 @@ from soko.errors import SokoError
 _defaults: dict[str, Any] = {"transient": True, "delay": 0.3}
 
 REDRAW_SECONDS = 0.1
-"""A bar told of bytes hands them to rich at most this often: per-chunk accounting calls it
-thousands of times a second on a fast download (64 KiB network chunks), and rich's update
-costs ~10 us under its lock, while its own refresh draws 10 frames a second anyway. Tests
-set 0 to see every update drawn."""
+"""A bar told of bytes hands them to rich at most this often: it is told of every megabyte
+(hundreds of times a second on a fast copy, from several threads), rich's update costs
+tens of microseconds under its lock, and rich draws 10 frames a second anyway. Tests set
+0 to see every update drawn."""
 
 
 def configure(*, transient: bool, delay: float) -> None:
