@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soko import settings as settings_module
-from soko.cli.output import format_duration, format_size, message, parse_duration, print_json
+from soko.cli.output import (
+    counted,
+    format_duration,
+    format_size,
+    message,
+    parse_duration,
+    print_json,
+)
 from soko.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -141,15 +148,15 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
         for name in repair.broken_versions:
             print(f"Still broken: {name} (no intact copy of a blob it needs)")
     summary = (
-        f"Checked {_counted(report.blobs_checked, 'blob')} "
+        f"Checked {counted(report.blobs_checked, 'blob')} "
         f"({format_size(report.bytes_checked)}) and "
-        f"{_counted(report.versions_checked, 'version')}: "
+        f"{counted(report.versions_checked, 'version')}: "
     )
     if report.ok:
         print(summary + "no problems.")
         return
     repaired = f", {len(repair.restored)} repaired" if repair is not None else ""
-    print(summary + f"{_counted(len(report.problems), 'problem')}{repaired}.")
+    print(summary + f"{counted(len(report.problems), 'problem')}{repaired}.")
     blobs_lacking = any(p.kind in REPAIRABLE for p in report.problems)
     if repair is None and blobs_lacking:
         message(
@@ -158,11 +165,6 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
         )
     elif repair is not None and repair.unrepaired:
         message("To repair what is still broken: log the same files again.")
-
-
-def _counted(count: int, noun: str) -> str:
-    """Says "1 problem", "2 problems"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _versions(problem: Problem) -> str:
