@@ -11,9 +11,12 @@ Measures, each in a fresh Python process:
 With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a git worktree of
 an earlier commit), every command also runs with that code (``@baseline``), alternating
 with this checkout's in the same run, so that both see the same load on the host. The
-median of ``--repeat`` runs is printed per command, with the baseline's median divided by
-this checkout's. ``--importtime`` also prints the ten slowest imports (cumulative, from
+median of ``--repeat`` runs is printed per command, wall-clock and CPU (user + system: on
+a loaded host the better guide), with the baseline's CPU median divided by this
+checkout's. ``--importtime`` also prints the ten slowest imports (cumulative, from
 ``python -X importtime``) of each command with this checkout's code.
+
+Both source folders are byte-compiled first (as an installed package is).
 
     python bench/startup_bench.py [--repeat 15] [--baseline-src DIR] [--importtime]
 """
@@ -21,7 +24,9 @@ this checkout's. ``--importtime`` also prints the ten slowest imports (cumulativ
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,15 +59,20 @@ def environment(src: Path, store: Path, workdir: Path) -> dict[str, str]:
     return env
 
 
-def run_once(args: list[str], env: dict[str, str], cwd: Path) -> float:
+def run_once(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system) of one run. On a loaded host the CPU
+    time moves far less than the wall-clock time, which includes waiting for a core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{args} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def prepare_store(src: Path, workdir: Path) -> Path:
@@ -103,26 +113,36 @@ def main() -> None:
     peers = {"this": HERE_SRC}
     if args.baseline_src:
         peers["baseline"] = Path(args.baseline_src).resolve()
+    for src in peers.values():
+        # An installed package has its bytecode; a checkout run with
+        # PYTHONDONTWRITEBYTECODE would compile every module at every start.
+        compileall.compile_dir(src, quiet=1)
     with tempfile.TemporaryDirectory(prefix="soko-startup-") as tmp:
         workdir = Path(tmp)
         stores = {peer: prepare_store(src, workdir) for peer, src in peers.items()}
         envs = {p: environment(src, stores[p], workdir) for p, src in peers.items()}
         times: dict[tuple[str, str], list[float]] = {}
+        cpus: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.repeat):
             for command, command_args in COMMANDS.items():
                 for peer in peers:
                     key = (command, peer)
-                    times.setdefault(key, []).append(run_once(command_args, envs[peer], workdir))
-        print(f"median wall-clock seconds of {args.repeat} runs (load: {os.getloadavg()[0]:.1f})")
-        header = f"{'command':<12} {'this':>8}"
-        header += f" {'baseline':>9} {'ratio':>6}" if "baseline" in peers else ""
+                    wall, cpu = run_once(command_args, envs[peer], workdir)
+                    times.setdefault(key, []).append(wall)
+                    cpus.setdefault(key, []).append(cpu)
+        print(f"medians of {args.repeat} runs, seconds (load: {os.getloadavg()[0]:.1f})")
+        header = f"{'command':<12} {'wall':>7} {'cpu':>7}"
+        if "baseline" in peers:
+            header += f" {'base wall':>10} {'base cpu':>9} {'cpu ratio':>10}"
         print(header)
         for command in COMMANDS:
-            this = statistics.median(times[(command, "this")])
-            line = f"{command:<12} {this:8.3f}"
+            wall = statistics.median(times[(command, "this")])
+            cpu = statistics.median(cpus[(command, "this")])
+            line = f"{command:<12} {wall:7.3f} {cpu:7.3f}"
             if "baseline" in peers:
-                base = statistics.median(times[(command, "baseline")])
-                line += f" {base:9.3f} {base / this:6.2f}"
+                base_wall = statistics.median(times[(command, "baseline")])
+                base_cpu = statistics.median(cpus[(command, "baseline")])
+                line += f" {base_wall:10.3f} {base_cpu:9.3f} {base_cpu / cpu:10.2f}"
             print(line)
         if args.importtime:
             for command, command_args in COMMANDS.items():

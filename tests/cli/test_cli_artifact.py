@@ -61,7 +61,7 @@ def test_put_single_file_and_get_to_default_root(soko_cli: RunSoko, tmp_path: Pa
     result = soko_cli("artifact", "put", str(model), "--name", "m", "--type", "model")
     assert result.returncode == 0, result.stderr
     # No project given: SOKO_PROJECT's default, "uncategorized".
-    assert result.stdout.startswith("Logged local/uncategorized/m:v0 (1 files, 123 B;")
+    assert result.stdout.startswith("Logged local/uncategorized/m:v0 (1 file, 123 B;")
 
     result = soko_cli("artifact", "get", "uncategorized/m:v0", "--type", "model")
     assert result.returncode == 0, result.stderr
@@ -75,7 +75,7 @@ def test_put_uri_reference(soko_cli: RunSoko, tmp_path: Path):
     source.write_text("a,b\n1,2\n")
     uri = source.as_uri()
     out = _put(soko_cli, uri, "proj/refs")
-    assert "local/proj/refs:v0 (1 files" in out
+    assert "local/proj/refs:v0 (1 file" in out
 
     root = tmp_path / "fetched"
     result = soko_cli("artifact", "get", "proj/refs", "--root", str(root))

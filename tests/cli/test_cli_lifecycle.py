@@ -56,7 +56,7 @@ def test_put_without_a_name_uses_the_folder_name(soko_cli: RunSoko, soko_env, tm
     data.mkdir()
     (data / "a.txt").write_text("alpha")
     out = _ok(soko_cli("artifact", "put", str(data)))
-    assert out.startswith("Logged local/uncategorized/mnist-images:v0 (1 files")
+    assert out.startswith("Logged local/uncategorized/mnist-images:v0 (1 file")
     (version,) = _json(soko_cli, "artifact", "versions", "mnist-images")
     assert version["type"] == "dataset"
     single = tmp_path / "weights.pt"
@@ -222,7 +222,7 @@ def test_get_says_what_it_leaves_or_checks_out(
     result = soko_cli("artifact", "get", f"{name}:v0", "--root", str(root))
     assert _ok(result).strip() == f"Downloaded local/{name}:v0 to {root}"
     assert result.stderr.strip() == (
-        f"Left 1 files in {root} that ds:v0 does not have (b.txt); --checkout removes them."
+        f"Left 1 file in {root} that ds:v0 does not have (b.txt); --checkout removes them."
     )
     assert (root / "a.txt").read_text() == "1"
     assert (root / "b.txt").exists()

@@ -60,7 +60,7 @@ def test_verify_clean_store(soko_cli: RunSoko, soko_env, make_tree: TreeFactory)
     result = soko_cli("verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("Checked 3 blobs")
-    assert result.stdout.strip().endswith("1 versions: no problems.")
+    assert result.stdout.strip().endswith("1 version: no problems.")
     report = json.loads(soko_cli("verify", "--json").stdout)
     assert report["ok"] is True
     assert report["problems"] == []

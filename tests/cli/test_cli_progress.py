@@ -16,7 +16,7 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = ("Hashing", "Capturing", "Uploading", "Downloading", "Verifying")
+BAR_WORDS = ("Hashing", "Copying", "Uploading", "Downloading", "Verifying", "Reading")
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -68,7 +68,7 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     assert "Hashing" in output and "20/20 files" in output
     # policy="mutable" (put's): the files were stored while they were hashed, so the log
     # has nothing left to capture or upload: no other bar.
-    assert "Capturing" not in output and "Uploading" not in output
+    assert "Copying" not in output and "Uploading" not in output
     assert "Logged local/proj/ds:v0 (20 files, 6.0 MB" in output
 
     code, output = run_in_terminal(
@@ -79,7 +79,11 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
 
     code, output = run_in_terminal([soko, "verify"])
     assert code == 0, output
-    assert "Verifying blobs" in output and "21/21 files" in output  # 20 files + manifest
+    assert "Verifying" in output and "21/21 blobs" in output  # 20 files + manifest
+
+    code, output = run_in_terminal([soko, "gc"])
+    assert code == 0, output
+    assert "Reading manifests" in output and "1 version " in output
 
 
 def test_silent_on_a_terminal(soko_env, folder: Path):
@@ -101,8 +105,9 @@ def test_quiet_when_not_a_terminal(soko_cli: RunSoko, folder: Path, tmp_path: Pa
     assert put.stdout.startswith("Logged local/uncategorized/ds:v0")
     get = soko_cli("artifact", "get", "ds", "--root", str(tmp_path / "out"))
     assert get.stderr == "" and get.returncode == 0
-    verify = soko_cli("verify")
-    assert not any(word in verify.stdout + verify.stderr for word in BAR_WORDS)
+    for command in ("verify", "gc"):
+        done = soko_cli(command)
+        assert not any(word in done.stdout + done.stderr for word in BAR_WORDS), command
 
 
 def test_sdk_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):

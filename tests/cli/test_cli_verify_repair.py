@@ -79,6 +79,7 @@ def test_a_relog_of_the_intact_files_stores_a_rotted_blob_again(
     assert errors[0].startswith(f"ERROR corrupt blob {bad}: its ")
     assert f"breaks local/proj/ds:v0 ('{damaged_path}')" in errors[0]
     assert "moved to the quarantine" in errors[0]
+    assert found.stdout.rstrip().endswith(": 1 problem.")
     assert "log the same files again" in found.stderr
     assert "soko verify --repair" in found.stderr
     quarantined = soko_env.store / "store" / "quarantine" / "xxh128" / bad.hex

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from soko import settings as settings_module
 from soko.cli import catalog, lifecycle, registry
-from soko.cli.output import add_json_flag, format_size, message, print_json
+from soko.cli.output import add_json_flag, counted, format_size, message, print_json
 from soko.core.names import parse_artifact_path
 from soko.errors import NotFoundError, PermissionDeniedError, ValidationError
 
@@ -174,7 +174,7 @@ def put_command(args: argparse.Namespace) -> int:
         print_json({**catalog.version_json(record), "new_version": new})
         return 0
     summary = (
-        f"{record.file_count} files, {format_size(record.size)}; "
+        f"{counted(record.file_count, 'file')}, {format_size(record.size)}; "
         f"aliases: {', '.join(record.aliases)}"
     )
     if new:
@@ -241,12 +241,14 @@ def get_command(args: argparse.Namespace) -> int:
         return 0
     print(f"Downloaded {artifact.qualified_name} to {target}")
     if removed:
-        message(f"Removed {len(removed)} files that {artifact.source_name} does not have.")
+        message(
+            f"Removed {counted(len(removed), 'file')} that {artifact.source_name} does not have."
+        )
     if extra:
         shown = ", ".join(extra[:5]) + (", …" if len(extra) > 5 else "")
         message(
-            f"Left {len(extra)} files in {target} that {artifact.source_name} does not have "
-            f"({shown}); --checkout removes them."
+            f"Left {counted(len(extra), 'file')} in {target} that {artifact.source_name} "
+            f"does not have ({shown}); --checkout removes them."
         )
     return 0
 
@@ -274,7 +276,7 @@ def cache_cleanup_command(args: argparse.Namespace) -> int:
         return 0
     temp = f" and {report.temp_files_removed} temp files" if args.remove_temp else ""
     print(
-        f"Removed {report.removed_files} files ({format_size(report.freed_bytes)}){temp} from "
-        f"{cache.root}; it now holds {format_size(report.remaining_bytes)}."
+        f"Removed {counted(report.removed_files, 'file')} ({format_size(report.freed_bytes)})"
+        f"{temp} from {cache.root}; it now holds {format_size(report.remaining_bytes)}."
     )
     return 0

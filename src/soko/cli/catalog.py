@@ -10,7 +10,14 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from soko import settings as settings_module
-from soko.cli.output import add_json_flag, format_size, message, print_json, print_table
+from soko.cli.output import (
+    add_json_flag,
+    counted,
+    format_size,
+    message,
+    print_json,
+    print_table,
+)
 from soko.core.names import parse_artifact_path, validate_project
 from soko.errors import NotFoundError, ValidationError
 
@@ -327,7 +334,7 @@ def show_command(args: argparse.Namespace) -> int:
         ("Aliases", ", ".join(record.aliases) or "none"),
         ("Tags", ", ".join(record.tags) or "none"),
         ("Digest", record.digest),
-        ("Size", f"{format_size(record.size)} in {record.file_count} files"),
+        ("Size", f"{format_size(record.size)} in {counted(record.file_count, 'file')}"),
         ("Created", record.created_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()),
     ]
     if record.description:

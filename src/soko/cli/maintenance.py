@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soko import settings as settings_module
-from soko.cli.output import format_duration, format_size, message, parse_duration, print_json
+from soko.cli.output import (
+    counted,
+    format_duration,
+    format_size,
+    message,
+    parse_duration,
+    print_json,
+)
 from soko.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -79,7 +86,7 @@ def verify_command(args: argparse.Namespace) -> int:
     from soko.service.repair import REPAIRABLE
 
     store, root = open_store("verify")
-    with progress_bar("Verifying blobs") as bar:
+    with progress_bar("Verifying", unit="blob") as bar:
         report = check_store(store, progress=bar)
     repair = _repair(store, report) if args.repair else None
     if args.json:
@@ -141,14 +148,15 @@ def _print_verify(report: FsckReport, repair: RepairReport | None) -> None:
         for name in repair.broken_versions:
             print(f"Still broken: {name} (no intact copy of a blob it needs)")
     summary = (
-        f"Checked {report.blobs_checked} blobs ({format_size(report.bytes_checked)}) and "
-        f"{report.versions_checked} versions: "
+        f"Checked {counted(report.blobs_checked, 'blob')} "
+        f"({format_size(report.bytes_checked)}) and "
+        f"{counted(report.versions_checked, 'version')}: "
     )
     if report.ok:
         print(summary + "no problems.")
         return
     repaired = f", {len(repair.restored)} repaired" if repair is not None else ""
-    print(summary + f"{len(report.problems)} problems{repaired}.")
+    print(summary + f"{counted(len(report.problems), 'problem')}{repaired}.")
     blobs_lacking = any(p.kind in REPAIRABLE for p in report.problems)
     if repair is None and blobs_lacking:
         message(
@@ -164,11 +172,14 @@ def _versions(problem: Problem) -> str:
 
 
 def gc_command(args: argparse.Namespace) -> int:
+    from soko.sdk.progress import progress_bar
     from soko.service.gc import collect_garbage
 
     grace = parse_duration(args.grace)
     store, root = open_store("gc")
-    report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run)
+    # Marking reads the manifest of every live version: the long part on a large store.
+    with progress_bar("Reading manifests", unit="version") as bar:
+        report = collect_garbage(store, grace_seconds=grace, dry_run=args.dry_run, progress=bar)
     if args.json:
         print_json(
             {

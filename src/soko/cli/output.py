@@ -54,6 +54,11 @@ def format_size(size: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+def counted(count: int, noun: str) -> str:
+    """Says "1 file", "2 files"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Left-aligned columns separated by two spaces, header first."""
     widths = [len(h) for h in headers]

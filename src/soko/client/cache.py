@@ -45,7 +45,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from soko.client.backend import Progress
 from soko.client.materialize import stream_new
 from soko.core.digests import Digest
 from soko.errors import StoreError, ValidationError
@@ -189,37 +188,30 @@ class BlobCache:
 
     # ----- writing --------------------------------------------------------------------
 
-    def put_file(self, digest: Digest, source: str, *, progress: Progress | None = None) -> str:
-        """Copy the file *source* into the cache as *digest*, verified; returns its path."""
+    def put_file(self, digest: Digest, source: str) -> str:
+        """Store a copy of the file *source* as *digest*, verified; returns its path."""
         with open(source, "rb") as stream:
-            return self.put_stream(digest, stream, progress=progress)
+            return self.put_stream(digest, stream)
 
-    def put_stream(
-        self, digest: Digest, stream: BinaryIO, *, progress: Progress | None = None
-    ) -> str:
+    def put_stream(self, digest: Digest, stream: BinaryIO) -> str:
         """Store what *stream* yields until EOF as *digest*, verified; returns its path."""
-        return self.put_chunks(digest, iter(lambda: stream.read(_CHUNK), b""), progress=progress)
+        return self.put_chunks(digest, iter(lambda: stream.read(_CHUNK), b""))
 
-    def put_chunks(
-        self, digest: Digest, chunks: Iterable[bytes], *, progress: Progress | None = None
-    ) -> str:
+    def put_chunks(self, digest: Digest, chunks: Iterable[bytes]) -> str:
         """Store the concatenated *chunks* as *digest* (an HTTP body, say); raises
-        DigestMismatchError, storing nothing, when they do not hash to it."""
+        DigestMismatchError, storing nothing, when they do not hash to it. The bytes are
+        counted as they stream (:func:`soko.core.metering.count`)."""
         final = self.path(digest)
         if self.get(digest) is not None:
             return final
         temp = self.folder.new_temp_path()
         try:
-            size = stream_new(
-                temp, digest, chunks, on_chunk=(lambda n: progress(0, n)) if progress else None
-            )
+            size = stream_new(temp, digest, chunks)
             self.folder.move_into_place(temp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        if progress:
-            progress(1, 0)
         self._grew(size)
         return final
 

@@ -44,6 +44,7 @@ from soko.client.materialize import (
     temp_beside,
 )
 from soko.client.statcache import COPY_MIN, StatCache
+from soko.core import metering
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError, StoreError
 from soko.storage.pack_writer import PackWriter
@@ -109,13 +110,15 @@ class BlobDownloads:
         for folder in {os.path.dirname(dest) for _, dest in items}:
             os.makedirs(folder or ".", exist_ok=True)
 
-        def place(digest: Digest, source: str) -> None:
+        def place(digest: Digest, source: str, counted: int = 0) -> None:
+            """Place *digest* from the file *source*; *counted* of its bytes were
+            reported as they streamed."""
             size = 0
             for dest in destinations[digest]:
                 materialize(source, dest, digest, mode=self.link_mode, make_dirs=False)
                 size += os.path.getsize(dest)
             if progress:
-                progress(len(destinations[digest]), size)
+                progress(len(destinations[digest]), max(0, size - counted))
 
         def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
             for dest in destinations[digest]:
@@ -133,7 +136,7 @@ class BlobDownloads:
         jobs: list[Callable[[], None]] = []
         for job in singles:
             if use_cache and self._through_cache(job, destinations[job.digest][0]):
-                jobs.append(partial(self._fetch_single_cached, job, place=place))
+                jobs.append(partial(self._fetch_single_cached, job, place=place, progress=progress))
             else:
                 jobs.append(
                     partial(
@@ -328,7 +331,9 @@ class BlobDownloads:
 
         return self.session.retrying(attempt)
 
-    def _fetch_single_cached(self, job: Single, *, place: Callable[[Digest, str], None]) -> None:
+    def _fetch_single_cached(
+        self, job: Single, *, place: Callable[[Digest, str, int], None], progress: Progress | None
+    ) -> None:
         """Stream one blob into the cache, verified, and place it from there."""
 
         def attempt() -> str:
@@ -338,7 +343,10 @@ class BlobDownloads:
                 except DigestMismatchError:
                     raise _damaged(job.digest, job.version_id) from None
 
-        place(job.digest, self.session.retrying(attempt))
+        # A large blob moves the bar as its bytes arrive, not only once it is whole.
+        with metering.metered(_bytes_to(progress)) as meter:
+            cached = self.session.retrying(metering.retracting(attempt))
+        place(job.digest, cached, meter.counted)
 
     def _fetch_single_into(
         self,
@@ -369,13 +377,14 @@ class BlobDownloads:
                 raise
             return size
 
-        size = self.session.retrying(attempt)
+        with metering.metered(_bytes_to(progress)) as meter:
+            size = self.session.retrying(metering.retracting(attempt))
         for dest in others:
             materialize(first, dest, digest, mode="copy", make_dirs=False)
         if remember and self.copies is not None:
             self.copies.remember_copies((dest, digest) for dest in dests[digest])
         if progress:
-            progress(1 + len(others), size * (1 + len(others)))
+            progress(1 + len(others), max(0, size * (1 + len(others)) - meter.counted))
 
     @contextlib.contextmanager
     def _blob_stream(self, job: Single) -> Iterator[Iterator[bytes]]:
@@ -413,6 +422,13 @@ def _cut(blobs: Sequence[tuple[Digest, int]]) -> Iterator[list[Digest]]:
         size += blob_size
     if batch:
         yield batch
+
+
+def _bytes_to(progress: Progress | None) -> Callable[[int], None] | None:
+    """What reports streamed bytes (no files) to *progress*."""
+    if progress is None:
+        return None
+    return lambda nbytes: progress(0, nbytes)
 
 
 def _run_all(jobs: Sequence[Callable[[], None]]) -> None:

@@ -3,12 +3,14 @@
 Every answer of 400 and above becomes the :mod:`soko.errors` class its JSON body names
 (``{"error": {"code", "message"}}``), so a caller catches the same exceptions as with the
 embedded store. Connection failures and the answers that mean "try again" (429, 502, 503,
-504) are retried with exponential back-off and jitter; other errors are not. Presigned
-bucket URLs get a client of their own, so the API key never leaves for another host.
+504) are retried (tenacity) with exponential back-off and jitter, or after the delay the
+answer's ``Retry-After`` asks for (up to a minute); other errors are not. Presigned bucket
+URLs get a client of their own, so the API key never leaves for another host.
 """
 
 from __future__ import annotations
 
+import email.utils
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+import tenacity
 
 from soko.errors import AuthenticationError, ServerUnavailableError, SokoError, error_for_code
 from soko.wire import API_PREFIX
@@ -29,8 +32,37 @@ _FIRST_DELAY = 0.25
 _MAX_DELAY = 8.0
 
 
+_RETRY_AFTER_MAX = 60.0
+"""A server's Retry-After is honoured up to this many seconds: a longer wait is the
+server's outage, better reported than slept through."""
+
+_sleep = time.sleep  # tests replace it to see the waits without waiting
+
+
 class RetryableError(Exception):
-    """A failure worth another attempt: the connection, or a 429/502/503/504 answer."""
+    """A failure worth another attempt: the connection, or a 429/502/503/504 answer,
+    with the seconds its ``Retry-After`` header asked to wait (None without one)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds an answer's ``Retry-After`` asks for (delta-seconds or an HTTP date),
+    capped at :data:`_RETRY_AFTER_MAX`; None when it has none or it cannot be read."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(0.0, seconds), _RETRY_AFTER_MAX)
 
 
 def error_from_response(response: httpx.Response) -> SokoError:
@@ -51,7 +83,10 @@ def error_from_response(response: httpx.Response) -> SokoError:
 def raise_for_status(response: httpx.Response) -> None:
     if response.status_code in RETRY_STATUSES:
         response.read()
-        raise RetryableError(f"HTTP {response.status_code} from {response.request.url}")
+        raise RetryableError(
+            f"HTTP {response.status_code} from {response.request.url}",
+            retry_after=retry_after(response),
+        )
     if response.status_code >= 400:
         response.read()
         raise error_from_response(response)
@@ -60,6 +95,14 @@ def raise_for_status(response: httpx.Response) -> None:
 def backoff(attempt: int) -> float:
     """Seconds to wait before attempt *attempt* (1, 2, …): doubling, capped, jittered."""
     return float(min(_MAX_DELAY, _FIRST_DELAY * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    """The server's Retry-After when it sent one, else :func:`backoff`."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(error, RetryableError) and error.retry_after is not None:
+        return error.retry_after
+    return backoff(state.attempt_number)
 
 
 class ApiSession:
@@ -82,18 +125,26 @@ class ApiSession:
     def retrying(self, operation: Callable[[], T], *, idempotent: bool = True) -> T:
         """Run *operation*, again after a retryable failure; a non-idempotent one only when
         its request cannot have reached the server (the connection was never made)."""
-        attempt = 1
-        while True:
-            try:
-                return operation()
-            except (RetryableError, httpx.TransportError) as exc:
-                reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if attempt >= _ATTEMPTS or (reached and not idempotent):
-                    raise ServerUnavailableError(
-                        f"The soko server at {self.base_url} did not answer: {exc}"
-                    ) from exc
-                time.sleep(backoff(attempt))
-                attempt += 1
+
+        def worth_retrying(exc: BaseException) -> bool:
+            if not isinstance(exc, RetryableError | httpx.TransportError):
+                return False
+            reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            return idempotent or not reached
+
+        retryer = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(worth_retrying),
+            stop=tenacity.stop_after_attempt(_ATTEMPTS),
+            wait=_wait,
+            sleep=lambda seconds: _sleep(seconds),
+            reraise=True,
+        )
+        try:
+            return retryer(operation)
+        except (RetryableError, httpx.TransportError) as exc:
+            raise ServerUnavailableError(
+                f"The soko server at {self.base_url} did not answer: {exc}"
+            ) from exc
 
     def call(
         self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any

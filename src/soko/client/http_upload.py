@@ -18,6 +18,7 @@ from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_session import ApiSession, raise_for_status
 from soko.client.sources import BlobSource
+from soko.core import metering
 from soko.core.digests import Digest
 from soko.errors import DigestMismatchError
 from soko.wire.base import format_digest
@@ -119,7 +120,8 @@ class BlobUploads:
         url, headers, upload_id = target.url, target.headers, target.upload_id
 
         def send() -> None:
-            with source.open() as body:
+            with source.open() as file:
+                body = metering.CountingReader(file)  # the bar moves as the bytes go out
                 if url is None:
                     response = self.session.api.put(
                         f"/blobs/{digest.algorithm.key}/{digest.hex}",
@@ -133,7 +135,8 @@ class BlobUploads:
             raise_for_status(response)
 
         try:
-            self.session.retrying(send)
+            with metering.metered(_bytes_to(progress)) as meter:
+                self.session.retrying(metering.retracting(send))
             if upload_id is not None:
                 self.session.call(
                     "POST",
@@ -143,7 +146,7 @@ class BlobUploads:
         except DigestMismatchError:
             raise _changed(source) from None
         if progress:
-            progress(1, size)
+            progress(1, max(0, size - meter.counted))
 
     def stage_in_cache(
         self, sources: Sequence[BlobSource], progress: Progress | None
@@ -154,12 +157,13 @@ class BlobUploads:
 
         def stage(source: BlobSource) -> None:
             try:
-                copy = self.cache.put_file(source.digest, source.readable_path)
+                with metering.metered(_bytes_to(progress)) as meter:
+                    copy = self.cache.put_file(source.digest, source.readable_path)
             except DigestMismatchError:
                 raise _changed(source, "while") from None
             staged[source.digest] = source._replace(copy=copy)
             if progress:
-                progress(1, os.path.getsize(copy))
+                progress(1, max(0, os.path.getsize(copy) - meter.counted))
 
         unique = _unique(sources)
         # A few large jobs, not one per file: a thread hop costs more than a 4 KiB copy.
@@ -171,6 +175,13 @@ class BlobUploads:
             ]
         )
         return list(staged.values())
+
+
+def _bytes_to(progress: Progress | None) -> Callable[[int], None] | None:
+    """What reports streamed bytes (no files) to *progress*."""
+    if progress is None:
+        return None
+    return lambda nbytes: progress(0, nbytes)
 
 
 def _unique(sources: Sequence[BlobSource]) -> list[BlobSource]:

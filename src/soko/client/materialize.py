@@ -18,9 +18,10 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from soko.core import metering
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError
 from soko.storage import copying
@@ -144,11 +145,10 @@ def stream_new(
     path: str,
     digest: Digest,
     chunks: Iterable[bytes],
-    *,
-    on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Create the file *path* from *chunks* (a download), hashing them; returns the size.
-    Bytes that do not hash to *digest* raise DigestMismatchError and the file is removed."""
+    Bytes that do not hash to *digest* raise DigestMismatchError and the file is removed.
+    Each chunk is counted for a progress bar (:func:`soko.core.metering.count`)."""
     hasher = digest.algorithm.hasher()
     size = 0
     try:
@@ -162,8 +162,7 @@ def stream_new(
                     hasher.update(chunk)
                     writer.write(chunk)
                     size += len(chunk)
-                    if on_chunk:
-                        on_chunk(len(chunk))
+                    metering.count(len(chunk))
         finally:
             os.close(fd)
         actual = Digest(digest.algorithm, hasher.digest())
@@ -282,6 +281,7 @@ def _copy_hashing(src: str, tmp: str, digest: Digest) -> None:
         if digest.algorithm.hasher(data).digest() != digest.raw:
             raise CorruptBlobError(f"Blob {digest} does not match its digest (read from {src}).")
         write_new(tmp, data)
+        metering.count(len(data))
         return
     # The kernel copies (copy_file_range) and each chunk is hashed as read back from the
     # new file, so what is verified is what the root receives, with no per-file buffer.
@@ -307,6 +307,7 @@ def _hash_path(path: str, digest: Digest) -> bool:
     with open(path, "rb") as reader:
         while chunk := reader.read(_CHUNK):
             hasher.update(chunk)
+            metering.count(len(chunk))
     return hasher.digest() == digest.raw
 
 

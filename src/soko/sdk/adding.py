@@ -26,7 +26,7 @@ from soko.core.manifest import Entry
 from soko.core.names import validate_artifact_path
 from soko.errors import SokoError, ValidationError
 from soko.sdk.draft import Draft
-from soko.sdk.progress import announce, progress_bar
+from soko.sdk.progress import progress_bar
 from soko.sdk.runbase import current_run
 from soko.terminal import termerror
 
@@ -82,7 +82,8 @@ def add_file(
     if not os.path.isfile(local):
         raise ValidationError(f"Path is not a file: {local!r}")
     path = validate_artifact_path(name or os.path.basename(local))
-    (hashed,), stored = hash_local(draft, [local], policy=policy)
+    with progress_bar(f"Hashing {os.path.basename(local)}") as bar:
+        (hashed,), stored = hash_local(draft, [local], policy=policy, progress=bar)
     if is_tmp:
         folder, _, file_name = path.rpartition("/")
         parts = file_name.split(".")
@@ -103,8 +104,7 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
         physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
         for path in logical:
             validate_artifact_path(path)
-        with progress_bar(f"Hashing {root}") as bar:
-            announce(bar, len(physical), None)
+        with progress_bar(f"Hashing {os.path.basename(os.path.abspath(root))}") as bar:
             hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
         draft.add_files(
             list(zip(logical, hashed, strict=True)),

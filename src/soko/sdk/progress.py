@@ -1,9 +1,11 @@
 """Progress bars for long work (hashing, upload, download, verify), drawn with rich.
 
-Only the SDK and the CLI choose a bar (STYLE.md rule 7). The layers below take a plain
-callback ``(items done, bytes done)`` (:data:`soko.client.backend.Progress`); where they
-know the amount of work up front they tell it through :func:`announce`, which calls
-``start(items, bytes)`` on a callback that has one, such as :class:`Bar`.
+Only the SDK and the CLI choose a bar. The layers below take a plain callback
+``(items done, bytes done)`` (:data:`soko.client.backend.Progress`); where they know the
+amount of work up front they tell it through :func:`announce`, which calls
+``start(items, bytes)`` on a callback that has one, such as :class:`Bar`. Bytes are
+reported as they stream, chunk by chunk inside a large file (``(0, bytes)`` calls, see
+:mod:`soko.core.metering`), and a file when it is done: the bar moves with the bytes.
 
 A bar is drawn only when stderr is a terminal and ``SOKO_SILENT`` is not set; otherwise
 :func:`progress_bar` yields None and nothing is printed. rich is imported only when a bar is
@@ -23,6 +25,12 @@ from soko import settings as settings_module
 from soko.errors import SokoError
 
 _defaults: dict[str, Any] = {"transient": True, "delay": 0.3}
+
+REDRAW_SECONDS = 0.1
+"""A bar told of bytes hands them to rich at most this often: it is told of every megabyte
+(hundreds of times a second on a fast copy, from several threads), rich's update costs
+tens of microseconds under its lock, and rich draws 10 frames a second anyway. Tests set
+0 to see every update drawn."""
 
 
 def configure(*, transient: bool, delay: float) -> None:
@@ -53,14 +61,19 @@ def bars_enabled() -> bool:
 
 
 class Bar:
-    """One rich progress bar: files done and, when the total is known, bytes and speed.
+    """One rich progress bar: bytes done of the total (with speed and time left) when the
+    total is known, else files done; files done are shown beside.
 
-    Callable as a :data:`~soko.client.backend.Progress`; safe to call from many threads.
-    The bar appears only once *delay* seconds have passed, so quick work draws nothing.
+    Callable as a :data:`~soko.client.backend.Progress`; safe to call from many threads and
+    cheap to call per chunk (see :data:`REDRAW_SECONDS`). The bar appears only once
+    *delay* seconds have passed, so quick work draws nothing.
     """
 
-    def __init__(self, description: str, *, transient: bool, delay: float) -> None:
+    def __init__(
+        self, description: str, *, transient: bool, delay: float, unit: str = "file"
+    ) -> None:
         self.description = description
+        self._unit = unit
         self._transient = transient
         self._delay = delay
         self._created = time.monotonic()
@@ -72,6 +85,12 @@ class Bar:
         self._rich: Any = None
         self._task: Any = None
         self._closed = False
+        self._shown = 0.0
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(files done, bytes done) so far."""
+        return self._items, self._bytes
 
     def start(self, items: int, nbytes: int | None) -> None:
         """Add *items* files (and *nbytes* bytes, when known) to the work to do."""
@@ -85,7 +104,10 @@ class Bar:
         with self._lock:
             self._items += items
             self._bytes += nbytes
-            self._refresh()
+            now = time.monotonic()
+            if items or now - self._shown >= REDRAW_SECONDS:
+                self._shown = now
+                self._refresh()
 
     def _refresh(self) -> None:
         if self._closed:
@@ -97,26 +119,19 @@ class Bar:
             self._open()
         self._rich.update(
             self._task,
-            completed=self._completed(),
+            completed=self._items if self._total_bytes is None else self._bytes,
             total=self._total_bytes if self._total_bytes is not None else self._total_items,
             files=self._files_text(),
+            refresh=REDRAW_SECONDS == 0,
         )
         if opening:
             # Started only now, so that the first frame already shows the totals.
             self._rich.start()
 
-    def _completed(self) -> float:
-        if self._total_bytes is None:
-            return self._items
-        if not self._total_items:
-            return self._bytes
-        # A backend may count files but not bytes (a fast path that skips a stat): then the
-        # share of files done stands in for the share of bytes.
-        return max(self._bytes, self._total_bytes * min(1.0, self._items / self._total_items))
-
     def _files_text(self) -> str:
         total = f"/{self._total_items}" if self._total_items is not None else ""
-        return f"{self._items}{total} files"
+        counted = self._items if self._total_items is None else self._total_items
+        return f"{self._items}{total} {self._unit}{'' if counted == 1 else 's'}"
 
     def _open(self) -> None:
         from rich.console import Console
@@ -155,10 +170,15 @@ class Bar:
 
 @contextlib.contextmanager
 def progress_bar(
-    description: str, *, transient: bool | None = None, delay: float | None = None
+    description: str,
+    *,
+    transient: bool | None = None,
+    delay: float | None = None,
+    unit: str = "file",
 ) -> Iterator[Bar | None]:
     """A :class:`Bar` while the block runs, or None when bars are off (see module doc);
-    *transient* and *delay* default to what :func:`configure` set."""
+    *transient* and *delay* default to what :func:`configure` set; *unit* names an item
+    counted beside the bytes (in the singular)."""
     if not bars_enabled():
         yield None
         return
@@ -166,6 +186,7 @@ def progress_bar(
         description,
         transient=_defaults["transient"] if transient is None else transient,
         delay=_defaults["delay"] if delay is None else delay,
+        unit=unit,
     )
     try:
         yield bar

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from soko.client.backend import Backend
+from soko.client.backend import Backend, CapturesWhileHashing
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Digest
 from soko.core.records import VersionRecord
@@ -75,7 +75,10 @@ class LogQueue:
                 # the commit only adds aliases and lineage to that version.
                 missing: set[Digest] = set()
             else:
-                with progress_bar(f"Capturing {request.name}") as bar:
+                # The embedded store copies the files into itself; a server's client
+                # uploads them now (see BlobTransfer.store_blobs's staging).
+                word = "Copying" if isinstance(backend, CapturesWhileHashing) else "Uploading"
+                with progress_bar(f"{word} {request.name}") as bar:
                     missing = transfer.stage_mutable(
                         backend, draft, manifest, **target, progress=bar
                     )

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, select, text
 
+from soko.core import metering
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.records import COMMITTED, DELETED
@@ -377,9 +378,12 @@ def _rehash_all(
         progress.start(len(blobs), sum(b.size for b in blobs))
 
     def check(info: BlobInfo) -> tuple[str | None, int]:
-        result = _rehash(store, info)
-        if progress is not None:
-            progress(1, info.size)
+        if progress is None:
+            return _rehash(store, info)
+        # A large blob moves the bar as it is read, chunk by chunk.
+        with metering.metered(lambda nbytes: progress(0, nbytes)) as meter:
+            result = _rehash(store, info)
+        progress(1, max(0, info.size - meter.counted))
         return result
 
     damaged: dict[Digest, str] = {}
@@ -402,6 +406,7 @@ def _rehash(store: Store, info: BlobInfo) -> tuple[str | None, int]:
             while chunk := stream.read(_CHUNK):
                 hasher.update(chunk)
                 size += len(chunk)
+                metering.count(len(chunk))
     except NotFoundError:
         return None, 0  # deleted since it was listed (garbage collection)
     except (OSError, StoreError) as exc:

@@ -14,7 +14,8 @@ hashed, even when the source changes during the copy.
 With ``pipelined``, hashing runs on a helper thread while the next chunk is copied, so a
 large file costs about max(hash, copy) rather than their sum (MD5 hashes ~0.5 GB/s a core).
 Buffers are per thread and reused. Failures of the destination (a full disk) raise
-:class:`~soko.errors.StoreError`; failures reading the source are raised as they are.
+:class:`~soko.errors.StoreError`; failures reading the source are raised as they are. Each
+chunk copied is counted (:func:`soko.core.metering.count`) for a progress bar.
 
 This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
 """
@@ -32,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import BinaryIO
 
+from soko.core import metering
 from soko.core.digests import Hasher
 from soko.errors import StoreError
 
@@ -178,6 +180,7 @@ def copy_file(
                     if write_back:
                         start_write_back(fd, size, count)
                     size += count
+                    metering.count(count)
                     continue
                 # None: the kernel cannot copy here; 0: the end, or a file system that
                 # reports none (procfs and the like). A plain read decides either way.
@@ -194,6 +197,7 @@ def copy_file(
             if write_back:
                 start_write_back(fd, size, count)
             size += count
+            metering.count(count)
             if pipelined:
                 turn ^= 1
 
@@ -214,6 +218,7 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
             if write_back:
                 start_write_back(fd, size, len(chunk))
             size += len(chunk)
+            metering.count(len(chunk))
         return size
     view = copy_buffer(0)
     while count := readinto(view):
@@ -223,6 +228,7 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
         if write_back:
             start_write_back(fd, size, count)
         size += count
+        metering.count(count)
     return size
 
 

@@ -13,6 +13,7 @@ import pytest
 from soko import settings
 from soko.client.cache import BlobCache
 from soko.core.digests import Algorithm, Digest
+from soko.core.metering import metered
 from soko.errors import DigestMismatchError, StoreError, ValidationError
 from soko.storage.base import blob_key
 
@@ -45,10 +46,11 @@ def test_put_file_and_stream(tmp_path: Path):
     digest, data = _blob(2, 3 * 1024 * 1024)
     source = tmp_path / "source.bin"
     source.write_bytes(data)
-    progress: list[tuple[int, int]] = []
-    path = cache.put_file(digest, str(source), progress=lambda n, b: progress.append((n, b)))
+    counted: list[int] = []
+    with metered(counted.append):
+        path = cache.put_file(digest, str(source))
     assert Path(path).read_bytes() == data
-    assert sum(n for n, _ in progress) == 1 and sum(b for _, b in progress) == len(data)
+    assert sum(counted) == len(data)
     xxh = Digest.of_bytes(data, Algorithm.XXH128)
     with source.open("rb") as stream:
         assert Path(cache.put_stream(xxh, stream)).read_bytes() == data

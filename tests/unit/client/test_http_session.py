@@ -1,13 +1,17 @@
 """Retries of a dropped connection: an idempotent request is sent again on a fresh
-connection; a non-idempotent one is not, once it may have reached the server."""
+connection; a non-idempotent one is not, once it may have reached the server. A busy
+server's Retry-After sets the wait before the next attempt."""
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from soko.client import http_session
@@ -54,6 +58,12 @@ class FlakyServer:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         elif self.failure == "cut":
             conn.sendall(_ANSWER[:-4])
+        elif self.failure.startswith("busy"):  # "busy:<Retry-After value>"
+            after = self.failure.split(":", 1)[1]
+            conn.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                + f"Retry-After: {after}\r\nConnection: close\r\n\r\n".encode()
+            )
         # "drop": closed without a word
 
     def stop(self) -> None:
@@ -89,3 +99,30 @@ def test_a_non_idempotent_request_that_may_have_arrived_is_not_sent_again(
     finally:
         session.close()
     assert flaky.requests == [b"DELETE /api/v1/things/1 HTTP/1.1"]
+
+
+@pytest.mark.parametrize(("header", "expected"), [("7", 7.0), ("3600", 60.0), ("soon", None)])
+def test_a_busy_server_is_asked_again_after_its_retry_after(
+    monkeypatch: pytest.MonkeyPatch, header: str, expected: float | None
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(http_session, "_sleep", waits.append)
+    monkeypatch.setattr(http_session, "backoff", lambda attempt: 0.5)
+    server = FlakyServer(f"busy:{header}")
+    session = ApiSession(server.url, api_key="k", timeout=10.0)
+    try:
+        assert session.json("GET", "/things") == {"ok": True}
+    finally:
+        session.close()
+        server.stop()
+    assert server.requests == [b"GET /api/v1/things HTTP/1.1"] * 2
+    # Capped at a minute; one that cannot be read leaves the usual back-off.
+    assert waits == [expected if expected is not None else 0.5]
+
+
+def test_retry_after_as_an_http_date() -> None:
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    response = httpx.Response(503, headers={"Retry-After": later})
+    seconds = http_session.retry_after(response)
+    assert seconds is not None and 25 <= seconds <= 30
+    assert http_session.retry_after(httpx.Response(503)) is None

@@ -17,6 +17,7 @@ import pytest
 from soko.client import materialize
 from soko.client.materialize import clones_between, stream_new
 from soko.core.digests import Algorithm, Digest
+from soko.core.metering import metered
 from soko.errors import DigestMismatchError
 from soko.storage import copying
 
@@ -33,8 +34,9 @@ def test_stream_new_writes_every_piece_in_order(tmp_path: Path, piece: int):
     digest = Digest.of_bytes(data, Algorithm.XXH128)
     seen: list[int] = []
     target = tmp_path / "blob"
-    size = stream_new(str(target), digest, _pieces(data, piece), on_chunk=seen.append)
-    assert size == len(data) and sum(seen) == len(data)
+    with metered(seen.append) as meter:
+        size = stream_new(str(target), digest, _pieces(data, piece))
+    assert size == len(data) and sum(seen) == len(data) == meter.counted
     assert target.read_bytes() == data
 
 
