@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -87,6 +88,25 @@ def register(commands: Any) -> None:
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     command(groups, "verify", _verify, "re-hash every blob and check every version")
     command(groups, "usage", _usage, "what each project holds")
+
+    backup = groups.add_parser(
+        "backup",
+        help="an online copy of a SQLite + folder server's data (on its machine)",
+        description="Copy the database and the blobs its committed versions need into a new "
+        "folder, while the server runs: first a snapshot of the database, then the blobs, "
+        "each verified. The copy is a server data folder: restore by starting a server on "
+        "it (--db sqlite:///DEST/soko.db --store DEST/store). Runs on the server's machine, "
+        "on its files; for PostgreSQL + S3 see the production guide.",
+    )
+    backup.add_argument("destination", metavar="DEST", help="a new (or empty) folder")
+    backup.add_argument(
+        "--db", default=None, metavar="URL", help="the server's --db (default: its default)"
+    )
+    backup.add_argument(
+        "--store", default=None, metavar="DIR", help="the server's --store (default: its default)"
+    )
+    backup.add_argument("--json", action="store_true", help="print the report as JSON")
+    backup.set_defaults(handler=_backup)
 
 
 # ----- talking to the server ----------------------------------------------------------
@@ -302,3 +322,56 @@ def _usage(args: argparse.Namespace) -> int:
     ]
     headers = ["project", "collections", "versions", "files", "size", "stored", "last commit"]
     return _show(args, data, lambda: print_table(headers, rows))
+
+
+# ----- backup (local, on the server's files) --------------------------------------------
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from soko.service.backup import backup
+    from soko.storage.local import LocalBlobStore
+
+    root = settings_module.load().soko_dir / "server"
+    db = args.db or f"sqlite:///{root / 'soko.db'}"
+    if not db.startswith("sqlite:///"):
+        raise ValidationError(
+            f"soko admin backup copies a SQLite database; {db.split(':', 1)[0]} is backed up "
+            "with its own tools (PostgreSQL: pg_dump, with bucket versioning for S3)."
+        )
+    store = args.store or str(root / "store")
+    if "://" in store and not store.startswith("file://"):
+        raise ValidationError(
+            f"soko admin backup copies a blob folder, not {store!r} (S3: bucket versioning)."
+        )
+    store_path = Path(store.removeprefix("file://")).expanduser()
+    if not store_path.is_dir():
+        raise ValidationError(f"No blob folder at {store_path}: give the server's --store.")
+    report = backup(
+        Path(db[len("sqlite:///") :]).expanduser(),
+        LocalBlobStore(store_path),
+        Path(args.destination).expanduser(),
+    )
+    data = {
+        "destination": report.destination,
+        "versions": report.versions,
+        "blobs": report.blobs,
+        "bytes": report.bytes,
+        "ok": report.ok,
+        "missing": report.missing,
+    }
+
+    def text() -> None:
+        for blob, versions in report.missing.items():
+            print(f"ERROR blob {blob} is missing from the store (affects: {', '.join(versions)})")
+        print(
+            f"Backed up {report.versions} versions: {report.blobs} blobs "
+            f"({format_size(report.bytes)}) into {report.destination}."
+        )
+        if report.ok:
+            d = report.destination
+            print(f"Restore: soko server --db sqlite:///{d}/soko.db --store {d}/store")
+        else:
+            print("Some blobs were missing: a gc may have run meanwhile; back up again.")
+
+    _show(args, data, text)
+    return 0 if report.ok else 1
