@@ -108,6 +108,20 @@ def register(commands: Any) -> None:
     backup.add_argument("--json", action="store_true", help="print the report as JSON")
     backup.set_defaults(handler=_backup)
 
+    migrate = groups.add_parser(
+        "migrate",
+        help="upgrade a server's database schema (or --check what an upgrade will do)",
+        description="Bring the server's database to this soko's schema, as a server's first "
+        "start would; with --check, say which migrations an upgrade applies, and apply none. "
+        "Talks to the database, not to a server.",
+    )
+    migrate.add_argument(
+        "--db", default=None, metavar="URL", help="the server's --db (default: its default)"
+    )
+    migrate.add_argument("--check", action="store_true", help="report, change nothing")
+    migrate.add_argument("--json", action="store_true", help="print the report as JSON")
+    migrate.set_defaults(handler=_migrate)
+
 
 # ----- talking to the server ----------------------------------------------------------
 
@@ -327,11 +341,15 @@ def _usage(args: argparse.Namespace) -> int:
 # ----- backup (local, on the server's files) --------------------------------------------
 
 
+def _server_root() -> Path:
+    return settings_module.load().soko_dir / "server"
+
+
 def _backup(args: argparse.Namespace) -> int:
     from soko.service.backup import backup
     from soko.storage.local import LocalBlobStore
 
-    root = settings_module.load().soko_dir / "server"
+    root = _server_root()
     db = args.db or f"sqlite:///{root / 'soko.db'}"
     if not db.startswith("sqlite:///"):
         raise ValidationError(
@@ -375,3 +393,50 @@ def _backup(args: argparse.Namespace) -> int:
 
     _show(args, data, text)
     return 0 if report.ok else 1
+
+
+# ----- schema migrations (local, on the server's database) ------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from soko.metadata.engine import engine_for, migrate, migration_plan
+    from soko.server.startup import opening_database
+
+    db = args.db or f"sqlite:///{_server_root() / 'soko.db'}"
+    shown = db.split("@")[-1] if "@" in db else db
+    if db.startswith("sqlite:///") and not Path(db[len("sqlite:///") :]).expanduser().is_file():
+        raise ValidationError(f"No database at {db[len('sqlite:///'):]}: give the server's --db.")
+    with opening_database(shown):
+        engine = engine_for(db)
+        try:
+            with engine.connect():
+                pass
+            plan = migration_plan(engine)
+            if plan.newer:
+                raise StoreError(
+                    f"The database is at schema revision {plan.current}, newer than this soko "
+                    f"({plan.head}): upgrade soko; a downgrade of the schema is not supported."
+                )
+            if not args.check and plan.pending:
+                migrate(engine)
+        finally:
+            engine.dispose()
+    applied = not args.check and bool(plan.pending)
+    data = {
+        "current": plan.current,
+        "head": plan.head,
+        "pending": [{"revision": m.revision, "title": m.title} for m in plan.pending],
+        "applied": applied,
+    }
+
+    def text() -> None:
+        print(f"Database schema: {plan.current or 'empty'}; this soko: {plan.head}.")
+        if not plan.pending:
+            print("Nothing to migrate.")
+            return
+        verb = "Applied" if applied else "An upgrade applies"
+        print(f"{verb} {len(plan.pending)} migrations:")
+        for step in plan.pending:
+            print(f"  {step.revision}  {step.title}")
+
+    return _show(args, data, text)
