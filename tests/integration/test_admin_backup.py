@@ -135,7 +135,8 @@ def test_backup_refuses_what_it_cannot_copy(
     (tmp_path / "full" / "something").write_text("x")
     (tmp_path / "blobs").mkdir()
     (tmp_path / "meta.db").write_bytes(b"")
-    code = main(["admin", "backup", str(tmp_path / "full"), "--db",
-                 f"sqlite:///{tmp_path / 'meta.db'}", "--store", str(tmp_path / "blobs")])  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'meta.db'}"
+    code = main(["admin", "backup", str(tmp_path / "full"), "--db", db,
+                 "--store", str(tmp_path / "blobs")])  # fmt: skip
     assert code == 2
     assert "not empty" in capsys.readouterr().err
