@@ -193,6 +193,13 @@ def test_gc_verify_and_usage_through_the_server(
 
     clean = admin.json("verify")
     assert clean["ok"] is True and clean["versions_checked"] >= 1  # type: ignore[index]
+    sampled = admin.json("verify", "--sample", "1")
+    assert sampled["ok"] is True and sampled["blobs_checked"] == 1  # type: ignore[index]
+    assert clean["blobs_checked"] > 1  # type: ignore[index]
+    assert any("random sample of 1" in n for n in sampled["notes"])  # type: ignore[index]
+    assert sampled["versions_checked"] == clean["versions_checked"]  # type: ignore[index]
+    code, _, err = admin.run("verify", "--sample", "0")
+    assert code == 2 and "--sample" in err
     blobs.overwrite(kept_digest, b"rotten bytes")
     code, out, _ = admin.run("verify", "--json")
     assert code == 1

@@ -86,7 +86,11 @@ def register(commands: Any) -> None:
     gc = command(groups, "gc", _gc, "garbage-collect the server's store (through the server)")
     gc.add_argument("--grace", default="1h", metavar="DURATION", help="keep younger (1h)")
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
-    command(groups, "verify", _verify, "re-hash every blob and check every version")
+    verify = command(groups, "verify", _verify, "re-hash every blob and check every version")
+    verify.add_argument(
+        "--sample", type=int, default=None, metavar="N",
+        help="re-hash only N blobs chosen at random (every version is still checked)",
+    )  # fmt: skip
     command(groups, "usage", _usage, "what each project holds")
 
     backup = groups.add_parser(
@@ -302,7 +306,12 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    data = _Server(args).call("POST", "/admin/verify", timeout=_MAINTENANCE_TIMEOUT)
+    if args.sample is not None and args.sample < 1:
+        raise ValidationError("--sample must be a positive number of blobs.")
+    body = {"sample": args.sample} if args.sample is not None else None
+    data = _Server(args).call(
+        "POST", "/admin/verify", json=body, timeout=_MAINTENANCE_TIMEOUT
+    )
 
     def text() -> None:
         for problem in data["problems"]:
