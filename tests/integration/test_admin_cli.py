@@ -92,6 +92,18 @@ def test_users_keys_and_grants_round_trip(admin: Admin, server: SokoServer) -> N
     admin.json("grants", "remove", name, "team/vision")
     assert admin.json("grants", "list", name)["roles"] == [roles[0]]  # type: ignore[index]
 
+    # A registry's roles are those on its project in its organisation's entity.
+    admin.json("grants", "add", name, "registry:model", "writer")
+    admin.json("grants", "add", name, "acme/registry:eval", "viewer")
+    listed = admin.json("grants", "list", name)["roles"]  # type: ignore[index]
+    assert {"entity": "local", "project": "wandb-registry-model", "role": "writer"} in listed
+    assert {"entity": "acme", "project": "wandb-registry-eval", "role": "viewer"} in listed
+    admin.json("grants", "remove", name, "registry:model")
+    admin.json("grants", "remove", name, "acme/registry:eval")
+    assert admin.json("grants", "list", name)["roles"] == [roles[0]]  # type: ignore[index]
+    code, _, err = admin.run("grants", "add", name, "registry:", "viewer")
+    assert code == 2 and len(err.splitlines()) == 1
+
     admin.json("users", "disable", name)
     refused = whoami(server, key)
     assert refused.status_code == 401 and "disabled" in refused.text

@@ -21,6 +21,12 @@ from soko import settings as settings_module
 from soko.cli.output import format_size, parse_duration, print_json, print_table
 from soko.errors import StoreError, ValidationError
 
+_SCOPE_HELP = (
+    "ENTITY/PROJECT, ENTITY (all its projects), registry:NAME (a registry of the default "
+    "organisation) or ORGANISATION/registry:NAME"
+)
+_REGISTRY = "registry:"
+
 _MAINTENANCE_TIMEOUT = 24 * 3600.0
 """gc and verify answer when they are done: a large store takes a while."""
 
@@ -74,14 +80,14 @@ def register(commands: Any) -> None:
     grant_commands = grants.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
     command(grant_commands, "list", _grants_list, "USER's roles").add_argument("user")
     grant = command(
-        grant_commands, "add", _grants_add, "grant USER a role on ENTITY/PROJECT (or ENTITY)"
+        grant_commands, "add", _grants_add, "grant USER a role on a project, entity or registry"
     )
     grant.add_argument("user", metavar="USER")
-    grant.add_argument("scope", metavar="ENTITY[/PROJECT]")
+    grant.add_argument("scope", metavar="SCOPE", help=_SCOPE_HELP)
     grant.add_argument("role", choices=("viewer", "writer", "admin"))
     remove = command(grant_commands, "remove", _grants_remove, "revoke USER's role there")
     remove.add_argument("user", metavar="USER")
-    remove.add_argument("scope", metavar="ENTITY[/PROJECT]")
+    remove.add_argument("scope", metavar="SCOPE", help=_SCOPE_HELP)
 
     gc = command(groups, "gc", _gc, "garbage-collect the server's store (through the server)")
     gc.add_argument("--grace", default="1h", metavar="DURATION", help="keep younger (1h)")
@@ -174,9 +180,17 @@ def _segment(value: str) -> str:
 
 
 def _scope(text: str) -> tuple[str, str]:
-    entity, _, project = text.partition("/")
+    entity, _, project = text.rpartition("/") if _REGISTRY in text else text.partition("/")
+    if project.startswith(_REGISTRY):
+        # A registry's roles are the roles on its project in its organisation's entity.
+        from soko.service.registries import DEFAULT_ORGANISATION, REGISTRY_PREFIX
+
+        name = project[len(_REGISTRY) :]
+        if not name or "/" in entity:
+            raise ValidationError(f"{text!r} is not registry:NAME or ORGANISATION/registry:NAME.")
+        return entity or DEFAULT_ORGANISATION, f"{REGISTRY_PREFIX}{name}"
     if not entity or "/" in project:
-        raise ValidationError(f"{text!r} is not ENTITY or ENTITY/PROJECT.")
+        raise ValidationError(f"{text!r} is not ENTITY, ENTITY/PROJECT or registry:NAME.")
     return entity, project or "*"
 
 
