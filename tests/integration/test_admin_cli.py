@@ -92,6 +92,18 @@ def test_users_keys_and_grants_round_trip(admin: Admin, server: SokoServer) -> N
     admin.json("grants", "remove", name, "team/vision")
     assert admin.json("grants", "list", name)["roles"] == [roles[0]]  # type: ignore[index]
 
+    # A registry's roles are those on its project in its organisation's entity.
+    admin.json("grants", "add", name, "registry:model", "writer")
+    admin.json("grants", "add", name, "acme/registry:eval", "viewer")
+    listed = admin.json("grants", "list", name)["roles"]  # type: ignore[index]
+    assert {"entity": "local", "project": "wandb-registry-model", "role": "writer"} in listed
+    assert {"entity": "acme", "project": "wandb-registry-eval", "role": "viewer"} in listed
+    admin.json("grants", "remove", name, "registry:model")
+    admin.json("grants", "remove", name, "acme/registry:eval")
+    assert admin.json("grants", "list", name)["roles"] == [roles[0]]  # type: ignore[index]
+    code, _, err = admin.run("grants", "add", name, "registry:", "viewer")
+    assert code == 2 and len(err.splitlines()) == 1
+
     admin.json("users", "disable", name)
     refused = whoami(server, key)
     assert refused.status_code == 401 and "disabled" in refused.text
@@ -193,6 +205,13 @@ def test_gc_verify_and_usage_through_the_server(
 
     clean = admin.json("verify")
     assert clean["ok"] is True and clean["versions_checked"] >= 1  # type: ignore[index]
+    sampled = admin.json("verify", "--sample", "1")
+    assert sampled["ok"] is True and sampled["blobs_checked"] == 1  # type: ignore[index]
+    assert clean["blobs_checked"] > 1  # type: ignore[index]
+    assert any("random sample of 1" in n for n in sampled["notes"])  # type: ignore[index]
+    assert sampled["versions_checked"] == clean["versions_checked"]  # type: ignore[index]
+    code, _, err = admin.run("verify", "--sample", "0")
+    assert code == 2 and "--sample" in err
     blobs.overwrite(kept_digest, b"rotten bytes")
     code, out, _ = admin.run("verify", "--json")
     assert code == 1

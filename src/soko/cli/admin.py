@@ -13,12 +13,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from soko import settings as settings_module
 from soko.cli.output import format_size, parse_duration, print_json, print_table
 from soko.errors import StoreError, ValidationError
+
+_SCOPE_HELP = (
+    "ENTITY/PROJECT, ENTITY (all its projects), registry:NAME (a registry of the default "
+    "organisation) or ORGANISATION/registry:NAME"
+)
+_REGISTRY = "registry:"
 
 _MAINTENANCE_TIMEOUT = 24 * 3600.0
 """gc and verify answer when they are done: a large store takes a while."""
@@ -73,20 +80,57 @@ def register(commands: Any) -> None:
     grant_commands = grants.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
     command(grant_commands, "list", _grants_list, "USER's roles").add_argument("user")
     grant = command(
-        grant_commands, "add", _grants_add, "grant USER a role on ENTITY/PROJECT (or ENTITY)"
+        grant_commands, "add", _grants_add, "grant USER a role on a project, entity or registry"
     )
     grant.add_argument("user", metavar="USER")
-    grant.add_argument("scope", metavar="ENTITY[/PROJECT]")
+    grant.add_argument("scope", metavar="SCOPE", help=_SCOPE_HELP)
     grant.add_argument("role", choices=("viewer", "writer", "admin"))
     remove = command(grant_commands, "remove", _grants_remove, "revoke USER's role there")
     remove.add_argument("user", metavar="USER")
-    remove.add_argument("scope", metavar="ENTITY[/PROJECT]")
+    remove.add_argument("scope", metavar="SCOPE", help=_SCOPE_HELP)
 
     gc = command(groups, "gc", _gc, "garbage-collect the server's store (through the server)")
     gc.add_argument("--grace", default="1h", metavar="DURATION", help="keep younger (1h)")
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
-    command(groups, "verify", _verify, "re-hash every blob and check every version")
+    verify = command(groups, "verify", _verify, "re-hash every blob and check every version")
+    verify.add_argument(
+        "--sample", type=int, default=None, metavar="N",
+        help="re-hash only N blobs chosen at random (every version is still checked)",
+    )  # fmt: skip
     command(groups, "usage", _usage, "what each project holds")
+
+    backup = groups.add_parser(
+        "backup",
+        help="an online copy of a SQLite + folder server's data (on its machine)",
+        description="Copy the database and the blobs its committed versions need into a new "
+        "folder, while the server runs: first a snapshot of the database, then the blobs, "
+        "each verified. The copy is a server data folder: restore by starting a server on "
+        "it (--db sqlite:///DEST/soko.db --store DEST/store). Runs on the server's machine, "
+        "on its files; for PostgreSQL + S3 see the production guide.",
+    )
+    backup.add_argument("destination", metavar="DEST", help="a new (or empty) folder")
+    backup.add_argument(
+        "--db", default=None, metavar="URL", help="the server's --db (default: its default)"
+    )
+    backup.add_argument(
+        "--store", default=None, metavar="DIR", help="the server's --store (default: its default)"
+    )
+    backup.add_argument("--json", action="store_true", help="print the report as JSON")
+    backup.set_defaults(handler=_backup)
+
+    migrate = groups.add_parser(
+        "migrate",
+        help="upgrade a server's database schema (or --check what an upgrade will do)",
+        description="Bring the server's database to this soko's schema, as a server's first "
+        "start would; with --check, say which migrations an upgrade applies, and apply none. "
+        "Talks to the database, not to a server.",
+    )
+    migrate.add_argument(
+        "--db", default=None, metavar="URL", help="the server's --db (default: its default)"
+    )
+    migrate.add_argument("--check", action="store_true", help="report, change nothing")
+    migrate.add_argument("--json", action="store_true", help="print the report as JSON")
+    migrate.set_defaults(handler=_migrate)
 
 
 # ----- talking to the server ----------------------------------------------------------
@@ -136,9 +180,17 @@ def _segment(value: str) -> str:
 
 
 def _scope(text: str) -> tuple[str, str]:
-    entity, _, project = text.partition("/")
+    entity, _, project = text.rpartition("/") if _REGISTRY in text else text.partition("/")
+    if project.startswith(_REGISTRY):
+        # A registry's roles are the roles on its project in its organisation's entity.
+        from soko.service.registries import DEFAULT_ORGANISATION, REGISTRY_PREFIX
+
+        name = project[len(_REGISTRY) :]
+        if not name or "/" in entity:
+            raise ValidationError(f"{text!r} is not registry:NAME or ORGANISATION/registry:NAME.")
+        return entity or DEFAULT_ORGANISATION, f"{REGISTRY_PREFIX}{name}"
     if not entity or "/" in project:
-        raise ValidationError(f"{text!r} is not ENTITY or ENTITY/PROJECT.")
+        raise ValidationError(f"{text!r} is not ENTITY, ENTITY/PROJECT or registry:NAME.")
     return entity, project or "*"
 
 
@@ -268,7 +320,12 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    data = _Server(args).call("POST", "/admin/verify", timeout=_MAINTENANCE_TIMEOUT)
+    if args.sample is not None and args.sample < 1:
+        raise ValidationError("--sample must be a positive number of blobs.")
+    body = {"sample": args.sample} if args.sample is not None else None
+    data = _Server(args).call(
+        "POST", "/admin/verify", json=body, timeout=_MAINTENANCE_TIMEOUT
+    )
 
     def text() -> None:
         for problem in data["problems"]:
@@ -302,3 +359,107 @@ def _usage(args: argparse.Namespace) -> int:
     ]
     headers = ["project", "collections", "versions", "files", "size", "stored", "last commit"]
     return _show(args, data, lambda: print_table(headers, rows))
+
+
+# ----- backup (local, on the server's files) --------------------------------------------
+
+
+def _server_root() -> Path:
+    return settings_module.load().soko_dir / "server"
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from soko.service.backup import backup
+    from soko.storage.local import LocalBlobStore
+
+    root = _server_root()
+    db = args.db or f"sqlite:///{root / 'soko.db'}"
+    if not db.startswith("sqlite:///"):
+        raise ValidationError(
+            f"soko admin backup copies a SQLite database; {db.split(':', 1)[0]} is backed up "
+            "with its own tools (PostgreSQL: pg_dump, with bucket versioning for S3)."
+        )
+    store = args.store or str(root / "store")
+    if "://" in store and not store.startswith("file://"):
+        raise ValidationError(
+            f"soko admin backup copies a blob folder, not {store!r} (S3: bucket versioning)."
+        )
+    store_path = Path(store.removeprefix("file://")).expanduser()
+    if not store_path.is_dir():
+        raise ValidationError(f"No blob folder at {store_path}: give the server's --store.")
+    report = backup(
+        Path(db[len("sqlite:///") :]).expanduser(),
+        LocalBlobStore(store_path),
+        Path(args.destination).expanduser(),
+    )
+    data = {
+        "destination": report.destination,
+        "versions": report.versions,
+        "blobs": report.blobs,
+        "bytes": report.bytes,
+        "ok": report.ok,
+        "missing": report.missing,
+    }
+
+    def text() -> None:
+        for blob, versions in report.missing.items():
+            print(f"ERROR blob {blob} is missing from the store (affects: {', '.join(versions)})")
+        print(
+            f"Backed up {report.versions} versions: {report.blobs} blobs "
+            f"({format_size(report.bytes)}) into {report.destination}."
+        )
+        if report.ok:
+            d = report.destination
+            print(f"Restore: soko server --db sqlite:///{d}/soko.db --store {d}/store")
+        else:
+            print("Some blobs were missing: a gc may have run meanwhile; back up again.")
+
+    _show(args, data, text)
+    return 0 if report.ok else 1
+
+
+# ----- schema migrations (local, on the server's database) ------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from soko.metadata.engine import engine_for, migrate, migration_plan
+    from soko.server.startup import opening_database
+
+    db = args.db or f"sqlite:///{_server_root() / 'soko.db'}"
+    shown = db.split("@")[-1] if "@" in db else db
+    if db.startswith("sqlite:///") and not Path(db[len("sqlite:///") :]).expanduser().is_file():
+        raise ValidationError(f"No database at {db[len('sqlite:///'):]}: give the server's --db.")
+    with opening_database(shown):
+        engine = engine_for(db)
+        try:
+            with engine.connect():
+                pass
+            plan = migration_plan(engine)
+            if plan.newer:
+                raise StoreError(
+                    f"The database is at schema revision {plan.current}, newer than this soko "
+                    f"({plan.head}): upgrade soko; a downgrade of the schema is not supported."
+                )
+            if not args.check and plan.pending:
+                migrate(engine)
+        finally:
+            engine.dispose()
+    applied = not args.check and bool(plan.pending)
+    data = {
+        "current": plan.current,
+        "head": plan.head,
+        "pending": [{"revision": m.revision, "title": m.title} for m in plan.pending],
+        "applied": applied,
+    }
+
+    def text() -> None:
+        print(f"Database schema: {plan.current or 'empty'}; this soko: {plan.head}.")
+        if not plan.pending:
+            print("Nothing to migrate.")
+            return
+        verb = "Applied" if applied else "An upgrade applies"
+        print(f"{verb} {len(plan.pending)} migrations:")
+        for step in plan.pending:
+            print(f"  {step.revision}  {step.title}")
+
+    return _show(args, data, text)

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def open_engine(url: str) -> Engine:
     """An engine for *url* with the schema at :data:`HEAD_REVISION`."""
+    engine = engine_for(url)
+    _ensure_schema(engine)
+    return engine
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for *url*, its schema left as it is (see :func:`migration_plan`)."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -60,7 +68,6 @@ def open_engine(url: str) -> Engine:
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    _ensure_schema(engine)
     return engine
 
 
@@ -168,6 +175,50 @@ def _ensure_schema(engine: Engine) -> None:
                 f"soko ({HEAD_REVISION}); upgrade soko."
             )
         upgrade(engine)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    revision: str
+    title: str
+    """The first line of the migration's docstring."""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationPlan:
+    """What opening the database with this soko would do to its schema."""
+
+    current: str | None
+    """The database's revision; None for an empty database."""
+    head: str
+    pending: list[Migration]
+    """The migrations to apply, oldest first; empty when the schema is current."""
+    newer: bool
+    """The database is at a revision this soko does not know (a newer soko's), so it
+    refuses to open it."""
+
+
+def migration_plan(engine: Engine) -> MigrationPlan:
+    """The migrations from *engine*'s revision to :data:`HEAD_REVISION`, applying none."""
+    from alembic.script import ScriptDirectory
+
+    current = current_revision(engine)
+    scripts = ScriptDirectory(os.fspath(MIGRATIONS_DIR))
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current is not None and current not in known:
+        return MigrationPlan(current, HEAD_REVISION, [], newer=True)
+    steps = list(scripts.iterate_revisions(HEAD_REVISION, current or "base"))
+    pending = [
+        Migration(script.revision, (script.doc or "").strip().splitlines()[0].strip())
+        for script in reversed(steps)
+    ]
+    return MigrationPlan(current, HEAD_REVISION, pending, newer=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring *engine*'s schema to :data:`HEAD_REVISION` under the migration lock (what every
+    open does); StoreError for a database newer than this soko."""
+    _ensure_schema(engine)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

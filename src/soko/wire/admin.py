@@ -40,6 +40,11 @@ class ProblemOut(WireModel):
     """The live versions the problem breaks, by qualified name."""
 
 
+class VerifyIn(WireModel):
+    sample: int | None = Field(default=None, ge=1)
+    """Re-hash only this many blobs, chosen at random (all of them when not given)."""
+
+
 class VerifyOut(WireModel):
     ok: bool
     problems: list[ProblemOut]

@@ -18,7 +18,7 @@ from soko.service import usage
 from soko.service.fsck import check_store
 from soko.service.gc import collect_garbage
 from soko.wire import API_PREFIX
-from soko.wire.admin import GcIn, GcOut, ProblemOut, ProjectUsage, UsageList, VerifyOut
+from soko.wire.admin import GcIn, GcOut, ProblemOut, ProjectUsage, UsageList, VerifyIn, VerifyOut
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
 
@@ -52,11 +52,11 @@ def gc(body: GcIn, request: Request, state: State, caller: Caller) -> GcOut:
 
 
 @router.post("/verify")
-def verify(state: State, caller: Caller) -> VerifyOut:
-    """Re-hash every blob and check every version; damaged blobs are set aside. The
-    answer lists each problem with the versions it breaks."""
+def verify(state: State, caller: Caller, body: VerifyIn | None = None) -> VerifyOut:
+    """Re-hash every blob (or a random sample of them) and check every version; damaged
+    blobs are set aside. The answer lists each problem with the versions it breaks."""
     caller.require_admin()
-    report = check_store(state.store)
+    report = check_store(state.store, sample=body.sample if body is not None else None)
     return VerifyOut(
         ok=report.ok,
         problems=[
