@@ -143,14 +143,33 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
             )
         if row.disabled_at is not None:
             raise AuthenticationError(f"The user {row.name!r} is disabled on this server.")
-        roles = {
-            (r.entity, r.project): r.role
-            for r in conn.execute(
-                select(project_roles.c.entity, project_roles.c.project, project_roles.c.role).where(
-                    project_roles.c.user_id == row.id
-                )
+        roles = _roles_of(conn, row.id)
+    return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
+
+
+def _roles_of(conn: Connection, user_id: int) -> dict[tuple[str, str], Role]:
+    return {
+        (r.entity, r.project): r.role
+        for r in conn.execute(
+            select(project_roles.c.entity, project_roles.c.project, project_roles.c.role).where(
+                project_roles.c.user_id == user_id
             )
-        }
+        )
+    }
+
+
+def principal_of(engine: Engine, user_id: int) -> Principal:
+    """The user *user_id* as it is now, for a request that carries a URL signed for it
+    instead of a key; AuthenticationError when it was removed or disabled since."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.id, users.c.name, users.c.is_admin, users.c.disabled_at).where(
+                users.c.id == user_id
+            )
+        ).first()
+        if row is None or row.disabled_at is not None:
+            raise AuthenticationError("The user this URL was signed for may no longer use it.")
+        roles = _roles_of(conn, row.id)
     return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
 
 
