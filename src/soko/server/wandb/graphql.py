@@ -39,7 +39,7 @@ def _query_resolvers() -> dict[str, Resolver]:
 
     def project(
         _root: Any, info: Any, name: str | None = None, entityName: str | None = None
-    ) -> Any:  # noqa: E501
+    ) -> Any:
         c = ctx(info)
         entity = entityName or queries.default_entity(c.principal)
         return queries.project_obj(c, entity, name or mutations.DEFAULT_PROJECT)

@@ -1,12 +1,13 @@
 """URLs the server signs for bytes that move without an API key (W&B's upload/download URLs).
 
-A token is ``<payload>.<mac>``: the payload (URL-safe base64 of compact JSON) says what the
-URL is for (``put`` a blob for a project, ``get`` a blob, ``manifest`` of a pending
+A token is ``<payload>.<mac>``: the payload (URL-safe base64 of compact JSON) says what
+the URL is for (``put`` a blob for a project, ``get`` a blob, ``manifest`` of a pending
 version, ``discard`` a run file), what it is bound to and when it expires; the MAC is
-HMAC-SHA256 under the server's signing key. Changing any byte of the payload breaks the MAC, so a URL cannot be
-turned to another blob, project or purpose. Upload URLs also carry a nonce and are accepted
-once per server process (:class:`UsedNonces`): their bytes are verified against the digest
-anyway, so a replay on another process of the same server can store nothing else.
+HMAC-SHA256 under the server's signing key. Changing any byte of the payload breaks the
+MAC, so a URL cannot be turned to another blob, project or purpose. Upload URLs also carry
+a nonce and are accepted once per server process (:class:`UsedNonces`): their bytes are
+verified against the digest anyway, so a replay on another process of the same server
+can store nothing else.
 """
 
 from __future__ import annotations
