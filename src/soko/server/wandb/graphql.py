@@ -31,6 +31,10 @@ log = logging.getLogger("soko.server")
 
 Resolver = Callable[..., Any]
 
+FEATURES = ("ARTIFACT_DIGEST_ALGORITHM",)
+"""Server features advertised: with this one the client asks for and sends XXH128 digests
+(and asks ``entity.xxhashDigestsEnabled``, answered true)."""
+
 
 def _query_resolvers() -> dict[str, Resolver]:
     def ctx(info: Any) -> Context:
@@ -47,7 +51,7 @@ def _query_resolvers() -> dict[str, Resolver]:
     return {
         "viewer": lambda _root, info: queries.viewer(ctx(info)),
         "serverInfo": lambda _root, _info: {
-            "features": [{"name": "XXHashDigestsEnabled", "isEnabled": True}],
+            "features": [{"name": name, "isEnabled": True} for name in FEATURES],
             "cliVersionInfo": {},
             "latestLocalVersionInfo": None,
             "availableBucketProviders": [],
@@ -132,6 +136,7 @@ def execute(ctx: Context, body: Any) -> tuple[int, dict[str, Any]]:
     if variables is not None and not isinstance(variables, dict):
         return 400, {"errors": [{"message": "variables must be a JSON object."}]}
     operation = body.get("operationName")
+    log.debug("graphql operation %s", operation)
     result = graphql_sync(
         schema(),
         body["query"],
