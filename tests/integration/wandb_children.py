@@ -99,15 +99,14 @@ def printed(result: subprocess.CompletedProcess[str], key: str) -> str:
 def counted_uploads(server: SokoServer) -> int:
     """The file uploads through signed URLs the server has answered 200 so far."""
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    wanted = 'soko_http_requests_total{method="PUT",route="/wandb/uploads/{token}",status="200"}'
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("soko_http_requests_total{") and 'route="/wandb/uploads/{token}"' in line:
-            if 'status="200"' in line and 'method="PUT"' in line:
-                total += float(line.rsplit(" ", 1)[1])
+        if line.startswith(wanted):
+            total += float(line.rsplit(" ", 1)[1])
     return int(total)
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in paths}
