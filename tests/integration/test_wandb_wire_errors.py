@@ -64,7 +64,8 @@ MANIFEST = """mutation($id: ID!, $digest: String!) {
   createArtifactManifest(input: {artifactID: $id, name: "wandb_manifest.json", digest: $digest,
     entityName: "admin", projectName: "p", runName: "r", type: FULL, includeUpload: true}) {
     artifactManifest { id file { uploadUrl } } } }"""
-COMMIT = """mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id state } } }"""
+COMMIT = """mutation($id: ID!) {
+  commitArtifact(input: {artifactID: $id}) { artifact { id state } } }"""
 LATEST = """query($p: String!) { project(name: $p, entityName: "admin") {
   artifactCollectionMembership(name: "ds:latest") { id } } }"""
 
