@@ -12,16 +12,25 @@ from pathlib import Path
 
 import pytest
 import wandb
-from server_fixtures import SokoServer, point_sdk_at, unique_project
+from server_fixtures import (
+    S3_TEST_ENV,
+    SokoServer,
+    moto_server,
+    new_bucket,
+    pg_database,
+    point_sdk_at,
+    unique_project,
+)
 from wandb_children import (
     API_DOWNLOAD,
     LOG,
     USE,
     child_env,
-    counted_uploads,
     printed,
     run_child,
     tree,
+    upload_urls,
+    uploads_received,
 )
 
 import soko
@@ -31,16 +40,24 @@ pytestmark = pytest.mark.integration
 
 WANDB_VERSION = "0.31.0"
 SIGNING_KEY = secrets.token_urlsafe(32)
+# The wandb client refuses a key whose part after its first "-" is short (soko's keys have
+# no "-"); the test servers' default admin key may have one.
+ADMIN_KEY = f"soko_test_{secrets.token_hex(24)}"
+
+
+__all__ = ["moto_server", "pg_database"]  # fixtures the cloud server needs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SokoServer]:
+    """SQLite and a blob folder: uploads and downloads go through the server's signed URLs."""
     root = tmp_path_factory.mktemp("wandb-client")
     found = SokoServer(
         root,
         db=f"sqlite:///{root / 'meta.db'}",
         store=str(root / "blobs"),
         env={"SOKO_URL_SIGNING_KEY": SIGNING_KEY},
+        admin_key=ADMIN_KEY,
     )
     try:
         yield found
@@ -48,11 +65,42 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SokoServer]:
         found.stop()
 
 
+@pytest.fixture(scope="module")
+def cloud(
+    moto_server: str, pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SokoServer]:
+    """PostgreSQL and an S3 bucket (moto): the client moves bytes with presigned URLs."""
+    found = SokoServer(
+        tmp_path_factory.mktemp("wandb-cloud"),
+        db=pg_database,
+        store=f"s3://{new_bucket(moto_server)}/wb",
+        s3_endpoint_url=moto_server,
+        env=S3_TEST_ENV,
+        admin_key=ADMIN_KEY,
+    )
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture(params=["folder", "cloud"])
+def any_server(request: pytest.FixtureRequest) -> tuple[str, SokoServer]:
+    """Each test that takes it runs on both servers: (``"folder"`` or ``"cloud"``, server)."""
+    kind: str = request.param
+    found: SokoServer = request.getfixturevalue("server" if kind == "folder" else "cloud")
+    return kind, found
+
+
+def _sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
+    point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    return soko.Api()
+
+
 @pytest.fixture
 def sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
     """soko's own SDK on the same server, as its admin: how the tests read its state."""
-    point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
-    return soko.Api()
+    return _sdk(server, tmp_path, monkeypatch)
 
 
 def _folder(root: Path, files: dict[str, bytes]) -> Path:
@@ -68,18 +116,21 @@ def test_the_tested_wandb_release_is_installed() -> None:
 
 
 def test_log_relog_new_version_use_and_download(
-    server: SokoServer, sdk: soko.Api, tmp_path: Path
+    any_server: tuple[str, SokoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    kind, server = any_server
+    sdk = _sdk(server, tmp_path, monkeypatch)
     project = unique_project("wb")
     env = child_env(server, server.admin_key, tmp_path / "home")
     files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "c.csv": b"x,y\n1,2\n"}
     data = _folder(tmp_path / "data", files)
 
-    before = counted_uploads(server)
+    urls, received = upload_urls(server), uploads_received(server)
     logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path)
     assert logged.returncode == 0, logged.stderr[-3000:]
     assert printed(logged, "VERSION") == "v0"
-    assert counted_uploads(server) - before == 3
+    assert upload_urls(server) - urls == 3
+    assert uploads_received(server) - received == (3 if kind == "folder" else 0)
 
     v0 = sdk.artifact(f"admin/{project}/ds:v0")
     assert sorted(v0.aliases) == ["best", "latest"]
@@ -94,21 +145,21 @@ def test_log_relog_new_version_use_and_download(
     assert [row["loss"] for row in writer.history(pandas=False)] == [1.0, 0.25]
 
     # The same content again: the server answers COMMITTED, the client uploads nothing.
-    before = counted_uploads(server)
+    urls, received = upload_urls(server), uploads_received(server)
     again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert printed(again, "VERSION") == "v0"
-    assert counted_uploads(server) - before == 0
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (0, 0)
     with pytest.raises(NotFoundError):
         sdk.artifact(f"admin/{project}/ds:v1")
 
     # One file changed: a new version, one upload.
     (data / "a.txt").write_bytes(b"alpha, second edition\n")
-    before = counted_uploads(server)
+    urls = upload_urls(server)
     changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert printed(changed, "VERSION") == "v1"
-    assert counted_uploads(server) - before == 1
+    assert upload_urls(server) - urls == 1
     v1 = sdk.artifact(f"admin/{project}/ds:latest")
     assert v1.version == "v1"
     assert sorted(sdk.artifact(f"admin/{project}/ds:v0").aliases) == ["best"]
@@ -171,7 +222,7 @@ def test_a_wrong_key_fails_and_stores_nothing(
 ) -> None:
     project = unique_project("wbk")
     data = _folder(tmp_path / "data", {"f.txt": b"f"})
-    env = child_env(server, f"soko_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}", tmp_path)
+    env = child_env(server, f"soko_{secrets.token_hex(6)}_{secrets.token_hex(32)}", tmp_path)
     logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
     assert logged.returncode != 0
     assert sdk.runs(f"admin/{project}") == []

@@ -96,15 +96,22 @@ def printed(result: subprocess.CompletedProcess[str], key: str) -> str:
     return found.group(1).strip()
 
 
-def counted_uploads(server: SokoServer) -> int:
-    """The file uploads through signed URLs the server has answered 200 so far."""
+def _metric(server: SokoServer, prefix: str) -> int:
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    wanted = 'soko_http_requests_total{method="PUT",route="/wandb/uploads/{token}",status="200"}'
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(wanted):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)))
+
+
+def upload_urls(server: SokoServer) -> int:
+    """The upload URLs the server has handed to wandb clients so far: one per blob a
+    project lacked (content it holds gets none)."""
+    return _metric(server, "soko_wandb_upload_urls_total ")
+
+
+def uploads_received(server: SokoServer) -> int:
+    """The file uploads a server with a folder store has taken (through its signed URLs)."""
+    return _metric(
+        server, 'soko_http_requests_total{method="PUT",route="/wandb/uploads/{token}",status="200"}'
+    )
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -63,9 +63,13 @@ def hash_key(key: str) -> str:
 
 
 def new_key() -> tuple[str, str]:
-    """A fresh ``(key_id, key)``."""
+    """A fresh ``(key_id, key)``.
+
+    The secret is hex, without ``-``: the ``wandb`` client takes what follows a key's first
+    ``-`` as its secret and refuses one shorter than 40 characters, so a soko key with a
+    dash would not pass as ``WANDB_API_KEY``."""
     key_id = secrets.token_hex(6)
-    return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_hex(32)}"
 
 
 def check_admin_key(key: str) -> None:
@@ -76,7 +80,7 @@ def check_admin_key(key: str) -> None:
             f"SOKO_ADMIN_KEY is too weak: it has {len(key)} characters, {distinct} of them "
             f"different; it needs at least {ADMIN_KEY_MIN_LENGTH} characters, "
             f"{ADMIN_KEY_MIN_DISTINCT} different. Make one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
         )
 
 

@@ -294,12 +294,8 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
         url: str | None = None
         if digest in missing:
             missing.discard(digest)  # one upload per content, however many paths hold it
-            token = ctx.signer.sign(
-                "put",
-                {"d": str(digest), "e": record.entity, "p": record.project},
-                expires_in=ctx.state.config.presign_expiry_seconds,
-            )
-            url = f"{ctx.base_url}/wandb/uploads/{token}"
+            url = _upload_url(ctx, record, digest)
+            ctx.on_upload_url()
         edges.append(
             {
                 "node": {
@@ -315,6 +311,54 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
             }
         )
     return {"files": {"pageInfo": {"endCursor": None, "hasNextPage": False}, "edges": edges}}
+
+
+def _upload_url(ctx: Context, record: VersionRecord, digest: Digest) -> str:
+    """Where the client PUTs a blob of *record*: the bucket's staging key (presigned; the
+    manifest's upload completes it) when the store has one, else this server, signed."""
+    expires = ctx.state.config.presign_expiry_seconds
+    presigner = ctx.state.presigner
+    if presigner is not None:
+        url, _headers = presigner.presign_staged_put(
+            ctx.signer.upload_id(record.id, str(digest)),
+            digest,
+            scope=upload_scope(record),
+            size=0,
+            expires=expires,
+        )
+        return url
+    token = ctx.signer.sign(
+        "put", {"d": str(digest), "e": record.entity, "p": record.project}, expires_in=expires
+    )
+    return f"{ctx.base_url}/wandb/uploads/{token}"
+
+
+def upload_scope(record: VersionRecord) -> str:
+    return f"{record.entity}/{record.project}"
+
+
+def _complete_staged(ctx: Context, record: VersionRecord, digests: set[Digest]) -> None:
+    """Make the bucket uploads of *digests* for *record* blobs of its project, each checked
+    against its digest (the bucket checked the Content-MD5 already); a digest nothing was
+    uploaded for is left for the possession check to report."""
+    presigner = ctx.state.presigner
+    if presigner is None or not digests:
+        return
+    scope = upload_scope(record)
+
+    def complete(digest: Digest) -> tuple[Digest, int] | None:
+        try:
+            size = presigner.complete_staged(
+                ctx.signer.upload_id(record.id, str(digest)), digest, scope=scope
+            )
+        except NotFoundError:
+            return None
+        return digest, size
+
+    done = [found for found in ctx.state.io_pool.map(complete, digests) if found is not None]
+    possession.record_uploads(
+        ctx.state.store, entity=record.entity, project=record.project, blobs=done
+    )
 
 
 def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
@@ -371,6 +415,14 @@ def store_manifest(ctx: Context, version_id: str, manifest: Manifest) -> None:
         name=record.collection,
         version_ids=[],
     )
+    lacking = possession.missing(
+        state.store,
+        entity=record.entity,
+        project=record.project,
+        digests=manifest.blob_digests(),
+        sources=sources,
+    )
+    _complete_staged(ctx, record, lacking)
     borrowed = possession.check_commit(
         state.store,
         entity=record.entity,

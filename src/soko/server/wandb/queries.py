@@ -64,6 +64,8 @@ class Context:
     signer: Signer
     base_url: str
     """Where this server is reached, as the client sees it (no trailing slash)."""
+    on_upload_url: Callable[[], None] = lambda: None
+    """Called for each upload URL handed out (the server counts them)."""
 
     def download_url(self, digest: Digest, name: str) -> str:
         token = self.signer.sign(

@@ -26,6 +26,7 @@ from soko.core.runlog import ROW_MAX_BYTES, SUMMARY_MAX_BYTES, decode
 from soko.errors import AuthenticationError, ValidationError
 from soko.server import auth
 from soko.server.auth import Principal
+from soko.server.observe import Metrics
 from soko.server.routes.blobs import BodyReader
 from soko.server.state import ServerState
 from soko.server.wandb import graphql, mutations
@@ -86,7 +87,14 @@ def _caller(request: Request) -> Principal:
 
 def _context(request: Request, principal: Principal) -> Context:
     base = str(request.base_url).rstrip("/")
-    return Context(_state(request), principal, _wandb(request).signer, base)
+    metrics: Metrics = request.app.state.metrics
+    return Context(
+        _state(request),
+        principal,
+        _wandb(request).signer,
+        base,
+        on_upload_url=metrics.wandb_upload_urls.inc,
+    )
 
 
 async def _json_body(request: Request) -> Any:

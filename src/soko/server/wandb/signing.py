@@ -61,6 +61,11 @@ class Signer:
         payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{self._mac(payload)}"
 
+    def upload_id(self, *parts: str) -> str:
+        """A staging id for a bucket upload that only this server can name again: the
+        upload of one blob for one pending version (32 hex digits)."""
+        return hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
     def verify(self, token: str, purpose: Purpose) -> Grant:
         """The grant of *token*; PermissionDeniedError (403) when it was not signed here, is
         for another purpose or has expired."""
