@@ -98,7 +98,8 @@ def printed(result: subprocess.CompletedProcess[str], key: str) -> str:
 
 def _metric(server: SokoServer, prefix: str) -> int:
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)))
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in lines))
 
 
 def upload_urls(server: SokoServer) -> int:
