@@ -254,3 +254,18 @@ def test_a_viewer_gets_403_from_graphql(server: SokoServer) -> None:
     assert answer.status_code == 403, answer.text
     assert "writer role" in answer.text
     assert not _committed(server, project)
+
+
+def test_downloads_honour_range(server: SokoServer) -> None:
+    project = unique_project("rng")
+    data = secrets.token_bytes(300_000)
+    artifact_id, _ = _pending(server, project, {"big.bin": data})
+    url = _upload_urls(server, artifact_id, {"big.bin": data})["big.bin"]
+    assert httpx.put(url, content=data).status_code == 200
+    token = Signer(SIGNING_KEY.encode()).sign(
+        "get", {"d": f"md5:{hashlib.md5(data).hexdigest()}"}, expires_in=60
+    )
+    whole = httpx.get(f"{server.url}/wandb/blobs/{token}/big.bin")
+    assert whole.status_code == 200 and whole.content == data
+    part = httpx.get(f"{server.url}/wandb/blobs/{token}/big.bin", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == data[10:20]

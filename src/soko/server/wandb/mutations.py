@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from soko.core.digests import Algorithm, Digest
@@ -205,14 +206,12 @@ def create_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
         )
         record = commit_version(
             state.store,
-            CommitRequest(**{**request.__dict__, "manifest": manifest, "type": twin.type}),
+            replace(request, manifest=manifest, type=twin.type),
             borrowed=borrowed,
         )
     else:
         client_id = str(data.get("clientID") or secrets.token_hex(16))
-        request = CommitRequest(
-            **{**request.__dict__, "distributed_id": f"{DISTRIBUTED_PREFIX}{digest}-{client_id}"}
-        )
+        request = replace(request, distributed_id=f"{DISTRIBUTED_PREFIX}{digest}-{client_id}")
         record = distributed.upsert(state.store, request)
     latest = resolve_or_none(ctx, entity, project, name, "latest")
     artifact = artifact_obj(ctx, record)
