@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import os
 import secrets
@@ -38,7 +39,7 @@ from soko.storage.capabilities import LocalFiles
 router = APIRouter(include_in_schema=False)
 
 SIGNING_KEY_ENV = "SOKO_URL_SIGNING_KEY"
-_CHUNK = 1024 * 1024
+_SMALL_BODY = 1024 * 1024
 
 
 class WandbState:
@@ -164,10 +165,16 @@ async def upload(token: str, request: Request) -> Response:
     digest = parse_digest(str(grant.subject["d"]))
     entity, project = str(grant.subject["e"]), str(grant.subject["p"])
     wandb.nonces.claim(grant)
-    reader = BodyReader(request.stream())
+    length = request.headers.get("content-length", "")
+    reader: Any
+    if length.isdigit() and int(length) <= _SMALL_BODY:
+        # Most files are small: read the body here, and hop to a worker thread once.
+        reader = io.BytesIO(await request.body())
+    else:
+        reader = BodyReader(request.stream())
 
     def store() -> None:
-        size = state.store.blobs.put_stream(digest, reader)  # type: ignore[arg-type]
+        size = state.store.blobs.put_stream(digest, reader)
         possession.record_uploads(
             state.store, entity=entity, project=project, blobs=[(digest, size)]
         )
