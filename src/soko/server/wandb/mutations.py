@@ -69,6 +69,10 @@ def upsert_bucket(ctx: Context, data: Mapping[str, Any]) -> Obj:
             existing = runs.get_run(store, run_id)
         except NotFoundError:
             existing = None
+    if existing is not None and not ctx.principal.may(existing.entity, existing.project, "viewer"):
+        # Run ids are one namespace: that the id is taken cannot be hidden, but the project
+        # that holds it is not told (as over REST).
+        raise ConflictError(f"The run id {run_id!r} is taken; choose another.")
     entity = data.get("entityName") or (existing.entity if existing else None)
     entity = entity or default_entity(ctx.principal)
     project = data.get("modelName") or (existing.project if existing else DEFAULT_PROJECT)
