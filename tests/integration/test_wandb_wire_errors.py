@@ -269,3 +269,38 @@ def test_downloads_honour_range(server: SokoServer) -> None:
     assert whole.status_code == 200 and whole.content == data
     part = httpx.get(f"{server.url}/wandb/blobs/{token}/big.bin", headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == data[10:20]
+
+
+FILE_PAGE = """query($p: String!, $cursor: String, $first: Int) {
+  project(name: $p, entityName: "admin") { artifactCollection(name: "ds") {
+    artifactMembership(aliasName: "latest") { files(after: $cursor, first: $first) {
+      pageInfo { endCursor hasNextPage } edges { node { name directUrl } } } } } } }"""
+
+
+def test_files_come_in_pages_with_working_urls(server: SokoServer) -> None:
+    project = unique_project("pg")
+    files = {f"d/f{i}.txt": f"content {i}".encode() for i in range(7)}
+    artifact_id, digest = _pending(server, project, files)
+    for path, url in _upload_urls(server, artifact_id, files).items():
+        assert httpx.put(url, content=files[path]).status_code == 200
+    made = _gql(server, MANIFEST, id=artifact_id, digest=digest)
+    url = made.json()["data"]["createArtifactManifest"]["artifactManifest"]["file"]["uploadUrl"]
+    contents = {p: {"digest": _md5(d), "size": len(d)} for p, d in files.items()}
+    manifest = {"version": 1, "storagePolicy": "wandb-storage-policy-v1", "contents": contents}
+    assert httpx.put(url, content=json.dumps(manifest)).status_code == 200
+    assert _gql(server, COMMIT, id=artifact_id).status_code == 200
+    seen: dict[str, bytes] = {}
+    cursor = None
+    pages = 0
+    while True:
+        answer = _gql(server, FILE_PAGE, p=project, cursor=cursor, first=3)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()["data"]["project"]["artifactCollection"]["artifactMembership"]
+        for edge in page["files"]["edges"]:
+            seen[edge["node"]["name"]] = httpx.get(edge["node"]["directUrl"]).content
+        pages += 1
+        if not page["files"]["pageInfo"]["hasNextPage"]:
+            break
+        cursor = page["files"]["pageInfo"]["endCursor"]
+    assert pages == 3
+    assert seen == files
