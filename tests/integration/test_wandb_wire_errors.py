@@ -9,11 +9,16 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import from_schema
 from server_fixtures import SokoServer, unique_project
 
 from soko.core.digests import Algorithm, version_digest
@@ -304,3 +309,31 @@ def test_files_come_in_pages_with_working_urls(server: SokoServer) -> None:
         cursor = page["files"]["pageInfo"]["endCursor"]
     assert pages == 3
     assert seen == files
+
+
+_SCALARS = {
+    "JSONString": st.sampled_from(["{}", '{"a": 1}', "[1]", "not json", ""]).map(
+        lambda text: graphql.StringValueNode(value=text)
+    ),
+    "JSON": st.just(graphql.StringValueNode(value="{}")),
+    "DateTime": st.just(graphql.StringValueNode(value="2026-01-01T00:00:00Z")),
+    "Int64": st.integers(-(2**40), 2**40).map(lambda n: graphql.IntValueNode(value=str(n))),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_generated_queries_and_mutations_never_get_a_500(
+    server: SokoServer, data: st.DataObject
+) -> None:
+    schema_text = (
+        resources.files("soko.server.wandb").joinpath("schema.graphql").read_text("utf-8")
+    )
+    query = data.draw(from_schema(schema_text, custom_scalars=_SCALARS))
+    answer = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": query},
+        headers=_auth(server.admin_key),
+        timeout=60,
+    )
+    assert answer.status_code < 500, (query, answer.text)

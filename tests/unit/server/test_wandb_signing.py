@@ -55,6 +55,6 @@ def test_upload_ids_are_stable_per_key_and_parts() -> None:
 def test_ids_round_trip_and_refuse_other_kinds() -> None:
     text = encode_id("Artifact", "0123abcd")
     assert decode_id("Artifact", text) == "0123abcd"
-    for bad in (encode_id("Run", "0123abcd"), "%%%", "bm9jb2xvbg==", ""):
+    for bad in (encode_id("Run", "0123abcd"), "%%%", "bm9jb2xvbg==", "", "\x80", "gA=="):
         with pytest.raises(ValidationError):
             decode_id("Artifact", bad)

@@ -9,7 +9,6 @@ of one kind is never taken for another.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ def decode_id(kind: str, text: str) -> str:
     """The value of an id made by :func:`encode_id` for *kind*; ValidationError otherwise."""
     try:
         found, sep, value = base64.b64decode(text, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not ASCII, not base64, or not UTF-8 once decoded
         raise ValidationError(f"Not an id of this server: {text!r}") from None
     if not sep or found != kind or not value:
         raise ValidationError(f"Not an id of this server: {text!r}")
