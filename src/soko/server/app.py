@@ -34,6 +34,7 @@ from soko.server.routes import (
     versions,
 )
 from soko.server.state import ServerState
+from soko.server.wandb import routes as wandb_routes
 from soko.service.store import Store
 from soko.service.webhooks import DeliveryWorker
 from soko.wire import API_PREFIX
@@ -65,6 +66,9 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.include_router(health.metrics_router)
+    # W&B's own client: GraphQL, file_stream and signed transfer URLs (docs/wandb-client.md).
+    app.state.wandb = wandb_routes.WandbState(wandb_routes.signing_key())
+    app.include_router(wandb_routes.router)
     openapi.install(app, config, routers)
     app.add_middleware(BodyLimit, config=config)
     if config.access_log != "off":

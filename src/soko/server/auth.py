@@ -63,9 +63,13 @@ def hash_key(key: str) -> str:
 
 
 def new_key() -> tuple[str, str]:
-    """A fresh ``(key_id, key)``."""
+    """A fresh ``(key_id, key)``.
+
+    The secret is hex, without ``-``: the ``wandb`` client takes what follows a key's first
+    ``-`` as its secret and refuses one shorter than 40 characters, so a soko key with a
+    dash would not pass as ``WANDB_API_KEY``."""
     key_id = secrets.token_hex(6)
-    return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, f"{_KEY_PREFIX}{key_id}_{secrets.token_hex(32)}"
 
 
 def check_admin_key(key: str) -> None:
@@ -76,7 +80,7 @@ def check_admin_key(key: str) -> None:
             f"SOKO_ADMIN_KEY is too weak: it has {len(key)} characters, {distinct} of them "
             f"different; it needs at least {ADMIN_KEY_MIN_LENGTH} characters, "
             f"{ADMIN_KEY_MIN_DISTINCT} different. Make one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
         )
 
 
@@ -143,14 +147,33 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
             )
         if row.disabled_at is not None:
             raise AuthenticationError(f"The user {row.name!r} is disabled on this server.")
-        roles = {
-            (r.entity, r.project): r.role
-            for r in conn.execute(
-                select(project_roles.c.entity, project_roles.c.project, project_roles.c.role).where(
-                    project_roles.c.user_id == row.id
-                )
+        roles = _roles_of(conn, row.id)
+    return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
+
+
+def _roles_of(conn: Connection, user_id: int) -> dict[tuple[str, str], Role]:
+    return {
+        (r.entity, r.project): r.role
+        for r in conn.execute(
+            select(project_roles.c.entity, project_roles.c.project, project_roles.c.role).where(
+                project_roles.c.user_id == user_id
             )
-        }
+        )
+    }
+
+
+def principal_of(engine: Engine, user_id: int) -> Principal:
+    """The user *user_id* as it is now, for a request that carries a URL signed for it
+    instead of a key; AuthenticationError when it was removed or disabled since."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.id, users.c.name, users.c.is_admin, users.c.disabled_at).where(
+                users.c.id == user_id
+            )
+        ).first()
+        if row is None or row.disabled_at is not None:
+            raise AuthenticationError("The user this URL was signed for may no longer use it.")
+        roles = _roles_of(conn, row.id)
     return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -85,6 +86,7 @@ def _serve_checked(options: ServeOptions, env_key: str | None) -> int:
     from soko.server.auth import bootstrap_admin
     from soko.server.config import ServerConfig, open_blob_store
     from soko.server.startup import opening_database, opening_store
+    from soko.server.wandb.routes import SIGNING_KEY_ENV
     from soko.service.store import Store
 
     config = ServerConfig.resolve(
@@ -127,6 +129,8 @@ def _serve_checked(options: ServeOptions, env_key: str | None) -> int:
 
     opened.engine.dispose()  # each worker opens its own connections
     os.environ[CONFIG_ENV] = config_to_environment(config)
+    # One key for the URLs every worker signs: a URL one worker hands out, another takes.
+    os.environ.setdefault(SIGNING_KEY_ENV, secrets.token_urlsafe(32))
     made_metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # The workers' counters are summed from files here; a folder of this run's own,

@@ -23,14 +23,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SINGLE_BLOB = re.compile(r"^/api/v1/blobs/[a-z0-9]+/[0-9a-f]+$")
 _BATCH = "/api/v1/blobs/batch"
+# A W&B client's file upload streams to the store like a blob PUT; its manifest is bounded
+# by the manifest limit.
+_WANDB_UPLOAD = re.compile(r"^/wandb/uploads/[^/]+$")
+_WANDB_MANIFEST = re.compile(r"^/wandb/manifests/[^/]+$")
 # A client sending a body that is too large still gets its 413 when the body is at most
 # this big: it is read and dropped first, so that the client is not cut off mid-send.
 _DRAIN_LIMIT = 256 * 1024 * 1024
 
 
 def limit_for(config: ServerConfig, method: str, path: str) -> int | None:
-    if method == "PUT" and _SINGLE_BLOB.match(path):
+    if method == "PUT" and (_SINGLE_BLOB.match(path) or _WANDB_UPLOAD.match(path)):
         return None
+    if method == "PUT" and _WANDB_MANIFEST.match(path):
+        return config.max_manifest_bytes
     if path == _BATCH:
         return config.max_batch_bytes
     return config.max_json_bytes

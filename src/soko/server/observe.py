@@ -82,6 +82,12 @@ class Metrics:
         self.gc_freed_bytes = Counter(
             "soko_gc_freed_bytes", "Bytes freed by garbage collection", registry=self.registry
         )
+        self.wandb_upload_urls = Counter(
+            "soko_wandb_upload_urls",
+            "Upload URLs handed to wandb clients (one per blob a project lacks; none for "
+            "content it holds already)",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format (summed over processes in multiprocess

@@ -466,6 +466,13 @@ def _pending_entries(conn: Connection, version_id: str) -> Iterator[Entry]:
         yield Entry.from_json(row.path, row.entry)
 
 
+def pending_manifest(store: Store, version_id: str, algorithm: Algorithm) -> Manifest:
+    """The entries upserted so far into the pending version *version_id*, as a manifest
+    (its digest is the digest the version gets if it is finished as it is)."""
+    with store.engine.connect() as conn:
+        return Manifest.of(_pending_entries(conn, version_id), algorithm)
+
+
 def _drop_entries(conn: Connection, version_id: str) -> None:
     conn.execute(delete(pending_entries).where(pending_entries.c.version_id == version_id))
 

@@ -124,7 +124,7 @@ def _store_batch(state: ServerState, body: bytes, entity: str, project: str) -> 
     return StoredOut(stored=len(frames), bytes=sum(size for _, size in sizes))
 
 
-class _BodyReader:
+class BodyReader:
     """A blocking ``read()`` over the request's async body, for the store's worker thread."""
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
@@ -176,7 +176,7 @@ async def upload_blob(
     (a blob stored already is hashed all the same, and not written)."""
     _require_uploader(caller, entity, project)
     digest = parse_digest(f"{algorithm}:{hex_digest}")
-    reader = _BodyReader(request.stream())
+    reader = BodyReader(request.stream())
 
     def store() -> int:
         size = state.store.blobs.put_stream(digest, reader)  # type: ignore[arg-type]

@@ -1,0 +1,245 @@
+"""The real ``wandb`` client, unchanged, against ``soko server`` with only WANDB_BASE_URL and
+WANDB_API_KEY set: it logs, re-logs, uses and downloads artifacts, and what it logged is
+what soko's SDK reads (and the other way round). Every test checks the server's state
+through soko's SDK, not only the child's exit code: the client hides some errors.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import wandb
+from server_fixtures import (
+    S3_TEST_ENV,
+    SokoServer,
+    moto_server,
+    new_bucket,
+    pg_database,
+    point_sdk_at,
+    unique_project,
+)
+from wandb_children import (
+    API_DOWNLOAD,
+    LOG,
+    USE,
+    child_env,
+    printed,
+    run_child,
+    tree,
+    upload_urls,
+    uploads_received,
+)
+
+import soko
+from soko.errors import NotFoundError
+
+pytestmark = pytest.mark.integration
+
+WANDB_VERSION = "0.31.0"
+SIGNING_KEY = secrets.token_urlsafe(32)
+# The wandb client refuses a key whose part after its first "-" is short (soko's keys have
+# no "-"); the test servers' default admin key may have one.
+ADMIN_KEY = f"soko_test_{secrets.token_hex(24)}"
+
+
+__all__ = ["moto_server", "pg_database"]  # fixtures the cloud server needs
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SokoServer]:
+    """SQLite and a blob folder: uploads and downloads go through the server's signed URLs."""
+    root = tmp_path_factory.mktemp("wandb-client")
+    found = SokoServer(
+        root,
+        db=f"sqlite:///{root / 'meta.db'}",
+        store=str(root / "blobs"),
+        env={"SOKO_URL_SIGNING_KEY": SIGNING_KEY},
+        admin_key=ADMIN_KEY,
+    )
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture(scope="module")
+def cloud(
+    moto_server: str, pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SokoServer]:
+    """PostgreSQL and an S3 bucket (moto): the client moves bytes with presigned URLs."""
+    found = SokoServer(
+        tmp_path_factory.mktemp("wandb-cloud"),
+        db=pg_database,
+        store=f"s3://{new_bucket(moto_server)}/wb",
+        s3_endpoint_url=moto_server,
+        env=S3_TEST_ENV,
+        admin_key=ADMIN_KEY,
+    )
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture(params=["folder", "cloud"])
+def any_server(request: pytest.FixtureRequest) -> tuple[str, SokoServer]:
+    """Each test that takes it runs on both servers: (``"folder"`` or ``"cloud"``, server)."""
+    kind: str = request.param
+    found: SokoServer = request.getfixturevalue("server" if kind == "folder" else "cloud")
+    return kind, found
+
+
+def _sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
+    point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    return soko.Api()
+
+
+@pytest.fixture
+def sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
+    """soko's own SDK on the same server, as its admin: how the tests read its state."""
+    return _sdk(server, tmp_path, monkeypatch)
+
+
+def _folder(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def test_the_tested_wandb_release_is_installed() -> None:
+    assert wandb.__version__ == WANDB_VERSION
+
+
+def test_log_relog_new_version_use_and_download(
+    any_server: tuple[str, SokoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kind, server = any_server
+    sdk = _sdk(server, tmp_path, monkeypatch)
+    project = unique_project("wb")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "c.csv": b"x,y\n1,2\n"}
+    data = _folder(tmp_path / "data", files)
+
+    urls, received = upload_urls(server), uploads_received(server)
+    logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    assert printed(logged, "VERSION") == "v0"
+    assert upload_urls(server) - urls == 3
+    assert uploads_received(server) - received == (3 if kind == "folder" else 0)
+
+    v0 = sdk.artifact(f"admin/{project}/ds:v0")
+    assert sorted(v0.aliases) == ["best", "latest"]
+    assert v0.digest == printed(logged, "DIGEST")
+    assert v0.metadata == {"source": "test"}
+    assert tree(Path(v0.download(root=str(tmp_path / "soko-v0")))) == files
+    writer = v0.logged_by()
+    assert writer is not None and writer.id == printed(logged, "RUN")
+    assert writer.job_type == "train"
+    assert writer.config["lr"] == 0.1
+    assert writer.summary["loss"] == 0.25
+    assert [row["loss"] for row in writer.history(pandas=False)] == [1.0, 0.25]
+
+    # The same content again: the server answers COMMITTED, the client uploads nothing.
+    urls, received = upload_urls(server), uploads_received(server)
+    again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert printed(again, "VERSION") == "v0"
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (0, 0)
+    with pytest.raises(NotFoundError):
+        sdk.artifact(f"admin/{project}/ds:v1")
+
+    # One file changed: a new version, one upload.
+    (data / "a.txt").write_bytes(b"alpha, second edition\n")
+    urls = upload_urls(server)
+    changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert printed(changed, "VERSION") == "v1"
+    assert upload_urls(server) - urls == 1
+    v1 = sdk.artifact(f"admin/{project}/ds:latest")
+    assert v1.version == "v1"
+    assert sorted(sdk.artifact(f"admin/{project}/ds:v0").aliases) == ["best"]
+
+    used = run_child(USE, project, "ds:latest", str(tmp_path / "used"), env=env, cwd=tmp_path)
+    assert used.returncode == 0, used.stderr[-3000:]
+    assert tree(tmp_path / "used") == {**files, "a.txt": b"alpha, second edition\n"}
+    assert [r.id for r in sdk.artifact(f"admin/{project}/ds:v1").used_by()] == [
+        printed(used, "RUN")
+    ]
+
+    fetched = run_child(
+        API_DOWNLOAD, f"{project}/ds:best", str(tmp_path / "api"), env=env, cwd=tmp_path
+    )
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    assert printed(fetched, "VERSION") == "v0"
+    assert printed(fetched, "ALIASES") == "best"
+    assert tree(tmp_path / "api") == files
+
+
+def test_xxh128_artifact(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbx")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {"one.txt": b"1" * 1000, "two.txt": b"2" * 2000}
+    data = _folder(tmp_path / "data", files)
+    logged = run_child(LOG, project, "x", str(data), "", "XXH128", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    version = sdk.artifact(f"admin/{project}/x:v0")
+    assert {e.extra.get("alg") for e in version.manifest.entries.values()} == {"XXH128"}
+    assert version.digest == printed(logged, "DIGEST")
+    assert tree(Path(version.download(root=str(tmp_path / "soko")))) == files
+
+
+def test_soko_logged_artifact_is_downloaded_by_wandb(
+    server: SokoServer, sdk: soko.Api, tmp_path: Path
+) -> None:
+    project = unique_project("wbs")
+    files = {"model.pt": b"\x00weights" * 1000, "cfg/params.json": b'{"depth": 4}'}
+    data = _folder(tmp_path / "data", files)
+    with soko.init(entity="admin", project=project, job_type="export") as run:
+        artifact = soko.Artifact("model", "model")
+        artifact.add_dir(str(data))
+        run.log_artifact(artifact, aliases=["prod"])
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    fetched = run_child(
+        API_DOWNLOAD, f"{project}/model:prod", str(tmp_path / "got"), env=env, cwd=tmp_path
+    )
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    assert tree(tmp_path / "got") == files
+    used = run_child(USE, project, "model:prod", str(tmp_path / "used"), env=env, cwd=tmp_path)
+    assert used.returncode == 0, used.stderr[-3000:]
+    assert tree(tmp_path / "used") == files
+    assert [r.id for r in sdk.artifact(f"admin/{project}/model:prod").used_by()] == [
+        printed(used, "RUN")
+    ]
+
+
+def test_a_wrong_key_fails_and_stores_nothing(
+    server: SokoServer, sdk: soko.Api, tmp_path: Path
+) -> None:
+    project = unique_project("wbk")
+    data = _folder(tmp_path / "data", {"f.txt": b"f"})
+    env = child_env(server, f"soko_{secrets.token_hex(6)}_{secrets.token_hex(32)}", tmp_path)
+    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode != 0
+    assert sdk.runs(f"admin/{project}") == []
+    with pytest.raises(NotFoundError):
+        sdk.artifact(f"admin/{project}/ds:latest")
+
+
+def test_a_viewer_cannot_log(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbv")
+    name = f"viewer-{secrets.token_hex(3)}"
+    key = server.new_user(name, {(name, "*"): "viewer", ("admin", project): "viewer"})
+    data = _folder(tmp_path / "data", {"f.txt": b"f"})
+    env = child_env(server, key, tmp_path / "home")
+    env["WANDB_ENTITY"] = "admin"
+    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode != 0
+    assert "403" in logged.stderr or "writer role" in logged.stderr
+    assert sdk.runs(f"admin/{project}") == []
+    with pytest.raises(NotFoundError):
+        sdk.artifact(f"admin/{project}/ds:latest")
