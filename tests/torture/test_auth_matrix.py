@@ -404,6 +404,14 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
             "DELETE", f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}"
         ),
     ),
+    ("PATCH", "/api/v1/projects/{entity}/{project}/automations/{automation_id}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "PATCH",
+            f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}",
+            json={"enabled": False},
+        ),
+    ),
     ("GET", "/api/v1/projects/{entity}/{project}/automations/{automation_id}/deliveries"): (
         "writer",
         lambda w, p, c: Call(

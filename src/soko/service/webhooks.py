@@ -81,7 +81,11 @@ def deliver_due(
                 automations.c.secret,
             )
             .join(automations, automations.c.id == deliveries.c.automation_id)
-            .where(deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= moment)
+            .where(
+                deliveries.c.status == PENDING,
+                deliveries.c.next_attempt_at <= moment,
+                automations.c.enabled.is_(True),
+            )
             .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=deliveries)
@@ -210,7 +214,10 @@ class DeliveryWorker:
 def has_pending(store: Store) -> bool:
     with store.engine.connect() as conn:
         found = conn.execute(
-            select(deliveries.c.id).where(deliveries.c.status == PENDING).limit(1)
+            select(deliveries.c.id)
+            .join(automations, automations.c.id == deliveries.c.automation_id)
+            .where(deliveries.c.status == PENDING, automations.c.enabled.is_(True))
+            .limit(1)
         ).first()
     return found is not None
 

@@ -156,6 +156,24 @@ def test_receiver_down_then_up_loses_nothing(store: Store, receiver: Receiver) -
     assert {d.status for d in automations.list_deliveries(store, automation)} == {DELIVERED}
 
 
+def test_a_disabled_automation_holds_its_pending_deliveries(
+    store: Store, receiver: Receiver
+) -> None:
+    automation = hook(store, receiver)
+    log(store, b"owed before disabling")
+    assert automations.set_enabled(store, automation, enabled=False).enabled is False
+    log(store, b"while disabled")
+    assert not webhooks.has_pending(store)
+    assert webhooks.drain(store) == 0 and receiver.received == []
+    [held] = automations.list_deliveries(store, automation)
+    assert held.status == PENDING
+    automations.set_enabled(store, automation, enabled=True)
+    assert webhooks.drain(store) == 1
+    assert receiver.event_ids() == {held.event_id}
+    with pytest.raises(NotFoundError):
+        automations.set_enabled(store, "no-such-automation", enabled=True)
+
+
 def test_back_off_doubles_to_five_minutes_and_gives_up_after_a_day() -> None:
     assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 9, 10, 40)] == [
         1, 2, 4, 256, 300, 300,
