@@ -224,6 +224,29 @@ def test_in_process_sender_delivers_after_a_commit(store: Store, receiver: Recei
     print(f"in-process delivery latency: {(time.perf_counter() - started) * 1000:.1f} ms")
 
 
+def test_the_server_worker_is_woken_by_a_commit_and_counts_its_attempts(
+    store: Store, receiver: Receiver
+) -> None:
+    hook(store, receiver)
+    outcomes: list[str] = []
+    # A poll far away: only the wake of the commit can send the event in time.
+    worker = webhooks.DeliveryWorker(
+        store,
+        interval=3600,
+        on_error=lambda exc: None,
+        on_attempt=lambda outcome, seconds: outcomes.append(outcome),
+    )
+    # Its first look, at start, finds nothing; then it waits for a wake.
+    worker.start()
+    try:
+        for n in range(3):
+            log(store, f"v{n}".encode())
+            assert len(receiver.wait_for(n + 1, timeout=30)) == n + 1
+    finally:
+        worker.stop()
+    assert outcomes == [webhooks.DELIVERED_NOW] * 3
+
+
 def test_bad_automations_are_refused(store: Store, receiver: Receiver) -> None:
     with pytest.raises(ValidationError, match="event"):
         hook(store, receiver, "deleted")
