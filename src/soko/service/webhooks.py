@@ -45,8 +45,9 @@ RETRY_WINDOW = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
 """How long a claimed row is left to its worker: longer than one POST can take."""
 BATCH = 50
-_COMMITTED_EVENTS = "soko_events_committed"
 EXIT_WAIT_SECONDS = 2.0
+_COMMITTED_EVENTS = "soko_events_committed"
+"""Left in a connection's ``info`` by a commit that wrote events, until it is checked in."""
 
 DELIVERED_NOW = "delivered"
 RETRYING = "retried"
