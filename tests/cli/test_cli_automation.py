@@ -1,5 +1,5 @@
-"""``soko automation ls/add/rm/deliveries``, run as the real executable against a real
-webhook receiver on a loopback port."""
+"""``soko automation ls/add/rm/enable/disable/deliveries``, run as the real executable
+against a real webhook receiver on a loopback port."""
 
 from __future__ import annotations
 
@@ -52,6 +52,17 @@ def test_add_deliver_list_and_remove(
     assert "delivered" in _ok(soko_cli, "automation", "deliveries", made["id"], "-p", "proj")
     assert made["id"] in _ok(soko_cli, "automation", "ls", "-p", "proj")
 
+    _ok(soko_cli, "automation", "disable", made["id"], "-p", "proj")
+    [listed] = json.loads(_ok(soko_cli, "automation", "ls", "-p", "proj", "--json"))
+    assert listed["enabled"] is False
+    _ok(soko_cli, "artifact", "put", str(make_tree({"b.txt": "b"})), "--name", "proj/ds",
+        "--type", "dataset")
+    assert len(json.loads(
+        _ok(soko_cli, "automation", "deliveries", made["id"], "-p", "proj", "--json")
+    )) == 1
+    _ok(soko_cli, "automation", "enable", made["id"], "-p", "proj")
+    assert "yes" in _ok(soko_cli, "automation", "ls", "-p", "proj")
+
     _ok(soko_cli, "automation", "rm", made["id"], "-p", "proj")
     assert json.loads(_ok(soko_cli, "automation", "ls", "-p", "proj", "--json")) == []
 
@@ -62,3 +73,4 @@ def test_mistakes_are_one_line(soko_cli: RunSoko, receiver: Receiver) -> None:
         soko_cli("automation", "add", "alias_added", "not-a-url", "-p", "proj"), code=2
     )
     assert_user_error(soko_cli("automation", "rm", "nope", "-p", "proj"), code=3)
+    assert_user_error(soko_cli("automation", "disable", "nope", "-p", "proj"), code=3)

@@ -97,7 +97,9 @@ def test_roles_on_a_registry_decide_who_reads_and_who_links(
     assert (root / "w.bin").read_bytes() == b"weights"
     with soko.init(entity=team, project=unique_project()) as run:
         assert run.use_artifact(f"{registry_project}/coll:latest").is_link
-    assert [r.name for r in soko.Api().registries()] == [registry]
+    # The reader has roles in the default organisation: a member, it sees the registries
+    # visible to the organisation (model, dataset) besides the restricted one it was given.
+    assert registry in {r.name for r in soko.Api().registries()}
     assert soko.Api().registry(registry).visibility == "restricted"
     with pytest.raises(PermissionDeniedError):
         soko.Api().registry(registry).delete()
@@ -115,3 +117,93 @@ def test_roles_on_a_registry_decide_who_reads_and_who_links(
     with pytest.raises(PermissionDeniedError):
         soko.Api().registry(registry)
     assert registry not in {r.name for r in soko.Api().registries()}
+
+
+def test_visibility_and_registry_roles_decide_who_reads_links_and_edits(
+    soko_server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, team, elsewhere = _fresh("org"), _fresh("team"), _fresh("other")
+    opened, closed = _fresh("open"), _fresh("closed")
+    open_project, closed_project = f"wandb-registry-{opened}", f"wandb-registry-{closed}"
+    with soko_server.client() as admin:
+        assert admin.post("/organisations", json={"name": org}).status_code == 201
+        moved = admin.put(f"/entities/{team}/organisation", json={"organisation": org})
+        assert moved.status_code == 204, moved.text
+    project = unique_project()
+    point_sdk_at(
+        soko_server, soko_server.admin_key, tmp_path=tmp_path / "a", monkeypatch=monkeypatch
+    )
+    api = soko.Api(overrides={"entity": team})
+    api.create_registry(opened, visibility="organization")
+    api.create_registry(closed, visibility="restricted")
+    source = _log(team, project, b"weights", tmp_path / "src")
+    source.link(f"{open_project}/coll", aliases=["prod"])
+    source.link(f"{closed_project}/coll", aliases=["prod"])
+
+    # A member of the organisation: a role on one of its entities, none on a registry.
+    member = soko_server.new_user(_fresh("member"), {(team, project): "writer"})
+    # Granted roles on the restricted registry, by W&B's names: Viewer, Member, Admin.
+    viewer = soko_server.new_user(_fresh("viewer"), {(org, closed_project): "viewer"})
+    linker = soko_server.new_user(
+        _fresh("linker"), {(org, closed_project): "member", (team, project): "viewer"}
+    )
+    owner = soko_server.new_user(_fresh("owner"), {(org, closed_project): "admin"})
+    # A user of another organisation (the default one).
+    outsider = soko_server.new_user(_fresh("outsider"), {(elsewhere, "*"): "admin"})
+
+    def as_user(key: str, name: str) -> soko.Api:
+        point_sdk_at(soko_server, key, tmp_path=tmp_path / name, monkeypatch=monkeypatch)
+        return soko.Api(overrides={"entity": team})
+
+    api = as_user(member, "member")
+    assert api.artifact(f"{open_project}/coll:prod").source_artifact.id == source.id
+    assert api.registry(opened).visibility == "organization"
+    listed = {r.name for r in api.registries()}
+    assert opened in listed and {"model", "dataset"} <= listed and closed not in listed
+    with pytest.raises(PermissionDeniedError):
+        api.artifact(f"{closed_project}/coll:prod")
+    with pytest.raises(PermissionDeniedError):
+        api.registry(closed)
+    # Membership reads; linking, unlinking and editing need a role on the registry.
+    with pytest.raises(PermissionDeniedError):
+        api.artifact(f"{team}/{project}/clf:v0").link(f"{open_project}/other")
+    with pytest.raises(PermissionDeniedError):
+        api.artifact(f"{open_project}/coll:prod").unlink()
+    registry = api.registry(opened)
+    registry.description = "mine now"
+    with pytest.raises(PermissionDeniedError):
+        registry.save()
+
+    api = as_user(viewer, "viewer")
+    assert api.artifact(f"{closed_project}/coll:prod").is_link
+    # A role on the organisation's entity makes a member: the open registry reads too.
+    assert {opened, closed} <= {r.name for r in api.registries()}
+    with pytest.raises(PermissionDeniedError):
+        api.artifact(f"{closed_project}/coll:prod").unlink()
+
+    api = as_user(linker, "linker")
+    link = api.artifact(f"{team}/{project}/clf:v0").link(f"{closed_project}/other", aliases=["x"])
+    assert (link.project, link.version, link.aliases) == (closed_project, "v0", ["latest", "x"])
+    link.unlink()
+    with pytest.raises(NotFoundError):
+        api.artifact(f"{closed_project}/other:x")
+    with pytest.raises(PermissionDeniedError):
+        api.registry(closed).delete()
+
+    api = as_user(outsider, "outsider")
+    with pytest.raises(PermissionDeniedError):
+        api.artifact(f"{org}/{open_project}/coll:prod")
+    assert opened not in {r.name for r in api.registries(organization=org)}
+
+    api = as_user(owner, "owner")
+    registry = api.registry(closed)
+    registry.visibility = "organization"
+    registry.save()
+    # From the next request on, every member reads it.
+    api = as_user(member, "member-again")
+    assert api.artifact(f"{closed_project}/coll:prod").source_artifact.id == source.id
+    api = as_user(owner, "owner-again")
+    api.registry(closed).delete()
+    api = as_user(member, "member-last")
+    with pytest.raises(NotFoundError):
+        api.registry(closed)

@@ -142,9 +142,11 @@ def _victim_role(w: World, p: Project) -> None:
 
 
 def _registry(w: World) -> str:
-    """A fresh registry, made by the admin."""
+    """A fresh restricted registry, made by the admin: only roles granted on it reach it."""
     name = f"r{w.fresh()}"
-    made = w.admin.post("/registries", json={"name": name, "entity": ENTITY})
+    made = w.admin.post(
+        "/registries", json={"name": name, "entity": ENTITY, "visibility": "restricted"}
+    )
     assert made.status_code == 200, made.text
     return name
 
@@ -354,7 +356,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         lambda w, p, c: Call("GET", f"{_v(p)}/links"),
     ),
     # Registries live in the organisation's entity: roles on the team's projects give none
-    # on them, so only a server admin (or a role granted on the registry) may act.
+    # on a restricted one, so only a server admin (or a role granted on it) may act. (A
+    # registry visible to the organisation is read by its members: test_server_registries.)
     ("GET", "/api/v1/registries"): (
         "authenticated",
         lambda w, p, c: Call("GET", "/registries", params={"entity": ENTITY}),
@@ -399,6 +402,14 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         "writer",
         lambda w, p, c: Call(
             "DELETE", f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}"
+        ),
+    ),
+    ("PATCH", "/api/v1/projects/{entity}/{project}/automations/{automation_id}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "PATCH",
+            f"/projects/{ENTITY}/{p.name}/automations/{_automation(w, p)}",
+            json={"enabled": False},
         ),
     ),
     ("GET", "/api/v1/projects/{entity}/{project}/automations/{automation_id}/deliveries"): (

@@ -1,5 +1,5 @@
-"""``soko automation ls/add/rm/deliveries``: webhooks on events of a project or registry,
-through the same SDK calls as ``soko.Api()``."""
+"""``soko automation ls/add/rm/enable/disable/deliveries``: webhooks on events of a project
+or registry, through the same SDK calls as ``soko.Api()``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from soko.cli.output import message, print_json, print_table
+from soko.errors import NotFoundError
 
 
 def register(commands: Any) -> None:
@@ -42,6 +43,19 @@ def register(commands: Any) -> None:
     rm.add_argument("--project", "-p", default=None, help=project_help)
     rm.set_defaults(handler=rm_command)
 
+    for verb, enabled, doing in (
+        ("enable", True, "send webhooks again"),
+        ("disable", False, "stop sending webhooks; what is pending waits"),
+    ):
+        switch = sub.add_parser(
+            verb,
+            help=f"{verb} an automation",
+            description=f"{verb.capitalize()} automation ID: {doing}.",
+        )
+        switch.add_argument("id", metavar="ID")
+        switch.add_argument("--project", "-p", default=None, help=project_help)
+        switch.set_defaults(handler=switch_command, enabled=enabled)
+
     deliveries = sub.add_parser(
         "deliveries",
         help="list an automation's deliveries",
@@ -67,8 +81,17 @@ def ls_command(args: argparse.Namespace) -> int:
         print_json([_json(a) for a in found])
         return 0
     print_table(
-        ["ID", "EVENT", "SCOPE", "URL"],
-        [[a.id, a.event, f"{a.project}/{a.collection or '*'}", a.url] for a in found],
+        ["ID", "EVENT", "SCOPE", "URL", "ENABLED"],
+        [
+            [
+                a.id,
+                a.event,
+                f"{a.project}/{a.collection or '*'}",
+                a.url,
+                "yes" if a.enabled else "no",
+            ]
+            for a in found
+        ],
     )
     return 0
 
@@ -92,6 +115,20 @@ def rm_command(args: argparse.Namespace) -> int:
 
     Api().delete_automation(args.id, project=args.project)
     message(f"Removed automation {args.id}")
+    return 0
+
+
+def switch_command(args: argparse.Namespace) -> int:
+    from soko.sdk.api import Api
+
+    api = Api()
+    found = [a for a in api.automations(args.project) if a.id == args.id]
+    if not found:
+        raise NotFoundError(f"No automation with id {args.id!r} in that project.")
+    automation = found[0]
+    automation.enabled = args.enabled
+    api.update_automation(automation)
+    message(f"{'Enabled' if args.enabled else 'Disabled'} automation {args.id}")
     return 0
 
 

@@ -219,6 +219,12 @@ class Automations(Protocol):
 
     def list_automations(self, entity: str, project: str) -> list[AutomationRecord]: ...
     def delete_automation(self, entity: str, project: str, automation_id: str) -> None: ...
+    def update_automation(
+        self, entity: str, project: str, automation_id: str, *, enabled: bool
+    ) -> AutomationRecord:
+        """Enable or disable it; a disabled one sends nothing (its pending deliveries wait)."""
+        ...
+
     def list_deliveries(
         self, entity: str, project: str, automation_id: str, *, status: str | None = None
     ) -> list[DeliveryRecord]:

@@ -42,6 +42,17 @@ class HttpAutomations:
             "DELETE", f"{_base(entity, project)}/{_q(automation_id)}", idempotent=False
         )
 
+    def update_automation(
+        self, entity: str, project: str, automation_id: str, *, enabled: bool
+    ) -> AutomationRecord:
+        data = self.session.json(
+            "PATCH",
+            f"{_base(entity, project)}/{_q(automation_id)}",
+            json={"enabled": enabled},
+            idempotent=True,
+        )
+        return AutomationOut.model_validate(data).to_record()
+
     def list_deliveries(
         self, entity: str, project: str, automation_id: str, *, status: str | None = None
     ) -> list[DeliveryRecord]:

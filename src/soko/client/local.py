@@ -367,6 +367,14 @@ class LocalBackend:
         self._automation_of(entity, project, automation_id)
         automations.delete_automation(self.store, automation_id)
 
+    def update_automation(
+        self, entity: str, project: str, automation_id: str, *, enabled: bool
+    ) -> AutomationRecord:
+        self._automation_of(entity, project, automation_id)
+        record = automations.set_enabled(self.store, automation_id, enabled=enabled)
+        self._send_events()
+        return record
+
     def list_deliveries(
         self, entity: str, project: str, automation_id: str, *, status: str | None = None
     ) -> list[DeliveryRecord]:

@@ -6,9 +6,35 @@ the payload and how to check its signature.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+
 from soko.client.backend import Backend
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.errors import ValidationError
+
+
+@dataclass
+class Automation:
+    """An automation as the SDK gives it: set :attr:`enabled` and pass it to
+    :meth:`AutomationsApi.update_automation`, as W&B's ``automation.enabled = False;
+    api.update_automation(automation)``."""
+
+    id: str
+    entity: str
+    project: str
+    collection: str | None
+    event: str
+    url: str
+    enabled: bool
+    created_at: datetime
+    secret: str | None = None
+    """Given back only by the call that made the automation."""
+
+    @classmethod
+    def of(cls, record: AutomationRecord) -> Automation:
+        return cls(**dataclasses.asdict(record))
 
 
 class AutomationsApi:
@@ -35,22 +61,40 @@ class AutomationsApi:
         project: str | None = None,
         collection: str | None = None,
         secret: str | None = None,
-    ) -> AutomationRecord:
+    ) -> Automation:
         """Call the webhook *url* on *event* (``version_created`` or ``alias_added``) of
         *project* (``[entity/]project``, or a registry's ``wandb-registry-<name>``), or of
         its collection *collection* only. The record carries the signing secret (made when
         none is given) this once."""
         entity, name = self._where(project)
-        return self._backend.create_automation(
-            entity=entity, project=name, event=event, url=url, collection=collection, secret=secret
+        return Automation.of(
+            self._backend.create_automation(
+                entity=entity,
+                project=name,
+                event=event,
+                url=url,
+                collection=collection,
+                secret=secret,
+            )
         )
 
-    def automations(self, project: str | None = None) -> list[AutomationRecord]:
+    def automations(self, project: str | None = None) -> list[Automation]:
         """The automations of *project* (secrets left out)."""
-        return self._backend.list_automations(*self._where(project))
+        return [Automation.of(r) for r in self._backend.list_automations(*self._where(project))]
+
+    def update_automation(self, automation: Automation) -> Automation:
+        """Save what may change of *automation*: whether it is :attr:`~Automation.enabled`.
+        A disabled automation matches no event, and what it had pending waits, unsent,
+        until it is enabled again."""
+        if not isinstance(automation, Automation):
+            raise ValidationError("update_automation takes an Automation from the Api.")
+        record = self._backend.update_automation(
+            automation.entity, automation.project, automation.id, enabled=automation.enabled
+        )
+        return Automation.of(record)
 
     def delete_automation(
-        self, automation: AutomationRecord | str, project: str | None = None
+        self, automation: Automation | AutomationRecord | str, project: str | None = None
     ) -> None:
         """Remove an automation (a record, or an id of *project*'s) and its deliveries."""
         entity, name, automation_id = self._named(automation, project)
@@ -58,7 +102,7 @@ class AutomationsApi:
 
     def deliveries(
         self,
-        automation: AutomationRecord | str,
+        automation: Automation | AutomationRecord | str,
         project: str | None = None,
         status: str | None = None,
     ) -> list[DeliveryRecord]:
@@ -67,9 +111,9 @@ class AutomationsApi:
         return self._backend.list_deliveries(entity, name, automation_id, status=status)
 
     def _named(
-        self, automation: AutomationRecord | str, project: str | None
+        self, automation: Automation | AutomationRecord | str, project: str | None
     ) -> tuple[str, str, str]:
-        if isinstance(automation, AutomationRecord):
+        if isinstance(automation, Automation | AutomationRecord):
             return automation.entity, automation.project, automation.id
         entity, name = self._where(project)
         return entity, name, automation

@@ -54,10 +54,10 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
-        lifespan=_deliveries(store),
+        lifespan=_deliveries(store, metrics := Metrics()),
     )
     app.state.soko = ServerState(store=store, config=config)
-    app.state.metrics = metrics = Metrics()
+    app.state.metrics = metrics
     errors.install(app)
     modules = (
         health, admin, maintenance, blobs, downloads, versions, runs, registries, automations
@@ -78,7 +78,7 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     return app
 
 
-def _deliveries(store: Store) -> Any:
+def _deliveries(store: Store, metrics: Metrics) -> Any:
     """The app's lifespan: a worker sending the webhooks of automations runs while the app
     serves (each worker process of a server has one; they share the rows)."""
     log = logging.getLogger("soko.webhooks")
@@ -86,7 +86,9 @@ def _deliveries(store: Store) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = DeliveryWorker(
-            store, on_error=lambda exc: log.error("webhook delivery failed: %s", exc)
+            store,
+            on_error=lambda exc: log.error("webhook delivery failed: %s", exc),
+            on_attempt=metrics.webhook_attempt,
         )
         worker.start()
         try:

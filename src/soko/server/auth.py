@@ -8,10 +8,17 @@ so a copy of the database yields no key. Roles, in increasing power:
 - ``admin``: also grant and revoke roles on the project.
 
 A role is granted per ``(entity, project)``, or per entity with project ``*``. A server
-admin (``users.is_admin``) may do everything. Blobs are content-addressed and stored once for
-all projects, but uploaded *for* a project (writer role there), and a commit may name only
-blobs its project has proven it holds (``soko.service.possession``); reading one needs the
-viewer role on a project whose version names it.
+admin (``users.is_admin``) may do everything. A registry is the project
+``wandb-registry-<name>`` of its organisation's entity, so these roles are its roles (W&B's
+registry Viewer, Member and Admin are ``viewer``, ``writer`` and ``admin``); a registry of
+``organization`` visibility is also read by every member of its organisation, a user with a
+role on an entity it holds (or on the organisation's own entity), as in W&B, while a
+``restricted`` one is read only by those granted a role on it.
+
+Blobs are content-addressed and stored once for all projects, but uploaded *for* a project
+(writer role there), and a commit may name only blobs its project has proven it holds
+(``soko.service.possession``); reading one needs the viewer role on a project whose version
+names it.
 
 A key may carry an expiry (``api_keys.expires_at``), and a user may be disabled
 (``users.disabled_at``): both refuse the key from the next request on, with a 401 that
@@ -47,6 +54,7 @@ from soko.errors import (
 )
 from soko.metadata.schema import api_keys, project_roles, users
 from soko.service.catalog import now
+from soko.service.registries import memberships, registry_name
 from soko.wire.auth import ROLES, KeyInfo, KeyOrigin, Role, RoleOut, UserOut
 
 ADMIN_USER = "admin"
@@ -90,6 +98,10 @@ class Principal:
     name: str
     admin: bool
     roles: Mapping[tuple[str, str], Role] = field(default_factory=dict)
+    organisations: frozenset[str] = frozenset()
+    """The organisations the user is a member of: those holding an entity it has a role on."""
+    restricted: frozenset[tuple[str, str]] = frozenset()
+    """``(organisation, project)`` of the restricted registries of those organisations."""
 
     def role_on(self, entity: str, project: str) -> Role | None:
         """The strongest role this user holds on the project (a ``*`` grant counts)."""
@@ -103,7 +115,17 @@ class Principal:
         if self.admin:
             return True
         held = self.role_on(entity, project)
-        return held is not None and _RANK[held] >= _RANK[role]
+        if held is not None and _RANK[held] >= _RANK[role]:
+            return True
+        return role == "viewer" and self._reads_as_member(entity, project)
+
+    def _reads_as_member(self, entity: str, project: str) -> bool:
+        """A registry of ``organization`` visibility is read by all of its organisation."""
+        return (
+            registry_name(project) is not None
+            and entity in self.organisations
+            and (entity, project) not in self.restricted
+        )
 
     def require(self, entity: str, project: str, role: Role) -> None:
         if not self.may(entity, project, role):
@@ -147,8 +169,7 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
             )
         if row.disabled_at is not None:
             raise AuthenticationError(f"The user {row.name!r} is disabled on this server.")
-        roles = _roles_of(conn, row.id)
-    return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
+        return _principal(conn, row)
 
 
 def _roles_of(conn: Connection, user_id: int) -> dict[tuple[str, str], Role]:
@@ -162,6 +183,25 @@ def _roles_of(conn: Connection, user_id: int) -> dict[tuple[str, str], Role]:
     }
 
 
+def _principal(conn: Connection, row: Any) -> Principal:
+    """The principal of user *row* (id, name, is_admin): its roles, and the organisations
+    and restricted registries those roles reach."""
+    roles = _roles_of(conn, row.id)
+    organisations, restricted = (
+        memberships(conn, {entity for entity, _ in roles})
+        if roles and not row.is_admin
+        else (frozenset(), frozenset())
+    )
+    return Principal(
+        user_id=row.id,
+        name=row.name,
+        admin=bool(row.is_admin),
+        roles=roles,
+        organisations=organisations,
+        restricted=restricted,
+    )
+
+
 def principal_of(engine: Engine, user_id: int) -> Principal:
     """The user *user_id* as it is now, for a request that carries a URL signed for it
     instead of a key; AuthenticationError when it was removed or disabled since."""
@@ -173,8 +213,7 @@ def principal_of(engine: Engine, user_id: int) -> Principal:
         ).first()
         if row is None or row.disabled_at is not None:
             raise AuthenticationError("The user this URL was signed for may no longer use it.")
-        roles = _roles_of(conn, row.id)
-    return Principal(user_id=row.id, name=row.name, admin=bool(row.is_admin), roles=roles)
+        return _principal(conn, row)
 
 
 def _user_id(engine: Engine, name: str) -> int:

@@ -88,6 +88,24 @@ class Metrics:
             "content it holds already)",
             registry=self.registry,
         )
+        self.webhook_attempts = Counter(
+            "soko_webhook_attempts",
+            "Webhook deliveries attempted by this server's workers, by outcome: delivered, "
+            "retried (failed, to be tried again) or failed (given up)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.webhook_duration = Histogram(
+            "soko_webhook_attempt_duration_seconds",
+            "Time from a webhook request's start to its answer (or error)",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        """Count one attempt of the delivery worker (soko.service.webhooks.OnAttempt)."""
+        self.webhook_attempts.labels(outcome).inc()
+        self.webhook_duration.observe(seconds)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format (summed over processes in multiprocess

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, or_, select
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
 from soko.core.automations import (
     DELIVERY_STATES,
@@ -136,6 +136,23 @@ def get_automation(store: Store, automation_id: str) -> AutomationRecord:
         row = conn.execute(select(automations).where(automations.c.id == automation_id)).first()
     if row is None:
         raise NotFoundError(f"No automation with id {automation_id!r}.")
+    return _record(row)
+
+
+def set_enabled(store: Store, automation_id: str, *, enabled: bool) -> AutomationRecord:
+    """Enable or disable an automation. A disabled one matches no event, and the
+    deliveries it had pending wait, unsent, until it is enabled again (within their retry
+    window), so that disabling a webhook for a while loses nothing already owed to it."""
+    with store.engine.begin() as conn:
+        changed = conn.execute(
+            update(automations).where(automations.c.id == automation_id).values(enabled=enabled)
+        )
+        if changed.rowcount == 0:
+            raise NotFoundError(f"No automation with id {automation_id!r}.")
+        if enabled:
+            # Wakes a server's worker for the deliveries that waited (see emit).
+            conn.info[EVENTS_WRITTEN] = True
+        row = conn.execute(select(automations).where(automations.c.id == automation_id)).one()
     return _record(row)
 
 

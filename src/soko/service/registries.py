@@ -10,7 +10,7 @@ organisation, as in W&B; others are made with :func:`create_registry`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
@@ -65,6 +65,43 @@ def organisation_of(conn: Connection, entity: str) -> str:
         .where(entities.c.name == entity)
     ).scalar()
     return found or DEFAULT_ORGANISATION
+
+
+def memberships(
+    conn: Connection, entity_names: Iterable[str]
+) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    """The organisations holding *entity_names* (an organisation's own entity counts), and
+    ``(organisation, project)`` of their ``restricted`` registries: who may read what on a
+    server, where a role on an entity makes its holder a member of its organisation."""
+    names = set(entity_names)
+    if not names:
+        return frozenset(), frozenset()
+    own = set(
+        conn.execute(select(organisations.c.name).where(organisations.c.name.in_(names))).scalars()
+    )
+    held = {
+        row.entity: row.organisation
+        for row in conn.execute(
+            select(entities.c.name.label("entity"), organisations.c.name.label("organisation"))
+            .join(organisations, organisations.c.id == entities.c.organisation_id)
+            .where(entities.c.name.in_(names - own))
+        )
+    }
+    found = frozenset(
+        name
+        if name in own or name == DEFAULT_ORGANISATION
+        else held.get(name, DEFAULT_ORGANISATION)
+        for name in names
+    )
+    restricted = frozenset(
+        (row.organisation, REGISTRY_PREFIX + row.name)
+        for row in conn.execute(
+            select(registries.c.organisation, registries.c.name).where(
+                registries.c.organisation.in_(found), registries.c.visibility == "restricted"
+            )
+        )
+    )
+    return found, restricted
 
 
 def _organisation_id(conn: Connection, name: str) -> int | None:

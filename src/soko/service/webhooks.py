@@ -46,6 +46,16 @@ LEASE = timedelta(seconds=60)
 """How long a claimed row is left to its worker: longer than one POST can take."""
 BATCH = 50
 EXIT_WAIT_SECONDS = 2.0
+_COMMITTED_EVENTS = "soko_events_committed"
+"""Left in a connection's ``info`` by a commit that wrote events, until it is checked in."""
+
+DELIVERED_NOW = "delivered"
+RETRYING = "retried"
+GIVEN_UP = "failed"
+OnAttempt = Callable[[str, float], None]
+"""Told of each attempt: its outcome (:data:`DELIVERED_NOW`, :data:`RETRYING` when it failed
+and will be tried again, :data:`GIVEN_UP` when it failed for good) and its duration in
+seconds. A server counts them into its metrics."""
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -65,6 +75,7 @@ def deliver_due(
     at: datetime | None = None,
     client: httpx.Client | None = None,
     limit: int = BATCH,
+    on_attempt: OnAttempt | None = None,
 ) -> int:
     """Attempt up to *limit* deliveries due at *at* (default: now); returns how many were
     attempted. *at* lets a caller (a test) stand at a later time instead of waiting."""
@@ -81,7 +92,11 @@ def deliver_due(
                 automations.c.secret,
             )
             .join(automations, automations.c.id == deliveries.c.automation_id)
-            .where(deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= moment)
+            .where(
+                deliveries.c.status == PENDING,
+                deliveries.c.next_attempt_at <= moment,
+                automations.c.enabled.is_(True),
+            )
             .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=deliveries)
@@ -101,14 +116,16 @@ def deliver_due(
     http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
     try:
         for row in claimed:
-            _attempt(store, http, row, moment)
+            outcome, seconds = _attempt(store, http, row, moment)
+            if on_attempt is not None:
+                on_attempt(outcome, seconds)
     finally:
         if own:
             http.close()
     return len(claimed)
 
 
-def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> None:
+def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> tuple[str, float]:
     import httpx  # loaded by deliver_due already
 
     body = row.payload.encode()
@@ -128,7 +145,9 @@ def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> No
             error = f"HTTP {code}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
-    latency = (time.perf_counter() - started) * 1000
+    seconds = time.perf_counter() - started
+    latency = seconds * 1000
+    outcome = DELIVERED_NOW
     attempts = row.attempts + 1
     values: dict[str, Any] = {
         "attempts": attempts,
@@ -143,17 +162,20 @@ def _attempt(store: Store, http: httpx.Client, row: Any, moment: datetime) -> No
         retry_at = moment + backoff(attempts)
         if retry_at > utc(row.created_at) + RETRY_WINDOW:
             values["status"] = FAILED
+            outcome = GIVEN_UP
         else:
             values["next_attempt_at"] = retry_at
+            outcome = RETRYING
     with store.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+    return outcome, seconds
 
 
-def drain(store: Store, *, at: datetime | None = None) -> int:
+def drain(store: Store, *, at: datetime | None = None, on_attempt: OnAttempt | None = None) -> int:
     """Attempt every delivery due at *at*, batch after batch; returns how many."""
     total = 0
     while True:
-        done = deliver_due(store, at=at)
+        done = deliver_due(store, at=at, on_attempt=on_attempt)
         total += done
         if done < BATCH:
             return total
@@ -164,9 +186,15 @@ class DeliveryWorker:
     :meth:`wake` is called (after a commit). :meth:`stop` ends it between batches."""
 
     def __init__(
-        self, store: Store, *, interval: float = 1.0, on_error: Callable[[Exception], None]
+        self,
+        store: Store,
+        *,
+        interval: float = 1.0,
+        on_error: Callable[[Exception], None],
+        on_attempt: OnAttempt | None = None,
     ) -> None:
         self._store = store
+        self._on_attempt = on_attempt
         self._interval = interval
         self._on_error = on_error
         self._wake = threading.Event()
@@ -176,12 +204,17 @@ class DeliveryWorker:
     def start(self) -> None:
         event.listen(self._store.engine, "commit", self._on_commit)
         event.listen(self._store.engine, "rollback", self._on_rollback)
+        event.listen(self._store.engine, "checkin", self._on_checkin)
         self._thread.start()
 
     def _on_commit(self, conn: Connection) -> None:
-        # Fired just before the commit: the worker's first look may come too early on
-        # PostgreSQL, and its next poll finds the rows then.
+        # Fired just before the commit, when the worker could not see the rows yet: it is
+        # woken once the connection goes back to the pool, after the commit.
         if conn.info.pop(EVENTS_WRITTEN, False):
+            conn.info[_COMMITTED_EVENTS] = True
+
+    def _on_checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_COMMITTED_EVENTS, False):
             self._wake.set()
 
     def _on_rollback(self, conn: Connection) -> None:
@@ -193,6 +226,7 @@ class DeliveryWorker:
     def stop(self, timeout: float = TIMEOUT_SECONDS + 5) -> None:
         event.remove(self._store.engine, "commit", self._on_commit)
         event.remove(self._store.engine, "rollback", self._on_rollback)
+        event.remove(self._store.engine, "checkin", self._on_checkin)
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout)
@@ -201,7 +235,7 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                drain(self._store)
+                drain(self._store, on_attempt=self._on_attempt)
             except Exception as exc:  # a database hiccup must not end the worker
                 self._on_error(exc)
             self._wake.wait(self._interval)
@@ -210,7 +244,10 @@ class DeliveryWorker:
 def has_pending(store: Store) -> bool:
     with store.engine.connect() as conn:
         found = conn.execute(
-            select(deliveries.c.id).where(deliveries.c.status == PENDING).limit(1)
+            select(deliveries.c.id)
+            .join(automations, automations.c.id == deliveries.c.automation_id)
+            .where(deliveries.c.status == PENDING, automations.c.enabled.is_(True))
+            .limit(1)
         ).first()
     return found is not None
 

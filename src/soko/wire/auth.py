@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from soko.core.names import NAME_MAX_LENGTH
 from soko.wire.base import WireModel
@@ -75,12 +75,18 @@ class KeyList(WireModel):
     keys: list[KeyInfo]
 
 
+def _w_and_b_role(value: object) -> object:
+    # W&B calls a registry's writers "Member"; a grant written that way means writer.
+    return "writer" if value == "member" else value
+
+
 class RoleIn(WireModel):
-    """``project`` ``*`` grants the role on every project of the entity."""
+    """``project`` ``*`` grants the role on every project of the entity; ``member`` (W&B's
+    name on a registry) is taken for ``writer``."""
 
     entity: ProjectName
     project: ProjectName
-    role: Role
+    role: Annotated[Role, BeforeValidator(_w_and_b_role)]
 
 
 class RoleOut(WireModel):

@@ -25,6 +25,12 @@ class AutomationIn(WireModel):
     secret: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[!-~]+$")
 
 
+class AutomationPatch(WireModel):
+    """A disabled automation sends nothing; its pending deliveries wait until enabled."""
+
+    enabled: bool
+
+
 class AutomationOut(WireModel):
     id: str
     entity: str

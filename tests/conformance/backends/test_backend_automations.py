@@ -75,6 +75,30 @@ def test_links_and_aliases_in_a_registry(backend: Backend, receiver: Receiver) -
     assert not {a.id for a in api.automations(registry)} & {created.id, aliased.id}
 
 
+def test_a_disabled_automation_sends_nothing_until_enabled(
+    backend: Backend, receiver: Receiver
+) -> None:
+    api = soko.Api()
+    made = api.create_automation("version_created", receiver.url)
+    # As W&B: set the flag on the automation, then save it through the Api.
+    made.enabled = False
+    assert api.update_automation(made).enabled is False
+    [listed] = api.automations()
+    assert listed.enabled is False
+    backend.log("data", {"f.txt": "while disabled"})
+    # Events are written with the commit: a disabled automation matched none.
+    assert api.deliveries(made) == []
+
+    listed.enabled = True
+    assert api.update_automation(listed).enabled is True
+    after = backend.log("data", {"f.txt": "enabled again"})
+    [got] = receiver.wait_for(1)
+    assert got.payload["version_id"] == after.id
+    assert [d.event_id for d in api.deliveries(made)] == [got.headers["X-Soko-Event-Id"]]
+    with pytest.raises(ValidationError):
+        api.update_automation(made.id)  # type: ignore[arg-type]
+
+
 def test_bad_automations_are_refused(backend: Backend, receiver: Receiver) -> None:
     api = soko.Api()
     with pytest.raises(ValidationError):

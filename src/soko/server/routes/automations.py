@@ -19,6 +19,7 @@ from soko.wire.automations import (
     AutomationIn,
     AutomationList,
     AutomationOut,
+    AutomationPatch,
     DeliveryList,
     DeliveryOut,
     Status,
@@ -77,6 +78,24 @@ def delete_automation(
     _own(state, entity, project, automation_id)
     automations.delete_automation(state.store, automation_id)
     return Response(status_code=204)
+
+
+@router.patch(_BASE + "/{automation_id}")
+def update_automation(
+    entity: ProjectName,
+    project: ProjectName,
+    automation_id: AutomationId,
+    body: AutomationPatch,
+    state: State,
+    caller: Caller,
+) -> AutomationOut:
+    """Enable or disable an automation (secret left out)."""
+    entity = home_entity(state.store, entity, project)
+    caller.require(entity, project, "writer")
+    _own(state, entity, project, automation_id)
+    return AutomationOut.of(
+        automations.set_enabled(state.store, automation_id, enabled=body.enabled)
+    )
 
 
 @router.get(_BASE + "/{automation_id}/deliveries")
