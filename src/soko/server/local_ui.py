@@ -27,9 +27,7 @@ def serve_local_ui(port: int) -> int:
     root = settings.load().soko_dir
     database = root / "soko.db"
     if not database.is_file():
-        raise StoreError(
-            f"There is no soko store at {root} yet (SOKO_DIR): log an artifact first."
-        )
+        raise StoreError(f"There is no soko store at {root} yet (SOKO_DIR): log an artifact first.")
     store = Store(open_engine(sqlite_url(database)), LocalBlobStore(root / "store"))
     config = ServerConfig(db_url=sqlite_url(database), store_url=str(root / "store"))
     sock = _bind(HOST, port)

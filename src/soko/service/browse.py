@@ -124,9 +124,7 @@ def collection_page(
             .where(and_(*where))
         )
         ordering = (
-            (updated.desc(), collections.c.name)
-            if order == "updated"
-            else (collections.c.name,)
+            (updated.desc(), collections.c.name) if order == "updated" else (collections.c.name,)
         )
         total = conn.execute(
             select(func.count()).select_from(collections).where(and_(*where))
@@ -220,9 +218,7 @@ class Neighbourhood:
     """Whether the walk stopped at ``max_nodes`` before its last hop."""
 
 
-def _edges_touching(
-    conn: Connection, nodes: Iterable[str], *, upstream: bool
-) -> Sequence[Any]:
+def _edges_touching(conn: Connection, nodes: Iterable[str], *, upstream: bool) -> Sequence[Any]:
     """Lineage rows that lead into (*upstream*) or out of the given nodes."""
     run_ids = [n[4:] for n in nodes if n.startswith("run:")]
     version_ids = [n[8:] for n in nodes if n.startswith("version:")]
@@ -240,9 +236,7 @@ def _edges_touching(
     if not conditions:
         return []
     return conn.execute(
-        select(lineage.c.run_id, lineage.c.version_id, lineage.c.direction).where(
-            or_(*conditions)
-        )
+        select(lineage.c.run_id, lineage.c.version_id, lineage.c.direction).where(or_(*conditions))
     ).all()
 
 

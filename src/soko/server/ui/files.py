@@ -42,6 +42,8 @@ class FileTree:
 
     manifest: Manifest
     children: dict[str, list[Folder | Entry]] = field(default_factory=dict)
+    references: list[Entry] = field(default_factory=list)
+    """The entries whose bytes live elsewhere (a URI), by path."""
 
     @classmethod
     def of(cls, manifest: Manifest) -> FileTree:
@@ -65,7 +67,10 @@ class FileTree:
                 subfolders.setdefault(parent, []).append(
                     Folder(name, folder, sizes[folder], counts[folder])
                 )
-        tree = cls(manifest)
+        tree = cls(
+            manifest,
+            references=sorted((e for e in manifest if e.is_reference), key=lambda e: e.path),
+        )
         for folder in counts:
             subs = sorted(subfolders.get(folder, []), key=lambda f: f.name)
             own = sorted(files.get(folder, []), key=lambda e: e.path)
@@ -125,8 +130,10 @@ def _chunks(state: ServerState, entry: Entry) -> Iterator[bytes]:
 
 def _attachment(filename: str) -> str:
     # RFC 6266: a plain ASCII fallback, and the exact name percent-encoded (RFC 5987).
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
-                       for c in filename) or "file"
+    fallback = (
+        "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+        or "file"
+    )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 

@@ -118,7 +118,11 @@ def _nodes(hood: Neighbourhood, stands_for: dict[str, str], links: Links) -> dic
         group = stands_for.get(node_id)
         if group is None:
             nodes[node_id] = Node(
-                node_id, "run", run.name or run_id, run.job_type or "run", links.run(run),
+                node_id,
+                "run",
+                run.name or run_id,
+                run.job_type or "run",
+                links.run(run),
                 start=node_id == hood.start,
             )
         elif group in nodes:
@@ -130,8 +134,12 @@ def _nodes(hood: Neighbourhood, stands_for: dict[str, str], links: Links) -> dic
         group = stands_for.get(node_id)
         if group is None:
             nodes[node_id] = Node(
-                node_id, "version", f"{record.collection}:{record.version}", record.type,
-                links.version(record), start=node_id == hood.start,
+                node_id,
+                "version",
+                f"{record.collection}:{record.version}",
+                record.type,
+                links.version(record),
+                start=node_id == hood.start,
             )
         elif group in nodes:
             nodes[group].members += 1

@@ -35,6 +35,7 @@ FILES_PER_PAGE = 100
 COLLECTIONS_PER_PAGE = 100
 RUNS_PER_PAGE = 50
 MAX_HOPS = 10
+REFERENCES_SHOWN = 100
 
 
 class UIRoute(APIRoute):
@@ -54,9 +55,9 @@ class UIRoute(APIRoute):
                     status_code=303,
                 )
             except RequestValidationError as exc:
-                fields = ", ".join(
-                    str(e.get("loc", ("?",))[-1]) for e in exc.errors()
-                ) or "the request"
+                fields = (
+                    ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors()) or "the request"
+                )
                 return error_page(request, 400, f"Bad value for {fields}.", None)
             except SokoError as exc:
                 status = exc.http_status
@@ -297,7 +298,6 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         for r in runs.runs_of_version(state.store, record.source_id or record.id, "used")
         if viewer.principal.may(r.entity, r.project, "viewer")
     ]
-    references = sum(1 for e in tree.manifest if e.is_reference)
     return page(
         request,
         "version.html",
@@ -310,7 +310,8 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         page_no=number,
         per_page=FILES_PER_PAGE,
         is_entry=lambda item: isinstance(item, Entry),
-        references=references,
+        references=tree.references[:REFERENCES_SHOWN],
+        reference_count=len(tree.references),
         produced_by=produced_by,
         used_by=used_by[:50],
         used_count=len(used_by),
@@ -388,8 +389,10 @@ def _links(request: Request) -> graph.Links:
     return graph.Links(
         run=lambda r: f"{root}/r/{q(r.id)}",
         version=lambda v: f"{root}/v/{q(v.id)}",
-        runs=lambda r: f"{root}/p/{q(r.entity)}/{q(r.project)}/runs"
-        + (f"?job_type={q(r.job_type)}" if r.job_type else ""),
+        runs=lambda r: (
+            f"{root}/p/{q(r.entity)}/{q(r.project)}/runs"
+            + (f"?job_type={q(r.job_type)}" if r.job_type else "")
+        ),
         collection=lambda v: f"{root}/p/{q(v.entity)}/{q(v.project)}/c/{q(v.collection)}",
     )
 
@@ -409,9 +412,7 @@ def _lineage_page(
     may = viewer.principal.may
     # Lineage crosses projects: what the viewer may not read is left out of the picture.
     hood.runs = {k: r for k, r in hood.runs.items() if may(r.entity, r.project, "viewer")}
-    hood.versions = {
-        k: v for k, v in hood.versions.items() if may(v.entity, v.project, "viewer")
-    }
+    hood.versions = {k: v for k, v in hood.versions.items() if may(v.entity, v.project, "viewer")}
     drawing = graph.draw(hood, _links(request))
     return page(
         request,
@@ -426,9 +427,7 @@ def _lineage_page(
 
 
 @router.get("/v/{version_id}/lineage")
-def version_lineage(
-    request: Request, version_id: str, state: State, viewer: UIViewer
-) -> Response:
+def version_lineage(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_version(viewer.principal, version_id)
     return _lineage_page(request, state, viewer, "version", record.source_id or record.id, record)
 
