@@ -21,20 +21,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from server_fixtures import SokoServer, point_sdk_at, soko_server, unique_project
-from ui_data import HOSTILE, HOSTILE_FILE, SWEEP, Pipeline, log_pipeline
+from ui_data import ENTITY, HOSTILE, HOSTILE_FILE, SWEEP, Pipeline, pipeline
 
 pytestmark = pytest.mark.integration
-__all__ = ["soko_server"]
-
-ENTITY = "team"
-
-
-@pytest.fixture(scope="module")
-def pipeline(soko_server: SokoServer, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    tmp = tmp_path_factory.mktemp("ui-data")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        point_sdk_at(soko_server, soko_server.admin_key, tmp_path=tmp, monkeypatch=monkeypatch)
-        return log_pipeline(ENTITY, unique_project("ui"), tmp / "work")
+__all__ = ["pipeline", "soko_server"]
 
 
 @contextlib.contextmanager
@@ -304,3 +294,18 @@ def _first_answer(client: httpx.Client, path: str) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def test_later_pages_link_back(admin: httpx.Client, pipeline: Pipeline) -> None:
+    for path in (
+        f"/v/{pipeline.dataset_id}",
+        f"/p/{ENTITY}/{pipeline.project}",
+        f"/p/{ENTITY}/{pipeline.project}/c/model",
+        f"/p/{ENTITY}/{pipeline.project}/runs",
+    ):
+        answer = admin.get(path, params={"page": 2})
+        assert answer.status_code == 200, (path, answer.text)
+        assert 'rel="prev"' in answer.text and "?page=1" in answer.text
+        assert 'rel="next"' not in answer.text
+    runs = admin.get(f"/p/{ENTITY}/{pipeline.project}/runs", params={"job_type": "train"})
+    assert runs.text.count('href="/r/') == SWEEP

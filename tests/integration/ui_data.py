@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+from server_fixtures import SokoServer, point_sdk_at, unique_project
+
 HOSTILE = '<script>alert("x")</script>"><img src=x onerror=alert(1)>'
 HOSTILE_FILE = 'evil"><img src=x onerror=alert(1)><script>alert(2)<script>.txt'
 SWEEP = 4
+ENTITY = "team"
 
 
 @dataclass
@@ -71,3 +75,13 @@ def log_pipeline(entity: str, project: str, workdir: Path) -> Pipeline:
         run.use_artifact("model:v0")
         found.eval_run = run.id
     return found
+
+
+@pytest.fixture(scope="session")
+def pipeline(soko_server: SokoServer, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The pipeline, logged once per session into a project of its own on the session's
+    server, for the UI's tests over HTTP and in the browser."""
+    tmp = tmp_path_factory.mktemp("ui-data")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        point_sdk_at(soko_server, soko_server.admin_key, tmp_path=tmp, monkeypatch=monkeypatch)
+        return log_pipeline(ENTITY, unique_project("ui"), tmp / "work")

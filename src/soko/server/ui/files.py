@@ -9,19 +9,20 @@ is never shown as a page of this server's origin, whatever it holds.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import Response, StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
-from soko.core.digests import Algorithm
-from soko.core.manifest import Entry, Manifest, ManifestRef
+from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import VersionRecord
-from soko.errors import NotFoundError
+from soko.errors import NotFoundError, ValidationError
 from soko.server.state import ServerState
 
 _CHUNK = 1024 * 1024
@@ -36,26 +37,63 @@ class Folder:
     files: int
 
 
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A file as a page lists it: what the manifest says of it, read without the checks of
+    :class:`~soko.core.manifest.Entry` (the manifest passed them when it was committed)."""
+
+    path: str
+    digest: str
+    size: int | None
+    ref: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+
 @dataclass
 class FileTree:
-    """The folders of a manifest: each folder's sub-folders, then its files, by name."""
+    """The folders of a manifest: each folder's sub-folders, then its files, by name.
 
-    manifest: Manifest
-    children: dict[str, list[Folder | Entry]] = field(default_factory=dict)
-    references: list[Entry] = field(default_factory=list)
+    Built from the manifest's JSON, without making an Entry of each file: that costs five
+    times the parse, and a page shows a hundred of them. Entries are made for what is
+    downloaded (:meth:`entry`)."""
+
+    contents: dict[str, Any]
+    children: dict[str, list[Folder | FileRow]] = field(default_factory=dict)
+    references: list[FileRow] = field(default_factory=list)
     """The entries whose bytes live elsewhere (a URI), by path."""
 
     @classmethod
-    def of(cls, manifest: Manifest) -> FileTree:
+    def of(cls, raw: bytes) -> FileTree:
+        data = json.loads(raw)
+        contents = data.get("contents") if isinstance(data, dict) else None
+        if not isinstance(contents, dict):
+            raise ValidationError("This version's manifest has no contents.")
         sizes: dict[str, int] = {}
         counts: dict[str, int] = {}
-        files: dict[str, list[Entry]] = {}
-        for entry in manifest:
-            folder, _, _ = entry.path.rpartition("/")
-            files.setdefault(folder, []).append(entry)
+        files: dict[str, list[FileRow]] = {}
+        references = []
+        for path in sorted(contents):
+            value = contents[path]
+            if not isinstance(value, dict):
+                continue
+            size = value.get("size")
+            ref = value.get("ref")
+            row = FileRow(
+                path,
+                str(value.get("digest", "")),
+                size if isinstance(size, int) else None,
+                ref if isinstance(ref, str) else None,
+            )
+            if row.ref is not None:
+                references.append(row)
+            folder = path.rpartition("/")[0]
+            files.setdefault(folder, []).append(row)
             # Every folder above the file counts it: walk up until the root.
             while True:
-                sizes[folder] = sizes.get(folder, 0) + (entry.size or 0)
+                sizes[folder] = sizes.get(folder, 0) + (row.size or 0)
                 counts[folder] = counts.get(folder, 0) + 1
                 if not folder:
                     break
@@ -67,17 +105,14 @@ class FileTree:
                 subfolders.setdefault(parent, []).append(
                     Folder(name, folder, sizes[folder], counts[folder])
                 )
-        tree = cls(
-            manifest,
-            references=sorted((e for e in manifest if e.is_reference), key=lambda e: e.path),
-        )
+        tree = cls(contents, references=references)
         for folder in counts:
             subs = sorted(subfolders.get(folder, []), key=lambda f: f.name)
-            own = sorted(files.get(folder, []), key=lambda e: e.path)
-            tree.children[folder] = [*subs, *own]
+            tree.children[folder] = [*subs, *files.get(folder, [])]
+        tree.children.setdefault("", [])
         return tree
 
-    def folder(self, path: str) -> list[Folder | Entry]:
+    def folder(self, path: str) -> list[Folder | FileRow]:
         """The sub-folders and files of folder *path* ("" for the top); NotFoundError for a
         folder the version does not have."""
         path = path.strip("/")
@@ -85,6 +120,14 @@ class FileTree:
         if found is None:
             raise NotFoundError(f"This version has no folder {path!r}.")
         return found
+
+    def entry(self, path: str) -> Entry | None:
+        data = self.contents.get(path)
+        return None if data is None else Entry.from_json(path, data)
+
+    def entries(self) -> Iterator[Entry]:
+        for path in sorted(self.contents):
+            yield Entry.from_json(path, self.contents[path])
 
 
 class Trees:
@@ -104,22 +147,14 @@ class Trees:
             if tree is not None:
                 self._trees.move_to_end(key)
                 return tree
-        tree = FileTree.of(manifest_of(state, record))
+        ref = ManifestRef.parse(key)
+        state.check_manifest_size(ref.digest, name=record.qualified_name)
+        tree = FileTree.of(state.store.manifest_bytes(ref))
         with self._lock:
             self._trees[key] = tree
             while len(self._trees) > _TREES_KEPT:
                 self._trees.popitem(last=False)
         return tree
-
-
-def manifest_of(state: ServerState, record: VersionRecord) -> Manifest:
-    if record.manifest_blob is None:
-        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    ref = ManifestRef.parse(record.manifest_blob)
-    state.check_manifest_size(ref.digest, name=record.qualified_name)
-    return state.store.load_manifest(
-        ref, Algorithm.parse(record.algorithm), name=record.qualified_name
-    )
 
 
 def _chunks(state: ServerState, entry: Entry) -> Iterator[bytes]:
@@ -137,8 +172,8 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def file_response(state: ServerState, record: VersionRecord, path: str) -> Response:
-    entry = manifest_of(state, record).get(path)
+def file_response(state: ServerState, record: VersionRecord, tree: FileTree, path: str) -> Response:
+    entry = tree.entry(path)
     if entry is None:
         raise NotFoundError(f"{record.qualified_name} has no file {path!r}.")
     if entry.is_reference:
@@ -157,12 +192,11 @@ def file_response(state: ServerState, record: VersionRecord, path: str) -> Respo
     )
 
 
-def zip_response(state: ServerState, record: VersionRecord) -> Response:
+def zip_response(state: ServerState, record: VersionRecord, tree: FileTree) -> Response:
     """Every file the store holds of the version, in a zip written as it is sent
     (references are left out: their bytes live elsewhere)."""
-    manifest = manifest_of(state, record)
     archive = ZipStream(compress_type=ZIP_STORED)
-    for entry in sorted(manifest, key=lambda e: e.path):
+    for entry in tree.entries():
         if not entry.is_reference:
             archive.add(_chunks(state, entry), entry.path)
     name = f"{record.collection}-{record.version}.zip"

@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from soko.core.manifest import Entry
 from soko.core.records import RunRecord, VersionRecord
 from soko.errors import AuthenticationError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import get_state
@@ -309,7 +308,7 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         child_count=len(children),
         page_no=number,
         per_page=FILES_PER_PAGE,
-        is_entry=lambda item: isinstance(item, Entry),
+        is_file=lambda item: isinstance(item, files.FileRow),
         references=tree.references[:REFERENCES_SHOWN],
         reference_count=len(tree.references),
         produced_by=produced_by,
@@ -329,13 +328,13 @@ def _crumbs(folder: str) -> list[tuple[str, str]]:
 def download_file(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_version(viewer.principal, version_id)
     path = request.query_params.get("path", "")
-    return files.file_response(state, record, path)
+    return files.file_response(state, record, _trees(request).of(state, record), path)
 
 
 @router.get("/v/{version_id}/zip")
-def download_zip(version_id: str, state: State, viewer: UIViewer) -> Response:
+def download_zip(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_version(viewer.principal, version_id)
-    return files.zip_response(state, record)
+    return files.zip_response(state, record, _trees(request).of(state, record))
 
 
 def _words(text: str) -> list[str]:
