@@ -1,9 +1,10 @@
 """The web UI's large pages, timed on the server: a collection of 10,000 versions and a
 version of 100,000 files, beside the API answers that read the same data.
 
-Run by hand (about a minute)::
+Run by hand (a minute or two)::
 
-    .venv/bin/python bench/ui_bench.py [--versions 10000] [--files 100000] [--rounds 15]
+    .venv/bin/python bench/ui_bench.py [--versions 10000] [--files 100000]
+        [--lineage-runs 500] [--rounds 15]
 
 The store is an embedded store in a temporary folder: one version of ``--files`` files
 (references, so that no blob is written: the manifest is the same size), committed through
@@ -17,7 +18,10 @@ the ratios UI/API are printed. Peers:
   the API's ``GET .../collections/many/versions`` (all of them, as JSON);
 - ``version page 1``: ``/v/<id>`` (100 files of the top folder), warm (its file tree is
   kept between requests) and cold (the caches emptied before each request), against the
-  API's ``GET /versions/<id>/manifest`` (the manifest's bytes, read from the blob store).
+  API's ``GET /versions/<id>/manifest`` (the manifest's bytes, read from the blob store);
+- ``lineage``: the graph of a dataset used by ``--lineage-runs`` runs of as many job types,
+  each logging a version of a collection of its own (nothing collapses: 2N+1 nodes),
+  against the API's ``GET /versions/<id>/runs?direction=used`` (the same runs, as JSON).
 
 Nothing is asserted; docs/performance.md records the figures.
 """
@@ -42,6 +46,7 @@ from soko.metadata.schema import aliases, tags, versions
 from soko.server.app import create_app
 from soko.server.auth import bootstrap_admin
 from soko.server.config import ServerConfig
+from soko.service import runs
 from soko.service.commit import commit_version
 from soko.service.store import Store
 
@@ -106,6 +111,37 @@ def build(root: Path, version_count: int, file_count: int) -> tuple[Store, str]:
     return store, big.id
 
 
+def build_lineage(store: Store, run_count: int) -> str:
+    """A dataset used by *run_count* runs of distinct job types, each logging a version of
+    its own collection; the dataset's id."""
+    source = commit_version(
+        store,
+        CommitRequest(
+            entity="e",
+            project="p",
+            name="source",
+            type="dataset",
+            manifest=Manifest.of([_reference(1)]),
+        ),
+    )
+    for i in range(run_count):
+        run_id = f"run{i:05d}"
+        runs.start_run(store, run_id=run_id, entity="e", project="p", job_type=f"job-{i}")
+        runs.record_use(store, run_id, source.id)
+        commit_version(
+            store,
+            CommitRequest(
+                entity="e",
+                project="p",
+                name=f"out-{i}",
+                type="model",
+                manifest=Manifest.of([_reference(i + 2)]),
+                run_id=run_id,
+            ),
+        )
+    return source.id
+
+
 def timed(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
@@ -116,11 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--lineage-runs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="soko-ui-bench-") as folder:
         built = time.perf_counter()
         store, big_id = build(Path(folder), args.versions, args.files)
+        source_id = build_lineage(store, args.lineage_runs)
         print(f"store built in {time.perf_counter() - built:.1f} s", file=sys.stderr)
         bootstrap_admin(store.engine, env_key=ADMIN_KEY)
         app = create_app(ServerConfig(db_url="", store_url=folder), store=store, local_ui=True)
@@ -145,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             "version page 1, warm (UI)": lambda: get(f"/v/{big_id}"),
             "version page 1, cold (UI)": cold_version_page,
             "manifest bytes (API)": lambda: get(f"/api/v1/versions/{big_id}/manifest", **api),
+            "lineage graph (UI)": lambda: get(f"/v/{source_id}/lineage"),
+            "runs that used it (API)": lambda: get(
+                f"/api/v1/versions/{source_id}/runs?direction=used", **api
+            ),
         }
         for call in peers.values():  # once, untimed: imports, template compilation
             call()
@@ -153,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, call in peers.items():
                 times[name].append(timed(call))
     medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
-    print(f"{args.versions} versions, {args.files} files; medians of {args.rounds} rounds (ms)")
+    print(
+        f"{args.versions} versions, {args.files} files, {args.lineage_runs} runs in the "
+        f"lineage; medians of {args.rounds} rounds (ms)"
+    )
     print(f"| {'request':<28} | {'median ms':>9} | {'min ms':>7} |")
     print(f"| {'-' * 28} | {'-' * 9}:| {'-' * 6}:|")
     for name, values in times.items():
@@ -164,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     cold = medians["version page 1, cold (UI)"] / medians["manifest bytes (API)"]
     print(f"collection page / API listing: {collection:.2f}")
     print(f"version page warm / manifest bytes: {warm:.2f}; cold / manifest bytes: {cold:.2f}")
+    graph = medians["lineage graph (UI)"] / medians["runs that used it (API)"]
+    print(f"lineage graph of {2 * args.lineage_runs + 1} nodes / API runs listing: {graph:.2f}")
     return 0
 
 

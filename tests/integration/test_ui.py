@@ -309,3 +309,34 @@ def test_later_pages_link_back(admin: httpx.Client, pipeline: Pipeline) -> None:
         assert 'rel="next"' not in answer.text
     runs = admin.get(f"/p/{ENTITY}/{pipeline.project}/runs", params={"job_type": "train"})
     assert runs.text.count('href="/r/') == SWEEP
+
+
+def test_registries_and_automations(
+    soko_server: SokoServer, admin: httpx.Client, pipeline: Pipeline
+) -> None:
+    with soko_server.client() as api:
+        linked = api.post(
+            f"/versions/{pipeline.model_ids[0]}/links",
+            json={"entity": ENTITY, "project": "wandb-registry-model", "registry": "champion"},
+        )
+        assert linked.status_code == 200, linked.text
+        made = api.post(
+            f"/projects/{ENTITY}/{pipeline.project}/automations",
+            json={"event": "alias_added", "url": "http://127.0.0.1:9/<b>hook</b>"},
+        )
+        assert made.status_code == 201, made.text
+    registries = admin.get("/registries")
+    assert registries.status_code == 200
+    # The registry lives in the organisation of the entity (the default one, local).
+    assert 'href="/p/local/wandb-registry-model"' in registries.text
+    registry = admin.get("/p/team/wandb-registry-model/c/champion")
+    assert registry.status_code == 200 and 'href="/v/' in registry.text
+    hooks = admin.get(f"/p/{ENTITY}/{pipeline.project}/automations")
+    assert hooks.status_code == 200
+    assert "alias_added" in hooks.text and "&lt;b&gt;hook&lt;/b&gt;" in hooks.text
+    viewer_key = soko_server.new_user(
+        unique_project("auto-viewer"), {(ENTITY, pipeline.project): "viewer"}
+    )
+    with signed_in(soko_server, viewer_key) as viewer:
+        assert viewer.get(f"/p/{ENTITY}/{pipeline.project}/automations").status_code == 403
+        assert "wandb-registry-model" not in viewer.get("/registries").text

@@ -161,7 +161,6 @@ def test_the_lineage_graph_opens_what_is_clicked(
     labels = svg.locator("text.label").all_text_contents()
     assert f"{SWEEP} runs" in labels
     assert f"{SWEEP} versions of model" in labels
-    page.screenshot(path=str(shots / "lineage.png"))
     # The wheel zooms: the viewBox shrinks around the pointer.
     before = svg.get_attribute("viewBox")
     box = svg.bounding_box()
@@ -177,11 +176,17 @@ def test_the_lineage_graph_opens_what_is_clicked(
     svg.locator(f'a[data-node="run:{pipeline.prep_run}"]').click()
     page.wait_for_url(re.compile(f"/r/{pipeline.prep_run}$"))
     assert page.locator("#job-type").inner_text() == "prep"
-    page.screenshot(path=str(shots / "run.png"), full_page=True)
     # One hop more, from the run's own graph.
     page.click("#lineage-link")
     page.click("#expand")
     assert "hops=3" in page.url
+    session.go(f"/v/{pipeline.dataset_id}/lineage?hops=3")
+    assert f"run:{pipeline.eval_run}" in {
+        a.get_attribute("data-node") for a in page.locator("svg#lineage a.node").all()
+    }
+    page.screenshot(path=str(shots / "lineage.png"))
+    session.go(f"/r/{pipeline.train_runs[1]}")
+    page.screenshot(path=str(shots / "run.png"), full_page=True)
 
 
 def test_a_writer_edits_an_alias_that_the_sdk_sees_and_a_viewer_cannot(

@@ -24,7 +24,7 @@ from soko.server.state import ServerState
 from soko.server.ui import files, graph
 from soko.server.ui.render import error_page, page
 from soko.server.ui.session import COOKIE, SESSION_MAX_AGE, SignInRequired, Viewer
-from soko.service import browse, runs, versions
+from soko.service import automations, browse, registries, runs, versions
 from soko.service.registries import home_entity
 
 log = logging.getLogger("soko.server")
@@ -435,3 +435,40 @@ def version_lineage(request: Request, version_id: str, state: State, viewer: UIV
 def run_lineage(request: Request, run_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_run(viewer.principal, run_id)
     return _lineage_page(request, state, viewer, "run", run_id, record)
+
+
+# ----- registries and automations ---------------------------------------------------------
+
+DELIVERIES_SHOWN = 20
+
+
+@router.get("/registries")
+def registry_list(request: Request, state: State, viewer: UIViewer) -> Response:
+    """The registries of every organisation that the viewer may read; each one's
+    collections and links are the pages of its project (``ORG/wandb-registry-NAME``)."""
+    found = []
+    for organisation in registries.list_organisations(state.store):
+        found += [
+            r
+            for r in registries.list_registries(
+                state.store, entity=organisation, organisation=organisation
+            )
+            if viewer.principal.may(r.organisation, r.project, "viewer")
+        ]
+    return page(request, "registries.html", viewer, registries=found)
+
+
+@router.get("/p/{entity}/{project}/automations")
+def automation_list(
+    request: Request, entity: str, project: str, state: State, viewer: UIViewer
+) -> Response:
+    """The project's automations with their last deliveries (writers: as the API)."""
+    home = _readable_project(viewer, state, entity, project)
+    viewer.principal.require(home, project, "writer")
+    found = [
+        (a, automations.list_deliveries(state.store, a.id, limit=DELIVERIES_SHOWN))
+        for a in automations.list_automations(state.store, entity=home, project=project)
+    ]
+    return page(
+        request, "automations.html", viewer, entity=entity, project=project, automations=found
+    )
