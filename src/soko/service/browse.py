@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from soko.core.names import validate_job_type, validate_run_id, validate_version_id
 from soko.core.records import COMMITTED, RunRecord, VersionRecord, as_utc
 from soko.errors import ValidationError
-from soko.metadata.schema import collections, lineage, runs, versions
+from soko.metadata.schema import collections, entities, lineage, projects, runs, versions
 from soko.service.catalog import find_collection, find_project, records_by_ids, version_records
 from soko.service.runs import _run_record, get_run
 from soko.service.store import Store
@@ -245,6 +245,59 @@ def _parts(ids: list[str], size: int = 400) -> Iterable[list[str]]:
         yield ids[start : start + size]
 
 
+def _run_outlines(conn: Connection, run_ids: list[str]) -> list[RunRecord]:
+    """The runs of *run_ids* as a graph names them, in one query: their config, summary
+    and history are left out (a graph of a thousand runs reads none of them)."""
+    rows = conn.execute(
+        select(
+            runs.c.id,
+            runs.c.name,
+            runs.c.job_type,
+            runs.c.group_name,
+            runs.c.state,
+            runs.c.created_at,
+            runs.c.finished_at,
+            entities.c.name.label("entity"),
+            projects.c.name.label("project"),
+        )
+        .join(projects, projects.c.id == runs.c.project_id)
+        .join(entities, entities.c.id == projects.c.entity_id)
+        .where(runs.c.id.in_(run_ids))
+    ).all()
+    return [
+        RunRecord(
+            id=r.id,
+            entity=r.entity,
+            project=r.project,
+            name=r.name,
+            job_type=r.job_type,
+            group=r.group_name,
+            config={},
+            state=r.state,
+            created_at=as_utc(r.created_at),
+            finished_at=as_utc(r.finished_at) if r.finished_at else None,
+        )
+        for r in rows
+    ]
+
+
+def runs_using(store: Store, version_id: str, *, limit: int = 50) -> Page[RunRecord]:
+    """The first *limit* runs that used the version, oldest first (outlines, see
+    :func:`_run_outlines`), and how many there are."""
+    validate_version_id(version_id)
+    _check_page(0, limit)
+    used = and_(lineage.c.version_id == version_id, lineage.c.direction == "used")
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(lineage).where(used)).scalar_one()
+        ids = list(
+            conn.execute(
+                select(lineage.c.run_id).where(used).order_by(lineage.c.created_at).limit(limit)
+            ).scalars()
+        )
+        outlines = {r.id: r for r in _run_outlines(conn, ids)}
+    return Page([outlines[i] for i in ids if i in outlines], int(total), 0, limit)
+
+
 def neighbourhood(
     store: Store, kind: NodeKind, node_id: str, *, hops: int = 2, max_nodes: int = 2000
 ) -> Neighbourhood:
@@ -283,8 +336,7 @@ def neighbourhood(
         run_ids = [n[4:] for n in seen if n.startswith("run:")]
         version_ids = [n[8:] for n in seen if n.startswith("version:")]
         for part in _parts(run_ids):
-            for row in conn.execute(select(runs).where(runs.c.id.in_(part))):
-                found.runs[row.id] = _run_record(conn, row)
+            found.runs.update((r.id, r) for r in _run_outlines(conn, part))
         for record in records_by_ids(conn, version_ids):
             found.versions[record.id] = record
     return found

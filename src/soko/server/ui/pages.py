@@ -292,11 +292,8 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
             produced_by = state.readable_run(viewer.principal, record.created_by_run)
         except SokoError:
             produced_by = None
-    used_by = [
-        r
-        for r in runs.runs_of_version(state.store, record.source_id or record.id, "used")
-        if viewer.principal.may(r.entity, r.project, "viewer")
-    ]
+    used = browse.runs_using(state.store, record.source_id or record.id)
+    used_by = [r for r in used.items if viewer.principal.may(r.entity, r.project, "viewer")]
     return page(
         request,
         "version.html",
@@ -312,8 +309,8 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         references=tree.references[:REFERENCES_SHOWN],
         reference_count=len(tree.references),
         produced_by=produced_by,
-        used_by=used_by[:50],
-        used_count=len(used_by),
+        used_by=used_by,
+        used_count=used.total,
         may_write=viewer.principal.may(record.entity, record.project, "writer"),
     )
 
