@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -42,11 +43,11 @@ from sqlalchemy import insert, select
 
 from soko.core.manifest import Entry, Manifest
 from soko.core.requests import CommitRequest
-from soko.metadata.schema import aliases, tags, versions
+from soko.metadata.schema import aliases, collections, lineage, tags, versions
+from soko.metadata.schema import runs as runs_table
 from soko.server.app import create_app
 from soko.server.auth import bootstrap_admin
 from soko.server.config import ServerConfig
-from soko.service import runs
 from soko.service.commit import commit_version
 from soko.service.store import Store
 
@@ -113,7 +114,8 @@ def build(root: Path, version_count: int, file_count: int) -> tuple[Store, str]:
 
 def build_lineage(store: Store, run_count: int) -> str:
     """A dataset used by *run_count* runs of distinct job types, each logging a version of
-    its own collection; the dataset's id."""
+    its own collection (rows copied from one committed version, as in :func:`build`); the
+    dataset's id."""
     source = commit_version(
         store,
         CommitRequest(
@@ -124,21 +126,72 @@ def build_lineage(store: Store, run_count: int) -> str:
             manifest=Manifest.of([_reference(1)]),
         ),
     )
-    for i in range(run_count):
-        run_id = f"run{i:05d}"
-        runs.start_run(store, run_id=run_id, entity="e", project="p", job_type=f"job-{i}")
-        runs.record_use(store, run_id, source.id)
-        commit_version(
-            store,
-            CommitRequest(
-                entity="e",
-                project="p",
-                name=f"out-{i}",
-                type="model",
-                manifest=Manifest.of([_reference(i + 2)]),
-                run_id=run_id,
-            ),
+    stamp = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        seed = conn.execute(select(versions).where(versions.c.id == source.id)).one()._asdict()
+        project_id = conn.execute(
+            select(collections.c.project_id).where(collections.c.id == seed["collection_id"])
+        ).scalar_one()
+        run_rows, collection_rows, version_rows, lineage_rows = [], [], [], []
+        for i in range(run_count):
+            run_id = f"run{i:05d}"
+            run_rows.append(
+                {
+                    "id": run_id,
+                    "project_id": project_id,
+                    "name": run_id,
+                    "job_type": f"job-{i}",
+                    "config": {},
+                    "state": "finished",
+                    "created_at": stamp,
+                }
+            )
+            collection_rows.append(
+                {
+                    "project_id": project_id,
+                    "name": f"out-{i}",
+                    "type": "model",
+                    "kind": "sequence",
+                    "next_index": 1,
+                    "created_at": stamp,
+                }
+            )
+        conn.execute(insert(runs_table), run_rows)
+        conn.execute(insert(collections), collection_rows)
+        made = dict(
+            conn.execute(
+                select(collections.c.name, collections.c.id).where(collections.c.name.like("out-%"))
+            ).all()
         )
+        for i in range(run_count):
+            version_id = uuid.uuid4().hex
+            row = dict(seed)
+            row.update(
+                id=version_id,
+                collection_id=made[f"out-{i}"],
+                version_index=0,
+                digest=uuid.uuid4().hex,
+                created_by_run=f"run{i:05d}",
+            )
+            version_rows.append(row)
+            lineage_rows.append(
+                {
+                    "run_id": f"run{i:05d}",
+                    "version_id": source.id,
+                    "direction": "used",
+                    "created_at": stamp,
+                }
+            )
+            lineage_rows.append(
+                {
+                    "run_id": f"run{i:05d}",
+                    "version_id": version_id,
+                    "direction": "logged",
+                    "created_at": stamp,
+                }
+            )
+        conn.execute(insert(versions), version_rows)
+        conn.execute(insert(lineage), lineage_rows)
     return source.id
 
 
