@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grandalf.graphs import Edge as GEdge
-from grandalf.graphs import Graph as GGraph
 from grandalf.graphs import Vertex
+from grandalf.graphs import graph_core as GraphCore
 from grandalf.layouts import SugiyamaLayout
 from grandalf.routing import route_with_lines
 
@@ -173,6 +173,32 @@ class _EdgeView:
         self.points = points
 
 
+def _components(vertices: list[Vertex], edges: list[GEdge]) -> list[GraphCore]:
+    """The connected parts of the graph, each a grandalf graph of its own.
+
+    grandalf's ``Graph`` finds them too, but compares whole vertex sets while it merges
+    them: 25 seconds for a thousand nodes. A union-find here takes milliseconds."""
+    parent = {id(v): id(v) for v in vertices}
+
+    def root(key: int) -> int:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for edge in edges:
+        a, b = root(id(edge.v[0])), root(id(edge.v[1]))
+        if a != b:
+            parent[a] = b
+    members: dict[int, list[Vertex]] = {}
+    for vertex in vertices:
+        members.setdefault(root(id(vertex)), []).append(vertex)
+    links: dict[int, list[GEdge]] = {}
+    for edge in edges:
+        links.setdefault(root(id(edge.v[0])), []).append(edge)
+    return [GraphCore(part, links.get(key, [])) for key, part in members.items()]
+
+
 def draw(hood: Neighbourhood, links: Links) -> Drawing:
     """The neighbourhood, collapsed and laid out left to right, in SVG coordinates."""
     stands_for = _groups(hood)
@@ -191,11 +217,10 @@ def draw(hood: Neighbourhood, links: Links) -> Drawing:
         edge = GEdge(vertices[a], vertices[b])
         edge.view = _EdgeView()
         edges.append(edge)
-    graph = GGraph(list(vertices.values()), edges)
     paths: list[list[tuple[float, float]]] = []
     top = float(MARGIN)
     width = 0.0
-    for component in graph.C:
+    for component in _components(list(vertices.values()), edges):
         layout = SugiyamaLayout(component)
         layout.xspace = NODE_GAP
         layout.yspace = LAYER_GAP
