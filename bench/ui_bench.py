@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"store built in {time.perf_counter() - built:.1f} s", file=sys.stderr)
         bootstrap_admin(store.engine, env_key=ADMIN_KEY)
         app = create_app(ServerConfig(db_url="", store_url=folder), store=store, local_ui=True)
-        client = TestClient(app)
+        client = TestClient(app, base_url="http://127.0.0.1")
         api = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
         def get(path: str, **headers: str) -> None:

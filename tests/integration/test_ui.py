@@ -276,6 +276,10 @@ def test_soko_ui_serves_the_embedded_store_without_sign_in(tmp_path: Path) -> No
             assert version_id is not None
             version = client.get(f"/v/{quote(version_id.group(1))}")
             assert "local &lt;b&gt;stuff&lt;/b&gt;" in version.text
+            # A page of another site that resolves its name to 127.0.0.1 gets nothing.
+            rebound = client.get("/", headers={"host": "evil.example"})
+            assert rebound.status_code == 403
+            assert 'href="/p/' not in rebound.text
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -340,3 +344,16 @@ def test_registries_and_automations(
     with signed_in(soko_server, viewer_key) as viewer:
         assert viewer.get(f"/p/{ENTITY}/{pipeline.project}/automations").status_code == 403
         assert "wandb-registry-model" not in viewer.get("/registries").text
+
+
+def test_the_diff_of_two_versions(admin: httpx.Client, pipeline: Pipeline) -> None:
+    page = admin.get(f"/v/{pipeline.model_ids[1]}")
+    assert f'href="/v/{pipeline.model_ids[1]}/diff?other=v0"' in page.text
+    diff = admin.get(f"/v/{pipeline.model_ids[1]}/diff", params={"other": "v0"})
+    assert diff.status_code == 200
+    assert "0 added, 0 removed, 1 changed" in diff.text
+    assert "<code>model.bin</code>" in diff.text
+    same = admin.get(f"/v/{pipeline.model_ids[1]}/diff", params={"other": "v1"})
+    assert "0 added, 0 removed, 0 changed" in same.text
+    missing = admin.get(f"/v/{pipeline.model_ids[1]}/diff", params={"other": "v99"})
+    assert missing.status_code == 404

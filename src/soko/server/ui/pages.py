@@ -469,3 +469,51 @@ def automation_list(
     return page(
         request, "automations.html", viewer, entity=entity, project=project, automations=found
     )
+
+
+# ----- diff -----------------------------------------------------------------------------------
+
+DIFF_SHOWN = 500
+
+
+@router.get("/v/{version_id}/diff")
+def diff(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
+    """What changed from another version of the same collection (``?other=vN`` or an
+    alias) to this one: files added, removed and changed, and metadata keys."""
+    record = state.readable_version(viewer.principal, version_id)
+    other_name = request.query_params.get("other", "").strip()
+    if not other_name:
+        raise ValidationError("Name the version to compare with: ?other=vN or an alias.")
+    other = versions.resolve(
+        state.store, record.entity, record.project, record.collection, other_name
+    )
+    trees = _trees(request)
+    before, after = trees.of(state, other).contents, trees.of(state, record).contents
+    added = sorted(p for p in after if p not in before)
+    removed = sorted(p for p in before if p not in after)
+    changed = sorted(
+        p
+        for p in after
+        if p in before
+        and (after[p].get("digest"), after[p].get("ref"))
+        != (
+            before[p].get("digest"),
+            before[p].get("ref"),
+        )
+    )
+    old_meta, new_meta = other.metadata, record.metadata
+    metadata = {
+        "added": sorted(k for k in new_meta if k not in old_meta),
+        "removed": sorted(k for k in old_meta if k not in new_meta),
+        "changed": sorted(k for k in new_meta if k in old_meta and new_meta[k] != old_meta[k]),
+    }
+    return page(
+        request,
+        "diff.html",
+        viewer,
+        v=record,
+        other=other,
+        files={"added": added, "removed": removed, "changed": changed},
+        shown=DIFF_SHOWN,
+        metadata=metadata,
+    )

@@ -29,6 +29,7 @@ COOKIE = "soko_session"
 SESSION_MAX_AGE = 12 * 3600
 """Seconds a sign-in lasts: a working day, then the key is asked for again."""
 LOCAL_USER = Principal(user_id=0, name="local", admin=True)
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 class SignInRequired(Exception):
@@ -64,6 +65,13 @@ class Sessions:
     def viewer(self, request: Request, state: ServerState) -> Viewer:
         """The viewer of *request*; SignInRequired when it has no valid session."""
         if self.local:
+            # Another site's page cannot reach the loopback UI under its own name (DNS
+            # rebinding): only requests addressed to the loopback address are served.
+            host = request.headers.get("host", "").rsplit(":", 1)[0]
+            if host not in LOOPBACK_NAMES:
+                raise PermissionDeniedError(
+                    f"soko ui answers requests to 127.0.0.1 or localhost, not to {host!r}."
+                )
             return Viewer(LOCAL_USER, csrf=self._local_csrf(), signed_in=False)
         raw = request.cookies.get(COOKIE)
         if not raw:
@@ -85,6 +93,8 @@ class Sessions:
         return hmac.new(self.secret.encode(), b"soko-ui-local-csrf", "sha256").hexdigest()
 
     def check_csrf(self, viewer: Viewer, token: str | None) -> None:
+        # The token, not the Origin header: behind a reverse proxy the Host the server
+        # sees may differ from the name in the browser.
         if not token or not hmac.compare_digest(token, viewer.csrf):
             raise PermissionDeniedError(
                 "This form is out of date or did not come from this server; reload the page "
