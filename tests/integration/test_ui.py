@@ -357,3 +357,22 @@ def test_the_diff_of_two_versions(admin: httpx.Client, pipeline: Pipeline) -> No
     assert "0 added, 0 removed, 0 changed" in same.text
     missing = admin.get(f"/v/{pipeline.model_ids[1]}/diff", params={"other": "v99"})
     assert missing.status_code == 404
+
+
+def test_raster_images_are_previewed_and_svg_is_not(
+    admin: httpx.Client, pipeline: Pipeline
+) -> None:
+    folder = admin.get(f"/v/{pipeline.dataset_id}", params={"dir": "images/train"})
+    assert 'class="thumb"' in folder.text
+    image = admin.get(f"/v/{pipeline.dataset_id}/image", params={"path": "images/train/pixel.png"})
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content == pipeline.files["images/train/pixel.png"]
+    assert (
+        'class="thumb"' not in admin.get(f"/v/{pipeline.dataset_id}", params={"dir": "images"}).text
+    )
+    svg = admin.get(f"/v/{pipeline.dataset_id}/image", params={"path": "images/icon.svg"})
+    assert svg.status_code == 404
+    download = admin.get(f"/v/{pipeline.dataset_id}/file", params={"path": "images/icon.svg"})
+    assert download.headers["content-type"] == "application/octet-stream"
+    assert download.headers["content-disposition"].startswith("attachment;")

@@ -7,6 +7,8 @@ metadata and a file name holding HTML); four ``train`` runs each use it and log 
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,26 @@ HOSTILE = '<script>alert("x")</script>"><img src=x onerror=alert(1)>'
 HOSTILE_FILE = 'evil"><img src=x onerror=alert(1)><script>alert(2)<script>.txt'
 SWEEP = 4
 ENTITY = "team"
+
+
+def tiny_png(width: int = 24, height: int = 16) -> bytes:
+    """A valid PNG of a gradient, made with the standard library."""
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 10 % 256, y * 15 % 256, 160))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass
@@ -40,6 +62,8 @@ def log_pipeline(entity: str, project: str, workdir: Path) -> Pipeline:
         "images/train/cat.txt": b"meow" * 100,
         "images/train/dog.txt": b"woof" * 50,
         "labels/labels.csv": b"id,label\n1,cat\n2,dog\n",
+        "images/train/pixel.png": tiny_png(),
+        "images/icon.svg": b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
         HOSTILE_FILE: b"not a script",
     }
     source = workdir / "raw"

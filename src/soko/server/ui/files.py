@@ -163,6 +163,35 @@ def _chunks(state: ServerState, entry: Entry) -> Iterator[bytes]:
             yield chunk
 
 
+IMAGE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+"""Raster images a page may show: never SVG, which is a document that can hold script."""
+PREVIEW_MAX_BYTES = 4 * 1024 * 1024
+
+
+def image_type(path: str, size: int | None) -> str | None:
+    """The media type a page shows the file as, if it is an image small enough to preview."""
+    kind = IMAGE_TYPES.get(path.rpartition(".")[2].lower())
+    if kind is None or size is None or size > PREVIEW_MAX_BYTES:
+        return None
+    return kind
+
+
+def image_response(state: ServerState, tree: FileTree, path: str) -> Response:
+    entry = tree.entry(path)
+    kind = image_type(path, entry.size) if entry is not None else None
+    if entry is None or kind is None or entry.is_reference:
+        raise NotFoundError(f"{path!r} is not an image of this version that can be shown.")
+    state.store.blobs.stat(entry.blob_digest())
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+    return StreamingResponse(_chunks(state, entry), media_type=kind, headers=headers)
+
+
 def _attachment(filename: str) -> str:
     # RFC 6266: a plain ASCII fallback, and the exact name percent-encoded (RFC 5987).
     fallback = (

@@ -306,6 +306,7 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         page_no=number,
         per_page=FILES_PER_PAGE,
         is_file=lambda item: isinstance(item, files.FileRow),
+        image_type=files.image_type,
         references=tree.references[:REFERENCES_SHOWN],
         reference_count=len(tree.references),
         produced_by=produced_by,
@@ -326,6 +327,14 @@ def download_file(request: Request, version_id: str, state: State, viewer: UIVie
     record = state.readable_version(viewer.principal, version_id)
     path = request.query_params.get("path", "")
     return files.file_response(state, record, _trees(request).of(state, record), path)
+
+
+@router.get("/v/{version_id}/image")
+def show_image(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
+    """A raster image of the version, for its preview on the page."""
+    record = state.readable_version(viewer.principal, version_id)
+    path = request.query_params.get("path", "")
+    return files.image_response(state, _trees(request).of(state, record), path)
 
 
 @router.get("/v/{version_id}/zip")
