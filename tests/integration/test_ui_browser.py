@@ -137,6 +137,12 @@ def test_from_the_projects_to_a_file(
     page.screenshot(path=str(shots / "version.png"), full_page=True)
     page.click("#file-table >> text=images/")
     page.click("#file-table >> text=train/")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.locator("#files").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "files.png"))
     with page.expect_download() as event:
         page.click("#file-table >> text=cat.txt")
     download = event.value
