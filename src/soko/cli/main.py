@@ -32,6 +32,7 @@ from soko.cli import (
     login,
     maintenance,
     registry,
+    ui,
 )
 from soko.errors import (
     AuthenticationError,
@@ -58,6 +59,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     registry,
     automation,
     admin,
+    ui,
 )
 """Each registers its subcommands with ``register(subparsers)``; ``soko server`` is
 registered by :func:`_register_server`."""

@@ -3,7 +3,7 @@
 The app holds no global state: everything lives in the :class:`~.state.ServerState` it is
 given, so tests and several servers in one process do not interfere. The OpenAPI schema is
 served at ``/api/v1/openapi.json`` and the docs at ``/api/v1/docs``; the metrics at
-``/metrics``.
+``/metrics``; the web UI (:mod:`soko.server.ui`) at ``/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from soko.server import errors, openapi
+from soko.server import errors, openapi, ui
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
 from soko.server.observe import Metrics, Observe, configure_access_log
@@ -43,8 +43,13 @@ CONFIG_ENV = "SOKO_SERVER_CONFIG"
 """How ``soko server --workers N`` hands its checked configuration to each worker (JSON)."""
 
 
-def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
-    """The app serving *store*, or the store that *config* names (opened here)."""
+def create_app(
+    config: ServerConfig, *, store: Store | None = None, local_ui: bool = False
+) -> FastAPI:
+    """The app serving *store*, or the store that *config* names (opened here).
+
+    *local_ui*: the web UI needs no sign-in, its user may do everything (``soko ui``, on
+    the loopback address only)."""
     if store is None:
         store = Store.open(config.db_url, open_blob_store(config))
     app = FastAPI(
@@ -52,7 +57,7 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
         summary="Versioned datasets and models, with the W&B artifacts API.",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by soko.server.ui, from an installed package
         redoc_url=None,
         lifespan=_deliveries(store, metrics := Metrics()),
     )
@@ -69,6 +74,7 @@ def create_app(config: ServerConfig, *, store: Store | None = None) -> FastAPI:
     # W&B's own client: GraphQL, file_stream and signed transfer URLs (docs/wandb-client.md).
     app.state.wandb = wandb_routes.WandbState(wandb_routes.signing_key())
     app.include_router(wandb_routes.router)
+    ui.install(app, secret=config.session_secret, local=local_ui)
     openapi.install(app, config, routers)
     app.add_middleware(BodyLimit, config=config)
     if config.access_log != "off":

@@ -144,7 +144,12 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
         raise AuthenticationError(
             "This soko server needs an API key: set SOKO_API_KEY or run `soko login KEY`."
         )
-    digest = hash_key(key)
+    return authenticate_digest(engine, hash_key(key))
+
+
+def authenticate_digest(engine: Engine, digest: str) -> Principal:
+    """The user holding the key whose :func:`hash_key` is *digest* (a web UI session keeps
+    that, never the key); AuthenticationError as :func:`authenticate` gives."""
     with engine.connect() as conn:
         row = conn.execute(
             select(

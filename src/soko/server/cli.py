@@ -32,6 +32,7 @@ from soko.server.startup import ACCESS_LOG_FORMATS, config_problems, require_ser
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+_BACKLOG = 2048  # uvicorn's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,9 @@ def _bind(host: str, port: int) -> socket.socket:
             f"Cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --host "
             "or --port (0 for any free port)."
         ) from None
+    # Listening before the address is printed: a client that reads it and connects at
+    # once waits in the backlog while the app is made, instead of being refused.
+    sock.listen(_BACKLOG)
     sock.set_inheritable(True)
     return sock
 

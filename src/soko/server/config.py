@@ -8,6 +8,7 @@ out; any number of server processes may share one database and one store.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from soko.storage.base import BlobStore
 from soko.storage.local import LocalBlobStore
 
 DEFAULT_PORT = 8765
+SESSION_SECRET_ENV = "SOKO_SESSION_SECRET"
 DEFAULT_MAX_MANIFEST_BYTES = 512 * 1024 * 1024
 
 
@@ -35,6 +37,10 @@ class ServerConfig:
     presign_expiry_seconds: int = 3600
     access_log: str = "off"
     """``off``, ``text`` or ``json``: one line on stderr per request (see ``observe``)."""
+    session_secret: str = ""
+    """Signs the web UI's session cookies: ``SOKO_SESSION_SECRET``, or made at start (the
+    worker processes of one server share it; a restart signs everyone out). Empty: the app
+    makes one of its own."""
 
     @classmethod
     def resolve(
@@ -59,6 +65,7 @@ class ServerConfig:
             s3_endpoint_url=s3_endpoint_url,
             max_manifest_bytes=max_manifest_bytes or DEFAULT_MAX_MANIFEST_BYTES,
             access_log=access_log,
+            session_secret=os.environ.get(SESSION_SECRET_ENV) or secrets.token_urlsafe(32),
         )
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soko.errors import SokoError
+from soko.wire import API_PREFIX
 from soko.wire.errors import ErrorBody, ErrorDetail
 
 log = logging.getLogger("soko.server")
@@ -85,12 +86,22 @@ def install(app: FastAPI) -> None:
         return error_response(status, "validation_error", message)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         if isinstance(exc.__cause__, BodyTooLargeError):
             # FastAPI wraps any failure to read a JSON body into a 400 of its own.
             return await too_large(request, exc.__cause__)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail)
+        page = getattr(request.app.state, "ui_not_found", None)
+        if (
+            exc.status_code == 404
+            and message == "Not Found"
+            and page is not None
+            and not request.url.path.startswith(f"{API_PREFIX}/")
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            answer: Response = page(request)  # a person's browser: the UI's page
+            return answer
         if exc.status_code == 404 and message == "Not Found":
             message = f"No such API endpoint: {request.method} {request.url.path}"
         elif exc.status_code == 405:

@@ -18,7 +18,17 @@ from importlib.util import find_spec
 
 from soko.errors import StoreError
 
-SERVER_MODULES = ("fastapi", "uvicorn", "prometheus_client", "psycopg")
+SERVER_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "prometheus_client",
+    "psycopg",
+    "jinja2",
+    "itsdangerous",
+    "grandalf",
+    "zipstream",
+    "swagger_ui",
+)
 """What ``pip install 'soko[server]'`` brings and the server imports."""
 ACCESS_LOG_FORMATS = ("off", "text", "json")
 DB_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
