@@ -329,7 +329,14 @@ def test_registries_and_automations(
             json={"event": "alias_added", "url": "http://127.0.0.1:9/<b>hook</b>"},
         )
         assert made.status_code == 201, made.text
+        secret = unique_project("secret")
+        restricted = api.post(
+            "/registries",
+            json={"name": secret, "entity": ENTITY, "visibility": "restricted"},
+        )
+        assert restricted.status_code in (200, 201), restricted.text
     registries = admin.get("/registries")
+    assert f"wandb-registry-{secret}" in registries.text
     assert registries.status_code == 200
     # The registry lives in the organisation of the entity (the default one, local).
     assert 'href="/p/local/wandb-registry-model"' in registries.text
@@ -343,7 +350,11 @@ def test_registries_and_automations(
     )
     with signed_in(soko_server, viewer_key) as viewer:
         assert viewer.get(f"/p/{ENTITY}/{pipeline.project}/automations").status_code == 403
-        assert "wandb-registry-model" not in viewer.get("/registries").text
+        # A member of the organisation reads its organisation-wide registries, and a
+        # restricted one only with a role on it.
+        seen = viewer.get("/registries").text
+        assert 'href="/p/local/wandb-registry-model"' in seen
+        assert f"wandb-registry-{secret}" not in seen
 
 
 def test_the_diff_of_two_versions(admin: httpx.Client, pipeline: Pipeline) -> None:
