@@ -262,6 +262,12 @@ def _hash_serially(
             capture.store(
                 [BlobSource(h.digest, h.size, h.path, h.data) for h in done if h.data is not None]
             )
+            # The store has the bytes now: a million small files would otherwise hold
+            # the whole budget of kept bytes until the last one is hashed.
+            done = [
+                HashedFile(h.path, h.digest, h.size, h.stat) if h.data is not None else h
+                for h in done
+            ]
         if progress:
             progress(len(done), sum(h.size for h in done))
         results.extend(done)
