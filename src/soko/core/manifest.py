@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -300,8 +300,15 @@ def _check_version(data: Any) -> None:
         raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
 
 
-_scan = json.JSONDecoder().scan_once
-_skip_space = re.compile(r"[ \t\n\r]*").match
+# The decoder's own scanner, in C: one JSON value at a position (typeshed omits it).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """Where the JSON whitespace at *pos* ends."""
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
 
 
 def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | None:
@@ -317,22 +324,22 @@ def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | No
     header: dict[str, Any] = {}
     entries: dict[str, Entry] | None = None
     try:
-        pos = _skip_space(text, 0).end()
+        pos = _skip_space(text, 0)
         if text[pos : pos + 1] != "{":
             return None
         while True:
-            key, pos = _scan(text, _skip_space(text, pos + 1).end())
-            pos = _skip_space(text, pos).end()
+            key, pos = _scan(text, _skip_space(text, pos + 1))
+            pos = _skip_space(text, pos)
             if type(key) is not str or text[pos : pos + 1] != ":":
                 return None
-            pos = _skip_space(text, pos + 1).end()
+            pos = _skip_space(text, pos + 1)
             if key == "contents" and text[pos : pos + 1] == "{":
                 _check_version(header)
                 entries, pos = _scan_entries(text, pos)
                 header.pop(key, None)
             else:
                 header[key], pos = _scan(text, pos)
-            pos = _skip_space(text, pos).end()
+            pos = _skip_space(text, pos)
             mark = text[pos : pos + 1]
             if mark == "}":
                 break
@@ -340,7 +347,7 @@ def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | No
                 return None
     except (StopIteration, ValueError):
         return None
-    if entries is None or "contents" in header or text[_skip_space(text, pos + 1).end() :]:
+    if entries is None or "contents" in header or text[_skip_space(text, pos + 1) :]:
         return None
     return header, entries
 
@@ -349,23 +356,23 @@ def _scan_entries(text: str, pos: int) -> tuple[dict[str, Entry], int]:
     """The entries of the ``contents`` object that starts at *pos*, and where it ends.
     A path written twice keeps its last entry, as ``json.loads`` does."""
     entries: dict[str, Entry] = {}
-    pos = _skip_space(text, pos + 1).end()
+    pos = _skip_space(text, pos + 1)
     if text[pos : pos + 1] == "}":
         return entries, pos + 1
     while True:
         path, pos = _scan(text, pos)
-        pos = _skip_space(text, pos).end()
+        pos = _skip_space(text, pos)
         if type(path) is not str or text[pos : pos + 1] != ":":
             raise ValueError("not a manifest entry")
-        value, pos = _scan(text, _skip_space(text, pos + 1).end())
+        value, pos = _scan(text, _skip_space(text, pos + 1))
         entries[path] = Entry.from_json(path, value)
-        pos = _skip_space(text, pos).end()
+        pos = _skip_space(text, pos)
         mark = text[pos : pos + 1]
         if mark == "}":
             return entries, pos + 1
         if mark != ",":
             raise ValueError("not a manifest entry")
-        pos = _skip_space(text, pos + 1).end()
+        pos = _skip_space(text, pos + 1)
 
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
