@@ -48,7 +48,8 @@ class HashedFile:
     path: str
     digest: Digest
     size: int
-    stat: FileStat
+    stat: FileStat | None = None
+    """The file's stat when it was hashed (None once recorded in the stat cache)."""
     data: bytes | None = None
     """The bytes that were hashed, when the caller asked to keep them."""
 
@@ -269,15 +270,22 @@ def _hash_serially(
             sizes[start : start + _PROGRESS_STEP],
             strict=True,
         ):
-            keep = size <= keep_bytes
+            # Bytes handed to a capture are let go at once: they count against no budget.
+            keep = capture is not None or size <= keep_bytes
             hashed = hash_file(path, algorithm, keep=keep)
-            if hashed.data is not None:
+            if hashed.data is not None and capture is None:
                 keep_bytes -= len(hashed.data)
             done.append(hashed)
         if capture is not None:
             capture.store(
                 [BlobSource(h.digest, h.size, h.path, h.data) for h in done if h.data is not None]
             )
+            # The store has the bytes now: a million small files would otherwise hold
+            # the whole budget of kept bytes until the last one is hashed.
+            done = [
+                HashedFile(h.path, h.digest, h.size, h.stat) if h.data is not None else h
+                for h in done
+            ]
         if progress:
             progress(len(done), sum(h.size for h in done))
         results.extend(done)
@@ -309,6 +317,10 @@ class DigestCache(Protocol):
     def record(self, items: Iterable[tuple[FileStat, Digest]]) -> None: ...
 
 
+_CACHED_SLICE = 16384
+"""Files stat-ed, looked up, hashed and recorded at a time by :func:`hash_files_cached`."""
+
+
 def hash_files_cached(
     paths: Sequence[str],
     algorithm: Algorithm,
@@ -318,19 +330,50 @@ def hash_files_cached(
     keep_bytes: int = 0,
     capture: Capture | None = None,
 ) -> list[HashedFile]:
-    """Like :func:`hash_files`, but a file whose stat the cache knows is not read."""
-    # A bar that takes the totals (soko.sdk.progress.Bar) is told them first.
+    """Like :func:`hash_files`, but a file whose stat the cache knows is not read.
+
+    A slice of files at a time, so that the stats of a million files are never held at
+    once: the results carry none (``stat`` is None)."""
+    # A bar that takes the totals (soko.sdk.progress.Bar) is told them first, a slice at a
+    # time: the total grows as the slices are stat-ed.
     start = getattr(progress, "start", None)
     if cache is None:
         if start is not None:
             start(len(paths), None)
         return hash_files(paths, algorithm, progress=progress)
+    results: list[HashedFile] = []
+    for first in range(0, len(paths), _CACHED_SLICE):
+        done = _hash_slice_cached(
+            paths[first : first + _CACHED_SLICE],
+            algorithm,
+            cache,
+            progress=progress,
+            keep_bytes=keep_bytes,
+            capture=capture,
+        )
+        for hashed in done:
+            if hashed.data is not None:
+                keep_bytes -= len(hashed.data)
+        results.extend(done)
+    return results
+
+
+def _hash_slice_cached(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    cache: DigestCache,
+    *,
+    progress: ProgressCallback | None,
+    keep_bytes: int,
+    capture: Capture | None,
+) -> list[HashedFile]:
     stats = [FileStat.of(os.stat(p)) for p in paths]
+    start = getattr(progress, "start", None)
     if start is not None:
         start(len(paths), sum(s.size for s in stats))
     known = cache.lookup(stats, algorithm)
     results: list[HashedFile | None] = [
-        HashedFile(p, known[s], s.size, s) if s in known else None
+        HashedFile(p, known[s], s.size) if s in known else None
         for p, s in zip(paths, stats, strict=True)
     ]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -344,7 +387,7 @@ def hash_files_cached(
         keep_bytes=keep_bytes,
         capture=capture,
     )
+    cache.record((h.stat, h.digest) for h in fresh if h.stat is not None)
     for i, hashed in zip(todo, fresh, strict=True):
-        results[i] = hashed
-    cache.record((h.stat, h.digest) for h in fresh)
+        results[i] = HashedFile(hashed.path, hashed.digest, hashed.size, None, hashed.data)
     return [r for r in results if r is not None]

@@ -75,19 +75,12 @@ class StatCache:
         found: dict[FileStat, Digest] = {}
         if conn is None or not wanted:
             return found
-        inodes = list({s.inode for s in wanted.values()})
+        inodes = sorted({s.inode for s in wanted.values()})
         try:
-            rows = _rows_where_in(
-                conn,
-                "SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
-                "WHERE alg = ? AND ino IN ({marks})",
-                algorithm,
-                inodes,
-            )
-            for dev, ino, size, mtime, ctime, raw in rows:
+            for dev, ino, size, mtime, ctime, raw in _rows_of_inodes(conn, algorithm, inodes):
                 stat = wanted.get((dev, ino, size, mtime, ctime))
                 if stat is not None:
-                    found[stat] = Digest(algorithm, bytes(raw))
+                    found[stat] = Digest(algorithm, raw)
         except sqlite3.Error:
             return {}
         return found
@@ -181,6 +174,36 @@ def _stat_of(path: str) -> tuple[int, ...] | None:
         return tuple(FileStat.of(os.stat(path)))
     except OSError:
         return None
+
+
+_RANGE = 8192
+"""Inodes asked for at a time, as one range when they lie close together."""
+
+
+def _rows_of_inodes(
+    conn: sqlite3.Connection, algorithm: Algorithm, inodes: list[int]
+) -> Iterator[Any]:
+    """The file_digests rows of *algorithm* for the sorted *inodes* (and, asked as a
+    range, some of the inodes in between). The files of a folder made together have
+    inodes close together, so a million are asked in a hundred range queries rather
+    than in thousands of ``IN`` lists."""
+    query = (
+        "SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
+        "WHERE ino BETWEEN ? AND ? AND alg = ?"
+    )
+    for start in range(0, len(inodes), _RANGE):
+        chunk = inodes[start : start + _RANGE]
+        low, high = chunk[0], chunk[-1]
+        if high - low < 4 * len(chunk):
+            yield from conn.execute(query, (low, high, algorithm.value))
+        else:
+            yield from _rows_where_in(
+                conn,
+                "SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
+                "WHERE alg = ? AND ino IN ({marks})",
+                algorithm,
+                chunk,
+            )
 
 
 def _rows_where_in(

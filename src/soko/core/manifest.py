@@ -15,8 +15,10 @@ Entry keys appear in that order, as W&B's serialiser writes them. Pure: no I/O.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -32,6 +34,11 @@ ALG_EXTRA_KEY = "alg"
 
 
 _EXACT_ALGORITHMS = {algorithm.value: algorithm for algorithm in Algorithm}
+_ENCODE_SLICE = 8192
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +107,48 @@ class Entry:
             # logged before that check stays readable (listing, gc) and its download refuses.
             path=validate_artifact_path(path, check_segment_length=False),
             digest=data["digest"],
-            size=size,
+            size=_shared_size(size),
             ref=ref,
-            extra=dict(extra),
+            extra=_shared_extra(extra),
             birth_artifact_id=birth,
         )
+
+
+_SHARED_MAX = 256
+_shared_extras: dict[tuple[tuple[str, str], ...], Mapping[str, Any]] = {}
+_shared_sizes: dict[int, int] = {}
+
+
+def _shared_extra(extra: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only *extra*, one object for the equal ones: a million entries of a manifest
+    read back mostly carry the same ``{"alg": "xxh128"}``, and a dict each would cost
+    200 MB. Extras of other values (a reference's ETag, say) are copied as they are."""
+    if not extra:
+        return _EMPTY
+    if all(type(v) is str for v in extra.values()):
+        key = tuple(extra.items())
+        shared = _shared_extras.get(key)
+        if shared is None:
+            shared = MappingProxyType(dict(extra))
+            if len(_shared_extras) < _SHARED_MAX:
+                _shared_extras[key] = shared
+        return shared
+    return dict(extra)
+
+
+def _shared_size(size: int | None) -> int | None:
+    """One int object per distinct size of the (mostly equal) sizes of many entries."""
+    if size is None:
+        return None
+    shared = _shared_sizes.get(size)
+    if shared is None:
+        shared = size
+        if len(_shared_sizes) < _SHARED_MAX:
+            _shared_sizes[size] = size
+    return shared
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -194,19 +238,39 @@ class Manifest:
         }
 
     def to_bytes(self) -> bytes:
-        """Canonical encoding: the same manifest always gives the same bytes."""
-        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+        """Canonical encoding: the same manifest always gives the same bytes.
+
+        The bytes of ``json.dumps(self.to_json())``, written a slice of entries at a time:
+        the whole document as dicts would cost about 500 bytes per entry at once."""
+        head = {
+            "version": 1,
+            "storagePolicy": STORAGE_POLICY,
+            "storagePolicyConfig": dict(self.storage_policy_config),
+        }
+        text = _dumps(head)
+        parts = [f'{text[:-1]},"contents":{{'.encode()]
+        entries = iter(self.entries.items())
+        separator = ""
+        while chunk := list(itertools.islice(entries, _ENCODE_SLICE)):
+            body = _dumps({path: entry.to_json() for path, entry in chunk})
+            parts.append(f"{separator}{body[1:-1]}".encode())
+            separator = ","
+        parts.append(b"}}")
+        return b"".join(parts)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:
-        version = data.get("version") if isinstance(data, Mapping) else None
-        # `True == 1` in Python, so the type is checked as well as the value.
-        if type(version) is not int or version != 1:
-            raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
+        _check_version(data)
         contents = data.get("contents")
         if not isinstance(contents, Mapping):
             raise ValidationError("Manifest has no 'contents' object.")
         entries = [Entry.from_json(path, value) for path, value in contents.items()]
+        return cls._of_document(entries, data, algorithm)
+
+    @classmethod
+    def _of_document(
+        cls, entries: list[Entry], data: Mapping[str, Any], algorithm: Algorithm | None
+    ) -> Manifest:
         if algorithm is None:
             algorithm = _infer_algorithm(entries)
         config = data.get("storagePolicyConfig") or DEFAULT_POLICY_CONFIG
@@ -216,11 +280,99 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
+        streamed = _parse_streaming(raw)
+        if streamed is not None:
+            header, entries = streamed
+            return cls._of_document(list(entries.values()), header, algorithm)
+        # Anything the streaming parser does not take (bad JSON included) is parsed whole,
+        # which gives the error its message.
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
         return cls.from_json(data, algorithm)
+
+
+def _check_version(data: Any) -> None:
+    version = data.get("version") if isinstance(data, Mapping) else None
+    # `True == 1` in Python, so the type is checked as well as the value.
+    if type(version) is not int or version != 1:
+        raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
+
+
+# The decoder's own scanner, in C: one JSON value at a position (typeshed omits it).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """Where the JSON whitespace at *pos* ends."""
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | None:
+    """The top-level fields of a manifest document and its entries, each entry turned into
+    an :class:`Entry` as soon as it is read: ``json.loads`` of a million entries holds two
+    dicts per entry at once (about 500 MB), this holds one entry's. None for a document it
+    does not take (not UTF-8, not an object, bad JSON, no version 1 before the entries):
+    the caller parses those whole, as before."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    header: dict[str, Any] = {}
+    entries: dict[str, Entry] | None = None
+    try:
+        pos = _skip_space(text, 0)
+        if text[pos : pos + 1] != "{":
+            return None
+        while True:
+            key, pos = _scan(text, _skip_space(text, pos + 1))
+            pos = _skip_space(text, pos)
+            if type(key) is not str or text[pos : pos + 1] != ":":
+                return None
+            pos = _skip_space(text, pos + 1)
+            if key == "contents" and text[pos : pos + 1] == "{":
+                _check_version(header)
+                entries, pos = _scan_entries(text, pos)
+                header.pop(key, None)
+            else:
+                header[key], pos = _scan(text, pos)
+            pos = _skip_space(text, pos)
+            mark = text[pos : pos + 1]
+            if mark == "}":
+                break
+            if mark != ",":
+                return None
+    except (StopIteration, ValueError):
+        return None
+    if entries is None or "contents" in header or text[_skip_space(text, pos + 1) :]:
+        return None
+    return header, entries
+
+
+def _scan_entries(text: str, pos: int) -> tuple[dict[str, Entry], int]:
+    """The entries of the ``contents`` object that starts at *pos*, and where it ends.
+    A path written twice keeps its last entry, as ``json.loads`` does."""
+    entries: dict[str, Entry] = {}
+    pos = _skip_space(text, pos + 1)
+    if text[pos : pos + 1] == "}":
+        return entries, pos + 1
+    while True:
+        path, pos = _scan(text, pos)
+        pos = _skip_space(text, pos)
+        if type(path) is not str or text[pos : pos + 1] != ":":
+            raise ValueError("not a manifest entry")
+        value, pos = _scan(text, _skip_space(text, pos + 1))
+        entries[path] = Entry.from_json(path, value)
+        pos = _skip_space(text, pos)
+        mark = text[pos : pos + 1]
+        if mark == "}":
+            return entries, pos + 1
+        if mark != ",":
+            raise ValueError("not a manifest entry")
+        pos = _skip_space(text, pos + 1)
 
 
 MANIFEST_ALGORITHM = Algorithm.XXH128

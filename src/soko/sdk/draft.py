@@ -48,6 +48,7 @@ class Draft:
             {ALG_EXTRA_KEY: algorithm.value} if algorithm is Algorithm.XXH128 else {}
         )
         self.files: dict[str, DraftFile] = {}
+        self._sizes: dict[int, int] = {}
         self.added_local_paths: dict[str, str] = {}
         self.held: dict[Digest, bytes] = {}
         """Bytes of small files kept from hashing, so that the log stores them without
@@ -102,7 +103,11 @@ class Draft:
         return self._tmp_dir.name
 
     def file_entry(self, path: str, hashed: HashedFile) -> Entry:
-        return Entry(path=path, digest=hashed.digest.b64, size=hashed.size, extra=self._extra)
+        # Equal sizes share one int: a million files of one size would hold a million.
+        size = self._sizes.get(hashed.size, hashed.size)
+        if len(self._sizes) < 256:
+            self._sizes.setdefault(size, size)
+        return Entry(path=path, digest=hashed.digest.b64, size=size, extra=self._extra)
 
     def add_files(
         self,

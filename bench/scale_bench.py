@@ -1,0 +1,268 @@
+"""Scale benchmark: a folder of many small files logged, re-logged and downloaded, each
+step a whole process, beside ``cp -r`` of the same folder.
+
+The data: N files of 1 KiB in N/1000 folders (ImageNet's shape: a million small files).
+Each repetition, in alternating order:
+
+- soko log: a process that runs ``init`` + ``Artifact`` + ``add_dir`` + ``log_artifact`` +
+  ``wait`` + ``finish`` into a fresh store (cold stat cache);
+- soko re-log: the same again, the folder unchanged;
+- soko download: a process that downloads ``data:latest`` into an empty folder;
+- cp: ``cp -r`` of the data folder.
+
+Each step's wall-clock seconds and peak RSS (``ru_maxrss`` of that child, from ``wait4``)
+are printed as medians, with the ratios to ``cp -r``. With ``--server`` the same steps run
+through ``soko server`` (SQLite + a blob folder, on a loopback port, on the same machine);
+the server's peak RSS is its ``VmHWM``. With ``--baseline-src DIR`` (the ``src`` folder of
+another checkout) the soko steps also run with that code, alternating with this
+checkout's. With ``--wandb N``, wandb's draft build (``add_dir``, offline) of the first N
+folders' files is timed too (its full run would take too long).
+
+    python bench/scale_bench.py --files 100000 [--repeat 3] [--workdir DIR] [--server]
+        [--baseline-src DIR] [--wandb 100000] [--no-embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FILE_SIZE = 1024
+PER_FOLDER = 1000
+THIS_SRC = Path(__file__).resolve().parents[1] / "src"
+
+LOG = """
+import sys, soko
+with soko.init(project="bench") as run:
+    artifact = soko.Artifact("data", "dataset")
+    artifact.add_dir(sys.argv[1])
+    run.log_artifact(artifact).wait()
+"""
+DOWNLOAD = """
+import sys, soko
+with soko.init(project="bench") as run:
+    run.use_artifact("data:latest").download(root=sys.argv[1])
+"""
+WARM_UP = """
+import soko
+with soko.init(project="warm-up"):
+    pass
+"""
+WANDB_BUILD = """
+import sys, time, wandb
+start = time.perf_counter()
+artifact = wandb.Artifact("data", "dataset")
+for folder in sys.argv[1:]:
+    artifact.add_dir(folder, name=folder.rsplit("/", 1)[-1])
+print(time.perf_counter() - start)
+"""
+
+
+def make_data(root: Path, count: int) -> None:
+    """*count* files of 1 KiB of distinct random bytes, 1,000 to a folder."""
+    marker = root / ".complete"
+    if marker.exists():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    block = os.urandom(FILE_SIZE)
+    for i in range(count):
+        if i % PER_FOLDER == 0:
+            folder = root / f"d{i // PER_FOLDER:04}"
+            folder.mkdir(parents=True)
+        # Distinct content per file, cheaply: the file's number over the first bytes.
+        fd = os.open(folder / f"f{i:07}.bin", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, i.to_bytes(8, "little") + block[8:])
+        finally:
+            os.close(fd)
+    marker.touch()
+
+
+def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one child process."""
+    subprocess.run(["sync"], check=True)  # what earlier steps wrote is not this step's
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def clean_env(src: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    env.update(PYTHONPATH=str(src), SOKO_SILENT="true")
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """``soko server`` on a loopback port, with its own store under *base*."""
+
+    def __init__(self, src: Path, base: Path) -> None:
+        self.key = f"soko_bench_{secrets.token_urlsafe(32)}"
+        port = free_port()
+        env = clean_env(src)
+        env.update(SOKO_DIR=str(base / "server"), SOKO_ADMIN_KEY=self.key)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "soko.server", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self._wait()
+
+    def _wait(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"server exited with {self.process.returncode}")
+            try:
+                httpx.get(f"{self.url}/api/v1/health", timeout=2.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise SystemExit("server did not start")
+
+    def peak_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> dict[str, float]:
+    """log, re-log and download (seconds and peak MiB) with the code at *src*."""
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    server = Server(src, base) if through_server else None
+    try:
+        env = clean_env(src)
+        env.update(SOKO_DIR=str(base / "soko"), SOKO_CACHE_DIR=str(base / "cache"))
+        if server is not None:
+            env.update(SOKO_BASE_URL=server.url, SOKO_API_KEY=server.key)
+        reader = dict(env, SOKO_CACHE_DIR=str(base / "reader-cache"))
+        python = sys.executable
+        run_child([python, "-c", WARM_UP], env, base)  # the store exists before the clock
+        out: dict[str, float] = {}
+        for step, script, args, step_env in (
+            ("log", LOG, [str(data)], env),
+            ("relog", LOG, [str(data)], env),
+            ("download", DOWNLOAD, [str(base / "out")], reader),
+        ):
+            out[step], out[f"{step}_mib"] = run_child([python, "-c", script, *args], step_env, base)
+        if server is not None:
+            out["server_mib"] = server.peak_mib()
+        return out
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def cp_round(data: Path, dest: Path) -> float:
+    shutil.rmtree(dest, ignore_errors=True)
+    seconds, _ = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
+    return seconds
+
+
+def wandb_build(data: Path, files: int) -> tuple[float, float]:
+    folders = sorted(str(p) for p in data.iterdir() if p.is_dir())[: -(-files // PER_FOLDER)]
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    seconds, mib = run_child([sys.executable, "-c", WANDB_BUILD, *folders], env, data.parent)
+    shutil.rmtree(Path.home() / ".local/share/wandb/artifacts/staging", ignore_errors=True)
+    return seconds, mib
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", default="/tmp/soko-scale-bench")
+    parser.add_argument("--server", action="store_true", help="also through soko server")
+    parser.add_argument("--no-embedded", action="store_true")
+    parser.add_argument("--baseline-src", type=Path, help="another checkout's src folder")
+    parser.add_argument("--wandb", type=int, default=0, help="wandb's build of this many files")
+    args = parser.parse_args()
+
+    work = Path(args.workdir)
+    data = work / f"data-{args.files}"
+    print(f"making {args.files:,} files of 1 KiB in {data} ...", flush=True)
+    make_data(data, args.files)
+
+    codes = {"this": THIS_SRC}
+    if args.baseline_src:
+        codes["baseline"] = args.baseline_src.resolve()
+    peers = [("embedded", False)] if not args.no_embedded else []
+    if args.server:
+        peers.append(("server", True))
+    results: dict[str, list[dict[str, float]]] = {}
+    cp: list[float] = []
+    wandb: list[tuple[float, float]] = []
+    for round_no in range(args.repeat):
+        order = list(codes.items()) if round_no % 2 == 0 else list(reversed(codes.items()))
+        cp.append(cp_round(data, work / "cp-out"))
+        print(f"round {round_no + 1}: cp -r {cp[-1]:.2f} s", flush=True)
+        for name, src in order:
+            for peer, through_server in peers:
+                key = f"{peer}@{name}"
+                got = soko_round(src, data, work / f"run-{key}", through_server=through_server)
+                results.setdefault(key, []).append(got)
+                print(f"round {round_no + 1}: {key} {got}", flush=True)
+        if args.wandb:
+            wandb.append(wandb_build(data, args.wandb))
+            print(f"round {round_no + 1}: wandb build {wandb[-1]}", flush=True)
+        shutil.rmtree(work / "cp-out", ignore_errors=True)
+    for key in results:
+        shutil.rmtree(work / f"run-{key}", ignore_errors=True)
+
+    cp_s = statistics.median(cp)
+    print(f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s")
+    print("| run | log s | /cp | MiB | re-log s | MiB | download s | /cp | MiB | server MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for key, rounds in results.items():
+
+        def med(field: str, rounds: list[dict[str, float]] = rounds) -> float:
+            return statistics.median(r.get(field, 0.0) for r in rounds)
+
+        print(
+            f"| {key} | {med('log'):.2f} | {med('log') / cp_s:.2f} | {med('log_mib'):.0f} "
+            f"| {med('relog'):.2f} | {med('relog_mib'):.0f} "
+            f"| {med('download'):.2f} | {med('download') / cp_s:.2f} "
+            f"| {med('download_mib'):.0f} | {med('server_mib'):.0f} |"
+        )
+    if wandb:
+        seconds = statistics.median(s for s, _ in wandb)
+        mib = statistics.median(m for _, m in wandb)
+        print(f"wandb draft build of {args.wandb:,} files: {seconds:.2f} s, {mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

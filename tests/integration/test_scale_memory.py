@@ -1,0 +1,95 @@
+"""Memory of a log that scales: the log is a whole process, its peak RSS read from
+``ru_maxrss``, for 10,000 and then 50,000 files of 1 KiB.
+
+What a log holds per file (paths, digests, entries, stat-cache rows) must stay small:
+the bytes of the files go to the store as they are hashed and are not kept until the log,
+the manifest is encoded a slice at a time and read back an entry at a time. The bound is
+per file added, so that a log of a million files stays within a known size.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SMALL, LARGE = 10_000, 50_000
+FILE_SIZE = 1024
+GROWTH_PER_FILE = 2000
+"""Bytes of peak RSS per file added, at most, from SMALL to LARGE files. The log grew by
+about 1,550 bytes per file when this was written (its bytes held until the log: 2,850)."""
+
+LOG = textwrap.dedent(
+    """
+    import resource, sys, soko
+    with soko.init(project="scale") as run:
+        artifact = soko.Artifact("data", "dataset")
+        artifact.add_dir(sys.argv[1])
+        run.log_artifact(artifact).wait()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+)
+CHECK = textwrap.dedent(
+    """
+    import resource, sys, soko
+    print(len(soko.Api().artifact("scale/data:latest").manifest.entries))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+)
+
+
+def make_files(root: Path, count: int) -> None:
+    block = os.urandom(FILE_SIZE)
+    for i in range(count):
+        if i % 1000 == 0:
+            folder = root / f"d{i // 1000:03}"
+            folder.mkdir(parents=True)
+        fd = os.open(folder / f"f{i:06}.bin", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, i.to_bytes(8, "little") + block[8:])
+        finally:
+            os.close(fd)
+
+
+def peak_kib(script: str, argument: Path, base: Path) -> tuple[int, list[str]]:
+    """Peak RSS (KiB) of *script* in a fresh process with its own store under *base*,
+    and the lines it printed before it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
+    env.update(
+        SOKO_DIR=str(base / "store"),
+        SOKO_CACHE_DIR=str(base / "cache"),
+        SOKO_SILENT="true",
+        PYTHONPATH=os.pathsep.join(sys.path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(argument)],
+        env=env,
+        cwd=base,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *lines, peak = done.stdout.split()
+    return int(peak), lines
+
+
+def test_peak_memory_of_a_log_grows_by_a_bounded_amount_per_file(tmp_path: Path) -> None:
+    peaks: dict[int, int] = {}
+    for count in (SMALL, LARGE):
+        base = tmp_path / str(count)
+        make_files(base / "data", count)
+        peaks[count], _ = peak_kib(LOG, base / "data", base)
+        _, (entries,) = peak_kib(CHECK, base / "data", base)
+        assert int(entries) == count  # every file was logged
+    per_file = (peaks[LARGE] - peaks[SMALL]) * 1024 / (LARGE - SMALL)
+    assert per_file < GROWTH_PER_FILE, (
+        f"the log's peak RSS grew {per_file:.0f} bytes per file ({peaks[SMALL] // 1024} MiB "
+        f"for {SMALL:,} files, {peaks[LARGE] // 1024} MiB for {LARGE:,})"
+    )
