@@ -387,3 +387,30 @@ def test_raster_images_are_previewed_and_svg_is_not(
     download = admin.get(f"/v/{pipeline.dataset_id}/file", params={"path": "images/icon.svg"})
     assert download.headers["content-type"] == "application/octet-stream"
     assert download.headers["content-disposition"].startswith("attachment;")
+
+
+def test_a_version_page_hides_runs_of_projects_the_viewer_may_not_read(
+    soko_server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, hidden = unique_project("shared"), unique_project("hidden")
+    point_sdk_at(soko_server, soko_server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    import soko
+
+    data = tmp_path / "data.txt"
+    data.write_text("rows")
+    with soko.init(entity=ENTITY, project=shared, job_type="prep") as run:
+        artifact = soko.Artifact("table", "dataset")
+        artifact.add_file(str(data))
+        logged = run.log_artifact(artifact)
+        logged.wait()
+    with soko.init(entity=ENTITY, project=hidden, job_type="secret-job") as run:
+        run.use_artifact(f"{ENTITY}/{shared}/table:latest")
+        hidden_run = run.id
+    viewer_key = soko_server.new_user(unique_project("reader"), {(ENTITY, shared): "viewer"})
+    with signed_in(soko_server, soko_server.admin_key) as admin_client:
+        assert f"/r/{hidden_run}" in admin_client.get(f"/v/{logged.id}").text
+    with signed_in(soko_server, viewer_key) as viewer:
+        page = viewer.get(f"/v/{logged.id}")
+        assert page.status_code == 200
+        assert f"/r/{hidden_run}" not in page.text and "secret-job" not in page.text
+        assert "more (see the lineage)" not in page.text

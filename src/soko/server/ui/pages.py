@@ -311,7 +311,9 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         reference_count=len(tree.references),
         produced_by=produced_by,
         used_by=used_by,
-        used_count=used.total,
+        # Whether runs beyond the first page used it, never how many: the count would
+        # include runs of projects this viewer may not read.
+        used_more=used.total > len(used.items),
         may_write=viewer.principal.may(record.entity, record.project, "writer"),
     )
 
