@@ -30,6 +30,27 @@ def walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
     """
     physical: list[str] = []
     logical: list[str] = []
+    _walk(root, prefix, physical, logical)
+    return physical, logical
+
+
+def walk_names(root: str, prefix: str) -> list[str]:
+    """The artifact paths of :func:`walk_files` alone: the local path of each is
+    :func:`folder_base` of *root* + its path less *prefix* (with the local separator),
+    as ``os.scandir`` joins them, so a million of them need not be kept."""
+    logical: list[str] = []
+    _walk(root, prefix, None, logical)
+    return logical
+
+
+def folder_base(root: str) -> str:
+    """*root* as the start of the paths ``os.scandir`` gives for what is below it."""
+    if root.endswith(os.sep) or (os.altsep is not None and root.endswith(os.altsep)):
+        return root
+    return root + os.sep
+
+
+def _walk(root: str, prefix: str, physical: list[str] | None, logical: list[str]) -> None:
     pending: list[tuple[str, str, frozenset[_Identity]]] = [(root, prefix, frozenset())]
     while pending:
         folder, relative, ancestors = pending.pop()
@@ -45,13 +66,13 @@ def walk_files(root: str, prefix: str) -> tuple[list[str], list[str]]:
                 if item.is_dir(follow_symlinks=True):
                     pending.append((item.path, f"{relative}{item.name}/", below))
                 elif item.is_file(follow_symlinks=True):
-                    physical.append(item.path)
+                    if physical is not None:
+                        physical.append(item.path)
                     logical.append(f"{relative}{item.name}")
                 elif item.is_symlink():
                     os.stat(item.path)  # a dangling link raises; a link to a socket is skipped
             except OSError as exc:
                 raise _unusable(item.path, exc) from None
-    return physical, logical
 
 
 def _identity(folder: str) -> _Identity:

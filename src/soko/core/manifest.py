@@ -18,137 +18,44 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import Algorithm, Digest, parse_digest, version_digest
-from soko.core.names import validate_artifact_path
+from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest, parse_digest, version_digest
+from soko.core.entries import (
+    ALG_EXTRA_KEY,
+    RAW,
+    Columns,
+    Entry,
+    EntryTable,
+    algorithm_of,
+    checked_json,
+)
 from soko.errors import CorruptBlobError, ValidationError
+
+__all__ = [
+    "ALG_EXTRA_KEY",
+    "DEFAULT_POLICY_CONFIG",
+    "MANIFEST_ALGORITHM",
+    "STORAGE_POLICY",
+    "Entry",
+    "EntryTable",
+    "Manifest",
+    "ManifestBuilder",
+    "ManifestRef",
+]
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
 DEFAULT_POLICY_CONFIG: Mapping[str, Any] = MappingProxyType({"storageLayout": "V2"})
-ALG_EXTRA_KEY = "alg"
-
-
-_EXACT_ALGORITHMS = {algorithm.value: algorithm for algorithm in Algorithm}
 _ENCODE_SLICE = 8192
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One path of a version: a stored file (``ref`` is None) or a reference.
-
-    ``digest`` is the text W&B writes: the base64 content digest of a stored file, or for a
-    reference whatever its handler records (an ETag, a URI, a base64 digest).
-    """
-
-    path: str
-    digest: str
-    size: int | None = None
-    ref: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    birth_artifact_id: str | None = None
-
-    @property
-    def is_reference(self) -> bool:
-        return self.ref is not None
-
-    @property
-    def algorithm(self) -> Algorithm:
-        """The algorithm of a stored entry's digest: ``extra.alg``, MD5 when absent."""
-        alg = self.extra.get(ALG_EXTRA_KEY)
-        if not isinstance(alg, str):
-            return Algorithm.MD5
-        # The exact spellings W&B writes skip Algorithm.parse (an enum call per entry).
-        return _EXACT_ALGORITHMS.get(alg) or Algorithm.parse(alg)
-
-    def blob_digest(self) -> Digest:
-        """The content digest of a stored entry, parsed; references have none."""
-        if self.ref is not None:
-            raise ValidationError(f"{self.path!r} is a reference; it has no stored blob.")
-        return Digest.from_b64(self.digest, self.algorithm)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"digest": self.digest}
-        if self.ref is not None:
-            data["ref"] = self.ref
-        if self.birth_artifact_id is not None:
-            data["birthArtifactID"] = self.birth_artifact_id
-        if self.size is not None:
-            data["size"] = self.size
-        if self.extra:
-            data["extra"] = dict(self.extra)
-        return data
-
-    @classmethod
-    def from_json(cls, path: str, data: Mapping[str, Any]) -> Entry:
-        if not isinstance(data, Mapping) or not isinstance(data.get("digest"), str):
-            raise ValidationError(f"Manifest entry {path!r} has no digest.")
-        size = data.get("size")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            raise ValidationError(f"Manifest entry {path!r} has a bad size: {size!r}")
-        ref = data.get("ref")
-        birth = data.get("birthArtifactID")
-        for key, value in (("ref", ref), ("birthArtifactID", birth)):
-            if value is not None and not isinstance(value, str):
-                raise ValidationError(f"Manifest entry {path!r} has a bad {key}: {value!r}")
-        extra = data.get("extra") or {}
-        if not isinstance(extra, Mapping):
-            raise ValidationError(f"Manifest entry {path!r} has a bad extra: {extra!r}")
-        return cls(
-            # Segment lengths are checked at add time and at download, not here: a version
-            # logged before that check stays readable (listing, gc) and its download refuses.
-            path=validate_artifact_path(path, check_segment_length=False),
-            digest=data["digest"],
-            size=_shared_size(size),
-            ref=ref,
-            extra=_shared_extra(extra),
-            birth_artifact_id=birth,
-        )
-
-
-_SHARED_MAX = 256
-_shared_extras: dict[tuple[tuple[str, str], ...], Mapping[str, Any]] = {}
-_shared_sizes: dict[int, int] = {}
-
-
-def _shared_extra(extra: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only *extra*, one object for the equal ones: a million entries of a manifest
-    read back mostly carry the same ``{"alg": "xxh128"}``, and a dict each would cost
-    200 MB. Extras of other values (a reference's ETag, say) are copied as they are."""
-    if not extra:
-        return _EMPTY
-    if all(type(v) is str for v in extra.values()):
-        key = tuple(extra.items())
-        shared = _shared_extras.get(key)
-        if shared is None:
-            shared = MappingProxyType(dict(extra))
-            if len(_shared_extras) < _SHARED_MAX:
-                _shared_extras[key] = shared
-        return shared
-    return dict(extra)
-
-
-def _shared_size(size: int | None) -> int | None:
-    """One int object per distinct size of the (mostly equal) sizes of many entries."""
-    if size is None:
-        return None
-    shared = _shared_sizes.get(size)
-    if shared is None:
-        shared = size
-        if len(_shared_sizes) < _SHARED_MAX:
-            _shared_sizes[size] = size
-    return shared
-
-
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -167,10 +74,21 @@ class Manifest:
         storage_policy_config: Mapping[str, Any] = DEFAULT_POLICY_CONFIG,
     ) -> Manifest:
         ordered = sorted(entries, key=lambda e: e.path)
-        mapping = {e.path: e for e in ordered}
-        if len(mapping) != len(ordered):
-            raise ValidationError("A manifest cannot hold the same path twice.")
-        return cls(MappingProxyType(mapping), algorithm, storage_policy_config)
+        columns = Columns()
+        previous = None
+        for entry in ordered:
+            if entry.path == previous:
+                raise ValidationError("A manifest cannot hold the same path twice.")
+            previous = entry.path
+            columns.append_entry(entry)
+        return cls(EntryTable.of_sorted(columns), algorithm, storage_policy_config)
+
+    @property
+    def table(self) -> EntryTable | None:
+        """The entries as columns, when they are kept so (always, unless a mapping of
+        entries was given to the constructor)."""
+        entries = self.entries
+        return entries if isinstance(entries, EntryTable) else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -184,6 +102,9 @@ class Manifest:
     @property
     def size(self) -> int:
         """Bytes of every entry with a known size, references included (as W&B counts)."""
+        table = self.table
+        if table is not None:
+            return sum(size for size in table.columns.sizes if size > 0)
         return sum(e.size for e in self.entries.values() if e.size)
 
     def digest(self) -> str:
@@ -193,6 +114,15 @@ class Manifest:
     @cached_property
     def _digest(self) -> str:
         # Asked by the twin check and again by the commit: computed once per manifest.
+        table = self.table
+        if table is not None:
+            # Paths in order already: the lines are hashed a slice at a time.
+            hasher = self.algorithm.hasher(VERSION_DIGEST_HEADER)
+            columns = table.columns
+            for start in range(0, len(columns), _ENCODE_SLICE):
+                stop = min(len(columns), start + _ENCODE_SLICE)
+                hasher.update(columns.path_digests(start, stop).encode())
+            return hasher.hexdigest()
         return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
 
     def blob_digests(self) -> frozenset[Digest]:
@@ -217,6 +147,9 @@ class Manifest:
     @cached_property
     def _blob_sizes(self) -> dict[Digest, int | None]:
         # The algorithm is parsed once per distinct extra.alg, not once per entry.
+        table = self.table
+        if table is not None:
+            return _blob_sizes_of(table.columns)
         algorithms: dict[Any, Algorithm] = {}
         sizes: dict[Digest, int | None] = {}
         for e in self.entries.values():
@@ -249,6 +182,14 @@ class Manifest:
         }
         text = _dumps(head)
         parts = [f'{text[:-1]},"contents":{{'.encode()]
+        table = self.table
+        if table is not None:
+            columns = table.columns
+            for start in range(0, len(columns), _ENCODE_SLICE):
+                body = columns.rows_json(range(start, min(len(columns), start + _ENCODE_SLICE)))
+                parts.append(f"{',' if start else ''}{body}".encode())
+            parts.append(b"}}")
+            return b"".join(parts)
         entries = iter(self.entries.items())
         separator = ""
         while chunk := list(itertools.islice(entries, _ENCODE_SLICE)):
@@ -264,26 +205,29 @@ class Manifest:
         contents = data.get("contents")
         if not isinstance(contents, Mapping):
             raise ValidationError("Manifest has no 'contents' object.")
-        entries = [Entry.from_json(path, value) for path, value in contents.items()]
-        return cls._of_document(entries, data, algorithm)
+        columns = Columns()
+        for path, value in contents.items():
+            _append_json(columns, path, value)
+        return cls._of_document(columns, data, algorithm)
 
     @classmethod
     def _of_document(
-        cls, entries: list[Entry], data: Mapping[str, Any], algorithm: Algorithm | None
+        cls, columns: Columns, data: Mapping[str, Any], algorithm: Algorithm | None
     ) -> Manifest:
-        if algorithm is None:
-            algorithm = _infer_algorithm(entries)
         config = data.get("storagePolicyConfig") or DEFAULT_POLICY_CONFIG
         if not isinstance(config, Mapping):
             raise ValidationError("Manifest 'storagePolicyConfig' must be an object.")
-        return cls.of(entries, algorithm, MappingProxyType(dict(config)))
+        table = EntryTable.of_rows(columns)
+        if algorithm is None:
+            algorithm = _infer_algorithm(table.columns)
+        return cls(table, algorithm, MappingProxyType(dict(config)))
 
     @classmethod
     def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
         streamed = _parse_streaming(raw)
         if streamed is not None:
-            header, entries = streamed
-            return cls._of_document(list(entries.values()), header, algorithm)
+            header, columns = streamed
+            return cls._of_document(columns, header, algorithm)
         # Anything the streaming parser does not take (bad JSON included) is parsed whole,
         # which gives the error its message.
         try:
@@ -311,7 +255,7 @@ def _skip_space(text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | None:
+def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], Columns] | None:
     """The top-level fields of a manifest document and its entries, each entry turned into
     an :class:`Entry` as soon as it is read: ``json.loads`` of a million entries holds two
     dicts per entry at once (about 500 MB), this holds one entry's. None for a document it
@@ -322,7 +266,7 @@ def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | No
     except UnicodeDecodeError:
         return None
     header: dict[str, Any] = {}
-    entries: dict[str, Entry] | None = None
+    entries: Columns | None = None
     try:
         pos = _skip_space(text, 0)
         if text[pos : pos + 1] != "{":
@@ -352,10 +296,11 @@ def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], dict[str, Entry]] | No
     return header, entries
 
 
-def _scan_entries(text: str, pos: int) -> tuple[dict[str, Entry], int]:
+def _scan_entries(text: str, pos: int) -> tuple[Columns, int]:
     """The entries of the ``contents`` object that starts at *pos*, and where it ends.
-    A path written twice keeps its last entry, as ``json.loads`` does."""
-    entries: dict[str, Entry] = {}
+    A path written twice keeps its last entry (see :meth:`EntryTable.of_rows`), as
+    ``json.loads`` does."""
+    entries = Columns()
     pos = _skip_space(text, pos + 1)
     if text[pos : pos + 1] == "}":
         return entries, pos + 1
@@ -365,7 +310,7 @@ def _scan_entries(text: str, pos: int) -> tuple[dict[str, Entry], int]:
         if type(path) is not str or text[pos : pos + 1] != ":":
             raise ValueError("not a manifest entry")
         value, pos = _scan(text, _skip_space(text, pos + 1))
-        entries[path] = Entry.from_json(path, value)
+        _append_json(entries, path, value)
         pos = _skip_space(text, pos)
         mark = text[pos : pos + 1]
         if mark == "}":
@@ -432,49 +377,118 @@ class ManifestRef:
         return Manifest.from_bytes(raw, algorithm)
 
 
-def _infer_algorithm(entries: Iterable[Entry]) -> Algorithm:
+def _append_json(columns: Columns, path: str, value: Any) -> None:
+    path, digest, size, ref, extra, birth = checked_json(path, value)
+    columns.append(path, digest, size, ref, columns.extra_id(extra), birth)
+
+
+def _infer_algorithm(columns: Columns) -> Algorithm:
     """A manifest's algorithm when it is not stored beside it: XXH128 if any file says so."""
-    for entry in entries:
-        if entry.ref is None and entry.algorithm is Algorithm.XXH128:
-            return Algorithm.XXH128
+    xxh = {i for i, extra in enumerate(columns.extras) if algorithm_of(extra) is Algorithm.XXH128}
+    if xxh:
+        refs = columns.refs
+        for row, extra_id in enumerate(columns.extra_ids):
+            if extra_id in xxh and row not in refs:
+                return Algorithm.XXH128
     return Algorithm.MD5
 
 
+def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
+    algorithms = [algorithm_of(extra) for extra in columns.extras]
+    raw, sizes, extra_ids, texts, refs = (
+        columns.raw,
+        columns.sizes,
+        columns.extra_ids,
+        columns.texts,
+        columns.refs,
+    )
+    found: dict[Digest, int | None] = {}
+    for row in range(len(columns)):
+        if refs and row in refs:
+            continue
+        algorithm = algorithms[extra_ids[row]]
+        if texts and row in texts:
+            digest = Digest.from_b64(texts[row], algorithm)
+        else:
+            digest = Digest(algorithm, bytes(raw[row * RAW : row * RAW + RAW]))
+        size = sizes[row]
+        found[digest] = None if size < 0 else size
+    return found
+
+
 class ManifestBuilder:
-    """The mutable set of entries of a draft.
+    """The mutable set of entries of a draft, kept as :class:`Columns` (a row per entry
+    added; a path maps to its current row) so that a million files cost no million
+    :class:`Entry` objects; entries are made when asked for.
 
     Adding a path that exists with another digest is refused unless ``overwrite`` is set;
     adding it again with the same digest replaces the entry (W&B's rule).
+
+    Each row carries an *origin*, a number the caller gives (the draft's: which local file
+    or folder a stored entry came from); 0 when none was given.
     """
 
     def __init__(self, algorithm: Algorithm = Algorithm.MD5, entries: Iterable[Entry] = ()):
         self.algorithm = algorithm
-        self._entries: dict[str, Entry] = {e.path: e for e in entries}
+        self._columns = Columns()
+        self._rows: dict[str, int] = {}
+        self._origins = array("I")
+        for entry in entries:
+            self._put(entry, 0)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._entries
+        return path in self._rows
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter(self._entries.values())
+        return map(self._columns.entry, list(self._rows.values()))
 
     def get(self, path: str) -> Entry | None:
-        return self._entries.get(path)
+        row = self._rows.get(path)
+        return None if row is None else self._columns.entry(row)
+
+    def origin(self, path: str) -> int:
+        """The origin of the entry at *path*; 0 when it has none (or there is none)."""
+        row = self._rows.get(path)
+        return 0 if row is None else self._origins[row]
+
+    def origins(self) -> Iterator[tuple[str, int, Digest, int]]:
+        """(path, origin, content digest, size) of every stored entry with an origin."""
+        columns, origins = self._columns, self._origins
+        algorithms = [algorithm_of(extra) for extra in columns.extras]
+        for path, row in self._rows.items():
+            origin = origins[row]
+            if origin:
+                raw = columns.raw_digest(row)
+                algorithm = algorithms[columns.extra_ids[row]]
+                digest = (
+                    Digest.from_b64(columns.texts[row], algorithm)
+                    if raw is None
+                    else Digest(algorithm, raw)
+                )
+                yield path, origin, digest, max(0, columns.sizes[row])
+
+    def _put(self, entry: Entry, origin: int) -> None:
+        self._rows[entry.path] = self._columns.append_entry(entry)
+        self._origins.append(origin)
+
+    def _refused(self, path: str) -> ValidationError:
+        return ValidationError(
+            f"Cannot add the same path twice with different content: {path!r} "
+            "(pass overwrite=True to replace it)"
+        )
 
     def check_add(self, entry: Entry, *, overwrite: bool = False) -> None:
         """Raise if :meth:`add` would refuse *entry*; changes nothing."""
-        old = self._entries.get(entry.path)
-        if old is not None and not overwrite and old.digest != entry.digest:
-            raise ValidationError(
-                f"Cannot add the same path twice with different content: {entry.path!r} "
-                "(pass overwrite=True to replace it)"
-            )
+        row = self._rows.get(entry.path)
+        if row is not None and not overwrite and self._columns.digest_text(row) != entry.digest:
+            raise self._refused(entry.path)
 
-    def add(self, entry: Entry, *, overwrite: bool = False) -> Entry:
+    def add(self, entry: Entry, *, overwrite: bool = False, origin: int = 0) -> Entry:
         self.check_add(entry, overwrite=overwrite)
-        self._entries[entry.path] = entry
+        self._put(entry, origin)
         return entry
 
     def check_all(self, entries: Iterable[Entry], *, overwrite: bool = False) -> None:
@@ -484,31 +498,86 @@ class ManifestBuilder:
     def add_all(self, entries: Iterable[Entry], *, overwrite: bool = False) -> list[Entry]:
         """Add every entry or, when any would be refused, none."""
         batch = list(entries)
-        self._entries.update(self._merged(batch, overwrite=overwrite))
+        for entry in self._merged(batch, overwrite=overwrite).values():
+            self._put(entry, 0)
         return batch
 
     def _merged(self, batch: list[Entry], *, overwrite: bool) -> dict[str, Entry]:
         staged: dict[str, Entry] = {}
         for entry in batch:
-            previous = staged.get(entry.path) or self._entries.get(entry.path)
-            if previous is not None and not overwrite and previous.digest != entry.digest:
-                raise ValidationError(
-                    f"Cannot add the same path twice with different content: {entry.path!r} "
-                    "(pass overwrite=True to replace it)"
-                )
+            previous = staged.get(entry.path)
+            digest = previous.digest if previous is not None else None
+            if digest is None:
+                row = self._rows.get(entry.path)
+                digest = None if row is None else self._columns.digest_text(row)
+            if digest is not None and not overwrite and digest != entry.digest:
+                raise self._refused(entry.path)
             staged[entry.path] = entry
         return staged
+
+    def add_stored(
+        self,
+        paths: Sequence[str],
+        raws: bytes | bytearray,
+        sizes: Sequence[int],
+        *,
+        extra: Mapping[str, Any],
+        overwrite: bool,
+        origin: int = 0,
+    ) -> None:
+        """Add stored files by their raw digests (``raws``: 16 bytes each, back to back),
+        all with *extra*: all of them or, when any would be refused, none."""
+        columns, rows = self._columns, self._rows
+        with memoryview(raws) as view:
+            if not overwrite:
+                staged: dict[str, int] = {}
+                for i, path in enumerate(paths):
+                    j = staged.get(path)
+                    row = rows.get(path) if j is None else None
+                    if j is not None:
+                        same = view[j * RAW : j * RAW + RAW] == view[i * RAW : i * RAW + RAW]
+                    elif row is not None:
+                        same = columns.raw_digest(row) == bytes(view[i * RAW : i * RAW + RAW])
+                    else:
+                        same = True
+                    if not same:
+                        raise self._refused(path)
+                    staged[path] = i
+            extra_id = columns.extra_id(extra)
+            origins = self._origins
+            for i, path in enumerate(paths):
+                rows[path] = columns.append_stored(
+                    path, view[i * RAW : i * RAW + RAW], sizes[i], extra_id
+                )
+                origins.append(origin)
 
     def remove(self, path: str) -> list[Entry]:
         """Remove one entry, or every entry under the folder *path*; [] when none matched."""
         path = path.rstrip("/")
-        if path in self._entries:
-            return [self._entries.pop(path)]
+        rows = self._rows
+        if path in rows:
+            return [self._columns.entry(rows.pop(path))]
         prefix = f"{path}/"
-        removed = [e for p, e in self._entries.items() if p.startswith(prefix)]
-        for entry in removed:
-            del self._entries[entry.path]
-        return removed
+        removed = [p for p in rows if p.startswith(prefix)]
+        return [self._columns.entry(rows.pop(p)) for p in removed]
 
     def build(self) -> Manifest:
-        return Manifest.of(self._entries.values(), self.algorithm)
+        source, rows = self._columns, self._rows
+        columns = Columns()
+        columns.extras = list(source.extras)
+        paths = sorted(rows)
+        order = [rows[p] for p in paths]
+        columns.paths = paths
+        with memoryview(source.raw) as view:
+            columns.raw = bytearray(b"".join([view[r * RAW : r * RAW + RAW] for r in order]))
+        sizes, extra_ids = source.sizes, source.extra_ids
+        columns.sizes = array("q", [sizes[r] for r in order])
+        columns.extra_ids = array("I", [extra_ids[r] for r in order])
+        for mine, theirs in (
+            (columns.texts, source.texts),
+            (columns.refs, source.refs),
+            (columns.births, source.births),
+        ):
+            if theirs:
+                mine.update((i, theirs[r]) for i, r in enumerate(order) if r in theirs)
+        return Manifest(EntryTable.of_sorted(columns), self.algorithm)

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
 from soko.client.backend import CapturesWhileHashing, Progress
 from soko.client.connect import get_backend, get_stat_cache
 from soko.client.hashing import Capture, HashedFile, hash_files_cached
-from soko.client.listing import naming_unreadable, walk_files
+from soko.client.listing import folder_base, naming_unreadable, walk_names
 from soko.client.pygc import python_gc_paused
+from soko.core.digests import Digest
 from soko.core.manifest import Entry
 from soko.core.names import validate_artifact_path
 from soko.errors import SokoError, ValidationError
@@ -95,22 +97,65 @@ def add_file(
     return entry
 
 
+_FOLDER_SLICE = 16384
+"""Files of a folder hashed at a time: their local paths and hashes are let go after."""
+
+
 def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, merge: bool) -> None:
     """Add every file under the folder *root*, named by its path below it (under
-    ``name/``): all of them, or none."""
+    ``name/``): all of them, or none.
+
+    The folder is walked once (``os.scandir``), keeping only the artifact paths; the
+    files are hashed a slice at a time, each slice's local paths made from them and its
+    results kept as raw digests and sizes: a million files hold no object per file but
+    their path."""
     if not os.path.isdir(root):
         raise ValidationError(f"Path is not a directory: {root!r}")
+    prefix = f"{name.rstrip('/')}/" if name else ""
+    base = folder_base(root)
     with python_gc_paused():
-        physical, logical = walk_files(root, f"{name.rstrip('/')}/" if name else "")
+        logical = walk_names(root, prefix)
         for path in logical:
             validate_artifact_path(path)
-        with progress_bar(f"Hashing {os.path.basename(os.path.abspath(root))}") as bar:
-            hashed, stored = hash_local(draft, physical, policy=policy, progress=bar)
-        draft.add_files(
-            list(zip(logical, hashed, strict=True)),
+        raws = bytearray()
+        sizes = array("q")
+        held: list[tuple[Digest, bytes]] = []
+        budget = draft.held_budget()
+        cache = get_stat_cache()
+        start = len(prefix)
+        with (
+            progress_bar(f"Hashing {os.path.basename(os.path.abspath(root))}") as bar,
+            _capturing(policy) as capture,
+        ):
+            for first in range(0, len(logical), _FOLDER_SLICE):
+                physical = [
+                    base + (p[start:] if os.sep == "/" else p[start:].replace("/", os.sep))
+                    for p in logical[first : first + _FOLDER_SLICE]
+                ]
+                with naming_unreadable(physical):
+                    hashed = hash_files_cached(
+                        physical,
+                        draft.algorithm,
+                        cache,
+                        progress=bar,
+                        keep_bytes=budget,
+                        capture=capture,
+                    )
+                for h in hashed:
+                    raws += h.digest.raw
+                    sizes.append(h.size)
+                    if h.data is not None and capture is None:
+                        held.append((h.digest, h.data))
+                        budget -= len(h.data)
+        draft.add_folder(
+            base,
+            prefix,
+            logical,
+            raws,
+            sizes,
             overwrite=merge,
             mutable=policy != "immutable",
-            hold=not stored,
+            held=held,
         )
 
 

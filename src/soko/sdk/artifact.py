@@ -310,7 +310,7 @@ class Artifact(Downloadable):
         """The artifact path under which the local file *local_path* was added."""
         if self._draft is None:
             return None
-        return self._draft.added_local_paths.get(os.fspath(local_path))
+        return self._draft.added_local_path_name(os.fspath(local_path))
 
     def get_entry(self, name: str | os.PathLike[str]) -> ManifestEntry:
         """The entry at *name*; KeyError when the artifact has none."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -31,6 +31,22 @@ class DraftFile(NamedTuple):
     """``policy="mutable"``: the bytes are taken before the log returns (staged)."""
 
 
+class _Origin(NamedTuple):
+    """Where stored entries came from: one local file (``prefix`` None), or a folder whose
+    files are at ``local`` + their artifact path less ``prefix`` (``local`` ends with the
+    separator). A million files of one folder share one origin, not a path string each."""
+
+    local: str
+    prefix: str | None
+    mutable: bool
+
+    def local_path(self, path: str) -> str:
+        if self.prefix is None:
+            return self.local
+        relative = path[len(self.prefix) :]
+        return self.local + (relative if os.sep == "/" else relative.replace("/", os.sep))
+
+
 HELD_BYTES_MAX = 256 * 1024 * 1024
 """How many bytes of small files a draft keeps from hashing until it is logged.
 
@@ -47,9 +63,12 @@ class Draft:
         self._extra: Mapping[str, str] = MappingProxyType(
             {ALG_EXTRA_KEY: algorithm.value} if algorithm is Algorithm.XXH128 else {}
         )
-        self.files: dict[str, DraftFile] = {}
-        self._sizes: dict[int, int] = {}
-        self.added_local_paths: dict[str, str] = {}
+        # Origin 0 is none: an entry of the builder without a local file.
+        self._origins: list[_Origin | None] = [None]
+        self._folders: list[int] = []
+        self._file_names: dict[str, str] = {}
+        self.files: Mapping[str, DraftFile] = _DraftFiles(self)
+        """The local file each stored entry was added from, by artifact path."""
         self.held: dict[Digest, bytes] = {}
         """Bytes of small files kept from hashing, so that the log stores them without
         reading the files again (up to :data:`HELD_BYTES_MAX`)."""
@@ -66,12 +85,47 @@ class Draft:
         self.held.clear()
         self._held_bytes = 0
 
+    def file(self, path: str) -> DraftFile | None:
+        """The local file the stored entry at *path* was added from, if any."""
+        origin = self._origins[self.builder.origin(path)]
+        if origin is None:
+            return None
+        entry = self.builder.get(path)
+        assert entry is not None
+        return DraftFile(
+            origin.local_path(path), entry.blob_digest(), entry.size or 0, origin.mutable
+        )
+
+    def _files(self) -> Iterator[DraftFile]:
+        origins = self._origins
+        for path, number, digest, size in self.builder.origins():
+            origin = origins[number]
+            assert origin is not None
+            yield DraftFile(origin.local_path(path), digest, size, origin.mutable)
+
+    def added_local_path_name(self, local_path: str) -> str | None:
+        """The artifact path the local file *local_path* was added as (the last time)."""
+        found = self._file_names.get(local_path)
+        if found is not None:
+            return found
+        for number in reversed(self._folders):
+            origin = self._origins[number]
+            assert origin is not None and origin.prefix is not None
+            if local_path.startswith(origin.local):
+                relative = local_path[len(origin.local) :]
+                path = origin.prefix + (
+                    relative if os.sep == "/" else relative.replace(os.sep, "/")
+                )
+                if self.builder.origin(path) == number:
+                    return path
+        return None
+
     def sources(self, digests: Collection[Digest]) -> list[BlobSource]:
         """Where the bytes of each of *digests* the draft has a file for are: the bytes
         kept from hashing, else a staged copy, else the first file added with them."""
         found: dict[Digest, BlobSource] = {}
         held, copies = self.held, self._copies
-        for file in self.files.values():
+        for file in self._files():
             digest = file.digest
             if digest in digests and digest not in found:
                 found[digest] = BlobSource(
@@ -85,7 +139,7 @@ class Draft:
         log takes them before it returns. Kept bytes are a snapshot already."""
         found: dict[Digest, BlobSource] = {}
         held = self.held
-        for file in self.files.values():
+        for file in self._files():
             digest = file.digest
             if file.mutable and digest in digests and digest not in held:
                 found.setdefault(digest, BlobSource(digest, file.size, file.local_path))
@@ -103,11 +157,15 @@ class Draft:
         return self._tmp_dir.name
 
     def file_entry(self, path: str, hashed: HashedFile) -> Entry:
-        # Equal sizes share one int: a million files of one size would hold a million.
-        size = self._sizes.get(hashed.size, hashed.size)
-        if len(self._sizes) < 256:
-            self._sizes.setdefault(size, size)
-        return Entry(path=path, digest=hashed.digest.b64, size=size, extra=self._extra)
+        return Entry(path=path, digest=hashed.digest.b64, size=hashed.size, extra=self._extra)
+
+    def _hold(self, held: Iterable[tuple[Digest, bytes]]) -> None:
+        for digest, data in held:
+            if digest not in self.held:
+                # Bytes of a source removed or replaced later stay until the log: they
+                # count against the budget, which bounds them.
+                self.held[digest] = data
+                self._held_bytes += len(data)
 
     def add_files(
         self,
@@ -123,47 +181,83 @@ class Draft:
         them already, see :mod:`soko.client.capture`), which frees the memory at once.
         """
         entries = [self.file_entry(p, h) for p, h in named]
-        self.builder.add_all(entries, overwrite=overwrite)
+        self.builder.check_all(entries, overwrite=overwrite)
         for entry, (_, hashed) in zip(entries, named, strict=True):
-            self.files[entry.path] = DraftFile(hashed.path, hashed.digest, hashed.size, mutable)
-            if hold and hashed.data is not None and hashed.digest not in self.held:
-                # Bytes of a source removed or replaced later stay until the log: they
-                # count against the budget, which bounds them.
-                self.held[hashed.digest] = hashed.data
-                self._held_bytes += len(hashed.data)
-            self.added_local_paths[os.fspath(hashed.path)] = entry.path
+            local = os.fspath(hashed.path)
+            origin = self._origin(_Origin(local, None, mutable))
+            self.builder.add(entry, overwrite=True, origin=origin)
+            self._file_names[local] = entry.path
+        if hold:
+            self._hold((h.digest, h.data) for _, h in named if h.data is not None)
         return entries
+
+    def add_folder(
+        self,
+        local: str,
+        prefix: str,
+        paths: Sequence[str],
+        raws: bytes | bytearray,
+        sizes: Sequence[int],
+        *,
+        overwrite: bool,
+        mutable: bool,
+        held: Iterable[tuple[Digest, bytes]] = (),
+    ) -> None:
+        """Add the hashed files of a folder: each of *paths* (under *prefix*) is the file
+        at *local* (which ends with the separator) + the path less *prefix*, its raw
+        digest in *raws* (16 bytes each, in order) and its size in *sizes*. All of them,
+        or none. *held*: bytes the hashing kept, held for the log."""
+        number = len(self._origins)
+        self.builder.add_stored(
+            paths, raws, sizes, extra=self._extra, overwrite=overwrite, origin=number
+        )
+        self._origins.append(_Origin(local, prefix, mutable))
+        self._folders.append(number)
+        self._hold(held)
+
+    def _origin(self, origin: _Origin) -> int:
+        self._origins.append(origin)
+        return len(self._origins) - 1
 
     def build(self) -> Manifest:
         """The manifest of the draft as it is now."""
-        manifest = self.builder.build()
-        files = self.files
-        stored = [e.path for e in manifest if e.ref is None]
-        # Every stored entry came from a hashed file: its Digest is known already.
-        if all(path in files for path in stored):
-            manifest.know_blob_digests(frozenset(files[path].digest for path in stored))
-        return manifest
+        return self.builder.build()
 
     def add_entry(self, entry: Entry, *, local_path: str | None, overwrite: bool) -> None:
         """Add a whole entry (W&B's ``manifest.add_entry``). A stored entry with a
         *local_path* is read from that file when logged (and refused if the file no longer
         has the entry's digest); one without names a blob the store must hold already."""
-        digest = entry.blob_digest() if entry.ref is None else None
-        self.builder.add(entry, overwrite=overwrite)
-        if digest is not None and local_path is not None:
-            self.files[entry.path] = DraftFile(local_path, digest, entry.size or 0, False)
-            self.added_local_paths[local_path] = entry.path
+        if entry.ref is None:
+            entry.blob_digest()  # a stored entry's digest must parse
+        self.builder.check_add(entry, overwrite=overwrite)
+        if entry.ref is None and local_path is not None:
+            origin = self._origin(_Origin(local_path, None, False))
+            self.builder.add(entry, overwrite=True, origin=origin)
+            self._file_names[local_path] = entry.path
         else:
-            self.files.pop(entry.path, None)
+            self.builder.add(entry, overwrite=True)
 
     def add_references(self, entries: Sequence[Entry]) -> list[Entry]:
-        self.builder.add_all(entries)
-        for entry in entries:
-            self.files.pop(entry.path, None)
-        return list(entries)
+        return self.builder.add_all(entries)
 
     def remove(self, path: str) -> list[Entry]:
-        removed = self.builder.remove(path)
-        for entry in removed:
-            self.files.pop(entry.path, None)
-        return removed
+        return self.builder.remove(path)
+
+
+class _DraftFiles(Mapping[str, DraftFile]):
+    """``Draft.files``: each stored entry's local file, made when asked for."""
+
+    def __init__(self, draft: Draft) -> None:
+        self._draft = draft
+
+    def __getitem__(self, path: str) -> DraftFile:
+        file = self._draft.file(path)
+        if file is None:
+            raise KeyError(path)
+        return file
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path, *_ in self._draft.builder.origins())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
