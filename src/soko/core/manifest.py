@@ -137,6 +137,10 @@ class Manifest:
     @cached_property
     def _blob_digests(self) -> frozenset[Digest]:
         # Parsed once per manifest: upload, the missing-blob check and the commit all ask.
+        table = self.table
+        if table is not None and "_blob_sizes" not in self.__dict__:
+            # Straight from the raw column: no dict of sizes is kept beside the set.
+            return frozenset(digest for digest, _ in _stored_digests(table.columns))
         return frozenset(self.blob_sizes())
 
     def blob_sizes(self) -> Mapping[Digest, int | None]:
@@ -394,6 +398,11 @@ def _infer_algorithm(columns: Columns) -> Algorithm:
 
 
 def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
+    return dict(_stored_digests(columns))
+
+
+def _stored_digests(columns: Columns) -> Iterator[tuple[Digest, int | None]]:
+    """The content digest and size of each stored (non-reference) row."""
     algorithms = [algorithm_of(extra) for extra in columns.extras]
     raw, sizes, extra_ids, texts, refs = (
         columns.raw,
@@ -402,7 +411,6 @@ def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
         columns.texts,
         columns.refs,
     )
-    found: dict[Digest, int | None] = {}
     for row in range(len(columns)):
         if refs and row in refs:
             continue
@@ -412,8 +420,7 @@ def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
         else:
             digest = Digest(algorithm, bytes(raw[row * RAW : row * RAW + RAW]))
         size = sizes[row]
-        found[digest] = None if size < 0 else size
-    return found
+        yield digest, None if size < 0 else size
 
 
 class ManifestBuilder:

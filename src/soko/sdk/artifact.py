@@ -446,6 +446,9 @@ class Artifact(Downloadable):
             )
 
         def logged(record: VersionRecord) -> None:
+            if self._manifest is None and request.manifest.digest() == record.digest:
+                # The manifest just committed: the draft is not built a second time.
+                self._manifest = request.manifest
             self._attach(record, queue.backend)
             if kind is LogKind.UPSERT:
                 # A pending version has no manifest yet: the artifact shows what this

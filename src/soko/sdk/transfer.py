@@ -11,9 +11,10 @@ through: every write into a root creates a new file (``O_EXCL``) or renames one 
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat as stat_module
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from soko.client.backend import BlobTransfer, Progress
@@ -125,9 +126,10 @@ def destination(root: str, path: str) -> str:
     return f"{root.rstrip(os.sep)}{os.sep}{safe}"
 
 
-def select_entries(manifest: Manifest, path_prefix: str | None) -> list[Entry]:
+def select_entries(manifest: Manifest, path_prefix: str | None) -> Collection[Entry]:
     if not path_prefix:
-        return list(manifest)
+        # A view: the entries are made a slice at a time as the download reads them.
+        return manifest.entries.values()
     return [e for e in manifest if e.path.startswith(path_prefix)]
 
 
@@ -203,9 +205,13 @@ def _unchanged(entries: Sequence[tuple[Entry, str]], cache: StatCache | None) ->
     return kept
 
 
+_DOWNLOAD_SLICE = 16384
+"""Entries fetched at a time: their destinations, digests and stats are let go after."""
+
+
 def download_entries(
     backend: BlobTransfer,
-    entries: Iterable[Entry],
+    entries: Collection[Entry],
     root: str,
     *,
     cache: StatCache | None,
@@ -213,32 +219,48 @@ def download_entries(
     progress: Progress | None = None,
     use_cache: bool = True,
 ) -> None:
-    stored: list[tuple[Entry, str]] = []
-    references: list[tuple[Entry, str]] = []
-    for entry in entries:
-        dest = destination(root, entry.path)
-        (references if entry.ref is not None else stored).append((entry, dest))
+    """Download *entries* into *root*, a slice at a time (so that a million entries hold
+    one slice's destinations at once); references last."""
     # A root that does not exist or is empty holds no link and no file yet: a first
-    # download need not look at 20,000 paths that cannot be there.
-    if _empty_folder(root or "."):
-        keep: set[str] = set()
-    else:
-        refuse_linked_folders(
-            root, (e.path for e, _ in (*stored, *references)), doing="download into"
+    # download need not look at 20,000 paths that cannot be there. Otherwise every
+    # folder is checked before anything is written.
+    fresh = _empty_folder(root or ".")
+    if not fresh:
+        refuse_linked_folders(root, (e.path for e in entries), doing="download into")
+    references: list[tuple[Entry, str]] = []
+    pending = iter(entries)
+    while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
+        stored: list[tuple[Entry, str]] = []
+        for entry in chunk:
+            dest = destination(root, entry.path)
+            (references if entry.ref is not None else stored).append((entry, dest))
+        del chunk
+        _download_stored(
+            backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
         )
-        keep = _unchanged(stored, cache)
+    if references:
+        remove_stale_temps(dest for _, dest in references)
+    for entry, dest in references:
+        _download_reference(entry, dest, allow_missing=allow_missing_references)
+
+
+def _download_stored(
+    backend: BlobTransfer,
+    stored: list[tuple[Entry, str]],
+    *,
+    fresh: bool,
+    cache: StatCache | None,
+    progress: Progress | None,
+    use_cache: bool,
+) -> None:
+    keep = set() if fresh else _unchanged(stored, cache)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
     # Left beside these files by killed downloads:
-    remove_stale_temps([*(dest for _, dest in todo), *(dest for _, dest in references)])
+    remove_stale_temps([dest for _, dest in todo])
     backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
     if cache is not None and todo:
-        written = []
-        for digest, dest in todo:
-            written.append((FileStat.of(os.stat(dest)), digest))
-        cache.record(written, trusted=True)
-    for entry, dest in references:
-        _download_reference(entry, dest, allow_missing=allow_missing_references)
+        cache.record(((FileStat.of(os.stat(dest)), digest) for digest, dest in todo), trusted=True)
 
 
 def _empty_folder(path: str) -> bool:
