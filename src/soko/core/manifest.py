@@ -15,6 +15,7 @@ Entry keys appear in that order, as W&B's serialiser writes them. Pure: no I/O.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import re
@@ -188,12 +189,16 @@ class Manifest:
         parts = [f'{text[:-1]},"contents":{{'.encode()]
         table = self.table
         if table is not None:
+            # Written into one buffer whose bytes getvalue() hands over without a copy:
+            # the document is held once, not as slices and then joined.
+            out = io.BytesIO()
+            out.write(parts[0])
             columns = table.columns
             for start in range(0, len(columns), _ENCODE_SLICE):
                 body = columns.rows_json(range(start, min(len(columns), start + _ENCODE_SLICE)))
-                parts.append(f"{',' if start else ''}{body}".encode())
-            parts.append(b"}}")
-            return b"".join(parts)
+                out.write(f"{',' if start else ''}{body}".encode())
+            out.write(b"}}")
+            return out.getvalue()
         entries = iter(self.entries.items())
         separator = ""
         while chunk := list(itertools.islice(entries, _ENCODE_SLICE)):
@@ -575,8 +580,9 @@ class ManifestBuilder:
         paths = sorted(rows)
         order = [rows[p] for p in paths]
         columns.paths = paths
-        with memoryview(source.raw) as view:
-            columns.raw = bytearray(b"".join([view[r * RAW : r * RAW + RAW] for r in order]))
+        raw, gathered = source.raw, columns.raw
+        for r in order:
+            gathered += raw[r * RAW : r * RAW + RAW]
         sizes, extra_ids = source.sizes, source.extra_ids
         columns.sizes = array("q", [sizes[r] for r in order])
         columns.extra_ids = array("I", [extra_ids[r] for r in order])

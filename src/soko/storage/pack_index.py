@@ -164,17 +164,17 @@ class PackIndex:
 
     def _query(
         self, digests: Iterable[Digest], columns: str
-    ) -> list[tuple[dict[bytes, Digest], list[Any]]]:
+    ) -> Iterator[tuple[dict[bytes, Digest], list[Any]]]:
         """Rows of ``digest`` and *columns* for *digests*, in batches of 500, each with the
-        map from raw digest back to the asked :class:`Digest`."""
+        map from raw digest back to the asked :class:`Digest`. A batch at a time, under the
+        lock: the rows of a million digests are not all held at once."""
         by_alg = _by_algorithm(digests)
-        batches: list[tuple[dict[bytes, Digest], list[Any]]] = []
         if not by_alg:
-            return batches
+            return
         with self._lock:
             conn = self._connection(create=False)
             if conn is None:
-                return batches
+                return
             try:
                 for key, wanted in by_alg.items():
                     raws = list(wanted)
@@ -185,10 +185,9 @@ class PackIndex:
                             f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
                             (key, *part),
                         ).fetchall()
-                        batches.append((wanted, rows))
+                        yield wanted, rows
             except sqlite3.Error as exc:
                 raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
-        return batches
 
     def touch(self, digests: Iterable[Digest]) -> set[Digest]:
         """Refresh ``written`` of those of *digests* that are packed; returns them.
