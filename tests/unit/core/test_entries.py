@@ -1,0 +1,79 @@
+"""Entries kept as columns: the same mapping, bytes and digests as one Entry each."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from soko.core.digests import Algorithm, Digest, version_digest
+from soko.core.manifest import Entry, EntryTable, Manifest, ManifestBuilder
+from soko.errors import ValidationError
+
+
+def mixed_entries() -> list[Entry]:
+    rng = random.Random(7)
+    entries = [
+        Entry(
+            f'd/é{i:03}"q',
+            Digest(Algorithm.XXH128, rng.randbytes(16)).b64,
+            i,
+            extra={"alg": "xxh128"},
+        )
+        for i in range(50)
+    ]
+    entries += [
+        Entry("ref/etag", "etag-1", 5, ref="s3://b/a", extra={"etag": "x", "n": [1, 2]}),
+        Entry("ref/no-size", "QUJD", None, ref="s3://b/b", birth_artifact_id="QXJ0aWZhY3Q6MQ=="),
+        Entry("zero", Digest(Algorithm.XXH128, bytes(16)).b64, 0, extra={"alg": "xxh128"}),
+    ]
+    rng.shuffle(entries)
+    return entries
+
+
+def test_a_table_encodes_the_bytes_of_one_json_dumps_and_reads_them_back() -> None:
+    entries = mixed_entries()
+    manifest = Manifest.of(entries, Algorithm.XXH128)
+    assert isinstance(manifest.entries, EntryTable)
+    whole = json.dumps(manifest.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+    assert manifest.to_bytes() == whole
+    assert manifest.digest() == version_digest(
+        [(e.path, e.digest) for e in entries], Algorithm.XXH128
+    )
+    read = Manifest.from_bytes(whole)
+    assert read == manifest and read.algorithm is Algorithm.XXH128
+    assert list(read) == sorted(entries, key=lambda e: e.path)
+    assert read.entries["ref/etag"].extra == {"etag": "x", "n": [1, 2]}
+    assert "missing" not in read.entries and read.entries.get("missing") is None
+    with pytest.raises(KeyError):
+        read.entries["missing"]
+    assert dict(read.entries.items()) == {e.path: e for e in entries}
+    assert len(read.blob_digests()) == 51  # the references have none
+
+
+def test_a_document_out_of_order_is_sorted_and_a_path_given_twice_keeps_its_last_entry() -> None:
+    a, b = Digest.of_bytes(b"a").b64, Digest.of_bytes(b"b").b64
+    raw = (
+        '{"version":1,"storagePolicy":"wandb-storage-policy-v1","storagePolicyConfig":{},'
+        f'"contents":{{"z":{{"digest":"{a}"}},"m":{{"digest":"{a}"}},"z":{{"digest":"{b}"}}}}}}'
+    ).encode()
+    manifest = Manifest.from_bytes(raw)
+    assert [(e.path, e.digest) for e in manifest] == [("m", a), ("z", b)]
+    assert manifest == Manifest.from_json(json.loads(raw))
+
+
+def test_a_builder_adds_stored_rows_all_or_none() -> None:
+    builder = ManifestBuilder(Algorithm.XXH128)
+    one, two = bytes(range(16)), bytes(range(1, 17))
+    extra = {"alg": "xxh128"}
+    builder.add_stored(["a", "b"], one + two, [1, 2], extra=extra, overwrite=False, origin=3)
+    with pytest.raises(ValidationError, match="'b'"):
+        builder.add_stored(["c", "b"], one + one, [1, 1], extra=extra, overwrite=False)
+    assert "c" not in builder and len(builder) == 2
+    builder.add_stored(["b"], two, [2], extra=extra, overwrite=False)  # same digest: fine
+    builder.add_stored(["b"], one, [7], extra=extra, overwrite=True)
+    built = builder.build()
+    assert built.entries["b"] == Entry("b", Digest(Algorithm.XXH128, one).b64, 7, extra=extra)
+    assert builder.origin("a") == 3 and builder.origin("b") == 0
+    assert [e.path for e in builder.remove("a")] == ["a"] and len(builder) == 1
