@@ -27,11 +27,18 @@ pytestmark = pytest.mark.integration
 __all__ = ["pipeline", "soko_server"]
 
 
+def sign_in(client: httpx.Client, key: str, next: str = "/") -> httpx.Response:
+    """Posts the sign-in form as a browser does: shown first, then sent with its token."""
+    form = client.get("/signin")
+    assert form.status_code == 200, form.text
+    return client.post("/signin", data={"csrf": csrf_of(form.text), "key": key, "next": next})
+
+
 @contextlib.contextmanager
 def signed_in(server: SokoServer, key: str) -> Iterator[httpx.Client]:
     """A client holding a UI session of *key*."""
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
-        answer = client.post("/signin", data={"key": key, "next": "/"})
+        answer = sign_in(client, key)
         assert answer.status_code == 303, answer.text
         yield client
 
@@ -53,18 +60,16 @@ def test_pages_need_a_session_and_a_bad_key_is_refused(soko_server: SokoServer) 
         first = anonymous.get("/p/team/x")
         assert first.status_code == 303
         assert first.headers["location"] == "/signin?next=%2Fp%2Fteam%2Fx"
-        refused = anonymous.post("/signin", data={"key": "soko_nope_123", "next": "/"})
+        refused = sign_in(anonymous, "soko_nope_123")
         assert refused.status_code == 401
         assert "Unknown or revoked API key" in refused.text
-        assert "set-cookie" not in refused.headers
+        assert "soko_session" not in refused.headers.get("set-cookie", "")
     forged_cookie = {"soko_session": "eyJrIjoiYWJjIn0.forged.sig"}
     with httpx.Client(base_url=soko_server.url, cookies=forged_cookie) as forged:
         assert forged.get("/").status_code == 303
     with httpx.Client(base_url=soko_server.url, timeout=30.0) as anonymous:
         # Never a redirect to another site after signing in.
-        outward = anonymous.post(
-            "/signin", data={"key": soko_server.admin_key, "next": "//evil.example/"}
-        )
+        outward = sign_in(anonymous, soko_server.admin_key, next="//evil.example/")
         assert outward.status_code == 303 and outward.headers["location"] == "/"
 
 
@@ -72,10 +77,43 @@ def test_the_session_cookie_is_httponly_strict_and_holds_no_key(
     soko_server: SokoServer,
 ) -> None:
     with httpx.Client(base_url=soko_server.url, timeout=30.0) as client:
-        answer = client.post("/signin", data={"key": soko_server.admin_key, "next": "/"})
-    cookie = answer.headers["set-cookie"]
+        answer = sign_in(client, soko_server.admin_key)
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("soko_session"))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     assert soko_server.admin_key not in cookie
+
+
+def test_the_sign_in_form_is_csrf_protected(soko_server: SokoServer) -> None:
+    key = soko_server.admin_key
+    with httpx.Client(base_url=soko_server.url, timeout=30.0) as client:
+        form = client.get("/signin")
+        cookie = next(c for c in form.headers.get_list("set-cookie") if "soko_signin=" in c)
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        token = csrf_of(form.text)
+        # The same form shown twice (two tabs) keeps its token: both can be sent.
+        assert csrf_of(client.get("/signin").text) == token
+    # Another site's page posts the form with the attacker's key: no sign-in cookie comes
+    # with it (SameSite=Strict), or a forged one; or a browser's own cookie comes with a
+    # token of another browser's form.
+    attempts = [
+        ({}, {"key": key}),
+        ({}, {"key": key, "csrf": token}),
+        ({"soko_signin": "forged.value.sig"}, {"key": key, "csrf": token}),
+        (None, {"key": key, "csrf": token}),
+    ]
+    for cookies, data in attempts:
+        with httpx.Client(base_url=soko_server.url, timeout=30.0, cookies=cookies) as other:
+            if cookies is None:
+                other.get("/signin")  # a good cookie of its own
+            refused = other.post("/signin", data={"next": "/", **data})
+            assert refused.status_code == 403, (cookies, data, refused.text)
+            assert "out of date or did not come from this server" in refused.text
+            assert "soko_session" not in refused.headers.get("set-cookie", "")
+            # The page answered is a fresh form, which works.
+            again = other.post(
+                "/signin", data={"csrf": csrf_of(refused.text), "key": key, "next": "/"}
+            )
+            assert again.status_code == 303, again.text
 
 
 def test_a_revoked_key_ends_its_session(soko_server: SokoServer) -> None:
