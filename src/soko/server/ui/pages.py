@@ -346,7 +346,6 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         page_no=number,
         per_page=FILES_PER_PAGE,
         is_file=lambda item: isinstance(item, files.FileRow),
-        image_type=files.image_type,
         references=tree.references[:REFERENCES_SHOWN],
         reference_count=len(tree.references),
         produced_by=produced_by,

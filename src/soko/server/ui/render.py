@@ -16,6 +16,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from soko.server.ui.files import image_type
+from soko.server.ui.kinds import preview_kind
 from soko.server.ui.session import Viewer
 
 SECURITY_HEADERS = {
@@ -60,6 +62,8 @@ def _environment() -> Environment:
     env.filters["when"] = when
     env.filters["pretty"] = pretty_json
     env.filters["q"] = lambda text: quote(str(text), safe="")
+    env.globals["preview_kind"] = preview_kind
+    env.globals["viewable_image"] = image_type
     return env
 
 
