@@ -21,10 +21,20 @@ from urllib.parse import quote
 import httpx
 import pytest
 from server_fixtures import SokoServer, point_sdk_at, soko_server, unique_project
-from ui_data import ENTITY, HOSTILE, HOSTILE_FILE, SWEEP, Pipeline, pipeline
+from ui_data import (
+    ENTITY,
+    HOSTILE,
+    HOSTILE_FILE,
+    SWEEP,
+    TABLE_ROWS,
+    Pipeline,
+    Samples,
+    pipeline,
+    samples,
+)
 
 pytestmark = pytest.mark.integration
-__all__ = ["pipeline", "soko_server"]
+__all__ = ["pipeline", "samples", "soko_server"]
 
 
 def sign_in(client: httpx.Client, key: str, next: str = "/") -> httpx.Response:
@@ -452,3 +462,70 @@ def test_a_version_page_hides_runs_of_projects_the_viewer_may_not_read(
         assert page.status_code == 200
         assert f"/r/{hidden_run}" not in page.text and "secret-job" not in page.text
         assert "more (see the lineage)" not in page.text
+
+
+def test_a_table_is_previewed_a_page_at_a_time(admin: httpx.Client, samples: Samples) -> None:
+    version = f"/v/{samples.version_id}"
+    listing = admin.get(version).text
+    assert f'href="{version}/table?path=rows.table.json"' in listing
+    first = admin.get(f"{version}/table", params={"path": "rows.table.json"})
+    assert first.status_code == 200
+    assert "script-src 'self'" in first.headers["content-security-policy"]
+    assert f"Rows 1 to 50 of {TABLE_ROWS}" in first.text
+    assert first.text.count('<tr><td class="num">') == 50
+    # A hostile column name, cell and image caption are text: the name, one cell, and the
+    # caption of three images, each shown and as the image's alt.
+    assert "<script>alert" not in first.text and "<img src=x" not in first.text
+    assert first.text.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 8
+    # The images of the table's cells are thumbnails of the version's files.
+    cells = re.findall(r'class="thumb"[^>]*src="([^"]+)"', first.text)
+    assert len(cells) == 3 and all(c.startswith(f"{version}/thumb?path=media") for c in cells)
+    assert admin.get(cells[0].replace("&amp;", "&")).headers["content-type"] == "image/jpeg"
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    last = admin.get(f"{version}/table", params={"path": "rows.table.json", "page": 3})
+    assert f"Rows 101 to {TABLE_ROWS} of {TABLE_ROWS}" in last.text
+    assert f'<td class="num">{TABLE_ROWS}</td><td>{TABLE_ROWS - 1}</td>' in last.text
+    assert 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    for params, status in [
+        ({"path": "rows.table.json", "page": "4"}, 404),
+        ({"path": "rows.table.json", "page": "x"}, 400),
+        ({"path": "photos/photo.jpg"}, 404),
+        ({"path": "no-such.table.json"}, 404),
+    ]:
+        answer = admin.get(f"{version}/table", params=params)
+        assert answer.status_code == status, (params, answer.text)
+        assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_thumbnails_are_made_by_the_server(admin: httpx.Client, samples: Samples) -> None:
+    from PIL import Image
+
+    version = f"/v/{samples.version_id}"
+    folder = admin.get(version, params={"dir": "photos"}).text
+    assert f'src="{version}/thumb?path=photos%2Fphoto.jpg"' in folder
+    photo = admin.get(f"{version}/thumb", params={"path": "photos/photo.jpg"})
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert len(photo.content) < len(samples.files["photos/photo.jpg"])
+    with Image.open(io.BytesIO(photo.content)) as made:
+        assert made.size == (256, 128)
+    # Kept by the blob's digest: the browser may ask whether it changed.
+    etag = photo.headers["etag"]
+    again = admin.get(
+        f"{version}/thumb", params={"path": "photos/photo.jpg"}, headers={"if-none-match": etag}
+    )
+    assert again.status_code == 304
+    # A W&B Image (its .image-file.json) shows the image it names.
+    top = admin.get(version).text
+    assert f'src="{version}/thumb?path=sample.image-file.json"' in top
+    wandb_image = admin.get(f"{version}/thumb", params={"path": "sample.image-file.json"})
+    assert wandb_image.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(wandb_image.content)) as made:
+        assert made.size == (64, 48)
+    for path, reason in [("photos/bomb.png", "too-large"), ("photos/broken.png", "unreadable")]:
+        refused = admin.get(f"{version}/thumb", params={"path": path})
+        assert refused.status_code == 200, refused.text
+        assert refused.headers["content-type"] == "image/svg+xml"
+        assert refused.headers["x-soko-preview"] == reason
+        assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+    assert admin.get(f"{version}/thumb", params={"path": "rows.table.json"}).status_code == 404
+    assert admin.get(f"{version}/thumb", params={"path": "photos/none.png"}).status_code == 404
