@@ -186,7 +186,7 @@ def test_previews_of_a_table_and_of_images(
         ["broken.png", *placeholder],
         ["photo.jpg", 256, 128],
     ]
-    page.screenshot(path=str(shots / "thumbnails.png"))
+    page.locator("#file-table").screenshot(path=str(shots / "thumbnails.png"))
 
 
 def test_the_lineage_graph_opens_what_is_clicked(
