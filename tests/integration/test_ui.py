@@ -489,6 +489,8 @@ def test_a_table_is_previewed_a_page_at_a_time(admin: httpx.Client, samples: Sam
     for params, status in [
         ({"path": "rows.table.json", "page": "4"}, 404),
         ({"path": "rows.table.json", "page": "x"}, 400),
+        ({"path": "rows.table.json", "page": "²"}, 400),
+        ({"path": "rows.table.json", "page": str(10**30)}, 400),
         ({"path": "photos/photo.jpg"}, 404),
         ({"path": "no-such.table.json"}, 404),
     ]:

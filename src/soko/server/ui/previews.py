@@ -26,14 +26,15 @@ from soko.server.ui.render import page
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
+MAX_PAGE = 10**8
 IMAGE_FILE_MAX_BYTES = 1024 * 1024
 """A ``.image-file.json`` is a few hundred bytes; a larger one is not read."""
 THUMB_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # A thumbnail is of a blob, whose content never changes; private: it needs a sign-in.
     "Cache-Control": "private, max-age=86400",
-    # A placeholder is SVG: opened on its own, it still runs nothing.
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    # A placeholder is SVG: opened on its own, it still runs and loads nothing.
+    "Content-Security-Policy": "default-src 'none'",
 }
 
 
@@ -44,9 +45,12 @@ def _tree(request: Request, state: ServerState, record: VersionRecord) -> FileTr
 
 def _page_number(request: Request) -> int:
     text = request.query_params.get("page") or "1"
-    number = int(text) if text.isdigit() else 0
-    if number < 1:
-        raise ValidationError(f"page must be a whole number from 1, not {text!r}.")
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PAGE:
+        raise ValidationError(f"page must be a whole number from 1 to {MAX_PAGE}, not {text!r}.")
     return number
 
 
@@ -107,13 +111,13 @@ def thumbnail(request: Request, version_id: str, state: State, viewer: UIViewer)
     entry: Entry | None = _stored(tree, record, path)
     if preview_kind(path) != "image":
         raise NotFoundError(f"{path!r} is not an image of this version.")
-    if path.endswith(".image-file.json"):
-        entry = _image_of(state, tree, _stored(tree, record, path))
+    if entry is not None and path.endswith(".image-file.json"):
+        entry = _image_of(state, tree, entry)
     if entry is None or entry.is_reference:
         # Not an image soko holds the bytes of (a reference, or a broken image-file).
         return _thumb_response(thumbs.placeholder("unreadable"), None)
     digest = entry.blob_digest()
-    etag = f'"{digest.hex}"'
+    etag = f'"{digest.hex}-{thumbs.BOX}"'  # another size of thumbnail, another tag
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, **THUMB_HEADERS})
     cache: thumbs.Thumbs = request.app.state.ui_thumbs
