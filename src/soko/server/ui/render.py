@@ -90,8 +90,13 @@ def page(
         shown = {k: v for k, v in query.items() if v is not None and v != ""}
         return base + target + (f"?{urlencode(shown)}" if shown else "")
 
+    # The page's own path without the proxy's prefix, which url() puts back: links to
+    # its other pages would otherwise carry the prefix twice.
+    own = request.url.path
+    if base and own.startswith(base + "/"):
+        own = own[len(base) :]
     html = ENVIRONMENT.get_template(template).render(
-        url=url, viewer=viewer, request_path=request.url.path, **values
+        url=url, viewer=viewer, request_path=own, **values
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
