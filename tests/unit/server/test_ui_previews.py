@@ -57,15 +57,15 @@ def test_preview_kinds_by_name() -> None:
 def test_a_table_is_read_a_page_at_a_time() -> None:
     rows = [[i, f"row {i}"] for i in range(130)]
     data = table_json(rows, ["id", "text"])
-    shape = tables.read_shape(opener(data), "t.table.json")
+    shape = tables.read_shape(opener(data), path="t.table.json")
     assert shape == tables.Shape(["id", "text"], 130)
-    first = tables.read_page(opener(data), "t.table.json", shape, 1)
+    first = tables.read_page(opener(data), shape, path="t.table.json", number=1)
     assert [c.text for c in first.rows[0]] == ["0", "row 0"]
     assert (first.first, len(first.rows), first.has_next) == (1, 50, True)
-    last = tables.read_page(opener(data), "t.table.json", shape, 3)
+    last = tables.read_page(opener(data), shape, path="t.table.json", number=3)
     assert (last.first, len(last.rows), last.has_next) == (101, 30, False)
     assert last.rows[-1][1].text == "row 129"
-    assert tables.read_page(opener(data), "t.table.json", shape, 4).rows == []
+    assert tables.read_page(opener(data), shape, path="t.table.json", number=4).rows == []
 
 
 def test_the_first_page_of_a_large_table_reads_little_of_it() -> None:
@@ -73,7 +73,7 @@ def test_the_first_page_of_a_large_table_reads_little_of_it() -> None:
     data = table_json(rows)
     seen = [0]
     shape = tables.Shape(["c0", "c1"], None)
-    page = tables.read_page(opener(data, seen), "big.table.json", shape, 1)
+    page = tables.read_page(opener(data, seen), shape, path="big.table.json", number=1)
     assert len(page.rows) == 50 and page.has_next
     assert seen[0] < len(data) / 10, (seen[0], len(data))
 
@@ -93,25 +93,26 @@ def test_cells_are_text_or_images_and_are_cut() -> None:
 def test_wide_tables_show_the_first_columns_and_rows_are_padded() -> None:
     width = tables.COLUMNS_SHOWN + 7
     data = table_json([list(range(width)), [1]], [f"c{i}" for i in range(width)])
-    shape = tables.read_shape(opener(data), "w.table.json")
-    page = tables.read_page(opener(data), "w.table.json", shape, 1)
+    shape = tables.read_shape(opener(data), path="w.table.json")
+    page = tables.read_page(opener(data), shape, path="w.table.json", number=1)
     assert len(page.columns) == tables.COLUMNS_SHOWN and page.hidden_columns == 7
     assert [len(r) for r in page.rows] == [tables.COLUMNS_SHOWN] * 2
 
 
 def test_a_table_without_nrows_or_columns_still_pages() -> None:
     data = json.dumps({"data": [[1, 2, 3]] * 60}).encode()
-    shape = tables.read_shape(opener(data), "n.table.json")
+    shape = tables.read_shape(opener(data), path="n.table.json")
     assert shape == tables.Shape([], None)
-    page = tables.read_page(opener(data), "n.table.json", shape, 1)
+    page = tables.read_page(opener(data), shape, path="n.table.json", number=1)
     assert page.columns == ["0", "1", "2"] and page.total is None and page.has_next
 
 
 def test_a_broken_table_is_a_clear_error() -> None:
     with pytest.raises(ValidationError, match="not valid JSON"):
-        tables.read_page(opener(b'{"data": [[1], [2'), "b.table.json", tables.Shape([], None), 1)
+        broken = opener(b'{"data": [[1], [2')
+        tables.read_page(broken, tables.Shape([], None), path="b.table.json", number=1)
     with pytest.raises(ValidationError, match="not valid JSON"):
-        tables.read_shape(opener(b"\xff\xfe<html>"), "b.table.json")
+        tables.read_shape(opener(b"\xff\xfe<html>"), path="b.table.json")
 
 
 def test_shapes_are_kept_by_digest() -> None:
@@ -119,9 +120,9 @@ def test_shapes_are_kept_by_digest() -> None:
     data = table_json([[1]])
     shapes = tables.Shapes()
     digest = Digest.of_bytes(data)
-    shapes.of(digest, opener(data, seen), "k.table.json")
+    shapes.of(digest, opener(data, seen), path="k.table.json")
     read = seen[0]
-    assert shapes.of(digest, opener(data, seen), "k.table.json").rows == 1
+    assert shapes.of(digest, opener(data, seen), path="k.table.json").rows == 1
     assert seen[0] == read
 
 
@@ -180,7 +181,7 @@ def test_unreadable_and_oversized_files_get_placeholders() -> None:
     assert thumbs.scale(b"<svg onload=alert(1)>").refused == "unreadable"
     assert thumbs.scale(png(20, 20)[:60]).refused == "unreadable"  # truncated
     seen = [0]
-    big = thumbs.make(opener(b"x", seen), thumbs.MAX_SOURCE_BYTES + 1)
+    big = thumbs.make(opener(b"x", seen), size=thumbs.MAX_SOURCE_BYTES + 1)
     assert big.refused == "too-large" and seen[0] == 0
 
 
@@ -190,10 +191,10 @@ def test_thumbnails_are_kept_by_digest_within_a_byte_budget() -> None:
     kept = thumbs.Thumbs(limit=len(made[0].data) * 2 + len(made[0].data) // 2)
     seen = [0]
     for data in images:
-        kept.of(Digest.of_bytes(data), opener(data, seen), len(data))
+        kept.of(Digest.of_bytes(data), opener(data, seen), size=len(data))
     assert len(kept) == 2  # the oldest dropped
     read = seen[0]
-    kept.of(Digest.of_bytes(images[3]), opener(images[3], seen), len(images[3]))
+    kept.of(Digest.of_bytes(images[3]), opener(images[3], seen), size=len(images[3]))
     assert seen[0] == read
-    kept.of(Digest.of_bytes(images[0]), opener(images[0], seen), len(images[0]))
+    kept.of(Digest.of_bytes(images[0]), opener(images[0], seen), size=len(images[0]))
     assert seen[0] > read

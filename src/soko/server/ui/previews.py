@@ -80,8 +80,8 @@ def table(request: Request, version_id: str, state: State, viewer: UIViewer) -> 
         raise NotFoundError(f"{path!r} is not a table of this version that soko holds.")
     shapes: tables.Shapes = request.app.state.ui_table_shapes
     opener = _opener(state, entry)
-    shape = shapes.of(entry.blob_digest(), opener, path)
-    found = tables.read_page(opener, path, shape, number)
+    shape = shapes.of(entry.blob_digest(), opener, path=path)
+    found = tables.read_page(opener, shape, path=path, number=number)
     if number > 1 and not found.rows:
         raise NotFoundError(f"The table {path!r} has no page {number}.")
     return page(
@@ -121,7 +121,7 @@ def thumbnail(request: Request, version_id: str, state: State, viewer: UIViewer)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, **THUMB_HEADERS})
     cache: thumbs.Thumbs = request.app.state.ui_thumbs
-    return _thumb_response(cache.of(digest, _opener(state, entry), entry.size), etag)
+    return _thumb_response(cache.of(digest, _opener(state, entry), size=entry.size), etag)
 
 
 def _image_of(state: ServerState, tree: FileTree, entry: Entry) -> Entry | None:

@@ -70,7 +70,7 @@ def _first(opener: Opener, prefix: str) -> Any:
         return next(iter(ijson.items(reader, prefix, use_float=True)), None)
 
 
-def read_shape(opener: Opener, path: str) -> Shape:
+def read_shape(opener: Opener, *, path: str) -> Shape:
     try:
         columns = _first(opener, "columns")
         rows = _first(opener, "nrows")
@@ -81,7 +81,7 @@ def read_shape(opener: Opener, path: str) -> Shape:
     return Shape(names, count)
 
 
-def read_page(opener: Opener, path: str, shape: Shape, number: int) -> Page:
+def read_page(opener: Opener, shape: Shape, *, path: str, number: int) -> Page:
     """Rows of page *number* (from 1), ``ROWS_PER_PAGE`` each."""
     start = (number - 1) * ROWS_PER_PAGE
     try:
@@ -142,13 +142,13 @@ class Shapes:
         self._shapes: OrderedDict[Digest, Shape] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of(self, digest: Digest, opener: Opener, path: str) -> Shape:
+    def of(self, digest: Digest, opener: Opener, *, path: str) -> Shape:
         with self._lock:
             shape = self._shapes.get(digest)
             if shape is not None:
                 self._shapes.move_to_end(digest)
                 return shape
-        shape = read_shape(opener, path)
+        shape = read_shape(opener, path=path)
         with self._lock:
             self._shapes[digest] = shape
             while len(self._shapes) > _SHAPES_KEPT:

@@ -55,7 +55,7 @@ def placeholder(reason: Refusal) -> Thumb:
     return Thumb(svg.read_bytes(), "image/svg+xml", refused=reason)
 
 
-def make(opener: Opener, size: int | None) -> Thumb:
+def make(opener: Opener, *, size: int | None) -> Thumb:
     """The thumbnail of the image *opener* reads (*size* bytes, when known)."""
     if size is not None and size > MAX_SOURCE_BYTES:
         return placeholder("too-large")
@@ -108,13 +108,13 @@ class Thumbs:
         self._limit = limit
         self._lock = threading.Lock()
 
-    def of(self, digest: Digest, opener: Opener, size: int | None) -> Thumb:
+    def of(self, digest: Digest, opener: Opener, *, size: int | None) -> Thumb:
         with self._lock:
             thumb = self._kept.get(digest)
             if thumb is not None:
                 self._kept.move_to_end(digest)
                 return thumb
-        thumb = make(opener, size)
+        thumb = make(opener, size=size)
         with self._lock:
             if digest not in self._kept:
                 self._kept[digest] = thumb
