@@ -18,12 +18,26 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import AuthenticationError, NotFoundError, SokoError, ValidationError
+from soko.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    SokoError,
+    ValidationError,
+)
 from soko.server.deps import get_state
 from soko.server.state import ServerState
 from soko.server.ui import files, graph
 from soko.server.ui.render import error_page, page
-from soko.server.ui.session import COOKIE, SESSION_MAX_AGE, SignInRequired, Viewer
+from soko.server.ui.session import (
+    COOKIE,
+    SESSION_MAX_AGE,
+    SIGNIN_COOKIE,
+    SIGNIN_MAX_AGE,
+    Sessions,
+    SignInRequired,
+    Viewer,
+)
 from soko.service import automations, browse, registries, runs, versions
 from soko.service.registries import home_entity
 
@@ -113,9 +127,30 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+def _signin_page(
+    request: Request, target: str, *, failed: str | None = None, status: int = 200
+) -> Response:
+    """The sign-in form, carrying the token of the sign-in cookie it sets (login CSRF)."""
+    sessions: Sessions = request.app.state.ui_sessions
+    cookie, token = sessions.signin_token(request.cookies.get(SIGNIN_COOKIE))
+    response = page(
+        request, "signin.html", None, next=target, failed=failed, csrf=token, status=status
+    )
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        cookie,
+        max_age=SIGNIN_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=request.scope.get("root_path", "") or "/",
+    )
+    return response
+
+
 @router.get("/signin")
 def signin_form(request: Request, next: str | None = None) -> Response:
-    return page(request, "signin.html", None, next=_safe_next(next), failed=None)
+    return _signin_page(request, _safe_next(next))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -128,13 +163,18 @@ async def signin(request: Request) -> Response:
     form = await _form(request)
     target = _safe_next(form.get("next"))
     state = get_state(request)
-    sessions = request.app.state.ui_sessions
+    sessions: Sessions = request.app.state.ui_sessions
+    try:
+        sessions.check_signin(request.cookies.get(SIGNIN_COOKIE), form.get("csrf"))
+    except PermissionDeniedError as exc:
+        return _signin_page(request, target, failed=str(exc), status=403)
     try:
         cookie = sessions.new_cookie(state, form.get("key", "").strip())
     except AuthenticationError as exc:
-        return page(request, "signin.html", None, next=target, failed=str(exc), status=401)
+        return _signin_page(request, target, failed=str(exc), status=401)
     root = request.scope.get("root_path", "")
     response = RedirectResponse(root + target, status_code=303)
+    response.delete_cookie(SIGNIN_COOKIE, path=root or "/")
     response.set_cookie(
         COOKIE,
         cookie,
@@ -306,7 +346,6 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         page_no=number,
         per_page=FILES_PER_PAGE,
         is_file=lambda item: isinstance(item, files.FileRow),
-        image_type=files.image_type,
         references=tree.references[:REFERENCES_SHOWN],
         reference_count=len(tree.references),
         produced_by=produced_by,
