@@ -147,9 +147,7 @@ class ManifestIndex:
             "slices": [
                 [s.first, s.start, s.count, s.offset, s.length, s.digest] for s in self.slices
             ],
-            "folders": [
-                [f.path, f.size, f.files, f.own, f.slices] for f in self.folders.values()
-            ],
+            "folders": [[f.path, f.size, f.files, f.own, f.slices] for f in self.folders.values()],
         }
         return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
 
@@ -250,10 +248,11 @@ class _Folders:
         }
 
 
-def build(raw: bytes, slice_entries_max: int = SLICE_ENTRIES) -> ManifestIndex:
+def build(raw: bytes, slice_entries_max: int | None = None) -> ManifestIndex:
     """The index of the manifest stored as *raw* (checked against its name already).
 
-    One pass of the JSON decoder's scanner over the entries; ValidationError for a
+    Slices of *slice_entries_max* entries (default :data:`SLICE_ENTRIES`). One pass of
+    the JSON decoder's scanner over the entries; ValidationError for a
     manifest it cannot read (not canonical JSON of an object with ``contents``)."""
     try:
         text = raw.decode()
@@ -262,7 +261,7 @@ def build(raw: bytes, slice_entries_max: int = SLICE_ENTRIES) -> ManifestIndex:
     ascii_only = raw.isascii()
     try:
         start = _contents_start(text)
-        return _build(text, start, ascii_only, slice_entries_max)
+        return _build(text, start, ascii_only, slice_entries_max or SLICE_ENTRIES)
     except (StopIteration, ValueError, IndexError) as exc:
         raise ValidationError(f"A manifest cannot be indexed: {exc}") from None
 
@@ -343,10 +342,8 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
         if in_slice == per_slice or mark == "}":
             offset = byte_at(slice_start_char)
             length = byte_at(end) - offset
-            part = text[slice_start_char:end].encode()
-            slices.append(
-                Slice(first, count - in_slice, in_slice, offset, length, _HASH.digest_of(part).hex())
-            )
+            digest = _HASH.digest_of(text[slice_start_char:end].encode()).hex()
+            slices.append(Slice(first, count - in_slice, in_slice, offset, length, digest))
             if slice_refs:
                 reference_slices.append((number, slice_refs))
             in_slice = slice_refs = 0

@@ -184,9 +184,7 @@ def entries_page(
     return Page(found, None, index.count)
 
 
-def iter_entries(
-    store: Store, ref: ManifestRef | str, *, prefix: str = ""
-) -> Iterator[Entry]:
+def iter_entries(store: Store, ref: ManifestRef | str, *, prefix: str = "") -> Iterator[Entry]:
     """Every entry under *prefix*, a slice at a time (memory: one slice)."""
     after: str | None = None
     while True:
@@ -195,6 +193,15 @@ def iter_entries(
         if page.next_after is None:
             return
         after = page.next_after
+
+
+def iter_values(store: Store, ref: ManifestRef | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, W&B's JSON object) of every entry in path order, a slice at a time."""
+    if isinstance(ref, str):
+        ref = ManifestRef.parse(ref)
+    index = index_of(store, ref)
+    for part in index.slices:
+        yield from slice_values(read_slice(store, ref, part)).items()
 
 
 def entry_at(store: Store, ref: ManifestRef | str, path: str) -> Entry | None:

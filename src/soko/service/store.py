@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
-from soko.errors import CorruptBlobError
 from soko.core.manifest_index import ManifestIndex
+from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
 from soko.service import identity, pages
 from soko.storage.base import BlobStore
@@ -133,4 +133,3 @@ class Store:
             self._manifests[key] = manifest
             while len(self._manifests) > 32:
                 self._manifests.popitem(last=False)
-

@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from soko.server.ui import pages, previews
-from soko.server.ui.files import Trees
 from soko.server.ui.render import error_page
 from soko.server.ui.session import Sessions
 from soko.server.ui.tables import Shapes
@@ -31,7 +30,6 @@ DOCS_STATIC = f"{API_PREFIX}/docs/static"
 def install(app: FastAPI, *, secret: str, local: bool = False) -> None:
     """Serve the UI on *app*; *local*: everyone is the local user (``soko ui``)."""
     app.state.ui_sessions = Sessions(secret=secret or secrets.token_urlsafe(32), local=local)
-    app.state.ui_trees = Trees()
     app.state.ui_table_shapes = Shapes()
     app.state.ui_thumbs = Thumbs()
     app.state.ui_not_found = not_found

@@ -19,7 +19,7 @@ from soko.core.records import VersionRecord
 from soko.errors import NotFoundError, ValidationError
 from soko.server.state import ServerState
 from soko.server.ui import tables, thumbs
-from soko.server.ui.files import FileTree, Trees
+from soko.server.ui.files import VersionFiles
 from soko.server.ui.kinds import preview_kind
 from soko.server.ui.pages import State, UIRoute, UIViewer
 from soko.server.ui.render import page
@@ -38,9 +38,8 @@ THUMB_HEADERS = {
 }
 
 
-def _tree(request: Request, state: ServerState, record: VersionRecord) -> FileTree:
-    trees: Trees = request.app.state.ui_trees
-    return trees.of(state, record)
+def _tree(request: Request, state: ServerState, record: VersionRecord) -> VersionFiles:
+    return VersionFiles(state, record)
 
 
 def _page_number(request: Request) -> int:
@@ -54,7 +53,7 @@ def _page_number(request: Request) -> int:
     return number
 
 
-def _stored(tree: FileTree, record: VersionRecord, path: str) -> Entry:
+def _stored(tree: VersionFiles, record: VersionRecord, path: str) -> Entry:
     entry = tree.entry(path)
     if entry is None:
         raise NotFoundError(f"{record.qualified_name} has no file {path!r}.")
@@ -124,7 +123,7 @@ def thumbnail(request: Request, version_id: str, state: State, viewer: UIViewer)
     return _thumb_response(cache.of(digest, _opener(state, entry), size=entry.size), etag)
 
 
-def _image_of(state: ServerState, tree: FileTree, entry: Entry) -> Entry | None:
+def _image_of(state: ServerState, tree: VersionFiles, entry: Entry) -> Entry | None:
     """The entry of the image a W&B ``.image-file.json`` names (its ``path``, from the
     top of the version), or None."""
     if entry.is_reference or (entry.size or 0) > IMAGE_FILE_MAX_BYTES:
