@@ -76,7 +76,7 @@ def test_a_store_of_the_previous_schema_is_checked_then_upgraded_intact(
     check = _admin_json(capsys, "migrate", "--check", "--db", url)
     assert check["current"] == PREVIOUS_RELEASE and check["head"] == HEAD_REVISION
     pending = [step["revision"] for step in check["pending"]]  # type: ignore[attr-defined]
-    assert pending == ["0006", "0007"] and check["applied"] is False
+    assert pending == ["0006", "0007", "0008"] and check["applied"] is False
     engine = create_engine(url)
     assert current_revision(engine) == PREVIOUS_RELEASE, "--check changed nothing"
 

@@ -173,6 +173,17 @@ class ManifestIndex:
             raise ValidationError(f"A stored manifest index is not readable: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class EntriesPage:
+    """Entries of a version in path order, and where the next page starts."""
+
+    entries: list[Entry]
+    next_after: str | None
+    """The path to ask the next page after; None after the last page."""
+    total: int
+    """Entries in the whole version (whatever the prefix)."""
+
+
 def _successor(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 

@@ -14,15 +14,15 @@ SLICE_ENTRIES` entries each, whatever the size of the version.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from soko.core.manifest import Entry, ManifestRef
 from soko.core.manifest_index import (
+    EntriesPage,
     ManifestIndex,
     Slice,
     build,
@@ -45,16 +45,6 @@ PAGE_MAX = 10_000
 """The most entries one page may ask for."""
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """Entries in path order, and the cursor of the next page (None after the last)."""
-
-    entries: list[Entry]
-    next_after: str | None
-    total: int
-    """Entries in the whole version."""
-
-
 def index_of(
     store: Store, ref: ManifestRef | str, *, before_build: Callable[[], None] | None = None
 ) -> ManifestIndex:
@@ -69,10 +59,15 @@ def index_of(
         if known is not None:
             store._indexes.move_to_end(key)
             return known
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            select(manifest_indexes.c.data).where(manifest_indexes.c.manifest_blob == key)
-        ).first()
+    try:
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                select(manifest_indexes.c.data).where(manifest_indexes.c.manifest_blob == key)
+            ).first()
+    except DBAPIError:
+        # A store this account may only read, of a schema before indexes: no table. The
+        # index is then built and kept in this process only.
+        row = None
     if row is not None:
         index = ManifestIndex.from_bytes(row.data)
     else:
@@ -98,7 +93,9 @@ def index_at_commit(store: Store, key: str, raw: bytes, entries: int) -> None:
 
 def save(store: Store, key: str, index: ManifestIndex) -> None:
     """Store *index* for manifest blob *key*; a row there already (a racing writer, the
-    same content logged twice) is left as it is: both are the index of the same bytes."""
+    same content logged twice) is left as it is: both are the index of the same bytes.
+    A store this account may only read keeps none: the index is derived data, and the
+    caller keeps it in process."""
     try:
         with store.engine.begin() as conn:
             exists = conn.execute(
@@ -112,7 +109,7 @@ def save(store: Store, key: str, index: ManifestIndex) -> None:
                         manifest_blob=key, data=index.to_bytes(), created_at=datetime.now(UTC)
                     )
                 )
-    except IntegrityError:
+    except DBAPIError:  # a duplicate key included
         pass
 
 
@@ -151,8 +148,11 @@ def read_slice(store: Store, ref: ManifestRef, part: Slice) -> bytes:
 def _forget(store: Store, key: str) -> None:
     with store._lock:
         store._indexes.pop(key, None)
-    with store.engine.begin() as conn:
-        conn.execute(manifest_indexes.delete().where(manifest_indexes.c.manifest_blob == key))
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(manifest_indexes.delete().where(manifest_indexes.c.manifest_blob == key))
+    except DBAPIError:
+        pass  # a store this account may only read: nothing was stored
 
 
 def entries_page(
@@ -163,7 +163,7 @@ def entries_page(
     after: str | None = None,
     limit: int = 1000,
     before_build: Callable[[], None] | None = None,
-) -> Page:
+) -> EntriesPage:
     """Up to *limit* entries whose path starts with *prefix* and sorts after *after*."""
     if isinstance(ref, str):
         ref = ManifestRef.parse(ref)
@@ -176,12 +176,12 @@ def entries_page(
                 continue
             if not entry.path.startswith(prefix):
                 if entry.path > prefix:
-                    return Page(found, None, index.count)
+                    return EntriesPage(found, None, index.count)
                 continue
             if len(found) == limit:
-                return Page(found, found[-1].path, index.count)
+                return EntriesPage(found, found[-1].path, index.count)
             found.append(entry)
-    return Page(found, None, index.count)
+    return EntriesPage(found, None, index.count)
 
 
 def iter_entries(store: Store, ref: ManifestRef | str, *, prefix: str = "") -> Iterator[Entry]:

@@ -17,8 +17,9 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
@@ -27,12 +28,13 @@ from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationEr
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
+from soko.service import pages
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import BatchReads, LocalFiles
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
-from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
+from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut, EntriesPageOut
 
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
@@ -84,6 +86,34 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     state.check_manifest_size(ref.digest, name=record.qualified_name)
     raw = state.store.manifest_bytes(ref)
     return Response(raw, media_type="application/json")
+
+
+@router.get("/versions/{version_id}/files")
+def list_files(
+    version_id: str,
+    state: State,
+    caller: Caller,
+    prefix: str = "",
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=pages.PAGE_MAX)] = 1000,
+) -> EntriesPageOut:
+    """A page of the version's entries in path order: those whose path starts with
+    *prefix*, after the path *after*. Read through the manifest's index, a slice at a time:
+    its cost is the page's, not the version's."""
+    record = state.readable_version(caller, version_id)
+    if record.manifest_blob is None:
+        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+    ref = ManifestRef.parse(record.manifest_blob)
+    page = pages.entries_page(
+        state.store,
+        ref,
+        prefix=prefix,
+        after=after,
+        limit=limit,
+        # Building an index reads the manifest whole, once: the server's bound applies.
+        before_build=lambda: state.check_manifest_size(ref.digest, name=record.qualified_name),
+    )
+    return EntriesPageOut.of(page)
 
 
 @router.post("/versions/{version_id}/blobs/plan")
