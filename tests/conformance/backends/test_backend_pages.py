@@ -5,7 +5,9 @@ fetches their bytes."""
 
 from __future__ import annotations
 
-from backend_suite import Backend, files_below
+from pathlib import Path
+
+from backend_suite import Backend, as_bytes, files_below
 
 import soko
 
@@ -30,7 +32,7 @@ def test_files_pages_through_the_entries_without_loading_the_manifest(backend: B
     assert artifact._manifest is None  # no page read the whole manifest
     # An entry of a page downloads its file.
     entry = next(e for e in artifact.files() if e.path == "d/e/deep.bin")
-    assert open(entry.download(root="one"), "rb").read() == b"\x00deep"
+    assert Path(entry.download(root="one")).read_bytes() == b"\x00deep"
 
     named = artifact.files(names=["top.txt", "d/03.txt", "d", "missing.txt"])
     assert [(e.path, e.size) for e in named] == [("d/03.txt", 2), ("top.txt", 3)]
@@ -40,7 +42,7 @@ def test_files_pages_through_the_entries_without_loading_the_manifest(backend: B
 def test_download_of_a_prefix_reads_only_its_entries(backend: Backend) -> None:
     backend.log("data", FILES)
     artifact = soko.Api().artifact("data:v0")
-    under_d = {p: v.encode() if isinstance(v, str) else v for p, v in FILES.items() if p[:2] == "d/"}
+    under_d = {p: v for p, v in as_bytes(FILES).items() if p.startswith("d/")}
     assert files_below(artifact.download(root="d-only", path_prefix="d/")) == under_d
     assert artifact._manifest is None
     assert set(files_below(artifact.download(root="dx", path_prefix="d-"))) == {

@@ -13,10 +13,12 @@ from soko.core import manifest_index
 from soko.core.manifest import Entry, Manifest
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError
-from soko.metadata.schema import manifest_indexes
+from soko.metadata.schema import manifest_indexes, versions
 from soko.service import pages
 from soko.service.commit import commit_version
+from soko.service.gc import collect_garbage
 from soko.service.store import Store
+from soko.service.versions import delete_version
 
 PATHS = sorted(
     [f"a/{i:03d}" for i in range(40)]
@@ -96,3 +98,14 @@ def test_a_slice_that_does_not_match_its_index_is_refused(stored: tuple[Store, s
 
 def _fields(part: manifest_index.Slice) -> dict[str, object]:
     return {name: getattr(part, name) for name in part.__slots__}
+
+
+def test_gc_drops_the_index_of_a_manifest_it_deletes(stored: tuple[Store, str]) -> None:
+    store, key = stored
+    pages.index_of(store, key)
+    with store.engine.connect() as conn:
+        version_id = conn.execute(select(versions.c.id)).scalar_one()
+    delete_version(store, version_id, delete_aliases=True)
+    collect_garbage(store, grace_seconds=0)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(manifest_indexes)).scalar() == 0
