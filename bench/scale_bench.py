@@ -26,8 +26,9 @@ files on the embedded store (each side's store made by that side's code through 
 service, 1 KiB blobs in packs, 1,000 files a folder, without files on disk): the first 50
 of ``files()``; ``download(path_prefix=...)`` of one folder of 1,000 files into an empty
 folder; ``new_draft()`` + ``add_dir`` of 1,000 new files + ``log_artifact`` + ``wait``
-(inside ``init``/``finish``). Each step is a fresh process; the seconds printed are the
-step's own (after imports), beside the whole process's peak RSS.
+(inside ``init``/``finish``). Each step is a fresh process; the wall-clock and CPU seconds
+printed are the step's own (from the version resolved, modules imported and store opened,
+to the step done), beside the whole process's peak RSS.
 
     python bench/scale_bench.py --version-ops --files 100000 --repeat 3 --baseline-src DIR
 """
@@ -103,28 +104,32 @@ manifest = Manifest.of(entries, Algorithm.XXH128)
 commit_version(store, CommitRequest(entity="local", project="bench", name="data",
                                     type="dataset", manifest=manifest))
 """
+# Each prints the wall-clock and CPU seconds of its step alone: from the version resolved
+# (the store opened, the modules imported) to the step done.
 FILES_FIRST = """
 import time, soko
-start = time.perf_counter()
-files = soko.Api().artifact("local/bench/data:latest").files(per_page=50)
+artifact = soko.Api().artifact("local/bench/data:latest")
+wall, cpu = time.perf_counter(), time.process_time()
+files = artifact.files(per_page=50)
 first = [files[i].path for i in range(50)]
-print(time.perf_counter() - start)
+print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 PREFIX_DOWNLOAD = """
 import sys, time, soko
-start = time.perf_counter()
 artifact = soko.Api().artifact("local/bench/data:latest")
+wall, cpu = time.perf_counter(), time.process_time()
 artifact.download(root=sys.argv[1], path_prefix=sys.argv[2])
-print(time.perf_counter() - start)
+print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 NEW_DRAFT = """
 import sys, time, soko
-start = time.perf_counter()
 with soko.init(project="bench") as run:
-    draft = run.use_artifact("data:latest").new_draft()
+    artifact = run.use_artifact("data:latest")
+    wall, cpu = time.perf_counter(), time.process_time()
+    draft = artifact.new_draft()
     draft.add_dir(sys.argv[1], name=sys.argv[2])
     run.log_artifact(draft).wait()
-print(time.perf_counter() - start)
+    print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 
 
@@ -161,8 +166,8 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
-def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """The seconds a child prints (its step's own) and its peak RSS (MiB)."""
+def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """The wall-clock and CPU seconds a child prints (its step's own), its peak RSS (MiB)."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -170,7 +175,8 @@ def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{argv[:3]} exited with {status} after {time.perf_counter() - start}")
-    return float(printed.split()[-1]), usage.ru_maxrss / 1024
+    wall, cpu = printed.split()[-2:]
+    return float(wall), float(cpu), usage.ru_maxrss / 1024
 
 
 def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) -> None:
@@ -199,7 +205,7 @@ def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) ->
         print(f"{name}: a version of {args.files:,} files in {time.perf_counter() - start:.1f} s")
         stores[name] = env
     folder = f"d{args.files // PER_FOLDER // 2:04}/"
-    results: dict[str, dict[str, list[tuple[float, float]]]] = {n: {} for n in codes}
+    results: dict[str, dict[str, list[tuple[float, float, float]]]] = {n: {} for n in codes}
     for round_no in range(args.repeat):
         order = list(codes) if round_no % 2 == 0 else list(reversed(codes))
         for name in order:
@@ -221,18 +227,23 @@ def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) ->
                 subprocess.run(["sync"], check=True)
                 got = run_timed(argv, env, base)
                 results[name].setdefault(step, []).append(got)
-                print(f"round {round_no + 1}: {name} {step}: {got[0]:.3f} s, {got[1]:.0f} MiB")
+                print(
+                    f"round {round_no + 1}: {name} {step}: {got[0]:.3f} s, CPU {got[1]:.3f} s, "
+                    f"{got[2]:.0f} MiB"
+                )
     print(f"\nversion of {args.files:,} files, medians of {args.repeat} (load {os.getloadavg()})")
-    print("| step | " + " | ".join(f"{n} s | {n} MiB" for n in codes) + " | this/baseline |")
-    print("| --- |" + " ---: | ---: |" * len(codes) + " ---: |")
+    heads = " | ".join(f"{n} s | {n} CPU s | {n} MiB" for n in codes)
+    print(f"| step | {heads} | this/baseline, CPU |")
+    print("| --- |" + " ---: | ---: | ---: |" * len(codes) + " ---: |")
     for step in results["this"]:
-        cells, seconds = [], []
+        cells, cpus = [], []
         for name in codes:
             values = results[name][step]
-            seconds.append(statistics.median(v[0] for v in values))
-            mib = statistics.median(v[1] for v in values)
-            cells.append(f"{seconds[-1]:.3f} | {mib:.0f}")
-        ratio = f"{seconds[0] / seconds[1]:.3f}" if len(seconds) > 1 else "-"
+            wall = statistics.median(v[0] for v in values)
+            cpus.append(statistics.median(v[1] for v in values))
+            mib = statistics.median(v[2] for v in values)
+            cells.append(f"{wall:.3f} | {cpus[-1]:.3f} | {mib:.0f}")
+        ratio = f"{cpus[0] / cpus[1]:.3f}" if len(cpus) > 1 else "-"
         print(f"| {step} | " + " | ".join(cells) + f" | {ratio} |")
 
 
