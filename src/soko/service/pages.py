@@ -184,11 +184,18 @@ def entries_page(
     return EntriesPage(found, None, index.count)
 
 
-def iter_entries(store: Store, ref: ManifestRef | str, *, prefix: str = "") -> Iterator[Entry]:
-    """Every entry under *prefix*, a slice at a time (memory: one slice)."""
-    after: str | None = None
+def iter_entries(
+    store: Store,
+    ref: ManifestRef | str,
+    *,
+    prefix: str = "",
+    after: str | None = None,
+    page_size: int = PAGE_MAX,
+) -> Iterator[Entry]:
+    """Every entry under *prefix* that sorts after *after*, asked for *page_size* at a
+    time (memory: one page)."""
     while True:
-        page = entries_page(store, ref, prefix=prefix, after=after, limit=PAGE_MAX)
+        page = entries_page(store, ref, prefix=prefix, after=after, limit=page_size)
         yield from page.entries
         if page.next_after is None:
             return

@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import ManifestRef
+from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.state import ServerState
 from soko.server.wandb.signing import Signer
-from soko.service import versions
+from soko.service import pages, versions
 from soko.service.registries import home_entity
 
 Obj = dict[str, Any]
@@ -302,21 +302,38 @@ def files_page(
     names: Any,
 ) -> Obj:
     """One page of the version's stored files with their download URLs, in path order;
-    the cursor is the last path of the page."""
+    the cursor is the last path of the page. Read through the manifest's index, the slices
+    the page needs (:mod:`soko.service.pages`), not the whole manifest."""
     if record.manifest_blob is None:
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
     ref = ManifestRef.parse(record.manifest_blob)
-    ctx.state.check_manifest_size(ref.digest, name=record.qualified_name)
-    manifest = ctx.state.store.load_manifest(ref, Algorithm.parse(record.algorithm))
-    entries = [e for e in manifest if not e.is_reference]
-    if names:
-        wanted = set(names)
-        entries = [e for e in entries if e.path in wanted]
-    start = 0
-    if after:
-        start = next((i + 1 for i, e in enumerate(entries) if e.path == after), len(entries))
+    store = ctx.state.store
+    index = pages.index_of(
+        store,
+        ref,
+        # Building an index reads the manifest whole, once: the server's bound applies.
+        before_build=lambda: ctx.state.check_manifest_size(ref.digest, name=record.qualified_name),
+    )
     size = max(1, min(first or FILES_PAGE_MAX, FILES_PAGE_MAX))
-    page = entries[start : start + size]
+    page: list[Entry] = []
+    has_next = False
+    if names:
+        found = (pages.entry_at(store, ref, name) for name in set(names))
+        entries = sorted(
+            (e for e in found if e is not None and not e.is_reference), key=lambda e: e.path
+        )
+        total = len(entries)
+        later = [e for e in entries if after is None or e.path > after]
+        page, has_next = later[:size], len(later) > size
+    else:
+        total = index.count - index.references
+        for entry in pages.iter_entries(store, ref, after=after or None, page_size=size + 1):
+            if entry.is_reference:
+                continue
+            if len(page) == size:
+                has_next = True
+                break
+            page.append(entry)
     edges = [
         {
             "cursor": entry.path,
@@ -338,10 +355,10 @@ def files_page(
         "pageInfo": {
             "__typename": "PageInfo",
             "endCursor": page[-1].path if page else after,
-            "hasNextPage": start + len(page) < len(entries),
+            "hasNextPage": has_next,
         },
         "edges": edges,
-        "totalCount": len(entries),
+        "totalCount": total,
     }
 
 
