@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     # The store calls index_at_commit when it stores a manifest.
     from soko.service.store import Store
 
-INDEX_AT_COMMIT = 10_000
-"""A commit writes the index of a manifest of this many entries or more."""
+INDEX_AT_COMMIT = 50_000
+"""A commit writes the index of a manifest of this many entries or more. Below it, the
+first page asked for builds it (a read of the manifest, about 2.5 ms of CPU per 1,000
+entries to index), and a log of 20,000 files (``bench/store_bench.py``) pays nothing more."""
 
 PAGE_MAX = 10_000
 """The most entries one page may ask for."""
