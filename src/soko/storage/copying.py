@@ -17,7 +17,8 @@ Buffers are per thread and reused. Failures of the destination (a full disk) rai
 :class:`~soko.errors.StoreError`; failures reading the source are raised as they are. Each
 chunk copied is counted (:func:`soko.core.metering.count`) for a progress bar.
 
-This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
+This module imports only the standard library, :mod:`soko.core`, :mod:`soko.errors` and
+:mod:`.direct`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import BinaryIO
 from soko.core import metering
 from soko.core.digests import Hasher
 from soko.errors import StoreError
+from soko.storage.direct import DirectWriter, aligned_buffer
 
 CHUNK = 8 * 1024 * 1024
 """Bytes per copy step, and the size of each reused buffer."""
@@ -202,12 +204,16 @@ def copy_file(
                 turn ^= 1
 
 
-def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool = False) -> int:
+def copy_stream(
+    stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool = False, direct: bool = False
+) -> int:
     """Copy what *stream* yields until EOF into *fd*, hashing it; returns the size.
 
     Only ``read`` is required of *stream*; ``readinto`` is used when it has one.
     *write_back* as for :func:`copy_file`: a large upload then costs about max(transfer,
-    disk write) instead of their sum.
+    disk write) instead of their sum. With *direct* (and ``readinto``), the stream fills a
+    page-aligned buffer whose full chunks go to the disk past the page cache (see
+    :mod:`.direct`): for a large upload that nobody reads back at once.
     """
     size = 0
     readinto = getattr(stream, "readinto", None)
@@ -220,6 +226,8 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
             size += len(chunk)
             metering.count(len(chunk))
         return size
+    if direct:
+        return _copy_stream_direct(readinto, fd, hasher)
     view = copy_buffer(0)
     while count := readinto(view):
         part = view[:count]
@@ -227,6 +235,19 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
         write_all(fd, part)
         if write_back:
             start_write_back(fd, size, count)
+        size += count
+        metering.count(count)
+    return size
+
+
+def _copy_stream_direct(readinto: Callable[[memoryview], int], fd: int, hasher: Hasher) -> int:
+    view = aligned_buffer(CHUNK)
+    writer = DirectWriter(fd)
+    size = 0
+    while count := readinto(view):
+        part = view[:count]
+        hasher.update(part)
+        writer.write(size, part)
         size += count
         metering.count(count)
     return size

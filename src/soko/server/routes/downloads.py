@@ -12,13 +12,15 @@ server read it into memory. Its answer streams within :data:`READ_AHEAD_BYTES`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from fastapi import APIRouter
+import anyio.to_thread
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
@@ -29,6 +31,7 @@ from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import BatchReads, LocalFiles
+from soko.storage.direct import DirectReader
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
@@ -37,6 +40,11 @@ from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
 _CHUNK = 1024 * 1024
+_DIRECT_CHUNK = 8 * _CHUNK
+# A blob from this size on is read past the page cache: a large file uploaded through the
+# server was written past it too (see soko.storage.direct), and a download of it would pay
+# for filling the cache with bytes it reads once.
+_DIRECT_MIN = 64 * _CHUNK
 READ_AHEAD_BYTES = BATCH_BLOB_LIMIT
 """The blob bytes a batch answer holds at once, read ahead or being sent: its memory
 bound, whatever the batch's size (plus a chunk of :data:`_CHUNK` on its way out)."""
@@ -52,12 +60,33 @@ class _BlobFileResponse(FileResponse):
     chunk_size = _CHUNK
 
 
-def _blob_response(blobs: BlobStore, digest: Digest, media_type: str) -> Response:
+def _blob_response(
+    blobs: BlobStore, digest: Digest, media_type: str, *, ranged: bool = False
+) -> Response:
     path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     # A packed blob has no file of its own: it is streamed from its pack.
-    if path is not None and os.path.isfile(path):
+    size = os.path.getsize(path) if path is not None and os.path.isfile(path) else None
+    if path is None or size is None:
+        return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+    if size < _DIRECT_MIN or ranged:
         return _BlobFileResponse(path, media_type=media_type)
-    return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+    return StreamingResponse(
+        _direct_chunks(path), media_type=media_type, headers={"Content-Length": str(size)}
+    )
+
+
+async def _direct_chunks(path: str) -> AsyncIterator[bytes]:
+    """A large blob's file read past the page cache (see :mod:`soko.storage.direct`),
+    8 MiB per hop to a worker thread, sent a megabyte at a time."""
+    reader = await anyio.to_thread.run_sync(
+        functools.partial(DirectReader, path, chunk=_DIRECT_CHUNK, piece=_CHUNK)
+    )
+    try:
+        while pieces := await anyio.to_thread.run_sync(reader.read_pieces):
+            for piece in pieces:
+                yield piece
+    finally:
+        reader.close()
 
 
 def _chunks_of(blobs: BlobStore, digest: Digest) -> Iterator[bytes]:
@@ -307,10 +336,17 @@ class _Answer:
     responses={200: {"content": {"application/octet-stream": BINARY}}},
 )
 def download_blob(
-    version_id: str, algorithm: str, hex_digest: str, state: State, caller: Caller
+    version_id: str,
+    algorithm: str,
+    hex_digest: str,
+    request: Request,
+    state: State,
+    caller: Caller,
 ) -> Response:
     record = state.readable_version(caller, version_id)
     digest = parse_digest(f"{algorithm}:{hex_digest}")
     state.require_members(record, [digest])
     state.store.blobs.stat(digest)  # NotFound as JSON, before a streaming answer starts
-    return _blob_response(state.store.blobs, digest, "application/octet-stream")
+    # FileResponse answers a Range request; the direct read streams the whole blob.
+    ranged = "range" in request.headers
+    return _blob_response(state.store.blobs, digest, "application/octet-stream", ranged=ranged)
