@@ -65,9 +65,15 @@ def _blob_response(
 ) -> Response:
     path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     # A packed blob has no file of its own: it is streamed from its pack.
-    size = os.path.getsize(path) if path is not None and os.path.isfile(path) else None
-    if path is None or size is None:
-        return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+    if path is not None and os.path.isfile(path):
+        return blob_file_response(path, media_type=media_type, ranged=ranged)
+    return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+
+
+def blob_file_response(path: str, *, media_type: str, ranged: bool) -> Response:
+    """The answer sending a blob's file: a large one read past the page cache, unless the
+    request asks for a *ranged* part of it (FileResponse answers ``Range``)."""
+    size = os.path.getsize(path)
     if size < _DIRECT_MIN or ranged:
         return _BlobFileResponse(path, media_type=media_type)
     return StreamingResponse(
@@ -347,6 +353,5 @@ def download_blob(
     digest = parse_digest(f"{algorithm}:{hex_digest}")
     state.require_members(record, [digest])
     state.store.blobs.stat(digest)  # NotFound as JSON, before a streaming answer starts
-    # FileResponse answers a Range request; the direct read streams the whole blob.
     ranged = "range" in request.headers
     return _blob_response(state.store.blobs, digest, "application/octet-stream", ranged=ranged)
