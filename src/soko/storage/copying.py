@@ -241,15 +241,36 @@ def copy_stream(
 
 
 def _copy_stream_direct(readinto: Callable[[memoryview], int], fd: int, hasher: Hasher) -> int:
-    view = aligned_buffer(CHUNK)
+    """copy_stream past the page cache. A direct write returns once the disk has the bytes,
+    so from the second full buffer on a helper thread writes each one while the stream
+    fills the other: a large upload costs about max(transfer, disk write)."""
+    views = (aligned_buffer(CHUNK, 0), aligned_buffer(CHUNK, 1))
     writer = DirectWriter(fd)
-    size = 0
-    while count := readinto(view):
-        part = view[:count]
-        hasher.update(part)
-        writer.write(size, part)
-        size += count
-        metering.count(count)
+    size = turn = 0
+    helper: ThreadPoolExecutor | None = None
+    pending: Future[None] | None = None
+    try:
+        while count := readinto(views[turn]):
+            part = views[turn][:count]
+            hasher.update(part)
+            if pending is not None:
+                pending.result()  # the other buffer is free again
+            if helper is None and count < CHUNK:
+                writer.write(size, part)  # all of a small stream: no thread for it
+                pending = None
+            else:
+                if helper is None:
+                    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-write")
+                pending = helper.submit(writer.write, size, part)
+            size += count
+            metering.count(count)
+            turn ^= 1
+        if pending is not None:
+            pending.result()
+    finally:
+        if helper is not None:
+            # A write still running uses a buffer of this thread's: it ends before return.
+            helper.shutdown(wait=True)
     return size
 
 

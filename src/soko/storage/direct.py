@@ -41,15 +41,15 @@ _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _buffers = threading.local()
 
 
-def aligned_buffer(size: int) -> memoryview:
-    """This thread's reused page-aligned buffer of *size* bytes (anonymous memory: its
-    pages stay the process's once touched, unlike a heap that grows and shrinks)."""
-    views: dict[int, memoryview] | None = getattr(_buffers, "views", None)
+def aligned_buffer(size: int, index: int = 0) -> memoryview:
+    """This thread's reused page-aligned buffer *index* of *size* bytes (anonymous memory:
+    its pages stay the process's once touched, unlike a heap that grows and shrinks)."""
+    views: dict[tuple[int, int], memoryview] | None = getattr(_buffers, "views", None)
     if views is None:
         views = _buffers.views = {}
-    view = views.get(size)
+    view = views.get((size, index))
     if view is None:
-        view = views[size] = memoryview(mmap.mmap(-1, size))
+        view = views[size, index] = memoryview(mmap.mmap(-1, size))
     return view
 
 

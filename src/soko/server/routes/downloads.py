@@ -12,6 +12,7 @@ server read it into memory. Its answer streams within :data:`READ_AHEAD_BYTES`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -83,16 +84,27 @@ def blob_file_response(path: str, *, media_type: str, ranged: bool) -> Response:
 
 async def _direct_chunks(path: str) -> AsyncIterator[bytes]:
     """A large blob's file read past the page cache (see :mod:`soko.storage.direct`),
-    8 MiB per hop to a worker thread, sent a megabyte at a time."""
+    8 MiB per hop to a worker thread, sent a megabyte at a time; the next 8 MiB are read
+    while the last are sent, as the kernel's read-ahead would."""
     reader = await anyio.to_thread.run_sync(
         functools.partial(DirectReader, path, chunk=_DIRECT_CHUNK, piece=_CHUNK)
     )
+    loop = asyncio.get_running_loop()
+    ahead = loop.run_in_executor(None, reader.read_pieces)
     try:
-        while pieces := await anyio.to_thread.run_sync(reader.read_pieces):
+        while pieces := await ahead:
+            ahead = loop.run_in_executor(None, reader.read_pieces)
             for piece in pieces:
                 yield piece
     finally:
-        reader.close()
+        # The answer may stop early (the client went away): the file closes once the
+        # read in flight is done.
+        def close(done: asyncio.Future[list[bytes]]) -> None:
+            if not done.cancelled():
+                done.exception()  # retrieved: an error of a read nobody waits for is moot
+            reader.close()
+
+        ahead.add_done_callback(close)
 
 
 def _chunks_of(blobs: BlobStore, digest: Digest) -> Iterator[bytes]:
