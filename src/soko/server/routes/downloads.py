@@ -41,7 +41,9 @@ from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
 _CHUNK = 1024 * 1024
-_DIRECT_CHUNK = 8 * _CHUNK
+# A megabyte per direct read, and so per piece sent: eight pieces alive at once made the
+# worker threads' heaps grow and shrink by 8 MiB per read (1.2 against 0.9 CPU-s/GiB).
+_DIRECT_CHUNK = _CHUNK
 # A blob from this size on is read past the page cache: a large file uploaded through the
 # server was written past it too (see soko.storage.direct), and a download of it would pay
 # for filling the cache with bytes it reads once.
@@ -83,9 +85,9 @@ def blob_file_response(path: str, *, media_type: str, ranged: bool) -> Response:
 
 
 async def _direct_chunks(path: str) -> AsyncIterator[bytes]:
-    """A large blob's file read past the page cache (see :mod:`soko.storage.direct`),
-    8 MiB per hop to a worker thread, sent a megabyte at a time; the next 8 MiB are read
-    while the last are sent, as the kernel's read-ahead would."""
+    """A large blob's file read past the page cache (see :mod:`soko.storage.direct`), a
+    megabyte per hop to a worker thread; the next one is read while the last is sent, as
+    the kernel's read-ahead would."""
     reader = await anyio.to_thread.run_sync(
         functools.partial(DirectReader, path, chunk=_DIRECT_CHUNK, piece=_CHUNK)
     )
