@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from soko.core.digests import Algorithm, parse_digest
@@ -29,6 +29,7 @@ from soko.server import auth
 from soko.server.auth import Principal
 from soko.server.observe import Metrics
 from soko.server.routes.blobs import BodyReader
+from soko.server.routes.downloads import blob_file_response
 from soko.server.state import ServerState
 from soko.server.wandb import graphql, mutations
 from soko.server.wandb.queries import Context
@@ -195,7 +196,8 @@ def download(token: str, name: str, request: Request) -> Response:
     digest = parse_digest(str(grant.subject["d"]))
     path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     if path is not None and os.path.isfile(path):
-        return FileResponse(path, media_type="application/octet-stream")
+        ranged = "range" in request.headers
+        return blob_file_response(path, media_type="application/octet-stream", ranged=ranged)
     data = blobs.read_bytes(digest)
     return Response(data, media_type="application/octet-stream")
 
