@@ -23,6 +23,7 @@ from server_fixtures import (
 )
 from wandb_children import (
     API_DOWNLOAD,
+    EVOLVE,
     LOG,
     USE,
     child_env,
@@ -178,6 +179,46 @@ def test_log_relog_new_version_use_and_download(
     assert printed(fetched, "VERSION") == "v0"
     assert printed(fetched, "ALIASES") == "best"
     assert tree(tmp_path / "api") == files
+
+
+def test_links_drafts_and_incremental_artifacts(
+    server: SokoServer, sdk: soko.Api, tmp_path: Path
+) -> None:
+    project = unique_project("wbl")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {"a.txt": b"first\n", "b.txt": b"second\n"}
+    data = _folder(tmp_path / "data", files)
+    extra = tmp_path / "extra.txt"
+    extra.write_bytes(b"added later\n")
+    done = run_child(EVOLVE, project, "m", str(data), str(extra), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert printed(done, "LINKED") == "local/wandb-registry-model/m:v0 v0"
+    assert printed(done, "PORTFOLIO") == f"admin/{project}/m-best:v0 v0"
+    assert printed(done, "DRAFT") == "v1"
+    assert printed(done, "INCREMENT") == "v2"
+
+    v0 = sdk.artifact(f"admin/{project}/m:v0")
+    linked = sdk.artifact("local/wandb-registry-model/m:prod")
+    assert linked.is_link and linked.source_artifact.id == v0.id
+    assert sorted(linked.aliases) == ["latest", "prod"]
+    best = sdk.artifact(f"admin/{project}/m-best:top")
+    assert best.is_link and best.source_artifact.id == v0.id
+    # The draft: v0 without a.txt, with one file added.
+    v1 = sdk.artifact(f"admin/{project}/m:v1")
+    assert tree(Path(v1.download(root=str(tmp_path / "v1")))) == {
+        "b.txt": files["b.txt"],
+        "added.txt": b"added later\n",
+    }
+    # The incremental artifact: its one file laid over v1.
+    v2 = sdk.artifact(f"admin/{project}/m:latest")
+    assert v2.version == "v2"
+    assert tree(Path(v2.download(root=str(tmp_path / "v2")))) == {
+        "b.txt": files["b.txt"],
+        "added.txt": b"added later\n",
+        "more/added-again.txt": b"added later\n",
+    }
+    writer = v2.logged_by()
+    assert writer is not None and writer.id == printed(done, "RUN")
 
 
 def test_xxh128_artifact(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:

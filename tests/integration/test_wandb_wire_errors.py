@@ -261,6 +261,33 @@ def test_a_manifest_that_does_not_match_commits_nothing(server: SokoServer) -> N
     assert _committed(server, project)
 
 
+def test_distributed_artifacts_and_stray_manifest_updates_are_refused(
+    server: SokoServer,
+) -> None:
+    project = unique_project("dist")
+    refused = _gql(
+        server,
+        CREATE,
+        input={
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "dataset",
+            "artifactCollectionName": "ds",
+            "digest": "0" * 32,
+            "distributedID": "shard-run",
+        },
+    )
+    assert refused.status_code == 400 and "soko's own SDK" in refused.text
+    assert not _committed(server, project)
+    artifact_id, digest = _pending(server, project, {"a.txt": b"a"})
+    made = _gql(server, MANIFEST, id=artifact_id, digest="")
+    manifest_id = made.json()["data"]["createArtifactManifest"]["artifactManifest"]["id"]
+    update = """mutation($id: ID!, $digest: String) { updateArtifactManifest(
+      input: {artifactManifestID: $id, digest: $digest}) { artifactManifest { id } } }"""
+    stray = _gql(server, update, id=manifest_id, digest=digest)
+    assert stray.status_code == 400 and "incremental" in stray.text
+
+
 def test_a_viewer_gets_403_from_graphql(server: SokoServer) -> None:
     project = unique_project("vw")
     key = server.new_user(f"v-{secrets.token_hex(3)}", {("admin", project): "viewer"})

@@ -57,7 +57,7 @@ def _query_resolvers() -> dict[str, Resolver]:
             "latestLocalVersionInfo": None,
             "availableBucketProviders": [],
         },
-        "entity": lambda _root, _info, name: queries.entity_obj(name),
+        "entity": lambda _root, info, name: queries.entity_obj(ctx(info), name),
         "project": project,
         "model": project,
         "artifact": lambda _root, info, id: _artifact(ctx(info), id),
@@ -80,6 +80,7 @@ _MUTATIONS: Mapping[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "completeMultipartUploadArtifact": mutations.complete_multipart,
     "commitArtifact": mutations.commit_artifact,
     "useArtifact": mutations.use_artifact,
+    "linkArtifact": mutations.link_artifact,
 }
 
 

@@ -226,7 +226,8 @@ async def upload_manifest(token: str, request: Request) -> Response:
             raise ValidationError("The manifest must be a JSON object.")
         manifest = Manifest.from_json(data, Algorithm.parse(record.algorithm))
         ctx = Context(state, principal, wandb.signer, str(request.base_url).rstrip("/"))
-        mutations.store_manifest(ctx, version_id, manifest)
+        incremental = bool(grant.subject.get("i"))
+        mutations.store_manifest(ctx, version_id, manifest, incremental=incremental)
 
     await anyio.to_thread.run_sync(store)
     return Response(status_code=200)
