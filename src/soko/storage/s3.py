@@ -4,7 +4,8 @@ Layout under ``s3://<bucket>/<prefix>``::
 
     format_version            "1\\n": the store's format; any other value is refused
     blobs/<alg>/<xx>/<hex>    one object per blob (see :func:`~.base.blob_key`)
-    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob)
+    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob),
+                              sent in one PUT or in parts (a multipart upload)
 
 Write order, so that an object under ``blobs/`` always holds the bytes of its digest:
 
@@ -30,7 +31,7 @@ import base64
 import hashlib
 import io
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
@@ -334,6 +335,58 @@ class S3BlobStore:
             ExpiresIn=expires,
         )
         return url, {}
+
+    def presign_staged_parts(
+        self, upload_id: str, *, scope: str, parts: int, expires: int
+    ) -> tuple[str, Sequence[str]]:
+        """Start a multipart upload to the upload's staging key (for *scope*); returns the
+        bucket's id of it and a presigned URL to PUT each of its *parts* (numbered from 1).
+        The parts are joined by :meth:`join_staged_parts`, then checked and made a blob by
+        :meth:`complete_staged` like a single upload."""
+        key = self._staged_key(upload_id, scope)
+        try:
+            started = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        except self._client_error as exc:
+            raise StoreError(f"Cannot start an upload to {key} in {self!r}: {exc}") from exc
+        multipart_id = str(started["UploadId"])
+        urls = [
+            str(
+                self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": key,
+                        "UploadId": multipart_id,
+                        "PartNumber": number,
+                    },
+                    ExpiresIn=expires,
+                )
+            )
+            for number in range(1, parts + 1)
+        ]
+        return multipart_id, urls
+
+    def join_staged_parts(
+        self, upload_id: str, multipart_id: str, etags: Sequence[str], *, scope: str
+    ) -> None:
+        """Join the parts of the multipart upload *multipart_id* to the staging key (part
+        ``i + 1`` has the ETag ``etags[i]``). ValidationError when the bucket refuses the
+        parts (one missing, or an ETag that is not the part's)."""
+        key = self._staged_key(upload_id, scope)
+        parts = [{"PartNumber": i + 1, "ETag": etag} for i, etag in enumerate(etags)]
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except self._client_error as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
+            if code in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
+                message = f"The parts of upload {upload_id} do not join: {exc}"
+                raise ValidationError(message) from exc
+            raise StoreError(f"Cannot join the parts of {key} in {self!r}: {exc}") from exc
 
     def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int:
         """Check the staged upload for *scope* against *digest* and make it the blob;

@@ -25,7 +25,7 @@ from graphql import (
 )
 
 from soko.errors import SokoError
-from soko.server.wandb import mutations, queries, query_limits
+from soko.server.wandb import mutations, queries, query_limits, uploads
 from soko.server.wandb.queries import Context
 
 log = logging.getLogger("soko.server")
@@ -77,7 +77,7 @@ _MUTATIONS: Mapping[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "createArtifactManifest": mutations.create_artifact_manifest,
     "updateArtifactManifest": mutations.update_artifact_manifest,
     "createArtifactFiles": mutations.create_artifact_files,
-    "completeMultipartUploadArtifact": mutations.complete_multipart,
+    "completeMultipartUploadArtifact": uploads.complete_multipart,
     "commitArtifact": mutations.commit_artifact,
     "useArtifact": mutations.use_artifact,
     "linkArtifact": mutations.link_artifact,

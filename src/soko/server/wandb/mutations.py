@@ -25,6 +25,7 @@ from soko.errors import (
     NotFoundError,
     ValidationError,
 )
+from soko.server.wandb import uploads
 from soko.server.wandb.queries import (
     Context,
     Obj,
@@ -361,9 +362,12 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
         record = records[spec["artifactID"]]
         digest = digests[id(spec)]
         url: str | None = None
+        parts: Obj | None = None
         if digest in missing:
             missing.discard(digest)  # one upload per content, however many paths hold it
-            url = _upload_url(ctx, record, digest)
+            url = uploads.upload_url(ctx, record, digest)
+            if spec.get("uploadPartsInput"):
+                parts = uploads.part_urls(ctx, record, digest, spec["uploadPartsInput"])
             ctx.on_upload_url()
         edges.append(
             {
@@ -374,64 +378,12 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
                     "storagePath": f"{digest.algorithm.key}/{digest.hex}",
                     "uploadUrl": url,
                     "uploadHeaders": [f"Content-MD5:{spec['md5']}"] if url else [],
-                    "uploadMultipartUrls": None,
+                    "uploadMultipartUrls": parts,
                     "artifact": {"id": spec["artifactID"]},
                 }
             }
         )
     return {"files": {"pageInfo": {"endCursor": None, "hasNextPage": False}, "edges": edges}}
-
-
-def _upload_url(ctx: Context, record: VersionRecord, digest: Digest) -> str:
-    """Where the client PUTs a blob of *record*: the bucket's staging key (presigned; the
-    manifest's upload completes it) when the store has one, else this server, signed."""
-    expires = ctx.state.config.presign_expiry_seconds
-    presigner = ctx.state.presigner
-    if presigner is not None:
-        url, _headers = presigner.presign_staged_put(
-            ctx.signer.upload_id(record.id, str(digest)),
-            digest,
-            scope=upload_scope(record),
-            size=0,
-            expires=expires,
-        )
-        return url
-    token = ctx.signer.sign(
-        "put", {"d": str(digest), "e": record.entity, "p": record.project}, expires_in=expires
-    )
-    return f"{ctx.base_url}/wandb/uploads/{token}"
-
-
-def upload_scope(record: VersionRecord) -> str:
-    return f"{record.entity}/{record.project}"
-
-
-def _complete_staged(ctx: Context, record: VersionRecord, digests: set[Digest]) -> None:
-    """Make the bucket uploads of *digests* for *record* blobs of its project, each checked
-    against its digest (the bucket checked the Content-MD5 already); a digest nothing was
-    uploaded for is left for the possession check to report."""
-    presigner = ctx.state.presigner
-    if presigner is None or not digests:
-        return
-    scope = upload_scope(record)
-
-    def complete(digest: Digest) -> tuple[Digest, int] | None:
-        try:
-            size = presigner.complete_staged(
-                ctx.signer.upload_id(record.id, str(digest)), digest, scope=scope
-            )
-        except NotFoundError:
-            return None
-        return digest, size
-
-    done = [found for found in ctx.state.io_pool.map(complete, digests) if found is not None]
-    possession.record_uploads(
-        ctx.state.store, entity=record.entity, project=record.project, blobs=done
-    )
-
-
-def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
-    raise ValidationError("This server takes each file in one PUT; it hands out no parts.")
 
 
 def commit_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
@@ -494,7 +446,7 @@ def store_manifest(
         digests=manifest.blob_digests(),
         sources=sources,
     )
-    _complete_staged(ctx, record, lacking)
+    uploads.complete_staged(ctx, record, lacking)
     borrowed = possession.check_commit(
         state.store,
         entity=record.entity,

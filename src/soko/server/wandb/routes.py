@@ -184,7 +184,9 @@ async def upload(token: str, request: Request) -> Response:
     except BaseException:
         wandb.nonces.release(grant)  # nothing was stored: the client may try again
         raise
-    return Response(status_code=200)
+    # S3's answer: the client reads a part's ETag (its MD5) to join the parts.
+    headers = {"ETag": f'"{digest.hex}"'} if digest.algorithm is Algorithm.MD5 else {}
+    return Response(status_code=200, headers=headers)
 
 
 @router.get("/wandb/blobs/{token}/{name}")
