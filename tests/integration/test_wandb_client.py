@@ -314,6 +314,11 @@ def test_a_file_sent_in_parts(
         server, JOIN, parts=completed, id=artifact_id, path=node["storagePath"], upload=upload_id
     )
     assert joined["completeMultipartUploadArtifact"]["digest"] == hashlib.md5(data).hexdigest()
+    # Asked again (a retry after a timeout): joined already, the same answer.
+    again = _gql(
+        server, JOIN, parts=completed, id=artifact_id, path=node["storagePath"], upload=upload_id
+    )
+    assert again == joined
     made = _gql(
         server,
         """mutation($id: ID!, $digest: String!) { createArtifactManifest(input: {

@@ -105,6 +105,17 @@ def part_urls(
     }
 
 
+def _lacking(ctx: Context, record: VersionRecord, digests: set[Digest]) -> set[Digest]:
+    """Which of *digests* the project of *record* has not uploaded (nor holds otherwise)."""
+    return possession.missing(
+        ctx.state.store,
+        entity=record.entity,
+        project=record.project,
+        digests=digests,
+        sources=[],
+    )
+
+
 class _Joined:
     """The parts' blobs read one after another, as one stream."""
 
@@ -136,6 +147,10 @@ def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
     record = ctx.state.writable_version(ctx.principal, decode_id("Artifact", data["artifactID"]))
     digest = parse_digest(str(data["storagePath"]).replace("/", ":", 1))
     etags = _part_digests(data["completedParts"], f"The parts of {digest}")
+    if not _lacking(ctx, record, {digest}):
+        # Joined already: the client asked again (its request timed out while the server
+        # was joining the parts, say).
+        return {"digest": digest.hex}
     presigner = ctx.state.presigner
     if presigner is not None:
         staged = ctx.signer.upload_id(record.id, str(digest))
@@ -147,14 +162,7 @@ def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
         size = presigner.complete_staged(staged, digest, scope=scope)
     else:
         parts = [parse_digest(f"md5:{etag}") for etag in etags]
-        lacking = possession.missing(
-            ctx.state.store,
-            entity=record.entity,
-            project=record.project,
-            digests=set(parts),
-            sources=[],
-        )
-        if lacking:
+        if lacking := _lacking(ctx, record, set(parts)):
             raise ValidationError(
                 f"{len(lacking)} part(s) of {digest} were not uploaded; nothing was joined."
             )
