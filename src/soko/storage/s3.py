@@ -51,6 +51,11 @@ MARKER_NAME = "format_version"
 _CHUNK = 8 * 1024 * 1024
 _SPOOL = 8 * 1024 * 1024
 _WORKERS = 16
+_ONE_COPY_MAX = 5 * 1024**3
+"""S3 copies an object of up to 5 GiB in one request (the bucket does the work); above it
+in parts of ``_COPY_PART``. boto3's default, parts of 8 MiB from 8 MiB on, makes 256
+requests of a 2 GiB upload, which a loaded bucket answers too slowly."""
+_COPY_PART = 512 * 1024 * 1024
 _LIST_THRESHOLD = 256
 """From this many digests on, ``missing`` lists key prefixes instead of asking per blob."""
 
@@ -76,6 +81,7 @@ class S3BlobStore:
         client: Any = None,
     ) -> None:
         import boto3
+        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
@@ -87,6 +93,9 @@ class S3BlobStore:
         from botocore.exceptions import ClientError
 
         self._client_error: type[Exception] = ClientError
+        self._copy_config = TransferConfig(
+            multipart_threshold=_ONE_COPY_MAX, multipart_chunksize=_COPY_PART
+        )
         self._check_marker()
 
     @classmethod
@@ -417,6 +426,7 @@ class S3BlobStore:
                     self.bucket,
                     self.key(digest),
                     ExtraArgs={"CopySourceIfMatch": etag},
+                    Config=self._copy_config,
                 ),
             )
         finally:
