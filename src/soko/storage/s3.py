@@ -379,8 +379,9 @@ class S3BlobStore:
         self, upload_id: str, multipart_id: str, etags: Sequence[str], *, scope: str
     ) -> None:
         """Join the parts of the multipart upload *multipart_id* to the staging key (part
-        ``i + 1`` has the ETag ``etags[i]``). ValidationError when the bucket refuses the
-        parts (one missing, or an ETag that is not the part's)."""
+        ``i + 1`` has the ETag ``etags[i]``); nothing to do when they were joined already.
+        ValidationError when the bucket refuses the parts (one missing, or an ETag that is
+        not the part's)."""
         key = self._staged_key(upload_id, scope)
         parts = [{"PartNumber": i + 1, "ETag": etag} for i, etag in enumerate(etags)]
         try:
@@ -392,6 +393,8 @@ class S3BlobStore:
             )
         except self._client_error as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
+            if code == "NoSuchUpload" and self._head(key) is not None:
+                return  # joined already (by another process of the server, say)
             if code in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
                 message = f"The parts of upload {upload_id} do not join: {exc}"
                 raise ValidationError(message) from exc

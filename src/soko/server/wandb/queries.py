@@ -21,6 +21,7 @@ from soko.core.records import RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.state import ServerState
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.signing import Signer
 from soko.service import versions
 from soko.service.registries import home_entity, organisation_for
@@ -65,6 +66,8 @@ class Context:
     """Where this server is reached, as the client sees it (no trailing slash)."""
     on_upload_url: Callable[[], None] = lambda: None
     """Called for each upload URL handed out (the server counts them)."""
+    joins: Joins | None = None
+    """Where joins of parts run in the background; None: in the request itself."""
 
     def download_url(self, digest: Digest, name: str) -> str:
         token = self.signer.sign(

@@ -31,6 +31,7 @@ from soko.server.observe import Metrics
 from soko.server.routes.blobs import BodyReader
 from soko.server.state import ServerState
 from soko.server.wandb import graphql, mutations
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.queries import Context
 from soko.server.wandb.signing import Signer, UsedNonces
 from soko.service import possession, rundata, runs
@@ -43,11 +44,13 @@ _SMALL_BODY = 1024 * 1024
 
 
 class WandbState:
-    """What the W&B layer of one server process keeps: its signer and used upload URLs."""
+    """What the W&B layer of one server process keeps: its signer, used upload URLs and
+    the joins of parts running."""
 
     def __init__(self, key: bytes) -> None:
         self.signer = Signer(key)
         self.nonces = UsedNonces()
+        self.joins = Joins()
 
 
 def signing_key() -> bytes:
@@ -95,6 +98,7 @@ def _context(request: Request, principal: Principal) -> Context:
         _wandb(request).signer,
         base,
         on_upload_url=metrics.wandb_upload_urls.inc,
+        joins=_wandb(request).joins,
     )
 
 

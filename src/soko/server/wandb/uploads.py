@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, cast
 
 from soko.core.digests import Digest, parse_digest
 from soko.core.records import VersionRecord
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import NotFoundError, ServerUnavailableError, ValidationError
 from soko.server.wandb.queries import Context, Obj, decode_id
 from soko.service import possession
 
@@ -148,32 +148,47 @@ def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
     digest = parse_digest(str(data["storagePath"]).replace("/", ":", 1))
     etags = _part_digests(data["completedParts"], f"The parts of {digest}")
     if not _lacking(ctx, record, {digest}):
-        # Joined already: the client asked again (its request timed out while the server
-        # was joining the parts, say).
+        # Joined already: the client asked again after its request timed out, say.
         return {"digest": digest.hex}
     presigner = ctx.state.presigner
+    scope = upload_scope(record)
     if presigner is not None:
         staged = ctx.signer.upload_id(record.id, str(digest))
         grant = ctx.signer.verify(str(data["uploadID"]), "parts")
         if grant.subject.get("s") != staged:
             raise ValidationError(f"The upload id is not that of {digest} in this artifact.")
-        scope = upload_scope(record)
-        presigner.join_staged_parts(staged, str(grant.subject["m"]), etags, scope=scope)
-        size = presigner.complete_staged(staged, digest, scope=scope)
+
+        def join() -> int:
+            presigner.join_staged_parts(staged, str(grant.subject["m"]), etags, scope=scope)
+            return presigner.complete_staged(staged, digest, scope=scope)
+
     else:
         parts = [parse_digest(f"md5:{etag}") for etag in etags]
         if lacking := _lacking(ctx, record, set(parts)):
             raise ValidationError(
                 f"{len(lacking)} part(s) of {digest} were not uploaded; nothing was joined."
             )
-        joined = _Joined(ctx, parts)
-        try:
-            size = ctx.state.store.blobs.put_stream(digest, cast(BinaryIO, joined))
-        finally:
-            joined.close()
-    possession.record_uploads(
-        ctx.state.store, entity=record.entity, project=record.project, blobs=[(digest, size)]
-    )
+
+        def join() -> int:
+            joined = _Joined(ctx, parts)
+            try:
+                return ctx.state.store.blobs.put_stream(digest, cast(BinaryIO, joined))
+            finally:
+                joined.close()
+
+    def join_and_record() -> int:
+        size = join()
+        possession.record_uploads(
+            ctx.state.store, entity=record.entity, project=record.project, blobs=[(digest, size)]
+        )
+        return size
+
+    if ctx.joins is None:
+        join_and_record()
+    elif ctx.joins.run(f"{scope}/{digest}", join_and_record) is None:
+        raise ServerUnavailableError(
+            f"The parts of {digest} are being joined and checked; ask again in a while."
+        )
     return {"digest": digest.hex}
 
 
