@@ -140,9 +140,12 @@ def one_round(
     peer: str, data: Path, work: Path, url: str, key: str, server: int
 ) -> tuple[Step, Step]:
     project = f"{peer}-{secrets.token_hex(4)}"
-    env = peer_env(peer, url, key, work / "home")
     log, download = (WANDB_LOG, WANDB_DOWNLOAD) if peer == "wandb" else (SOKO_LOG, SOKO_DOWNLOAD)
+    env = peer_env(peer, url, key, work / "home-log")
     logged = _step(log, [str(data), project], env, work, server, [data])
+    # A home of its own: the log left the files in its client's cache, which a download
+    # with that cache would copy instead of fetching.
+    env = peer_env(peer, url, key, work / "home-download")
     fetched = _step(download, [project, str(work / "out")], env, work, server, [])
     shutil.rmtree(work / "out", ignore_errors=True)
     return logged, fetched
