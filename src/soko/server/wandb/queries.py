@@ -21,9 +21,10 @@ from soko.core.records import RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.state import ServerState
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.signing import Signer
 from soko.service import pages, versions
-from soko.service.registries import home_entity
+from soko.service.registries import home_entity, organisation_for
 
 Obj = dict[str, Any]
 FILES_PAGE_MAX = 10_000
@@ -65,6 +66,8 @@ class Context:
     """Where this server is reached, as the client sees it (no trailing slash)."""
     on_upload_url: Callable[[], None] = lambda: None
     """Called for each upload URL handed out (the server counts them)."""
+    joins: Joins | None = None
+    """Where joins of parts run in the background; None: in the request itself."""
 
     def download_url(self, digest: Digest, name: str) -> str:
         token = self.signer.sign(
@@ -89,7 +92,7 @@ def project_obj(ctx: Context, entity: str, project: str) -> Obj:
         "internalId": pid,
         "name": project,
         "entityName": entity,
-        "entity": entity_obj(entity),
+        "entity": entity_obj(ctx, entity),
         "bucket": lambda _info, name, missingOk=None: run_in(ctx, entity, project, name),
         "run": lambda _info, name: run_in(ctx, entity, project, name),
         "artifact": lambda _info, name: membership(ctx, entity, project, name, "artifact"),
@@ -101,13 +104,30 @@ def project_obj(ctx: Context, entity: str, project: str) -> Obj:
     }
 
 
-def entity_obj(name: str) -> Obj:
+def entity_obj(ctx: Context, name: str) -> Obj:
+    def organization(_info: Any) -> Obj:
+        return organisation_obj(organisation_for(ctx.state.store, name))
+
     return {
         "__typename": "Entity",
         "id": encode_id("Entity", name),
         "name": name,
         "xxhashDigestsEnabled": True,
-        "organization": None,
+        "organization": organization,
+        # W&B asks a personal entity's user for its organisations; an entity of soko is in
+        # one organisation, answered as the entity's own.
+        "user": lambda _info: {"organizations": [organization(_info)]},
+    }
+
+
+def organisation_obj(name: str) -> Obj:
+    """A soko organisation as W&B's: its registries live in the entity of its name."""
+    return {
+        "__typename": "Organization",
+        "id": encode_id("Organization", name),
+        "name": name,
+        "coreWeaveOrganizationId": None,
+        "orgEntity": {"__typename": "Entity", "id": encode_id("Entity", name), "name": name},
     }
 
 

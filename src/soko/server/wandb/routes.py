@@ -32,6 +32,7 @@ from soko.server.routes.blobs import BodyReader
 from soko.server.routes.downloads import blob_file_response
 from soko.server.state import ServerState
 from soko.server.wandb import graphql, mutations
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.queries import Context
 from soko.server.wandb.signing import Signer, UsedNonces
 from soko.service import possession, rundata, runs
@@ -44,11 +45,13 @@ _SMALL_BODY = 1024 * 1024
 
 
 class WandbState:
-    """What the W&B layer of one server process keeps: its signer and used upload URLs."""
+    """What the W&B layer of one server process keeps: its signer, used upload URLs and
+    the joins of parts running."""
 
     def __init__(self, key: bytes) -> None:
         self.signer = Signer(key)
         self.nonces = UsedNonces()
+        self.joins = Joins()
 
 
 def signing_key() -> bytes:
@@ -96,6 +99,7 @@ def _context(request: Request, principal: Principal) -> Context:
         _wandb(request).signer,
         base,
         on_upload_url=metrics.wandb_upload_urls.inc,
+        joins=_wandb(request).joins,
     )
 
 
@@ -185,7 +189,9 @@ async def upload(token: str, request: Request) -> Response:
     except BaseException:
         wandb.nonces.release(grant)  # nothing was stored: the client may try again
         raise
-    return Response(status_code=200)
+    # S3's answer: the client reads a part's ETag (its MD5) to join the parts.
+    headers = {"ETag": f'"{digest.hex}"'} if digest.algorithm is Algorithm.MD5 else {}
+    return Response(status_code=200, headers=headers)
 
 
 @router.get("/wandb/blobs/{token}/{name}")
@@ -228,7 +234,8 @@ async def upload_manifest(token: str, request: Request) -> Response:
             raise ValidationError("The manifest must be a JSON object.")
         manifest = Manifest.from_json(data, Algorithm.parse(record.algorithm))
         ctx = Context(state, principal, wandb.signer, str(request.base_url).rstrip("/"))
-        mutations.store_manifest(ctx, version_id, manifest)
+        incremental = bool(grant.subject.get("i"))
+        mutations.store_manifest(ctx, version_id, manifest, incremental=incremental)
 
     await anyio.to_thread.run_sync(store)
     return Response(status_code=200)
