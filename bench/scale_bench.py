@@ -20,6 +20,17 @@ folders' files is timed too (its full run would take too long).
 
     python bench/scale_bench.py --files 100000 [--repeat 3] [--workdir DIR] [--server]
         [--baseline-src DIR] [--wandb 100000] [--no-embedded]
+
+With ``--version-ops`` it times instead what reads or extends one version of ``--files``
+files on the embedded store (each side's store made by that side's code through the
+service, 1 KiB blobs in packs, 1,000 files a folder, without files on disk): the first 50
+of ``files()``; ``download(path_prefix=...)`` of one folder of 1,000 files into an empty
+folder; ``new_draft()`` + ``add_dir`` of 1,000 new files + ``log_artifact`` + ``wait``
+(inside ``init``/``finish``). Each step is a fresh process; the wall-clock and CPU seconds
+printed are the step's own (from the version resolved, modules imported and store opened,
+to the step done), beside the whole process's peak RSS.
+
+    python bench/scale_bench.py --version-ops --files 100000 --repeat 3 --baseline-src DIR
 """
 
 from __future__ import annotations
@@ -67,6 +78,61 @@ print(time.perf_counter() - start)
 """
 
 
+MAKE_VERSION = """
+import os, sys
+from pathlib import Path
+from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import Entry, Manifest
+from soko.core.requests import CommitRequest
+from soko.service.commit import commit_version
+from soko.service.store import Store
+store = Store.open_local(Path(sys.argv[1]))
+count, per_folder = int(sys.argv[2]), int(sys.argv[3])
+block = os.urandom(1024)
+entries, batch = [], []
+for i in range(count):
+    data = i.to_bytes(8, "little") + block[8:]
+    digest = Digest.of_bytes(data, Algorithm.XXH128)
+    batch.append((digest, data))
+    entries.append(Entry(path=f"d{i // per_folder:04}/f{i:07}.bin", digest=digest.b64,
+                         size=len(data), extra={"alg": "xxh128"}))
+    if len(batch) == 16384:
+        store.blobs.put_blobs(batch)
+        batch = []
+store.blobs.put_blobs(batch)
+manifest = Manifest.of(entries, Algorithm.XXH128)
+commit_version(store, CommitRequest(entity="local", project="bench", name="data",
+                                    type="dataset", manifest=manifest))
+"""
+# Each prints the wall-clock and CPU seconds of its step alone: from the version resolved
+# (the store opened, the modules imported) to the step done.
+FILES_FIRST = """
+import time, soko
+artifact = soko.Api().artifact("local/bench/data:latest")
+wall, cpu = time.perf_counter(), time.process_time()
+files = artifact.files(per_page=50)
+first = [files[i].path for i in range(50)]
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+PREFIX_DOWNLOAD = """
+import sys, time, soko
+artifact = soko.Api().artifact("local/bench/data:latest")
+wall, cpu = time.perf_counter(), time.process_time()
+artifact.download(root=sys.argv[1], path_prefix=sys.argv[2])
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+NEW_DRAFT = """
+import sys, time, soko
+with soko.init(project="bench") as run:
+    artifact = run.use_artifact("data:latest")
+    wall, cpu = time.perf_counter(), time.process_time()
+    draft = artifact.new_draft()
+    draft.add_dir(sys.argv[1], name=sys.argv[2])
+    run.log_artifact(draft).wait()
+    print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+
+
 def make_data(root: Path, count: int) -> None:
     """*count* files of 1 KiB of distinct random bytes, 1,000 to a folder."""
     marker = root / ".complete"
@@ -98,6 +164,87 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     if process.returncode:
         raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """The wall-clock and CPU seconds a child prints (its step's own), its peak RSS (MiB)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    printed = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{argv[:3]} exited with {status} after {time.perf_counter() - start}")
+    wall, cpu = printed.split()[-2:]
+    return float(wall), float(cpu), usage.ru_maxrss / 1024
+
+
+def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) -> None:
+    """``--version-ops``: files(), download(path_prefix) and new_draft on one version."""
+    adds = work / "adds-1000"
+    if not (adds / ".complete").exists():
+        shutil.rmtree(adds, ignore_errors=True)
+        adds.mkdir(parents=True)
+        for i in range(1000):
+            (adds / f"n{i:04}.bin").write_bytes(os.urandom(FILE_SIZE))
+        (adds / ".complete").touch()
+    python = sys.executable
+    stores: dict[str, dict[str, str]] = {}
+    for name, src in codes.items():
+        base = work / f"ops-{name}"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        env = clean_env(src)
+        env.update(SOKO_DIR=str(base / "soko"), SOKO_CACHE_DIR=str(base / "cache"))
+        start = time.perf_counter()
+        subprocess.run(
+            [python, "-c", MAKE_VERSION, str(base / "soko"), str(args.files), str(PER_FOLDER)],
+            env=env,
+            check=True,
+        )
+        print(f"{name}: a version of {args.files:,} files in {time.perf_counter() - start:.1f} s")
+        stores[name] = env
+    folder = f"d{args.files // PER_FOLDER // 2:04}/"
+    results: dict[str, dict[str, list[tuple[float, float, float]]]] = {n: {} for n in codes}
+    for round_no in range(args.repeat):
+        order = list(codes) if round_no % 2 == 0 else list(reversed(codes))
+        for name in order:
+            env, base = stores[name], work / f"ops-{name}"
+            out = base / "out"
+            shutil.rmtree(out, ignore_errors=True)
+            steps = {
+                "files() first 50": [python, "-c", FILES_FIRST],
+                f"download path_prefix {folder}": [python, "-c", PREFIX_DOWNLOAD, str(out), folder],
+                "new_draft + 1,000 files + log": [
+                    python,
+                    "-c",
+                    NEW_DRAFT,
+                    str(adds),
+                    f"new-{round_no}",
+                ],
+            }
+            for step, argv in steps.items():
+                subprocess.run(["sync"], check=True)
+                got = run_timed(argv, env, base)
+                results[name].setdefault(step, []).append(got)
+                print(
+                    f"round {round_no + 1}: {name} {step}: {got[0]:.3f} s, CPU {got[1]:.3f} s, "
+                    f"{got[2]:.0f} MiB"
+                )
+    print(f"\nversion of {args.files:,} files, medians of {args.repeat} (load {os.getloadavg()})")
+    heads = " | ".join(f"{n} s | {n} CPU s | {n} MiB" for n in codes)
+    print(f"| step | {heads} | this/baseline, CPU |")
+    print("| --- |" + " ---: | ---: | ---: |" * len(codes) + " ---: |")
+    for step in results["this"]:
+        cells, cpus = [], []
+        for name in codes:
+            values = results[name][step]
+            wall = statistics.median(v[0] for v in values)
+            cpus.append(statistics.median(v[1] for v in values))
+            mib = statistics.median(v[2] for v in values)
+            cells.append(f"{wall:.3f} | {cpus[-1]:.3f} | {mib:.0f}")
+        ratio = f"{cpus[0] / cpus[1]:.3f}" if len(cpus) > 1 else "-"
+        print(f"| {step} | " + " | ".join(cells) + f" | {ratio} |")
 
 
 def clean_env(src: Path) -> dict[str, str]:
@@ -210,9 +357,16 @@ def main() -> None:
     parser.add_argument("--no-embedded", action="store_true")
     parser.add_argument("--baseline-src", type=Path, help="another checkout's src folder")
     parser.add_argument("--wandb", type=int, default=0, help="wandb's build of this many files")
+    parser.add_argument("--version-ops", action="store_true", help="see the module")
     args = parser.parse_args()
 
     work = Path(args.workdir)
+    if args.version_ops:
+        codes = {"this": THIS_SRC}
+        if args.baseline_src:
+            codes["baseline"] = args.baseline_src.resolve()
+        version_ops(args, codes, work)
+        return
     data = work / f"data-{args.files}"
     print(f"making {args.files:,} files of 1 KiB in {data} ...", flush=True)
     make_data(data, args.files)

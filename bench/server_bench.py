@@ -289,6 +289,8 @@ def bench_soko(
             used = f"{step} client {cpu_seconds() - client:.2f}"
             if server is not None:
                 used += f" server {cpu_seconds(server.pid) - served:.2f}"
+            # How busy the machine was: CPU seconds swell under load (caches, hand-offs).
+            used += f" (load {os.getloadavg()[0]:.1f})"
             cpu.append(used)
         return seconds[0], seconds[1], "; ".join(cpu)
     finally:

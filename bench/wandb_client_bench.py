@@ -15,10 +15,12 @@ One ``soko server`` (SQLite + a blob folder) on a loopback port serves both peer
   ``Api().artifact(...).download()`` into a fresh folder;
 - ``soko``: soko's SDK with ``SOKO_BASE_URL``/``SOKO_API_KEY``, the same steps.
 
-Each step is a fresh process with an empty client cache; the time printed is measured
+Each step is a fresh process with an empty client cache; the wall time printed is measured
 inside it, around the log (init to wait) or the download only, so the client's import
-time is not counted. The peers alternate, round after round; the table gives medians and
-the wandb/soko ratio of medians. Nothing is asserted; docs/performance.md records figures.
+time is not counted. CPU is the whole step's: the client's process and its children
+(wandb's ``wandb-core``) plus the server's, which on a loaded machine says more than the
+wall time. The peers alternate, round after round; the table gives medians and the
+wandb/soko ratios of medians. Nothing is asserted; docs/performance.md records figures.
 """
 
 from __future__ import annotations
@@ -34,7 +36,18 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from server_bench import free_port, make_large, make_small, run_timed, stop, wait_http
+from server_bench import (
+    cpu_seconds,
+    free_port,
+    make_large,
+    make_small,
+    run_timed,
+    stop,
+    wait_http,
+)
+
+Step = tuple[float, float]
+"""Wall seconds measured inside the step, CPU seconds of client and server."""
 
 WANDB_LOG = textwrap.dedent(
     """
@@ -115,13 +128,26 @@ def peer_env(peer: str, url: str, key: str, home: Path) -> dict[str, str]:
     return env
 
 
-def one_round(peer: str, data: Path, work: Path, url: str, key: str) -> tuple[float, float]:
+def _step(
+    script: str, args: list[str], env: dict[str, str], work: Path, server: int, inputs: list[Path]
+) -> Step:
+    client, served = cpu_seconds(), cpu_seconds(server)
+    wall = float(run_timed(sys.executable, script, args, env, work, inputs)[0])
+    return wall, cpu_seconds() - client + cpu_seconds(server) - served
+
+
+def one_round(
+    peer: str, data: Path, work: Path, url: str, key: str, server: int
+) -> tuple[Step, Step]:
     project = f"{peer}-{secrets.token_hex(4)}"
-    env = peer_env(peer, url, key, work / "home")
     log, download = (WANDB_LOG, WANDB_DOWNLOAD) if peer == "wandb" else (SOKO_LOG, SOKO_DOWNLOAD)
-    logged = float(run_timed(sys.executable, log, [str(data), project], env, work, [data])[0])
-    root = work / "out"
-    fetched = float(run_timed(sys.executable, download, [project, str(root)], env, work, [])[0])
+    env = peer_env(peer, url, key, work / "home-log")
+    logged = _step(log, [str(data), project], env, work, server, [data])
+    # A home of its own: the log left the files in its client's cache, which a download
+    # with that cache would copy instead of fetching.
+    env = peer_env(peer, url, key, work / "home-download")
+    fetched = _step(download, [project, str(work / "out")], env, work, server, [])
+    shutil.rmtree(work / "out", ignore_errors=True)
     return logged, fetched
 
 
@@ -160,25 +186,36 @@ def main() -> None:
     )
     try:
         wait_http(f"{url}/api/v1/health", server)
-        print(f"{'workload':<8} {'peer':<6} {'log s':>8} {'download s':>11}   (medians)")
+        print(f"load average at start: {os.getloadavg()}")
+        print(
+            f"{'workload':<8} {'peer':<6} {'log s':>8} {'log cpu s':>10} "
+            f"{'download s':>11} {'download cpu s':>15}   (medians)"
+        )
         for name, data in workloads.items():
-            times: dict[str, list[tuple[float, float]]] = {"wandb": [], "soko": []}
+            times: dict[str, list[tuple[Step, Step]]] = {"wandb": [], "soko": []}
             for index in range(options.rounds):
                 for peer in ("wandb", "soko") if index % 2 == 0 else ("soko", "wandb"):
                     work = workdir / "steps" / f"{name}-{peer}-{index}"
-                    times[peer].append(one_round(peer, data, work, url, key))
+                    times[peer].append(one_round(peer, data, work, url, key, server.pid))
             medians = {
-                peer: (
-                    statistics.median(t[0] for t in runs),
-                    statistics.median(t[1] for t in runs),
-                )
+                peer: [
+                    statistics.median(r[step][part] for r in runs)
+                    for step in (0, 1)
+                    for part in (0, 1)
+                ]
                 for peer, runs in times.items()
             }
-            for peer, (logged, fetched) in medians.items():
-                print(f"{name:<8} {peer:<6} {logged:>8.2f} {fetched:>11.2f}")
-            log_ratio = medians["wandb"][0] / medians["soko"][0]
-            download_ratio = medians["wandb"][1] / medians["soko"][1]
-            print(f"{name:<8} wandb/soko: log {log_ratio:.2f}x, download {download_ratio:.2f}x")
+            for peer, (log_wall, log_cpu, get_wall, get_cpu) in medians.items():
+                print(
+                    f"{name:<8} {peer:<6} {log_wall:>8.2f} {log_cpu:>10.2f} "
+                    f"{get_wall:>11.2f} {get_cpu:>15.2f}"
+                )
+            ratios = [w / s for w, s in zip(medians["wandb"], medians["soko"], strict=True)]
+            print(
+                f"{name:<8} wandb/soko: log {ratios[0]:.2f}x wall, {ratios[1]:.2f}x cpu; "
+                f"download {ratios[2]:.2f}x wall, {ratios[3]:.2f}x cpu"
+            )
+        print(f"load average at end: {os.getloadavg()}")
     finally:
         stop(server)
 

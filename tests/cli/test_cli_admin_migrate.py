@@ -22,7 +22,8 @@ from soko.storage.identity import ID_NAME
 from soko.storage.local import LocalBlobStore
 
 PREVIOUS_RELEASE = "0005"
-"""The schema of the release before store ids (0006) and automations (0007)."""
+"""The schema of the release before store ids (0006), automations (0007) and manifest
+indexes (0008)."""
 
 _LARGE = bytes(range(256)) * (8 * 1024)  # 2 MiB: stored loose, not packed
 
@@ -76,14 +77,14 @@ def test_a_store_of_the_previous_schema_is_checked_then_upgraded_intact(
     check = _admin_json(capsys, "migrate", "--check", "--db", url)
     assert check["current"] == PREVIOUS_RELEASE and check["head"] == HEAD_REVISION
     pending = [step["revision"] for step in check["pending"]]  # type: ignore[attr-defined]
-    assert pending == ["0006", "0007"] and check["applied"] is False
+    assert pending == ["0006", "0007", "0008"] and check["applied"] is False
     engine = create_engine(url)
     assert current_revision(engine) == PREVIOUS_RELEASE, "--check changed nothing"
 
     capsys.readouterr()
     assert main(["admin", "migrate", "--db", url]) == 0
     out = capsys.readouterr().out
-    assert "Applied 2 migrations" in out and "0006" in out and "0007" in out
+    assert "Applied 3 migrations" in out and "0006" in out and "0008" in out
     assert current_revision(engine) == HEAD_REVISION
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM automations")).scalar() == 0

@@ -132,7 +132,10 @@ def test_history_summary_and_step_match_wandb(
     name: str, wandb_offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = CASES[name]
-    run = wandb.init(project="parity", config={"lr": 0.1})
+    # wandb keeps its settings in a process-wide singleton: another module of this worker
+    # may have set it up with a different WANDB_DIR, so the folder is named here.
+    wandb.teardown()
+    run = wandb.init(project="parity", config={"lr": 0.1}, dir=str(wandb_offline))
     calls(run)
     wandb_step = run.step
     wandb_summary = {k: run.summary[k] for k in run.summary.keys() if k not in _TIMING}  # noqa: SIM118 (no __iter__ in wandb)

@@ -131,8 +131,12 @@ def gcs_bucket(gcs_client: Any) -> Any:
 
 
 @pytest.fixture
-def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The ``wandb`` package, offline and silent, with its cache and files under tmp_path."""
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The ``wandb`` package, offline and silent, with its cache and files under tmp_path.
+
+    wandb keeps the settings of its first use in a process-wide singleton; tearing it down
+    afterwards keeps this test's folders out of the next test that runs wandb here.
+    """
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
@@ -142,4 +146,7 @@ def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         import wandb
     except ImportError as exc:
         service_unavailable(f"the wandb package is not installed ({exc}); pip install 'soko[test]'")
-    return wandb
+    try:
+        yield wandb
+    finally:
+        wandb.teardown()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from soko.core.digests import Algorithm, Digest
-from soko.errors import StoreError
+from soko.errors import StoreError, ValidationError
 from soko.storage.s3 import _SPOOL, S3BlobStore
 
 pytestmark = pytest.mark.integration
@@ -113,3 +113,27 @@ def test_a_failed_put_that_stored_nothing_is_a_store_error(
         put(store, digest, data, upload, tmp_path)
 
     assert not store.exists(digest)
+
+
+def test_a_presigned_upload_in_parts(s3_client: Any, bucket: str) -> None:
+    """Parts PUT to presigned URLs, joined by their ETags, then checked like one upload;
+    parts that do not join are a ValidationError and leave no blob."""
+    import httpx
+
+    store = S3BlobStore(bucket, "p", client=s3_client)
+    data = os.urandom(5 * 1024 * 1024 + 100)  # S3's smallest part, and a last one
+    parts = [data[: 5 * 1024 * 1024], data[5 * 1024 * 1024 :]]
+    digest = Digest.of_bytes(data, Algorithm.MD5)
+    upload_id = uuid.uuid4().hex
+    multipart_id, urls = store.presign_staged_parts(upload_id, scope="e/p", parts=2, expires=60)
+    etags = []
+    for url, part in zip(urls, parts, strict=True):
+        answer = httpx.put(url, content=part)
+        assert answer.status_code == 200, answer.text
+        etags.append(answer.headers["ETag"])
+    with pytest.raises(ValidationError, match="do not join"):
+        store.join_staged_parts(upload_id, multipart_id, [etags[0], etags[0]], scope="e/p")
+    assert not store.exists(digest)
+    store.join_staged_parts(upload_id, multipart_id, etags, scope="e/p")
+    assert store.complete_staged(upload_id, digest, scope="e/p") == len(data)
+    assert store.read_bytes(digest) == data

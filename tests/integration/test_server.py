@@ -30,6 +30,7 @@ from soko.client.http import HttpBackend
 from soko.client.statcache import STAT_CACHE_FILE, StatCache
 from soko.core.digests import Digest
 from soko.errors import CorruptBlobError, DigestMismatchError
+from soko.storage import copying
 from soko.storage.base import blob_key
 from soko.wire.framing import MEDIA_TYPE, frame_header
 
@@ -195,16 +196,27 @@ def test_a_truncated_batch_is_refused(any_server: ServerUnderTest) -> None:
     assert "Truncated" in answer.json()["error"]["message"]
 
 
-def test_a_single_blob_put_with_wrong_bytes_is_refused(any_server: ServerUnderTest) -> None:
-    claimed = Digest.of_bytes(b"x" * 100)
+# Past two whole 8 MiB chunks, which a folder store writes past the page cache, and a tail.
+DIRECT_SIZE = 2 * copying.CHUNK + 3 * 4096 + 5
+
+
+@pytest.mark.parametrize("size", [100, DIRECT_SIZE], ids=["small", "direct-chunks"])
+def test_a_single_blob_put_with_wrong_bytes_is_refused(
+    any_server: ServerUnderTest, size: int
+) -> None:
+    claimed = Digest.of_bytes(b"x" * size)
     with any_server.server.client() as api:
-        answer = api.put(f"/blobs/md5/{claimed.hex}", params=OWNER, content=b"y" * 100)
+        answer = api.put(f"/blobs/md5/{claimed.hex}", params=OWNER, content=b"x" * (size - 1))
         missing = api.post("/blobs/missing", json={**OWNER, "digests": [str(claimed)]}).json()
     assert answer.status_code == 422
     assert missing["missing"] == [str(claimed)]
 
 
-@pytest.mark.parametrize("size", [100, 5 * 1024 * 1024 + 3], ids=["small", "several-groups"])
+@pytest.mark.parametrize(
+    "size",
+    [100, 5 * 1024 * 1024 + 3, DIRECT_SIZE],
+    ids=["small", "several-groups", "direct-chunks"],
+)
 def test_a_single_blob_put_streams_and_a_stored_one_is_verified_again(
     any_server: ServerUnderTest, size: int
 ) -> None:

@@ -334,3 +334,37 @@ def test_a_client_sees_a_cut_off_answer_as_an_error_and_writes_nothing(
     assert served.blobs.victim is None  # the answer was cut, and the retry got the error
     assert not (tmp_path / "out" / "a.bin").exists()
     assert not (tmp_path / "out" / "v.bin").exists()
+
+
+# ----- a large blob, read past the page cache -----------------------------------------
+
+
+def test_a_large_blob_streams_whole_and_a_range_of_it_still_answers(
+    in_process_server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soko.server.routes import downloads
+
+    # From 1 MiB on here (64 MiB in the server), so that a cheap blob takes that path.
+    monkeypatch.setattr(downloads, "_DIRECT_MIN", MiB)
+    opened: list[str] = []
+
+    class Reader(downloads.DirectReader):
+        def __init__(self, path: str, **sizes: int) -> None:
+            opened.append(path)
+            super().__init__(path, **sizes)
+
+    monkeypatch.setattr(downloads, "DirectReader", Reader)
+    served = in_process_server
+    data = os.urandom(2 * 8 * MiB + 3 * 4096 + 5)
+    digest = store_blob(served.store, data)
+    version = commit(served.store, unique_project(), {"big.bin": (digest, len(data))})
+    headers = {"Authorization": f"Bearer {served.admin_key}"}
+    path = f"/versions/{version}/blobs/xxh128/{digest.hex}"
+    with httpx.Client(base_url=f"{served.url}/api/v1", headers=headers) as api:
+        whole = api.get(path)
+        part = api.get(path, headers={"Range": "bytes=10-19"})
+    assert whole.status_code == 200
+    assert whole.headers["content-length"] == str(len(data))
+    assert whole.content == data
+    assert part.status_code == 206 and part.content == data[10:20]
+    assert len(opened) == 1  # the whole blob was read directly; the range was not

@@ -21,17 +21,34 @@ from urllib.parse import quote
 import httpx
 import pytest
 from server_fixtures import SokoServer, point_sdk_at, soko_server, unique_project
-from ui_data import ENTITY, HOSTILE, HOSTILE_FILE, SWEEP, Pipeline, pipeline
+from ui_data import (
+    ENTITY,
+    HOSTILE,
+    HOSTILE_FILE,
+    SWEEP,
+    TABLE_ROWS,
+    Pipeline,
+    Samples,
+    pipeline,
+    samples,
+)
 
 pytestmark = pytest.mark.integration
-__all__ = ["pipeline", "soko_server"]
+__all__ = ["pipeline", "samples", "soko_server"]
+
+
+def sign_in(client: httpx.Client, key: str, next: str = "/") -> httpx.Response:
+    """Posts the sign-in form as a browser does: shown first, then sent with its token."""
+    form = client.get("/signin")
+    assert form.status_code == 200, form.text
+    return client.post("/signin", data={"csrf": csrf_of(form.text), "key": key, "next": next})
 
 
 @contextlib.contextmanager
 def signed_in(server: SokoServer, key: str) -> Iterator[httpx.Client]:
     """A client holding a UI session of *key*."""
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
-        answer = client.post("/signin", data={"key": key, "next": "/"})
+        answer = sign_in(client, key)
         assert answer.status_code == 303, answer.text
         yield client
 
@@ -53,18 +70,16 @@ def test_pages_need_a_session_and_a_bad_key_is_refused(soko_server: SokoServer) 
         first = anonymous.get("/p/team/x")
         assert first.status_code == 303
         assert first.headers["location"] == "/signin?next=%2Fp%2Fteam%2Fx"
-        refused = anonymous.post("/signin", data={"key": "soko_nope_123", "next": "/"})
+        refused = sign_in(anonymous, "soko_nope_123")
         assert refused.status_code == 401
         assert "Unknown or revoked API key" in refused.text
-        assert "set-cookie" not in refused.headers
+        assert "soko_session" not in refused.headers.get("set-cookie", "")
     forged_cookie = {"soko_session": "eyJrIjoiYWJjIn0.forged.sig"}
     with httpx.Client(base_url=soko_server.url, cookies=forged_cookie) as forged:
         assert forged.get("/").status_code == 303
     with httpx.Client(base_url=soko_server.url, timeout=30.0) as anonymous:
         # Never a redirect to another site after signing in.
-        outward = anonymous.post(
-            "/signin", data={"key": soko_server.admin_key, "next": "//evil.example/"}
-        )
+        outward = sign_in(anonymous, soko_server.admin_key, next="//evil.example/")
         assert outward.status_code == 303 and outward.headers["location"] == "/"
 
 
@@ -72,10 +87,43 @@ def test_the_session_cookie_is_httponly_strict_and_holds_no_key(
     soko_server: SokoServer,
 ) -> None:
     with httpx.Client(base_url=soko_server.url, timeout=30.0) as client:
-        answer = client.post("/signin", data={"key": soko_server.admin_key, "next": "/"})
-    cookie = answer.headers["set-cookie"]
+        answer = sign_in(client, soko_server.admin_key)
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("soko_session"))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     assert soko_server.admin_key not in cookie
+
+
+def test_the_sign_in_form_is_csrf_protected(soko_server: SokoServer) -> None:
+    key = soko_server.admin_key
+    with httpx.Client(base_url=soko_server.url, timeout=30.0) as client:
+        form = client.get("/signin")
+        cookie = next(c for c in form.headers.get_list("set-cookie") if "soko_signin=" in c)
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        token = csrf_of(form.text)
+        # The same form shown twice (two tabs) keeps its token: both can be sent.
+        assert csrf_of(client.get("/signin").text) == token
+    # Another site's page posts the form with the attacker's key: no sign-in cookie comes
+    # with it (SameSite=Strict), or a forged one; or a browser's own cookie comes with a
+    # token of another browser's form.
+    attempts = [
+        ({}, {"key": key}),
+        ({}, {"key": key, "csrf": token}),
+        ({"soko_signin": "forged.value.sig"}, {"key": key, "csrf": token}),
+        (None, {"key": key, "csrf": token}),
+    ]
+    for cookies, data in attempts:
+        with httpx.Client(base_url=soko_server.url, timeout=30.0, cookies=cookies) as other:
+            if cookies is None:
+                other.get("/signin")  # a good cookie of its own
+            refused = other.post("/signin", data={"next": "/", **data})
+            assert refused.status_code == 403, (cookies, data, refused.text)
+            assert "out of date or did not come from this server" in refused.text
+            assert "soko_session" not in refused.headers.get("set-cookie", "")
+            # The page answered is a fresh form, which works.
+            again = other.post(
+                "/signin", data={"csrf": csrf_of(refused.text), "key": key, "next": "/"}
+            )
+            assert again.status_code == 303, again.text
 
 
 def test_a_revoked_key_ends_its_session(soko_server: SokoServer) -> None:
@@ -414,3 +462,72 @@ def test_a_version_page_hides_runs_of_projects_the_viewer_may_not_read(
         assert page.status_code == 200
         assert f"/r/{hidden_run}" not in page.text and "secret-job" not in page.text
         assert "more (see the lineage)" not in page.text
+
+
+def test_a_table_is_previewed_a_page_at_a_time(admin: httpx.Client, samples: Samples) -> None:
+    version = f"/v/{samples.version_id}"
+    listing = admin.get(version).text
+    assert f'href="{version}/table?path=rows.table.json"' in listing
+    first = admin.get(f"{version}/table", params={"path": "rows.table.json"})
+    assert first.status_code == 200
+    assert "script-src 'self'" in first.headers["content-security-policy"]
+    assert f"Rows 1 to 50 of {TABLE_ROWS}" in first.text
+    assert first.text.count('<tr><td class="num">') == 50
+    # A hostile column name, cell and image caption are text: the name, one cell, and the
+    # caption of three images, each shown and as the image's alt.
+    assert "<script>alert" not in first.text and "<img src=x" not in first.text
+    assert first.text.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 8
+    # The images of the table's cells are thumbnails of the version's files.
+    cells = re.findall(r'class="thumb"[^>]*src="([^"]+)"', first.text)
+    assert len(cells) == 3 and all(c.startswith(f"{version}/thumb?path=media") for c in cells)
+    assert admin.get(cells[0].replace("&amp;", "&")).headers["content-type"] == "image/jpeg"
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    last = admin.get(f"{version}/table", params={"path": "rows.table.json", "page": 3})
+    assert f"Rows 101 to {TABLE_ROWS} of {TABLE_ROWS}" in last.text
+    assert f'<td class="num">{TABLE_ROWS}</td><td>{TABLE_ROWS - 1}</td>' in last.text
+    assert 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    for params, status in [
+        ({"path": "rows.table.json", "page": "4"}, 404),
+        ({"path": "rows.table.json", "page": "x"}, 400),
+        ({"path": "rows.table.json", "page": "²"}, 400),
+        ({"path": "rows.table.json", "page": str(10**30)}, 400),
+        ({"path": "photos/photo.jpg"}, 404),
+        ({"path": "no-such.table.json"}, 404),
+    ]:
+        answer = admin.get(f"{version}/table", params=params)
+        assert answer.status_code == status, (params, answer.text)
+        assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_thumbnails_are_made_by_the_server(admin: httpx.Client, samples: Samples) -> None:
+    from PIL import Image
+
+    version = f"/v/{samples.version_id}"
+    folder = admin.get(version, params={"dir": "photos"}).text
+    assert f'src="{version}/thumb?path=photos%2Fphoto.jpg"' in folder
+    photo = admin.get(f"{version}/thumb", params={"path": "photos/photo.jpg"})
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert len(photo.content) < len(samples.files["photos/photo.jpg"])
+    with Image.open(io.BytesIO(photo.content)) as made:
+        assert made.size == (256, 128)
+    # Kept by the blob's digest: the browser may ask whether it changed.
+    etag = photo.headers["etag"]
+    again = admin.get(
+        f"{version}/thumb", params={"path": "photos/photo.jpg"}, headers={"if-none-match": etag}
+    )
+    assert again.status_code == 304
+    # A W&B Image (its .image-file.json) shows the image it names.
+    top = admin.get(version).text
+    assert f'src="{version}/thumb?path=sample.image-file.json"' in top
+    wandb_image = admin.get(f"{version}/thumb", params={"path": "sample.image-file.json"})
+    assert wandb_image.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(wandb_image.content)) as made:
+        assert made.size == (64, 48)
+    for path, reason in [("photos/bomb.png", "too-large"), ("photos/broken.png", "unreadable")]:
+        refused = admin.get(f"{version}/thumb", params={"path": path})
+        assert refused.status_code == 200, refused.text
+        assert refused.headers["content-type"] == "image/svg+xml"
+        assert refused.headers["x-soko-preview"] == reason
+        assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+    assert admin.get(f"{version}/thumb", params={"path": "rows.table.json"}).status_code == 404
+    assert admin.get(f"{version}/thumb", params={"path": "photos/none.png"}).status_code == 404

@@ -24,10 +24,10 @@ from server_fixtures import (
     soko_server,
     unique_project,
 )
-from ui_data import ENTITY, SWEEP, Pipeline, pipeline
+from ui_data import ENTITY, SWEEP, Pipeline, Samples, pipeline, samples
 
 pytestmark = pytest.mark.integration
-__all__ = ["pipeline", "soko_server"]
+__all__ = ["pipeline", "samples", "soko_server"]
 
 CHROMIUM = os.environ.get("SOKO_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -115,7 +115,7 @@ def test_a_bad_key_is_refused(session_of: object) -> None:
     page = session.page
     assert page.locator("#signin-error").inner_text().startswith("Unknown or revoked API key")
     assert urlsplit(page.url).path == "/signin"
-    assert session.context.cookies() == []
+    assert [c["name"] for c in session.context.cookies()] == ["soko_signin"]  # no sign-in
 
 
 def test_from_the_projects_to_a_file(
@@ -150,6 +150,43 @@ def test_from_the_projects_to_a_file(
     assert Path(download.path()).read_bytes() == pipeline.files["images/train/cat.txt"]
     session.go(f"/p/{ENTITY}/{pipeline.project}/c/model")
     page.screenshot(path=str(shots / "collection.png"))
+
+
+def test_previews_of_a_table_and_of_images(
+    session_of: object, soko_server: SokoServer, samples: Samples, shots: Path
+) -> None:
+    session = session_of(soko_server.admin_key)  # type: ignore[operator]
+    page = session.page
+    thumbs_loaded = (
+        "() => [...document.querySelectorAll('img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    session.go(f"/v/{samples.version_id}")
+    page.click("#file-table >> text=preview")
+    assert page.locator("h1").inner_text().startswith("rows.table.json")
+    assert page.locator("#table tbody tr").count() == 50
+    # The hostile column name and cell are text, and no script of theirs ran.
+    assert "<script>" in page.locator("#table thead").inner_text()
+    assert page.locator("#table script, #table img:not(.thumb)").count() == 0
+    page.wait_for_function(thumbs_loaded)
+    assert page.locator("#table img.thumb").count() == 3
+    page.screenshot(path=str(shots / "table.png"))
+    page.click("a[rel=next]")
+    assert page.locator("#table-rows").inner_text().startswith("Rows 51 to 100 of")
+    page.click("text=(top)")
+    page.click("#file-table >> text=photos/")
+    # The photo's thumbnail, and placeholders for the bomb and the broken file.
+    page.wait_for_function(thumbs_loaded)
+    sizes = page.eval_on_selector_all(
+        "img.thumb", "images => images.map(i => [i.alt, i.naturalWidth, i.naturalHeight])"
+    )
+    placeholder = [256, 160]
+    assert sorted(sizes) == [
+        ["bomb.png", *placeholder],
+        ["broken.png", *placeholder],
+        ["photo.jpg", 256, 128],
+    ]
+    page.locator("#file-table").screenshot(path=str(shots / "thumbnails.png"))
 
 
 def test_the_lineage_graph_opens_what_is_clicked(

@@ -6,10 +6,15 @@ through soko's SDK, not only the child's exit code: the client hides some errors
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import wandb
 from server_fixtures import (
@@ -23,6 +28,7 @@ from server_fixtures import (
 )
 from wandb_children import (
     API_DOWNLOAD,
+    EVOLVE,
     LOG,
     USE,
     child_env,
@@ -34,6 +40,7 @@ from wandb_children import (
 )
 
 import soko
+from soko.core.digests import Algorithm, version_digest
 from soko.errors import NotFoundError
 
 pytestmark = pytest.mark.integration
@@ -178,6 +185,181 @@ def test_log_relog_new_version_use_and_download(
     assert printed(fetched, "VERSION") == "v0"
     assert printed(fetched, "ALIASES") == "best"
     assert tree(tmp_path / "api") == files
+
+
+def test_links_drafts_and_incremental_artifacts(
+    server: SokoServer, sdk: soko.Api, tmp_path: Path
+) -> None:
+    project = unique_project("wbl")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {"a.txt": b"first\n", "b.txt": b"second\n"}
+    data = _folder(tmp_path / "data", files)
+    extra = tmp_path / "extra.txt"
+    extra.write_bytes(b"added later\n")
+    done = run_child(EVOLVE, project, "m", str(data), str(extra), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert printed(done, "LINKED") == "local/wandb-registry-model/m:v0 v0"
+    assert printed(done, "PORTFOLIO") == f"admin/{project}/m-best:v0 v0"
+    assert printed(done, "DRAFT") == "v1"
+    assert printed(done, "INCREMENT") == "v2"
+
+    v0 = sdk.artifact(f"admin/{project}/m:v0")
+    linked = sdk.artifact("local/wandb-registry-model/m:prod")
+    assert linked.is_link and linked.source_artifact.id == v0.id
+    assert sorted(linked.aliases) == ["latest", "prod"]
+    best = sdk.artifact(f"admin/{project}/m-best:top")
+    assert best.is_link and best.source_artifact.id == v0.id
+    # The draft: v0 without a.txt, with one file added.
+    v1 = sdk.artifact(f"admin/{project}/m:v1")
+    assert tree(Path(v1.download(root=str(tmp_path / "v1")))) == {
+        "b.txt": files["b.txt"],
+        "added.txt": b"added later\n",
+    }
+    # The incremental artifact: its one file laid over v1.
+    v2 = sdk.artifact(f"admin/{project}/m:latest")
+    assert v2.version == "v2"
+    assert tree(Path(v2.download(root=str(tmp_path / "v2")))) == {
+        "b.txt": files["b.txt"],
+        "added.txt": b"added later\n",
+        "more/added-again.txt": b"added later\n",
+    }
+    writer = v2.logged_by()
+    assert writer is not None and writer.id == printed(done, "RUN")
+
+
+# The client sends a file in parts from 2 GiB on, 100 MiB a part: too big for a test, so the
+# parts are sent here as the client sends them (its GraphQL, Content-MD5, the ETags back),
+# 5 MiB a part, S3's smallest.
+PART = 5 * 1024 * 1024
+PARTS_FILES = """mutation($input: CreateArtifactFilesInput!) { createArtifactFiles(input: $input) {
+  files { edges { node { storagePath uploadUrl uploadHeaders
+    uploadMultipartUrls { uploadID uploadUrlParts { partNumber uploadUrl } } } } } } }"""
+JOIN = """mutation($parts: [UploadPartsInput!]!, $id: ID!, $path: String!, $upload: String!) {
+  completeMultipartUploadArtifact(input: {completeMultipartAction: Complete,
+    completedParts: $parts, artifactID: $id, storagePath: $path, uploadID: $upload}) {
+    digest } }"""
+
+
+def _gql(server: SokoServer, query: str, **variables: Any) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        auth=("api", server.admin_key),
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+CREATE = """mutation($input: CreateArtifactInput!) {
+  createArtifact(input: $input) { artifact { id } } }"""
+COMMIT = """mutation($id: ID!) {
+  commitArtifact(input: {artifactID: $id}) { artifact { state } } }"""
+
+
+def _created(server: SokoServer, project: str, digest: str) -> str:
+    """The id of a new pending artifact ``big`` of *project* that declares *digest*."""
+    created = _gql(
+        server,
+        CREATE,
+        input={
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "model",
+            "artifactCollectionName": "big",
+            "digest": digest,
+        },
+    )
+    artifact_id: str = created["createArtifact"]["artifact"]["id"]
+    return artifact_id
+
+
+def _b64md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_a_file_sent_in_parts(
+    any_server: tuple[str, SokoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _kind, server = any_server
+    sdk = _sdk(server, tmp_path, monkeypatch)
+    project = unique_project("wbp")
+    data = secrets.token_bytes(PART + 1000)
+    parts = [data[:PART], data[PART:]]
+    digest = version_digest([("big.bin", _b64md5(data))], Algorithm.MD5)
+    artifact_id = _created(server, project, digest)
+    spec = {
+        "artifactID": artifact_id,
+        "name": "big.bin",
+        "md5": _b64md5(data),
+        "uploadPartsInput": [
+            {"partNumber": n, "hexMD5": hashlib.md5(p).hexdigest()}
+            for n, p in enumerate(parts, start=1)
+        ],
+    }
+    files = _gql(server, PARTS_FILES, input={"artifactFiles": [spec], "storageLayout": "V2"})
+    node = files["createArtifactFiles"]["files"]["edges"][0]["node"]
+    assert node["uploadUrl"]  # not null: null would tell the client the file is stored
+    urls = node["uploadMultipartUrls"]["uploadUrlParts"]
+    assert [u["partNumber"] for u in urls] == [1, 2]
+    etags = []
+    for url, part in zip(urls, parts, strict=True):
+        put = httpx.put(url["uploadUrl"], content=part, headers={"Content-MD5": _b64md5(part)})
+        assert put.status_code == 200, put.text
+        etags.append(put.headers["ETag"])
+    completed = [{"partNumber": n, "hexMD5": etag} for n, etag in enumerate(etags, start=1)]
+    upload_id = node["uploadMultipartUrls"]["uploadID"]
+    joined = _gql(
+        server, JOIN, parts=completed, id=artifact_id, path=node["storagePath"], upload=upload_id
+    )
+    assert joined["completeMultipartUploadArtifact"]["digest"] == hashlib.md5(data).hexdigest()
+    # Asked again (a retry after a timeout): joined already, the same answer.
+    again = _gql(
+        server, JOIN, parts=completed, id=artifact_id, path=node["storagePath"], upload=upload_id
+    )
+    assert again == joined
+    made = _gql(
+        server,
+        """mutation($id: ID!, $digest: String!) { createArtifactManifest(input: {
+          artifactID: $id, name: "wandb_manifest.json", digest: $digest, entityName: "admin",
+          projectName: "p", runName: "r", type: FULL}) { artifactManifest { file {
+          uploadUrl } } } }""",
+        id=artifact_id,
+        digest=digest,
+    )
+    manifest = {
+        "version": 1,
+        "storagePolicy": "wandb-storage-policy-v1",
+        "contents": {"big.bin": {"digest": _b64md5(data), "size": len(data)}},
+    }
+    url = made["createArtifactManifest"]["artifactManifest"]["file"]["uploadUrl"]
+    assert httpx.put(url, content=json.dumps(manifest)).status_code == 200
+    committed = _gql(server, COMMIT, id=artifact_id)["commitArtifact"]["artifact"]
+    assert committed["state"] == "COMMITTED"
+    version = sdk.artifact(f"admin/{project}/big:latest")
+    assert tree(Path(version.download(root=str(tmp_path / "got")))) == {"big.bin": data}
+
+
+def test_parts_never_sent_join_nothing(server: SokoServer, sdk: soko.Api) -> None:
+    project = unique_project("wbq")
+    data = b"never sent" * 1000
+    artifact_id = _created(server, project, version_digest([("f", _b64md5(data))], Algorithm.MD5))
+    answer = httpx.post(
+        f"{server.url}/graphql",
+        json={
+            "query": JOIN,
+            "variables": {
+                "parts": [{"partNumber": 1, "hexMD5": hashlib.md5(data).hexdigest()}],
+                "id": artifact_id,
+                "path": f"md5/{hashlib.md5(data).hexdigest()}",
+                "upload": "soko-parts",
+            },
+        },
+        auth=("api", server.admin_key),
+    )
+    assert answer.status_code == 400 and "were not uploaded" in answer.text
+    assert not any((server.log_path.parent / "blobs").rglob(hashlib.md5(data).hexdigest()))
 
 
 def test_xxh128_artifact(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:

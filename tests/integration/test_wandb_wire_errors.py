@@ -125,6 +125,15 @@ def _stored(server: SokoServer, data: bytes) -> bool:
     return any(blobs.rglob(hex_digest))
 
 
+_DEEP = (
+    '{ project(name: "p") { '
+    + 'artifactCollection(name: "c") { project { ' * 12
+    + "id"
+    + " } }" * 12
+    + " } }"
+)
+
+
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
@@ -136,6 +145,7 @@ def _stored(server: SokoServer, data: bytes) -> bool:
         (b'{"query": "{ viewer { id } }", "variables": [1]}', "variables"),
         (b"[1, 2]", "query"),
         (b'{"query": "{ artifact(id: \\"bm9wZQ==\\") { id } }"}', "Not an id"),
+        (json.dumps({"query": _DEEP}).encode(), "fields deep"),
     ],
 )
 def test_malformed_graphql_gets_4xx(server: SokoServer, body: bytes, needle: str) -> None:
@@ -147,6 +157,20 @@ def test_malformed_graphql_gets_4xx(server: SokoServer, body: bytes, needle: str
     )
     assert 400 <= answer.status_code < 500, answer.text
     assert needle in answer.text
+
+
+def test_an_oversize_graphql_body_is_413(server: SokoServer) -> None:
+    # Over the server's 16 MiB limit for JSON bodies: refused before it is parsed.
+    files = [{"artifactID": "x", "name": "n" * 1000, "md5": "m"}] * 17_000
+    body = json.dumps({"query": FILES, "variables": {"input": {"artifactFiles": files}}})
+    answer = httpx.post(
+        f"{server.url}/graphql",
+        content=body.encode(),
+        headers={**_auth(server.admin_key), "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"]["code"] == "payload_too_large"
 
 
 def test_graphql_needs_a_valid_key(server: SokoServer) -> None:
@@ -235,6 +259,33 @@ def test_a_manifest_that_does_not_match_commits_nothing(server: SokoServer) -> N
     assert committed.status_code == 200, committed.text
     assert committed.json()["data"]["commitArtifact"]["artifact"]["state"] == "COMMITTED"
     assert _committed(server, project)
+
+
+def test_distributed_artifacts_and_stray_manifest_updates_are_refused(
+    server: SokoServer,
+) -> None:
+    project = unique_project("dist")
+    refused = _gql(
+        server,
+        CREATE,
+        input={
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "dataset",
+            "artifactCollectionName": "ds",
+            "digest": "0" * 32,
+            "distributedID": "shard-run",
+        },
+    )
+    assert refused.status_code == 400 and "soko's own SDK" in refused.text
+    assert not _committed(server, project)
+    artifact_id, digest = _pending(server, project, {"a.txt": b"a"})
+    made = _gql(server, MANIFEST, id=artifact_id, digest="")
+    manifest_id = made.json()["data"]["createArtifactManifest"]["artifactManifest"]["id"]
+    update = """mutation($id: ID!, $digest: String) { updateArtifactManifest(
+      input: {artifactManifestID: $id, digest: $digest}) { artifactManifest { id } } }"""
+    stray = _gql(server, update, id=manifest_id, digest=digest)
+    assert stray.status_code == 400 and "incremental" in stray.text
 
 
 def test_a_viewer_gets_403_from_graphql(server: SokoServer) -> None:

@@ -2,11 +2,13 @@
 
 ``prep`` logs the dataset ``raw-data`` (nested folders, a reference, and a description,
 metadata and a file name holding HTML); four ``train`` runs each use it and log a
-``model`` version of their own; ``evaluate`` uses the first model.
+``model`` version of their own; ``evaluate`` uses the first model. ``samples`` is a
+version of files that pages preview: a Table, images, a W&B Image and a decompression bomb.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -109,3 +111,68 @@ def pipeline(soko_server: SokoServer, tmp_path_factory: pytest.TempPathFactory) 
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_sdk_at(soko_server, soko_server.admin_key, tmp_path=tmp, monkeypatch=monkeypatch)
         return log_pipeline(ENTITY, unique_project("ui"), tmp / "work")
+
+
+def png_bomb(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A PNG whose header announces more pixels than Pillow's MAX_IMAGE_PIXELS and that
+    holds almost nothing: decoded, it would take gigabytes."""
+    good = tiny_png(1, 1)
+    # The IHDR chunk's body starts at byte 16: patch its width and height (and its CRC).
+    body = b"IHDR" + struct.pack(">II", width, height) + good[24:29]
+    return good[:12] + body + struct.pack(">I", zlib.crc32(body)) + good[33:]
+
+
+TABLE_ROWS = 120
+
+
+@dataclass
+class Samples:
+    """A version holding previewable files: a Table, images and a W&B Image."""
+
+    project: str
+    version_id: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def log_samples(entity: str, project: str, workdir: Path) -> Samples:
+    from PIL import Image
+
+    import soko
+
+    found = Samples(project)
+    workdir.mkdir(parents=True, exist_ok=True)
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 320), (40, 120, 200)).save(photo, "JPEG")
+    found.files = {
+        "photos/photo.jpg": photo.getvalue(),
+        "photos/bomb.png": png_bomb(),
+        "photos/broken.png": b"\x89PNG\r\n\x1a\n not really",
+    }
+    red = workdir / "red.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(red)
+    with soko.init(entity=entity, project=project, job_type="samples") as run:
+        artifact = soko.Artifact("samples", "dataset")
+        for name, data in found.files.items():
+            local = workdir / name.replace("/", "_")
+            local.write_bytes(data)
+            artifact.add_file(str(local), name=name)
+        image = soko.Image(str(red), caption=HOSTILE)
+        rows = [
+            [i, HOSTILE if i == 0 else f"row {i}", image if i < 3 else None]
+            for i in range(TABLE_ROWS)
+        ]
+        artifact.add(soko.Table(columns=["id", HOSTILE, "image"], data=rows), "rows")
+        artifact.add(soko.Image(str(red)), "sample")
+        logged = run.log_artifact(artifact)
+        logged.wait()
+        found.version_id = logged.id
+    return found
+
+
+@pytest.fixture(scope="session")
+def samples(soko_server: SokoServer, tmp_path_factory: pytest.TempPathFactory) -> Samples:
+    """The samples, logged once per session into a project of their own."""
+    tmp = tmp_path_factory.mktemp("ui-samples")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        point_sdk_at(soko_server, soko_server.admin_key, tmp_path=tmp, monkeypatch=monkeypatch)
+        return log_samples(ENTITY, unique_project("samples"), tmp / "work")

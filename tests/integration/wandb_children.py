@@ -49,6 +49,33 @@ print("VERSION", artifact.version)
 run.finish()
 """
 
+EVOLVE = """
+import sys, wandb
+project, name, folder, extra = sys.argv[1:5]
+run = wandb.init(project=project, job_type="curate")
+artifact = wandb.Artifact(name, "model")
+artifact.add_dir(folder)
+run.log_artifact(artifact)
+artifact.wait()
+linked = run.link_artifact(artifact, "wandb-registry-model/" + name, aliases=["prod"])
+print("LINKED", linked.qualified_name, linked.version)
+portfolio = artifact.link(project + "/" + name + "-best", aliases=["top"])
+print("PORTFOLIO", portfolio.qualified_name, portfolio.version)
+draft = artifact.new_draft()
+draft.remove("a.txt")
+draft.add_file(extra, name="added.txt")
+run.log_artifact(draft)
+draft.wait()
+print("DRAFT", draft.version)
+increment = wandb.Artifact(name, "model", incremental=True)
+increment.add_file(extra, name="more/added-again.txt")
+run.log_artifact(increment)
+increment.wait()
+print("INCREMENT", increment.version)
+print("RUN", run.id)
+run.finish()
+"""
+
 API_DOWNLOAD = """
 import sys, wandb
 path, root = sys.argv[1:3]

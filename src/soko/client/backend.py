@@ -21,6 +21,7 @@ from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Digest
 from soko.core.manifest import Manifest
+from soko.core.manifest_index import EntriesPage
 from soko.core.records import (
     CollectionRecord,
     ProjectRecord,
@@ -133,6 +134,14 @@ class Catalog(Protocol):
     """Committed versions, collections, types and projects: read, changed, deleted."""
 
     def manifest(self, record: VersionRecord) -> Manifest: ...
+    def manifest_page(
+        self, record: VersionRecord, *, prefix: str = "", after: str | None = None, limit: int
+    ) -> EntriesPage:
+        """Up to *limit* entries of the version whose path starts with *prefix* and sorts
+        after *after*, in path order, read without loading the whole manifest; the entries
+        of a page can be fetched (``fetch_blobs``) like those of a loaded manifest."""
+        ...
+
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord: ...
     def get_version(self, version_id: str) -> VersionRecord: ...
     def list_versions(self, entity: str, project: str, name: str) -> list[VersionRecord]: ...

@@ -36,6 +36,7 @@ from soko.client.statcache import StatCache
 from soko.core import runlog
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
+from soko.core.manifest_index import EntriesPage
 from soko.core.membership import MembershipCache
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
@@ -64,6 +65,7 @@ from soko.wire.requests import (
     MAX_DIGESTS_PER_REQUEST,
     MAX_SOURCES,
     CommitIn,
+    EntriesPageOut,
     MissingOut,
 )
 from soko.wire.rundata import HistoryOut
@@ -217,8 +219,8 @@ class HttpBackend(HttpRegistries, HttpAutomations):
         return found
 
     def _remember(self, version_id: str, manifest: Manifest) -> None:
-        if self._members.get(version_id) is None:
-            self._members.remember(version_id, manifest.blob_sizes())
+        # Kept already, the whole manifest's members stay; pages read before it give way.
+        self._members.remember(version_id, manifest.blob_sizes())
 
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
@@ -309,6 +311,26 @@ class HttpBackend(HttpRegistries, HttpAutomations):
                     self._manifests.popitem(last=False)
         self._remember(record.id, manifest)
         return manifest
+
+    def manifest_page(
+        self, record: VersionRecord, *, prefix: str = "", after: str | None = None, limit: int
+    ) -> EntriesPage:
+        params: dict[str, Any] = {"prefix": prefix, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        data = self.session.json("GET", f"/versions/{_q(record.id)}/files", params=params)
+        page = EntriesPageOut.model_validate(data).to_page()
+        algorithms: dict[Any, Algorithm] = {}
+        members: dict[Digest, int | None] = {}
+        for entry in page.entries:
+            if entry.ref is None:
+                alg = entry.extra.get("alg")
+                algorithm = algorithms.get(alg) or algorithms.setdefault(alg, entry.algorithm)
+                members[Digest.from_b64(entry.digest, algorithm)] = entry.size
+        # The entries of the page can be fetched: the server is asked for them as blobs of
+        # this version, as for a manifest read whole.
+        self._members.add(record.id, members)
+        return page
 
     def _load_manifest(self, record: VersionRecord, ref: ManifestRef) -> Manifest:
         """The manifest, checked against *ref* (:meth:`ManifestRef.load`): from the cache,

@@ -19,6 +19,7 @@ from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest
+from soko.core.manifest_index import EntriesPage
 from soko.core.records import (
     CollectionRecord,
     ProjectRecord,
@@ -34,6 +35,7 @@ from soko.service import (
     collections,
     distributed,
     links,
+    pages,
     registries,
     rundata,
     runs,
@@ -227,6 +229,15 @@ class LocalBackend:
         if record.manifest_blob is None:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
         return self.store.load_manifest(record.manifest_blob, Algorithm.parse(record.algorithm))
+
+    def manifest_page(
+        self, record: VersionRecord, *, prefix: str = "", after: str | None = None, limit: int
+    ) -> EntriesPage:
+        if record.manifest_blob is None:
+            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        return pages.entries_page(
+            self.store, record.manifest_blob, prefix=prefix, after=after, limit=limit
+        )
 
     def has_committed_digest(
         self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]

@@ -42,13 +42,17 @@ class MembershipCache:
 
     def remember(self, key: str, members: Members) -> Members:
         """Keep *members* under *key*; when the key is kept already, its members stay (and
-        are marked as just used). Returns what is kept under the key."""
+        are marked as just used), unless they were gathered page by page (:meth:`add`):
+        the whole manifest's replace them. Returns what is kept under the key."""
         with self._lock:
             kept = self._members.get(key)
-            if kept is not None:
+            if kept is not None and not isinstance(kept, _Grown):
                 self._members.move_to_end(key)
                 return kept
+            if kept is not None:
+                self._count -= len(kept)
             self._members[key] = members
+            self._members.move_to_end(key)
             self._count += len(members)
             # The newest is kept even when it alone passes the limit.
             while self._count > self._max_entries and len(self._members) > 1:
@@ -56,7 +60,33 @@ class MembershipCache:
                 self._count -= len(dropped)
             return members
 
+    def add(self, key: str, members: Members) -> None:
+        """Add *members* to those kept under *key* (a page of a manifest read after
+        another): the key then names the blobs of every page read."""
+        with self._lock:
+            kept = self._members.get(key)
+            if kept is None:
+                grown = _Grown(members)
+            else:
+                self._members.move_to_end(key)
+                new = {d: s for d, s in members.items() if d not in kept}
+                if not new:
+                    return
+                # Members kept from a whole manifest are shared (read-only): copied once.
+                grown = kept if isinstance(kept, _Grown) else _Grown(kept)
+                self._count -= len(kept)
+                grown.update(new)
+            self._members[key] = grown
+            self._count += len(grown)
+            while self._count > self._max_entries and len(self._members) > 1:
+                _, dropped = self._members.popitem(last=False)
+                self._count -= len(dropped)
+
     def newest_first(self) -> list[tuple[str, Members]]:
         """Every key with its members, most recently used first (a snapshot)."""
         with self._lock:
             return list(reversed(self._members.items()))
+
+
+class _Grown(dict[Digest, int | None]):
+    """Members this cache gathered page by page, its own to extend in place."""

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from soko.errors import PermissionDeniedError, StoreError
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 60_000
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "WITH")

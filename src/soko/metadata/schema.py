@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -313,3 +314,17 @@ deliveries = Table(
     UniqueConstraint("automation_id", "event_id", name="uq_deliveries_automation_event"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+
+# --- manifest indexes (migration 0008) --------------------------------------------------
+
+# The index of a stored manifest (soko.core.manifest_index: its slices and folders, zlib'd
+# JSON), keyed by the manifest blob, so that versions of the same content share one.
+# Derived data: written at commit for large manifests, built on first need otherwise (and
+# for versions committed before the table existed); deleting a row loses nothing.
+manifest_indexes = Table(
+    "manifest_indexes",
+    metadata,
+    Column("manifest_blob", String(80), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

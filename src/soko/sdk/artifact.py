@@ -46,6 +46,7 @@ from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.downloads import Downloadable
 from soko.sdk.draft import Draft
 from soko.sdk.entry import ManifestEntry
+from soko.sdk.files import ArtifactFiles
 from soko.sdk.manifest import ArtifactManifest
 from soko.sdk.publish import LogKind
 from soko.sdk.runbase import RunBase, log_outside_run
@@ -463,15 +464,24 @@ class Artifact(Downloadable):
 
     # ----- logged operations ----------------------------------------------------------
 
-    def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
-        """The entries of the artifact (those named, when *names* is given)."""
-        self._require_logged("files")
-        wanted = set(names) if names is not None else None
-        return [
-            ManifestEntry.of(e, artifact=self)
-            for e in self.manifest
-            if wanted is None or e.path in wanted
-        ]
+    def files(self, names: Sequence[str] | None = None, per_page: int = 50) -> ArtifactFiles:
+        """The entries of the artifact (those named, when *names* is given), fetched
+        *per_page* at a time as they are iterated (:mod:`soko.sdk.files`)."""
+        record = self._require_logged("files")
+        if self._manifest is not None or record.manifest_blob is None:
+            return ArtifactFiles(self, entries=list(self.manifest), names=names)
+        backend = self._live_backend()
+        return ArtifactFiles(
+            self,
+            page_of=lambda prefix, after, limit: backend.manifest_page(
+                record, prefix=prefix, after=after, limit=limit
+            ),
+            names=names,
+            per_page=per_page,
+        )
+
+    def _manifest_loaded(self) -> bool:
+        return self._manifest is not None
 
     def file(self, root: str | None = None) -> str:
         """Download a single-file artifact and return the file's path."""

@@ -8,12 +8,15 @@ from typing import Any
 
 from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
-from soko.core.manifest import Manifest
+from soko.core.manifest import Entry, Manifest
 from soko.core.records import VersionRecord
 from soko.sdk import transfer
 from soko.sdk.logged import LoggedVersion
 from soko.sdk.progress import progress_bar
 from soko.terminal import termwarn
+
+PAGE = 10_000
+"""Entries asked for at a time by a download of a path prefix."""
 
 
 class Downloadable(LoggedVersion):
@@ -23,6 +26,25 @@ class Downloadable(LoggedVersion):
     def manifest(self) -> Manifest:
         """The version's entries (``soko.Artifact`` gives W&B's manifest API on them)."""
         raise NotImplementedError
+
+    def _manifest_loaded(self) -> bool:
+        """Whether this process holds the version's manifest already."""
+        return True
+
+    def _entries_under(self, record: VersionRecord, path_prefix: str | None) -> list[Entry]:
+        """The entries a download of *path_prefix* fetches: a page at a time from the
+        backend (only those under the prefix are read) unless the manifest is at hand."""
+        if not path_prefix or self._manifest_loaded() or record.manifest_blob is None:
+            return transfer.select_entries(self.manifest, path_prefix)
+        backend = self._live_backend()
+        found: list[Entry] = []
+        after: str | None = None
+        while True:
+            page = backend.manifest_page(record, prefix=path_prefix, after=after, limit=PAGE)
+            found.extend(page.entries)
+            if page.next_after is None:
+                return found
+            after = page.next_after
 
     def _root(self, root: str | os.PathLike[str] | None, record: VersionRecord) -> str:
         """*root*, or the default ``./artifacts/<name>:<version>``."""
@@ -51,7 +73,7 @@ class Downloadable(LoggedVersion):
         ):
             transfer.download_entries(
                 self._live_backend(),
-                transfer.select_entries(self.manifest, path_prefix),
+                self._entries_under(record, path_prefix),
                 target,
                 cache=get_stat_cache(),
                 allow_missing_references=allow_missing_references,

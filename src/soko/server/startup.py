@@ -28,6 +28,8 @@ SERVER_MODULES = (
     "grandalf",
     "zipstream",
     "swagger_ui",
+    "ijson",
+    "PIL",
 )
 """What ``pip install 'soko[server]'`` brings and the server imports."""
 ACCESS_LOG_FORMATS = ("off", "text", "json")

@@ -24,6 +24,7 @@ This module must not import the client, SDK or server layers.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -35,11 +36,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, func, select, text
 
 from soko.core import metering
-from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import Manifest, ManifestRef
+from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest
+from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import COMMITTED, DELETED
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, StoreError
 from soko.metadata.schema import aliases, collections, versions
+from soko.service import pages
 from soko.service.gc import (
     LIVE_STATES,
     LiveVersion,
@@ -108,8 +110,11 @@ class _Findings:
     damaged: dict[Digest, str] = field(default_factory=dict)
     """Blobs that fail their digest, with what is wrong with each."""
     set_aside: set[Digest] = field(default_factory=set)
-    needed: dict[Digest, list[tuple[LiveVersion, str]]] = field(default_factory=dict)
-    """Blobs live versions' entries name: (version, entry path)."""
+    needed: dict[Digest, int] = field(default_factory=dict)
+    """Blobs live versions' entries name: how many entries name each."""
+    users: dict[Digest, list[tuple[LiveVersion, str]]] = field(default_factory=dict)
+    """Of the blobs found missing or damaged only: (version, entry path) of each entry
+    naming it, gathered by a second walk (the first keeps no path per entry)."""
     manifests: dict[Digest, list[LiveVersion]] = field(default_factory=dict)
 
 
@@ -150,10 +155,16 @@ def check_store(
     for version in live:
         report.problems.extend(_check_version(store, version, rows.get(version.id), found))
     names = {v.id: v for v in live}
-    for version_id, path, digest in pending:
-        owner = names.get(version_id)
-        if owner is not None:
-            found.needed.setdefault(digest, []).append((owner, path))
+    for version_id, _, digest in pending:
+        if version_id in names:
+            found.needed[digest] = found.needed.get(digest, 0) + 1
+    wrong = {d for d in found.needed if d not in listed or d in found.damaged}
+    if wrong:
+        _gather_users(store, live, found, wrong)
+        for version_id, path, digest in pending:
+            owner = names.get(version_id)
+            if owner is not None and digest in wrong:
+                found.users.setdefault(digest, []).append((owner, path))
     report.problems.extend(_missing_blobs(store, found, listed))
     report.problems.extend(_damaged_blobs(found))
     report.set_aside = sorted(found.set_aside, key=str)
@@ -256,10 +267,25 @@ def _check_version(
     found.manifests.setdefault(manifest_digest, []).append(version)
     if manifest_digest in found.damaged:
         return  # reported with the damaged blobs, naming this version
+    algorithm = Algorithm.parse(version.algorithm)
+    # A slice of the manifest at a time (through its index): no version is held whole.
+    hasher = algorithm.hasher(VERSION_DIGEST_HEADER)
+    size = count = 0
+    bad: list[Problem] = []
     try:
-        manifest = store.load_manifest(
-            manifest_ref, Algorithm.parse(version.algorithm), cached=False, name=version.name
-        )
+        for part in _slices(pages.iter_entries(store, manifest_ref)):
+            hasher.update("".join(f"{e.path}:{e.digest}\n" for e in part).encode())
+            count += len(part)
+            for entry in part:
+                size += entry.size or 0
+                if entry.ref is not None:
+                    continue
+                try:
+                    digest = entry.blob_digest()
+                except SokoError as exc:
+                    bad.append(Problem("bad_manifest", key, f"version {version.name}: {exc}"))
+                    continue
+                found.needed[digest] = found.needed.get(digest, 0) + 1
     except NotFoundError:
         return  # reported with the missing blobs
     except CorruptBlobError:
@@ -273,32 +299,50 @@ def _check_version(
             "bad_manifest", key, f"unreadable manifest blob {key} of version {version.name}: {exc}"
         )
         return
+    yield from bad
     if row is not None and version.state == COMMITTED:
-        yield from _compare_row(version, row, manifest)
-    for entry in manifest:
-        if entry.ref is None:
-            try:
-                digest = entry.blob_digest()
-            except SokoError as exc:
-                yield Problem("bad_manifest", key, f"version {version.name}: {exc}")
-                continue
-            found.needed.setdefault(digest, []).append((version, entry.path))
+        yield from _compare_row(version, row, hasher.hexdigest(), size, count)
 
 
-def _compare_row(version: LiveVersion, row: Any, manifest: Manifest) -> Iterator[Problem]:
-    if row.digest != manifest.digest():
+def _slices(entries: Iterator[Entry], size: int = 8192) -> Iterator[list[Entry]]:
+    while part := list(itertools.islice(entries, size)):
+        yield part
+
+
+def _gather_users(
+    store: Store, live: list[LiveVersion], found: _Findings, wanted: set[Digest]
+) -> None:
+    """The entries naming each of *wanted* (blobs missing or damaged): the versions'
+    manifests walked again, a slice at a time; only when something is wrong."""
+    for version in live:
+        key = version.manifest_blob
+        if key is None:
+            continue
+        try:
+            for entry in pages.iter_entries(store, key):
+                if entry.ref is None:
+                    digest = entry.blob_digest()
+                    if digest in wanted:
+                        found.users.setdefault(digest, []).append((version, entry.path))
+        except (SokoError, ValueError):
+            continue  # reported by the first walk
+
+
+def _compare_row(
+    version: LiveVersion, row: Any, digest: str, size: int, count: int
+) -> Iterator[Problem]:
+    if row.digest != digest:
         yield Problem(
             "version_mismatch",
             version.name,
-            f"version {version.name}: digest {row.digest} differs from its manifest's "
-            f"{manifest.digest()}",
+            f"version {version.name}: digest {row.digest} differs from its manifest's {digest}",
         )
-    if row.size != manifest.size or row.file_count != len(manifest):
+    if row.size != size or row.file_count != count:
         yield Problem(
             "version_mismatch",
             version.name,
             f"version {version.name}: row says {row.file_count} files, {row.size} bytes; its "
-            f"manifest has {len(manifest)} files, {manifest.size} bytes",
+            f"manifest has {count} files, {size} bytes",
         )
 
 
@@ -317,7 +361,7 @@ def _missing_blobs(
     with store.engine.connect() as conn:
         for digest in sorted(still_absent, key=str):
             owners = [v for v in found.manifests.get(digest, ()) if _still_live(conn, v.id)]
-            users = [(v, p) for v, p in found.needed.get(digest, ()) if _still_live(conn, v.id)]
+            users = [(v, p) for v, p in found.users.get(digest, ()) if _still_live(conn, v.id)]
             if not owners and not users:
                 continue
             if digest in earlier:
@@ -348,7 +392,7 @@ def _damaged_blobs(found: _Findings) -> Iterator[Problem]:
     """One problem per damaged blob, naming the live versions it breaks."""
     for digest in sorted(found.damaged, key=str):
         owners = found.manifests.get(digest, [])
-        users = sorted(found.needed.get(digest, []), key=lambda user: user[0].name)
+        users = sorted(found.users.get(digest, []), key=lambda user: user[0].name)
         breaks = [f"{v.name} (its manifest)" for v in owners]
         breaks += [f"{v.name} ({path!r})" for v, path in users]
         message = f"corrupt {'manifest blob' if owners else 'blob'} {digest}: "

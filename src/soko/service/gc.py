@@ -49,7 +49,14 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import COMMITTED, PENDING, as_utc
 from soko.errors import NotFoundError, SokoError, StoreError, ValidationError
-from soko.metadata.schema import collections, entities, pending_entries, projects, versions
+from soko.metadata.schema import (
+    collections,
+    entities,
+    manifest_indexes,
+    pending_entries,
+    projects,
+    versions,
+)
 from soko.service.store import Store
 from soko.service.versions import delete_version
 from soko.storage.base import BlobInfo
@@ -146,6 +153,7 @@ def collect_garbage(
     else:
         report.deleted, rewritten = _sweep(store, marker, candidates, grace_seconds=grace_seconds)
         report.kept_young += rewritten
+        _drop_indexes(store, report.deleted)
     report.live_blobs = len(marker.live)
     report.quarantine_removed = _clear_quarantine(
         store, marker.live, grace_seconds=grace_seconds, dry_run=dry_run
@@ -161,6 +169,19 @@ def collect_garbage(
         report.packs_rewritten = compacted.packs_rewritten
         report.pack_bytes_reclaimed = compacted.bytes_reclaimed
     return report
+
+
+def _drop_indexes(store: Store, deleted: list[BlobInfo]) -> None:
+    """Remove the indexes of manifest blobs just deleted (derived data: a manifest stored
+    again gets its index again)."""
+    keys = [str(info.digest) for info in deleted if info.digest.algorithm is Algorithm.XXH128]
+    with store.engine.begin() as conn:
+        for start in range(0, len(keys), 500):
+            conn.execute(
+                manifest_indexes.delete().where(
+                    manifest_indexes.c.manifest_blob.in_(keys[start : start + 500])
+                )
+            )
 
 
 def _clear_quarantine(

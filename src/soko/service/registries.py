@@ -109,6 +109,12 @@ def _organisation_id(conn: Connection, name: str) -> int | None:
     return None if found is None else int(found)
 
 
+def organisation_for(store: Store, entity: str) -> str:
+    """The organisation holding *entity* (see :func:`organisation_of`)."""
+    with store.engine.connect() as conn:
+        return organisation_of(conn, entity)
+
+
 def home_entity(store: Store, entity: str, project: str) -> str:
     """Where ``entity/project`` lives: for a registry project, its organisation's entity;
     else *entity* itself."""

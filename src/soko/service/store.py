@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
+from soko.core.manifest_index import ManifestIndex
 from soko.errors import CorruptBlobError
 from soko.metadata.engine import open_engine, sqlite_url
-from soko.service import identity
+from soko.service import identity, pages
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
@@ -32,6 +33,8 @@ class Store:
     engine: Engine
     blobs: BlobStore
     _manifests: OrderedDict[str, Manifest] = field(default_factory=OrderedDict)
+    _indexes: OrderedDict[str, ManifestIndex] = field(default_factory=OrderedDict)
+    """Manifest indexes read last (:mod:`soko.service.pages`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -57,6 +60,7 @@ class Store:
         ref, raw = ManifestRef.encode(manifest)
         self.blobs.put_bytes(ref.digest, raw)
         self._remember(ref.key, manifest)
+        pages.index_at_commit(self, ref.key, raw, len(manifest))
         return ref.key
 
     def load_manifest(
@@ -129,4 +133,3 @@ class Store:
             self._manifests[key] = manifest
             while len(self._manifests) > 32:
                 self._manifests.popitem(last=False)
-

@@ -17,7 +17,8 @@ Buffers are per thread and reused. Failures of the destination (a full disk) rai
 :class:`~soko.errors.StoreError`; failures reading the source are raised as they are. Each
 chunk copied is counted (:func:`soko.core.metering.count`) for a progress bar.
 
-This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
+This module imports only the standard library, :mod:`soko.core`, :mod:`soko.errors` and
+:mod:`.direct`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import BinaryIO
 from soko.core import metering
 from soko.core.digests import Hasher
 from soko.errors import StoreError
+from soko.storage.direct import DirectWriter, aligned_buffer
 
 CHUNK = 8 * 1024 * 1024
 """Bytes per copy step, and the size of each reused buffer."""
@@ -202,12 +204,16 @@ def copy_file(
                 turn ^= 1
 
 
-def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool = False) -> int:
+def copy_stream(
+    stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool = False, direct: bool = False
+) -> int:
     """Copy what *stream* yields until EOF into *fd*, hashing it; returns the size.
 
     Only ``read`` is required of *stream*; ``readinto`` is used when it has one.
     *write_back* as for :func:`copy_file`: a large upload then costs about max(transfer,
-    disk write) instead of their sum.
+    disk write) instead of their sum. With *direct* (and ``readinto``), the stream fills a
+    page-aligned buffer whose full chunks go to the disk past the page cache (see
+    :mod:`.direct`): for a large upload that nobody reads back at once.
     """
     size = 0
     readinto = getattr(stream, "readinto", None)
@@ -220,6 +226,8 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
             size += len(chunk)
             metering.count(len(chunk))
         return size
+    if direct:
+        return _copy_stream_direct(readinto, fd, hasher)
     view = copy_buffer(0)
     while count := readinto(view):
         part = view[:count]
@@ -229,6 +237,40 @@ def copy_stream(stream: BinaryIO, fd: int, hasher: Hasher, *, write_back: bool =
             start_write_back(fd, size, count)
         size += count
         metering.count(count)
+    return size
+
+
+def _copy_stream_direct(readinto: Callable[[memoryview], int], fd: int, hasher: Hasher) -> int:
+    """copy_stream past the page cache. A direct write returns once the disk has the bytes,
+    so from the second full buffer on a helper thread writes each one while the stream
+    fills the other: a large upload costs about max(transfer, disk write)."""
+    views = (aligned_buffer(CHUNK, 0), aligned_buffer(CHUNK, 1))
+    writer = DirectWriter(fd)
+    size = turn = 0
+    helper: ThreadPoolExecutor | None = None
+    pending: Future[None] | None = None
+    try:
+        while count := readinto(views[turn]):
+            part = views[turn][:count]
+            hasher.update(part)
+            if pending is not None:
+                pending.result()  # the other buffer is free again
+            if helper is None and count < CHUNK:
+                writer.write(size, part)  # all of a small stream: no thread for it
+                pending = None
+            else:
+                if helper is None:
+                    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-write")
+                pending = helper.submit(writer.write, size, part)
+            size += count
+            metering.count(count)
+            turn ^= 1
+        if pending is not None:
+            pending.result()
+    finally:
+        if helper is not None:
+            # A write still running uses a buffer of this thread's: it ends before return.
+            helper.shutdown(wait=True)
     return size
 
 

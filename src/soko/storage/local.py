@@ -164,7 +164,9 @@ class LocalBlobStore:
         if stored is None:
             return self._store_copied(
                 digest,
-                lambda fd, hasher: copying.copy_stream(stream, fd, hasher, write_back=True),
+                lambda fd, hasher: copying.copy_stream(
+                    stream, fd, hasher, write_back=True, direct=True
+                ),
                 source_name="stream",
             )[1]
         with stored:

@@ -4,7 +4,8 @@ Layout under ``s3://<bucket>/<prefix>``::
 
     format_version            "1\\n": the store's format; any other value is refused
     blobs/<alg>/<xx>/<hex>    one object per blob (see :func:`~.base.blob_key`)
-    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob)
+    uploads/<scope>/<id>      presigned uploads waiting for their check (never a blob),
+                              sent in one PUT or in parts (a multipart upload)
 
 Write order, so that an object under ``blobs/`` always holds the bytes of its digest:
 
@@ -30,7 +31,7 @@ import base64
 import hashlib
 import io
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
@@ -50,6 +51,11 @@ MARKER_NAME = "format_version"
 _CHUNK = 8 * 1024 * 1024
 _SPOOL = 8 * 1024 * 1024
 _WORKERS = 16
+_ONE_COPY_MAX = 5 * 1024**3
+"""S3 copies an object of up to 5 GiB in one request (the bucket does the work); above it
+in parts of ``_COPY_PART``. boto3's default, parts of 8 MiB from 8 MiB on, makes 256
+requests of a 2 GiB upload, which a loaded bucket answers too slowly."""
+_COPY_PART = 512 * 1024 * 1024
 _LIST_THRESHOLD = 256
 """From this many digests on, ``missing`` lists key prefixes instead of asking per blob."""
 
@@ -75,6 +81,7 @@ class S3BlobStore:
         client: Any = None,
     ) -> None:
         import boto3
+        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
@@ -86,6 +93,9 @@ class S3BlobStore:
         from botocore.exceptions import ClientError
 
         self._client_error: type[Exception] = ClientError
+        self._copy_config = TransferConfig(
+            multipart_threshold=_ONE_COPY_MAX, multipart_chunksize=_COPY_PART
+        )
         self._check_marker()
 
     @classmethod
@@ -335,6 +345,61 @@ class S3BlobStore:
         )
         return url, {}
 
+    def presign_staged_parts(
+        self, upload_id: str, *, scope: str, parts: int, expires: int
+    ) -> tuple[str, Sequence[str]]:
+        """Start a multipart upload to the upload's staging key (for *scope*); returns the
+        bucket's id of it and a presigned URL to PUT each of its *parts* (numbered from 1).
+        The parts are joined by :meth:`join_staged_parts`, then checked and made a blob by
+        :meth:`complete_staged` like a single upload."""
+        key = self._staged_key(upload_id, scope)
+        try:
+            started = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        except self._client_error as exc:
+            raise StoreError(f"Cannot start an upload to {key} in {self!r}: {exc}") from exc
+        multipart_id = str(started["UploadId"])
+        urls = [
+            str(
+                self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": key,
+                        "UploadId": multipart_id,
+                        "PartNumber": number,
+                    },
+                    ExpiresIn=expires,
+                )
+            )
+            for number in range(1, parts + 1)
+        ]
+        return multipart_id, urls
+
+    def join_staged_parts(
+        self, upload_id: str, multipart_id: str, etags: Sequence[str], *, scope: str
+    ) -> None:
+        """Join the parts of the multipart upload *multipart_id* to the staging key (part
+        ``i + 1`` has the ETag ``etags[i]``); nothing to do when they were joined already.
+        ValidationError when the bucket refuses the parts (one missing, or an ETag that is
+        not the part's)."""
+        key = self._staged_key(upload_id, scope)
+        parts = [{"PartNumber": i + 1, "ETag": etag} for i, etag in enumerate(etags)]
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except self._client_error as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
+            if code == "NoSuchUpload" and self._head(key) is not None:
+                return  # joined already (by another process of the server, say)
+            if code in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
+                message = f"The parts of upload {upload_id} do not join: {exc}"
+                raise ValidationError(message) from exc
+            raise StoreError(f"Cannot join the parts of {key} in {self!r}: {exc}") from exc
+
     def complete_staged(self, upload_id: str, digest: Digest, *, scope: str) -> int:
         """Check the staged upload for *scope* against *digest* and make it the blob;
         returns its size.
@@ -364,6 +429,7 @@ class S3BlobStore:
                     self.bucket,
                     self.key(digest),
                     ExtraArgs={"CopySourceIfMatch": etag},
+                    Config=self._copy_config,
                 ),
             )
         finally:

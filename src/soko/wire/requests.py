@@ -8,10 +8,12 @@ verified and resumable, and the JSON request stays small.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
-from soko.core.manifest import Manifest
+from soko.core.manifest import Entry, Manifest
+from soko.core.manifest_index import EntriesPage
 from soko.core.names import ALIASES_MAX_COUNT, TAGS_MAX_COUNT
 from soko.core.records import RunState
 from soko.core.requests import CommitRequest
@@ -234,3 +236,25 @@ class BlobSource(WireModel):
 
 class DownloadPlanOut(WireModel):
     blobs: list[BlobSource]
+
+
+class EntriesPageOut(WireModel):
+    """A page of a version's entries in path order: W&B's manifest ``contents`` objects."""
+
+    contents: dict[str, dict[str, Any]]
+    next_after: str | None = None
+    """The path to ask the next page after; absent after the last page."""
+    total: int
+    """Entries in the whole version."""
+
+    @classmethod
+    def of(cls, page: EntriesPage) -> EntriesPageOut:
+        return cls(
+            contents={e.path: e.to_json() for e in page.entries},
+            next_after=page.next_after,
+            total=page.total,
+        )
+
+    def to_page(self) -> EntriesPage:
+        entries = [Entry.from_json(path, value) for path, value in self.contents.items()]
+        return EntriesPage(entries, self.next_after, self.total)

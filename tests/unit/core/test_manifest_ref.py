@@ -78,6 +78,19 @@ def test_membership_keeps_what_it_has_and_the_newest_even_when_too_large() -> No
     assert cache.newest_first() == [("big", big)]
 
 
+def test_pages_add_up_under_a_key_until_the_whole_manifest_replaces_them() -> None:
+    cache = MembershipCache(max_entries=10)
+    cache.add("v", sizes("a", "b"))
+    cache.add("v", sizes("b", "c"))
+    assert set(cache.get("v") or {}) == set(sizes("a", "b", "c"))
+    whole = sizes("a", "b", "c", "d")
+    assert cache.remember("v", whole) is whole
+    cache.add("v", sizes("a"))  # nothing new: the whole manifest's members stay as they are
+    assert cache.get("v") is whole
+    cache.add("w", sizes("x", "y", "z", "q", "r", "s", "t"))  # 7 + 4 > 10: "v" dropped
+    assert cache.get("v") is None
+
+
 def test_membership_is_safe_across_threads() -> None:
     cache = MembershipCache(max_entries=100)
     start = threading.Barrier(4)

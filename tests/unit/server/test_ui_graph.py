@@ -1,17 +1,12 @@
-"""The web UI's lineage drawing and file trees, without a server: a sweep collapses, the
-layout keeps data flowing left to right, and folders group a flat manifest."""
+"""The web UI's lineage drawing, without a server: a sweep collapses and the layout keeps
+data flowing left to right."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-import pytest
-
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import NotFoundError
 from soko.server.ui import graph
-from soko.server.ui.files import FileRow, FileTree, Folder
 from soko.service.browse import Neighbourhood
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -95,27 +90,3 @@ def test_runs_of_other_inputs_or_job_types_do_not_collapse() -> None:
     drawing = graph.draw(hood, LINKS)
     labels = {n.label for n in drawing.nodes}
     assert "t0" in labels and "2 runs" not in labels and "3 runs" not in labels
-
-
-def tree_of(contents: dict[str, dict[str, object]]) -> FileTree:
-    return FileTree.of(json.dumps({"version": 1, "contents": contents}).encode())
-
-
-def test_a_file_tree_groups_folders_first() -> None:
-    tree = tree_of(
-        {
-            "b.txt": {"digest": "x", "size": 1},
-            "a/one.txt": {"digest": "y", "size": 2},
-            "a/deep/two.txt": {"digest": "z", "size": 3},
-            "ref.csv": {"digest": "s3://b/k", "ref": "s3://b/k", "size": 4},
-        }
-    )
-    top = tree.folder("")
-    assert top[0] == Folder("a", "a", 5, 2)
-    assert [r.path for r in top[1:] if isinstance(r, FileRow)] == ["b.txt", "ref.csv"]
-    assert [r.path for r in tree.references] == ["ref.csv"]
-    assert [i.name for i in tree.folder("a/")] == ["deep", "one.txt"]
-    entry = tree.entry("a/deep/two.txt")
-    assert entry is not None and entry.size == 3
-    with pytest.raises(NotFoundError):
-        tree.folder("nope")

@@ -12,13 +12,17 @@ server read it into memory. Its answer streams within :data:`READ_AHEAD_BYTES`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated
 
-from fastapi import APIRouter
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soko.core.digests import Digest
@@ -27,16 +31,25 @@ from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationEr
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
 from soko.server.routes.blobs import parse_digests
+from soko.service import pages
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import BatchReads, LocalFiles
+from soko.storage.direct import DirectReader
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, MEDIA_TYPE, frame_header
-from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut
+from soko.wire.requests import BlobSource, DigestList, DownloadPlanOut, EntriesPageOut
 
 router = APIRouter(prefix=API_PREFIX, tags=["downloads"])
 
 _CHUNK = 1024 * 1024
+# A megabyte per direct read, and so per piece sent: eight pieces alive at once made the
+# worker threads' heaps grow and shrink by 8 MiB per read (1.2 against 0.9 CPU-s/GiB).
+_DIRECT_CHUNK = _CHUNK
+# A blob from this size on is read past the page cache: a large file uploaded through the
+# server was written past it too (see soko.storage.direct), and a download of it would pay
+# for filling the cache with bytes it reads once.
+_DIRECT_MIN = 64 * _CHUNK
 READ_AHEAD_BYTES = BATCH_BLOB_LIMIT
 """The blob bytes a batch answer holds at once, read ahead or being sent: its memory
 bound, whatever the batch's size (plus a chunk of :data:`_CHUNK` on its way out)."""
@@ -52,12 +65,50 @@ class _BlobFileResponse(FileResponse):
     chunk_size = _CHUNK
 
 
-def _blob_response(blobs: BlobStore, digest: Digest, media_type: str) -> Response:
+def _blob_response(
+    blobs: BlobStore, digest: Digest, media_type: str, *, ranged: bool = False
+) -> Response:
     path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     # A packed blob has no file of its own: it is streamed from its pack.
     if path is not None and os.path.isfile(path):
-        return _BlobFileResponse(path, media_type=media_type)
+        return blob_file_response(path, media_type=media_type, ranged=ranged)
     return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
+
+
+def blob_file_response(path: str, *, media_type: str, ranged: bool) -> Response:
+    """The answer sending a blob's file: a large one read past the page cache, unless the
+    request asks for a *ranged* part of it (FileResponse answers ``Range``)."""
+    size = os.path.getsize(path)
+    if size < _DIRECT_MIN or ranged:
+        return _BlobFileResponse(path, media_type=media_type)
+    return StreamingResponse(
+        _direct_chunks(path), media_type=media_type, headers={"Content-Length": str(size)}
+    )
+
+
+async def _direct_chunks(path: str) -> AsyncIterator[bytes]:
+    """A large blob's file read past the page cache (see :mod:`soko.storage.direct`), a
+    megabyte per hop to a worker thread; the next one is read while the last is sent, as
+    the kernel's read-ahead would."""
+    reader = await anyio.to_thread.run_sync(
+        functools.partial(DirectReader, path, chunk=_DIRECT_CHUNK, piece=_CHUNK)
+    )
+    loop = asyncio.get_running_loop()
+    ahead = loop.run_in_executor(None, reader.read_pieces)
+    try:
+        while pieces := await ahead:
+            ahead = loop.run_in_executor(None, reader.read_pieces)
+            for piece in pieces:
+                yield piece
+    finally:
+        # The answer may stop early (the client went away): the file closes once the
+        # read in flight is done.
+        def close(done: asyncio.Future[list[bytes]]) -> None:
+            if not done.cancelled():
+                done.exception()  # retrieved: an error of a read nobody waits for is moot
+            reader.close()
+
+        ahead.add_done_callback(close)
 
 
 def _chunks_of(blobs: BlobStore, digest: Digest) -> Iterator[bytes]:
@@ -84,6 +135,34 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     state.check_manifest_size(ref.digest, name=record.qualified_name)
     raw = state.store.manifest_bytes(ref)
     return Response(raw, media_type="application/json")
+
+
+@router.get("/versions/{version_id}/files")
+def list_files(
+    version_id: str,
+    state: State,
+    caller: Caller,
+    prefix: str = "",
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=pages.PAGE_MAX)] = 1000,
+) -> EntriesPageOut:
+    """A page of the version's entries in path order: those whose path starts with
+    *prefix*, after the path *after*. Read through the manifest's index, a slice at a time:
+    its cost is the page's, not the version's."""
+    record = state.readable_version(caller, version_id)
+    if record.manifest_blob is None:
+        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+    ref = ManifestRef.parse(record.manifest_blob)
+    page = pages.entries_page(
+        state.store,
+        ref,
+        prefix=prefix,
+        after=after,
+        limit=limit,
+        # Building an index reads the manifest whole, once: the server's bound applies.
+        before_build=lambda: state.check_manifest_size(ref.digest, name=record.qualified_name),
+    )
+    return EntriesPageOut.of(page)
 
 
 @router.post("/versions/{version_id}/blobs/plan")
@@ -307,10 +386,16 @@ class _Answer:
     responses={200: {"content": {"application/octet-stream": BINARY}}},
 )
 def download_blob(
-    version_id: str, algorithm: str, hex_digest: str, state: State, caller: Caller
+    version_id: str,
+    algorithm: str,
+    hex_digest: str,
+    request: Request,
+    state: State,
+    caller: Caller,
 ) -> Response:
     record = state.readable_version(caller, version_id)
     digest = parse_digest(f"{algorithm}:{hex_digest}")
     state.require_members(record, [digest])
     state.store.blobs.stat(digest)  # NotFound as JSON, before a streaming answer starts
-    return _blob_response(state.store.blobs, digest, "application/octet-stream")
+    ranged = "range" in request.headers
+    return _blob_response(state.store.blobs, digest, "application/octet-stream", ranged=ranged)

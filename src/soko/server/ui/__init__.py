@@ -16,10 +16,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from soko.server.ui import pages
-from soko.server.ui.files import Trees
+from soko.server.ui import pages, previews
 from soko.server.ui.render import error_page
 from soko.server.ui.session import Sessions
+from soko.server.ui.tables import Shapes
+from soko.server.ui.thumbs import Thumbs
 from soko.wire import API_PREFIX
 
 STATIC_PREFIX = "/_ui"
@@ -29,7 +30,8 @@ DOCS_STATIC = f"{API_PREFIX}/docs/static"
 def install(app: FastAPI, *, secret: str, local: bool = False) -> None:
     """Serve the UI on *app*; *local*: everyone is the local user (``soko ui``)."""
     app.state.ui_sessions = Sessions(secret=secret or secrets.token_urlsafe(32), local=local)
-    app.state.ui_trees = Trees()
+    app.state.ui_table_shapes = Shapes()
+    app.state.ui_thumbs = Thumbs()
     app.state.ui_not_found = not_found
     app.mount(
         STATIC_PREFIX,
@@ -37,6 +39,7 @@ def install(app: FastAPI, *, secret: str, local: bool = False) -> None:
         name="ui-static",
     )
     app.include_router(pages.router)
+    app.include_router(previews.router)
     _install_docs(app)
 
 

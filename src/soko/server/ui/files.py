@@ -1,19 +1,18 @@
 """A version's files for the web UI: folders of its manifest, one file, the whole as a zip.
 
-A manifest is a flat map of paths; people browse folders. :class:`FileTree` groups the
-entries by folder once per manifest (kept in a small cache, since a person pages through
-a large version one request at a time), so a page of a folder of 100,000 files is a slice.
-Files are sent as attachments of type ``application/octet-stream``: a file of an artifact
-is never shown as a page of this server's origin, whatever it holds.
+A manifest is a flat map of paths; people browse folders. :class:`VersionFiles` reads them
+through the index of the manifest (:mod:`soko.service.pages`): a folder's sub-folders,
+sizes and counts are in the index, and a page of its files reads the one or two slices
+of the manifest that hold them, so the first page of a version of 100,000 files reads
+about a thousand entries, not the manifest. Files are sent as attachments of type
+``application/octet-stream``: a file of an artifact is never shown as a page of this
+server's origin, whatever it holds.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -21,20 +20,16 @@ from fastapi.responses import Response, StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
 from soko.core.manifest import Entry, ManifestRef
+from soko.core.manifest_index import FolderInfo, ManifestIndex
 from soko.core.records import VersionRecord
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import NotFoundError
 from soko.server.state import ServerState
+from soko.service import pages
 
 _CHUNK = 1024 * 1024
-_TREES_KEPT = 8
 
-
-@dataclass(frozen=True, slots=True)
-class Folder:
-    name: str
-    path: str
-    size: int
-    files: int
+Folder = FolderInfo
+"""A folder as a page lists it: ``name``, ``path``, ``size`` and ``files`` (under it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,110 +46,93 @@ class FileRow:
     def name(self) -> str:
         return self.path.rpartition("/")[2]
 
-
-@dataclass
-class FileTree:
-    """The folders of a manifest: each folder's sub-folders, then its files, by name.
-
-    Built from the manifest's JSON, without making an Entry of each file: that costs five
-    times the parse, and a page shows a hundred of them. Entries are made for what is
-    downloaded (:meth:`entry`)."""
-
-    contents: dict[str, Any]
-    children: dict[str, list[Folder | FileRow]] = field(default_factory=dict)
-    references: list[FileRow] = field(default_factory=list)
-    """The entries whose bytes live elsewhere (a URI), by path."""
-
     @classmethod
-    def of(cls, raw: bytes) -> FileTree:
-        data = json.loads(raw)
-        contents = data.get("contents") if isinstance(data, dict) else None
-        if not isinstance(contents, dict):
-            raise ValidationError("This version's manifest has no contents.")
-        sizes: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        files: dict[str, list[FileRow]] = {}
-        references = []
-        for path in sorted(contents):
-            value = contents[path]
-            if not isinstance(value, dict):
-                continue
-            size = value.get("size")
-            ref = value.get("ref")
-            row = FileRow(
-                path,
-                str(value.get("digest", "")),
-                size if isinstance(size, int) else None,
-                ref if isinstance(ref, str) else None,
-            )
-            if row.ref is not None:
-                references.append(row)
-            folder = path.rpartition("/")[0]
-            files.setdefault(folder, []).append(row)
-            # Every folder above the file counts it: walk up until the root.
-            while True:
-                sizes[folder] = sizes.get(folder, 0) + (row.size or 0)
-                counts[folder] = counts.get(folder, 0) + 1
-                if not folder:
-                    break
-                folder = folder.rpartition("/")[0]
-        subfolders: dict[str, list[Folder]] = {}
-        for folder in counts:
-            if folder:
-                parent, _, name = folder.rpartition("/")
-                subfolders.setdefault(parent, []).append(
-                    Folder(name, folder, sizes[folder], counts[folder])
-                )
-        tree = cls(contents, references=references)
-        for folder in counts:
-            subs = sorted(subfolders.get(folder, []), key=lambda f: f.name)
-            tree.children[folder] = [*subs, *files.get(folder, [])]
-        tree.children.setdefault("", [])
-        return tree
-
-    def folder(self, path: str) -> list[Folder | FileRow]:
-        """The sub-folders and files of folder *path* ("" for the top); NotFoundError for a
-        folder the version does not have."""
-        path = path.strip("/")
-        found = self.children.get(path)
-        if found is None:
-            raise NotFoundError(f"This version has no folder {path!r}.")
-        return found
-
-    def entry(self, path: str) -> Entry | None:
-        data = self.contents.get(path)
-        return None if data is None else Entry.from_json(path, data)
-
-    def entries(self) -> Iterator[Entry]:
-        for path in sorted(self.contents):
-            yield Entry.from_json(path, self.contents[path])
+    def of(cls, path: str, value: dict[str, Any]) -> FileRow:
+        size, ref = value.get("size"), value.get("ref")
+        return cls(
+            path,
+            str(value.get("digest", "")),
+            size if isinstance(size, int) else None,
+            ref if isinstance(ref, str) else None,
+        )
 
 
-class Trees:
-    """The file trees of the manifests looked at last (a few; each is as large as its
-    manifest)."""
+class VersionFiles:
+    """The files of one version, read through its manifest's index."""
 
-    def __init__(self) -> None:
-        self._trees: OrderedDict[str, FileTree] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(self, state: ServerState, record: VersionRecord) -> FileTree:
+    def __init__(self, state: ServerState, record: VersionRecord) -> None:
         key = record.manifest_blob
         if key is None:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-        with self._lock:
-            tree = self._trees.get(key)
-            if tree is not None:
-                self._trees.move_to_end(key)
-                return tree
-        ref = ManifestRef.parse(key)
-        state.check_manifest_size(ref.digest, name=record.qualified_name)
-        tree = FileTree.of(state.store.manifest_bytes(ref))
-        with self._lock:
-            self._trees[key] = tree
-            while len(self._trees) > _TREES_KEPT:
-                self._trees.popitem(last=False)
-        return tree
+        self.state = state
+        self.ref = ManifestRef.parse(key)
+        self.index: ManifestIndex = pages.index_of(
+            state.store,
+            self.ref,
+            # Building an index reads the manifest whole, once: the server's bound applies.
+            before_build=lambda: state.check_manifest_size(
+                self.ref.digest, name=record.qualified_name
+            ),
+        )
+
+    def folder(self, path: str, *, start: int, count: int) -> tuple[list[Folder | FileRow], int]:
+        """Items *start* to *start* + *count* of folder *path* ("" for the top): its
+        sub-folders by name, then its files; and how many items it has. NotFoundError for
+        a folder the version does not have."""
+        path = path.strip("/")
+        info = self.index.folder(path)
+        if info is None:
+            raise NotFoundError(f"This version has no folder {path!r}.")
+        subs = self.index.subfolders(path)
+        items: list[Folder | FileRow] = list(subs[start : start + count])
+        wanted = count - len(items)
+        if wanted > 0:
+            skip = max(0, start - len(subs))
+            rows = pages.folder_files(self.state.store, self.ref, path, skip=skip, limit=wanted)
+            items.extend(FileRow.of(p, value) for p, value in rows)
+        return items, len(subs) + info.own
+
+    def references(self, limit: int) -> list[FileRow]:
+        """The first *limit* entries whose bytes live elsewhere (a URI), by path."""
+        rows = pages.references(self.state.store, self.ref, limit=limit)
+        return [FileRow.of(p, value) for p, value in rows]
+
+    @property
+    def reference_count(self) -> int:
+        return self.index.references
+
+    def entry(self, path: str) -> Entry | None:
+        return pages.entry_at(self.state.store, self.ref, path)
+
+    def entries(self) -> Iterator[Entry]:
+        return pages.iter_entries(self.state.store, self.ref)
+
+    def values(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(path, W&B's JSON object) of every entry, in path order, a slice at a time."""
+        return pages.iter_values(self.state.store, self.ref)
+
+
+def diff(before: VersionFiles, after: VersionFiles) -> dict[str, list[str]]:
+    """The paths added, removed and changed (digest or reference) from *before* to
+    *after*: both walked once in path order, a slice at a time."""
+    found: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+    if before.ref == after.ref:
+        return found
+    old, new = before.values(), after.values()
+    a, b = next(old, None), next(new, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            found["removed"].append(a[0])
+            a = next(old, None)
+        elif a is None or b[0] < a[0]:
+            found["added"].append(b[0])
+            b = next(new, None)
+        else:
+            if (a[1].get("digest"), a[1].get("ref")) != (b[1].get("digest"), b[1].get("ref")):
+                found["changed"].append(b[0])
+            a, b = next(old, None), next(new, None)
+    return found
 
 
 def _chunks(state: ServerState, entry: Entry) -> Iterator[bytes]:
@@ -182,7 +160,7 @@ def image_type(path: str, size: int | None) -> str | None:
     return kind
 
 
-def image_response(state: ServerState, tree: FileTree, path: str) -> Response:
+def image_response(state: ServerState, tree: VersionFiles, path: str) -> Response:
     entry = tree.entry(path)
     kind = image_type(path, entry.size) if entry is not None else None
     if entry is None or kind is None or entry.is_reference:
@@ -201,7 +179,9 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def file_response(state: ServerState, record: VersionRecord, tree: FileTree, path: str) -> Response:
+def file_response(
+    state: ServerState, record: VersionRecord, tree: VersionFiles, path: str
+) -> Response:
     entry = tree.entry(path)
     if entry is None:
         raise NotFoundError(f"{record.qualified_name} has no file {path!r}.")
@@ -221,7 +201,7 @@ def file_response(state: ServerState, record: VersionRecord, tree: FileTree, pat
     )
 
 
-def zip_response(state: ServerState, record: VersionRecord, tree: FileTree) -> Response:
+def zip_response(state: ServerState, record: VersionRecord, tree: VersionFiles) -> Response:
     """Every file the store holds of the version, in a zip written as it is sent
     (references are left out: their bytes live elsewhere)."""
     archive = ZipStream(compress_type=ZIP_STORED)

@@ -18,12 +18,26 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from soko.core.records import RunRecord, VersionRecord
-from soko.errors import AuthenticationError, NotFoundError, SokoError, ValidationError
+from soko.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    SokoError,
+    ValidationError,
+)
 from soko.server.deps import get_state
 from soko.server.state import ServerState
 from soko.server.ui import files, graph
 from soko.server.ui.render import error_page, page
-from soko.server.ui.session import COOKIE, SESSION_MAX_AGE, SignInRequired, Viewer
+from soko.server.ui.session import (
+    COOKIE,
+    SESSION_MAX_AGE,
+    SIGNIN_COOKIE,
+    SIGNIN_MAX_AGE,
+    Sessions,
+    SignInRequired,
+    Viewer,
+)
 from soko.service import automations, browse, registries, runs, versions
 from soko.service.registries import home_entity
 
@@ -81,11 +95,6 @@ UIViewer = Annotated[Viewer, Depends(viewer_of)]
 State = Annotated[ServerState, Depends(get_state)]
 
 
-def _trees(request: Request) -> files.Trees:
-    trees: files.Trees = request.app.state.ui_trees
-    return trees
-
-
 def _page_number(page_text: int) -> int:
     if page_text < 1:
         raise ValidationError(f"page must be 1 or more, not {page_text}.")
@@ -113,9 +122,30 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+def _signin_page(
+    request: Request, target: str, *, failed: str | None = None, status: int = 200
+) -> Response:
+    """The sign-in form, carrying the token of the sign-in cookie it sets (login CSRF)."""
+    sessions: Sessions = request.app.state.ui_sessions
+    cookie, token = sessions.signin_token(request.cookies.get(SIGNIN_COOKIE))
+    response = page(
+        request, "signin.html", None, next=target, failed=failed, csrf=token, status=status
+    )
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        cookie,
+        max_age=SIGNIN_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=request.scope.get("root_path", "") or "/",
+    )
+    return response
+
+
 @router.get("/signin")
 def signin_form(request: Request, next: str | None = None) -> Response:
-    return page(request, "signin.html", None, next=_safe_next(next), failed=None)
+    return _signin_page(request, _safe_next(next))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -128,13 +158,18 @@ async def signin(request: Request) -> Response:
     form = await _form(request)
     target = _safe_next(form.get("next"))
     state = get_state(request)
-    sessions = request.app.state.ui_sessions
+    sessions: Sessions = request.app.state.ui_sessions
+    try:
+        sessions.check_signin(request.cookies.get(SIGNIN_COOKIE), form.get("csrf"))
+    except PermissionDeniedError as exc:
+        return _signin_page(request, target, failed=str(exc), status=403)
     try:
         cookie = sessions.new_cookie(state, form.get("key", "").strip())
     except AuthenticationError as exc:
-        return page(request, "signin.html", None, next=target, failed=str(exc), status=401)
+        return _signin_page(request, target, failed=str(exc), status=401)
     root = request.scope.get("root_path", "")
     response = RedirectResponse(root + target, status_code=303)
+    response.delete_cookie(SIGNIN_COOKIE, path=root or "/")
     response.set_cookie(
         COOKIE,
         cookie,
@@ -282,10 +317,10 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
     record = state.readable_version(viewer.principal, version_id)
     folder = request.query_params.get("dir", "").strip("/")
     number = _page_number(_int_query(request, "page", 1))
-    tree = _trees(request).of(state, record)
-    children = tree.folder(folder)
-    start = (number - 1) * FILES_PER_PAGE
-    shown = children[start : start + FILES_PER_PAGE]
+    tree = files.VersionFiles(state, record)
+    shown, child_count = tree.folder(
+        folder, start=(number - 1) * FILES_PER_PAGE, count=FILES_PER_PAGE
+    )
     produced_by = None
     if record.created_by_run is not None:
         try:
@@ -302,13 +337,12 @@ def version(request: Request, version_id: str, state: State, viewer: UIViewer) -
         folder=folder,
         crumbs=_crumbs(folder),
         children=shown,
-        child_count=len(children),
+        child_count=child_count,
         page_no=number,
         per_page=FILES_PER_PAGE,
         is_file=lambda item: isinstance(item, files.FileRow),
-        image_type=files.image_type,
-        references=tree.references[:REFERENCES_SHOWN],
-        reference_count=len(tree.references),
+        references=tree.references(REFERENCES_SHOWN),
+        reference_count=tree.reference_count,
         produced_by=produced_by,
         used_by=used_by,
         # Whether runs beyond the first page used it, never how many: the count would
@@ -328,7 +362,7 @@ def _crumbs(folder: str) -> list[tuple[str, str]]:
 def download_file(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_version(viewer.principal, version_id)
     path = request.query_params.get("path", "")
-    return files.file_response(state, record, _trees(request).of(state, record), path)
+    return files.file_response(state, record, files.VersionFiles(state, record), path)
 
 
 @router.get("/v/{version_id}/image")
@@ -336,13 +370,13 @@ def show_image(request: Request, version_id: str, state: State, viewer: UIViewer
     """A raster image of the version, for its preview on the page."""
     record = state.readable_version(viewer.principal, version_id)
     path = request.query_params.get("path", "")
-    return files.image_response(state, _trees(request).of(state, record), path)
+    return files.image_response(state, files.VersionFiles(state, record), path)
 
 
 @router.get("/v/{version_id}/zip")
 def download_zip(request: Request, version_id: str, state: State, viewer: UIViewer) -> Response:
     record = state.readable_version(viewer.principal, version_id)
-    return files.zip_response(state, record, _trees(request).of(state, record))
+    return files.zip_response(state, record, files.VersionFiles(state, record))
 
 
 def _words(text: str) -> list[str]:
@@ -498,20 +532,7 @@ def diff(request: Request, version_id: str, state: State, viewer: UIViewer) -> R
     other = versions.resolve(
         state.store, record.entity, record.project, record.collection, other_name
     )
-    trees = _trees(request)
-    before, after = trees.of(state, other).contents, trees.of(state, record).contents
-    added = sorted(p for p in after if p not in before)
-    removed = sorted(p for p in before if p not in after)
-    changed = sorted(
-        p
-        for p in after
-        if p in before
-        and (after[p].get("digest"), after[p].get("ref"))
-        != (
-            before[p].get("digest"),
-            before[p].get("ref"),
-        )
-    )
+    changes = files.diff(files.VersionFiles(state, other), files.VersionFiles(state, record))
     old_meta, new_meta = other.metadata, record.metadata
     metadata = {
         "added": sorted(k for k in new_meta if k not in old_meta),
@@ -524,7 +545,7 @@ def diff(request: Request, version_id: str, state: State, viewer: UIViewer) -> R
         viewer,
         v=record,
         other=other,
-        files={"added": added, "removed": removed, "changed": changed},
+        files=changes,
         shown=DIFF_SHOWN,
         metadata=metadata,
     )

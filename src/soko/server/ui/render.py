@@ -16,6 +16,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from soko.server.ui.files import image_type
+from soko.server.ui.kinds import preview_kind
 from soko.server.ui.session import Viewer
 
 SECURITY_HEADERS = {
@@ -60,6 +62,8 @@ def _environment() -> Environment:
     env.filters["when"] = when
     env.filters["pretty"] = pretty_json
     env.filters["q"] = lambda text: quote(str(text), safe="")
+    env.globals["preview_kind"] = preview_kind
+    env.globals["viewable_image"] = image_type
     return env
 
 
@@ -86,8 +90,13 @@ def page(
         shown = {k: v for k, v in query.items() if v is not None and v != ""}
         return base + target + (f"?{urlencode(shown)}" if shown else "")
 
+    # The page's own path without the proxy's prefix, which url() puts back: links to
+    # its other pages would otherwise carry the prefix twice.
+    own = request.url.path
+    if base and own.startswith(base + "/"):
+        own = own[len(base) :]
     html = ENVIRONMENT.get_template(template).render(
-        url=url, viewer=viewer, request_path=request.url.path, **values
+        url=url, viewer=viewer, request_path=own, **values
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

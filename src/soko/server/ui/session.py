@@ -5,7 +5,10 @@ never the key) and a random CSRF token, signed with the server's session secret;
 ``HttpOnly`` (no script reads it) and ``SameSite=Strict`` (no other site's page sends it).
 Every request checks the key again, so a revoked or expired key, or a disabled user, ends
 the session at once. A form that changes something carries the CSRF token of the session,
-and a POST without it is refused.
+and a POST without it is refused. The sign-in form is guarded too (login CSRF: another
+site's page must not sign a person in with the attacker's key, so that what they then
+upload goes to the attacker): showing it sets a short-lived cookie holding a signed random
+token, and the form carries the token back.
 
 ``soko ui`` serves one person's embedded store on 127.0.0.1: there is no sign-in, the
 person is :data:`LOCAL_USER`, who may do everything.
@@ -26,6 +29,9 @@ from soko.server.auth import Principal
 from soko.server.state import ServerState
 
 COOKIE = "soko_session"
+SIGNIN_COOKIE = "soko_signin"
+SIGNIN_MAX_AGE = 3600
+"""Seconds a sign-in form stays good; after that it is shown again with a new token."""
 SESSION_MAX_AGE = 12 * 3600
 """Seconds a sign-in lasts: a working day, then the key is asked for again."""
 LOCAL_USER = Principal(user_id=0, name="local", admin=True)
@@ -86,6 +92,34 @@ class Sessions:
         except AuthenticationError:
             raise SignInRequired() from None
         return Viewer(principal, csrf=csrf, signed_in=True)
+
+    def _signin_serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.secret, salt="soko-ui-signin")
+
+    def signin_token(self, cookie: str | None) -> tuple[str, str]:
+        """(cookie value, token) for a sign-in form: the token of *cookie* while it is good
+        (so that two open sign-in forms both work), else a new one."""
+        token = self._signin_token_of(cookie) or secrets.token_urlsafe(24)
+        return str(self._signin_serializer().dumps(token)), token
+
+    def _signin_token_of(self, cookie: str | None) -> str | None:
+        if not cookie:
+            return None
+        try:
+            token = self._signin_serializer().loads(cookie, max_age=SIGNIN_MAX_AGE)
+        except BadSignature:
+            return None
+        return token if isinstance(token, str) and token else None
+
+    def check_signin(self, cookie: str | None, token: str | None) -> None:
+        """PermissionDeniedError unless *token*, the form's, is the sign-in cookie's: a form
+        posted from another site's page has neither (the cookie is ``SameSite=Strict``)."""
+        expected = self._signin_token_of(cookie)
+        if expected is None or not token or not hmac.compare_digest(token, expected):
+            raise PermissionDeniedError(
+                "This sign-in form is out of date or did not come from this server; "
+                "try again."
+            )
 
     def _local_csrf(self) -> str:
         # The local UI has no cookie to keep a token in: the token is derived from the

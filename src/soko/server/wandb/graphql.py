@@ -2,7 +2,8 @@
 
 graphql-core parses and validates each query against the schema, so any selection the
 client makes of the fields it defines works (fragments, aliases, ``__typename``), and a
-field the schema lacks gets GraphQL's standard "Cannot query field" error. A resolver's
+field the schema lacks gets GraphQL's standard "Cannot query field" error. A query too
+large, too deep or too costly is refused before it runs (:mod:`.query_limits`). A resolver's
 :class:`~soko.errors.SokoError` becomes a GraphQL error with the error's code, and the HTTP
 status of the answer is that error's (a viewer logging gets 403, as over REST).
 """
@@ -20,11 +21,11 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     build_schema,
-    graphql_sync,
+    execute_sync,
 )
 
 from soko.errors import SokoError
-from soko.server.wandb import mutations, queries
+from soko.server.wandb import mutations, queries, query_limits, uploads
 from soko.server.wandb.queries import Context
 
 log = logging.getLogger("soko.server")
@@ -56,7 +57,7 @@ def _query_resolvers() -> dict[str, Resolver]:
             "latestLocalVersionInfo": None,
             "availableBucketProviders": [],
         },
-        "entity": lambda _root, _info, name: queries.entity_obj(name),
+        "entity": lambda _root, info, name: queries.entity_obj(ctx(info), name),
         "project": project,
         "model": project,
         "artifact": lambda _root, info, id: _artifact(ctx(info), id),
@@ -76,9 +77,10 @@ _MUTATIONS: Mapping[str, Callable[[Context, Mapping[str, Any]], Any]] = {
     "createArtifactManifest": mutations.create_artifact_manifest,
     "updateArtifactManifest": mutations.update_artifact_manifest,
     "createArtifactFiles": mutations.create_artifact_files,
-    "completeMultipartUploadArtifact": mutations.complete_multipart,
+    "completeMultipartUploadArtifact": uploads.complete_multipart,
     "commitArtifact": mutations.commit_artifact,
     "useArtifact": mutations.use_artifact,
+    "linkArtifact": mutations.link_artifact,
 }
 
 
@@ -137,9 +139,14 @@ def execute(ctx: Context, body: Any) -> tuple[int, dict[str, Any]]:
         return 400, {"errors": [{"message": "variables must be a JSON object."}]}
     operation = body.get("operationName")
     log.debug("graphql operation %s", operation)
-    result = graphql_sync(
+    checked = query_limits.parse_and_validate(
+        schema(), body["query"], variables=variables, page=queries.FILES_PAGE_MAX
+    )
+    if isinstance(checked, list):
+        return 400, {"data": None, "errors": [_error_json(e) for e in checked]}
+    result = execute_sync(
         schema(),
-        body["query"],
+        checked,
         context_value=ctx,
         variable_values=variables,
         operation_name=operation if isinstance(operation, str) and operation else None,

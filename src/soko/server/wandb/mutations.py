@@ -25,6 +25,7 @@ from soko.errors import (
     NotFoundError,
     ValidationError,
 )
+from soko.server.wandb import uploads
 from soko.server.wandb.queries import (
     Context,
     Obj,
@@ -33,12 +34,14 @@ from soko.server.wandb.queries import (
     decode_id,
     default_entity,
     encode_id,
+    membership_obj,
     readable_record,
     resolve_or_none,
     run_obj,
 )
-from soko.service import distributed, possession, rundata, runs, versions
+from soko.service import distributed, links, possession, rundata, runs, versions
 from soko.service.commit import commit_version
+from soko.service.registries import home_entity
 
 DISTRIBUTED_PREFIX = "wandb-"
 DEFAULT_PROJECT = "uncategorized"
@@ -131,6 +134,35 @@ def use_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
     return {"artifact": artifact_obj(ctx, record)}
 
 
+def link_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
+    """Link a committed version into a collection of links (a registry's, or a portfolio
+    of a project): viewer on the version, writer where the link goes, as over REST."""
+    if not data.get("artifactID"):
+        raise ValidationError(
+            "A link names the artifact by its server id: log the artifact and wait() for "
+            "it before linking it."
+        )
+    record = readable_record(ctx, data["artifactID"])
+    project = data["projectName"]
+    entity = home_entity(ctx.state.store, data["entityName"], project)
+    ctx.principal.require(entity, project, "writer")
+    collection = data["artifactPortfolioName"]
+    aliases = [
+        a["alias"]
+        for a in data.get("aliases") or ()
+        if a.get("artifactCollectionName") in (None, collection) and a["alias"] != "latest"
+    ]
+    link = links.link_version(
+        ctx.state.store,
+        record.id,
+        entity=entity,
+        project=project,
+        registry=collection,
+        aliases_to_add=aliases,
+    )
+    return {"versionIndex": link.version_index, "artifactMembership": membership_obj(ctx, link)}
+
+
 # ----- artifacts ------------------------------------------------------------------------
 
 
@@ -163,6 +195,11 @@ def _twin(ctx: Context, entity: str, project: str, name: str, digest: str) -> Ve
 
 def create_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
     state = ctx.state
+    if data.get("distributedID"):
+        raise ValidationError(
+            "Distributed artifacts (run.upsert_artifact / finish_artifact) are not taken "
+            "from the wandb client; soko's own SDK logs them (import soko as wandb)."
+        )
     entity = data.get("entityName") or default_entity(ctx.principal)
     project = data["projectName"]
     name = data["artifactCollectionName"]
@@ -225,30 +262,60 @@ def create_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
     return {"artifact": artifact}
 
 
-def create_artifact_manifest(ctx: Context, data: Mapping[str, Any]) -> Obj:
-    """The manifest's id, and the URL the client PUTs the manifest JSON to (once it knows
-    the manifest's digest)."""
-    record = _writable(ctx, data["artifactID"])
-    manifest: Obj = {
-        "id": encode_id("ArtifactManifest", record.id),
-        "file": {"id": encode_id("File", f"{record.id}/wandb_manifest.json")},
-    }
-    if record.state == PENDING and data.get("digest"):
+INCREMENTAL_MANIFEST = "IncrementalManifest"
+"""The id kind of the manifest of an incremental artifact (``Artifact(...,
+incremental=True)``): its upload holds only the files added, committed over the
+collection's latest version (soko's incremental commit)."""
+
+
+def _manifest_file(ctx: Context, record: VersionRecord, *, incremental: bool) -> Obj:
+    """The manifest file of a pending artifact, with the URL its JSON is PUT to."""
+    file: Obj = {"id": encode_id("File", f"{record.id}/wandb_manifest.json")}
+    if record.state == PENDING:
         token = ctx.signer.sign(
             "manifest",
-            {"v": record.id, "u": ctx.principal.user_id},
+            {"v": record.id, "u": ctx.principal.user_id, "i": incremental},
             expires_in=ctx.state.config.presign_expiry_seconds,
         )
-        manifest["file"]["uploadUrl"] = f"{ctx.base_url}/wandb/manifests/{token}"
-        manifest["file"]["uploadHeaders"] = []
+        file["uploadUrl"] = f"{ctx.base_url}/wandb/manifests/{token}"
+        file["uploadHeaders"] = []
+    return file
+
+
+def create_artifact_manifest(ctx: Context, data: Mapping[str, Any]) -> Obj:
+    """The manifest's id, and the URL the client PUTs the manifest JSON to (once it knows
+    the manifest's digest). An incremental artifact is told an id of its own kind, which
+    it sends back to ask for the URL (``updateArtifactManifest``)."""
+    record = _writable(ctx, data["artifactID"])
+    incremental = data.get("type") == "INCREMENTAL"
+    kind = INCREMENTAL_MANIFEST if incremental else "ArtifactManifest"
+    manifest: Obj = {"id": encode_id(kind, record.id)}
+    if data.get("digest"):
+        manifest["file"] = _manifest_file(ctx, record, incremental=incremental)
+    else:
+        manifest["file"] = {"id": encode_id("File", f"{record.id}/wandb_manifest.json")}
     return {"artifactManifest": manifest}
 
 
 def update_artifact_manifest(ctx: Context, data: Mapping[str, Any]) -> Obj:
-    raise ValidationError(
-        "Incremental artifacts (Artifact.new_draft) are not supported through the wandb "
-        "client here; log the whole artifact, or use soko's SDK."
-    )
+    """The upload URL of an incremental artifact's manifest (the client asks for it with
+    the id :func:`create_artifact_manifest` gave)."""
+    manifest_id = data["artifactManifestID"]
+    try:
+        version_id = decode_id(INCREMENTAL_MANIFEST, manifest_id)
+    except ValidationError:
+        decode_id("ArtifactManifest", manifest_id)  # a manifest id, but not incremental's
+        raise ValidationError(
+            "Only the manifest of an incremental artifact is updated; a full manifest is "
+            "uploaded with createArtifactManifest."
+        ) from None
+    record = ctx.state.writable_version(ctx.principal, version_id)
+    return {
+        "artifactManifest": {
+            "id": manifest_id,
+            "file": _manifest_file(ctx, record, incremental=True),
+        }
+    }
 
 
 def _blob_digest(spec: Mapping[str, Any], algorithm: Algorithm) -> Digest:
@@ -295,9 +362,12 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
         record = records[spec["artifactID"]]
         digest = digests[id(spec)]
         url: str | None = None
+        parts: Obj | None = None
         if digest in missing:
             missing.discard(digest)  # one upload per content, however many paths hold it
-            url = _upload_url(ctx, record, digest)
+            url = uploads.upload_url(ctx, record, digest)
+            if spec.get("uploadPartsInput"):
+                parts = uploads.part_urls(ctx, record, digest, spec["uploadPartsInput"])
             ctx.on_upload_url()
         edges.append(
             {
@@ -308,64 +378,12 @@ def create_artifact_files(ctx: Context, data: Mapping[str, Any]) -> Obj:
                     "storagePath": f"{digest.algorithm.key}/{digest.hex}",
                     "uploadUrl": url,
                     "uploadHeaders": [f"Content-MD5:{spec['md5']}"] if url else [],
-                    "uploadMultipartUrls": None,
+                    "uploadMultipartUrls": parts,
                     "artifact": {"id": spec["artifactID"]},
                 }
             }
         )
     return {"files": {"pageInfo": {"endCursor": None, "hasNextPage": False}, "edges": edges}}
-
-
-def _upload_url(ctx: Context, record: VersionRecord, digest: Digest) -> str:
-    """Where the client PUTs a blob of *record*: the bucket's staging key (presigned; the
-    manifest's upload completes it) when the store has one, else this server, signed."""
-    expires = ctx.state.config.presign_expiry_seconds
-    presigner = ctx.state.presigner
-    if presigner is not None:
-        url, _headers = presigner.presign_staged_put(
-            ctx.signer.upload_id(record.id, str(digest)),
-            digest,
-            scope=upload_scope(record),
-            size=0,
-            expires=expires,
-        )
-        return url
-    token = ctx.signer.sign(
-        "put", {"d": str(digest), "e": record.entity, "p": record.project}, expires_in=expires
-    )
-    return f"{ctx.base_url}/wandb/uploads/{token}"
-
-
-def upload_scope(record: VersionRecord) -> str:
-    return f"{record.entity}/{record.project}"
-
-
-def _complete_staged(ctx: Context, record: VersionRecord, digests: set[Digest]) -> None:
-    """Make the bucket uploads of *digests* for *record* blobs of its project, each checked
-    against its digest (the bucket checked the Content-MD5 already); a digest nothing was
-    uploaded for is left for the possession check to report."""
-    presigner = ctx.state.presigner
-    if presigner is None or not digests:
-        return
-    scope = upload_scope(record)
-
-    def complete(digest: Digest) -> tuple[Digest, int] | None:
-        try:
-            size = presigner.complete_staged(
-                ctx.signer.upload_id(record.id, str(digest)), digest, scope=scope
-            )
-        except NotFoundError:
-            return None
-        return digest, size
-
-    done = [found for found in ctx.state.io_pool.map(complete, digests) if found is not None]
-    possession.record_uploads(
-        ctx.state.store, entity=record.entity, project=record.project, blobs=done
-    )
-
-
-def complete_multipart(ctx: Context, data: Mapping[str, Any]) -> Obj:
-    raise ValidationError("This server takes each file in one PUT; it hands out no parts.")
 
 
 def commit_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
@@ -397,10 +415,13 @@ def commit_artifact(ctx: Context, data: Mapping[str, Any]) -> Obj:
     return {"artifact": artifact_obj(ctx, finished)}
 
 
-def store_manifest(ctx: Context, version_id: str, manifest: Manifest) -> None:
+def store_manifest(
+    ctx: Context, version_id: str, manifest: Manifest, *, incremental: bool = False
+) -> None:
     """Upsert the uploaded manifest's entries into the pending version *version_id*
     (what a commit of soko's own client checks, is checked: writer role, possession of
-    every blob with its size)."""
+    every blob with its size). An *incremental* one is committed over the collection's
+    latest version as the commit finds it."""
     state = ctx.state
     record = state.writable_version(ctx.principal, version_id)
     if record.state != PENDING:
@@ -425,7 +446,7 @@ def store_manifest(ctx: Context, version_id: str, manifest: Manifest) -> None:
         digests=manifest.blob_digests(),
         sources=sources,
     )
-    _complete_staged(ctx, record, lacking)
+    uploads.complete_staged(ctx, record, lacking)
     borrowed = possession.check_commit(
         state.store,
         entity=record.entity,
@@ -441,5 +462,6 @@ def store_manifest(ctx: Context, version_id: str, manifest: Manifest) -> None:
         type=record.type,
         manifest=manifest,
         distributed_id=record.distributed_id,
+        incremental=incremental,
     )
     distributed.upsert(state.store, request, borrowed=borrowed)

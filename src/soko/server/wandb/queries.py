@@ -16,14 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from soko.core.digests import Algorithm, Digest
-from soko.core.manifest import ManifestRef
+from soko.core.manifest import Entry, ManifestRef
 from soko.core.records import RunRecord, VersionRecord, as_utc
 from soko.errors import NotFoundError, ValidationError
 from soko.server.auth import Principal
 from soko.server.state import ServerState
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.signing import Signer
-from soko.service import versions
-from soko.service.registries import home_entity
+from soko.service import pages, versions
+from soko.service.registries import home_entity, organisation_for
 
 Obj = dict[str, Any]
 FILES_PAGE_MAX = 10_000
@@ -65,6 +66,8 @@ class Context:
     """Where this server is reached, as the client sees it (no trailing slash)."""
     on_upload_url: Callable[[], None] = lambda: None
     """Called for each upload URL handed out (the server counts them)."""
+    joins: Joins | None = None
+    """Where joins of parts run in the background; None: in the request itself."""
 
     def download_url(self, digest: Digest, name: str) -> str:
         token = self.signer.sign(
@@ -89,7 +92,7 @@ def project_obj(ctx: Context, entity: str, project: str) -> Obj:
         "internalId": pid,
         "name": project,
         "entityName": entity,
-        "entity": entity_obj(entity),
+        "entity": entity_obj(ctx, entity),
         "bucket": lambda _info, name, missingOk=None: run_in(ctx, entity, project, name),
         "run": lambda _info, name: run_in(ctx, entity, project, name),
         "artifact": lambda _info, name: membership(ctx, entity, project, name, "artifact"),
@@ -101,13 +104,30 @@ def project_obj(ctx: Context, entity: str, project: str) -> Obj:
     }
 
 
-def entity_obj(name: str) -> Obj:
+def entity_obj(ctx: Context, name: str) -> Obj:
+    def organization(_info: Any) -> Obj:
+        return organisation_obj(organisation_for(ctx.state.store, name))
+
     return {
         "__typename": "Entity",
         "id": encode_id("Entity", name),
         "name": name,
         "xxhashDigestsEnabled": True,
-        "organization": None,
+        "organization": organization,
+        # W&B asks a personal entity's user for its organisations; an entity of soko is in
+        # one organisation, answered as the entity's own.
+        "user": lambda _info: {"organizations": [organization(_info)]},
+    }
+
+
+def organisation_obj(name: str) -> Obj:
+    """A soko organisation as W&B's: its registries live in the entity of its name."""
+    return {
+        "__typename": "Organization",
+        "id": encode_id("Organization", name),
+        "name": name,
+        "coreWeaveOrganizationId": None,
+        "orgEntity": {"__typename": "Entity", "id": encode_id("Entity", name), "name": name},
     }
 
 
@@ -302,21 +322,38 @@ def files_page(
     names: Any,
 ) -> Obj:
     """One page of the version's stored files with their download URLs, in path order;
-    the cursor is the last path of the page."""
+    the cursor is the last path of the page. Read through the manifest's index, the slices
+    the page needs (:mod:`soko.service.pages`), not the whole manifest."""
     if record.manifest_blob is None:
         raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
     ref = ManifestRef.parse(record.manifest_blob)
-    ctx.state.check_manifest_size(ref.digest, name=record.qualified_name)
-    manifest = ctx.state.store.load_manifest(ref, Algorithm.parse(record.algorithm))
-    entries = [e for e in manifest if not e.is_reference]
-    if names:
-        wanted = set(names)
-        entries = [e for e in entries if e.path in wanted]
-    start = 0
-    if after:
-        start = next((i + 1 for i, e in enumerate(entries) if e.path == after), len(entries))
+    store = ctx.state.store
+    index = pages.index_of(
+        store,
+        ref,
+        # Building an index reads the manifest whole, once: the server's bound applies.
+        before_build=lambda: ctx.state.check_manifest_size(ref.digest, name=record.qualified_name),
+    )
     size = max(1, min(first or FILES_PAGE_MAX, FILES_PAGE_MAX))
-    page = entries[start : start + size]
+    page: list[Entry] = []
+    has_next = False
+    if names:
+        found = (pages.entry_at(store, ref, name) for name in set(names))
+        entries = sorted(
+            (e for e in found if e is not None and not e.is_reference), key=lambda e: e.path
+        )
+        total = len(entries)
+        later = [e for e in entries if after is None or e.path > after]
+        page, has_next = later[:size], len(later) > size
+    else:
+        total = index.count - index.references
+        for entry in pages.iter_entries(store, ref, after=after or None, page_size=size + 1):
+            if entry.is_reference:
+                continue
+            if len(page) == size:
+                has_next = True
+                break
+            page.append(entry)
     edges = [
         {
             "cursor": entry.path,
@@ -338,10 +375,10 @@ def files_page(
         "pageInfo": {
             "__typename": "PageInfo",
             "endCursor": page[-1].path if page else after,
-            "hasNextPage": start + len(page) < len(entries),
+            "hasNextPage": has_next,
         },
         "edges": edges,
-        "totalCount": len(entries),
+        "totalCount": total,
     }
 
 

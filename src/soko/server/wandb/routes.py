@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from soko.core.digests import Algorithm, parse_digest
@@ -29,8 +29,10 @@ from soko.server import auth
 from soko.server.auth import Principal
 from soko.server.observe import Metrics
 from soko.server.routes.blobs import BodyReader
+from soko.server.routes.downloads import blob_file_response
 from soko.server.state import ServerState
 from soko.server.wandb import graphql, mutations
+from soko.server.wandb.joins import Joins
 from soko.server.wandb.queries import Context
 from soko.server.wandb.signing import Signer, UsedNonces
 from soko.service import possession, rundata, runs
@@ -43,11 +45,13 @@ _SMALL_BODY = 1024 * 1024
 
 
 class WandbState:
-    """What the W&B layer of one server process keeps: its signer and used upload URLs."""
+    """What the W&B layer of one server process keeps: its signer, used upload URLs and
+    the joins of parts running."""
 
     def __init__(self, key: bytes) -> None:
         self.signer = Signer(key)
         self.nonces = UsedNonces()
+        self.joins = Joins()
 
 
 def signing_key() -> bytes:
@@ -95,6 +99,7 @@ def _context(request: Request, principal: Principal) -> Context:
         _wandb(request).signer,
         base,
         on_upload_url=metrics.wandb_upload_urls.inc,
+        joins=_wandb(request).joins,
     )
 
 
@@ -184,7 +189,9 @@ async def upload(token: str, request: Request) -> Response:
     except BaseException:
         wandb.nonces.release(grant)  # nothing was stored: the client may try again
         raise
-    return Response(status_code=200)
+    # S3's answer: the client reads a part's ETag (its MD5) to join the parts.
+    headers = {"ETag": f'"{digest.hex}"'} if digest.algorithm is Algorithm.MD5 else {}
+    return Response(status_code=200, headers=headers)
 
 
 @router.get("/wandb/blobs/{token}/{name}")
@@ -195,7 +202,8 @@ def download(token: str, name: str, request: Request) -> Response:
     digest = parse_digest(str(grant.subject["d"]))
     path = blobs.local_path(digest) if isinstance(blobs, LocalFiles) else None
     if path is not None and os.path.isfile(path):
-        return FileResponse(path, media_type="application/octet-stream")
+        ranged = "range" in request.headers
+        return blob_file_response(path, media_type="application/octet-stream", ranged=ranged)
     data = blobs.read_bytes(digest)
     return Response(data, media_type="application/octet-stream")
 
@@ -226,7 +234,8 @@ async def upload_manifest(token: str, request: Request) -> Response:
             raise ValidationError("The manifest must be a JSON object.")
         manifest = Manifest.from_json(data, Algorithm.parse(record.algorithm))
         ctx = Context(state, principal, wandb.signer, str(request.base_url).rstrip("/"))
-        mutations.store_manifest(ctx, version_id, manifest)
+        incremental = bool(grant.subject.get("i"))
+        mutations.store_manifest(ctx, version_id, manifest, incremental=incremental)
 
     await anyio.to_thread.run_sync(store)
     return Response(status_code=200)

@@ -2,12 +2,12 @@
 
 A token is ``<payload>.<mac>``: the payload (URL-safe base64 of compact JSON) says what
 the URL is for (``put`` a blob for a project, ``get`` a blob, ``manifest`` of a pending
-version, ``discard`` a run file), what it is bound to and when it expires; the MAC is
-HMAC-SHA256 under the server's signing key. Changing any byte of the payload breaks the
-MAC, so a URL cannot be turned to another blob, project or purpose. Upload URLs also carry
-a nonce and are accepted once per server process (:class:`UsedNonces`): their bytes are
-verified against the digest anyway, so a replay on another process of the same server
-can store nothing else.
+version, ``discard`` a run file, or the id of a bucket's upload in ``parts``), what it
+is bound to and when it expires; the MAC is HMAC-SHA256 under the server's signing key.
+Changing any byte of the payload breaks the MAC, so a URL cannot be turned to another
+blob, project or purpose. Upload URLs also carry a nonce and are accepted once per server
+process (:class:`UsedNonces`): their bytes are verified against the digest anyway, so a
+replay on another process of the same server can store nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from soko.errors import PermissionDeniedError, ValidationError
 
-Purpose = Literal["put", "get", "manifest", "discard"]
+Purpose = Literal["put", "get", "manifest", "discard", "parts"]
 _NONCES_MAX = 200_000
 
 
