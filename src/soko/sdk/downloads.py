@@ -4,6 +4,7 @@ artifact API, on the version's manifest and the backend it lives in."""
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 from soko.client.connect import get_stat_cache
@@ -31,7 +32,7 @@ class Downloadable(LoggedVersion):
         """Whether this process holds the version's manifest already."""
         return True
 
-    def _entries_under(self, record: VersionRecord, path_prefix: str | None) -> list[Entry]:
+    def _entries_under(self, record: VersionRecord, path_prefix: str | None) -> Collection[Entry]:
         """The entries a download of *path_prefix* fetches: a page at a time from the
         backend (only those under the prefix are read) unless the manifest is at hand."""
         if not path_prefix or self._manifest_loaded() or record.manifest_blob is None:
