@@ -123,9 +123,7 @@ def test_a_run_started_and_finished_here_reads_back_the_same_through_the_service
     assert resumed.created_at == started.created_at and resumed.name == "n"
 
 
-def test_a_run_the_service_wrote_reads_back_the_same_here(
-    store: Store, db: lite.Database
-) -> None:
+def test_a_run_the_service_wrote_reads_back_the_same_here(store: Store, db: lite.Database) -> None:
     runs.start_run(store, run_id="r2", entity=ENTITY, project=PROJECT, config={"a": 1})
     runs.finish_run(store, "r2", state="finished")
     assert lite.get_run(db, "r2") == runs.get_run(store, "r2")
