@@ -6,6 +6,8 @@ Measures, each in a fresh Python process:
 - ``help``: ``soko --help``;
 - ``ls``: ``soko artifact ls PROJECT`` on an embedded store holding one artifact;
 - ``init+finish``: a script doing ``soko.init()`` then ``run.finish()`` on that store;
+- ``init+log+finish``: the same logging a new version of a one-file artifact in between
+  (what the first ``log_artifact`` of a process costs on top);
 - ``python``: ``python -c pass``, the interpreter's own floor.
 
 With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a git worktree of
@@ -37,6 +39,13 @@ from pathlib import Path
 HERE_SRC = Path(__file__).resolve().parents[1] / "src"
 CLI = "import sys; from soko.cli.main import main; sys.exit(main())"
 INIT_FINISH = "import soko; run = soko.init(project='bench'); run.finish()"
+# New content each time, so that every run commits a version (not a re-log of the last).
+INIT_LOG_FINISH = (
+    "import time, soko; run = soko.init(project='bench')\n"
+    "artifact = soko.Artifact('logged', 'dataset')\n"
+    "with artifact.new_file('a.txt') as f: f.write(str(time.time_ns()))\n"
+    "run.log_artifact(artifact); run.finish()"
+)
 
 COMMANDS: dict[str, list[str]] = {
     "python": ["-c", "pass"],
@@ -44,6 +53,7 @@ COMMANDS: dict[str, list[str]] = {
     "help": ["-c", CLI, "--help"],
     "ls": ["-c", CLI, "artifact", "ls", "bench"],
     "init+finish": ["-c", INIT_FINISH],
+    "init+log+finish": ["-c", INIT_LOG_FINISH],
 }
 
 
@@ -131,14 +141,14 @@ def main() -> None:
                     times.setdefault(key, []).append(wall)
                     cpus.setdefault(key, []).append(cpu)
         print(f"medians of {args.repeat} runs, seconds (load: {os.getloadavg()[0]:.1f})")
-        header = f"{'command':<12} {'wall':>7} {'cpu':>7}"
+        header = f"{'command':<16} {'wall':>7} {'cpu':>7}"
         if "baseline" in peers:
             header += f" {'base wall':>10} {'base cpu':>9} {'cpu ratio':>10}"
         print(header)
         for command in COMMANDS:
             wall = statistics.median(times[(command, "this")])
             cpu = statistics.median(cpus[(command, "this")])
-            line = f"{command:<12} {wall:7.3f} {cpu:7.3f}"
+            line = f"{command:<16} {wall:7.3f} {cpu:7.3f}"
             if "baseline" in peers:
                 base_wall = statistics.median(times[(command, "baseline")])
                 base_cpu = statistics.median(cpus[(command, "baseline")])

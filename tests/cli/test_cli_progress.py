@@ -16,7 +16,9 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = ("Hashing", "Copying", "Uploading", "Downloading", "Verifying", "Reading")
+BAR_WORDS = (
+    "Hashing", "Copying", "Uploading", "Committing", "Downloading", "Verifying", "Reading"
+)
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -69,6 +71,7 @@ def test_cli_bars_on_a_terminal(soko_env, folder: Path, tmp_path: Path):
     # policy="mutable" (put's): the files were stored while they were hashed, so the log
     # has nothing left to capture or upload: no other bar.
     assert "Copying" not in output and "Uploading" not in output
+    assert "Committing ds" in output  # drawn at once by the command line, however quick
     assert "Logged local/proj/ds:v0 (20 files, 6.0 MB" in output
 
     code, output = run_in_terminal(

@@ -94,3 +94,21 @@ def test_bars_count_the_bytes_of_one_large_file(
         assert {word for word, *_ in put} == {"Hashing", "Uploading"}, put
         assert len(_inside_the_file(put, "Uploading")) >= 2
     assert len(_inside_the_file(got, "Downloading")) >= 2
+
+
+def test_the_commit_is_one_step_with_a_bar(
+    cli_target: CliTarget,
+    make_tree: TreeFactory,
+    screen: _Terminal,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    folder = make_tree({"a.txt": b"a", "b.txt": b"b", "c/d.txt": b"d"})
+    monkeypatch.setattr(sys, "stderr", screen)
+    with soko.init(project=cli_target.project) as run:
+        artifact = soko.Artifact("committed", "dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
+    frames = re.findall(r"Committing committed\b[^\n\r]*", screen.getvalue())
+    # Drawn once the commit ends at the latest (the delay is 0 here), with what it did.
+    assert frames and "100%" in frames[-1] and "3/3 files" in frames[-1], frames
+    assert not [f for f in frames if "/3 files" in f and "3/3" not in f], frames

@@ -114,6 +114,17 @@ def validate_project(name: str) -> str:
     return PROJECT_RULE.check(name)
 
 
+REGISTRY_PREFIX = "wandb-registry-"
+"""A registry ``R`` keeps its collections in the project ``wandb-registry-R``."""
+
+
+def registry_name(project: str) -> str | None:
+    """The registry a project holds (``wandb-registry-R`` → ``R``), or None."""
+    if project.startswith(REGISTRY_PREFIX) and len(project) > len(REGISTRY_PREFIX):
+        return project[len(REGISTRY_PREFIX) :]
+    return None
+
+
 RESERVED_TYPE_PREFIX = "wandb-"
 """W&B keeps artifact types starting with it for itself."""
 RESERVED_NAME_PREFIX_BY_TYPE = {"job": "", "run_table": "run-", "code": "source-"}

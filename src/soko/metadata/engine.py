@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from soko.errors import PermissionDeniedError, StoreError
+from soko.metadata.connect import BUSY_TIMEOUT_MS, configure, connect_read_only
+from soko.metadata.connect import HEAD_REVISION as HEAD_REVISION
 
-HEAD_REVISION = "0008"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_BUSY_TIMEOUT_MS = 60_000
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "WITH")
 
 
@@ -37,13 +35,7 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
+        configure(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -64,7 +56,7 @@ def engine_for(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -76,29 +68,9 @@ def open_read_only_engine(path: Path) -> Engine:
     its folder (a store shared by another account). Nothing is created or migrated: the
     schema must be at :data:`HEAD_REVISION` already.
 
-    SQLite opens a WAL database read-only while its ``-shm`` file exists (a writer has it
-    open); otherwise, in a folder the reader cannot write to, only as *immutable*, a
-    snapshot taken without locks, which is what a listing needs.
+    See :func:`soko.metadata.connect.connect_read_only`.
     """
-    uri = f"file:{urllib.parse.quote(os.fspath(path))}"
-
-    def connect() -> sqlite3.Connection:
-        failure: sqlite3.Error | None = None
-        for query in ("mode=ro", "mode=ro&immutable=1"):
-            conn = sqlite3.connect(
-                f"{uri}?{query}", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000,
-                check_same_thread=False,
-            )
-            try:
-                conn.execute("PRAGMA schema_version").fetchone()
-            except sqlite3.Error as exc:
-                conn.close()
-                failure = exc
-                continue
-            return conn
-        raise StoreError(f"Cannot open the store's database {path} to read it: {failure}")
-
-    engine = create_engine("sqlite://", creator=connect)
+    engine = create_engine("sqlite://", creator=lambda: connect_read_only(path))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

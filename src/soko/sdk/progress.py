@@ -1,4 +1,4 @@
-"""Progress bars for long work (hashing, upload, download, verify), drawn with rich.
+"""Progress bars for long work (hashing, upload, commit, download, verify), drawn with rich.
 
 Only the SDK and the CLI choose a bar. The layers below take a plain callback
 ``(items done, bytes done)`` (:data:`soko.client.backend.Progress`); where they know the
@@ -6,6 +6,10 @@ amount of work up front they tell it through :func:`announce`, which calls
 ``start(items, bytes)`` on a callback that has one, such as :class:`Bar`. Bytes are
 reported as they stream, chunk by chunk inside a large file (``(0, bytes)`` calls, see
 :mod:`soko.core.metering`), and a file when it is done: the bar moves with the bytes.
+
+A step that cannot count its progress (a commit: one transaction, or one request to a
+server) gets :func:`step_bar`: it pulses with the time elapsed while the step runs, so a
+long commit is seen as one, and shows what was done at its end.
 
 A bar is drawn only when stderr is a terminal and ``SOKO_SILENT`` is not set; otherwise
 :func:`progress_bar` yields None and nothing is printed. rich is imported only when a bar is
@@ -88,6 +92,16 @@ class Bar:
         self._shown = 0.0
 
     @property
+    def delay(self) -> float:
+        """Seconds from the bar's creation before it may be drawn."""
+        return self._delay
+
+    def refresh(self) -> None:
+        """Draw the bar now (once its delay has passed), though nothing was counted."""
+        with self._lock:
+            self._refresh()
+
+    @property
     def counts(self) -> tuple[int, int]:
         """(files done, bytes done) so far."""
         return self._items, self._bytes
@@ -98,6 +112,13 @@ class Bar:
             self._total_items = (self._total_items or 0) + items
             if nbytes is not None:
                 self._total_bytes = (self._total_bytes or 0) + nbytes
+            self._refresh()
+
+    def complete(self, items: int) -> None:
+        """Count *items* more done, and as the whole of the work left (a step's end)."""
+        with self._lock:
+            self._total_items = self._items + items
+            self._items += items
             self._refresh()
 
     def __call__(self, items: int, nbytes: int) -> None:
@@ -129,6 +150,8 @@ class Bar:
             self._rich.start()
 
     def _files_text(self) -> str:
+        if self._total_items is None and not self._items:
+            return ""  # a step's bar while it runs: nothing counted says nothing
         total = f"/{self._total_items}" if self._total_items is not None else ""
         counted = self._items if self._total_items is None else self._total_items
         return f"{self._items}{total} {self._unit}{'' if counted == 1 else 's'}"
@@ -141,6 +164,7 @@ class Bar:
             Progress,
             TaskProgressColumn,
             TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
@@ -150,7 +174,10 @@ class Bar:
             columns += [DownloadColumn(), TransferSpeedColumn()]
         else:
             columns += [TaskProgressColumn()]
-        columns += [TextColumn("{task.fields[files]}"), TimeRemainingColumn()]
+        # Nothing to count towards (a step's bar): the time it has taken, not a time left.
+        counted = self._total_bytes is not None or self._total_items is not None
+        clock = TimeRemainingColumn() if counted else TimeElapsedColumn()
+        columns += [TextColumn("{task.fields[files]}"), clock]
         self._rich = Progress(
             *columns,
             console=Console(stderr=True),
@@ -192,3 +219,24 @@ def progress_bar(
         yield bar
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def step_bar(description: str, *, items: int, unit: str = "file") -> Iterator[None]:
+    """A bar for one step whose progress cannot be counted inside (a commit): it pulses
+    with the time elapsed while the block runs, drawn once the delay has passed as a
+    :func:`progress_bar` is, and shows *items* done when the block ends without an error."""
+    with progress_bar(description, unit=unit) as bar:
+        if bar is None:
+            yield
+            return
+        # Nothing is counted while the step runs, and a bar is drawn only when told of
+        # progress: a timer tells it once the delay has passed.
+        timer = threading.Timer(bar.delay, bar.refresh)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+        bar.complete(items)

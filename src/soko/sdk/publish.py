@@ -26,7 +26,7 @@ from soko.core.requests import CommitRequest
 from soko.errors import MissingBlobsError
 from soko.sdk import transfer
 from soko.sdk.draft import Draft
-from soko.sdk.progress import progress_bar
+from soko.sdk.progress import progress_bar, step_bar
 
 
 class LogKind(enum.Enum):
@@ -93,7 +93,10 @@ class LogQueue:
                 transfer.store_missing(
                     backend, draft, manifest, **target, missing=known_missing, progress=bar
                 )
-            return send(request)
+            # A commit of many files takes seconds (the manifest written or sent, every
+            # blob checked, the rows written): one step, shown as such.
+            with step_bar(f"Committing {request.name}", items=len(manifest)):
+                return send(request)
 
         def job() -> VersionRecord:
             try:

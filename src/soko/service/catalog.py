@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Insert, Row, Select, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from soko.core.names import validate_name, validate_project, validate_type
@@ -27,44 +27,70 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _get_or_insert(conn: Connection, lookup: Any, row: dict[str, Any], table: Any) -> int:
-    found = conn.execute(lookup).scalar()
+# Statements the embedded store's short commands also run through sqlite3, as SQL text
+# that a test checks against these (soko.service.lite).
+ENTITY_ID = select(entities.c.id).where(entities.c.name == bindparam("entity"))
+PROJECT_ID_OF_ENTITY = select(projects.c.id).where(
+    projects.c.entity_id == bindparam("entity_id"), projects.c.name == bindparam("project")
+)
+INSERT_ENTITY = insert(entities).returning(entities.c.id)
+INSERT_PROJECT = insert(projects).returning(projects.c.id)
+PROJECT_ID = (
+    select(projects.c.id)
+    .join(entities, entities.c.id == projects.c.entity_id)
+    .where(entities.c.name == bindparam("entity"), projects.c.name == bindparam("project"))
+)
+COMMITTED_COUNT = (
+    select(func.count())
+    .select_from(versions)
+    .where(versions.c.collection_id == bindparam("collection_id"), versions.c.state == COMMITTED)
+)
+COLLECTION_ALIASES = select(aliases.c.alias).where(
+    aliases.c.collection_id == bindparam("collection_id")
+)
+COLLECTION_TAGS = (
+    select(collection_tags.c.tag)
+    .where(collection_tags.c.collection_id == bindparam("collection_id"))
+    .order_by(collection_tags.c.tag)
+)
+
+
+def _get_or_insert(
+    conn: Connection,
+    lookup: Select[Any],
+    key: dict[str, Any],
+    insert_row: Insert,
+    row: dict[str, Any],
+) -> int:
+    found = conn.execute(lookup, key).scalar()
     if found is not None:
         return int(found)
     try:
         # A savepoint, so that losing a race with another writer does not abort the caller's
         # transaction: the row the other writer inserted is then read back.
         with conn.begin_nested():
-            return int(conn.execute(insert(table).values(**row).returning(table.c.id)).scalar_one())
+            return int(conn.execute(insert_row, row).scalar_one())
     except IntegrityError:
-        return int(conn.execute(lookup).scalar_one())
+        return int(conn.execute(lookup, key).scalar_one())
 
 
 def ensure_project(conn: Connection, entity: str, project: str) -> int:
-    entity_id = _get_or_insert(
-        conn,
-        select(entities.c.id).where(entities.c.name == validate_project(entity)),
-        {"name": entity},
-        entities,
-    )
+    validate_project(entity)
+    validate_project(project)
+    entity_id = _get_or_insert(conn, ENTITY_ID, {"entity": entity}, INSERT_ENTITY, {"name": entity})
     return _get_or_insert(
         conn,
-        select(projects.c.id).where(
-            projects.c.entity_id == entity_id, projects.c.name == validate_project(project)
-        ),
+        PROJECT_ID_OF_ENTITY,
+        {"entity_id": entity_id, "project": project},
+        INSERT_PROJECT,
         {"entity_id": entity_id, "name": project, "created_at": now()},
-        projects,
     )
 
 
 def find_project(conn: Connection, entity: str, project: str) -> int | None:
     validate_project(entity)
     validate_project(project)
-    return conn.execute(
-        select(projects.c.id)
-        .join(entities, entities.c.id == projects.c.entity_id)
-        .where(entities.c.name == entity, projects.c.name == project)
-    ).scalar()
+    return conn.execute(PROJECT_ID, {"entity": entity, "project": project}).scalar()
 
 
 def ensure_collection(
@@ -276,21 +302,10 @@ def records_by_ids(conn: Connection, version_ids: Sequence[str]) -> list[Version
 def collection_record(
     conn: Connection, row: Row[Any], *, entity: str, project: str
 ) -> CollectionRecord:
-    count = conn.execute(
-        select(func.count())
-        .select_from(versions)
-        .where(versions.c.collection_id == row.id, versions.c.state == COMMITTED)
-    ).scalar_one()
-    alias_names = list(
-        conn.execute(select(aliases.c.alias).where(aliases.c.collection_id == row.id)).scalars()
-    )
-    tag_names = list(
-        conn.execute(
-            select(collection_tags.c.tag)
-            .where(collection_tags.c.collection_id == row.id)
-            .order_by(collection_tags.c.tag)
-        ).scalars()
-    )
+    key = {"collection_id": row.id}
+    count = conn.execute(COMMITTED_COUNT, key).scalar_one()
+    alias_names = list(conn.execute(COLLECTION_ALIASES, key).scalars())
+    tag_names = list(conn.execute(COLLECTION_TAGS, key).scalars())
     return CollectionRecord(
         id=row.id,
         entity=entity,

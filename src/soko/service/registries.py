@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from soko.core.names import REGISTRY_PREFIX as REGISTRY_PREFIX
+from soko.core.names import registry_name as registry_name
 from soko.core.names import (
     validate_description,
     validate_name,
@@ -39,19 +41,11 @@ from soko.metadata.schema import (
 from soko.service.catalog import find_project, now
 from soko.service.store import Store
 
-REGISTRY_PREFIX = "wandb-registry-"
 DEFAULT_ORGANISATION = "local"
 CORE_REGISTRIES = ("model", "dataset")
 VISIBILITIES = ("organization", "restricted")
 
 _UNSET: Any = object()
-
-
-def registry_name(project: str) -> str | None:
-    """The registry a project holds (``wandb-registry-R`` → ``R``), or None."""
-    if project.startswith(REGISTRY_PREFIX) and len(project) > len(REGISTRY_PREFIX):
-        return project[len(REGISTRY_PREFIX) :]
-    return None
 
 
 def organisation_of(conn: Connection, entity: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from soko.core.names import (
     validate_config,
@@ -23,16 +23,22 @@ from soko.service.catalog import ensure_project, find_project, now, records_by_i
 from soko.service.commit import add_lineage
 from soko.service.store import Store
 
+# Statements the embedded store's start and end of a run also run through sqlite3, as SQL
+# text that a test checks against these (soko.service.lite).
+RUN = select(runs).where(runs.c.id == bindparam("run_id"))
+INSERT_RUN = insert(runs)
+UPDATE_RUN = update(runs).where(runs.c.id == bindparam("run_id"))
+PROJECT_NAMES = (
+    select(entities.c.name.label("entity"), projects.c.name.label("project"))
+    .join(entities, entities.c.id == projects.c.entity_id)
+    .where(projects.c.id == bindparam("project_id"))
+)
+LAST_STEP = select(func.max(run_history.c.step)).where(run_history.c.run_id == bindparam("run_id"))
+
 
 def _run_record(conn: Connection, row: Row[Any]) -> RunRecord:
-    names = conn.execute(
-        select(entities.c.name.label("entity"), projects.c.name.label("project"))
-        .join(entities, entities.c.id == projects.c.entity_id)
-        .where(projects.c.id == row.project_id)
-    ).one()
-    last_step = conn.execute(
-        select(func.max(run_history.c.step)).where(run_history.c.run_id == row.id)
-    ).scalar()
+    names = conn.execute(PROJECT_NAMES, {"project_id": row.project_id}).one()
+    last_step = conn.execute(LAST_STEP, {"run_id": row.id}).scalar()
     return RunRecord(
         id=row.id,
         entity=names.entity,
@@ -72,25 +78,24 @@ def start_run(
     config = validate_config(config)
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, entity, project)
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-        if row is None:
+        key = {"run_id": run_id}
+        if conn.execute(RUN, key).first() is None:
             conn.execute(
-                insert(runs).values(
-                    id=run_id,
-                    project_id=project_id,
-                    name=name or run_id,
-                    job_type=job_type,
-                    group_name=group,
-                    config=config,
-                    state="running",
-                    created_at=now(),
-                )
+                INSERT_RUN,
+                {
+                    "id": run_id,
+                    "project_id": project_id,
+                    "name": name or run_id,
+                    "job_type": job_type,
+                    "group_name": group,
+                    "config": config,
+                    "state": "running",
+                    "created_at": now(),
+                },
             )
         else:
-            conn.execute(
-                update(runs).where(runs.c.id == run_id).values(state="running", finished_at=None)
-            )
-        return _run_record(conn, conn.execute(select(runs).where(runs.c.id == run_id)).one())
+            conn.execute(UPDATE_RUN, {**key, "state": "running", "finished_at": None})
+        return _run_record(conn, conn.execute(RUN, key).one())
 
 
 def finish_run(store: Store, run_id: str, *, state: str) -> None:
@@ -98,7 +103,7 @@ def finish_run(store: Store, run_id: str, *, state: str) -> None:
     if state not in RUN_STATES:
         raise ValidationError(f"Unknown run state {state!r}.")
     with store.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(state=state, finished_at=now()))
+        conn.execute(UPDATE_RUN, {"run_id": run_id, "state": state, "finished_at": now()})
 
 
 def no_such_run(run_id: str) -> NotFoundError:
@@ -110,7 +115,7 @@ def no_such_run(run_id: str) -> NotFoundError:
 def get_run(store: Store, run_id: str) -> RunRecord:
     validate_run_id(run_id)
     with store.engine.connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        row = conn.execute(RUN, {"run_id": run_id}).first()
         if row is None:
             raise no_such_run(run_id)
         return _run_record(conn, row)

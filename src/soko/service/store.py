@@ -1,4 +1,8 @@
-"""A soko store: one metadata database and one blob store, opened together."""
+"""A soko store: one metadata database and one blob store, opened together.
+
+SQLAlchemy is loaded when a store is opened, not with this module: the embedded store's
+short commands import it and never open one (see soko.client.local).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,19 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.manifest_index import ManifestIndex
 from soko.errors import CorruptBlobError
-from soko.metadata.engine import open_engine, sqlite_url
-from soko.service import identity, pages
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
 from soko.storage.quarantine import Quarantine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 SET_ASIDE = (
     " It was moved to the store's quarantine: log the same files again to store it again "
@@ -40,6 +44,8 @@ class Store:
     @classmethod
     def open_local(cls, root: Path) -> Store:
         """The embedded store under *root*: ``soko.db`` beside a ``blobs`` folder store."""
+        from soko.metadata.engine import sqlite_url
+
         root.mkdir(parents=True, exist_ok=True)
         return cls.open(sqlite_url(root / "soko.db"), LocalBlobStore(root / "store"))
 
@@ -47,6 +53,9 @@ class Store:
     def open(cls, db_url: str, blobs: BlobStore) -> Store:
         """The store of *db_url* and *blobs*; StoreError when *blobs* belongs to another
         database (see :mod:`soko.service.identity`)."""
+        from soko.metadata.engine import open_engine
+        from soko.service import identity
+
         engine = open_engine(db_url)
         try:
             identity.bind(engine, blobs, store_name=repr(blobs))
@@ -57,6 +66,8 @@ class Store:
 
     def put_manifest(self, manifest: Manifest) -> str:
         """Store a manifest as a blob; returns its key (``xxh128:<hex>``)."""
+        from soko.service import pages
+
         ref, raw = ManifestRef.encode(manifest)
         self.blobs.put_bytes(ref.digest, raw)
         self._remember(ref.key, manifest)

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from soko.core.digests import Digest
 from soko.core.manifest import ManifestRef
@@ -47,6 +47,26 @@ from soko.service.registries import organisation_of, registry_name
 from soko.service.store import Store
 
 _UNSET: Any = object()
+
+# Statements the embedded store's short commands also run through sqlite3, as SQL text
+# that a test checks against these (soko.service.lite).
+ALL_PROJECTS = (
+    select(entities.c.name.label("entity"), projects.c.name, projects.c.created_at)
+    .join(entities, entities.c.id == projects.c.entity_id)
+    .order_by(entities.c.name, projects.c.name)
+)
+PROJECTS_OF_ENTITY = ALL_PROJECTS.where(entities.c.name == bindparam("entity"))
+COLLECTIONS_OF_PROJECT = (
+    select(collections)
+    .where(collections.c.project_id == bindparam("project_id"))
+    .order_by(collections.c.name)
+)
+COLLECTIONS_OF_TYPE = (
+    select(collections)
+    .where(collections.c.project_id == bindparam("project_id"))
+    .where(collections.c.type == bindparam("type"))
+    .order_by(collections.c.name)
+)
 
 
 def _version_row_for(conn: Connection, collection: Any, target: int | str) -> Any:
@@ -154,11 +174,13 @@ def list_collections(
         project_id = find_project(conn, entity, project)
         if project_id is None:
             return []
-        query = select(collections).where(collections.c.project_id == project_id)
-        if type_name is not None:
-            TYPE_RULE.check(type_name)
-            query = query.where(collections.c.type == type_name)
-        rows = conn.execute(query.order_by(collections.c.name)).all()
+        if type_name is None:
+            rows = conn.execute(COLLECTIONS_OF_PROJECT, {"project_id": project_id}).all()
+        else:
+            rows = conn.execute(
+                COLLECTIONS_OF_TYPE,
+                {"project_id": project_id, "type": TYPE_RULE.check(type_name)},
+            ).all()
         return [collection_record(conn, r, entity=entity, project=project) for r in rows]
 
 
@@ -187,12 +209,10 @@ def list_types(store: Store, entity: str, project: str) -> list[str]:
 
 def list_projects(store: Store, entity: str | None = None) -> list[ProjectRecord]:
     with store.engine.connect() as conn:
-        query = select(
-            entities.c.name.label("entity"), projects.c.name, projects.c.created_at
-        ).join(entities, entities.c.id == projects.c.entity_id)
-        if entity is not None:
-            query = query.where(entities.c.name == PROJECT_RULE.check(entity))
-        rows = conn.execute(query.order_by(entities.c.name, projects.c.name)).all()
+        if entity is None:
+            rows = conn.execute(ALL_PROJECTS).all()
+        else:
+            rows = conn.execute(PROJECTS_OF_ENTITY, {"entity": PROJECT_RULE.check(entity)}).all()
         return [ProjectRecord(r.entity, r.name, as_utc(r.created_at)) for r in rows]
 
 

@@ -241,14 +241,19 @@ class DeliveryWorker:
             self._wake.wait(self._interval)
 
 
+HAS_PENDING = (
+    select(deliveries.c.id)
+    .join(automations, automations.c.id == deliveries.c.automation_id)
+    .where(deliveries.c.status == PENDING, automations.c.enabled.is_(True))
+    .limit(1)
+)
+"""Whether a delivery is due: also run through sqlite3 as SQL text that a test checks
+against this (soko.service.lite)."""
+
+
 def has_pending(store: Store) -> bool:
     with store.engine.connect() as conn:
-        found = conn.execute(
-            select(deliveries.c.id)
-            .join(automations, automations.c.id == deliveries.c.automation_id)
-            .where(deliveries.c.status == PENDING, automations.c.enabled.is_(True))
-            .limit(1)
-        ).first()
+        found = conn.execute(HAS_PENDING).first()
     return found is not None
 
 
