@@ -1,9 +1,9 @@
 """A version's entries a page at a time, through the index of its manifest.
 
 The index (:mod:`soko.core.manifest_index`) is kept in the ``manifest_indexes`` table, keyed
-by the manifest blob. A commit writes it for a manifest of :data:`INDEX_AT_COMMIT` entries
-or more (its cost then is one scan of the manifest's bytes, already in memory); a smaller
-manifest, and any manifest committed before the table existed, gets it the first time a
+by the manifest blob. A commit writes it for a manifest of
+:data:`~soko.service.store.INDEX_AT_COMMIT` entries or more (its cost then is one scan of
+the manifest's bytes, already in memory); a smaller manifest, and any manifest committed before the table existed, gets it the first time a
 page is asked for (one read of the manifest, once). Every slice read back is checked
 against the digest the index recorded for it.
 
@@ -14,10 +14,9 @@ SLICE_ENTRIES` entries each, whatever the size of the version.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from soko.core.manifest import Entry, ManifestRef
@@ -35,13 +34,7 @@ from soko.metadata.schema import manifest_indexes
 from soko.storage.base import read_exactly
 
 if TYPE_CHECKING:
-    # The store calls index_at_commit when it stores a manifest.
     from soko.service.store import Store
-
-INDEX_AT_COMMIT = 50_000
-"""A commit writes the index of a manifest of this many entries or more. Below it, the
-first page asked for builds it (a read of the manifest, about 2.5 ms of CPU per 1,000
-entries to index), and a log of 20,000 files (``bench/store_bench.py``) pays nothing more."""
 
 PAGE_MAX = 10_000
 """The most entries one page may ask for."""
@@ -56,11 +49,9 @@ def index_of(
     if isinstance(ref, str):
         ref = ManifestRef.parse(ref)
     key = ref.key
-    with store._lock:
-        known = store._indexes.get(key)
-        if known is not None:
-            store._indexes.move_to_end(key)
-            return known
+    known = store.known_index(key)
+    if known is not None:
+        return known
     try:
         with store.engine.connect() as conn:
             row = conn.execute(
@@ -76,50 +67,9 @@ def index_of(
         if before_build is not None:
             before_build()
         index = build(store.manifest_bytes(ref))
-        save(store, key, index)
-    _remember(store, key, index)
+        store.save_index(key, index)
+    store.keep_index(key, index)
     return index
-
-
-def index_at_commit(store: Store, key: str, raw: bytes, entries: int) -> None:
-    """Write the index of a manifest just stored as *raw*, when it is large enough."""
-    if entries < INDEX_AT_COMMIT:
-        return
-    with store._lock:
-        if key in store._indexes:
-            return
-    index = build(raw)
-    save(store, key, index)
-    _remember(store, key, index)
-
-
-def save(store: Store, key: str, index: ManifestIndex) -> None:
-    """Store *index* for manifest blob *key*; a row there already (a racing writer, the
-    same content logged twice) is left as it is: both are the index of the same bytes.
-    A store this account may only read keeps none: the index is derived data, and the
-    caller keeps it in process."""
-    try:
-        with store.engine.begin() as conn:
-            exists = conn.execute(
-                select(manifest_indexes.c.manifest_blob).where(
-                    manifest_indexes.c.manifest_blob == key
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(manifest_indexes).values(
-                        manifest_blob=key, data=index.to_bytes(), created_at=datetime.now(UTC)
-                    )
-                )
-    except DBAPIError:  # a duplicate key included
-        pass
-
-
-def _remember(store: Store, key: str, index: ManifestIndex) -> None:
-    with store._lock:
-        store._indexes[key] = index
-        while len(store._indexes) > 32:
-            store._indexes.popitem(last=False)
 
 
 def read_slice(store: Store, ref: ManifestRef, part: Slice) -> bytes:
