@@ -10,6 +10,8 @@ import base64
 import hashlib
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import wandb
+from older_wandb import OLDER_WANDB_VERSION, older_wandb_python
 from server_fixtures import (
     S3_TEST_ENV,
     SokoServer,
@@ -24,6 +27,7 @@ from server_fixtures import (
     new_bucket,
     pg_database,
     point_sdk_at,
+    service_unavailable,
     unique_project,
 )
 from wandb_children import (
@@ -99,6 +103,25 @@ def any_server(request: pytest.FixtureRequest) -> tuple[str, SokoServer]:
     return kind, found
 
 
+@pytest.fixture(scope="module")
+def older_client() -> Path:
+    """The interpreter of a virtualenv with the older ``wandb`` release (built once)."""
+    try:
+        return older_wandb_python()
+    except RuntimeError as error:
+        service_unavailable(str(error))
+
+
+@pytest.fixture(params=[WANDB_VERSION, OLDER_WANDB_VERSION])
+def client(request: pytest.FixtureRequest) -> Path:
+    """The interpreter the ``wandb`` children run with: each test that takes it runs with
+    the pinned release (this interpreter's) and with the older one."""
+    if request.param == WANDB_VERSION:
+        return Path(sys.executable)
+    older: Path = request.getfixturevalue("older_client")
+    return older
+
+
 def _sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
     point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
     return soko.Api()
@@ -122,8 +145,21 @@ def test_the_tested_wandb_release_is_installed() -> None:
     assert wandb.__version__ == WANDB_VERSION
 
 
+def test_the_older_wandb_release_is_installed(older_client: Path) -> None:
+    probe = subprocess.run(
+        [str(older_client), "-c", "import wandb; print(wandb.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == OLDER_WANDB_VERSION
+
+
 def test_log_relog_new_version_use_and_download(
-    any_server: tuple[str, SokoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_server: tuple[str, SokoServer],
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kind, server = any_server
     sdk = _sdk(server, tmp_path, monkeypatch)
@@ -133,7 +169,7 @@ def test_log_relog_new_version_use_and_download(
     data = _folder(tmp_path / "data", files)
 
     urls, received = upload_urls(server), uploads_received(server)
-    logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path)
+    logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path, python=client)
     assert logged.returncode == 0, logged.stderr[-3000:]
     assert printed(logged, "VERSION") == "v0"
     assert upload_urls(server) - urls == 3
@@ -153,7 +189,7 @@ def test_log_relog_new_version_use_and_download(
 
     # The same content again: the server answers COMMITTED, the client uploads nothing.
     urls, received = upload_urls(server), uploads_received(server)
-    again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert again.returncode == 0, again.stderr[-3000:]
     assert printed(again, "VERSION") == "v0"
     assert (upload_urls(server) - urls, uploads_received(server) - received) == (0, 0)
@@ -163,7 +199,7 @@ def test_log_relog_new_version_use_and_download(
     # One file changed: a new version, one upload.
     (data / "a.txt").write_bytes(b"alpha, second edition\n")
     urls = upload_urls(server)
-    changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert printed(changed, "VERSION") == "v1"
     assert upload_urls(server) - urls == 1
@@ -171,7 +207,9 @@ def test_log_relog_new_version_use_and_download(
     assert v1.version == "v1"
     assert sorted(sdk.artifact(f"admin/{project}/ds:v0").aliases) == ["best"]
 
-    used = run_child(USE, project, "ds:latest", str(tmp_path / "used"), env=env, cwd=tmp_path)
+    used = run_child(
+        USE, project, "ds:latest", str(tmp_path / "used"), env=env, cwd=tmp_path, python=client
+    )
     assert used.returncode == 0, used.stderr[-3000:]
     assert tree(tmp_path / "used") == {**files, "a.txt": b"alpha, second edition\n"}
     assert [r.id for r in sdk.artifact(f"admin/{project}/ds:v1").used_by()] == [
@@ -179,7 +217,12 @@ def test_log_relog_new_version_use_and_download(
     ]
 
     fetched = run_child(
-        API_DOWNLOAD, f"{project}/ds:best", str(tmp_path / "api"), env=env, cwd=tmp_path
+        API_DOWNLOAD,
+        f"{project}/ds:best",
+        str(tmp_path / "api"),
+        env=env,
+        cwd=tmp_path,
+        python=client,
     )
     assert fetched.returncode == 0, fetched.stderr[-3000:]
     assert printed(fetched, "VERSION") == "v0"
@@ -400,12 +443,12 @@ def test_soko_logged_artifact_is_downloaded_by_wandb(
 
 
 def test_a_wrong_key_fails_and_stores_nothing(
-    server: SokoServer, sdk: soko.Api, tmp_path: Path
+    server: SokoServer, sdk: soko.Api, client: Path, tmp_path: Path
 ) -> None:
     project = unique_project("wbk")
     data = _folder(tmp_path / "data", {"f.txt": b"f"})
     env = child_env(server, f"soko_{secrets.token_hex(6)}_{secrets.token_hex(32)}", tmp_path)
-    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert logged.returncode != 0
     assert sdk.runs(f"admin/{project}") == []
     with pytest.raises(NotFoundError):

@@ -104,10 +104,11 @@ def child_env(server: SokoServer, key: str, home: Path) -> dict[str, str]:
 
 
 def run_child(
-    script: str, *args: str, env: dict[str, str], cwd: Path
+    script: str, *args: str, env: dict[str, str], cwd: Path, python: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """*script* run by *python* (by default this interpreter, with the pinned ``wandb``)."""
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
+        [str(python or sys.executable), "-c", textwrap.dedent(script), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
