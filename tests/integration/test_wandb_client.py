@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import wandb
 from older_wandb import OLDER_WANDB_VERSION, older_wandb_python
 from server_fixtures import (
     S3_TEST_ENV,
+    FolderBlobs,
     SokoServer,
     moto_server,
     new_bucket,
@@ -44,8 +46,9 @@ from wandb_children import (
 )
 
 import soko
-from soko.core.digests import Algorithm, version_digest
+from soko.core.digests import Algorithm, Digest, version_digest
 from soko.errors import NotFoundError
+from soko.storage.base import blob_key
 
 pytestmark = pytest.mark.integration
 
@@ -468,3 +471,72 @@ def test_a_viewer_cannot_log(server: SokoServer, sdk: soko.Api, tmp_path: Path) 
     assert sdk.runs(f"admin/{project}") == []
     with pytest.raises(NotFoundError):
         sdk.artifact(f"admin/{project}/ds:latest")
+
+
+# The sizes the client must carry in one log, on the folder store only (the S3 store takes the
+# same requests): many small files, each its own upload URL and PUT, and one large file in
+# a single PUT (the client sends parts only from 2 GiB on).
+MANY_FILES = 20_000
+LARGE = 600 * 1024 * 1024
+
+
+def _b64md5_of(path: Path) -> str:
+    md5 = hashlib.md5()
+    with path.open("rb") as stream:
+        while chunk := stream.read(8 * 1024 * 1024):
+            md5.update(chunk)
+    return base64.b64encode(md5.digest()).decode()
+
+
+def test_a_folder_of_many_small_files(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbm")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {f"part-{i // 1000:02d}/{i:05d}.txt": f"{i}\n".encode() for i in range(MANY_FILES)}
+    data = _folder(tmp_path / "data", files)
+    urls, received = upload_urls(server), uploads_received(server)
+    logged = run_child(LOG, project, "many", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (
+        MANY_FILES,
+        MANY_FILES,
+    )
+    version = sdk.artifact(f"admin/{project}/many:v0")
+    assert version.digest == printed(logged, "DIGEST")
+    assert {path: (e.digest, e.size) for path, e in version.manifest.entries.items()} == {
+        path: (_b64md5(content), len(content)) for path, content in files.items()
+    }
+    blobs = FolderBlobs(server.log_path.parent / "blobs")
+    for content in (files["part-00/00000.txt"], files[f"part-19/{MANY_FILES - 1:05d}.txt"]):
+        assert blobs.read(Digest(Algorithm.MD5, hashlib.md5(content).digest())) == content
+
+
+def test_one_large_file(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbg")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    data = tmp_path / "data"
+    data.mkdir()
+    large = data / "weights.bin"
+    # Bytes on disk (not a sparse file), cheap to make: one random block, repeated.
+    block = secrets.token_bytes(8 * 1024 * 1024)
+    with large.open("wb") as stream:
+        for _ in range(LARGE // len(block)):
+            stream.write(block)
+    expected = _b64md5_of(large)
+    urls, received = upload_urls(server), uploads_received(server)
+    logged = run_child(LOG, project, "large", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (1, 1)
+    version = sdk.artifact(f"admin/{project}/large:v0")
+    assert version.digest == printed(logged, "DIGEST")
+    entry = version.manifest.entries["weights.bin"]
+    assert (entry.digest, entry.size) == (expected, LARGE)
+    stored = (
+        server.log_path.parent
+        / "blobs"
+        / blob_key(Digest(Algorithm.MD5, base64.b64decode(expected)))
+    )
+    assert _b64md5_of(stored) == expected
+    # Gigabytes a run keeps otherwise (the file, the client's cache of it) until pytest
+    # drops old temporary folders.
+    large.unlink()
+    shutil.rmtree(tmp_path / "home")
