@@ -10,6 +10,9 @@ import base64
 import hashlib
 import json
 import secrets
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +20,16 @@ from typing import Any
 import httpx
 import pytest
 import wandb
+from older_wandb import OLDER_WANDB_VERSION, older_wandb_python
 from server_fixtures import (
     S3_TEST_ENV,
+    FolderBlobs,
     SokoServer,
     moto_server,
     new_bucket,
     pg_database,
     point_sdk_at,
+    service_unavailable,
     unique_project,
 )
 from wandb_children import (
@@ -40,8 +46,9 @@ from wandb_children import (
 )
 
 import soko
-from soko.core.digests import Algorithm, version_digest
+from soko.core.digests import Algorithm, Digest, version_digest
 from soko.errors import NotFoundError
+from soko.storage.base import blob_key
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +106,25 @@ def any_server(request: pytest.FixtureRequest) -> tuple[str, SokoServer]:
     return kind, found
 
 
+@pytest.fixture(scope="module")
+def older_client() -> Path:
+    """The interpreter of a virtualenv with the older ``wandb`` release (built once)."""
+    try:
+        return older_wandb_python()
+    except RuntimeError as error:
+        service_unavailable(str(error))
+
+
+@pytest.fixture(params=[WANDB_VERSION, OLDER_WANDB_VERSION])
+def client(request: pytest.FixtureRequest) -> Path:
+    """The interpreter the ``wandb`` children run with: each test that takes it runs with
+    the pinned release (this interpreter's) and with the older one."""
+    if request.param == WANDB_VERSION:
+        return Path(sys.executable)
+    older: Path = request.getfixturevalue("older_client")
+    return older
+
+
 def _sdk(server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> soko.Api:
     point_sdk_at(server, server.admin_key, tmp_path=tmp_path, monkeypatch=monkeypatch)
     return soko.Api()
@@ -122,8 +148,21 @@ def test_the_tested_wandb_release_is_installed() -> None:
     assert wandb.__version__ == WANDB_VERSION
 
 
+def test_the_older_wandb_release_is_installed(older_client: Path) -> None:
+    probe = subprocess.run(
+        [str(older_client), "-c", "import wandb; print(wandb.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == OLDER_WANDB_VERSION
+
+
 def test_log_relog_new_version_use_and_download(
-    any_server: tuple[str, SokoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_server: tuple[str, SokoServer],
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kind, server = any_server
     sdk = _sdk(server, tmp_path, monkeypatch)
@@ -133,7 +172,7 @@ def test_log_relog_new_version_use_and_download(
     data = _folder(tmp_path / "data", files)
 
     urls, received = upload_urls(server), uploads_received(server)
-    logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path)
+    logged = run_child(LOG, project, "ds", str(data), "best", env=env, cwd=tmp_path, python=client)
     assert logged.returncode == 0, logged.stderr[-3000:]
     assert printed(logged, "VERSION") == "v0"
     assert upload_urls(server) - urls == 3
@@ -153,7 +192,7 @@ def test_log_relog_new_version_use_and_download(
 
     # The same content again: the server answers COMMITTED, the client uploads nothing.
     urls, received = upload_urls(server), uploads_received(server)
-    again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    again = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert again.returncode == 0, again.stderr[-3000:]
     assert printed(again, "VERSION") == "v0"
     assert (upload_urls(server) - urls, uploads_received(server) - received) == (0, 0)
@@ -163,7 +202,7 @@ def test_log_relog_new_version_use_and_download(
     # One file changed: a new version, one upload.
     (data / "a.txt").write_bytes(b"alpha, second edition\n")
     urls = upload_urls(server)
-    changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    changed = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert printed(changed, "VERSION") == "v1"
     assert upload_urls(server) - urls == 1
@@ -171,7 +210,9 @@ def test_log_relog_new_version_use_and_download(
     assert v1.version == "v1"
     assert sorted(sdk.artifact(f"admin/{project}/ds:v0").aliases) == ["best"]
 
-    used = run_child(USE, project, "ds:latest", str(tmp_path / "used"), env=env, cwd=tmp_path)
+    used = run_child(
+        USE, project, "ds:latest", str(tmp_path / "used"), env=env, cwd=tmp_path, python=client
+    )
     assert used.returncode == 0, used.stderr[-3000:]
     assert tree(tmp_path / "used") == {**files, "a.txt": b"alpha, second edition\n"}
     assert [r.id for r in sdk.artifact(f"admin/{project}/ds:v1").used_by()] == [
@@ -179,7 +220,12 @@ def test_log_relog_new_version_use_and_download(
     ]
 
     fetched = run_child(
-        API_DOWNLOAD, f"{project}/ds:best", str(tmp_path / "api"), env=env, cwd=tmp_path
+        API_DOWNLOAD,
+        f"{project}/ds:best",
+        str(tmp_path / "api"),
+        env=env,
+        cwd=tmp_path,
+        python=client,
     )
     assert fetched.returncode == 0, fetched.stderr[-3000:]
     assert printed(fetched, "VERSION") == "v0"
@@ -400,12 +446,12 @@ def test_soko_logged_artifact_is_downloaded_by_wandb(
 
 
 def test_a_wrong_key_fails_and_stores_nothing(
-    server: SokoServer, sdk: soko.Api, tmp_path: Path
+    server: SokoServer, sdk: soko.Api, client: Path, tmp_path: Path
 ) -> None:
     project = unique_project("wbk")
     data = _folder(tmp_path / "data", {"f.txt": b"f"})
     env = child_env(server, f"soko_{secrets.token_hex(6)}_{secrets.token_hex(32)}", tmp_path)
-    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path)
+    logged = run_child(LOG, project, "ds", str(data), "", env=env, cwd=tmp_path, python=client)
     assert logged.returncode != 0
     assert sdk.runs(f"admin/{project}") == []
     with pytest.raises(NotFoundError):
@@ -425,3 +471,72 @@ def test_a_viewer_cannot_log(server: SokoServer, sdk: soko.Api, tmp_path: Path) 
     assert sdk.runs(f"admin/{project}") == []
     with pytest.raises(NotFoundError):
         sdk.artifact(f"admin/{project}/ds:latest")
+
+
+# The sizes the client must carry in one log, on the folder store only (the S3 store takes the
+# same requests): many small files, each its own upload URL and PUT, and one large file in
+# a single PUT (the client sends parts only from 2 GiB on).
+MANY_FILES = 20_000
+LARGE = 600 * 1024 * 1024
+
+
+def _b64md5_of(path: Path) -> str:
+    md5 = hashlib.md5()
+    with path.open("rb") as stream:
+        while chunk := stream.read(8 * 1024 * 1024):
+            md5.update(chunk)
+    return base64.b64encode(md5.digest()).decode()
+
+
+def test_a_folder_of_many_small_files(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbm")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    files = {f"part-{i // 1000:02d}/{i:05d}.txt": f"{i}\n".encode() for i in range(MANY_FILES)}
+    data = _folder(tmp_path / "data", files)
+    urls, received = upload_urls(server), uploads_received(server)
+    logged = run_child(LOG, project, "many", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (
+        MANY_FILES,
+        MANY_FILES,
+    )
+    version = sdk.artifact(f"admin/{project}/many:v0")
+    assert version.digest == printed(logged, "DIGEST")
+    assert {path: (e.digest, e.size) for path, e in version.manifest.entries.items()} == {
+        path: (_b64md5(content), len(content)) for path, content in files.items()
+    }
+    blobs = FolderBlobs(server.log_path.parent / "blobs")
+    for content in (files["part-00/00000.txt"], files[f"part-19/{MANY_FILES - 1:05d}.txt"]):
+        assert blobs.read(Digest(Algorithm.MD5, hashlib.md5(content).digest())) == content
+
+
+def test_one_large_file(server: SokoServer, sdk: soko.Api, tmp_path: Path) -> None:
+    project = unique_project("wbg")
+    env = child_env(server, server.admin_key, tmp_path / "home")
+    data = tmp_path / "data"
+    data.mkdir()
+    large = data / "weights.bin"
+    # Bytes on disk (not a sparse file), cheap to make: one random block, repeated.
+    block = secrets.token_bytes(8 * 1024 * 1024)
+    with large.open("wb") as stream:
+        for _ in range(LARGE // len(block)):
+            stream.write(block)
+    expected = _b64md5_of(large)
+    urls, received = upload_urls(server), uploads_received(server)
+    logged = run_child(LOG, project, "large", str(data), "", env=env, cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    assert (upload_urls(server) - urls, uploads_received(server) - received) == (1, 1)
+    version = sdk.artifact(f"admin/{project}/large:v0")
+    assert version.digest == printed(logged, "DIGEST")
+    entry = version.manifest.entries["weights.bin"]
+    assert (entry.digest, entry.size) == (expected, LARGE)
+    stored = (
+        server.log_path.parent
+        / "blobs"
+        / blob_key(Digest(Algorithm.MD5, base64.b64decode(expected)))
+    )
+    assert _b64md5_of(stored) == expected
+    # Gigabytes a run keeps otherwise (the file, the client's cache of it) until pytest
+    # drops old temporary folders.
+    large.unlink()
+    shutil.rmtree(tmp_path / "home")

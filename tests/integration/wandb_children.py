@@ -27,8 +27,9 @@ algorithm = sys.argv[5] if len(sys.argv) > 5 else "MD5"
 run = wandb.init(project=project, job_type="train", config={"lr": 0.1, "layers": 3})
 run.log({"loss": 1.0})
 run.log({"loss": 0.25})
-artifact = wandb.Artifact(name, "dataset", metadata={"source": "test"},
-                          digest_algorithm=algorithm)
+# Passed only when asked: older releases (0.25) have no digest_algorithm.
+options = {} if algorithm == "MD5" else {"digest_algorithm": algorithm}
+artifact = wandb.Artifact(name, "dataset", metadata={"source": "test"}, **options)
 artifact.add_dir(folder)
 run.log_artifact(artifact, aliases=aliases)
 artifact.wait()
@@ -104,10 +105,11 @@ def child_env(server: SokoServer, key: str, home: Path) -> dict[str, str]:
 
 
 def run_child(
-    script: str, *args: str, env: dict[str, str], cwd: Path
+    script: str, *args: str, env: dict[str, str], cwd: Path, python: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """*script* run by *python* (by default this interpreter, with the pinned ``wandb``)."""
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
+        [str(python or sys.executable), "-c", textwrap.dedent(script), *args],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -95,7 +95,9 @@ def project_obj(ctx: Context, entity: str, project: str) -> Obj:
         "entity": entity_obj(ctx, entity),
         "bucket": lambda _info, name, missingOk=None: run_in(ctx, entity, project, name),
         "run": lambda _info, name: run_in(ctx, entity, project, name),
-        "artifact": lambda _info, name: membership(ctx, entity, project, name, "artifact"),
+        "artifact": lambda _info, name, enableTracking=None: membership(
+            ctx, entity, project, name, "artifact"
+        ),
         "artifactCollectionMembership": lambda _info, name: membership(
             ctx, entity, project, name, "membership"
         ),
