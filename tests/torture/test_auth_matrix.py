@@ -470,6 +470,10 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         "viewer",
         lambda w, p, c: Call("GET", f"{_v(p)}/manifest"),
     ),
+    ("GET", "/api/v1/versions/{version_id}/files"): (
+        "viewer",
+        lambda w, p, c: Call("GET", f"{_v(p)}/files", params={"limit": "10"}),
+    ),
     ("POST", "/api/v1/versions/{version_id}/blobs/plan"): (
         "viewer",
         lambda w, p, c: Call("POST", f"{_v(p)}/blobs/plan", json={"digests": [p.blob]}),

@@ -3,9 +3,10 @@
 The index (:mod:`soko.core.manifest_index`) is kept in the ``manifest_indexes`` table, keyed
 by the manifest blob. A commit writes it for a manifest of
 :data:`~soko.service.store.INDEX_AT_COMMIT` entries or more (its cost then is one scan of
-the manifest's bytes, already in memory); a smaller manifest, and any manifest committed before the table existed, gets it the first time a
-page is asked for (one read of the manifest, once). Every slice read back is checked
-against the digest the index recorded for it.
+the manifest's bytes, already in memory); a smaller manifest, and any manifest committed
+before the table existed, gets it the first time a page is asked for (one read of the
+manifest, once). Every slice read back is checked against the digest the index recorded
+for it.
 
 What a page costs is the slices it reads: about :data:`~soko.core.manifest_index.
 SLICE_ENTRIES` entries each, whatever the size of the version.
