@@ -409,7 +409,7 @@ class EntryTable(Mapping[str, Entry]):
         return len(self._columns.paths)
 
     def values(self) -> ValuesView[Entry]:
-        return _Values(self)
+        return EntryValues(self)
 
     def items(self) -> ItemsView[str, Entry]:
         return _Items(self)
@@ -441,11 +441,17 @@ class EntryTable(Mapping[str, Entry]):
         return f"EntryTable({len(self)} entries)"
 
 
-class _Values(ValuesView[Entry]):
+class EntryValues(ValuesView[Entry]):
+    """A table's entries, each made as it is read."""
+
     _mapping: EntryTable
 
     def __iter__(self) -> Iterator[Entry]:
         return self._mapping.iter_entries()
+
+    def paths(self) -> Iterator[str]:
+        """The entries' paths, in order, without making an entry for each."""
+        return iter(self._mapping)
 
 
 class _Items(ItemsView[str, Entry]):

@@ -22,6 +22,7 @@ from soko.client.hashing import FileStat, hash_files_cached
 from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
+from soko.core.entries import EntryValues
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_artifact_path
 from soko.errors import (
@@ -226,7 +227,9 @@ def download_entries(
     # folder is checked before anything is written.
     fresh = _empty_folder(root or ".")
     if not fresh:
-        refuse_linked_folders(root, (e.path for e in entries), doing="download into")
+        # A manifest's view names its paths without making each entry twice.
+        paths = entries.paths() if isinstance(entries, EntryValues) else (e.path for e in entries)
+        refuse_linked_folders(root, paths, doing="download into")
     references: list[tuple[Entry, str]] = []
     pending = iter(entries)
     while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
