@@ -549,6 +549,26 @@ def validate_group(group: str | None) -> str | None:
     return None if group is None else GROUP_RULE.check(group)
 
 
+def validate_run_start(
+    *,
+    run_id: str,
+    entity: str,
+    project: str,
+    name: str | None,
+    job_type: str | None,
+    group: str | None,
+    config: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Every field of a run's start checked; returns its config as stored."""
+    validate_run_id(run_id)
+    validate_project(entity)
+    validate_project(project)
+    validate_run_name(name)
+    validate_job_type(job_type)
+    validate_group(group)
+    return validate_config(config)
+
+
 def validate_distributed_id(distributed_id: str) -> str:
     """A distributed id: 1 to 256 characters, no control characters."""
     return DISTRIBUTED_ID_RULE.check(distributed_id)

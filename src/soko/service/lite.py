@@ -30,12 +30,9 @@ from soko.core.names import (
     PROJECT_RULE,
     TYPE_RULE,
     registry_name,
-    validate_config,
-    validate_group,
-    validate_job_type,
     validate_project,
     validate_run_id,
-    validate_run_name,
+    validate_run_start,
 )
 from soko.core.records import RUN_STATES, CollectionRecord, ProjectRecord, RunRecord, as_utc
 from soko.core.runlog import SUMMARY_MAX_BYTES, decode
@@ -297,13 +294,15 @@ def start_run(
     config: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Create the run, or resume it (state back to running) when the id exists."""
-    validate_run_id(run_id)
-    validate_project(entity)
-    validate_project(project)
-    validate_run_name(name)
-    validate_job_type(job_type)
-    validate_group(group)
-    config = validate_config(config)
+    config = validate_run_start(
+        run_id=run_id,
+        entity=entity,
+        project=project,
+        name=name,
+        job_type=job_type,
+        group=group,
+        config=config,
+    )
     with db.transaction(write=True) as tx:
         project_id = _ensure_project(tx, entity, project)
         if tx.first(RUN, run_id=run_id) is None:

@@ -7,12 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from soko.core.names import (
-    validate_config,
-    validate_group,
-    validate_job_type,
-    validate_project,
     validate_run_id,
-    validate_run_name,
+    validate_run_start,
     validate_version_id,
 )
 from soko.core.records import RUN_STATES, RunRecord, VersionRecord, as_utc
@@ -69,13 +65,15 @@ def start_run(
     config: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Create the run, or resume it (state back to running) when the id exists."""
-    validate_run_id(run_id)
-    validate_project(entity)
-    validate_project(project)
-    validate_run_name(name)
-    validate_job_type(job_type)
-    validate_group(group)
-    config = validate_config(config)
+    config = validate_run_start(
+        run_id=run_id,
+        entity=entity,
+        project=project,
+        name=name,
+        job_type=job_type,
+        group=group,
+        config=config,
+    )
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, entity, project)
         key = {"run_id": run_id}
