@@ -22,6 +22,7 @@ from soko.core.layered import LayeredManifest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.manifest_index import ManifestIndex
 from soko.core.records import COMMITTED
+from soko.errors import NotFoundError
 from soko.metadata.schema import versions
 from soko.service import pages, possession
 from soko.service.store import INDEX_AT_COMMIT, Store
@@ -54,7 +55,13 @@ class StoredBase:
         return pages.read_slice(self.store, self.ref, self.index.slices[number])
 
     def raw(self) -> bytes:
-        return self.store.manifest_bytes(self.ref)
+        try:
+            return self.store.manifest_bytes(self.ref)
+        except NotFoundError:
+            raise NotFoundError(
+                f"The manifest of the version this draft was made from ({self.ref}) is no "
+                "longer stored: the version was deleted and its blobs collected."
+            ) from None
 
     def whole(self) -> Manifest:
         return self.store.load_manifest(self.ref, self.algorithm)
