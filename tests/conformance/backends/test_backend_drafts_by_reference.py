@@ -9,11 +9,11 @@ is one (the threshold is an optimisation: below it the draft takes every entry).
 from __future__ import annotations
 
 import json
+
 import pytest
 from backend_suite import Backend, files_below, write
 
 import soko
-from soko.core.manifest import Manifest
 
 _FILES = {
     **{f"d{i % 3}/f{i:02}.txt": f"file {i}" for i in range(30)},
@@ -47,9 +47,10 @@ def test_a_new_draft_by_reference_makes_the_version_a_whole_draft_makes(
         entries = dict(draft.manifest.entries)
         assert "d0/f00.txt" in entries and "d2/f02.txt" not in entries
         assert draft.get_entry("d0/f03.txt").size == len("file 3")
+        whole_json = draft.manifest.to_manifest_json()
+        whole_digest = draft.manifest.digest()
         run.log_artifact(draft)
-    whole = Manifest.of(entries.values(), draft.manifest.algorithm)
-    assert draft.digest == whole.digest()
+    assert draft.digest == whole_digest
 
     expected = {k: v for k, v in _FILES.items() if not k.startswith("d2/") and k != "top.txt"}
     expected.update(
@@ -61,8 +62,8 @@ def test_a_new_draft_by_reference_makes_the_version_a_whole_draft_makes(
         }
     )
     v1 = soko.Api().artifact("data:v1")
-    assert v1.digest == whole.digest() and v1.file_count == len(expected)
-    assert json.dumps(v1.manifest.to_manifest_json()) == json.dumps(whole.to_json())
+    assert v1.digest == whole_digest and v1.file_count == len(expected)
+    assert json.dumps(v1.manifest.to_manifest_json()) == json.dumps(whole_json)
     assert [f.name for f in v1.files(per_page=7)] == sorted(expected)
     root = v1.download(root="v1")
     assert files_below(root) == {k: v.encode() for k, v in expected.items()}
@@ -76,7 +77,7 @@ def test_a_path_of_the_base_keeps_the_same_content_rule(backend: Backend) -> Non
     write("other.txt", "other")
     write("same.txt", "a")
     draft = soko.Api().artifact("data:latest").new_draft()
-    with pytest.raises(ValueError, match="a.txt"):
+    with pytest.raises(ValueError, match=r"a\.txt"):
         draft.add_file("other.txt", name="a.txt")
     draft.add_file("same.txt", name="a.txt")  # the same content: accepted
     draft.remove("a.txt")

@@ -110,8 +110,10 @@ def _check_index(index: ManifestIndex, raw: bytes, expected: Manifest) -> None:
             e.path
             for number, _ in folder.slices
             for e in slice_entries(
-                raw[index.slices[number].offset : index.slices[number].offset
-                    + index.slices[number].length]
+                raw[
+                    index.slices[number].offset : index.slices[number].offset
+                    + index.slices[number].length
+                ]
             )
             if e.path.rpartition("/")[0] == path
         ]
