@@ -16,6 +16,10 @@
    COMMITTED row (or turn a distributed version's PENDING row into it), move ``latest`` and
    the aliases, record tags and the lineage edges.
 
+A draft made from a large version by reference (:class:`~soko.core.layered.LayeredManifest`)
+takes the same steps, its manifest spliced from its base's and its check in step 3 limited
+to the change's blobs while the base is committed (:mod:`soko.service.layered`).
+
 A crash before step 3 commits leaves only unreferenced blobs, which garbage collection
 removes after its grace period; nobody can see a partial version.
 """
