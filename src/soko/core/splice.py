@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest
+from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest, Hasher
 from soko.core.entries import Columns, EntryTable, checked_json
 from soko.core.manifest import MANIFEST_ALGORITHM, Manifest, ManifestRef
 from soko.core.manifest_index import (
@@ -88,7 +88,7 @@ class _Piece:
     encoded again."""
 
     raw: bytes | memoryview
-    lines: bytes
+    """Its bytes: a view of the base's for a slice copied."""
     first: str
     count: int
     digest: str
@@ -112,24 +112,31 @@ def splice(
     not match the digest its index recorded. Entries encoded again make slices of at most
     *per_slice* entries."""
     touched = _touched(base_index, changes, removed)
+    # The version digest's lines are hashed as each piece is made, in path order: the
+    # lines of a million entries are never held at once.
+    hasher = algorithm.hasher(VERSION_DIGEST_HEADER)
     pieces: list[_Piece] = []
     folders = _NewFolders(base_index)
     view = memoryview(base_raw)
     for number, part in enumerate(base_index.slices):
-        raw = bytes(view[part.offset : part.offset + part.length])
+        at = view[part.offset : part.offset + part.length]
+        raw = bytes(at)
         check_slice(part, raw)
         if number not in touched:
             lines = digest_lines(raw)
             if lines is not None:
-                pieces.append(_Piece(raw, lines, part.first, part.count, part.digest, number, None))
+                hasher.update(lines)
+                pieces.append(_Piece(at, part.first, part.count, part.digest, number, None))
                 continue
         values = slice_values(raw)
         for path, value in values.items():
             folders.drop(path, value.get("size"))
-        pieces.extend(_encoded(_merged(values, touched.get(number), changes, removed), per_slice))
+        rows = _merged(values, touched.get(number), changes, removed)
+        pieces.extend(_encoded(rows, per_slice, hasher))
     if not base_index.slices and len(changes):
-        pieces.extend(_encoded(list(_rows_of(changes.columns, range(len(changes)))), per_slice))
-    return _assemble(pieces, folders, algorithm)
+        rows = list(_rows_of(changes.columns, range(len(changes))))
+        pieces.extend(_encoded(rows, per_slice, hasher))
+    return _assemble(pieces, folders, hasher.hexdigest())
 
 
 def _touched(
@@ -190,16 +197,17 @@ def _merged(
     return [kept[path] for path in sorted(kept)]
 
 
-def _encoded(rows: Sequence[_Row], per_slice: int) -> Iterator[_Piece]:
-    """*rows* encoded as pieces of at most *per_slice* entries."""
+def _encoded(rows: Sequence[_Row], per_slice: int, hasher: Hasher) -> Iterator[_Piece]:
+    """*rows* encoded as pieces of at most *per_slice* entries, their version digest
+    lines given to *hasher*."""
     for start in range(0, len(rows), per_slice):
         columns = Columns()
         for path, digest, size, ref, extra, birth in rows[start : start + per_slice]:
             columns.append(path, digest, size, ref, columns.extra_id(extra), birth)
         raw = columns.rows_json(range(len(columns))).encode()
+        hasher.update(columns.path_digests(0, len(columns)).encode())
         yield _Piece(
             raw,
-            columns.path_digests(0, len(columns)).encode(),
             columns.paths[0],
             len(columns),
             _HASH.digest_of(raw).hex(),
@@ -208,9 +216,8 @@ def _encoded(rows: Sequence[_Row], per_slice: int) -> Iterator[_Piece]:
         )
 
 
-def _assemble(pieces: list[_Piece], folders: _NewFolders, algorithm: Algorithm) -> Spliced:
+def _assemble(pieces: list[_Piece], folders: _NewFolders, digest: str) -> Spliced:
     base = folders.base
-    hasher = algorithm.hasher(VERSION_DIGEST_HEADER)
     slices: list[Slice] = []
     renumbered: dict[int, int] = {}
     base_refs = dict(base.reference_slices)
@@ -220,7 +227,6 @@ def _assemble(pieces: list[_Piece], folders: _NewFolders, algorithm: Algorithm) 
     offset = len(head)
     count = 0
     for number, piece in enumerate(pieces):
-        hasher.update(piece.lines)
         length = len(piece.raw)
         slices.append(Slice(piece.first, count, piece.count, offset, length, piece.digest))
         if piece.base is not None:
@@ -239,7 +245,7 @@ def _assemble(pieces: list[_Piece], folders: _NewFolders, algorithm: Algorithm) 
     infos = folders.infos(renumbered)
     size = infos[""].size
     index = ManifestIndex(count, size, references, tuple(reference_slices), tuple(slices), infos)
-    return Spliced(raw, ref, hasher.hexdigest(), count, size, index)
+    return Spliced(raw, ref, digest, count, size, index)
 
 
 def _size(value: Any) -> int:
