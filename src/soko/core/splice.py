@@ -38,28 +38,28 @@ from soko.core.manifest_index import (
 _HASH = Algorithm.XXH128
 
 
-def _entry(group: bytes) -> bytes:
-    """One entry in canonical form, in a slice that holds no backslash (so a string ends
-    at the next quote); *group* opens the path's and the digest's group (the two texts of
-    a version digest line)."""
-    return (
-        rb'"(?!\./)' + group + rb'[^"]*)":\{"digest":"' + group + rb'[^"]*)"'
-        rb'(?:,"ref":"[^"]*")?(?:,"birthArtifactID":"[^"]*")?'
-        rb'(?:,"size":(?:0|[1-9][0-9]*))?(?:,"extra":\{"alg":"[^"]*"\})?\}'
-    )
-
-
-_CANONICAL = re.compile(rb"(?:" + _entry(b"(?:") + rb",)*" + _entry(b"(?:"))
-_LINE = re.compile(_entry(b"(") + rb",?")
+_ENTRY_TAIL = (
+    rb'(?:,"ref":"[^"\\]*")?(?:,"birthArtifactID":"[^"\\]*")?'
+    rb'(?:,"size":(?:0|[1-9][0-9]*))?(?:,"extra":\{"alg":"[^"\\]*"\})?\}'
+)
+# One entry in canonical form, without an escape (so a string ends at the next quote).
+_ENTRY = rb'"(?!\./)[^"\\]*":\{"digest":"[^"\\]*"' + _ENTRY_TAIL
+_CANONICAL = re.compile(rb"(?:" + _ENTRY + rb",)*" + _ENTRY)
+# In a canonical slice, what follows an entry's digest up to the next entry's path: made
+# a newline, as ``":{"digest":"`` (which only an entry's start holds) is made a colon,
+# leaves the lines of a version digest. Literal replacements: no Python per entry.
+_TAIL = re.compile(rb'"' + _ENTRY_TAIL + rb'(?:,")?')
+_HEAD = b'":{"digest":"'
 
 
 def digest_lines(raw: bytes | memoryview) -> bytes | None:
     """The ``path:digest`` lines (each ending in a newline) of a slice's bytes when they
     are in canonical form, else None: such a slice is copied as it is."""
     data = bytes(raw)
-    if b"\\" in data or _CANONICAL.fullmatch(data) is None:
+    if _CANONICAL.fullmatch(data) is None:
         return None
-    return _LINE.sub(rb"\1:\2\n", data)
+    # Without the first path's opening quote, every quote left is in an entry's tail.
+    return _TAIL.sub(b"\n", data.replace(_HEAD, b":")[1:])
 
 
 def head_bytes() -> bytes:

@@ -38,7 +38,7 @@ def _entry(rng: random.Random, path: str) -> Entry:
     return Entry(path=path, digest=digest, size=3, birth_artifact_id="abc", extra=_XXH)
 
 
-_NAMES = ["a", "b", "c", "d0", "d1", "é", "z z", "m-n", "ü€", "q"]
+_NAMES = ["a", "b", "c", "d0", "d1", "é", "z z", "m-n", "ü€", "q", "},", ":{", "a,b}"]
 
 
 def _path(rng: random.Random) -> str:
