@@ -240,7 +240,14 @@ def _assemble(pieces: list[_Piece], folders: _NewFolders, digest: str) -> Splice
             reference_slices.append((number, refs))
         count += piece.count
         offset += length + 1
-    raw = b"".join([head, b",".join(piece.raw for piece in pieces), b"}}"])
+    # One join: the new blob is the one copy made of the base's bytes.
+    parts: list[bytes | memoryview] = [head]
+    for piece in pieces:
+        parts += (piece.raw, b",")
+    if pieces:
+        parts.pop()  # no comma after the last
+    parts.append(b"}}")
+    raw = b"".join(parts)
     ref = ManifestRef(Digest.of_bytes(raw, MANIFEST_ALGORITHM))
     infos = folders.infos(renumbered)
     size = infos[""].size
