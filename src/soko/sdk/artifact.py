@@ -458,6 +458,9 @@ class Artifact(Downloadable):
             )
 
         def logged(record: VersionRecord) -> None:
+            if isinstance(request.manifest, LayeredManifest):
+                # Its blob is stored (or a twin's was): the artifact keeps no copy of it.
+                request.manifest.release_bytes()
             if self._manifest is None and request.manifest.digest() == record.digest:
                 # The manifest just committed: the draft is not built a second time.
                 self._manifest = request.manifest
