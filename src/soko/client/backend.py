@@ -20,6 +20,7 @@ from soko.client.hashing import Capture
 from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Digest
+from soko.core.layered import ManifestBase
 from soko.core.manifest import Manifest
 from soko.core.manifest_index import EntriesPage
 from soko.core.records import (
@@ -295,4 +296,20 @@ class CapturesWhileHashing(Protocol):
 
     def begin_capture(self) -> Capture:
         """A capture for the files of one ``add_*`` call."""
+        ...
+
+
+@runtime_checkable
+class KeepsDraftBase(Protocol):
+    """A backend whose new drafts keep their base version by reference
+    (:mod:`soko.core.layered`): the embedded store, which reads the base's slices and
+    commits the change in proportion to it. Elsewhere a new draft takes every entry."""
+
+    def manifest_base(self, record: VersionRecord) -> ManifestBase:
+        """The manifest of committed version *record* as a draft's base."""
+        ...
+
+    def holds_manifest_base(self, base: ManifestBase) -> bool:
+        """Whether *base* is a version of this backend's store: a draft made from it is
+        committed here by reference, elsewhere whole."""
         ...

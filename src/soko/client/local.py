@@ -25,6 +25,7 @@ from soko.client.materialize import materialize, materialize_bytes
 from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Algorithm, Digest
+from soko.core.layered import ManifestBase
 from soko.core.manifest import Manifest
 from soko.core.manifest_index import EntriesPage
 from soko.core.records import (
@@ -260,6 +261,26 @@ class LocalBackend:
         if record.manifest_blob is None:
             raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
         return self.store.load_manifest(record.manifest_blob, Algorithm.parse(record.algorithm))
+
+    def manifest_base(self, record: VersionRecord) -> ManifestBase:
+        if record.manifest_blob is None:
+            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        from soko.service.layered import StoredBase
+
+        return StoredBase(
+            self.store,
+            version_id=record.id,
+            key=record.manifest_blob,
+            algorithm=Algorithm.parse(record.algorithm),
+            owner=self._owner_name,
+        )
+
+    def holds_manifest_base(self, base: ManifestBase) -> bool:
+        return getattr(base, "owner", None) == self._owner_name
+
+    @functools.cached_property
+    def _owner_name(self) -> str:
+        return os.path.realpath(self.root)
 
     def manifest_page(
         self, record: VersionRecord, *, prefix: str = "", after: str | None = None, limit: int

@@ -17,10 +17,11 @@ from dataclasses import replace
 from typing import IO, Any
 
 from soko import settings as settings_module
-from soko.client.backend import Backend
+from soko.client.backend import Backend, KeepsDraftBase
 from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
+from soko.core.layered import LayeredManifest, ManifestBase
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import (
     logical_path,
@@ -44,7 +45,7 @@ from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
 from soko.sdk.collection import ArtifactCollection
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
 from soko.sdk.downloads import Downloadable
-from soko.sdk.draft import Draft
+from soko.sdk.draft import BASE_BY_REFERENCE_AT, Draft
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.files import ArtifactFiles
 from soko.sdk.manifest import ArtifactManifest
@@ -203,7 +204,7 @@ class Artifact(Downloadable):
 
     def _remove_manifest_entry(self, path: str) -> None:
         draft = self._editable("remove_entry")
-        if draft.builder.get(path) is None:
+        if draft.get(path) is None:
             raise FileNotFoundError(f"Cannot remove missing entry: {path!r}")
         draft.remove(path)
 
@@ -317,7 +318,7 @@ class Artifact(Downloadable):
         """The entry at *name*; KeyError when the artifact has none."""
         path = logical_path(name).replace(os.sep, "/")
         if self._draft is not None and self._record is None:
-            entry = self._draft.builder.get(path)
+            entry = self._draft.get(path)
             file = self._draft.files.get(path)
             local = file.local_path if file else None
         else:
@@ -430,12 +431,22 @@ class Artifact(Downloadable):
         tags = validate_tags(list(tags) if tags is not None else self._tags)
         queue = run.log_queue
         with python_gc_paused():
+            manifest = draft.build()
+            if isinstance(manifest, LayeredManifest) and not (
+                kind is LogKind.COMMIT
+                and not self._incremental
+                and isinstance(queue.backend, KeepsDraftBase)
+                and queue.backend.holds_manifest_base(manifest.base)
+            ):
+                # Committed elsewhere than its base's store, or not by a plain commit:
+                # the whole manifest, as any draft's.
+                manifest = manifest.whole()
             request = CommitRequest(
                 entity=run.entity,
                 project=run.project,
                 name=self._name,
                 type=self._type,
-                manifest=draft.build(),
+                manifest=manifest,
                 aliases=aliases,
                 tags=tags,
                 metadata=self._metadata,
@@ -447,6 +458,9 @@ class Artifact(Downloadable):
             )
 
         def logged(record: VersionRecord) -> None:
+            if isinstance(request.manifest, LayeredManifest):
+                # Its blob is stored (or a twin's was): the artifact keeps no copy of it.
+                request.manifest.release_bytes()
             if self._manifest is None and request.manifest.digest() == record.digest:
                 # The manifest just committed: the draft is not built a second time.
                 self._manifest = request.manifest
@@ -468,7 +482,7 @@ class Artifact(Downloadable):
         """The entries of the artifact (those named, when *names* is given), fetched
         *per_page* at a time as they are iterated (:mod:`soko.sdk.files`)."""
         record = self._require_logged("files")
-        if self._manifest is not None or record.manifest_blob is None:
+        if self._manifest_loaded() or record.manifest_blob is None:
             return ArtifactFiles(self, entries=list(self.manifest), names=names)
         backend = self._live_backend()
         return ArtifactFiles(
@@ -481,7 +495,8 @@ class Artifact(Downloadable):
         )
 
     def _manifest_loaded(self) -> bool:
-        return self._manifest is not None
+        # A manifest logged from a base by reference loads the whole only when asked.
+        return self._manifest is not None and not isinstance(self._manifest, LayeredManifest)
 
     def file(self, root: str | None = None) -> str:
         """Download a single-file artifact and return the file's path."""
@@ -502,10 +517,27 @@ class Artifact(Downloadable):
             digest_algorithm=record.algorithm,
         )
         assert draft._draft is not None
-        draft._draft.builder.add_all(self.manifest)
+        base = self._draft_base(record)
+        if base is not None:
+            draft._draft = Draft(draft._algorithm, base=base)
+        else:
+            draft._draft.builder.add_all(self.manifest)
         draft._source_entity = record.entity
         draft._source_project = record.project
         return draft
+
+    def _draft_base(self, record: VersionRecord) -> ManifestBase | None:
+        """The version as a new draft's base, kept by reference (a large version of a
+        backend that can: see :mod:`soko.core.layered`); None to take every entry."""
+        backend = self._live_backend()
+        if (
+            record.file_count < BASE_BY_REFERENCE_AT
+            or record.manifest_blob is None
+            or record.is_link
+            or not isinstance(backend, KeepsDraftBase)
+        ):
+            return None
+        return backend.manifest_base(record)
 
     def save(self, project: str | None = None, settings: Any = None) -> None:
         """Persist aliases, tags, description, metadata and TTL; a draft is logged."""

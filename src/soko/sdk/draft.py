@@ -18,6 +18,8 @@ from typing import NamedTuple
 from soko.client.hashing import HashedFile
 from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
+from soko.core.entries import RAW, b64_of
+from soko.core.layered import BaseLookup, LayeredManifest, ManifestBase
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest, ManifestBuilder
 
 
@@ -55,10 +57,27 @@ what it read (``cp`` holds no more than that in the page cache either); files be
 budget are read again when logged, as large files always are."""
 
 
+BASE_BY_REFERENCE_AT = 50_000
+"""A version of this many entries or more (it has a manifest index from its commit) is the
+base of ``new_draft()`` by reference, on a backend that can: the draft and its log cost in
+proportion to the change. A smaller one is taken whole, which costs less than reading it
+by slices."""
+
+
 class Draft:
-    def __init__(self, algorithm: Algorithm, entries: Iterable[Entry] = ()) -> None:
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        entries: Iterable[Entry] = (),
+        *,
+        base: ManifestBase | None = None,
+    ) -> None:
         self.algorithm = algorithm
         self.builder = ManifestBuilder(algorithm, entries)
+        """The entries added; with a *base*, those over it (see :mod:`soko.core.layered`)."""
+        self.base = None if base is None else BaseLookup(base)
+        self._removed: set[str] = set()
+        """Paths of the base removed (a path added again is the builder's)."""
         # One read-only mapping shared by every file entry of the draft.
         self._extra: Mapping[str, str] = MappingProxyType(
             {ALG_EXTRA_KEY: algorithm.value} if algorithm is Algorithm.XXH128 else {}
@@ -182,6 +201,7 @@ class Draft:
         """
         entries = [self.file_entry(p, h) for p, h in named]
         self.builder.check_all(entries, overwrite=overwrite)
+        self._check_base(((e.path, e.digest) for e in entries), overwrite=overwrite)
         for entry, (_, hashed) in zip(entries, named, strict=True):
             local = os.fspath(hashed.path)
             origin = self._origin(_Origin(local, None, mutable))
@@ -208,6 +228,11 @@ class Draft:
         digest in *raws* (16 bytes each, in order) and its size in *sizes*. All of them,
         or none. *held*: bytes the hashing kept, held for the log."""
         number = len(self._origins)
+        if self.base is not None and not overwrite:
+            self._check_base(
+                ((p, b64_of(raws[i * RAW : i * RAW + RAW])) for i, p in enumerate(paths)),
+                overwrite=overwrite,
+            )
         self.builder.add_stored(
             paths, raws, sizes, extra=self._extra, overwrite=overwrite, origin=number
         )
@@ -220,8 +245,33 @@ class Draft:
         return len(self._origins) - 1
 
     def build(self) -> Manifest:
-        """The manifest of the draft as it is now."""
-        return self.builder.build()
+        """The manifest of the draft as it is now: with a base, a
+        :class:`~soko.core.layered.LayeredManifest` (the whole is loaded when asked for)."""
+        if self.base is None:
+            return self.builder.build()
+        table = self.builder.build().table
+        assert table is not None
+        return LayeredManifest(self.base.base, table, frozenset(self._removed), self.algorithm)
+
+    def get(self, path: str) -> Entry | None:
+        """The entry at *path*, added or of the base."""
+        entry = self.builder.get(path)
+        if entry is None and self.base is not None and path not in self._removed:
+            entry = self.base.entry(path)
+        return entry
+
+    def _check_base(self, added: Iterable[tuple[str, str]], *, overwrite: bool) -> None:
+        """Refuse a path of the base (not removed, not added since) with another digest,
+        unless *overwrite*: the rule :class:`ManifestBuilder` applies to its own rows."""
+        if self.base is None or overwrite:
+            return
+        builder, removed = self.builder, self._removed
+        for path, digest in added:
+            if path in builder or path in removed:
+                continue
+            known = self.base.digest(path)
+            if known is not None and known != digest:
+                raise builder._refused(path)
 
     def add_entry(self, entry: Entry, *, local_path: str | None, overwrite: bool) -> None:
         """Add a whole entry (W&B's ``manifest.add_entry``). A stored entry with a
@@ -230,6 +280,7 @@ class Draft:
         if entry.ref is None:
             entry.blob_digest()  # a stored entry's digest must parse
         self.builder.check_add(entry, overwrite=overwrite)
+        self._check_base([(entry.path, entry.digest)], overwrite=overwrite)
         if entry.ref is None and local_path is not None:
             origin = self._origin(_Origin(local_path, None, False))
             self.builder.add(entry, overwrite=True, origin=origin)
@@ -238,10 +289,23 @@ class Draft:
             self.builder.add(entry, overwrite=True)
 
     def add_references(self, entries: Sequence[Entry]) -> list[Entry]:
+        self.builder.check_all(entries)
+        self._check_base(((e.path, e.digest) for e in entries), overwrite=False)
         return self.builder.add_all(entries)
 
     def remove(self, path: str) -> list[Entry]:
-        return self.builder.remove(path)
+        """Remove the entry at *path*, or every entry under the folder *path*."""
+        removed = {entry.path: entry for entry in self.builder.remove(path)}
+        if self.base is None:
+            return list(removed.values())
+        path = path.rstrip("/")
+        entry = None if path in self._removed else self.base.entry(path)
+        found = [entry] if entry is not None else list(self.base.under(f"{path}/"))
+        for entry in found:
+            if entry.path not in self._removed:
+                self._removed.add(entry.path)
+                removed.setdefault(entry.path, entry)
+        return list(removed.values())
 
 
 class _DraftFiles(Mapping[str, DraftFile]):

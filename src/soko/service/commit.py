@@ -16,6 +16,10 @@
    COMMITTED row (or turn a distributed version's PENDING row into it), move ``latest`` and
    the aliases, record tags and the lineage edges.
 
+A draft made from a large version by reference (:class:`~soko.core.layered.LayeredManifest`)
+takes the same steps, its manifest spliced from its base's and its check in step 3 limited
+to the change's blobs while the base is committed (:mod:`soko.service.layered`).
+
 A crash before step 3 commits leaves only unreferenced blobs, which garbage collection
 removes after its grace period; nobody can see a partial version.
 """
@@ -32,6 +36,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from soko.core.automations import ALIAS_ADDED, VERSION_CREATED
 from soko.core.digests import Digest
+from soko.core.layered import LayeredManifest
 from soko.core.manifest import Manifest, ManifestRef
 from soko.core.names import (
     check_new_paths,
@@ -50,7 +55,7 @@ from soko.core.records import COMMITTED, VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import ConflictError, ValidationError
 from soko.metadata.schema import aliases, collections, lineage, tags, versions
-from soko.service import automations, incremental, possession
+from soko.service import automations, incremental, layered, possession
 from soko.service.catalog import ensure_collection, ensure_project, now, version_record
 from soko.service.store import Store
 
@@ -69,7 +74,12 @@ def validated(request: CommitRequest) -> CommitRequest:
     validate_name(request.name)
     validate_type(request.type)
     validate_size(request.manifest.size, f"Artifact {request.name!r}")
-    check_new_paths(entry.path for entry in request.manifest)
+    manifest = request.manifest
+    check_new_paths(
+        manifest.new_paths()
+        if isinstance(manifest, LayeredManifest)
+        else (entry.path for entry in manifest)
+    )
     if request.run_id is not None:
         validate_run_id(request.run_id)
     return replace(
@@ -107,10 +117,10 @@ def commit_version(
         ):
             # The twin's manifest blob was found damaged and set aside: the same content
             # logged again stores it again.
-            store.put_manifest(request.manifest)
+            _put_manifest(store, request.manifest)
             store.blobs.sync()
         return twin
-    manifest_key = store.put_manifest(request.manifest)
+    manifest_key = _put_manifest(store, request.manifest)
     store.blobs.sync()
     with store.engine.begin() as conn:
         project_id = ensure_project(conn, request.entity, request.project)
@@ -121,8 +131,18 @@ def commit_version(
         conn.execute(
             select(collections.c.id).where(collections.c.id == collection.id).with_for_update()
         ).one()
-        require_stored(store, request.manifest, name=request.name)
+        if isinstance(request.manifest, LayeredManifest):
+            layered.require_stored(store, conn, request.manifest, name=request.name)
+        else:
+            require_stored(store, request.manifest, name=request.name)
         return commit_in(conn, collection, request, manifest_key=manifest_key, borrowed=borrowed)
+
+
+def _put_manifest(store: Store, manifest: Manifest) -> str:
+    """Store *manifest* as a blob (a layered one spliced from its base's bytes)."""
+    if isinstance(manifest, LayeredManifest):
+        return layered.put_manifest(store, manifest)
+    return store.put_manifest(manifest)
 
 
 def _commit_incremental(store: Store, request: CommitRequest, borrowed: Borrowed) -> VersionRecord:
