@@ -103,8 +103,9 @@ class DirectReader:
     """Reads a file from its start, a chunk at a time past the page cache where the file
     system allows (else through it), for a server sending a large blob: reading it into
     the page cache would cost as much as writing it there (see above), for bytes that are
-    not read again soon. Each read returns the chunk as pieces of *piece* bytes, copies
-    the caller may keep (the buffer is this reader's, reused)."""
+    not read again soon. :meth:`read_pieces` returns each chunk as pieces of *piece*
+    bytes, copies the caller may keep (the buffer is this reader's, reused);
+    :meth:`read_view` the buffer itself."""
 
     def __init__(self, path: str, *, chunk: int, piece: int) -> None:
         self._file = io.FileIO(path, "rb")
@@ -117,6 +118,11 @@ class DirectReader:
         count = self._read()
         view = self._view
         return [bytes(view[i : min(i + self._piece, count)]) for i in range(0, count, self._piece)]
+
+    def read_view(self) -> memoryview:
+        """The next chunk of the file in this reader's buffer, valid until the next read;
+        empty at its end. For a caller that hands the bytes on at once (to a socket)."""
+        return self._view[: self._read()]
 
     def _read(self) -> int:
         if self._direct:
