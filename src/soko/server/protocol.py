@@ -14,12 +14,15 @@ at a time.)
 
 Sending a file: uvicorn has no ``pathsend``, so an app (Starlette's ``FileResponse``)
 reads the file into ``bytes`` a chunk at a time and hands each to the event loop, which
-copies what the socket does not take at once. Here a worker thread reads the file into
-one reused page-aligned buffer, past the page cache (:class:`~soko.storage.direct.DirectReader`:
-a file read once gains nothing from it, and filling it costs as much as the reading), and
-writes that buffer to the socket itself, once uvicorn's own writes are out; uvicorn then
-ends the response as usual. Where the connection is not a plain socket, or the answer
-not of a known length, the file goes through uvicorn a chunk at a time.
+copies what the socket does not take at once. Here a worker thread writes the file to the
+socket itself, once uvicorn's own writes (the headers) are out, and uvicorn then ends the
+response as usual. A large file (:data:`DIRECT_READ_MIN`) is read past the page cache
+into one reused page-aligned buffer (:class:`~soko.storage.direct.DirectReader`: a blob
+read once gains nothing from the cache, and filling it costs as much as the reading),
+which is written to the socket; a smaller one goes from the page cache to the socket
+without a copy in the process (``sendfile``). Where the connection is not a plain
+socket, or the answer not of a known length, the file goes through uvicorn a chunk at a
+time.
 
 Only the body's bytes take another path: parsing, headers, keep-alive and pipelining,
 timeouts, ``--root-path`` and the forwarded headers stay uvicorn's own. The class is
@@ -46,6 +49,9 @@ asyncio's reads): the memory a connection holds for a body the app reads slower 
 arrives."""
 FILE_CHUNK = 4 * 1024 * 1024
 """Bytes of a file read and written to the socket at a time."""
+DIRECT_READ_MIN = 64 * 1024 * 1024
+"""A file from this size on is read past the page cache; a smaller one (a small blob, a
+page's asset, likely read again) goes from the page cache to the socket (``sendfile``)."""
 SEND_TIMEOUT = 120.0
 """Seconds a client may take to accept one :data:`FILE_CHUNK` before it is dropped."""
 PATHSEND = "http.response.pathsend"
@@ -171,6 +177,9 @@ def _send_file(fd: int, path: str, size: int, stop: threading.Event) -> int:
     out = socket.socket(fileno=os.dup(fd))
     try:
         out.settimeout(SEND_TIMEOUT)
+        if size < DIRECT_READ_MIN:
+            with open(path, "rb") as file:
+                return out.sendfile(file, 0, size)
         with DirectReader(path, chunk=FILE_CHUNK, piece=FILE_CHUNK) as reader:
             while sent < size and not stop.is_set():
                 view = reader.read_view()

@@ -31,7 +31,7 @@ from soko.core.manifest import ManifestRef
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
-from soko.server.protocol import PATHSEND
+from soko.server.protocol import DIRECT_READ_MIN, PATHSEND
 from soko.server.routes.blobs import parse_digests
 from soko.service import pages
 from soko.storage.base import BlobStore
@@ -51,7 +51,7 @@ _DIRECT_CHUNK = _CHUNK
 # A blob from this size on is read past the page cache: a large file uploaded through the
 # server was written past it too (see soko.storage.direct), and a download of it would pay
 # for filling the cache with bytes it reads once.
-_DIRECT_MIN = 64 * _CHUNK
+_DIRECT_MIN = DIRECT_READ_MIN
 READ_AHEAD_BYTES = BATCH_BLOB_LIMIT
 """The blob bytes a batch answer holds at once, read ahead or being sent: its memory
 bound, whatever the batch's size (plus a chunk of :data:`_CHUNK` on its way out)."""
