@@ -37,6 +37,7 @@ import logging
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -180,14 +181,23 @@ def _send_file(fd: int, path: str, size: int, stop: threading.Event) -> int:
         if size < DIRECT_READ_MIN:
             with open(path, "rb") as file:
                 return out.sendfile(file, 0, size)
-        with DirectReader(path, chunk=FILE_CHUNK, piece=FILE_CHUNK) as reader:
+        reader = DirectReader(path, chunk=FILE_CHUNK, piece=FILE_CHUNK, buffers=2)
+        # The next chunk is read while this one is sent, as the kernel's read-ahead
+        # would: a direct read waits for the disk.
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-read")
+        try:
+            pending = ahead.submit(reader.read_view)
             while sent < size and not stop.is_set():
-                view = reader.read_view()
+                view = pending.result()
                 if not view:
                     break
+                pending = ahead.submit(reader.read_view)
                 out.sendall(view[: size - sent])
                 sent += min(len(view), size - sent)
-                del view  # before the reader closes its buffer
+                del view  # before the reader closes its buffers
+        finally:
+            ahead.shutdown(wait=True)  # no read in flight into a buffer closed here
+            reader.close()
     finally:
         out.close()
     return sent

@@ -107,9 +107,10 @@ class DirectReader:
     bytes, copies the caller may keep (the buffer is this reader's, reused);
     :meth:`read_view` the buffer itself."""
 
-    def __init__(self, path: str, *, chunk: int, piece: int) -> None:
+    def __init__(self, path: str, *, chunk: int, piece: int, buffers: int = 1) -> None:
         self._file = io.FileIO(path, "rb")
-        self._view = memoryview(mmap.mmap(-1, chunk))
+        self._views = [memoryview(mmap.mmap(-1, chunk)) for _ in range(buffers)]
+        self._view = self._views[0]
         self._piece = piece
         self._direct = _set_flag(self._file.fileno(), True)
 
@@ -120,9 +121,12 @@ class DirectReader:
         return [bytes(view[i : min(i + self._piece, count)]) for i in range(0, count, self._piece)]
 
     def read_view(self) -> memoryview:
-        """The next chunk of the file in this reader's buffer, valid until the next read;
-        empty at its end. For a caller that hands the bytes on at once (to a socket)."""
-        return self._view[: self._read()]
+        """The next chunk of the file in one of this reader's *buffers*, in turn: valid
+        until as many more reads; empty at its end. For a caller that hands the bytes on
+        at once (to a socket), while the next chunk is read into another buffer."""
+        view = self._view = self._views[0]
+        self._views.append(self._views.pop(0))
+        return view[: self._read()]
 
     def _read(self) -> int:
         if self._direct:
@@ -138,7 +142,8 @@ class DirectReader:
 
     def close(self) -> None:
         self._file.close()
-        self._view.release()
+        for view in self._views:
+            view.release()
 
     def __enter__(self) -> DirectReader:
         return self
