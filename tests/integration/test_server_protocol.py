@@ -142,3 +142,31 @@ def test_a_client_gone_mid_file_leaves_the_server_serving(
     (tmp_path / "small.bin").write_bytes(b"still here")
     with httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/small.bin").content == b"still here"
+
+
+def test_a_file_sent_by_the_server_counts_as_bytes_out(tmp_path: Path) -> None:
+    import anyio
+
+    from soko.server.observe import Metrics, Observe
+
+    path = tmp_path / "blob.bin"
+    path.write_bytes(os.urandom(1234))
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": PATHSEND, "path": str(path)})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    metrics = Metrics()
+    scope = {"type": "http", "method": "GET", "path": "/blob.bin", "extensions": {PATHSEND: {}}}
+    anyio.run(Observe(app, metrics=metrics), scope, receive, send)
+    assert [m["type"] for m in messages] == ["http.response.start", PATHSEND]
+    labels = {"method": "GET", "route": "unmatched"}
+    assert metrics.registry.get_sample_value("soko_http_sent_bytes_total", labels) == 1234
