@@ -86,6 +86,7 @@ def _serve_checked(options: ServeOptions, env_key: str | None) -> int:
     from soko.server.app import CONFIG_ENV, config_to_environment, create_app
     from soko.server.auth import bootstrap_admin
     from soko.server.config import ServerConfig, open_blob_store
+    from soko.server.protocol import PROTOCOL
     from soko.server.startup import opening_database, opening_store
     from soko.server.wandb.routes import SIGNING_KEY_ENV
     from soko.service.store import Store
@@ -119,6 +120,7 @@ def _serve_checked(options: ServeOptions, env_key: str | None) -> int:
         "root_path": options.root_path,
         "proxy_headers": True,
         "forwarded_allow_ips": options.forwarded_allow_ips or "127.0.0.1",
+        "http": PROTOCOL,  # uvicorn's, receiving large bodies in fewer copies
     }
     workers = f", {options.workers} worker processes" if options.workers > 1 else ""
     print(f"soko server: listening on {url}{workers}", flush=True)

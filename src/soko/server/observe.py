@@ -160,6 +160,9 @@ class Observe:
                 status = int(message["status"])
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":
+                # The ASGI server sends the file itself: all of it, or the client is gone.
+                sent += os.path.getsize(message["path"])
             await send(message)
 
         try:

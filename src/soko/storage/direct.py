@@ -103,12 +103,14 @@ class DirectReader:
     """Reads a file from its start, a chunk at a time past the page cache where the file
     system allows (else through it), for a server sending a large blob: reading it into
     the page cache would cost as much as writing it there (see above), for bytes that are
-    not read again soon. Each read returns the chunk as pieces of *piece* bytes, copies
-    the caller may keep (the buffer is this reader's, reused)."""
+    not read again soon. :meth:`read_pieces` returns each chunk as pieces of *piece*
+    bytes, copies the caller may keep (the buffer is this reader's, reused);
+    :meth:`read_view` the buffer itself."""
 
-    def __init__(self, path: str, *, chunk: int, piece: int) -> None:
+    def __init__(self, path: str, *, chunk: int, piece: int, buffers: int = 1) -> None:
         self._file = io.FileIO(path, "rb")
-        self._view = memoryview(mmap.mmap(-1, chunk))
+        self._views = [memoryview(mmap.mmap(-1, chunk)) for _ in range(buffers)]
+        self._view = self._views[0]
         self._piece = piece
         self._direct = _set_flag(self._file.fileno(), True)
 
@@ -117,6 +119,14 @@ class DirectReader:
         count = self._read()
         view = self._view
         return [bytes(view[i : min(i + self._piece, count)]) for i in range(0, count, self._piece)]
+
+    def read_view(self) -> memoryview:
+        """The next chunk of the file in one of this reader's *buffers*, in turn: valid
+        until as many more reads; empty at its end. For a caller that hands the bytes on
+        at once (to a socket), while the next chunk is read into another buffer."""
+        view = self._view = self._views[0]
+        self._views.append(self._views.pop(0))
+        return view[: self._read()]
 
     def _read(self) -> int:
         if self._direct:
@@ -132,7 +142,8 @@ class DirectReader:
 
     def close(self) -> None:
         self._file.close()
-        self._view.release()
+        for view in self._views:
+            view.release()
 
     def __enter__(self) -> DirectReader:
         return self

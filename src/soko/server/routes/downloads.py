@@ -24,12 +24,14 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from soko.core.digests import Digest
 from soko.core.manifest import ManifestRef
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
+from soko.server.protocol import DIRECT_READ_MIN, PATHSEND
 from soko.server.routes.blobs import parse_digests
 from soko.service import pages
 from soko.storage.base import BlobStore
@@ -49,7 +51,7 @@ _DIRECT_CHUNK = _CHUNK
 # A blob from this size on is read past the page cache: a large file uploaded through the
 # server was written past it too (see soko.storage.direct), and a download of it would pay
 # for filling the cache with bytes it reads once.
-_DIRECT_MIN = 64 * _CHUNK
+_DIRECT_MIN = DIRECT_READ_MIN
 READ_AHEAD_BYTES = BATCH_BLOB_LIMIT
 """The blob bytes a batch answer holds at once, read ahead or being sent: its memory
 bound, whatever the batch's size (plus a chunk of :data:`_CHUNK` on its way out)."""
@@ -75,15 +77,31 @@ def _blob_response(
     return StreamingResponse(_chunks_of(blobs, digest), media_type=media_type)
 
 
+class _LargeBlobResponse(_BlobFileResponse):
+    """A large blob's file, read past the page cache: by the ASGI server where it sends
+    files itself (``http.response.pathsend``; soko's, see :mod:`soko.server.protocol`),
+    else a megabyte per hop to a worker thread (:func:`_direct_chunks`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if PATHSEND in scope.get("extensions", {}):
+            await super().__call__(scope, receive, send)
+            return
+        size = os.path.getsize(self.path)
+        fallback = StreamingResponse(
+            _direct_chunks(str(self.path)),
+            media_type=self.media_type,
+            headers={"Content-Length": str(size)},
+        )
+        await fallback(scope, receive, send)
+
+
 def blob_file_response(path: str, *, media_type: str, ranged: bool) -> Response:
     """The answer sending a blob's file: a large one read past the page cache, unless the
     request asks for a *ranged* part of it (FileResponse answers ``Range``)."""
     size = os.path.getsize(path)
     if size < _DIRECT_MIN or ranged:
         return _BlobFileResponse(path, media_type=media_type)
-    return StreamingResponse(
-        _direct_chunks(path), media_type=media_type, headers={"Content-Length": str(size)}
-    )
+    return _LargeBlobResponse(path, media_type=media_type)
 
 
 async def _direct_chunks(path: str) -> AsyncIterator[bytes]:
