@@ -26,7 +26,15 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest, parse_digest, version_digest
+from soko.core.digests import (
+    VERSION_DIGEST_HEADER,
+    Algorithm,
+    BatchedDigests,
+    Digest,
+    digest_batches,
+    parse_digest,
+    version_digest,
+)
 from soko.core.entries import (
     ALG_EXTRA_KEY,
     RAW,
@@ -130,6 +138,21 @@ class Manifest:
         """The distinct content digests of every stored (non-reference) entry."""
         return self._blob_digests
 
+    def stored_blobs(self) -> BatchedDigests:
+        """The content digests of the stored entries, made a batch at a time whenever they
+        are read (a digest may come twice): what a question about every blob of a large
+        manifest reads, instead of :meth:`blob_digests` (an object and a set slot each,
+        about 140 bytes a blob, held)."""
+        table = self.table
+        if table is None or "_blob_digests" in self.__dict__:
+            return BatchedDigests(lambda: digest_batches(self.blob_digests()))
+        return BatchedDigests(table.columns.stored_batches)
+
+    def paths(self) -> Iterator[str]:
+        """The entries' paths, in path order (no entry made)."""
+        table = self.table
+        return iter(table.columns.paths if table is not None else self.entries)
+
     def know_blob_digests(self, digests: frozenset[Digest]) -> None:
         """Give the parsed digests of the stored entries, from whoever made them (a draft
         that hashed the files), so that they are not parsed back from base64."""
@@ -178,35 +201,44 @@ class Manifest:
     def to_bytes(self) -> bytes:
         """Canonical encoding: the same manifest always gives the same bytes.
 
-        The bytes of ``json.dumps(self.to_json())``, written a slice of entries at a time:
-        the whole document as dicts would cost about 500 bytes per entry at once."""
+        The bytes of ``json.dumps(self.to_json())``, written a slice of entries at a time
+        into one buffer whose bytes getvalue() hands over without a copy: the whole
+        document as dicts would cost about 500 bytes per entry at once."""
+        out = io.BytesIO()
+        for piece in self.pieces():
+            out.write(piece)
+        return out.getvalue()
+
+    def pieces(self, slice_entries: int = _ENCODE_SLICE) -> Iterator[bytes]:
+        """The bytes of :meth:`to_bytes` in pieces, made as they are asked for: the head
+        (up to the ``{`` of ``contents``), then each slice of *slice_entries* entries
+        (``"path":{...},...``), a ``,`` between two slices, and the closing ``}}``. A
+        large manifest is stored (hashed, then written) from them without being held
+        whole."""
         head = {
             "version": 1,
             "storagePolicy": STORAGE_POLICY,
             "storagePolicyConfig": dict(self.storage_policy_config),
         }
         text = _dumps(head)
-        parts = [f'{text[:-1]},"contents":{{'.encode()]
+        yield f'{text[:-1]},"contents":{{'.encode()
         table = self.table
         if table is not None:
-            # Written into one buffer whose bytes getvalue() hands over without a copy:
-            # the document is held once, not as slices and then joined.
-            out = io.BytesIO()
-            out.write(parts[0])
             columns = table.columns
-            for start in range(0, len(columns), _ENCODE_SLICE):
-                body = columns.rows_json(range(start, min(len(columns), start + _ENCODE_SLICE)))
-                out.write(f"{',' if start else ''}{body}".encode())
-            out.write(b"}}")
-            return out.getvalue()
-        entries = iter(self.entries.items())
-        separator = ""
-        while chunk := list(itertools.islice(entries, _ENCODE_SLICE)):
-            body = _dumps({path: entry.to_json() for path, entry in chunk})
-            parts.append(f"{separator}{body[1:-1]}".encode())
-            separator = ","
-        parts.append(b"}}")
-        return b"".join(parts)
+            for start in range(0, len(columns), slice_entries):
+                if start:
+                    yield b","
+                stop = min(len(columns), start + slice_entries)
+                yield columns.rows_json(range(start, stop)).encode()
+        else:
+            entries = iter(self.entries.items())
+            first = True
+            while chunk := list(itertools.islice(entries, slice_entries)):
+                if not first:
+                    yield b","
+                first = False
+                yield _dumps({path: entry.to_json() for path, entry in chunk})[1:-1].encode()
+        yield b"}}"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import bisect
 import json
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from soko.core.digests import Algorithm
-from soko.core.manifest import Entry, _scan, _skip_space
+from soko.core.manifest import Entry, Manifest, _scan, _skip_space
 from soko.errors import CorruptBlobError, ValidationError
 
 SLICE_ENTRIES = 1024
@@ -275,6 +275,59 @@ def build(raw: bytes, slice_entries_max: int | None = None) -> ManifestIndex:
         return _build(text, start, ascii_only, slice_entries_max or SLICE_ENTRIES)
     except (StopIteration, ValueError, IndexError) as exc:
         raise ValidationError(f"A manifest cannot be indexed: {exc}") from None
+
+
+def build_of(
+    manifest: Manifest,
+    each_piece: Callable[[bytes], None],
+    slice_entries_max: int | None = None,
+) -> ManifestIndex:
+    """The index :func:`build` makes of ``manifest.to_bytes()``, made from the manifest's
+    entries while its bytes are encoded a slice at a time (:meth:`Manifest.pieces`), each
+    piece handed to *each_piece* in order (to hash or write it): the bytes of a large
+    manifest are not held whole, nor decoded again to be indexed."""
+    per_slice = slice_entries_max or SLICE_ENTRIES
+    table = manifest.table
+    if table is None:
+        raw = manifest.to_bytes()
+        each_piece(raw)
+        return build(raw, per_slice)
+    columns = table.columns
+    paths, sizes, refs = columns.paths, columns.sizes, columns.refs
+    pieces = manifest.pieces(per_slice)
+    slices: list[Slice] = []
+    folders = _Folders()
+    reference_slices: list[tuple[int, int]] = []
+    head = next(pieces)
+    each_piece(head)
+    total = references = 0
+    offset = len(head)
+    for number, start in enumerate(range(0, len(columns), per_slice)):
+        if start:
+            comma = next(pieces)
+            each_piece(comma)
+            offset += len(comma)
+        piece = next(pieces)
+        each_piece(piece)
+        stop = min(len(columns), start + per_slice)
+        in_refs = 0
+        for row in range(start, stop):
+            size = sizes[row] if sizes[row] > 0 else 0
+            folders.add(paths[row], size, number)
+            total += size
+            if refs and row in refs:
+                in_refs += 1
+        if in_refs:
+            references += in_refs
+            reference_slices.append((number, in_refs))
+        digest = _HASH.digest_of(piece).hex()
+        slices.append(Slice(paths[start], start, stop - start, offset, len(piece), digest))
+        offset += len(piece)
+    for piece in pieces:
+        each_piece(piece)
+    return ManifestIndex(
+        len(columns), total, references, tuple(reference_slices), tuple(slices), folders.infos()
+    )
 
 
 def _contents_start(text: str) -> int:

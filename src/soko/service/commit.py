@@ -69,7 +69,7 @@ def validated(request: CommitRequest) -> CommitRequest:
     validate_name(request.name)
     validate_type(request.type)
     validate_size(request.manifest.size, f"Artifact {request.name!r}")
-    check_new_paths(entry.path for entry in request.manifest)
+    check_new_paths(request.manifest.paths())
     if request.run_id is not None:
         validate_run_id(request.run_id)
     return replace(
@@ -84,7 +84,7 @@ def validated(request: CommitRequest) -> CommitRequest:
 
 def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
     """Raise MissingBlobsError unless every blob *manifest* names is stored (one batch)."""
-    missing = store.blobs.missing(manifest.blob_digests())
+    missing = store.blobs.missing(manifest.stored_blobs())
     if missing:
         raise possession.not_stored(name, missing)
 
