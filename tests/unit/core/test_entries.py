@@ -72,6 +72,11 @@ def test_a_builder_adds_stored_rows_all_or_none() -> None:
         builder.add_stored(["c", "b"], one + one, [1, 1], extra=extra, overwrite=False)
     assert "c" not in builder and len(builder) == 2
     builder.add_stored(["b"], two, [2], extra=extra, overwrite=False)  # same digest: fine
+    # A path given twice in one batch: refused with two digests, kept once with one.
+    with pytest.raises(ValidationError, match="'d'"):
+        builder.add_stored(["d", "d"], one + two, [1, 2], extra=extra, overwrite=False)
+    builder.add_stored(["e", "e"], one + one, [1, 1], extra=extra, overwrite=False)
+    assert "d" not in builder and [e.path for e in builder.remove("e")] == ["e"]
     builder.add_stored(["b"], one, [7], extra=extra, overwrite=True)
     built = builder.build()
     assert built.entries["b"] == Entry("b", Digest(Algorithm.XXH128, one).b64, 7, extra=extra)
