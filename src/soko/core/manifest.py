@@ -18,9 +18,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -42,8 +41,8 @@ from soko.core.entries import (
     Entry,
     EntryTable,
     algorithm_of,
-    checked_json,
 )
+from soko.core.manifest_json import append_json, check_version, parse_streaming
 from soko.errors import CorruptBlobError, ValidationError
 
 __all__ = [
@@ -242,13 +241,13 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:
-        _check_version(data)
+        check_version(data)
         contents = data.get("contents")
         if not isinstance(contents, Mapping):
             raise ValidationError("Manifest has no 'contents' object.")
         columns = Columns()
         for path, value in contents.items():
-            _append_json(columns, path, value)
+            append_json(columns, path, value)
         return cls._of_document(columns, data, algorithm)
 
     @classmethod
@@ -265,7 +264,7 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
-        streamed = _parse_streaming(raw)
+        streamed = parse_streaming(raw)
         if streamed is not None:
             header, columns = streamed
             return cls._of_document(columns, header, algorithm)
@@ -276,89 +275,6 @@ class Manifest:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
         return cls.from_json(data, algorithm)
-
-
-def _check_version(data: Any) -> None:
-    version = data.get("version") if isinstance(data, Mapping) else None
-    # `True == 1` in Python, so the type is checked as well as the value.
-    if type(version) is not int or version != 1:
-        raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
-
-
-# The decoder's own scanner, in C: one JSON value at a position (typeshed omits it).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _skip_space(text: str, pos: int) -> int:
-    """Where the JSON whitespace at *pos* ends."""
-    match = _SPACE.match(text, pos)
-    return match.end() if match else pos
-
-
-def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], Columns] | None:
-    """The top-level fields of a manifest document and its entries, each entry turned into
-    an :class:`Entry` as soon as it is read: ``json.loads`` of a million entries holds two
-    dicts per entry at once (about 500 MB), this holds one entry's. None for a document it
-    does not take (not UTF-8, not an object, bad JSON, no version 1 before the entries):
-    the caller parses those whole, as before."""
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        return None
-    header: dict[str, Any] = {}
-    entries: Columns | None = None
-    try:
-        pos = _skip_space(text, 0)
-        if text[pos : pos + 1] != "{":
-            return None
-        while True:
-            key, pos = _scan(text, _skip_space(text, pos + 1))
-            pos = _skip_space(text, pos)
-            if type(key) is not str or text[pos : pos + 1] != ":":
-                return None
-            pos = _skip_space(text, pos + 1)
-            if key == "contents" and text[pos : pos + 1] == "{":
-                _check_version(header)
-                entries, pos = _scan_entries(text, pos)
-                header.pop(key, None)
-            else:
-                header[key], pos = _scan(text, pos)
-            pos = _skip_space(text, pos)
-            mark = text[pos : pos + 1]
-            if mark == "}":
-                break
-            if mark != ",":
-                return None
-    except (StopIteration, ValueError):
-        return None
-    if entries is None or "contents" in header or text[_skip_space(text, pos + 1) :]:
-        return None
-    return header, entries
-
-
-def _scan_entries(text: str, pos: int) -> tuple[Columns, int]:
-    """The entries of the ``contents`` object that starts at *pos*, and where it ends.
-    A path written twice keeps its last entry (see :meth:`EntryTable.of_rows`), as
-    ``json.loads`` does."""
-    entries = Columns()
-    pos = _skip_space(text, pos + 1)
-    if text[pos : pos + 1] == "}":
-        return entries, pos + 1
-    while True:
-        path, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
-        if type(path) is not str or text[pos : pos + 1] != ":":
-            raise ValueError("not a manifest entry")
-        value, pos = _scan(text, _skip_space(text, pos + 1))
-        _append_json(entries, path, value)
-        pos = _skip_space(text, pos)
-        mark = text[pos : pos + 1]
-        if mark == "}":
-            return entries, pos + 1
-        if mark != ",":
-            raise ValueError("not a manifest entry")
-        pos = _skip_space(text, pos + 1)
 
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
@@ -416,11 +332,6 @@ class ManifestRef:
         every manifest read from a store or a cache is loaded here."""
         self.check(raw)
         return Manifest.from_bytes(raw, algorithm)
-
-
-def _append_json(columns: Columns, path: str, value: Any) -> None:
-    path, digest, size, ref, extra, birth = checked_json(path, value)
-    columns.append(path, digest, size, ref, columns.extra_id(extra), birth)
 
 
 def _infer_algorithm(columns: Columns) -> Algorithm:

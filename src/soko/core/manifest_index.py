@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soko.core.digests import Algorithm
-from soko.core.manifest import Entry, Manifest, _scan, _skip_space
+from soko.core.manifest import Entry, Manifest
+from soko.core.manifest_json import scan, skip_space
 from soko.errors import CorruptBlobError, ValidationError
 
 SLICE_ENTRIES = 1024
@@ -332,21 +333,21 @@ def build_of(
 
 def _contents_start(text: str) -> int:
     """Where the ``contents`` object's ``{`` is."""
-    pos = _skip_space(text, 0)
+    pos = skip_space(text, 0)
     if text[pos : pos + 1] != "{":
         raise ValueError("not an object")
     while True:
-        key, pos = _scan(text, _skip_space(text, pos + 1))
-        pos = _skip_space(text, pos)
+        key, pos = scan(text, skip_space(text, pos + 1))
+        pos = skip_space(text, pos)
         if text[pos : pos + 1] != ":":
             raise ValueError("not an object")
-        pos = _skip_space(text, pos + 1)
+        pos = skip_space(text, pos + 1)
         if key == "contents":
             if text[pos : pos + 1] != "{":
                 raise ValueError("contents is not an object")
             return pos
-        _, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
+        _, pos = scan(text, pos)
+        pos = skip_space(text, pos)
         if text[pos : pos + 1] != ",":
             raise ValueError("no contents")
 
@@ -367,7 +368,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
         char_base = char
         return byte_base
 
-    pos = _skip_space(text, pos + 1)
+    pos = skip_space(text, pos + 1)
     if text[pos : pos + 1] == "}":
         return ManifestIndex(0, 0, 0, (), (), {"": FolderInfo("", 0, 0, 0, ())})
     previous: str | None = None
@@ -376,14 +377,14 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
     in_slice = slice_refs = 0
     while True:
         entry_start = pos
-        path, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
+        path, pos = scan(text, pos)
+        pos = skip_space(text, pos)
         if type(path) is not str or text[pos : pos + 1] != ":":
             raise ValueError("not a manifest entry")
         if previous is not None and path <= previous:
             raise ValueError("entries are not in path order")
         previous = path
-        value, pos = _scan(text, _skip_space(text, pos + 1))
+        value, pos = scan(text, skip_space(text, pos + 1))
         if not isinstance(value, dict):
             raise ValueError(f"entry {path!r} is not an object")
         if in_slice == 0:
@@ -399,7 +400,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
         in_slice += 1
         count += 1
         end = pos
-        pos = _skip_space(text, pos)
+        pos = skip_space(text, pos)
         mark = text[pos : pos + 1]
         if mark not in ("}", ","):
             raise ValueError("not a manifest entry")
@@ -413,7 +414,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
             in_slice = slice_refs = 0
         if mark == "}":
             break
-        pos = _skip_space(text, pos + 1)
+        pos = skip_space(text, pos + 1)
     return ManifestIndex(
         count, total, references, tuple(reference_slices), tuple(slices), folders.infos()
     )
