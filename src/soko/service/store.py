@@ -200,7 +200,11 @@ class Store:
         version naming it may then lack it (a directory read per algorithm; blobs of other
         versions set aside cost nothing more)."""
         quarantine = self.quarantine
-        return quarantine is not None and bool(quarantine.holds(digests))
+        # Nothing set aside (the usual case): the digests, a million on a re-log, are not
+        # read at all.
+        return (
+            quarantine is not None and not quarantine.is_empty() and bool(quarantine.holds(digests))
+        )
 
     def _remember(self, key: str, manifest: Manifest) -> None:
         with self._lock:
