@@ -13,7 +13,7 @@ of its own, asked for with ``isinstance``: :class:`CapturesWhileHashing`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from soko.client.hashing import Capture
@@ -112,7 +112,7 @@ class Publisher(Protocol):
         ...
 
     def has_committed_digest(
-        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Iterable[Digest]
     ) -> bool:
         """Whether the collection holds a committed version of this content digest, whose
         manifest names *blobs*, all of them stored (a re-log then skips the missing-blob

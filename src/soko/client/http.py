@@ -361,7 +361,7 @@ class HttpBackend(HttpRegistries, HttpAutomations):
         return ref.load(raw, algorithm)
 
     def has_committed_digest(
-        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Iterable[Digest]
     ) -> bool:
         # The API has no digest lookup: the missing-blob question answers a re-log in one
         # request anyway.

@@ -14,7 +14,7 @@ import functools
 import json
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,7 +294,7 @@ class LocalBackend:
         )
 
     def has_committed_digest(
-        self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
+        self, entity: str, project: str, name: str, digest: str, *, blobs: Iterable[Digest]
     ) -> bool:
         from soko.service import versions
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -167,3 +167,69 @@ def version_digest(path_digests: Iterable[tuple[str, str]], algorithm: Algorithm
     # One update of the joined lines hashes the same bytes as one update per line.
     hasher.update("".join(f"{path}:{digest}\n" for path, digest in sorted(path_digests)).encode())
     return hasher.hexdigest()
+
+
+DIGEST_BATCH = 16_384
+"""Digests per batch of a question asked about many blobs: small beside a million (16
+bytes each, 256 KiB), large enough that the per-batch costs vanish."""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestBatch:
+    """Digests of one algorithm as their raw bytes back to back (16 each): how a batch of
+    blobs is asked about without an object per digest."""
+
+    algorithm: Algorithm
+    raws: bytes
+
+    def __len__(self) -> int:
+        return len(self.raws) // _RAW_SIZE
+
+    def raw_list(self) -> list[bytes]:
+        raws = self.raws
+        return [raws[i : i + _RAW_SIZE] for i in range(0, len(raws), _RAW_SIZE)]
+
+    def __iter__(self) -> Iterator[Digest]:
+        algorithm = self.algorithm
+        return (Digest(algorithm, raw) for raw in self.raw_list())
+
+
+class BatchedDigests:
+    """Digests made a batch at a time each time they are read, from a function that
+    yields the batches (a manifest's columns): the digests of a million blobs are never
+    held at once. A store that asks in batches reads :meth:`batches`
+    (:func:`digest_batches`); iterating gives :class:`Digest` objects, which any store
+    takes. The same digest may come more than once."""
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: Callable[[], Iterator[DigestBatch]]) -> None:
+        self._batches = batches
+
+    def batches(self) -> Iterator[DigestBatch]:
+        return self._batches()
+
+    def __iter__(self) -> Iterator[Digest]:
+        for batch in self._batches():
+            yield from batch
+
+
+def digest_batches(digests: Iterable[Digest], size: int = DIGEST_BATCH) -> Iterator[DigestBatch]:
+    """*digests* in batches of one algorithm each, at most *size* digests a batch (the
+    batches of :class:`BatchedDigests` as they come)."""
+    if isinstance(digests, BatchedDigests):
+        yield from digests.batches()
+        return
+    groups: dict[Algorithm, bytearray] = {}
+    limit = size * _RAW_SIZE
+    for digest in digests:
+        group = groups.get(digest.algorithm)
+        if group is None:
+            group = groups[digest.algorithm] = bytearray()
+        group += digest.raw
+        if len(group) >= limit:
+            yield DigestBatch(digest.algorithm, bytes(group))
+            group.clear()
+    for algorithm, group in groups.items():
+        if group:
+            yield DigestBatch(algorithm, bytes(group))

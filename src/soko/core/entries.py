@@ -21,7 +21,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import DIGEST_BATCH, Algorithm, Digest, DigestBatch
 from soko.core.names import validate_artifact_path
 from soko.errors import ValidationError
 
@@ -296,6 +296,30 @@ class Columns:
                 if value is not None:
                     mine[new] = value
 
+    def stored_batches(self, size: int = DIGEST_BATCH) -> Iterator[DigestBatch]:
+        """The content digests of the stored (non-reference) rows, in row order, a batch of
+        at most *size* rows of one algorithm at a time: slices of the raw column as they
+        are when every row is stored with one algorithm (no object per row)."""
+        algorithms = [algorithm_of(extra) for extra in self.extras]
+        raw, extra_ids, texts, refs = self.raw, self.extra_ids, self.texts, self.refs
+        if not texts and not refs and len(set(algorithms)) == 1:
+            for start in range(0, len(self.paths) * RAW, size * RAW):
+                yield DigestBatch(algorithms[0], bytes(raw[start : start + size * RAW]))
+            return
+        for start in range(0, len(self.paths), size):
+            groups: dict[Algorithm, bytearray] = {}
+            for row in range(start, min(len(self.paths), start + size)):
+                if refs and row in refs:
+                    continue
+                algorithm = algorithms[extra_ids[row]]
+                group = groups.get(algorithm)
+                if group is None:
+                    group = groups[algorithm] = bytearray()
+                text = texts.get(row) if texts else None
+                group += raw[row * RAW : row * RAW + RAW] if text is None else _raw_of_text(text)
+            for algorithm, group in groups.items():
+                yield DigestBatch(algorithm, bytes(group))
+
     def rows_json(self, rows: Sequence[int] | range) -> str:
         """The members ``"path":{...}`` of the JSON ``contents`` object for *rows*, joined
         by commas: the text ``json.dumps`` writes for their entries (keys in W&B's order)."""
@@ -459,3 +483,8 @@ class _Items(ItemsView[str, Entry]):
 
     def __iter__(self) -> Iterator[tuple[str, Entry]]:
         return ((e.path, e) for e in self._mapping.iter_entries())
+
+
+def _raw_of_text(text: str) -> bytes:
+    """The raw digest a stored row's digest text encodes (one not in canonical base64)."""
+    return Digest.from_b64(text).raw

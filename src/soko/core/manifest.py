@@ -18,15 +18,22 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import VERSION_DIGEST_HEADER, Algorithm, Digest, parse_digest, version_digest
+from soko.core.digests import (
+    VERSION_DIGEST_HEADER,
+    Algorithm,
+    BatchedDigests,
+    Digest,
+    digest_batches,
+    parse_digest,
+    version_digest,
+)
 from soko.core.entries import (
     ALG_EXTRA_KEY,
     RAW,
@@ -34,8 +41,8 @@ from soko.core.entries import (
     Entry,
     EntryTable,
     algorithm_of,
-    checked_json,
 )
+from soko.core.manifest_json import append_json, check_version, parse_streaming
 from soko.errors import CorruptBlobError, ValidationError
 
 __all__ = [
@@ -130,6 +137,21 @@ class Manifest:
         """The distinct content digests of every stored (non-reference) entry."""
         return self._blob_digests
 
+    def stored_blobs(self) -> BatchedDigests:
+        """The content digests of the stored entries, made a batch at a time whenever they
+        are read (a digest may come twice): what a question about every blob of a large
+        manifest reads, instead of :meth:`blob_digests` (an object and a set slot each,
+        about 140 bytes a blob, held)."""
+        table = self.table
+        if table is None or "_blob_digests" in self.__dict__:
+            return BatchedDigests(lambda: digest_batches(self.blob_digests()))
+        return BatchedDigests(table.columns.stored_batches)
+
+    def paths(self) -> Iterator[str]:
+        """The entries' paths, in path order (no entry made)."""
+        table = self.table
+        return iter(table.columns.paths if table is not None else self.entries)
+
     def know_blob_digests(self, digests: frozenset[Digest]) -> None:
         """Give the parsed digests of the stored entries, from whoever made them (a draft
         that hashed the files), so that they are not parsed back from base64."""
@@ -178,45 +200,54 @@ class Manifest:
     def to_bytes(self) -> bytes:
         """Canonical encoding: the same manifest always gives the same bytes.
 
-        The bytes of ``json.dumps(self.to_json())``, written a slice of entries at a time:
-        the whole document as dicts would cost about 500 bytes per entry at once."""
+        The bytes of ``json.dumps(self.to_json())``, written a slice of entries at a time
+        into one buffer whose bytes getvalue() hands over without a copy: the whole
+        document as dicts would cost about 500 bytes per entry at once."""
+        out = io.BytesIO()
+        for piece in self.pieces():
+            out.write(piece)
+        return out.getvalue()
+
+    def pieces(self, slice_entries: int = _ENCODE_SLICE) -> Iterator[bytes]:
+        """The bytes of :meth:`to_bytes` in pieces, made as they are asked for: the head
+        (up to the ``{`` of ``contents``), then each slice of *slice_entries* entries
+        (``"path":{...},...``), a ``,`` between two slices, and the closing ``}}``. A
+        large manifest is stored (hashed, then written) from them without being held
+        whole."""
         head = {
             "version": 1,
             "storagePolicy": STORAGE_POLICY,
             "storagePolicyConfig": dict(self.storage_policy_config),
         }
         text = _dumps(head)
-        parts = [f'{text[:-1]},"contents":{{'.encode()]
+        yield f'{text[:-1]},"contents":{{'.encode()
         table = self.table
         if table is not None:
-            # Written into one buffer whose bytes getvalue() hands over without a copy:
-            # the document is held once, not as slices and then joined.
-            out = io.BytesIO()
-            out.write(parts[0])
             columns = table.columns
-            for start in range(0, len(columns), _ENCODE_SLICE):
-                body = columns.rows_json(range(start, min(len(columns), start + _ENCODE_SLICE)))
-                out.write(f"{',' if start else ''}{body}".encode())
-            out.write(b"}}")
-            return out.getvalue()
-        entries = iter(self.entries.items())
-        separator = ""
-        while chunk := list(itertools.islice(entries, _ENCODE_SLICE)):
-            body = _dumps({path: entry.to_json() for path, entry in chunk})
-            parts.append(f"{separator}{body[1:-1]}".encode())
-            separator = ","
-        parts.append(b"}}")
-        return b"".join(parts)
+            for start in range(0, len(columns), slice_entries):
+                if start:
+                    yield b","
+                stop = min(len(columns), start + slice_entries)
+                yield columns.rows_json(range(start, stop)).encode()
+        else:
+            entries = iter(self.entries.items())
+            first = True
+            while chunk := list(itertools.islice(entries, slice_entries)):
+                if not first:
+                    yield b","
+                first = False
+                yield _dumps({path: entry.to_json() for path, entry in chunk})[1:-1].encode()
+        yield b"}}"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], algorithm: Algorithm | None = None) -> Manifest:
-        _check_version(data)
+        check_version(data)
         contents = data.get("contents")
         if not isinstance(contents, Mapping):
             raise ValidationError("Manifest has no 'contents' object.")
         columns = Columns()
         for path, value in contents.items():
-            _append_json(columns, path, value)
+            append_json(columns, path, value)
         return cls._of_document(columns, data, algorithm)
 
     @classmethod
@@ -233,7 +264,7 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
-        streamed = _parse_streaming(raw)
+        streamed = parse_streaming(raw)
         if streamed is not None:
             header, columns = streamed
             return cls._of_document(columns, header, algorithm)
@@ -244,89 +275,6 @@ class Manifest:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"Manifest is not valid JSON: {exc}") from None
         return cls.from_json(data, algorithm)
-
-
-def _check_version(data: Any) -> None:
-    version = data.get("version") if isinstance(data, Mapping) else None
-    # `True == 1` in Python, so the type is checked as well as the value.
-    if type(version) is not int or version != 1:
-        raise ValidationError("Unsupported manifest: expected a version 1 manifest object.")
-
-
-# The decoder's own scanner, in C: one JSON value at a position (typeshed omits it).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _skip_space(text: str, pos: int) -> int:
-    """Where the JSON whitespace at *pos* ends."""
-    match = _SPACE.match(text, pos)
-    return match.end() if match else pos
-
-
-def _parse_streaming(raw: bytes) -> tuple[dict[str, Any], Columns] | None:
-    """The top-level fields of a manifest document and its entries, each entry turned into
-    an :class:`Entry` as soon as it is read: ``json.loads`` of a million entries holds two
-    dicts per entry at once (about 500 MB), this holds one entry's. None for a document it
-    does not take (not UTF-8, not an object, bad JSON, no version 1 before the entries):
-    the caller parses those whole, as before."""
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        return None
-    header: dict[str, Any] = {}
-    entries: Columns | None = None
-    try:
-        pos = _skip_space(text, 0)
-        if text[pos : pos + 1] != "{":
-            return None
-        while True:
-            key, pos = _scan(text, _skip_space(text, pos + 1))
-            pos = _skip_space(text, pos)
-            if type(key) is not str or text[pos : pos + 1] != ":":
-                return None
-            pos = _skip_space(text, pos + 1)
-            if key == "contents" and text[pos : pos + 1] == "{":
-                _check_version(header)
-                entries, pos = _scan_entries(text, pos)
-                header.pop(key, None)
-            else:
-                header[key], pos = _scan(text, pos)
-            pos = _skip_space(text, pos)
-            mark = text[pos : pos + 1]
-            if mark == "}":
-                break
-            if mark != ",":
-                return None
-    except (StopIteration, ValueError):
-        return None
-    if entries is None or "contents" in header or text[_skip_space(text, pos + 1) :]:
-        return None
-    return header, entries
-
-
-def _scan_entries(text: str, pos: int) -> tuple[Columns, int]:
-    """The entries of the ``contents`` object that starts at *pos*, and where it ends.
-    A path written twice keeps its last entry (see :meth:`EntryTable.of_rows`), as
-    ``json.loads`` does."""
-    entries = Columns()
-    pos = _skip_space(text, pos + 1)
-    if text[pos : pos + 1] == "}":
-        return entries, pos + 1
-    while True:
-        path, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
-        if type(path) is not str or text[pos : pos + 1] != ":":
-            raise ValueError("not a manifest entry")
-        value, pos = _scan(text, _skip_space(text, pos + 1))
-        _append_json(entries, path, value)
-        pos = _skip_space(text, pos)
-        mark = text[pos : pos + 1]
-        if mark == "}":
-            return entries, pos + 1
-        if mark != ",":
-            raise ValueError("not a manifest entry")
-        pos = _skip_space(text, pos + 1)
 
 
 MANIFEST_ALGORITHM = Algorithm.XXH128
@@ -384,11 +332,6 @@ class ManifestRef:
         every manifest read from a store or a cache is loaded here."""
         self.check(raw)
         return Manifest.from_bytes(raw, algorithm)
-
-
-def _append_json(columns: Columns, path: str, value: Any) -> None:
-    path, digest, size, ref, extra, birth = checked_json(path, value)
-    columns.append(path, digest, size, ref, columns.extra_id(extra), birth)
 
 
 def _infer_algorithm(columns: Columns) -> Algorithm:
@@ -541,7 +484,18 @@ class ManifestBuilder:
         all with *extra*: all of them or, when any would be refused, none."""
         columns, rows = self._columns, self._rows
         with memoryview(raws) as view:
-            if not overwrite:
+            if not overwrite and len(set(paths)) == len(paths):
+                # Distinct paths (a folder walked): each is checked against the rows only,
+                # without a dict of every path to its number (about 70 bytes a path, held
+                # while the draft is at its largest).
+                if rows:
+                    for i, path in enumerate(paths):
+                        row = rows.get(path)
+                        if row is not None and columns.raw_digest(row) != bytes(
+                            view[i * RAW : i * RAW + RAW]
+                        ):
+                            raise self._refused(path)
+            elif not overwrite:
                 staged: dict[str, int] = {}
                 for i, path in enumerate(paths):
                     j = staged.get(path)
@@ -584,8 +538,9 @@ class ManifestBuilder:
         for r in order:
             gathered += raw[r * RAW : r * RAW + RAW]
         sizes, extra_ids = source.sizes, source.extra_ids
-        columns.sizes = array("q", [sizes[r] for r in order])
-        columns.extra_ids = array("I", [extra_ids[r] for r in order])
+        # Straight into arrays: a list first would hold an int object per entry.
+        columns.sizes = array("q", map(sizes.__getitem__, order))
+        columns.extra_ids = array("I", map(extra_ids.__getitem__, order))
         for mine, theirs in (
             (columns.texts, source.texts),
             (columns.refs, source.refs),

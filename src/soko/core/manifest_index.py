@@ -24,12 +24,13 @@ from __future__ import annotations
 import bisect
 import json
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from soko.core.digests import Algorithm
-from soko.core.manifest import Entry, _scan, _skip_space
+from soko.core.manifest import Entry, Manifest
+from soko.core.manifest_json import scan, skip_space
 from soko.errors import CorruptBlobError, ValidationError
 
 SLICE_ENTRIES = 1024
@@ -277,23 +278,76 @@ def build(raw: bytes, slice_entries_max: int | None = None) -> ManifestIndex:
         raise ValidationError(f"A manifest cannot be indexed: {exc}") from None
 
 
+def build_of(
+    manifest: Manifest,
+    each_piece: Callable[[bytes], None],
+    slice_entries_max: int | None = None,
+) -> ManifestIndex:
+    """The index :func:`build` makes of ``manifest.to_bytes()``, made from the manifest's
+    entries while its bytes are encoded a slice at a time (:meth:`Manifest.pieces`), each
+    piece handed to *each_piece* in order (to hash or write it): the bytes of a large
+    manifest are not held whole, nor decoded again to be indexed."""
+    per_slice = slice_entries_max or SLICE_ENTRIES
+    table = manifest.table
+    if table is None:
+        raw = manifest.to_bytes()
+        each_piece(raw)
+        return build(raw, per_slice)
+    columns = table.columns
+    paths, sizes, refs = columns.paths, columns.sizes, columns.refs
+    pieces = manifest.pieces(per_slice)
+    slices: list[Slice] = []
+    folders = _Folders()
+    reference_slices: list[tuple[int, int]] = []
+    head = next(pieces)
+    each_piece(head)
+    total = references = 0
+    offset = len(head)
+    for number, start in enumerate(range(0, len(columns), per_slice)):
+        if start:
+            comma = next(pieces)
+            each_piece(comma)
+            offset += len(comma)
+        piece = next(pieces)
+        each_piece(piece)
+        stop = min(len(columns), start + per_slice)
+        in_refs = 0
+        for row in range(start, stop):
+            size = sizes[row] if sizes[row] > 0 else 0
+            folders.add(paths[row], size, number)
+            total += size
+            if refs and row in refs:
+                in_refs += 1
+        if in_refs:
+            references += in_refs
+            reference_slices.append((number, in_refs))
+        digest = _HASH.digest_of(piece).hex()
+        slices.append(Slice(paths[start], start, stop - start, offset, len(piece), digest))
+        offset += len(piece)
+    for piece in pieces:
+        each_piece(piece)
+    return ManifestIndex(
+        len(columns), total, references, tuple(reference_slices), tuple(slices), folders.infos()
+    )
+
+
 def _contents_start(text: str) -> int:
     """Where the ``contents`` object's ``{`` is."""
-    pos = _skip_space(text, 0)
+    pos = skip_space(text, 0)
     if text[pos : pos + 1] != "{":
         raise ValueError("not an object")
     while True:
-        key, pos = _scan(text, _skip_space(text, pos + 1))
-        pos = _skip_space(text, pos)
+        key, pos = scan(text, skip_space(text, pos + 1))
+        pos = skip_space(text, pos)
         if text[pos : pos + 1] != ":":
             raise ValueError("not an object")
-        pos = _skip_space(text, pos + 1)
+        pos = skip_space(text, pos + 1)
         if key == "contents":
             if text[pos : pos + 1] != "{":
                 raise ValueError("contents is not an object")
             return pos
-        _, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
+        _, pos = scan(text, pos)
+        pos = skip_space(text, pos)
         if text[pos : pos + 1] != ",":
             raise ValueError("no contents")
 
@@ -314,7 +368,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
         char_base = char
         return byte_base
 
-    pos = _skip_space(text, pos + 1)
+    pos = skip_space(text, pos + 1)
     if text[pos : pos + 1] == "}":
         return ManifestIndex(0, 0, 0, (), (), {"": FolderInfo("", 0, 0, 0, ())})
     previous: str | None = None
@@ -323,14 +377,14 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
     in_slice = slice_refs = 0
     while True:
         entry_start = pos
-        path, pos = _scan(text, pos)
-        pos = _skip_space(text, pos)
+        path, pos = scan(text, pos)
+        pos = skip_space(text, pos)
         if type(path) is not str or text[pos : pos + 1] != ":":
             raise ValueError("not a manifest entry")
         if previous is not None and path <= previous:
             raise ValueError("entries are not in path order")
         previous = path
-        value, pos = _scan(text, _skip_space(text, pos + 1))
+        value, pos = scan(text, skip_space(text, pos + 1))
         if not isinstance(value, dict):
             raise ValueError(f"entry {path!r} is not an object")
         if in_slice == 0:
@@ -346,7 +400,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
         in_slice += 1
         count += 1
         end = pos
-        pos = _skip_space(text, pos)
+        pos = skip_space(text, pos)
         mark = text[pos : pos + 1]
         if mark not in ("}", ","):
             raise ValueError("not a manifest entry")
@@ -360,7 +414,7 @@ def _build(text: str, pos: int, ascii_only: bool, per_slice: int) -> ManifestInd
             in_slice = slice_refs = 0
         if mark == "}":
             break
-        pos = _skip_space(text, pos + 1)
+        pos = skip_space(text, pos + 1)
     return ManifestIndex(
         count, total, references, tuple(reference_slices), tuple(slices), folders.infos()
     )

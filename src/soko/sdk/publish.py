@@ -69,7 +69,7 @@ class LogQueue:
                 request.project,
                 request.name,
                 manifest.digest(),
-                blobs=manifest.blob_digests(),
+                blobs=manifest.stored_blobs(),
             ):
                 # Content already committed in this collection: its blobs are stored, and
                 # the commit only adds aliases and lineage to that version.

@@ -60,7 +60,7 @@ def stage_mutable(
     ``entity/project``, which logs them into its collection *name*.
     """
     missing = backend.missing_blobs(
-        manifest.blob_digests(), entity=entity, project=project, name=name
+        manifest.stored_blobs(), entity=entity, project=project, name=name
     )
     if not missing:
         return missing
@@ -97,7 +97,7 @@ def store_missing(
     try:
         if missing is None:
             missing = backend.missing_blobs(
-                manifest.blob_digests(), entity=entity, project=project, name=name
+                manifest.stored_blobs(), entity=entity, project=project, name=name
             )
         if not missing:
             return

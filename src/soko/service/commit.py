@@ -76,9 +76,7 @@ def validated(request: CommitRequest) -> CommitRequest:
     validate_size(request.manifest.size, f"Artifact {request.name!r}")
     manifest = request.manifest
     check_new_paths(
-        manifest.new_paths()
-        if isinstance(manifest, LayeredManifest)
-        else (entry.path for entry in manifest)
+        manifest.new_paths() if isinstance(manifest, LayeredManifest) else manifest.paths()
     )
     if request.run_id is not None:
         validate_run_id(request.run_id)
@@ -94,7 +92,7 @@ def validated(request: CommitRequest) -> CommitRequest:
 
 def require_stored(store: Store, manifest: Manifest, *, name: str) -> None:
     """Raise MissingBlobsError unless every blob *manifest* names is stored (one batch)."""
-    missing = store.blobs.missing(manifest.blob_digests())
+    missing = store.blobs.missing(manifest.stored_blobs())
     if missing:
         raise possession.not_stored(name, missing)
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from soko.core.digests import Algorithm, Digest, Hasher
+from soko.core.digests import Algorithm, Digest, Hasher, digest_batches
 from soko.errors import DigestMismatchError, StoreError
 from soko.storage import copying
 from soko.storage.base import (
@@ -403,18 +403,23 @@ class LocalBlobStore:
         return self.folder.exists(digest)
 
     def missing(self, digests: Iterable[Digest]) -> set[Digest]:
-        """Which of *digests* the store lacks: the pack index is asked in batches, then
-        one existence check per digest it does not hold."""
-        wanted = set(digests)
-        wanted.difference_update(self.packs.present(wanted))
-        absent = set()
+        """Which of *digests* the store lacks: a batch at a time (:func:`digest_batches`:
+        the raw digests of a manifest's columns, sorted), the pack index asked first, then
+        one existence check per digest it does not hold. Only the answer is held whole."""
+        absent: set[Digest] = set()
         found = []
-        for digest in wanted:
-            path = self._path(digest)
-            if os.access(path, os.F_OK):
-                found.append(path)
-            else:
-                absent.add(digest)
+        for batch in digest_batches(digests):
+            raws = sorted(set(batch.raw_list()))
+            packed = self.packs.present_raw(batch.algorithm, raws)
+            for raw in raws:
+                if raw in packed:
+                    continue
+                digest = Digest(batch.algorithm, raw)
+                path = self._path(digest)
+                if os.access(path, os.F_OK):
+                    found.append(path)
+                else:
+                    absent.add(digest)
         if found:
             # Another process may have written these and not synced yet: a commit that
             # counts on them flushes them too (packs are durable once indexed).

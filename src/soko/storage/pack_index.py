@@ -162,6 +162,31 @@ class PackIndex:
         the log's missing-blob question ask it for every blob of a version)."""
         return {wanted[raw] for wanted, rows in self._query(digests, "") for (raw,) in rows}
 
+    def present_raw(self, algorithm: Algorithm, raws: list[bytes]) -> set[bytes]:
+        """Those of *raws* (raw digests of *algorithm*) that are packed: the missing-blob
+        question over a manifest's columns, with no :class:`Digest` made. *raws* sorted
+        read the index's pages in order."""
+        present: set[bytes] = set()
+        if not raws:
+            return present
+        key = ALG_KEYS[algorithm]
+        with self._lock:
+            conn = self._connection(create=False)
+            if conn is None:
+                return present
+            try:
+                for start in range(0, len(raws), _PARAMS):
+                    part = raws[start : start + _PARAMS]
+                    rows = conn.execute(
+                        "SELECT digest FROM packed "
+                        f"WHERE alg = ? AND digest IN ({','.join('?' * len(part))})",
+                        (key, *part),
+                    ).fetchall()
+                    present.update(raw for (raw,) in rows)
+            except sqlite3.Error as exc:
+                raise StoreError(f"The pack index {self._index_path} failed: {exc}") from exc
+        return present
+
     def _query(
         self, digests: Iterable[Digest], columns: str
     ) -> Iterator[tuple[dict[bytes, Digest], list[Any]]]:

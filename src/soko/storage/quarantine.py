@@ -31,7 +31,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm, Digest, digest_batches
 from soko.errors import ValidationError
 from soko.storage.copying import write_parts
 from soko.storage.packs import Packs
@@ -107,14 +107,15 @@ class Quarantine:
         algorithm asked about (which fails at once when nothing of it was ever set aside),
         not a stat per digest, so that asking for a manifest of 20,000 blobs is cheap and
         unrelated copies here cost a name each."""
-        wanted: dict[Algorithm, list[Digest]] = {}
-        for digest in digests:
-            wanted.setdefault(digest.algorithm, []).append(digest)
+        names: dict[Algorithm, set[str]] = {}
         found: set[Digest] = set()
-        for algorithm, asked in wanted.items():
-            names = {entry.name for entry in _scandir(os.path.join(self.folder, algorithm.key))}
-            if names:
-                found.update(digest for digest in asked if digest.hex in names)
+        for batch in digest_batches(digests):
+            held = names.get(batch.algorithm)
+            if held is None:
+                folder = os.path.join(self.folder, batch.algorithm.key)
+                held = names[batch.algorithm] = {entry.name for entry in _scandir(folder)}
+            if held:
+                found.update(digest for digest in batch if digest.hex in held)
         return found
 
     def is_empty(self) -> bool:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from soko.core.digests import Algorithm, Digest, version_digest
+from soko.core.digests import Algorithm, Digest, digest_batches, version_digest
 from soko.core.manifest import Entry, EntryTable, Manifest, ManifestBuilder
 from soko.errors import ValidationError
 
@@ -72,8 +72,49 @@ def test_a_builder_adds_stored_rows_all_or_none() -> None:
         builder.add_stored(["c", "b"], one + one, [1, 1], extra=extra, overwrite=False)
     assert "c" not in builder and len(builder) == 2
     builder.add_stored(["b"], two, [2], extra=extra, overwrite=False)  # same digest: fine
+    # A path given twice in one batch: refused with two digests, kept once with one.
+    with pytest.raises(ValidationError, match="'d'"):
+        builder.add_stored(["d", "d"], one + two, [1, 2], extra=extra, overwrite=False)
+    builder.add_stored(["e", "e"], one + one, [1, 1], extra=extra, overwrite=False)
+    assert "d" not in builder and [e.path for e in builder.remove("e")] == ["e"]
     builder.add_stored(["b"], one, [7], extra=extra, overwrite=True)
     built = builder.build()
     assert built.entries["b"] == Entry("b", Digest(Algorithm.XXH128, one).b64, 7, extra=extra)
     assert builder.origin("a") == 3 and builder.origin("b") == 0
     assert [e.path for e in builder.remove("a")] == ["a"] and len(builder) == 1
+
+
+@pytest.mark.parametrize("size", [1, 7, 16_384])
+def test_stored_blobs_come_in_batches_of_one_algorithm_and_are_the_blob_digests(
+    size: int,
+) -> None:
+    md5 = [Entry(f"m/{i}", Digest.of_bytes(b"%d" % i).b64, i) for i in range(20)]
+    # A digest written in base64 that is not canonical is kept as text: its blob is the
+    # same as that of the canonical text.
+    odd = Entry("m/odd", "AAAAAAAAAAAAAAAAAAAAAB==", 1)
+    for entries in (mixed_entries(), [*mixed_entries(), *md5, odd], md5):
+        manifest = Manifest.of(entries)
+        assert manifest.table is not None
+        batches = list(manifest.table.columns.stored_batches(size))
+        assert all(0 < len(batch) <= size for batch in batches)
+        digests = [digest for batch in batches for digest in batch]
+        assert all(d.algorithm is batch.algorithm for batch in batches for d in batch)
+        assert set(digests) == manifest.blob_digests()
+        assert len(digests) == sum(1 for e in entries if e.ref is None)
+        # Read again, they come again; a store that asks one at a time gets the same.
+        assert set(manifest.stored_blobs()) == set(manifest.stored_blobs())
+        assert set(manifest.stored_blobs()) == manifest.blob_digests()
+    odd_digest = Digest(Algorithm.MD5, bytes(16))
+    assert odd_digest in set(Manifest.of([odd]).stored_blobs())
+
+
+def test_digests_given_one_by_one_are_batched_by_algorithm() -> None:
+    digests = [
+        Digest.of_bytes(b"%d" % i, (Algorithm.MD5, Algorithm.XXH128)[i % 2]) for i in range(9)
+    ]
+    batches = list(digest_batches(iter(digests), 2))
+    assert all(len(batch) <= 2 for batch in batches)
+    assert sorted((d.algorithm, d.raw) for b in batches for d in b) == sorted(
+        (d.algorithm, d.raw) for d in digests
+    )
+    assert list(digest_batches([])) == []

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from soko.core.digests import Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.manifest_index import (
     ManifestIndex,
     build,
+    build_of,
     check_slice,
     slice_entries,
 )
@@ -113,3 +115,28 @@ def test_a_changed_slice_and_an_unsorted_manifest_are_refused() -> None:
 def test_an_empty_manifest_has_the_top_folder_only() -> None:
     index = build(Manifest.of([]).to_bytes())
     assert index.count == 0 and list(index.folders) == [""] and index.slices == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(_paths, max_size=40), st.integers(1, 5))
+def test_an_index_built_while_encoding_is_the_index_of_the_bytes(paths: set[str], per: int) -> None:
+    # References, digests kept as text, sizes unknown, paths not ASCII: what the slices and
+    # folders count is taken from the columns, and must agree with a read of the bytes.
+    manifest = Manifest.of(
+        Entry(
+            path=p,
+            digest=f"d{i}" if i % 4 else Digest.of_bytes(p.encode()).b64,
+            size=None if i % 5 == 1 else i,
+            ref="s3://b/k" if i % 3 == 0 else None,
+        )
+        for i, p in enumerate(sorted(paths))
+    )
+    pieces: list[bytes] = []
+    index = build_of(manifest, pieces.append, per)
+    raw = b"".join(pieces)
+    assert raw == manifest.to_bytes() == b"".join(manifest.pieces(per))
+    assert index == build(raw, per)
+    # A manifest given as a mapping of entries is indexed from its bytes.
+    loose = Manifest(dict(manifest.entries.items()))
+    pieces.clear()
+    assert build_of(loose, pieces.append, per) == index and b"".join(pieces) == raw

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from soko.core import manifest_index
-from soko.core.manifest import Entry, Manifest
+from soko.core.digests import Digest
+from soko.core.manifest import Entry, Manifest, ManifestRef
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError
 from soko.metadata.schema import manifest_indexes, versions
 from soko.service import pages
+from soko.service import store as store_module
 from soko.service.commit import commit_version
 from soko.service.gc import collect_garbage
 from soko.service.store import Store
@@ -109,3 +111,22 @@ def test_gc_drops_the_index_of_a_manifest_it_deletes(stored: tuple[Store, str]) 
     collect_garbage(store, grace_seconds=0)
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(manifest_indexes)).scalar() == 0
+
+
+def test_a_large_manifest_is_stored_from_its_slices_with_the_index_of_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manifest_index, "SLICE_ENTRIES", 4)
+    monkeypatch.setattr(store_module, "INDEX_AT_COMMIT", 5)
+    stored = [Entry(f"s/{i}", Digest.of_bytes(b"%d" % i).b64, i) for i in range(9)]
+    manifest = Manifest.of([*stored, *(reference(p) for p in PATHS)])
+    store = Store.open_local(tmp_path)
+    key = store.put_manifest(manifest)
+    ref, raw = ManifestRef.encode(manifest)
+    assert key == ref.key and store.manifest_bytes(ref) == raw
+    # Stored again (the blob exists): the same key, the stored copy compared and kept.
+    assert store.put_manifest(manifest) == key
+    # The index stored with it is the index of the bytes, read by another process.
+    again = Store(store.engine, store.blobs)
+    assert pages.index_of(again, key) == manifest_index.build(raw)
+    assert [e.path for e in pages.iter_entries(again, key)] == sorted(e.path for e in manifest)

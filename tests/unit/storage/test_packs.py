@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm, BatchedDigests, Digest, digest_batches
 from soko.errors import DigestMismatchError, NotFoundError, StoreError
 from soko.storage import durability
 from soko.storage import packs as packs_module
@@ -516,3 +516,20 @@ def test_forget_missing_packs_drops_only_their_rows(tmp_path: Path) -> None:
         list(packs.read_many(d for d, _ in lost))
     assert packs.forget_missing_packs() == 1
     assert packs.present(d for d, _ in kept + lost) == {d for d, _ in kept}
+
+
+def test_the_missing_question_is_answered_a_batch_of_raw_digests_at_a_time(
+    tmp_path: Path,
+) -> None:
+    store, packed, _ = one_pack(tmp_path)
+    loose = make_files(tmp_path / "loose", 3, tag="loose")
+    for digest, data, _ in loose:
+        store.put_bytes(digest, data)
+    absent = [d for d, _, _ in make_files(tmp_path / "absent", 5, tag="absent")]
+    asked = [d for d, _, _ in packed + loose] + absent
+    # Batches of two, each of one algorithm, one digest asked twice: as a manifest's
+    # columns give them (BatchedDigests), and one by one.
+    batched = BatchedDigests(lambda: digest_batches([*asked, asked[0]], 2))
+    assert store.missing(batched) == set(absent)
+    assert store.missing(iter(asked)) == set(absent)
+    assert store.missing([]) == set()
