@@ -65,6 +65,7 @@ from soko.wire.requests import (
     MAX_DIGESTS_PER_REQUEST,
     MAX_SOURCES,
     CommitIn,
+    CommittedOut,
     EntriesPageOut,
     MissingOut,
 )
@@ -363,9 +364,17 @@ class HttpBackend(HttpRegistries, HttpAutomations):
     def has_committed_digest(
         self, entity: str, project: str, name: str, digest: str, *, blobs: Collection[Digest]
     ) -> bool:
-        # The API has no digest lookup: the missing-blob question answers a re-log in one
-        # request anyway.
-        return False
+        # One question, not the missing-blob question for every blob of the manifest (a
+        # million of them for a million files). The server cannot see the client's
+        # *blobs*: it answers False whenever it has set any damaged blob aside.
+        path = (
+            f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/committed/{_q(digest)}"
+        )
+        try:
+            answer = CommittedOut.model_validate(self.session.json("GET", path))
+        except NotFoundError:
+            return False  # a server that predates the question
+        return answer.committed
 
     def resolve(self, entity: str, project: str, name: str, selector: str) -> VersionRecord:
         path = (
