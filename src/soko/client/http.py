@@ -15,6 +15,7 @@ manifests it read).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -128,23 +129,24 @@ class HttpBackend(HttpRegistries, HttpAutomations):
     def missing_blobs(
         self, digests: Iterable[Digest], *, entity: str, project: str, name: str | None = None
     ) -> set[Digest]:
-        unique = {format_digest(d): d for d in digests}
-        wanted = sorted(unique)
+        # A slice of the digests at a time: a million of them are never all written out
+        # as text, and the answer gives back the caller's own digests, not parsed copies.
         missing: set[Digest] = set()
-        for start in range(0, len(wanted), MAX_DIGESTS_PER_REQUEST):
-            part = wanted[start : start + MAX_DIGESTS_PER_REQUEST]
+        pending = iter(digests)
+        while part := list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)):
+            named = {format_digest(d): d for d in part}
             body: dict[str, Any] = {
                 "entity": entity,
                 "project": project,
-                "digests": part,
-                "sources": self._sources_for({unique[t] for t in part}),
+                "digests": sorted(named),
+                "sources": self._sources_for(part),
             }
             if name is not None:
                 body["name"] = name
             answer = MissingOut.model_validate(
                 self.session.json("POST", "/blobs/missing", json=body)
             )
-            missing.update(parse_digest(d) for d in answer.missing)
+            missing.update(named.get(t) or parse_digest(t) for t in answer.missing)
         return missing
 
     def store_blobs(
