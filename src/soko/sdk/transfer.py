@@ -20,6 +20,7 @@ from pathlib import Path
 from soko.client.backend import BlobTransfer, Progress
 from soko.client.hashing import FileStat, hash_files_cached
 from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
+from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
@@ -38,7 +39,7 @@ from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
 from soko.terminal import termwarn
 
-_UPLOAD_SLICE = 65536
+_UPLOAD_SLICE = 16384
 """Sources made and stored at a time: a million files never hold a source each."""
 
 
@@ -57,6 +58,8 @@ def _store_sliced(
         copies += backend.store_blobs(
             chunk, entity=entity, project=project, progress=progress, staging=staging
         )
+        del chunk
+        collect_young()  # the requests of the slice, with their bodies (see pygc)
     return copies
 
 
@@ -269,6 +272,8 @@ def download_entries(
         _download_stored(
             backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
         )
+        del stored
+        collect_young()  # the answers of the slice, with their bodies (see pygc)
     if references:
         remove_stale_temps(dest for _, dest in references)
     for entry, dest in references:
