@@ -249,6 +249,12 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
             json={"entity": ENTITY, "project": p.name, "digests": [p.blob]},
         ),
     ),
+    ("GET", "/api/v1/projects/{entity}/{project}/collections/{name}/committed/{digest}"): (
+        "writer",
+        lambda w, p, c: Call(
+            "GET", f"/projects/{ENTITY}/{p.name}/collections/data/committed/{'0' * 32}"
+        ),
+    ),
     ("POST", "/api/v1/blobs/batch"): (
         "writer",
         lambda w, p, c: Call(

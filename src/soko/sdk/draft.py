@@ -49,7 +49,7 @@ class _Origin(NamedTuple):
         return self.local + (relative if os.sep == "/" else relative.replace("/", os.sep))
 
 
-HELD_BYTES_MAX = 256 * 1024 * 1024
+HELD_BYTES_MAX = 64 * 1024 * 1024
 """How many bytes of small files a draft keeps from hashing until it is logged.
 
 Reading 20,000 small files a second time costs more than storing them, so a draft keeps
@@ -139,30 +139,61 @@ class Draft:
                     return path
         return None
 
-    def sources(self, digests: Collection[Digest]) -> list[BlobSource]:
-        """Where the bytes of each of *digests* the draft has a file for are: the bytes
-        kept from hashing, else a staged copy, else the first file added with them."""
-        found: dict[Digest, BlobSource] = {}
+    def _taken(
+        self, remaining: set[Digest], to_stage: bool
+    ) -> Iterator[tuple[str, _Origin, Digest, int]]:
+        """Each file whose digest is in *remaining* (and to stage, if *to_stage*), the
+        first of each digest, its digest taken out of *remaining*."""
+        held, origins = self.held, self._origins
+        for path, number, digest, size in self.builder.origins():
+            if digest not in remaining:
+                continue
+            origin = origins[number]
+            assert origin is not None
+            if to_stage and (not origin.mutable or digest in held):
+                continue
+            remaining.discard(digest)
+            yield path, origin, digest, size
+
+    def take_sources(
+        self, remaining: set[Digest], *, to_stage: bool = False
+    ) -> Iterator[BlobSource]:
+        """Where the bytes of each of *remaining* the draft has a file for are (the bytes
+        kept from hashing, else a staged copy, else the first file added with them), made
+        as they are asked for, each digest taken out of *remaining* as its source is made:
+        a million files never hold a source each at once, and what is left in *remaining*
+        afterwards has no source.
+
+        *to_stage*: only the blobs of files added with ``policy="mutable"`` whose bytes
+        are only in their files, which the caller may change once the log returns: the
+        log takes them before it returns. Kept bytes are a snapshot already.
+        """
         held, copies = self.held, self._copies
-        for file in self._files():
-            digest = file.digest
-            if digest in digests and digest not in found:
-                found[digest] = BlobSource(
-                    digest, file.size, file.local_path, held.get(digest), copies.get(digest)
-                )
-        return list(found.values())
+        for path, origin, digest, size in self._taken(remaining, to_stage):
+            yield BlobSource(
+                digest, size, origin.local_path(path), held.get(digest), copies.get(digest)
+            )
+
+    def source_totals(
+        self, digests: Collection[Digest], *, to_stage: bool = False
+    ) -> tuple[int, int]:
+        """How many sources :meth:`take_sources` would make for *digests*, and their bytes
+        (without making them)."""
+        count = total = 0
+        for _, _, _, size in self._taken(set(digests), to_stage):
+            count += 1
+            total += size
+        return count, total
+
+    def sources(self, digests: Collection[Digest]) -> list[BlobSource]:
+        """The sources of those of *digests* the draft has a file for, all at once (see
+        :meth:`take_sources`)."""
+        return list(self.take_sources(set(digests)))
 
     def sources_to_stage(self, digests: Collection[Digest]) -> list[BlobSource]:
-        """The sources of those of *digests* added with ``policy="mutable"`` whose bytes
-        are only in their files, which the caller may change once the log returns: the
-        log takes them before it returns. Kept bytes are a snapshot already."""
-        found: dict[Digest, BlobSource] = {}
-        held = self.held
-        for file in self._files():
-            digest = file.digest
-            if file.mutable and digest in digests and digest not in held:
-                found.setdefault(digest, BlobSource(digest, file.size, file.local_path))
-        return list(found.values())
+        """The sources of those of *digests* to store before the log returns, all at once
+        (see :meth:`take_sources`)."""
+        return list(self.take_sources(set(digests), to_stage=True))
 
     def keep_copies(self, staged: Iterable[BlobSource]) -> None:
         """Remember staged copies of blobs, read by the log instead of the files."""

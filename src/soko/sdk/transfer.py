@@ -14,12 +14,14 @@ from __future__ import annotations
 import itertools
 import os
 import stat as stat_module
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from soko.client.backend import BlobTransfer, Progress
 from soko.client.hashing import FileStat, hash_files_cached
 from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
+from soko.client.pygc import collect_young
+from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core.digests import Digest
 from soko.core.entries import EntryValues
@@ -36,6 +38,29 @@ from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
 from soko.sdk.progress import announce
 from soko.terminal import termwarn
+
+_UPLOAD_SLICE = 16384
+"""Sources made and stored at a time: a million files never hold a source each."""
+
+
+def _store_sliced(
+    backend: BlobTransfer,
+    sources: Iterator[BlobSource],
+    *,
+    entity: str,
+    project: str,
+    progress: Progress | None,
+    staging: bool,
+) -> list[BlobSource]:
+    """Store *sources* a slice at a time; the staged copies ``store_blobs`` returned."""
+    copies: list[BlobSource] = []
+    while chunk := list(itertools.islice(sources, _UPLOAD_SLICE)):
+        copies += backend.store_blobs(
+            chunk, entity=entity, project=project, progress=progress, staging=staging
+        )
+        del chunk
+        collect_young()  # the requests of the slice, with their bodies (see pygc)
+    return copies
 
 
 def stage_mutable(
@@ -64,16 +89,18 @@ def stage_mutable(
     )
     if not missing:
         return missing
-    wanted = draft.sources_to_stage(missing)
-    if not wanted:
+    count, nbytes = draft.source_totals(missing, to_stage=True)
+    if not count:
         return missing
-    announce(progress, len(wanted), sum(s.size for s in wanted))
-    copies = backend.store_blobs(
-        wanted, entity=entity, project=project, progress=progress, staging=True
+    announce(progress, count, nbytes)
+    # Each staged digest leaves *missing* as its source is made.
+    sources = draft.take_sources(missing, to_stage=True)
+    copies = _store_sliced(
+        backend, sources, entity=entity, project=project, progress=progress, staging=True
     )
     draft.keep_copies(copies)
     # A blob staged in a local copy (a key that may not upload) is still to be stored.
-    return (missing - {s.digest for s in wanted}) | {s.digest for s in copies}
+    return missing | {s.digest for s in copies}
 
 
 def store_missing(
@@ -101,16 +128,20 @@ def store_missing(
             )
         if not missing:
             return
-        sources = draft.sources(missing)
-        if len(sources) < len(missing):
-            found = {s.digest for s in sources}
-            unavailable = [d for d in missing if d not in found]
+        count, nbytes = draft.source_totals(missing)
+        if count < len(missing):
+            unavailable = set(missing)
+            for _ in draft.take_sources(unavailable):
+                pass
             raise DigestMismatchError(
                 f"{len(unavailable)} entries of the draft have neither a local file nor a "
-                f"stored blob (e.g. {unavailable[0]})."
+                f"stored blob (e.g. {next(iter(unavailable))})."
             )
-        announce(progress, len(sources), sum(s.size for s in sources))
-        backend.store_blobs(sources, entity=entity, project=project, progress=progress)
+        announce(progress, count, nbytes)
+        sources = draft.take_sources(set(missing))
+        _store_sliced(
+            backend, sources, entity=entity, project=project, progress=progress, staging=False
+        )
     finally:
         draft.release_held()
 
@@ -241,6 +272,8 @@ def download_entries(
         _download_stored(
             backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
         )
+        del stored
+        collect_young()  # the answers of the slice, with their bodies (see pygc)
     if references:
         remove_stale_temps(dest for _, dest in references)
     for entry, dest in references:

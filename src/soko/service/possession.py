@@ -29,6 +29,7 @@ The embedded store has one user and calls none of this.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -265,22 +266,34 @@ def check_commit(
     """
     sizes = manifest.blob_sizes()
     lent = _lent(sizes, sources, entity=entity, project=project) if sources else {}
-    rest = [d for d in sizes if d not in lent] if lent else list(sizes)
-    held: dict[Digest, int] = {}
-    if rest:
+    # The project's rows are read and compared a slice at a time: a million blobs are
+    # never all written out as text, nor held with their real sizes beside the manifest's.
+    absent: list[Digest] = []
+    differs = any(size != sizes[d] for d, (size, _) in lent.items())
+    with store.engine.connect() as conn:
+        project_id = find_project(conn, entity, project)
+        pending = (d for d in sizes if d not in lent)
+        while part := list(itertools.islice(pending, _CHUNK)):
+            held = possessed(conn, project_id, part)
+            for digest in part:
+                size = held.get(digest, -1)
+                if size == -1:
+                    absent.append(digest)
+                elif size != sizes[digest]:
+                    differs = True
+    if absent:
+        raise not_stored(name, absent)
+    # Every real size equals the manifest's: the manifest's sizes stand for the real ones.
+    real: Mapping[Digest, int | None] = sizes
+    if differs:
         with store.engine.connect() as conn:
-            held = possessed(conn, find_project(conn, entity, project), rest)
-    if len(held) < len(rest):
-        raise not_stored(name, [d for d in rest if d not in held])
-    real = held
-    if lent:
-        real = {d: size for d, (size, _) in lent.items()}
-        real.update(held)
+            found = possessed(conn, project_id, [d for d in sizes if d not in lent])
+        real = {d: size for d, (size, _) in lent.items()} | found
     _check_sizes(manifest, real, name=name)
     return {d: size for d, (size, foreign) in lent.items() if foreign}
 
 
-def _check_sizes(manifest: Manifest, real: Mapping[Digest, int], *, name: str) -> None:
+def _check_sizes(manifest: Manifest, real: Mapping[Digest, int | None], *, name: str) -> None:
     sizes = manifest.blob_sizes()
     # blob_sizes keeps one size per digest: when no blob is named at two paths it holds
     # every entry's size, and one comparison of the two maps checks them all. Otherwise

@@ -181,6 +181,12 @@ class MissingOut(WireModel):
     missing: list[str]
 
 
+class CommittedOut(WireModel):
+    committed: bool
+    """A committed version of the collection has the content digest asked about, and every
+    blob it names is stored: a log of that content uploads nothing."""
+
+
 class StoredOut(WireModel):
     stored: int
     bytes: int

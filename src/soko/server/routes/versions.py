@@ -4,6 +4,7 @@ embedded store."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -15,7 +16,7 @@ from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, Vali
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
-from soko.service import distributed, links, possession, versions
+from soko.service import distributed, links, possession, relog, versions
 from soko.service.commit import Borrowed, commit_version, require_stored
 from soko.service.registries import home_entity
 from soko.wire import API_PREFIX
@@ -29,9 +30,11 @@ from soko.wire.records import (
     VersionList,
     VersionOut,
 )
-from soko.wire.requests import AbandonIn, CommitIn, LinkIn, UpdateVersionIn
+from soko.wire.requests import AbandonIn, CommitIn, CommittedOut, LinkIn, UpdateVersionIn
 
 router = APIRouter(prefix=API_PREFIX, tags=["versions"])
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{32,128}")
 
 
 def _request_of(
@@ -44,12 +47,7 @@ def _request_of(
     with its real size (:mod:`soko.service.possession`): a writer cannot reach another
     project's bytes by naming their digests.
     """
-    caller.require(body.entity, body.project, "writer")
-    if body.run_id is not None:
-        try:
-            state.writable_run(caller, body.run_id)
-        except NotFoundError:
-            raise NotFoundError(f"No run with id {body.run_id!r}; start it first.") from None
+    _require_committer(state, caller, body)
     ref = ManifestRef(parse_digest(body.manifest_blob))
     digest = ref.digest
     possession.require_manifest_blob(
@@ -86,6 +84,16 @@ def _request_of(
     return body.to_request(manifest), borrowed
 
 
+def _require_committer(state: ServerState, caller: Principal, body: CommitIn) -> None:
+    """The caller may commit into the project, as the run it names (if any)."""
+    caller.require(body.entity, body.project, "writer")
+    if body.run_id is not None:
+        try:
+            state.writable_run(caller, body.run_id)
+        except NotFoundError:
+            raise NotFoundError(f"No run with id {body.run_id!r}; start it first.") from None
+
+
 def _require_distributed_id(body: CommitIn) -> None:
     if body.distributed_id is None:
         raise ValidationError("distributed_id is required here.")
@@ -96,6 +104,23 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     """Commit the next version of a collection (or return the one with the same digest)."""
     if body.distributed_id is not None:
         raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
+    if not body.incremental:
+        # Committed content logged again: its twin, without reading the manifest's entries.
+        _require_committer(state, caller, body)
+        twin = relog.commit_to_twin(
+            state.store,
+            entity=body.entity,
+            project=body.project,
+            name=body.name,
+            type_name=body.type,
+            manifest_blob=body.manifest_blob,
+            algorithm=body.algorithm,
+            aliases=body.aliases,
+            tags=body.tags,
+            run_id=body.run_id,
+        )
+        if twin is not None:
+            return VersionOut.of(twin)
     request, borrowed = _request_of(state, caller, body)
     # Before the commit syncs: another server process on this folder store may have
     # written some of these blobs and not synced them yet (its client uploaded there and
@@ -104,6 +129,24 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     # (A distributed upsert or finish asks before its sync already.)
     require_stored(state.store, request.manifest, name=request.name)
     return VersionOut.of(commit_version(state.store, request, borrowed=borrowed))
+
+
+@router.get("/projects/{entity}/{project}/collections/{name}/committed/{digest}")
+def committed(
+    entity: ProjectName,
+    project: ProjectName,
+    name: CollectionName,
+    digest: str,
+    state: State,
+    caller: Caller,
+) -> CommittedOut:
+    """Whether a log of content *digest* (a version digest, hex) into the collection needs
+    no blob: a writer's re-log then skips the missing-blob question for its every file."""
+    caller.require(entity, project, "writer")
+    if not _HEX_DIGEST.fullmatch(digest):
+        raise ValidationError(f"Not a version digest: {digest!r}.")
+    found = relog.nothing_to_store(state.store, entity, project, name, digest)
+    return CommittedOut(committed=found)
 
 
 @router.post("/versions/upsert")
