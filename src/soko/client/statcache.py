@@ -94,8 +94,8 @@ class StatCache:
                         strict=True,
                     )
                 )
-        except (sqlite3.Error, struct.error, ValueError):
-            # A row that does not unpack (its arrays of unequal length): a re-hash.
+        except (sqlite3.Error, struct.error, ValueError, TypeError):
+            # A row that does not unpack (arrays of unequal length, not bytes): a re-hash.
             return [None] * len(stats)
         return list(map(table.get, stats))
 
@@ -131,7 +131,7 @@ class StatCache:
             conn.execute("COMMIT")
         except BaseException as exc:
             _roll_back(conn)
-            if not isinstance(exc, (sqlite3.Error, struct.error, ValueError, OverflowError)):
+            if not isinstance(exc, (sqlite3.Error, struct.error, ValueError, TypeError)):
                 raise
 
     def _write(self, statement: str, rows: list[tuple[object, ...]]) -> None:
@@ -275,12 +275,15 @@ def _merged(
     """A block's (records, digests) with *fresh* records (by (device, inode)) over *row*'s."""
     if row is not None:
         unpack_digests = struct.Struct(f"{width}s").iter_unpack
-        kept = {
-            (stat[0], stat[1]): (stat, raw)
-            for stat, raw in zip(
-                _RECORD.iter_unpack(row[0]), map(_FIRST, unpack_digests(row[1])), strict=True
-            )
-        }
+        try:
+            kept = {
+                (stat[0], stat[1]): (stat, raw)
+                for stat, raw in zip(
+                    _RECORD.iter_unpack(row[0]), map(_FIRST, unpack_digests(row[1])), strict=True
+                )
+            }
+        except (struct.error, ValueError, TypeError):
+            kept = {}  # a damaged row is written anew
         kept.update(fresh)
         fresh = kept
     records = b"".join(_RECORD.pack(*stat) for stat, _ in fresh.values())
