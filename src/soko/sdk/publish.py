@@ -15,12 +15,13 @@ the callback it hands in.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from soko.client.backend import Backend, CapturesWhileHashing
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Digest
+from soko.core.manifest import Manifest
 from soko.core.records import VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import MissingBlobsError
@@ -35,6 +36,23 @@ class LogKind(enum.Enum):
     COMMIT = "log"
     UPSERT = "upsert"
     FINISH = "finish"
+
+
+class _BlobsOf(Collection[Digest]):
+    """A manifest's blob digests, made only when asked for: the backend asks for them only
+    if something was set aside, and a set of a million digests costs seconds."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+
+    def __iter__(self) -> Iterator[Digest]:
+        return iter(self._manifest.blob_digests())
+
+    def __len__(self) -> int:
+        return len(self._manifest.blob_digests())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._manifest.blob_digests()
 
 
 class LogQueue:
@@ -69,7 +87,7 @@ class LogQueue:
                 request.project,
                 request.name,
                 manifest.digest(),
-                blobs=manifest.blob_digests(),
+                blobs=_BlobsOf(manifest),
             ):
                 # Content already committed in this collection: its blobs are stored, and
                 # the commit only adds aliases and lineage to that version.

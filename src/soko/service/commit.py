@@ -69,7 +69,8 @@ def validated(request: CommitRequest) -> CommitRequest:
     validate_name(request.name)
     validate_type(request.type)
     validate_size(request.manifest.size, f"Artifact {request.name!r}")
-    check_new_paths(entry.path for entry in request.manifest)
+    # Iterating the entries mapping gives the paths without making an entry for each.
+    check_new_paths(request.manifest.entries)
     if request.run_id is not None:
         validate_run_id(request.run_id)
     return replace(
