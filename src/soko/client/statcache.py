@@ -24,7 +24,9 @@ Python object per file and row.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import os
 import sqlite3
 import struct
@@ -54,6 +56,7 @@ _BATCH = 500
 _RECORD = struct.Struct("<QQqqq")
 """A file's stat in a row: device, inode, size, mtime_ns, ctime_ns."""
 _FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 class StatCache:
@@ -106,28 +109,18 @@ class StatCache:
         the write lock, so that processes recording into one block keep each other's
         records; a newer stat of an inode replaces its older one."""
         horizon = time.time_ns() - int(RACY_SECONDS * 1e9)
-        blocks: dict[tuple[int, str, int], dict[tuple[int, int], tuple[StatKey, bytes]]] = {}
-        for stat, digest in items:
-            if trusted or (stat[3] < horizon and stat[4] < horizon):
-                key = (stat[0], digest.algorithm.value, stat[1] >> BLOCK_BITS)
-                blocks.setdefault(key, {})[stat[0], stat[1]] = (stat, digest.raw)
+        kept = [(s, d) for s, d in items if trusted or (s[3] < horizon and s[4] < horizon)]
         conn = self._conn()
-        if conn is None or not blocks:
+        if conn is None or not kept:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for (dev, alg, block), fresh in blocks.items():
-                key = (_signed(dev), alg, block)
-                row = conn.execute(
-                    "SELECT records, digests FROM digest_blocks"
-                    " WHERE dev = ? AND alg = ? AND block = ?",
-                    key,
-                ).fetchone()
-                merged = _merged(row, fresh, Algorithm(alg).raw_size)
-                conn.execute(
-                    "INSERT OR REPLACE INTO digest_blocks VALUES (?,?,?,?,?)",
-                    (*key, merged[0], merged[1]),
-                )
+            while kept:
+                # Usually one algorithm: compared by identity, as an enum hashes in Python.
+                algorithm = kept[0][1].algorithm
+                fresh = sorted([(s, d.raw) for s, d in kept if d.algorithm is algorithm])
+                kept = [(s, d) for s, d in kept if d.algorithm is not algorithm]
+                _write_blocks(conn, algorithm, fresh)
             conn.execute("COMMIT")
         except BaseException as exc:
             _roll_back(conn)
@@ -269,25 +262,55 @@ def _rows_of_blocks(
         start = end
 
 
+def _block_of(record: tuple[StatKey, bytes]) -> tuple[int, int]:
+    return record[0][0], record[0][1] >> BLOCK_BITS
+
+
+def _write_blocks(
+    conn: sqlite3.Connection, algorithm: Algorithm, fresh: list[tuple[StatKey, bytes]]
+) -> None:
+    """Merge *fresh* (stats and raw digests, sorted by device and inode) into the rows of
+    their blocks, a block at a time: a slice of new files costs a few C-level joins per
+    block, not a Python step per file."""
+    start = 0
+    while start < len(fresh):
+        dev, block = _block_of(fresh[start])
+        end = bisect.bisect_left(fresh, (dev, block + 1), lo=start, key=_block_of)
+        records = fresh[start:end]
+        key = (_signed(dev), algorithm.value, block)
+        row = conn.execute(
+            "SELECT records, digests FROM digest_blocks WHERE dev = ? AND alg = ? AND block = ?",
+            key,
+        ).fetchone()
+        if row is not None:
+            records = _merged(row, records, algorithm.raw_size)
+        conn.execute(
+            "INSERT OR REPLACE INTO digest_blocks VALUES (?,?,?,?,?)",
+            (
+                *key,
+                b"".join(itertools.starmap(_RECORD.pack, map(_FIRST, records))),
+                b"".join(map(_SECOND, records)),
+            ),
+        )
+        start = end
+
+
 def _merged(
-    row: tuple[bytes, bytes] | None, fresh: dict[tuple[int, int], tuple[StatKey, bytes]], width: int
-) -> tuple[bytes, bytes]:
-    """A block's (records, digests) with *fresh* records (by (device, inode)) over *row*'s."""
-    if row is not None:
-        unpack_digests = struct.Struct(f"{width}s").iter_unpack
-        try:
-            kept = {
-                (stat[0], stat[1]): (stat, raw)
-                for stat, raw in zip(
-                    _RECORD.iter_unpack(row[0]), map(_FIRST, unpack_digests(row[1])), strict=True
-                )
-            }
-        except (struct.error, ValueError, TypeError):
-            kept = {}  # a damaged row is written anew
-        kept.update(fresh)
-        fresh = kept
-    records = b"".join(_RECORD.pack(*stat) for stat, _ in fresh.values())
-    return records, b"".join(raw for _, raw in fresh.values())
+    row: tuple[bytes, bytes], fresh: list[tuple[StatKey, bytes]], width: int
+) -> list[tuple[StatKey, bytes]]:
+    """A block's records: *fresh* over *row*'s, one per (device, inode)."""
+    unpack_digests = struct.Struct(f"{width}s").iter_unpack
+    try:
+        kept = {
+            (stat[0], stat[1]): (stat, raw)
+            for stat, raw in zip(
+                _RECORD.iter_unpack(row[0]), map(_FIRST, unpack_digests(row[1])), strict=True
+            )
+        }
+    except (struct.error, ValueError, TypeError):
+        kept = {}  # a damaged row is written anew
+    kept.update(((stat[0], stat[1]), (stat, raw)) for stat, raw in fresh)
+    return list(kept.values())
 
 
 def _rows_where_in(
