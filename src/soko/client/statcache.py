@@ -57,6 +57,7 @@ _RECORD = struct.Struct("<QQqqq")
 """A file's stat in a row: device, inode, size, mtime_ns, ctime_ns."""
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
+_INODE = itemgetter(1)
 
 
 class StatCache:
@@ -276,41 +277,50 @@ def _write_blocks(
     while start < len(fresh):
         dev, block = _block_of(fresh[start])
         end = bisect.bisect_left(fresh, (dev, block + 1), lo=start, key=_block_of)
-        records = fresh[start:end]
         key = (_signed(dev), algorithm.value, block)
         row = conn.execute(
             "SELECT records, digests FROM digest_blocks WHERE dev = ? AND alg = ? AND block = ?",
             key,
         ).fetchone()
-        if row is not None:
-            records = _merged(row, records, algorithm.raw_size)
+        records, digests = _merged(row, fresh[start:end], algorithm.raw_size)
         conn.execute(
-            "INSERT OR REPLACE INTO digest_blocks VALUES (?,?,?,?,?)",
-            (
-                *key,
-                b"".join(itertools.starmap(_RECORD.pack, map(_FIRST, records))),
-                b"".join(map(_SECOND, records)),
-            ),
+            "INSERT OR REPLACE INTO digest_blocks VALUES (?,?,?,?,?)", (*key, records, digests)
         )
         start = end
 
 
+def _packed(records: list[tuple[StatKey, bytes]]) -> tuple[bytes, bytes]:
+    return (
+        b"".join(itertools.starmap(_RECORD.pack, map(_FIRST, records))),
+        b"".join(map(_SECOND, records)),
+    )
+
+
 def _merged(
-    row: tuple[bytes, bytes], fresh: list[tuple[StatKey, bytes]], width: int
-) -> list[tuple[StatKey, bytes]]:
-    """A block's records: *fresh* over *row*'s, one per (device, inode)."""
-    unpack_digests = struct.Struct(f"{width}s").iter_unpack
+    row: tuple[bytes, bytes] | None, fresh: list[tuple[StatKey, bytes]], width: int
+) -> tuple[bytes, bytes]:
+    """A block's (records, digests): *fresh* over *row*'s, one per (device, inode)."""
+    if row is None:
+        return _packed(fresh)
     try:
-        kept = {
-            (stat[0], stat[1]): (stat, raw)
-            for stat, raw in zip(
-                _RECORD.iter_unpack(row[0]), map(_FIRST, unpack_digests(row[1])), strict=True
+        old = list(
+            zip(
+                _RECORD.iter_unpack(row[0]),
+                map(_FIRST, struct.Struct(f"{width}s").iter_unpack(row[1])),
+                strict=True,
             )
-        }
+        )
     except (struct.error, ValueError, TypeError):
-        kept = {}  # a damaged row is written anew
+        return _packed(fresh)  # a damaged row is written anew
+    # Usually other files of the block (a neighbouring folder hashed in another slice):
+    # the row's bytes are kept as they are, without a Python step per record. A block
+    # is one device's, so inodes alone tell its files apart.
+    if set(map(_INODE, map(_FIRST, old))).isdisjoint(map(_INODE, map(_FIRST, fresh))):
+        records, digests = _packed(fresh)
+        return row[0] + records, row[1] + digests
+    kept = {(stat[0], stat[1]): (stat, raw) for stat, raw in old}
     kept.update(((stat[0], stat[1]), (stat, raw)) for stat, raw in fresh)
-    return list(kept.values())
+    return _packed(list(kept.values()))
 
 
 def _rows_where_in(
