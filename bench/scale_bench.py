@@ -153,8 +153,8 @@ def make_data(root: Path, count: int) -> None:
     marker.touch()
 
 
-def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one child process."""
+def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process."""
     subprocess.run(["sync"], check=True)  # what earlier steps wrote is not this step's
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
@@ -163,7 +163,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # KiB on Linux
 
 
 def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
@@ -325,7 +325,9 @@ def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> di
             ("relog", LOG, [str(data)], env),
             ("download", DOWNLOAD, [str(base / "out")], reader),
         ):
-            out[step], out[f"{step}_mib"] = run_child([python, "-c", script, *args], step_env, base)
+            out[step], out[f"{step}_mib"], out[f"{step}_cpu"] = run_child(
+                [python, "-c", script, *args], step_env, base
+            )
         if server is not None:
             out["server_mib"] = server.peak_mib()
         return out
@@ -336,14 +338,14 @@ def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> di
 
 def cp_round(data: Path, dest: Path) -> float:
     shutil.rmtree(dest, ignore_errors=True)
-    seconds, _ = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
+    seconds, _, _ = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
     return seconds
 
 
 def wandb_build(data: Path, files: int) -> tuple[float, float]:
     folders = sorted(str(p) for p in data.iterdir() if p.is_dir())[: -(-files // PER_FOLDER)]
     env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
-    seconds, mib = run_child([sys.executable, "-c", WANDB_BUILD, *folders], env, data.parent)
+    seconds, mib, _ = run_child([sys.executable, "-c", WANDB_BUILD, *folders], env, data.parent)
     shutil.rmtree(Path.home() / ".local/share/wandb/artifacts/staging", ignore_errors=True)
     return seconds, mib
 
@@ -398,19 +400,25 @@ def main() -> None:
         shutil.rmtree(work / f"run-{key}", ignore_errors=True)
 
     cp_s = statistics.median(cp)
-    print(f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s")
-    print("| run | log s | /cp | MiB | re-log s | MiB | download s | /cp | MiB | server MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s "
+        f"(load {os.getloadavg()})"
+    )
+    print(
+        "| run | log s | /cp | CPU s | MiB | re-log s | CPU s | MiB | download s | /cp | CPU s "
+        "| MiB | server MiB |"
+    )
+    print("| --- |" + " ---: |" * 12)
     for key, rounds in results.items():
 
         def med(field: str, rounds: list[dict[str, float]] = rounds) -> float:
             return statistics.median(r.get(field, 0.0) for r in rounds)
 
         print(
-            f"| {key} | {med('log'):.2f} | {med('log') / cp_s:.2f} | {med('log_mib'):.0f} "
-            f"| {med('relog'):.2f} | {med('relog_mib'):.0f} "
-            f"| {med('download'):.2f} | {med('download') / cp_s:.2f} "
-            f"| {med('download_mib'):.0f} | {med('server_mib'):.0f} |"
+            f"| {key} | {med('log'):.2f} | {med('log') / cp_s:.2f} | {med('log_cpu'):.2f} "
+            f"| {med('log_mib'):.0f} | {med('relog'):.2f} | {med('relog_cpu'):.2f} "
+            f"| {med('relog_mib'):.0f} | {med('download'):.2f} | {med('download') / cp_s:.2f} "
+            f"| {med('download_cpu'):.2f} | {med('download_mib'):.0f} | {med('server_mib'):.0f} |"
         )
     if wandb:
         seconds = statistics.median(s for s, _ in wandb)

@@ -8,10 +8,12 @@ No file is copied anywhere to be hashed.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+from operator import attrgetter, itemgetter
+from typing import NamedTuple, Protocol, TypeVar, cast
 
 from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm, Digest
@@ -312,9 +314,33 @@ class Capture(Protocol):
         ...
 
 
+StatKey = tuple[int, int, int, int, int]
+"""A file's (device, inode, size, mtime_ns, ctime_ns): a :class:`FileStat`, or the plain
+tuple :func:`stat_keys` makes, which hashes and compares equal to it."""
+
+_STAT_KEY = attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+_SIZE = itemgetter(2)
+
+
+def stat_keys(paths: Iterable[str]) -> list[StatKey]:
+    """The :data:`StatKey` of each file, in C: no Python frame per file."""
+    return list(map(_STAT_KEY, map(os.stat, paths)))
+
+
 class DigestCache(Protocol):
-    def lookup(self, stats: Iterable[FileStat], algorithm: Algorithm) -> dict[FileStat, Digest]: ...
-    def record(self, items: Iterable[tuple[FileStat, Digest]]) -> None: ...
+    def digests(self, stats: Sequence[StatKey], algorithm: Algorithm) -> list[bytes | None]: ...
+    def record(self, items: Iterable[tuple[StatKey, Digest]]) -> None: ...
+
+
+class Packed(NamedTuple):
+    """Hashes of a slice of files, packed: what a folder of a million files keeps."""
+
+    raws: bytes
+    """The raw digests, one after another, in the order of the paths."""
+    sizes: array[int]
+    """The sizes, in the same order."""
+    fresh: list[HashedFile]
+    """The files the cache did not know, hashed now (with their kept bytes, if any)."""
 
 
 _CACHED_SLICE = 16384
@@ -343,19 +369,52 @@ def hash_files_cached(
         return hash_files(paths, algorithm, progress=progress)
     results: list[HashedFile] = []
     for first in range(0, len(paths), _CACHED_SLICE):
-        done = _hash_slice_cached(
-            paths[first : first + _CACHED_SLICE],
-            algorithm,
-            cache,
-            progress=progress,
-            keep_bytes=keep_bytes,
-            capture=capture,
+        chunk = paths[first : first + _CACHED_SLICE]
+        stats, known, fresh = _hash_slice_cached(
+            chunk, algorithm, cache, progress=progress, keep_bytes=keep_bytes, capture=capture
         )
-        for hashed in done:
-            if hashed.data is not None:
-                keep_bytes -= len(hashed.data)
-        results.extend(done)
+        hashed = iter(fresh)
+        for path, stat, raw in zip(chunk, stats, known, strict=True):
+            if raw is None:
+                h = next(hashed)
+                if h.data is not None:
+                    keep_bytes -= len(h.data)
+                results.append(h)
+            else:
+                results.append(HashedFile(path, Digest(algorithm, raw), stat[2]))
     return results
+
+
+def hash_packed(
+    paths: Sequence[str],
+    algorithm: Algorithm,
+    cache: DigestCache,
+    *,
+    progress: ProgressCallback | None = None,
+    keep_bytes: int = 0,
+    capture: Capture | None = None,
+) -> Packed:
+    """:func:`hash_files_cached` of one slice of files, its results packed.
+
+    A slice the cache knows whole (a re-log of an unchanged folder) costs a stat per file
+    and a few C-level passes over the slice: no Python object per file but its stat."""
+    stats, known, fresh = _hash_slice_cached(
+        paths, algorithm, cache, progress=progress, keep_bytes=keep_bytes, capture=capture
+    )
+    if not fresh:
+        return Packed(b"".join(cast("list[bytes]", known)), array("q", map(_SIZE, stats)), [])
+    hashed = iter(fresh)
+    raws = bytearray()
+    sizes = array("q")
+    for stat, raw in zip(stats, known, strict=True):
+        if raw is None:
+            h = next(hashed)
+            raws += h.digest.raw
+            sizes.append(h.size)  # what was hashed, should the file have changed since
+        else:
+            raws += raw
+            sizes.append(stat[2])
+    return Packed(bytes(raws), sizes, fresh)
 
 
 def _hash_slice_cached(
@@ -366,28 +425,35 @@ def _hash_slice_cached(
     progress: ProgressCallback | None,
     keep_bytes: int,
     capture: Capture | None,
-) -> list[HashedFile]:
-    stats = [FileStat.of(os.stat(p)) for p in paths]
+) -> tuple[list[StatKey], list[bytes | None], list[HashedFile]]:
+    """The stats of *paths*, the digests the cache knows (None for the others), and the
+    others hashed (in order, ``stat`` None) and recorded."""
+    stats = stat_keys(paths)
     start = getattr(progress, "start", None)
     if start is not None:
-        start(len(paths), sum(s.size for s in stats))
-    known = cache.lookup(stats, algorithm)
-    results: list[HashedFile | None] = [
-        HashedFile(p, known[s], s.size) if s in known else None
-        for p, s in zip(paths, stats, strict=True)
-    ]
-    todo = [i for i, r in enumerate(results) if r is None]
+        start(len(paths), sum(map(_SIZE, stats)))
+    known = cache.digests(stats, algorithm)
+    if None not in known:
+        if progress:
+            progress(len(paths), sum(map(_SIZE, stats)))
+        return stats, known, []
+    todo = [i for i, raw in enumerate(known) if raw is None]
     if progress and len(todo) < len(paths):
-        progress(len(paths) - len(todo), sum(s.size for s in known))
+        progress(
+            len(paths) - len(todo),
+            sum(s[2] for s, raw in zip(stats, known, strict=True) if raw is not None),
+        )
     fresh = hash_files(
         [paths[i] for i in todo],
         algorithm,
-        sizes=[stats[i].size for i in todo],
+        sizes=[stats[i][2] for i in todo],
         progress=progress,
         keep_bytes=keep_bytes,
         capture=capture,
     )
     cache.record((h.stat, h.digest) for h in fresh if h.stat is not None)
-    for i, hashed in zip(todo, fresh, strict=True):
-        results[i] = HashedFile(hashed.path, hashed.digest, hashed.size, None, hashed.data)
-    return [r for r in results if r is not None]
+    return (
+        stats,
+        known,
+        [HashedFile(h.path, h.digest, h.size, None, h.data) for h in fresh],
+    )

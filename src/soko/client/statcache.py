@@ -13,20 +13,31 @@ only costs a re-hash or a fetch, never a wrong answer.
 
 A file modified within :data:`RACY_SECONDS` of being hashed is not recorded: a second write
 in the same timestamp tick would otherwise leave an identical stat over other bytes.
+
+The digests are kept a block of inodes to a row (:data:`BLOCK_BITS`): the row of a device,
+algorithm and ``inode >> BLOCK_BITS`` holds the packed stats of its files and their digests,
+one array each. The files of a folder made together have inodes close together, so a
+million files are a thousand rows, read in a thousand statements, and a lookup matches
+stats against them in C (``struct.iter_unpack``, a dict, ``map``) rather than with a
+Python object per file and row.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import os
 import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from soko.client.hashing import FileStat
+from soko.client.hashing import FileStat, StatKey
 from soko.core.digests import Algorithm, Digest
 
 STAT_CACHE_FILE = "statcache.db"
@@ -35,7 +46,18 @@ RACY_SECONDS = 1.0
 COPY_MIN = 1024 * 1024
 """Smaller blobs are not remembered as copies: the client cache's packs hold them, and a
 row per small file would cost more than the file."""
+BLOCK_BITS = 10
+"""A row holds the records of up to 1,024 consecutive inodes of one device."""
+LAYOUT = 2
+"""``PRAGMA user_version`` of the layout with digests by inode block. Layout 1 (a row per
+file, table ``file_digests``) is dropped when a file of it is opened: its records cost one
+re-hash of each file."""
 _BATCH = 500
+_RECORD = struct.Struct("<QQqqq")
+"""A file's stat in a row: device, inode, size, mtime_ns, ctime_ns."""
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_INODE = itemgetter(1)
 
 
 class StatCache:
@@ -51,49 +73,60 @@ class StatCache:
                 conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=OFF")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS file_digests (ino INTEGER, dev INTEGER,"
-                    " alg TEXT, size INTEGER, mtime INTEGER, ctime INTEGER, digest BLOB,"
-                    " PRIMARY KEY (ino, dev, alg)) WITHOUT ROWID"
-                )
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS copies (alg TEXT, digest BLOB, path TEXT,"
-                    " dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER, ctime INTEGER,"
-                    " PRIMARY KEY (alg, digest, path)) WITHOUT ROWID"
-                )
+                _create(conn)
             except sqlite3.Error:
                 return None
             self._local.conn = conn
         return conn
 
-    def lookup(self, stats: Iterable[FileStat], algorithm: Algorithm) -> dict[FileStat, Digest]:
-        """The recorded digest of each stat that matches a record exactly."""
-        # A FileStat is a tuple: a row's (dev, ino, size, mtime, ctime) finds the stat it
-        # matches exactly, in one dict lookup.
-        wanted: dict[tuple[int, ...], FileStat] = {s: s for s in stats}
+    def digests(self, stats: Sequence[StatKey], algorithm: Algorithm) -> list[bytes | None]:
+        """The recorded raw digest of each stat (None where no record matches it exactly),
+        in the order of *stats*."""
         conn = self._conn()
-        found: dict[FileStat, Digest] = {}
-        if conn is None or not wanted:
-            return found
-        inodes = sorted({s.inode for s in wanted.values()})
+        if conn is None or not stats:
+            return [None] * len(stats)
+        blocks = sorted({(s[0], s[1] >> BLOCK_BITS) for s in stats})
+        table: dict[tuple[int, ...], bytes] = {}
+        unpack_digests = struct.Struct(f"{algorithm.raw_size}s").iter_unpack
         try:
-            for dev, ino, size, mtime, ctime, raw in _rows_of_inodes(conn, algorithm, inodes):
-                stat = wanted.get((dev, ino, size, mtime, ctime))
-                if stat is not None:
-                    found[stat] = Digest(algorithm, raw)
-        except sqlite3.Error:
-            return {}
-        return found
+            for records, raws in _rows_of_blocks(conn, algorithm, blocks):
+                # Keys are plain tuples: they hash and compare equal to FileStats.
+                table.update(
+                    zip(
+                        _RECORD.iter_unpack(records),
+                        map(_FIRST, unpack_digests(raws)),
+                        strict=True,
+                    )
+                )
+        except (sqlite3.Error, struct.error, ValueError, TypeError):
+            # A row that does not unpack (arrays of unequal length, not bytes): a re-hash.
+            return [None] * len(stats)
+        return list(map(table.get, stats))
 
-    def record(self, items: Iterable[tuple[FileStat, Digest]], *, trusted: bool = False) -> None:
-        """Remember digests; *trusted* for files soko itself just wrote and verified."""
+    def record(self, items: Iterable[tuple[StatKey, Digest]], *, trusted: bool = False) -> None:
+        """Remember digests; *trusted* for files soko itself just wrote and verified.
+
+        Each block's row is read, merged and written back in one transaction that holds
+        the write lock, so that processes recording into one block keep each other's
+        records; a newer stat of an inode replaces its older one."""
         horizon = time.time_ns() - int(RACY_SECONDS * 1e9)
-        rows: list[tuple[object, ...]] = [
-            (s.inode, s.device, d.algorithm.value, s.size, s.mtime_ns, s.ctime_ns, d.raw)
-            for s, d in items
-            if trusted or (s.mtime_ns < horizon and s.ctime_ns < horizon)
-        ]
-        self._write("INSERT OR REPLACE INTO file_digests VALUES (?,?,?,?,?,?,?)", rows)
+        kept = [(s, d) for s, d in items if trusted or (s[3] < horizon and s[4] < horizon)]
+        conn = self._conn()
+        if conn is None or not kept:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            while kept:
+                # Usually one algorithm: compared by identity, as an enum hashes in Python.
+                algorithm = kept[0][1].algorithm
+                fresh = sorted([(s, d.raw) for s, d in kept if d.algorithm is algorithm])
+                kept = [(s, d) for s, d in kept if d.algorithm is not algorithm]
+                _write_blocks(conn, algorithm, fresh)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _roll_back(conn)
+            if not isinstance(exc, (sqlite3.Error, struct.error, ValueError, TypeError)):
+                raise
 
     def _write(self, statement: str, rows: list[tuple[object, ...]]) -> None:
         """Run *statement* for each row in one transaction; a database that fails only
@@ -106,10 +139,7 @@ class StatCache:
             conn.executemany(statement, rows)
             conn.execute("COMMIT")
         except BaseException as exc:
-            # Ctrl-C included: a connection left inside its transaction would hold the
-            # database's write lock against every other process.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             if not isinstance(exc, sqlite3.Error):
                 raise
 
@@ -176,34 +206,121 @@ def _stat_of(path: str) -> tuple[int, ...] | None:
         return None
 
 
-_RANGE = 8192
-"""Inodes asked for at a time, as one range when they lie close together."""
-
-
-def _rows_of_inodes(
-    conn: sqlite3.Connection, algorithm: Algorithm, inodes: list[int]
-) -> Iterator[Any]:
-    """The file_digests rows of *algorithm* for the sorted *inodes* (and, asked as a
-    range, some of the inodes in between). The files of a folder made together have
-    inodes close together, so a million are asked in a hundred range queries rather
-    than in thousands of ``IN`` lists."""
-    query = (
-        "SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
-        "WHERE ino BETWEEN ? AND ? AND alg = ?"
-    )
-    for start in range(0, len(inodes), _RANGE):
-        chunk = inodes[start : start + _RANGE]
-        low, high = chunk[0], chunk[-1]
-        if high - low < 4 * len(chunk):
-            yield from conn.execute(query, (low, high, algorithm.value))
-        else:
-            yield from _rows_where_in(
-                conn,
-                "SELECT dev, ino, size, mtime, ctime, digest FROM file_digests "
-                "WHERE alg = ? AND ino IN ({marks})",
-                algorithm,
-                chunk,
+def _create(conn: sqlite3.Connection) -> None:
+    """The tables, once per file: a file of an older layout loses its digests (they
+    cost a re-hash) and keeps its copies."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < LAYOUT:
+            conn.execute("DROP TABLE IF EXISTS file_digests")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS digest_blocks (dev INTEGER, alg TEXT,"
+                " block INTEGER, records BLOB, digests BLOB,"
+                " PRIMARY KEY (dev, alg, block)) WITHOUT ROWID"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS copies (alg TEXT, digest BLOB, path TEXT,"
+                " dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER, ctime INTEGER,"
+                " PRIMARY KEY (alg, digest, path)) WITHOUT ROWID"
+            )
+            conn.execute(f"PRAGMA user_version = {LAYOUT}")
+        conn.execute("COMMIT")
+    except BaseException:
+        _roll_back(conn)
+        raise
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    # Ctrl-C included: a connection left inside its transaction would hold the
+    # database's write lock against every other process.
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
+
+
+def _signed(number: int) -> int:
+    """*number* (a device number, unsigned 64 bits) as SQLite's signed INTEGER holds it."""
+    return number - (1 << 64) if number >= 1 << 63 else number
+
+
+def _rows_of_blocks(
+    conn: sqlite3.Connection, algorithm: Algorithm, blocks: list[tuple[int, int]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """(records, digests) of the rows of *blocks* (sorted (device, block) pairs), a run of
+    consecutive blocks in one statement."""
+    query = (
+        "SELECT records, digests FROM digest_blocks"
+        " WHERE dev = ? AND alg = ? AND block BETWEEN ? AND ?"
+    )
+    start = 0
+    while start < len(blocks):
+        dev, low = blocks[start]
+        end = start + 1
+        while end < len(blocks) and blocks[end] == (dev, low + end - start):
+            end += 1
+        yield from conn.execute(query, (_signed(dev), algorithm.value, low, low + end - start - 1))
+        start = end
+
+
+def _block_of(record: tuple[StatKey, bytes]) -> tuple[int, int]:
+    return record[0][0], record[0][1] >> BLOCK_BITS
+
+
+def _write_blocks(
+    conn: sqlite3.Connection, algorithm: Algorithm, fresh: list[tuple[StatKey, bytes]]
+) -> None:
+    """Merge *fresh* (stats and raw digests, sorted by device and inode) into the rows of
+    their blocks, a block at a time: a slice of new files costs a few C-level joins per
+    block, not a Python step per file."""
+    start = 0
+    while start < len(fresh):
+        dev, block = _block_of(fresh[start])
+        end = bisect.bisect_left(fresh, (dev, block + 1), lo=start, key=_block_of)
+        key = (_signed(dev), algorithm.value, block)
+        row = conn.execute(
+            "SELECT records, digests FROM digest_blocks WHERE dev = ? AND alg = ? AND block = ?",
+            key,
+        ).fetchone()
+        records, digests = _merged(row, fresh[start:end], algorithm.raw_size)
+        conn.execute(
+            "INSERT OR REPLACE INTO digest_blocks VALUES (?,?,?,?,?)", (*key, records, digests)
+        )
+        start = end
+
+
+def _packed(records: list[tuple[StatKey, bytes]]) -> tuple[bytes, bytes]:
+    return (
+        b"".join(itertools.starmap(_RECORD.pack, map(_FIRST, records))),
+        b"".join(map(_SECOND, records)),
+    )
+
+
+def _merged(
+    row: tuple[bytes, bytes] | None, fresh: list[tuple[StatKey, bytes]], width: int
+) -> tuple[bytes, bytes]:
+    """A block's (records, digests): *fresh* over *row*'s, one per (device, inode)."""
+    if row is None:
+        return _packed(fresh)
+    try:
+        old = list(
+            zip(
+                _RECORD.iter_unpack(row[0]),
+                map(_FIRST, struct.Struct(f"{width}s").iter_unpack(row[1])),
+                strict=True,
+            )
+        )
+    except (struct.error, ValueError, TypeError):
+        return _packed(fresh)  # a damaged row is written anew
+    # Usually other files of the block (a neighbouring folder hashed in another slice):
+    # the row's bytes are kept as they are, without a Python step per record. A block
+    # is one device's, so inodes alone tell its files apart.
+    if set(map(_INODE, map(_FIRST, old))).isdisjoint(map(_INODE, map(_FIRST, fresh))):
+        records, digests = _packed(fresh)
+        return row[0] + records, row[1] + digests
+    kept = {(stat[0], stat[1]): (stat, raw) for stat, raw in old}
+    kept.update(((stat[0], stat[1]), (stat, raw)) for stat, raw in fresh)
+    return _packed(list(kept.values()))
 
 
 def _rows_where_in(

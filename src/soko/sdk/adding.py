@@ -20,7 +20,7 @@ from typing import IO, Any, NamedTuple
 
 from soko.client.backend import CapturesWhileHashing, Progress
 from soko.client.connect import get_backend, get_stat_cache
-from soko.client.hashing import Capture, HashedFile, hash_files_cached
+from soko.client.hashing import Capture, HashedFile, hash_files_cached, hash_packed
 from soko.client.listing import folder_base, naming_unreadable, walk_names
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Digest
@@ -128,12 +128,9 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
             _capturing(policy) as capture,
         ):
             for first in range(0, len(logical), _FOLDER_SLICE):
-                physical = [
-                    base + (p[start:] if os.sep == "/" else p[start:].replace("/", os.sep))
-                    for p in logical[first : first + _FOLDER_SLICE]
-                ]
+                physical = _local_paths(base, start, logical[first : first + _FOLDER_SLICE])
                 with naming_unreadable(physical):
-                    hashed = hash_files_cached(
+                    packed = hash_packed(
                         physical,
                         draft.algorithm,
                         cache,
@@ -141,12 +138,13 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
                         keep_bytes=budget,
                         capture=capture,
                     )
-                for h in hashed:
-                    raws += h.digest.raw
-                    sizes.append(h.size)
-                    if h.data is not None and capture is None:
-                        held.append((h.digest, h.data))
-                        budget -= len(h.data)
+                raws += packed.raws
+                sizes.extend(packed.sizes)
+                if capture is None:
+                    for h in packed.fresh:
+                        if h.data is not None:
+                            held.append((h.digest, h.data))
+                            budget -= len(h.data)
         draft.add_folder(
             base,
             prefix,
@@ -157,6 +155,16 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
             mutable=policy != "immutable",
             held=held,
         )
+
+
+def _local_paths(base: str, start: int, logical: list[str]) -> list[str]:
+    """The local paths of artifact paths *logical* (below *base*, less their first
+    *start* characters, the prefix)."""
+    if os.sep != "/":
+        return [base + p[start:].replace("/", os.sep) for p in logical]
+    if not start:
+        return list(map(base.__add__, logical))
+    return [base + p[start:] for p in logical]
 
 
 @contextlib.contextmanager

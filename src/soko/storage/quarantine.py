@@ -106,7 +106,10 @@ class Quarantine:
         """Those of *digests* that have a copy here: one listing of the folder of each
         algorithm asked about (which fails at once when nothing of it was ever set aside),
         not a stat per digest, so that asking for a manifest of 20,000 blobs is cheap and
-        unrelated copies here cost a name each."""
+        unrelated copies here cost a name each. With nothing set aside, *digests* is not
+        even iterated: a caller may hand a lazy collection of a million."""
+        if self.is_empty():
+            return set()
         names: dict[Algorithm, set[str]] = {}
         found: set[Digest] = set()
         for batch in digest_batches(digests):

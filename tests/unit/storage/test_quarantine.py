@@ -3,6 +3,7 @@ the store lacks it and takes it again; an intact one is never moved."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from soko.core.digests import Algorithm, Digest
@@ -75,3 +76,18 @@ def test_an_intact_blob_is_not_set_aside(tmp_path: Path) -> None:
     assert store.missing([loose, blobs[0][0]]) == set()
     assert store.quarantine.is_empty()
     assert store.read_bytes(loose) == loose_data
+
+
+def test_an_empty_quarantine_answers_without_iterating_the_digests(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    [(digest, data)] = _blobs(1, "asked")
+
+    def never() -> Iterator[Digest]:
+        raise AssertionError("iterated")
+        yield digest
+
+    assert store.quarantine.holds(never()) == set()
+    store.put_bytes(digest, data)
+    _flip(tmp_path / "store" / blob_key(digest), 0)
+    store.quarantine.set_aside(digest)
+    assert store.quarantine.holds(iter([digest])) == {digest}
