@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any, Protocol
 
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm, BatchedDigests, Digest, digest_batches
 from soko.core.entries import Entry, EntryTable
 from soko.core.manifest import DEFAULT_POLICY_CONFIG, Manifest, ManifestBuilder
 from soko.core.manifest_index import ManifestIndex, slice_values
@@ -170,6 +170,10 @@ class LayeredManifest(Manifest):
         """The blobs of the change only: the base's are stored (a committed version names
         them), so a log asks for these alone."""
         return self._added_blobs
+
+    def stored_blobs(self) -> BatchedDigests:
+        """The change's blobs, as :meth:`blob_digests` (the columns would be the whole)."""
+        return BatchedDigests(lambda: digest_batches(self._added_blobs))
 
     def blob_sizes(self) -> Mapping[Digest, int | None]:
         return self._added_sizes
