@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from soko.client.backend import Progress
 from soko.client.capture import StoreCapture, store_sources
 from soko.client.hashing import map_chunks
-from soko.client.materialize import materialize, materialize_bytes
+from soko.client.materialize import FolderWriter, materialize
 from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Algorithm, Digest
@@ -165,11 +165,12 @@ class LocalBackend:
             for digest, dest in chunk:
                 dests.setdefault(digest, []).append(dest)
             sizes: dict[str, int] = {}
-            for digest, data in self.blobs.read_packed(dests):
-                for dest in dests.pop(digest):
-                    with self._setting_aside_if_damaged(digest):
-                        materialize_bytes(data, dest, digest)
-                    sizes[dest] = len(data)
+            with FolderWriter() as writer:
+                for digest, data in self.blobs.read_packed(dests):
+                    for dest in dests.pop(digest):
+                        with self._setting_aside_if_damaged(digest):
+                            writer.write(data, dest, digest)
+                        sizes[dest] = len(data)
             for digest, loose in dests.items():
                 src = self.blobs.local_path(digest)
                 if src is None:
