@@ -153,8 +153,8 @@ def make_data(root: Path, count: int) -> None:
     marker.touch()
 
 
-def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one child process."""
+def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process."""
     subprocess.run(["sync"], check=True)  # what earlier steps wrote is not this step's
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
@@ -163,7 +163,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # KiB on Linux
 
 
 def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
@@ -325,7 +325,8 @@ def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> di
             ("relog", LOG, [str(data)], env),
             ("download", DOWNLOAD, [str(base / "out")], reader),
         ):
-            out[step], out[f"{step}_mib"] = run_child([python, "-c", script, *args], step_env, base)
+            got = run_child([python, "-c", script, *args], step_env, base)
+            out[step], out[f"{step}_mib"], out[f"{step}_cpu"] = got
         if server is not None:
             out["server_mib"] = server.peak_mib()
         return out
@@ -334,16 +335,17 @@ def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> di
             server.stop()
 
 
-def cp_round(data: Path, dest: Path) -> float:
+def cp_round(data: Path, dest: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds of ``cp -r``."""
     shutil.rmtree(dest, ignore_errors=True)
-    seconds, _ = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
-    return seconds
+    seconds, _, cpu = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
+    return seconds, cpu
 
 
 def wandb_build(data: Path, files: int) -> tuple[float, float]:
     folders = sorted(str(p) for p in data.iterdir() if p.is_dir())[: -(-files // PER_FOLDER)]
     env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
-    seconds, mib = run_child([sys.executable, "-c", WANDB_BUILD, *folders], env, data.parent)
+    seconds, mib, _ = run_child([sys.executable, "-c", WANDB_BUILD, *folders], env, data.parent)
     shutil.rmtree(Path.home() / ".local/share/wandb/artifacts/staging", ignore_errors=True)
     return seconds, mib
 
@@ -379,11 +381,14 @@ def main() -> None:
         peers.append(("server", True))
     results: dict[str, list[dict[str, float]]] = {}
     cp: list[float] = []
+    cp_cpu: list[float] = []
     wandb: list[tuple[float, float]] = []
     for round_no in range(args.repeat):
         order = list(codes.items()) if round_no % 2 == 0 else list(reversed(codes.items()))
-        cp.append(cp_round(data, work / "cp-out"))
-        print(f"round {round_no + 1}: cp -r {cp[-1]:.2f} s", flush=True)
+        seconds, cpu = cp_round(data, work / "cp-out")
+        cp.append(seconds)
+        cp_cpu.append(cpu)
+        print(f"round {round_no + 1}: cp -r {seconds:.2f} s, CPU {cpu:.2f} s", flush=True)
         for name, src in order:
             for peer, through_server in peers:
                 key = f"{peer}@{name}"
@@ -398,9 +403,15 @@ def main() -> None:
         shutil.rmtree(work / f"run-{key}", ignore_errors=True)
 
     cp_s = statistics.median(cp)
-    print(f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s")
-    print("| run | log s | /cp | MiB | re-log s | MiB | download s | /cp | MiB | server MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s, "
+        f"CPU {statistics.median(cp_cpu):.2f} s; load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        "| run | log s | /cp | MiB | re-log s | MiB | download s | /cp | CPU s | MiB "
+        "| server MiB |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for key, rounds in results.items():
 
         def med(field: str, rounds: list[dict[str, float]] = rounds) -> float:
@@ -410,7 +421,7 @@ def main() -> None:
             f"| {key} | {med('log'):.2f} | {med('log') / cp_s:.2f} | {med('log_mib'):.0f} "
             f"| {med('relog'):.2f} | {med('relog_mib'):.0f} "
             f"| {med('download'):.2f} | {med('download') / cp_s:.2f} "
-            f"| {med('download_mib'):.0f} | {med('server_mib'):.0f} |"
+            f"| {med('download_cpu'):.2f} | {med('download_mib'):.0f} | {med('server_mib'):.0f} |"
         )
     if wandb:
         seconds = statistics.median(s for s, _ in wandb)
