@@ -157,8 +157,11 @@ class LocalBackend:
         use_cache: bool = True,
     ) -> None:
         del use_cache  # the embedded store has no download cache: blobs come from it
-        for folder in {os.path.dirname(dest) for _, dest in items}:
-            os.makedirs(folder or ".", exist_ok=True)
+        # A destination is a joined path (``sdk.transfer.destination``): its folder is
+        # what precedes the last separator, without os.path's per-call normalising.
+        folders = {d.rpartition(os.sep)[0] or os.path.dirname(d) or "." for _, d in items}
+        for folder in folders:
+            os.makedirs(folder, exist_ok=True)
 
         def fetch(chunk: Sequence[tuple[Digest, str]]) -> list[int]:
             dests: dict[Digest, list[str]] = {}

@@ -427,12 +427,15 @@ class FolderWriter:
         if not _OPENS_IN_FOLDER:
             materialize_bytes(data, dest, digest, verified=True)
             return
-        folder, name = os.path.split(dest)
+        # A destination is a joined path (``sdk.transfer.destination``): its folder is
+        # what precedes the last separator, without os.path's per-call normalising.
+        folder, _, name = dest.rpartition(os.sep)
+        folder = folder or os.path.dirname(dest) or "."  # "/file" is in "/"
         folder_fd = self._folders.get(folder)
         if folder_fd is None:
             if len(self._folders) >= _FOLDERS_OPEN:
                 self.__exit__()  # files scattered over many folders: few descriptors held
-            folder_fd = self._folders[folder] = os.open(folder or ".", _FOLDER)
+            folder_fd = self._folders[folder] = os.open(folder, _FOLDER)
         try:
             fd = os.open(name, _NEW_FILE, 0o644, dir_fd=folder_fd)
         except FileExistsError:
