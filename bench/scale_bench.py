@@ -336,10 +336,11 @@ def soko_round(src: Path, data: Path, base: Path, *, through_server: bool) -> di
             server.stop()
 
 
-def cp_round(data: Path, dest: Path) -> float:
+def cp_round(data: Path, dest: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds of ``cp -r``."""
     shutil.rmtree(dest, ignore_errors=True)
-    seconds, _, _ = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
-    return seconds
+    seconds, _, cpu = run_child(["cp", "-r", str(data), str(dest)], dict(os.environ), dest.parent)
+    return seconds, cpu
 
 
 def wandb_build(data: Path, files: int) -> tuple[float, float]:
@@ -381,11 +382,14 @@ def main() -> None:
         peers.append(("server", True))
     results: dict[str, list[dict[str, float]]] = {}
     cp: list[float] = []
+    cp_cpu: list[float] = []
     wandb: list[tuple[float, float]] = []
     for round_no in range(args.repeat):
         order = list(codes.items()) if round_no % 2 == 0 else list(reversed(codes.items()))
-        cp.append(cp_round(data, work / "cp-out"))
-        print(f"round {round_no + 1}: cp -r {cp[-1]:.2f} s", flush=True)
+        seconds, cpu = cp_round(data, work / "cp-out")
+        cp.append(seconds)
+        cp_cpu.append(cpu)
+        print(f"round {round_no + 1}: cp -r {seconds:.2f} s, CPU {cpu:.2f} s", flush=True)
         for name, src in order:
             for peer, through_server in peers:
                 key = f"{peer}@{name}"
@@ -401,8 +405,8 @@ def main() -> None:
 
     cp_s = statistics.median(cp)
     print(
-        f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s "
-        f"(load {os.getloadavg()})"
+        f"\n{args.files:,} x 1 KiB, medians of {args.repeat}; cp -r {cp_s:.2f} s, "
+        f"CPU {statistics.median(cp_cpu):.2f} s; load average {os.getloadavg()[0]:.2f}"
     )
     print(
         "| run | log s | /cp | CPU s | MiB | re-log s | CPU s | MiB | download s | /cp | CPU s "

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from soko.client.backend import Progress
 from soko.client.capture import StoreCapture, store_sources
 from soko.client.hashing import map_chunks
-from soko.client.materialize import materialize, materialize_bytes
+from soko.client.materialize import FolderWriter, materialize
 from soko.client.sources import BlobSource
 from soko.core.automations import AutomationRecord, DeliveryRecord
 from soko.core.digests import Algorithm, Digest
@@ -158,19 +158,23 @@ class LocalBackend:
         use_cache: bool = True,
     ) -> None:
         del use_cache  # the embedded store has no download cache: blobs come from it
-        for folder in {os.path.dirname(dest) for _, dest in items}:
-            os.makedirs(folder or ".", exist_ok=True)
+        # A destination is a joined path (``sdk.transfer.destination``): its folder is
+        # what precedes the last separator, without os.path's per-call normalising.
+        folders = {d.rpartition(os.sep)[0] or os.path.dirname(d) or "." for _, d in items}
+        for folder in folders:
+            os.makedirs(folder, exist_ok=True)
 
         def fetch(chunk: Sequence[tuple[Digest, str]]) -> list[int]:
             dests: dict[Digest, list[str]] = {}
             for digest, dest in chunk:
                 dests.setdefault(digest, []).append(dest)
             sizes: dict[str, int] = {}
-            for digest, data in self.blobs.read_packed(dests):
-                for dest in dests.pop(digest):
-                    with self._setting_aside_if_damaged(digest):
-                        materialize_bytes(data, dest, digest)
-                    sizes[dest] = len(data)
+            with FolderWriter() as writer:
+                for digest, data in self.blobs.read_packed(dests):
+                    for dest in dests.pop(digest):
+                        with self._setting_aside_if_damaged(digest):
+                            writer.write(data, dest, digest)
+                        sizes[dest] = len(data)
             for digest, loose in dests.items():
                 src = self.blobs.local_path(digest)
                 if src is None:

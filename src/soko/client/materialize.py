@@ -397,6 +397,66 @@ def materialize(
         raise
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_FOLDER = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_FOLDERS_OPEN = 16
+_OPENS_IN_FOLDER = {os.open, os.stat, os.unlink} <= os.supports_dir_fd  # not on Windows
+
+
+class FolderWriter:
+    """Writes blobs read from packs into their destinations, like :func:`materialize_bytes`,
+    each new file created in a descriptor of its folder (``openat``): the kernel walks
+    the root's path once per folder, not once per file. Used as a context manager, which
+    closes the folders' descriptors; the folders must exist."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, int] = {}
+
+    def __enter__(self) -> FolderWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for fd in self._folders.values():
+            os.close(fd)
+        self._folders.clear()
+
+    def write(self, data: bytes, dest: str, digest: Digest) -> None:
+        """Make *dest* hold *data*, verified against *digest*."""
+        if digest.algorithm.digest_of(data) != digest.raw:
+            raise CorruptBlobError(f"Blob {digest} does not match its digest (read from a pack).")
+        if not _OPENS_IN_FOLDER:
+            materialize_bytes(data, dest, digest, verified=True)
+            return
+        # A destination is a joined path (``sdk.transfer.destination``): its folder is
+        # what precedes the last separator, without os.path's per-call normalising.
+        folder, _, name = dest.rpartition(os.sep)
+        folder = folder or os.path.dirname(dest) or "."  # "/file" is in "/"
+        folder_fd = self._folders.get(folder)
+        if folder_fd is None:
+            if len(self._folders) >= _FOLDERS_OPEN:
+                self.__exit__()  # files scattered over many folders: few descriptors held
+            folder_fd = self._folders[folder] = os.open(folder, _FOLDER)
+        try:
+            fd = os.open(name, _NEW_FILE, 0o644, dir_fd=folder_fd)
+        except FileExistsError:
+            materialize_bytes(data, dest, digest, verified=True)
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            # Removed only if still this file: a concurrent download may have replaced
+            # it with a whole one meanwhile.
+            with contextlib.suppress(OSError):
+                found = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                if found.st_ino == os.fstat(fd).st_ino:
+                    os.unlink(name, dir_fd=folder_fd)
+            raise
+        finally:
+            os.close(fd)
+
+
 def materialize_bytes(data: bytes, dest: str, digest: Digest, *, verified: bool = False) -> None:
     """Make *dest* hold *data*, a blob read from a pack, verified against *digest* (unless
     the caller just did: *verified*); its parent folder must exist.

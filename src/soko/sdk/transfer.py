@@ -292,8 +292,8 @@ def _download_stored(
     keep = set() if fresh else _unchanged(stored, cache)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
-    # Left beside these files by killed downloads:
-    remove_stale_temps([dest for _, dest in todo])
+    if not fresh:  # a root that was empty holds no temp of a killed download
+        remove_stale_temps([dest for _, dest in todo])
     backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
     if cache is not None and todo:
         cache.record(((FileStat.of(os.stat(dest)), digest) for digest, dest in todo), trusted=True)

@@ -292,3 +292,36 @@ def test_a_large_copy_and_the_hash_of_a_clone_hold_their_temp_locked(
     assert held == [True, True]
     assert (tmp_path / "copied").read_bytes() == (tmp_path / "cloned").read_bytes() == data
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_folder_writer_creates_replaces_and_refuses_wrong_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(materialize, "_FOLDERS_OPEN", 2)  # folders beyond it closed early
+    blobs = {f"d{i}/f{j}": os.urandom(100 + i + j) for i in range(5) for j in range(3)}
+    for name in blobs:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+    (tmp_path / "d1/f1").write_bytes(b"old")  # an existing file is replaced whole
+    open_before = len(os.listdir("/proc/self/fd"))
+    with materialize.FolderWriter() as writer:
+        for name, data in blobs.items():
+            writer.write(data, str(tmp_path / name), Digest.of_bytes(data, Algorithm.MD5))
+        with pytest.raises(materialize.CorruptBlobError, match="does not match"):
+            writer.write(b"bad", str(tmp_path / "d0/new"), Digest.of_bytes(b"good", Algorithm.MD5))
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert {name: (tmp_path / name).read_bytes() for name in blobs} == blobs
+    assert not (tmp_path / "d0/new").exists()
+    assert sorted(os.listdir(tmp_path / "d1")) == ["f0", "f1", "f2"]  # no temp left
+
+
+def test_a_failed_write_in_a_folder_keeps_no_short_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def failing(fd: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(materialize.os, "write", failing)
+    data = os.urandom(2000)
+    with materialize.FolderWriter() as writer, pytest.raises(OSError, match="No space"):
+        writer.write(data, str(tmp_path / "blob"), Digest.of_bytes(data, Algorithm.XXH128))
+    assert os.listdir(tmp_path) == []

@@ -533,3 +533,40 @@ def test_the_missing_question_is_answered_a_batch_of_raw_digests_at_a_time(
     assert store.missing(batched) == set(absent)
     assert store.missing(iter(asked)) == set(absent)
     assert store.missing([]) == set()
+
+def test_blobs_packed_back_to_back_are_read_a_run_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, items, _ = one_pack(tmp_path)
+    reads: list[int] = []
+    pread = os.pread
+
+    def counting(fd: int, size: int, offset: int) -> bytes:
+        reads.append(size)
+        return pread(fd, size, offset)
+
+    monkeypatch.setattr(packs_module.os, "pread", counting)
+    got = dict(store.read_packed([d for d, _, _ in items]))
+    assert got == {d: data for d, data, _ in items}
+    assert len(reads) == 1  # 40 small blobs side by side in one pack
+    # Runs are cut at a megabyte: as many reads as runs, each blob whole.
+    reads.clear()
+    monkeypatch.setattr(packs_module, "_RUN_BYTES", 1000)
+    assert dict(store.read_packed([d for d, _, _ in items])) == got
+    assert 1 < len(reads) < len(items) and max(reads) <= 1000
+
+
+def test_a_truncated_pack_read_as_a_run_names_the_missing_blob(tmp_path: Path) -> None:
+    store, items, pack = one_pack(tmp_path)
+    pack.chmod(0o644)
+    # Cut inside the 11th blob: the first 10 are whole, the run stops at the cut.
+    locations = store.packs.locate([d for d, _, _ in items])
+    ordered = sorted(items, key=lambda item: locations[item[0]].offset)
+    cut = locations[ordered[10][0]]
+    with open(pack, "r+b") as handle:
+        handle.truncate(cut.offset + cut.size // 2)
+    got: dict[Digest, bytes] = {}
+    with pytest.raises(StoreError, match=f"truncated: {cut.size} bytes at offset {cut.offset}"):
+        for digest, data in store.read_packed([d for d, _, _ in items]):
+            got[digest] = data
+    assert got == {d: data for d, data, _ in ordered[:10]}
