@@ -11,7 +11,8 @@ the manifest again. Two shortcuts, both taken only when they are certain:
 - :func:`commit_to_twin`: the manifest blob a commit names is the very blob a committed
   version of the collection was made from. Same bytes, same entries: that version is the
   commit's twin (the rule of :func:`soko.service.commit.commit_in`), which gains the
-  aliases, tags and lineage, and nothing is read, checked or written but those rows.
+  aliases, tags and lineage. The blob is hashed (not parsed): one found damaged is set
+  aside and the commit goes the usual way, which has the client upload it again.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def commit_to_twin(
             .limit(1)
         ).first()
         if twin is None:
+            return None
+        if not store.manifest_intact(ManifestRef.parse(manifest_blob)):
+            # Damaged on disk and now set aside: the commit as usual finds the manifest blob
+            # missing, and the client's retry uploads it again.
             return None
         # What commit_in does for a twin, in the same order.
         set_aliases(conn, collection.id, twin.id, aliases)
