@@ -264,54 +264,37 @@ def check_commit(
     not name, and ValidationError when an entry's size is not its blob's real size (the
     project's recorded size, else the source manifest's). References are not blobs.
     """
-    sizes = manifest.blob_sizes()
-    lent = _lent(sizes, sources, entity=entity, project=project) if sources else {}
-    # The project's rows are read and compared a slice at a time: a million blobs are
-    # never all written out as text, nor held with their real sizes beside the manifest's.
-    absent: list[Digest] = []
-    differs = any(size != sizes[d] for d, (size, _) in lent.items())
+    # The manifest's entries are walked a slice at a time, each slice's blobs looked up
+    # in the sources and the project's rows: a million blobs are never held as a map of
+    # sizes, nor written out as text at once, nor held with their real sizes.
+    absent: dict[Digest, None] = {}
+    wrong = 0
+    first_wrong: tuple[str, int | None, int] | None = None
+    borrowed: dict[Digest, int] = {}
+    entries = manifest.stored_entries()
     with store.engine.connect() as conn:
         project_id = find_project(conn, entity, project)
-        pending = (d for d in sizes if d not in lent)
-        while part := list(itertools.islice(pending, _CHUNK)):
-            held = possessed(conn, project_id, part)
-            for digest in part:
-                size = held.get(digest, -1)
-                if size == -1:
-                    absent.append(digest)
-                elif size != sizes[digest]:
-                    differs = True
+        while part := list(itertools.islice(entries, _CHUNK)):
+            digests = {digest for _, digest, _ in part}
+            lent = _lent(digests, sources, entity=entity, project=project) if sources else {}
+            held = possessed(conn, project_id, [d for d in digests if d not in lent])
+            for path, digest, size in part:
+                known = lent.get(digest)
+                real = known[0] if known is not None else held.get(digest)
+                if real is None:
+                    absent[digest] = None
+                elif size != real:
+                    wrong += 1
+                    first_wrong = first_wrong or (path, size, real)
+            borrowed.update((d, size) for d, (size, foreign) in lent.items() if foreign)
     if absent:
         raise not_stored(name, absent)
-    # Every real size equals the manifest's: the manifest's sizes stand for the real ones.
-    real: Mapping[Digest, int | None] = sizes
-    if differs:
-        with store.engine.connect() as conn:
-            found = possessed(conn, project_id, [d for d in sizes if d not in lent])
-        real = {d: size for d, (size, _) in lent.items()} | found
-    _check_sizes(manifest, real, name=name)
-    return {d: size for d, (size, foreign) in lent.items() if foreign}
-
-
-def _check_sizes(manifest: Manifest, real: Mapping[Digest, int | None], *, name: str) -> None:
-    sizes = manifest.blob_sizes()
-    # blob_sizes keeps one size per digest: when no blob is named at two paths it holds
-    # every entry's size, and one comparison of the two maps checks them all. Otherwise
-    # (or to name the entry that is wrong) each entry's digest is parsed.
-    unique = len(manifest) == len(sizes) or sum(e.ref is None for e in manifest) == len(sizes)
-    if unique and sizes == real:
-        return
-    wrong = [
-        (e.path, e.size, real[d])
-        for e in manifest
-        if e.ref is None and e.size != real[(d := e.blob_digest())]
-    ]
-    if not wrong:
-        return
-    path, given, actual = wrong[0]
-    given_text = "no size" if given is None else f"a size of {given} bytes"
-    raise ValidationError(
-        f"The manifest of {name!r} gives {path!r} {given_text}, but its blob has {actual} "
-        f"bytes ({len(wrong)} entr{'y' if len(wrong) == 1 else 'ies'} with a wrong size). "
-        "Nothing was committed."
-    )
+    if first_wrong is not None:
+        path, given, actual = first_wrong
+        given_text = "no size" if given is None else f"a size of {given} bytes"
+        raise ValidationError(
+            f"The manifest of {name!r} gives {path!r} {given_text}, but its blob has {actual} "
+            f"bytes ({wrong} entr{'y' if wrong == 1 else 'ies'} with a wrong size). "
+            "Nothing was committed."
+        )
+    return borrowed
