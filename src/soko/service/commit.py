@@ -203,6 +203,26 @@ def _commit_to_twin(
         return commit_in(conn, collection, request, manifest_key="", borrowed=borrowed)
 
 
+def join_twin(
+    conn: Connection,
+    collection_id: int,
+    twin: Row[Any],
+    *,
+    aliases: Sequence[str],
+    tags: Sequence[str],
+    run_ids: Sequence[str],
+    entity: str,
+    project: str,
+) -> VersionRecord:
+    """Content already committed, logged again: its version *twin* gains the aliases, the
+    tags and the runs' lineage, and no version is made."""
+    set_aliases(conn, collection_id, twin.id, aliases)
+    add_tags(conn, twin.id, tags)
+    for run_id in dict.fromkeys(run_ids):
+        add_lineage(conn, run_id, twin.id, "logged")
+    return version_record(conn, twin, entity=entity, project=project)
+
+
 def commit_in(
     conn: Connection,
     collection: Row[Any],
@@ -236,11 +256,16 @@ def commit_in(
     ).first()
     run_ids = [*writers, *([request.run_id] if request.run_id else [])]
     if twin is not None:
-        set_aliases(conn, collection.id, twin.id, request.aliases)
-        add_tags(conn, twin.id, request.tags)
-        for run_id in dict.fromkeys(run_ids):
-            add_lineage(conn, run_id, twin.id, "logged")
-        return version_record(conn, twin, entity=request.entity, project=request.project)
+        return join_twin(
+            conn,
+            collection.id,
+            twin,
+            aliases=request.aliases,
+            tags=request.tags,
+            run_ids=run_ids,
+            entity=request.entity,
+            project=request.project,
+        )
 
     index = take_next_index(conn, collection.id)
     stamp = now()

@@ -30,10 +30,10 @@ from soko.service.catalog import (
     ensure_collection,
     ensure_project,
     find_collection,
-    version_record,
 )
-from soko.service.commit import add_lineage, add_tags, set_aliases
+from soko.service.commit import join_twin
 from soko.service.store import Store
+from soko.service.versions import has_committed_digest
 
 
 def _nothing_set_aside(store: Store) -> bool:
@@ -45,21 +45,9 @@ def _nothing_set_aside(store: Store) -> bool:
 def nothing_to_store(store: Store, entity: str, project: str, name: str, digest: str) -> bool:
     """Whether a log of content *digest* into collection *name* needs no blob: a committed
     version of the collection has that digest, and nothing of the store is set aside."""
-    with store.engine.connect() as conn:
-        try:
-            collection = find_collection(conn, entity, project, name)
-        except NotFoundError:
-            return False
-        found = conn.execute(
-            select(versions.c.id)
-            .where(
-                versions.c.collection_id == collection.id,
-                versions.c.digest == digest,
-                versions.c.state == COMMITTED,
-            )
-            .limit(1)
-        ).first()
-    return found is not None and _nothing_set_aside(store)
+    return _nothing_set_aside(store) and has_committed_digest(
+        store, entity, project, name, digest, blobs=()
+    )
 
 
 def commit_to_twin(
@@ -110,9 +98,13 @@ def commit_to_twin(
             # Damaged on disk and now set aside: the commit as usual finds the manifest blob
             # missing, and the client's retry uploads it again.
             return None
-        # What commit_in does for a twin, in the same order.
-        set_aliases(conn, collection.id, twin.id, aliases)
-        add_tags(conn, twin.id, tags)
-        if run_id is not None:
-            add_lineage(conn, run_id, twin.id, "logged")
-        return version_record(conn, twin, entity=entity, project=project)
+        return join_twin(
+            conn,
+            collection.id,
+            twin,
+            aliases=aliases,
+            tags=tags,
+            run_ids=[run_id] if run_id is not None else [],
+            entity=entity,
+            project=project,
+        )
