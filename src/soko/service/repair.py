@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from soko.core.digests import Digest
-from soko.errors import DigestMismatchError, SokoError
+from soko.errors import DigestMismatchError
 from soko.service.fsck import FsckReport, Problem
 from soko.service.store import Store
 
@@ -63,7 +63,7 @@ def _restore(store: Store, digest: Digest, sources: Sequence[CopySource]) -> boo
     if not store.blobs.missing([digest]):
         # Still there: a store without a quarantine keeps a damaged blob (it cannot be
         # replaced), or a log stored it again since the check.
-        return _intact(store, digest)
+        return store.blob_intact(digest)
     for source in sources:
         copy = source(digest)
         if copy is None:
@@ -75,14 +75,3 @@ def _restore(store: Store, digest: Digest, sources: Sequence[CopySource]) -> boo
             continue  # a damaged copy too: ask the next source
         return True
     return False
-
-
-def _intact(store: Store, digest: Digest) -> bool:
-    hasher = digest.algorithm.hasher()
-    try:
-        with store.blobs.open(digest) as stream:
-            while chunk := stream.read(4 * 1024 * 1024):
-                hasher.update(chunk)
-    except (OSError, SokoError):
-        return False  # unreadable, or deleted since
-    return hasher.digest() == digest.raw

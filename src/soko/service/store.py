@@ -18,13 +18,13 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import MANIFEST_ALGORITHM, Manifest, ManifestRef
 from soko.core.manifest_index import ManifestIndex
 from soko.core.manifest_index import build_of as index_of
-from soko.errors import CorruptBlobError, NotFoundError
+from soko.errors import CorruptBlobError, SokoError
 from soko.storage.base import BlobStore
 from soko.storage.capabilities import HasQuarantine
 from soko.storage.local import LocalBlobStore
 from soko.storage.quarantine import Quarantine
 
-_VERIFY_CHUNK = 1024 * 1024
+_VERIFY_CHUNK = 4 * 1024 * 1024
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -182,22 +182,25 @@ class Store:
             raise CorruptBlobError(f"{exc}{SET_ASIDE if moved else ''}") from None
         return raw
 
-    def manifest_intact(self, ref: ManifestRef) -> bool:
-        """Whether the stored manifest blob *ref* hashes to its name, read a megabyte at a
-        time (a hash, no parse: a million entries cost a fraction of a second). Bytes that
-        do not match are moved to the quarantine, as :meth:`manifest_bytes` does; a blob
-        that is not stored is not intact."""
-        digest = ref.digest
+    def blob_intact(self, digest: Digest) -> bool:
+        """Whether the stored blob *digest* hashes to its name, read a few megabytes at a
+        time; an unreadable or absent blob is not intact."""
         hasher = digest.algorithm.hasher()
         try:
             with self.blobs.open(digest) as stream:
                 while chunk := stream.read(_VERIFY_CHUNK):
                     hasher.update(chunk)
-        except NotFoundError:
+        except (OSError, SokoError):
             return False
-        if hasher.digest() == digest.raw:
+        return hasher.digest() == digest.raw
+
+    def manifest_intact(self, ref: ManifestRef) -> bool:
+        """Whether the stored manifest blob *ref* hashes to its name (a hash, no parse: a
+        million entries cost a fraction of a second). Bytes that do not match are moved to
+        the quarantine, as :meth:`manifest_bytes` does."""
+        if self.blob_intact(ref.digest):
             return True
-        self.set_aside(digest)
+        self.set_aside(ref.digest)
         return False
 
     # ----- blobs found damaged ----------------------------------------------------------
