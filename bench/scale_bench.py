@@ -31,6 +31,9 @@ printed are the step's own (from the version resolved, modules imported and stor
 to the step done), beside the whole process's peak RSS.
 
     python bench/scale_bench.py --version-ops --files 100000 --repeat 3 --baseline-src DIR
+
+With ``--server`` too, the version is made in the store of a ``soko server`` (one per
+side) and the steps run through it; the servers' peak RSS is printed at the end.
 """
 
 from __future__ import annotations
@@ -101,14 +104,14 @@ for i in range(count):
         batch = []
 store.blobs.put_blobs(batch)
 manifest = Manifest.of(entries, Algorithm.XXH128)
-commit_version(store, CommitRequest(entity="local", project="bench", name="data",
+commit_version(store, CommitRequest(entity=sys.argv[4], project="bench", name="data",
                                     type="dataset", manifest=manifest))
 """
 # Each prints the wall-clock and CPU seconds of its step alone: from the version resolved
 # (the store opened, the modules imported) to the step done.
 FILES_FIRST = """
-import time, soko
-artifact = soko.Api().artifact("local/bench/data:latest")
+import sys, time, soko
+artifact = soko.Api().artifact(sys.argv[1])
 wall, cpu = time.perf_counter(), time.process_time()
 files = artifact.files(per_page=50)
 first = [files[i].path for i in range(50)]
@@ -116,7 +119,7 @@ print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 PREFIX_DOWNLOAD = """
 import sys, time, soko
-artifact = soko.Api().artifact("local/bench/data:latest")
+artifact = soko.Api().artifact(sys.argv[3])
 wall, cpu = time.perf_counter(), time.process_time()
 artifact.download(root=sys.argv[1], path_prefix=sys.argv[2])
 print(time.perf_counter() - wall, time.process_time() - cpu)
@@ -181,6 +184,17 @@ def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
 
 def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) -> None:
     """``--version-ops``: files(), download(path_prefix) and new_draft on one version."""
+    servers: dict[str, Server] = {}
+    try:
+        _version_ops(args, codes, work, servers)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _version_ops(
+    args: argparse.Namespace, codes: dict[str, Path], work: Path, servers: dict[str, Server]
+) -> None:
     adds = work / "adds-1000"
     if not (adds / ".complete").exists():
         shutil.rmtree(adds, ignore_errors=True)
@@ -190,15 +204,22 @@ def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) ->
         (adds / ".complete").touch()
     python = sys.executable
     stores: dict[str, dict[str, str]] = {}
+    entity = "local"  # the SDK's default, through a server too
+    version = f"{entity}/bench/data:latest"
     for name, src in codes.items():
         base = work / f"ops-{name}"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
         env = clean_env(src)
         env.update(SOKO_DIR=str(base / "soko"), SOKO_CACHE_DIR=str(base / "cache"))
+        store = base / "soko"
+        if args.server:
+            server = servers[name] = Server(src, base)
+            env.update(SOKO_BASE_URL=server.url, SOKO_API_KEY=server.key)
+            store = base / "server" / "server"  # $SOKO_DIR/server
         start = time.perf_counter()
         subprocess.run(
-            [python, "-c", MAKE_VERSION, str(base / "soko"), str(args.files), str(PER_FOLDER)],
+            [python, "-c", MAKE_VERSION, str(store), str(args.files), str(PER_FOLDER), entity],
             env=env,
             check=True,
         )
@@ -213,8 +234,15 @@ def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) ->
             out = base / "out"
             shutil.rmtree(out, ignore_errors=True)
             steps = {
-                "files() first 50": [python, "-c", FILES_FIRST],
-                f"download path_prefix {folder}": [python, "-c", PREFIX_DOWNLOAD, str(out), folder],
+                "files() first 50": [python, "-c", FILES_FIRST, version],
+                f"download path_prefix {folder}": [
+                    python,
+                    "-c",
+                    PREFIX_DOWNLOAD,
+                    str(out),
+                    folder,
+                    version,
+                ],
                 "new_draft + 1,000 files + log": [
                     python,
                     "-c",
@@ -225,13 +253,22 @@ def version_ops(args: argparse.Namespace, codes: dict[str, Path], work: Path) ->
             }
             for step, argv in steps.items():
                 subprocess.run(["sync"], check=True)
+                server = servers.get(name)
+                served = server.cpu_seconds() if server else 0.0
                 got = run_timed(argv, env, base)
                 results[name].setdefault(step, []).append(got)
                 print(
                     f"round {round_no + 1}: {name} {step}: {got[0]:.3f} s, CPU {got[1]:.3f} s, "
                     f"{got[2]:.0f} MiB"
+                    + (f", server CPU {server.cpu_seconds() - served:.3f} s" if server else "")
                 )
-    print(f"\nversion of {args.files:,} files, medians of {args.repeat} (load {os.getloadavg()})")
+    for name, server in servers.items():
+        print(f"{name}: server peak RSS {server.peak_mib():.0f} MiB")
+    where = "through a server" if args.server else "embedded"
+    print(
+        f"\nversion of {args.files:,} files, {where}, medians of {args.repeat} "
+        f"(load {os.getloadavg()})"
+    )
     heads = " | ".join(f"{n} s | {n} CPU s | {n} MiB" for n in codes)
     print(f"| step | {heads} | this/baseline, CPU |")
     print("| --- |" + " ---: | ---: | ---: |" * len(codes) + " ---: |")
@@ -296,6 +333,11 @@ class Server:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """The server's user + system CPU seconds so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

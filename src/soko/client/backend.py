@@ -302,11 +302,13 @@ class CapturesWhileHashing(Protocol):
 @runtime_checkable
 class KeepsDraftBase(Protocol):
     """A backend whose new drafts keep their base version by reference
-    (:mod:`soko.core.layered`): the embedded store, which reads the base's slices and
-    commits the change in proportion to it. Elsewhere a new draft takes every entry."""
+    (:mod:`soko.core.layered`): the embedded store and a soko server, which read the
+    base's slices and commit the change in proportion to it."""
 
-    def manifest_base(self, record: VersionRecord) -> ManifestBase:
-        """The manifest of committed version *record* as a draft's base."""
+    def manifest_base(self, record: VersionRecord) -> ManifestBase | None:
+        """The manifest of committed version *record* as a draft's base; None when it
+        cannot be kept by reference (a server that predates it): the draft takes every
+        entry."""
         ...
 
     def holds_manifest_base(self, base: ManifestBase) -> bool:

@@ -28,6 +28,7 @@ from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_automations import HttpAutomations
 from soko.client.http_download import BlobDownloads
+from soko.client.http_layered import HttpDraftBases, change_of, reference_fields
 from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
@@ -98,7 +99,7 @@ def _read_file(path: str) -> bytes:
         return handle.read()
 
 
-class HttpBackend(HttpRegistries, HttpAutomations):
+class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
     """The server ``config.base_url`` names, with the key, the download cache and the link
     mode *config* gives; *stat_cache* remembers the root files that are copies of blobs."""
 
@@ -270,6 +271,13 @@ class HttpBackend(HttpRegistries, HttpAutomations):
 
     def _commit_body(self, request: CommitRequest) -> dict[str, Any]:
         manifest = request.manifest
+        layered = self.sent_by_reference(request)
+        if layered is not None:
+            # Only the change goes up: the server splices it over the base (see
+            # soko.client.http_layered).
+            manifest = change_of(layered)
+        elif isinstance(manifest, LayeredManifest):
+            manifest = manifest.whole()
         # The artifact's metadata is a dict its owner may have changed since it was set.
         request = replace(request, metadata=validate_metadata(request.metadata))
         body = CommitIn.of(
@@ -284,6 +292,9 @@ class HttpBackend(HttpRegistries, HttpAutomations):
             # Sent only when set: a server that predates it then still takes plain commits,
             # and refuses (422) an incremental one rather than commit only what was added.
             del data["incremental"]
+        del data["base_version"], data["removed"]  # likewise: sent only when set
+        if layered is not None:
+            data.update(reference_fields(layered))
         return data
 
     def _version(self, method: str, path: str, **kwargs: Any) -> VersionRecord:
@@ -294,7 +305,11 @@ class HttpBackend(HttpRegistries, HttpAutomations):
         # The logged artifact downloads with the manifest it was built from: its blobs are
         # the version's (or its twin's, which has the same entries). An incremental
         # request holds only part of them: the version's manifest is read when needed.
-        if not request.incremental:
+        if isinstance(request.manifest, LayeredManifest):
+            # The change's blobs; the base's are known through the base version, and a
+            # read of the whole manifest replaces these.
+            self._members.add(record.id, request.manifest.blob_sizes())
+        elif not request.incremental:
             self._remember(record.id, request.manifest)
         return record
 
@@ -391,9 +406,7 @@ class HttpBackend(HttpRegistries, HttpAutomations):
         # One question, not the missing-blob question for every blob of the manifest (a
         # million of them for a million files). The server cannot see the client's
         # *blobs*: it answers False whenever it has set any damaged blob aside.
-        path = (
-            f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/committed/{_q(digest)}"
-        )
+        path = f"/projects/{_q(entity)}/{_q(project)}/collections/{_q(name)}/committed/{_q(digest)}"
         try:
             answer = CommittedOut.model_validate(self.session.json("GET", path))
         except NotFoundError:

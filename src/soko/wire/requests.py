@@ -70,6 +70,14 @@ class CommitIn(WireModel):
     incremental: bool = False
     """The manifest holds only what the draft added, over the latest version's entries."""
     sources: list[VersionId] = Field(default=[], max_length=MAX_SOURCES)
+    base_version: VersionId | None = None
+    """A plain commit of a draft made from committed version *base_version* of the same
+    project, sent by reference: the manifest holds only the entries added or replaced,
+    and the new version is the base's entries, less the paths of ``removed``, with those
+    put in (the server splices it from the base's manifest)."""
+    removed: list[str] = []
+    """With ``base_version``: paths of the base taken out (a path also in the manifest is
+    the manifest's)."""
 
     @classmethod
     def of(cls, request: CommitRequest, *, manifest_blob: str, sources: Sequence[str]) -> CommitIn:

@@ -13,10 +13,11 @@ from soko.core.digests import Algorithm
 from soko.core.manifest import ManifestRef
 from soko.core.requests import CommitRequest
 from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, ValidationError
+from soko.server import by_reference
 from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
-from soko.service import distributed, links, possession, relog, versions
+from soko.service import distributed, links, pages, possession, relog, versions
 from soko.service.commit import Borrowed, commit_version, require_stored
 from soko.service.registries import home_entity
 from soko.wire import API_PREFIX
@@ -48,6 +49,8 @@ def _request_of(
     project's bytes by naming their digests.
     """
     _require_committer(state, caller, body)
+    if body.base_version is not None:
+        raise ValidationError("Only a plain commit is sent by reference (base_version).")
     ref = ManifestRef(parse_digest(body.manifest_blob))
     digest = ref.digest
     possession.require_manifest_blob(
@@ -104,6 +107,10 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
     """Commit the next version of a collection (or return the one with the same digest)."""
     if body.distributed_id is not None:
         raise ValidationError("A plain commit takes no distributed_id; use /versions/upsert.")
+    if body.base_version is not None:
+        # A new draft of a committed version, sent as its change (soko.server.by_reference).
+        _require_committer(state, caller, body)
+        return VersionOut.of(by_reference.commit(state, caller, body))
     if not body.incremental:
         # Committed content logged again: its twin, without reading the manifest's entries.
         _require_committer(state, caller, body)
@@ -147,6 +154,24 @@ def committed(
         raise ValidationError(f"Not a version digest: {digest!r}.")
     found = relog.nothing_to_store(state.store, entity, project, name, digest)
     return CommittedOut(committed=found)
+
+
+@router.get("/versions/{version_id}/manifest/index")
+def manifest_index(version_id: VersionId, state: State, caller: Caller) -> Response:
+    """The index of the version's manifest (:mod:`soko.core.manifest_index`, as stored):
+    each slice of its entries, its byte range and digest, and its folders. A client keeps
+    a large version as a new draft's base with it, reading the slices it needs."""
+    record = state.readable_version(caller, version_id)
+    if record.manifest_blob is None:
+        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+    ref = ManifestRef.parse(record.manifest_blob)
+    index = pages.index_of(
+        state.store,
+        ref,
+        # Building an index reads the manifest whole, once: the server's bound applies.
+        before_build=lambda: state.check_manifest_size(ref.digest, name=record.qualified_name),
+    )
+    return Response(index.to_bytes(), media_type="application/octet-stream")
 
 
 @router.post("/versions/upsert")
