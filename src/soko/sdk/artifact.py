@@ -1,20 +1,19 @@
 """``soko.Artifact``: W&B's artifact API, as a draft and once logged.
 
 A draft collects entries (files hashed in place, references resolved by their handler;
-:mod:`soko.sdk.draft`, :mod:`soko.sdk.adding`). Logging builds the draft's commit request
-and hands it, with the draft that knows where its blobs' bytes are, to a run's background
-log (:meth:`Artifact._log_in`). A logged artifact reads its attributes from the version it
-was loaded from (:mod:`soko.sdk.logged`).
+:mod:`soko.sdk.editing`, :mod:`soko.sdk.draft`, :mod:`soko.sdk.adding`). Logging builds the
+draft's commit request and hands it, with the draft that knows where its blobs' bytes are,
+to a run's background log (:meth:`Artifact._log_in`). A logged artifact reads its
+attributes from the version it was loaded from (:mod:`soko.sdk.logged`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import IO, Any
+from typing import Any
 
 from soko import settings as settings_module
 from soko.client.backend import Backend, KeepsDraftBase
@@ -22,12 +21,11 @@ from soko.client.connect import get_stat_cache
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Algorithm
 from soko.core.layered import LayeredManifest, ManifestBase
-from soko.core.manifest import Entry, Manifest
+from soko.core.manifest import Manifest
 from soko.core.names import (
     logical_path,
     parse_artifact_path,
     validate_aliases,
-    validate_artifact_path,
     validate_description,
     validate_metadata,
     validate_name,
@@ -38,14 +36,13 @@ from soko.core.names import (
 from soko.core.records import VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import ArtifactFinalizedError, ArtifactNotLoggedError, ValidationError
-from soko.refs.base import handler_for
-from soko.sdk import adding, transfer
-from soko.sdk.adding import check_policy
+from soko.sdk import transfer
 from soko.sdk.artifacts.artifact_ttl import ArtifactTTL
 from soko.sdk.collection import ArtifactCollection
 from soko.sdk.data_types import add_to_artifact, load_from_artifact
-from soko.sdk.downloads import Downloadable
 from soko.sdk.draft import BASE_BY_REFERENCE_AT, Draft
+from soko.sdk.editing import DraftEditing
+from soko.sdk.entry import ArtifactFiles as EntriesOwner
 from soko.sdk.entry import ManifestEntry
 from soko.sdk.files import ArtifactFiles
 from soko.sdk.manifest import ArtifactManifest
@@ -55,7 +52,7 @@ from soko.sdk.runview import PublicRun
 from soko.terminal import termwarn
 
 
-class Artifact(Downloadable):
+class Artifact(DraftEditing):
     """A versioned set of files and references: ``Artifact(name, type, ...)``.
 
     ``digest_algorithm`` is ``"XXH128"`` (soko's default, much faster to hash) or ``"MD5"``
@@ -196,18 +193,6 @@ class Artifact(Downloadable):
     def _draft_manifest(self) -> Manifest:
         return self._editable("manifest").build()
 
-    def _add_manifest_entry(self, entry: ManifestEntry, *, overwrite: bool) -> None:
-        draft = self._editable("add_entry")
-        core = replace(entry.to_core(), path=validate_artifact_path(entry.path))
-        local = entry.local_path if core.ref is None else None
-        draft.add_entry(core, local_path=local, overwrite=overwrite)
-
-    def _remove_manifest_entry(self, path: str) -> None:
-        draft = self._editable("remove_entry")
-        if draft.get(path) is None:
-            raise FileNotFoundError(f"Cannot remove missing entry: {path!r}")
-        draft.remove(path)
-
     @property
     def size(self) -> int:
         record = self._logged_record(wait=True)
@@ -222,97 +207,8 @@ class Artifact(Downloadable):
     def file_count(self) -> int:
         return self._require_logged("file_count").file_count
 
-    # ----- draft editing --------------------------------------------------------------
-
-    def is_draft(self) -> bool:
-        return self._record is None and self._pending is None and not self._final
-
-    def finalize(self) -> None:
-        """Freeze the draft: later changes raise :class:`ArtifactFinalizedError`."""
-        self._final = True
-
-    def _editable(self, method: str) -> Draft:
-        if self._final or self._draft is None or self._pending or self._record:
-            raise ArtifactFinalizedError(f"Artifact.{method}", self)
-        return self._draft
-
-    def add_file(
-        self,
-        local_path: str | os.PathLike[str],
-        name: str | None = None,
-        is_tmp: bool | None = False,
-        skip_cache: bool | None = False,
-        policy: str | None = "mutable",
-        overwrite: bool = False,
-    ) -> ManifestEntry:
-        """Add one local file; ``name`` defaults to its base name."""
-        draft = self._editable("add_file")
-        check_policy(policy)
-        local = os.fspath(local_path)
-        entry = adding.add_file(
-            draft, local, name, is_tmp=bool(is_tmp), policy=policy, overwrite=overwrite
-        )
-        return ManifestEntry.of(entry, local_path=local, artifact=self)
-
-    def add_dir(
-        self,
-        local_path: str | os.PathLike[str],
-        name: str | None = None,
-        skip_cache: bool | None = False,
-        policy: str | None = "mutable",
-        merge: bool = False,
-    ) -> None:
-        """Add every file under a folder, named by its path below it (under ``name/``)."""
-        draft = self._editable("add_dir")
-        check_policy(policy)
-        adding.add_dir(draft, os.fspath(local_path), name, policy=policy, merge=merge)
-
-    def add_reference(
-        self,
-        uri: str | ManifestEntry,
-        name: str | None = None,
-        checksum: bool = True,
-        max_objects: int | None = None,
-    ) -> list[ManifestEntry]:
-        """Track a URI without copying it: file://, http(s)://, s3://, gs:// or any scheme."""
-        draft = self._editable("add_reference")
-        uri_text = uri.ref_url() if isinstance(uri, ManifestEntry) else str(uri)
-        if name is not None:
-            name = validate_artifact_path(name)
-        entries = handler_for(uri_text).entries(
-            uri_text, name=name, checksum=checksum, max_objects=max_objects
-        )
-        draft.add_references(entries)
-        return [ManifestEntry.of(e, artifact=self) for e in entries]
-
-    @contextlib.contextmanager
-    def new_file(
-        self, name: str, mode: str = "x", encoding: str | None = None, policy: str = "mutable"
-    ) -> Iterator[IO[Any]]:
-        """Open a new file; when the block ends it is added to the artifact as *name*."""
-        draft = self._editable("new_file")
-        path = validate_artifact_path(name)
-        overwrite = "x" not in mode
-        # No check against the draft's entries here: as in W&B, mode "x" refuses only a
-        # second new_file of the name, and add_file then applies the same-content rule.
-        with adding.new_file(draft, name, path, mode, encoding) as (handle, local):
-            yield handle
-        # The file is soko's own: nobody else can change it before the upload.
-        self.add_file(local, name=path, skip_cache=True, overwrite=overwrite, policy="immutable")
-
-    def remove(self, item: str | os.PathLike[str] | ManifestEntry | Entry) -> None:
-        """Remove an entry (also one of ``manifest.entries``), or every entry under a
-        folder; FileNotFoundError if none."""
-        draft = self._editable("remove")
-        path = item.path if isinstance(item, ManifestEntry | Entry) else logical_path(item)
-        if not draft.remove(str(path).replace(os.sep, "/")):
-            raise FileNotFoundError(f"No such file or directory: {path}")
-
-    def get_added_local_path_name(self, local_path: str) -> str | None:
-        """The artifact path under which the local file *local_path* was added."""
-        if self._draft is None:
-            return None
-        return self._draft.added_local_path_name(os.fspath(local_path))
+    def _as_files(self) -> EntriesOwner:
+        return self
 
     def get_entry(self, name: str | os.PathLike[str]) -> ManifestEntry:
         """The entry at *name*; KeyError when the artifact has none."""
