@@ -30,7 +30,7 @@ The embedded store has one user and calls none of this.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,14 +222,28 @@ def missing(
     entity: str,
     project: str,
     digests: Collection[Digest],
-    sources: Sequence[Source],
+    sources: Sequence[Source] | Callable[[], Sequence[Source]],
 ) -> set[Digest]:
     """Which of *digests* a writer of the project must upload before a commit may name
     them: those not stored, and those the project neither possesses nor can borrow from
     one of *sources*. A blob stored only for other projects is missing, like an absent one.
+
+    *sources* may be given as a callable, called only for stored blobs the project does
+    not hold: finding a source's blobs reads its manifest whole (a million entries for
+    the latest version of a large collection), which the new blobs of a log never need.
     """
     absent = store.blobs.missing(digests)
     stored = [d for d in digests if d not in absent]
+    if not stored:
+        return absent
+    if callable(sources):
+        with store.engine.connect() as conn:
+            held = possessed(conn, find_project(conn, entity, project), stored)
+        rest = [d for d in stored if d not in held]
+        if not rest:
+            return absent
+        lent = _lent(rest, sources(), entity=entity, project=project)
+        return absent | {d for d in rest if d not in lent}
     lent = _lent(stored, sources, entity=entity, project=project)
     rest = [d for d in stored if d not in lent]
     if not rest:

@@ -1,6 +1,8 @@
-"""A new draft of a large version keeps the version by reference (where the backend can:
-the embedded store) and commits the change alone; on every backend the next version is the
-one a draft holding every entry makes: the same digest, manifest, files and pages.
+"""A new draft of a large version keeps the version by reference (the embedded store, and a
+soko server: the client reads the base's index and slices, and sends the change alone) and
+commits the change alone; the next version is the one a draft holding every entry makes:
+the same digest, manifest, files and pages. A draft logged where it cannot go by reference
+(into another project) goes whole, with the same result.
 
 The size at which a base is kept by reference is lowered so that a version of a few files
 is one (the threshold is an optimisation: below it the draft takes every entry).
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from backend_suite import Backend, files_below, write
+from backend_suite import Backend, as_bytes, files_below, write
 
 import soko
 
@@ -99,3 +101,62 @@ def test_an_unchanged_new_draft_is_the_same_version(backend: Backend) -> None:
         run.log_artifact(draft, aliases=["again"])
     assert draft.version == "v0" and draft.digest == base.digest
     assert "again" in soko.Api().artifact("data:v0").aliases
+
+
+def _changed_draft() -> tuple[soko.Artifact, dict[str, str]]:
+    """A new draft of data:latest (made of ``_FILES``) with a path added, one replaced and
+    one removed; the files it then holds."""
+    write("add/new.txt", "new")
+    write("add/changed.txt", "file 5 changed")
+    draft = soko.Api().artifact("data:latest").new_draft()
+    draft.add_file("add/new.txt", name="n/new.txt")
+    draft.add_file("add/changed.txt", name="d2/f05.txt", overwrite=True)
+    draft.remove("top.txt")
+    expected = {k: v for k, v in _FILES.items() if k != "top.txt"}
+    expected.update({"n/new.txt": "new", "d2/f05.txt": "file 5 changed"})
+    return draft, expected
+
+
+def test_every_backend_keeps_a_large_base_by_reference(backend: Backend) -> None:
+    backend.log("data", _FILES)
+    draft, expected = _changed_draft()
+    # The draft holds the change only; the base is read a slice at a time.
+    assert draft._draft is not None and draft._draft.base is not None
+    assert len(draft._draft.builder) == 2
+    with soko.init() as run:
+        run.log_artifact(draft)
+    v1 = soko.Api().artifact("data:v1")
+    assert v1.digest == draft.digest and v1.file_count == len(expected)
+    assert files_below(v1.download(root="v1")) == as_bytes(expected)
+    # A new draft of the version made by reference is kept by reference in its turn.
+    again = v1.new_draft()
+    write("add/more.txt", "more")
+    again.add_file("add/more.txt", name="z/more.txt")
+    with soko.init() as run:
+        run.log_artifact(again)
+    assert files_below(soko.Api().artifact("data:v2").download(root="v2")) == as_bytes(
+        {**expected, "z/more.txt": "more"}
+    )
+
+
+def test_a_new_draft_logged_into_another_project_holds_every_entry(backend: Backend) -> None:
+    backend.log("data", _FILES)
+    draft, expected = _changed_draft()
+    other = Backend.unique("other")
+    with soko.init(project=other) as run:
+        run.log_artifact(draft)
+    logged = soko.Api().artifact(f"{backend.entity}/{other}/data:v0")
+    assert logged.digest == draft.digest and logged.file_count == len(expected)
+    assert files_below(logged.download(root="other")) == as_bytes(expected)
+
+
+def test_a_new_draft_of_a_version_deleted_since_is_logged_whole(backend: Backend) -> None:
+    backend.log("data", _FILES)
+    draft, expected = _changed_draft()
+    soko.Api().artifact("data:v0").delete(delete_aliases=True)
+    # Its blobs are not collected: the commit checks every blob of the whole manifest.
+    with soko.init() as run:
+        run.log_artifact(draft)
+    v1 = soko.Api().artifact("data:v1")
+    assert v1.file_count == len(expected)
+    assert files_below(v1.download(root="v1")) == as_bytes(expected)

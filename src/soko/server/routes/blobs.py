@@ -76,19 +76,19 @@ def missing_blobs(body: MissingIn, state: State, caller: Caller) -> MissingOut:
     """Which of the digests a writer of the project must upload before naming them in a
     commit: one question for up to 10,000 blobs."""
     _require_uploader(caller, body.entity, body.project)
-    sources = state.sources(
-        caller,
-        entity=body.entity,
-        project=body.project,
-        name=body.name,
-        version_ids=body.sources,
-    )
     missing = possession.missing(
         state.store,
         entity=body.entity,
         project=body.project,
         digests=set(parse_digests(body.digests)),
-        sources=sources,
+        # Read only when needed: a source's blobs are its whole manifest's.
+        sources=lambda: state.sources(
+            caller,
+            entity=body.entity,
+            project=body.project,
+            name=body.name,
+            version_ids=body.sources,
+        ),
     )
     return MissingOut(missing=sorted(format_digest(d) for d in missing))
 
