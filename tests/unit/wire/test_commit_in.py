@@ -10,8 +10,10 @@ from soko.core.manifest import Entry, Manifest
 from soko.core.requests import CommitRequest
 from soko.wire.requests import CommitIn
 
-# On the wire the manifest travels as a blob: its digest and its entries' algorithm.
-MANIFEST_ON_THE_WIRE = {"manifest_blob", "algorithm"}
+# On the wire the manifest travels as a blob: its digest and its entries' algorithm; a
+# draft's manifest kept over a base version, as that version, the paths of it removed and
+# the change as the blob.
+MANIFEST_ON_THE_WIRE = {"manifest_blob", "algorithm", "base_version", "removed"}
 # The versions the client read whose blobs the commit names (the server's possession
 # check); the server computes what that lends the project, beside the request.
 WIRE_ONLY = {*MANIFEST_ON_THE_WIRE, "sources"}
