@@ -476,6 +476,10 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
         "viewer",
         lambda w, p, c: Call("GET", f"{_v(p)}/manifest"),
     ),
+    ("GET", "/api/v1/versions/{version_id}/manifest/index"): (
+        "viewer",
+        lambda w, p, c: Call("GET", f"{_v(p)}/manifest/index"),
+    ),
     ("GET", "/api/v1/versions/{version_id}/files"): (
         "viewer",
         lambda w, p, c: Call("GET", f"{_v(p)}/files", params={"limit": "10"}),
