@@ -17,9 +17,11 @@ from server_fixtures import ServerEnv, SokoServer, unique_project
 
 import soko
 from soko.client.http import HttpBackend
+from soko.client.http_session import ApiSession
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import Entry, Manifest
 from soko.core.manifest_index import ManifestIndex
+from soko.errors import NotFoundError
 from soko.wire.framing import MEDIA_TYPE, frame_header
 
 pytestmark = pytest.mark.integration
@@ -153,3 +155,26 @@ def test_the_server_refuses_what_it_cannot_commit_by_reference(
         assert answer.json()["error"]["code"] == "validation_error"
         assert "project of its base" in answer.json()["error"]["message"]
     assert [v.version for v in soko.Api().artifacts("dataset", f"local/{project}/data")] == ["v0"]
+
+
+def test_a_server_without_the_index_route_gets_a_draft_of_every_entry(
+    server_env: ServerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique_project("ref")
+    base = _log_base(tmp_path / "data", project)
+
+    def older_server(self: object, method: str, path: str, **kwargs: Any) -> Any:
+        if path.endswith("/manifest/index"):
+            raise NotFoundError("Not Found")
+        return session_call(self, method, path, **kwargs)
+
+    session_call = ApiSession.call
+    monkeypatch.setattr(ApiSession, "call", older_server)
+    draft = base.new_draft()
+    assert draft._draft is not None and draft._draft.base is None
+    (tmp_path / "new.txt").write_text("new")
+    draft.add_file(str(tmp_path / "new.txt"), name="e/new.txt")
+    with soko.init(project=project) as run:
+        run.log_artifact(draft)
+    v1 = soko.Api().artifact(f"local/{project}/data:v1")
+    assert {e.path for e in v1.manifest} == set(_FILES) | {"e/new.txt"}
