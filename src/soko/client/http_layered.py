@@ -36,7 +36,7 @@ _CHUNK = 1024 * 1024
 
 
 class ServerBase:
-    """Committed version *record* of the server *owner* as a draft's base
+    """Committed version *record* of the server *backend* talks to, as a draft's base
     (:class:`~soko.core.layered.ManifestBase`)."""
 
     def __init__(self, backend: HttpDraftBases, record: VersionRecord) -> None:
