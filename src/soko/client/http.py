@@ -20,7 +20,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -36,11 +36,11 @@ from soko.client.http_upload import BlobUploads
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core import runlog
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm, Digest, digest_batches
 from soko.core.layered import LayeredManifest
 from soko.core.manifest import MANIFEST_ALGORITHM, Manifest, ManifestRef
 from soko.core.manifest_index import EntriesPage
-from soko.core.membership import MembershipCache
+from soko.core.membership import Members, MembershipCache
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.core.requests import CommitRequest
@@ -114,6 +114,11 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
         # version id -> the blob digests its manifest names (what this client may fetch),
         # with the sizes it gives them.
         self._members = MembershipCache()
+        # The version this client logged last, with its manifest: its members are made
+        # only when a download or a commit needs them (see _known_members), not by every
+        # log (a Digest and a dict slot a blob, about 190 bytes a file, for a process that
+        # logs and exits).
+        self._logged: tuple[str, Manifest] | None = None
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._downloads = BlobDownloads(
             self.session,
@@ -200,7 +205,7 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
         """Group *digests* by a version this client read whose manifest names them, each
         with the size that manifest gives it."""
         grouped: dict[str, list[tuple[Digest, int | None]]] = {}
-        known = self._members.newest_first()
+        known = self._known_members()
         for digest in digests:
             for version_id, members in known:
                 size = members.get(digest, -1)
@@ -214,22 +219,42 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
                 )
         return grouped
 
-    def _sources_for(self, digests: Collection[Digest]) -> list[str]:
+    def _sources_for(self, digests: Iterable[Digest]) -> list[str]:
         """The versions this client read whose manifests name some of *digests*, most
-        recently read first: a commit may name their blobs without uploading them."""
-        found: list[str] = []
-        if not digests:
-            return found
-        for version_id, members in self._members.newest_first():
-            if not members.keys().isdisjoint(digests):
-                found.append(version_id)
-                if len(found) == MAX_SOURCES:
-                    break
-        return found
+        recently read first: a commit may name their blobs without uploading them.
+        *digests* is read a batch at a time, once, and not at all by a client that read
+        no version."""
+        known = self._known_members()
+        if not known:
+            return []
+        named: set[str] = set()
+        for batch in digest_batches(digests):
+            part = list(batch)
+            for version_id, members in known:
+                if version_id not in named and not members.keys().isdisjoint(part):
+                    named.add(version_id)
+            if len(named) == len(known):
+                break
+        return [version_id for version_id, _ in known if version_id in named][:MAX_SOURCES]
 
     def _remember(self, version_id: str, manifest: Manifest) -> None:
         # Kept already, the whole manifest's members stay; pages read before it give way.
         self._members.remember(version_id, manifest.blob_sizes())
+
+    def _remember_logged(self, version_id: str, manifest: Manifest) -> None:
+        """Remember the version just logged, its members made only when asked for."""
+        self._known_members()  # the one logged before, made now: it is not forgotten
+        with self._lock:
+            self._logged = (version_id, manifest)
+
+    def _known_members(self) -> list[tuple[str, Members]]:
+        """Every version this client may fetch from or borrow from, with its members, most
+        recently used first (the one logged last made into members first)."""
+        with self._lock:
+            logged, self._logged = self._logged, None
+        if logged is not None:
+            self._remember(*logged)
+        return self._members.newest_first()
 
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
@@ -285,7 +310,9 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
             manifest_blob=self._put_manifest(
                 manifest, entity=request.entity, project=request.project
             ),
-            sources=self._sources_for(manifest.blob_digests()),
+            # Made a batch at a time as they are compared: a log that read no version
+            # makes none of them.
+            sources=self._sources_for(manifest.stored_blobs()),
         )
         data = body.model_dump(mode="json")
         if not request.incremental:
@@ -310,7 +337,7 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
             # read of the whole manifest replaces these.
             self._members.add(record.id, request.manifest.blob_sizes())
         elif not request.incremental:
-            self._remember(record.id, request.manifest)
+            self._remember_logged(record.id, request.manifest)
         return record
 
     def upsert(self, request: CommitRequest) -> VersionRecord:
