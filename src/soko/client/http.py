@@ -33,6 +33,7 @@ from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
 from soko.client.http_upload import BlobUploads
+from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core import runlog
@@ -158,6 +159,11 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
                 self.session.json("POST", "/blobs/missing", json=body)
             )
             missing.update(named.get(t) or parse_digest(t) for t in answer.missing)
+            del named, body, answer
+            # The question and its answer (about 40 bytes a digest each) are in a reference
+            # cycle through the response: with the collector paused for the log, every
+            # slice's would stay until the log ends (see pygc).
+            collect_young()
         return missing
 
     def store_blobs(
