@@ -28,6 +28,7 @@ from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_automations import HttpAutomations
 from soko.client.http_download import BlobDownloads
+from soko.client.http_known import KnownVersions
 from soko.client.http_layered import HttpDraftBases, change_of, reference_fields
 from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
@@ -37,11 +38,11 @@ from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core import runlog
-from soko.core.digests import Algorithm, Digest, digest_batches
+from soko.core.digests import Algorithm, Digest
 from soko.core.layered import LayeredManifest
 from soko.core.manifest import MANIFEST_ALGORITHM, Manifest, ManifestRef
 from soko.core.manifest_index import EntriesPage
-from soko.core.membership import Members, MembershipCache
+from soko.core.membership import MembershipCache
 from soko.core.names import validate_metadata
 from soko.core.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 from soko.core.requests import CommitRequest
@@ -67,7 +68,6 @@ from soko.wire.records import (
 )
 from soko.wire.requests import (
     MAX_DIGESTS_PER_REQUEST,
-    MAX_SOURCES,
     CommitIn,
     CommittedOut,
     EntriesPageOut,
@@ -100,7 +100,7 @@ def _read_file(path: str) -> bytes:
         return handle.read()
 
 
-class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
+class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions):
     """The server ``config.base_url`` names, with the key, the download cache and the link
     mode *config* gives; *stat_cache* remembers the root files that are copies of blobs."""
 
@@ -115,10 +115,6 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
         # version id -> the blob digests its manifest names (what this client may fetch),
         # with the sizes it gives them.
         self._members = MembershipCache()
-        # The version this client logged last, with its manifest: its members are made
-        # only when a download or a commit needs them (see _known_members), not by every
-        # log (a Digest and a dict slot a blob, about 190 bytes a file, for a process that
-        # logs and exits).
         self._logged: tuple[str, Manifest] | None = None
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._downloads = BlobDownloads(
@@ -204,63 +200,6 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases):
         use_cache: bool = True,
     ) -> None:
         self._downloads.fetch(items, progress=progress, use_cache=use_cache)
-
-    def _versions_for(
-        self, digests: Sequence[Digest]
-    ) -> dict[str, list[tuple[Digest, int | None]]]:
-        """Group *digests* by a version this client read whose manifest names them, each
-        with the size that manifest gives it."""
-        grouped: dict[str, list[tuple[Digest, int | None]]] = {}
-        known = self._known_members()
-        for digest in digests:
-            for version_id, members in known:
-                size = members.get(digest, -1)
-                if size != -1:
-                    grouped.setdefault(version_id, []).append((digest, size))
-                    break
-            else:
-                raise NotFoundError(
-                    f"Blob {digest} is not named by any artifact version this client has read; "
-                    "read the artifact's manifest first."
-                )
-        return grouped
-
-    def _sources_for(self, digests: Iterable[Digest]) -> list[str]:
-        """The versions this client read whose manifests name some of *digests*, most
-        recently read first: a commit may name their blobs without uploading them.
-        *digests* is read a batch at a time, once, and not at all by a client that read
-        no version."""
-        known = self._known_members()
-        if not known:
-            return []
-        named: set[str] = set()
-        for batch in digest_batches(digests):
-            part = list(batch)
-            for version_id, members in known:
-                if version_id not in named and not members.keys().isdisjoint(part):
-                    named.add(version_id)
-            if len(named) == len(known):
-                break
-        return [version_id for version_id, _ in known if version_id in named][:MAX_SOURCES]
-
-    def _remember(self, version_id: str, manifest: Manifest) -> None:
-        # Kept already, the whole manifest's members stay; pages read before it give way.
-        self._members.remember(version_id, manifest.blob_sizes())
-
-    def _remember_logged(self, version_id: str, manifest: Manifest) -> None:
-        """Remember the version just logged, its members made only when asked for."""
-        self._known_members()  # the one logged before, made now: it is not forgotten
-        with self._lock:
-            self._logged = (version_id, manifest)
-
-    def _known_members(self) -> list[tuple[str, Members]]:
-        """Every version this client may fetch from or borrow from, with its members, most
-        recently used first (the one logged last made into members first)."""
-        with self._lock:
-            logged, self._logged = self._logged, None
-        if logged is not None:
-            self._remember(*logged)
-        return self._members.newest_first()
 
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:
