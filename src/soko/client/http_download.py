@@ -37,9 +37,9 @@ from soko.client.cache import BlobCache
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
 from soko.client.materialize import (
+    FolderWriter,
     clones_between,
     materialize,
-    materialize_bytes,
     stream_new,
     temp_beside,
 )
@@ -53,7 +53,7 @@ from soko.wire.framing import SMALL_BLOB, FrameReader
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, DownloadPlanOut
 
 BATCH_BYTES = 4 * 1024 * 1024
-BATCH_BLOBS = 256
+BATCH_BLOBS = 2048
 FETCHERS = 4
 """Threads fetching batches. They mostly wait for the network; more only add GIL
 hand-overs to the thread writing the files."""
@@ -107,8 +107,10 @@ class BlobDownloads:
         destinations: dict[Digest, list[str]] = {}
         for digest, dest in items:
             destinations.setdefault(digest, []).append(dest)
-        for folder in {os.path.dirname(dest) for _, dest in items}:
-            os.makedirs(folder or ".", exist_ok=True)
+        # A destination is a joined path (``sdk.transfer.destination``): its folder is
+        # what precedes the last separator, without os.path's per-call normalising.
+        for folder in {d.rpartition(os.sep)[0] or os.path.dirname(d) or "." for _, d in items}:
+            os.makedirs(folder, exist_ok=True)
 
         def place(digest: Digest, source: str, counted: int = 0) -> None:
             """Place *digest* from the file *source*; *counted* of its bytes were
@@ -120,19 +122,29 @@ class BlobDownloads:
             if progress:
                 progress(len(destinations[digest]), max(0, size - counted))
 
-        def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
-            for dest in destinations[digest]:
-                materialize_bytes(data, dest, digest, verified=verified)
-            if progress:
-                progress(len(destinations[digest]), len(data) * len(destinations[digest]))
+        # Blobs held in memory (from the cache's packs, or a batch) are written as the
+        # embedded store writes them: each file created in a descriptor of its folder,
+        # on this thread alone.
+        with FolderWriter() as writer:
 
-        todo = list(destinations)
-        if use_cache:
-            todo = self._from_cache(todo, place, place_bytes, destinations)
-        if not todo:
-            return
-        batches, singles = self._plan(todo)
-        self._fetch_batches(batches, place_bytes, cache=use_cache)
+            def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
+                if not verified and digest.algorithm.digest_of(data) != digest.raw:
+                    raise CorruptBlobError(
+                        f"Blob {digest} does not match its digest (read from a pack)."
+                    )
+                dests = destinations[digest]
+                for dest in dests:
+                    writer.write(data, dest, digest, verified=True)
+                if progress:
+                    progress(len(dests), len(data) * len(dests))
+
+            todo = list(destinations)
+            if use_cache:
+                todo = self._from_cache(todo, place, place_bytes, destinations)
+            if not todo:
+                return
+            batches, singles = self._plan(todo)
+            self._fetch_batches(batches, place_bytes, cache=use_cache)
         jobs: list[Callable[[], None]] = []
         for job in singles:
             if use_cache and self._through_cache(job, destinations[job.digest][0]):

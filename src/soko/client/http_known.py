@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from soko.core.digests import Digest, digest_batches
 from soko.core.manifest import Manifest
+from soko.core.digest_index import members_of
 from soko.core.membership import Members, MembershipCache
 from soko.errors import NotFoundError
 from soko.wire.requests import MAX_SOURCES
@@ -69,7 +70,7 @@ class KnownVersions:
 
     def _remember(self, version_id: str, manifest: Manifest) -> None:
         # Kept already, the whole manifest's members stay; pages read before it give way.
-        self._members.remember(version_id, manifest.blob_sizes())
+        self._members.remember(version_id, members_of(manifest))
 
     def _remember_logged(self, version_id: str, manifest: Manifest) -> None:
         """Remember the version just logged, its members made only when asked for."""

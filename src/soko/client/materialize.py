@@ -420,9 +420,10 @@ class FolderWriter:
             os.close(fd)
         self._folders.clear()
 
-    def write(self, data: bytes, dest: str, digest: Digest) -> None:
-        """Make *dest* hold *data*, verified against *digest*."""
-        if digest.algorithm.digest_of(data) != digest.raw:
+    def write(self, data: bytes, dest: str, digest: Digest, *, verified: bool = False) -> None:
+        """Make *dest* hold *data*, verified against *digest* (unless the caller just did:
+        *verified*)."""
+        if not verified and digest.algorithm.digest_of(data) != digest.raw:
             raise CorruptBlobError(f"Blob {digest} does not match its digest (read from a pack).")
         if not _OPENS_IN_FOLDER:
             materialize_bytes(data, dest, digest, verified=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from soko.core.digest_index import members_of
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ManifestRef
 from soko.core.membership import MembershipCache
@@ -117,7 +118,7 @@ class ServerState:
         ref = ManifestRef.parse(key)
         self.check_manifest_size(ref.digest, name=record.qualified_name)
         manifest = self.store.load_manifest(ref, Algorithm.parse(record.algorithm))
-        return self._members.remember(key, manifest.blob_sizes())
+        return self._members.remember(key, members_of(manifest))
 
     def check_manifest_size(self, digest: Digest, *, name: str) -> None:
         """Refuse (ValidationError) to read a manifest blob larger than the config's
