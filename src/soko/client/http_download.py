@@ -53,7 +53,7 @@ from soko.wire.framing import SMALL_BLOB, FrameReader
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, DownloadPlanOut
 
 BATCH_BYTES = 4 * 1024 * 1024
-BATCH_BLOBS = 2048
+BATCH_BLOBS = 1024
 FETCHERS = 4
 """Threads fetching batches. They mostly wait for the network; more only add GIL
 hand-overs to the thread writing the files."""
