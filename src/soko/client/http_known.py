@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 
+from soko.core.digest_index import members_of
 from soko.core.digests import Digest, digest_batches
 from soko.core.manifest import Manifest
-from soko.core.digest_index import members_of
 from soko.core.membership import Members, MembershipCache
 from soko.errors import NotFoundError
 from soko.wire.requests import MAX_SOURCES
