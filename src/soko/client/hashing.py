@@ -279,9 +279,8 @@ def _hash_serially(
                 keep_bytes -= len(hashed.data)
             done.append(hashed)
         if capture is not None:
-            capture.store(
-                [BlobSource(h.digest, h.size, h.path, h.data) for h in done if h.data is not None]
-            )
+            kept = [(h.digest.raw, h.data) for h in done if h.data is not None]
+            capture.store_hashed(algorithm, [r for r, _ in kept], [d for _, d in kept])
             # The store has the bytes now: a million small files would otherwise hold
             # the whole budget of kept bytes until the last one is hashed.
             done = [
@@ -299,6 +298,13 @@ class Capture(Protocol):
 
     def store(self, sources: Sequence[BlobSource]) -> None:
         """Store these blobs (the bytes hashing kept), soon; :meth:`close` waits for them."""
+        ...
+
+    def store_hashed(
+        self, algorithm: Algorithm, raws: Sequence[bytes], datas: Sequence[bytes]
+    ) -> None:
+        """Store *datas*, whose raw digests *raws* were computed from these very bytes
+        objects by the hashing (the store need not hash them again), soon."""
         ...
 
     def copy_file(self, path: str, algorithm: Algorithm) -> HashedFile:
