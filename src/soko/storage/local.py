@@ -289,6 +289,9 @@ class LocalBlobStore:
         Whether a blob is stored costs one index query per 500 blobs and, for a blob not
         packed, an existence check only where its fan-out folder exists: a new store's
         first log makes no system call per blob here."""
+        if len(raws) < PACK_MIN_BLOBS:  # stored loose, as any small batch is
+            self.put_blobs([(Digest(algorithm, r), d) for r, d in zip(raws, datas, strict=True)])
+            return
         packed = self.packs.present_raw(algorithm, sorted(set(raws)))
         try:
             fanouts = set(os.listdir(os.path.join(self.root, BLOBS, algorithm.key)))
