@@ -34,7 +34,6 @@ This module imports only the standard library, :mod:`soko.core` and :mod:`soko.e
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import os
 import sqlite3
@@ -119,6 +118,7 @@ class Packs(PackIndex):
             rows.append((keys[digest.algorithm], digest.raw, name, offset, len(data)))
             offset += len(data)
         temp = self.stage([data for _, data in blobs])
+        rows.sort()
         self.publish([(temp, name)], rows)
         return name
 
@@ -128,14 +128,13 @@ class Packs(PackIndex):
         ``remove_stale_temp`` deletes once it is older than the grace period."""
         return self._write_temp(parts)
 
-    def publish(self, staged: Sequence[tuple[str, str]], rows: builtins.list[Row]) -> None:
+    def publish(self, staged: Sequence[tuple[str, str]], rows: Iterable[Row]) -> None:
         """Rename each staged temp file to its pack name (*staged*: (temp, name) pairs) and
         insert *rows* (algorithm key, raw digest, pack name, offset, size), all in one hold
         of the index's write lock; the temp files are gone either way.
 
-        The rows are inserted sorted: random digests otherwise land on random pages of
-        the index, and a commit writes every page it touched."""
-        rows.sort()
+        The caller gives the rows sorted: random digests otherwise land on random pages
+        of the index, and a commit writes every page it touched."""
         now = time.time()
         # The packs appear in packs/ and get their rows in one hold of the index's write
         # lock, which compaction also takes: it never sees a pack whose rows are coming.
@@ -146,7 +145,7 @@ class Packs(PackIndex):
                 conn.executemany(
                     "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(*row, now) for row in rows],
+                    ((*row, now) for row in rows),
                 )
         except BaseException:
             for temp, _ in staged:  # those not renamed yet
