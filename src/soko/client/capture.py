@@ -29,6 +29,7 @@ from soko.client.sources import BlobSource
 from soko.core.digests import Algorithm
 from soko.errors import DigestMismatchError
 from soko.storage.local import LocalBlobStore
+from soko.storage.pack_writer import StagedPacks
 
 BATCH_BYTES = 8 * 1024 * 1024
 """Kept bytes are handed to the store in batches of about this size: small enough that the
@@ -59,19 +60,42 @@ def store_sources(blobs: LocalBlobStore, sources: Sequence[BlobSource]) -> list[
 
 
 class StoreCapture:
-    """Stores files of one ``add_*`` call in *blobs*; :meth:`close` waits for the writes."""
+    """Stores files of one ``add_*`` call in *blobs*; :meth:`close` waits for the writes.
+
+    Bytes that hashing kept (:meth:`store_hashed`) go into packs staged on the helper
+    thread, a batch to a pack, whose index rows are committed a group of packs at a time
+    (:class:`~soko.storage.pack_writer.StagedPacks`) and at :meth:`close`.
+    """
 
     def __init__(self, blobs: LocalBlobStore) -> None:
         self._blobs = blobs
         self._pending: list[BlobSource] = []
+        self._algorithm: Algorithm | None = None
+        self._raws: list[bytes] = []
+        self._datas: list[bytes] = []
         self._size = 0
+        self._staged: StagedPacks | None = None
         self._writer: ThreadPoolExecutor | None = None
-        self._in_flight: Future[list[int]] | None = None
+        self._in_flight: Future[object] | None = None
 
     def store(self, sources: Sequence[BlobSource]) -> None:
         """Store these blobs (verified by the store), soon, on the helper thread."""
         self._pending.extend(sources)
         self._size += sum(s.size for s in sources)
+        if self._size >= BATCH_BYTES:
+            self._send()
+
+    def store_hashed(
+        self, algorithm: Algorithm, raws: Sequence[bytes], datas: Sequence[bytes]
+    ) -> None:
+        """Store *datas*, whose raw digests *raws* the caller computed from these very
+        bytes objects (they are not hashed again), soon, on the helper thread."""
+        if algorithm is not self._algorithm and self._raws:
+            self._send()
+        self._algorithm = algorithm
+        self._raws.extend(raws)
+        self._datas.extend(datas)
+        self._size += sum(map(len, datas))
         if self._size >= BATCH_BYTES:
             self._send()
 
@@ -85,6 +109,8 @@ class StoreCapture:
         try:
             self._send()
             self._wait()
+            if self._staged is not None:
+                self._staged.close()
         finally:
             self._shutdown()
 
@@ -95,16 +121,30 @@ class StoreCapture:
         except Exception:  # the caller is already failing with an error of its own
             pass
         finally:
+            if self._staged is not None:
+                self._staged.discard()
             self._shutdown()
 
     def _send(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._raws:
             return
         self._wait()  # one batch in flight at most: bounds what is held twice
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soko-capture")
-        batch, self._pending, self._size = self._pending, [], 0
-        self._in_flight = self._writer.submit(store_sources, self._blobs, batch)
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._in_flight = self._writer.submit(store_sources, self._blobs, batch)
+        if self._raws:
+            assert self._algorithm is not None
+            if self._staged is None:
+                self._staged = self._blobs.staged_packs()
+            if self._in_flight is not None:
+                self._wait()
+            raws, datas, self._raws, self._datas = self._raws, self._datas, [], []
+            self._in_flight = self._writer.submit(
+                self._blobs.put_hashed, self._algorithm, raws, datas, self._staged
+            )
+        self._size = 0
 
     def _wait(self) -> None:
         in_flight, self._in_flight = self._in_flight, None

@@ -172,8 +172,12 @@ class LocalBackend:
             with FolderWriter() as writer:
                 for digest, data in self.blobs.read_packed(dests):
                     for dest in dests.pop(digest):
-                        with self._setting_aside_if_damaged(digest):
+                        # Not _setting_aside_if_damaged: a context manager per file costs
+                        # more than the file's own Python work here.
+                        try:
                             writer.write(data, dest, digest)
+                        except CorruptBlobError as exc:
+                            raise self._set_aside(digest, exc) from None
                         sizes[dest] = len(data)
             for digest, loose in dests.items():
                 src = self.blobs.local_path(digest)
@@ -201,9 +205,14 @@ class LocalBackend:
         try:
             yield
         except CorruptBlobError as exc:
-            if not self.blobs.quarantine.set_aside(digest):
-                raise
-            raise CorruptBlobError(f"{exc}{SET_ASIDE}") from None
+            raise self._set_aside(digest, exc) from None
+
+    def _set_aside(self, digest: Digest, exc: CorruptBlobError) -> CorruptBlobError:
+        """*exc* (the blob found damaged) to raise, naming the quarantine when the blob
+        was moved there."""
+        if not self.blobs.quarantine.set_aside(digest):
+            return exc
+        return CorruptBlobError(f"{exc}{SET_ASIDE}")
 
     # --- versions --------------------------------------------------------------------
     def commit(self, request: CommitRequest) -> VersionRecord:

@@ -443,9 +443,11 @@ class FolderWriter:
             materialize_bytes(data, dest, digest, verified=True)
             return
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            written = os.write(fd, data)
+            if written < len(data):  # a short write: rare, so no view made for each file
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
         except BaseException:
             # Removed only if still this file: a concurrent download may have replaced
             # it with a whole one meanwhile.

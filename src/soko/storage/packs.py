@@ -13,7 +13,9 @@ Write order of :meth:`Packs.write`:
 2. The pack is written to a temp file and fsynced: the bytes are durable before anything
    points at them.
 3. Under the index's write lock (``BEGIN IMMEDIATE``), the pack is renamed into
-   ``packs/``, ``packs/`` is fsynced, and the rows are inserted and committed.
+   ``packs/``, ``packs/`` is fsynced, and the rows are inserted, sorted, and committed.
+   A writer of many batches (:class:`~.pack_writer.StagedPacks`) may stage several packs
+   (step 2) and publish them together: one commit for many packs' rows.
    ``INSERT OR IGNORE``: a blob another writer packed meanwhile keeps its first
    location; its second copy is dead space.
 
@@ -46,7 +48,11 @@ from soko.storage.copying import write_parts
 from soko.storage.layout import fsync_dir
 from soko.storage.pack_index import ALG_KEYS, Location, PackIndex, PackUsage
 
-__all__ = ["CompactReport", "Location", "PackUsage", "Packs"]
+__all__ = ["CompactReport", "Location", "PackUsage", "Packs", "Row"]
+
+Row = tuple[str, bytes, str, int, int]
+"""One packed blob's index row as :meth:`Packs.publish` takes it: algorithm key, raw
+digest, pack name, offset, size."""
 
 PACKS = "packs"
 PACK_SUFFIX = ".pack"
@@ -111,18 +117,41 @@ class Packs(PackIndex):
         for digest, data in blobs:
             rows.append((keys[digest.algorithm], digest.raw, name, offset, len(data)))
             offset += len(data)
-        temp = self._write_temp([data for _, data in blobs])
-        now = time.time()
-        # The pack appears in packs/ and gets its rows in one hold of the index's write
-        # lock, which compaction also takes: it never sees a pack whose rows are coming.
-        with self._transaction() as conn:
-            self._publish(temp, name)
-            conn.executemany(
-                "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(*row, now) for row in rows],
-            )
+        temp = self.stage([data for _, data in blobs])
+        rows.sort()
+        self.publish([(temp, name)], rows)
         return name
+
+    def stage(self, parts: Sequence[bytes]) -> str:
+        """A durable temp file holding *parts* back to back, for :meth:`publish`; returns
+        its path. A writer killed before publishing it leaves a temp file, which
+        ``remove_stale_temp`` deletes once it is older than the grace period."""
+        return self._write_temp(parts)
+
+    def publish(self, staged: Sequence[tuple[str, str]], rows: Iterable[Row]) -> None:
+        """Rename each staged temp file to its pack name (*staged*: (temp, name) pairs) and
+        insert *rows* (algorithm key, raw digest, pack name, offset, size), all in one hold
+        of the index's write lock; the temp files are gone either way.
+
+        The caller gives the rows sorted: random digests otherwise land on random pages
+        of the index, and a commit writes every page it touched."""
+        now = time.time()
+        # The packs appear in packs/ and get their rows in one hold of the index's write
+        # lock, which compaction also takes: it never sees a pack whose rows are coming.
+        try:
+            with self._transaction() as conn:
+                for temp, name in staged:
+                    self._publish(temp, name)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    ((*row, now) for row in rows),
+                )
+        except BaseException:
+            for temp, _ in staged:  # those not renamed yet
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+            raise
 
     def _write_temp(self, parts: Sequence[bytes]) -> str:
         """A durable temp file holding *parts* back to back; returns its path."""

@@ -79,3 +79,56 @@ def test_a_capture_raises_what_storing_raised_on_close(
     quiet.store([bad])  # fails on the helper thread
     quiet.abandon()  # the caller's own error wins: nothing raised here
     assert store.exists(bad.digest) is False
+
+
+def test_hashed_bytes_are_stored_as_given_and_readable_after_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("soko.client.capture.BATCH_BYTES", 4000)  # several batches
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    capture = StoreCapture(store)
+    datas = [os.urandom(100) for _ in range(200)]
+    raws = [Algorithm.XXH128.digest_of(d) for d in datas]
+    for start in range(0, 200, 50):
+        capture.store_hashed(Algorithm.XXH128, raws[start : start + 50], datas[start : start + 50])
+    capture.close()
+
+    for raw, data in zip(raws, datas, strict=True):
+        assert store.read_bytes(Digest(Algorithm.XXH128, raw)) == data
+    assert len(list((root / "packs").glob("*.pack"))) > 1
+    assert os.listdir(root / "tmp") == []
+
+
+def test_an_abandoned_capture_leaves_no_staged_pack(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalBlobStore(root)
+    capture = StoreCapture(store)
+    datas = [os.urandom(100) for _ in range(100)]
+    capture.store_hashed(Algorithm.XXH128, [Algorithm.XXH128.digest_of(d) for d in datas], datas)
+    capture._send()  # staged on the helper thread, not yet published
+    capture.abandon()
+    assert os.listdir(root / "tmp") == []
+    assert not list((root / "packs").glob("*.pack"))
+
+
+def test_a_file_changed_after_hashing_keeps_the_bytes_hashed(tmp_path: Path) -> None:
+    """What is stored is what was hashed, whatever the file becomes after its read."""
+    store = LocalBlobStore(tmp_path / "store")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    originals = {f"f{i}": os.urandom(200) for i in range(50)}
+    for name, data in originals.items():
+        (folder / name).write_bytes(data)
+    paths = sorted(str(p) for p in folder.iterdir())
+    capture = StoreCapture(store)
+    hashed = hash_files_cached(
+        paths, Algorithm.MD5, StatCache(tmp_path / "stat.db"), capture=capture
+    )
+    for path in paths:
+        Path(path).write_bytes(b"changed since")
+    capture.close()
+
+    for h in hashed:
+        assert store.read_bytes(h.digest) == originals[Path(h.path).name]
+        assert h.digest == Digest.of_bytes(originals[Path(h.path).name])

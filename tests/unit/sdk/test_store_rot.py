@@ -128,3 +128,24 @@ def test_a_blob_of_another_version_set_aside_keeps_the_relog_fast_path(
     assert log("other", {"c.txt": "gamma"}, "other").version == "v0"
     assert len(asked) == 1  # its own blob is set aside: the log asks, and stores it again
     assert tree(soko.Api().artifact("other:v0").download(root="out")) == {"c.txt": "gamma"}
+
+
+def test_a_packed_blob_a_download_finds_rotted_is_set_aside_and_named(soko_env: Any) -> None:
+    files = {f"f{i:02}.txt": f"file number {i}" for i in range(40)}  # enough to pack
+    artifact = log("data", files, "src")
+    entry = artifact.manifest.get("f07.txt")
+    assert entry is not None
+    digest = entry.blob_digest()
+    store = LocalBlobStore(soko_env.store / "store")
+    location = store.packs.locate([digest])[digest]
+    pack = Path(store.packs.pack_path(location.pack))
+    data = bytearray(pack.read_bytes())
+    data[location.offset] ^= 0x01
+    pack.chmod(pack.stat().st_mode | stat.S_IWUSR)
+    pack.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptBlobError) as caught:
+        soko.Api().artifact("data:latest").download(root="out")
+    assert digest.hex in str(caught.value) and "quarantine" in str(caught.value)
+    assert store.quarantine.holds([digest])
+    assert not Path("out/f07.txt").exists()
