@@ -129,7 +129,7 @@ class Manifest:
             columns = table.columns
             for start in range(0, len(columns), _ENCODE_SLICE):
                 stop = min(len(columns), start + _ENCODE_SLICE)
-                hasher.update(columns.path_digests(start, stop).encode())
+                hasher.update(columns.path_digest_lines(start, stop))
             return hasher.hexdigest()
         return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
 
@@ -532,13 +532,11 @@ class ManifestBuilder:
                     if not same:
                         raise self._refused(path)
                     staged[path] = i
-            extra_id = columns.extra_id(extra)
-            origins = self._origins
-            for i, path in enumerate(paths):
-                rows[path] = columns.append_stored(
-                    path, view[i * RAW : i * RAW + RAW], sizes[i], extra_id
-                )
-                origins.append(origin)
+        # Appended whole, in C: a path given twice keeps its last row, as one at a time.
+        first = len(columns)
+        columns.extend_stored(paths, raws, sizes, columns.extra_id(extra))
+        rows.update(zip(paths, range(first, len(columns)), strict=True))
+        self._origins.extend(array("I", [origin]) * len(paths))
 
     def remove(self, path: str) -> list[Entry]:
         """Remove one entry, or every entry under the folder *path*; [] when none matched."""
@@ -555,7 +553,7 @@ class ManifestBuilder:
         columns = Columns()
         columns.extras = list(source.extras)
         paths = sorted(rows)
-        order = [rows[p] for p in paths]
+        order = list(map(rows.__getitem__, paths))
         columns.paths = paths
         raw, gathered = source.raw, columns.raw
         for r in order:
