@@ -92,15 +92,7 @@ class StatCache:
             # keys hash and compare in C without an int object per field, and a row's
             # records are cut into keys by struct without being unpacked.
             keys = list(itertools.starmap(_RECORD.pack, stats))
-            blocks = sorted(
-                set(
-                    zip(
-                        map(_FIRST, stats),
-                        map(operator.rshift, map(_INODE, stats), itertools.repeat(BLOCK_BITS)),
-                        strict=True,
-                    )
-                )
-            )
+            blocks = _blocks(stats)
             table: dict[bytes, bytes] = {}
             for records, raws in _rows_of_blocks(conn, algorithm, blocks):
                 count = len(records) // _RECORD.size
@@ -270,6 +262,16 @@ def _rows_of_blocks(
             end += 1
         yield from conn.execute(query, (_signed(dev), algorithm.value, low, low + end - start - 1))
         start = end
+
+
+def _blocks(stats: Sequence[StatKey]) -> list[tuple[int, int]]:
+    """The sorted (device, block) pairs of *stats*, in C: usually all of one device."""
+    numbers = map(operator.rshift, map(_INODE, stats), itertools.repeat(BLOCK_BITS))
+    devices = set(map(_FIRST, stats))
+    if len(devices) == 1:
+        (device,) = devices
+        return [(device, block) for block in sorted(set(numbers))]
+    return sorted(set(zip(map(_FIRST, stats), numbers, strict=True)))
 
 
 def _block_of(record: tuple[StatKey, bytes]) -> tuple[int, int]:

@@ -506,6 +506,17 @@ class ManifestBuilder:
         """Add stored files by their raw digests (``raws``: 16 bytes each, back to back),
         all with *extra*: all of them or, when any would be refused, none."""
         columns, rows = self._columns, self._rows
+        first = len(columns)
+        if not rows:
+            # The first files added (a folder walked into a new draft): the map of their
+            # rows tells whether any path came twice; when none did, none is refused.
+            numbered = dict(zip(paths, range(first, first + len(paths)), strict=True))
+            if len(numbered) == len(paths):
+                columns.extend_stored(paths, raws, sizes, columns.extra_id(extra))
+                self._rows = numbered
+                self._origins.extend(array("I", [origin]) * len(paths))
+                return
+            del numbered
         with memoryview(raws) as view:
             if not overwrite and len(set(paths)) == len(paths):
                 # Distinct paths (a folder walked): each is checked against the rows only,
@@ -533,7 +544,6 @@ class ManifestBuilder:
                         raise self._refused(path)
                     staged[path] = i
         # Appended whole, in C: a path given twice keeps its last row, as one at a time.
-        first = len(columns)
         columns.extend_stored(paths, raws, sizes, columns.extra_id(extra))
         rows.update(zip(paths, range(first, len(columns)), strict=True))
         self._origins.extend(array("I", [origin]) * len(paths))
@@ -561,7 +571,10 @@ class ManifestBuilder:
         sizes, extra_ids = source.sizes, source.extra_ids
         # Straight into arrays: a list first would hold an int object per entry.
         columns.sizes = array("q", map(sizes.__getitem__, order))
-        columns.extra_ids = array("I", map(extra_ids.__getitem__, order))
+        if extra_ids and extra_ids.count(extra_ids[0]) == len(extra_ids):
+            columns.extra_ids = array("I", extra_ids[:1]) * len(order)  # one extra for all
+        else:
+            columns.extra_ids = array("I", map(extra_ids.__getitem__, order))
         for mine, theirs in (
             (columns.texts, source.texts),
             (columns.refs, source.refs),
