@@ -61,10 +61,11 @@ def _walk(root: str, prefix: str, physical: list[str] | None, logical: list[str]
                 "a folder that contains it, so the folder never ends (a link loop)."
             )
         below = ancestors | {identity}
+        folders: list[os.DirEntry[str]] = []
         for item in _listing(folder):
             try:
                 if item.is_dir(follow_symlinks=True):
-                    pending.append((item.path, f"{relative}{item.name}/", below))
+                    folders.append(item)
                 elif item.is_file(follow_symlinks=True):
                     if physical is not None:
                         physical.append(item.path)
@@ -73,6 +74,18 @@ def _walk(root: str, prefix: str, physical: list[str] | None, logical: list[str]
                     os.stat(item.path)  # a dangling link raises; a link to a socket is skipped
             except OSError as exc:
                 raise _unusable(item.path, exc) from None
+        # Folders in the order of their inodes (the last pushed is walked first): the files
+        # of folders made one after another have neighbouring inodes, so the files hashed
+        # together share the stat cache's rows (a block of inodes each), read once.
+        folders.sort(key=_inode, reverse=True)
+        pending.extend((item.path, f"{relative}{item.name}/", below) for item in folders)
+
+
+def _inode(item: os.DirEntry[str]) -> int:
+    try:
+        return item.inode()
+    except OSError:
+        return 0  # only the order of the walk depends on it
 
 
 def _identity(folder: str) -> _Identity:

@@ -18,8 +18,8 @@ The digests are kept a block of inodes to a row (:data:`BLOCK_BITS`): the row of
 algorithm and ``inode >> BLOCK_BITS`` holds the packed stats of its files and their digests,
 one array each. The files of a folder made together have inodes close together, so a
 million files are a thousand rows, read in a thousand statements, and a lookup matches
-stats against them in C (``struct.iter_unpack``, a dict, ``map``) rather than with a
-Python object per file and row.
+stats against them in C (records cut from a row by ``struct`` as packed keys of a dict,
+``map``) rather than with a Python object per file and row.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
+import operator
 import os
 import sqlite3
 import struct
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from soko.client.hashing import FileStat, StatKey
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm, Digest, cut
 
 STAT_CACHE_FILE = "statcache.db"
 """Its file, under the cache dir."""
@@ -85,23 +86,23 @@ class StatCache:
         conn = self._conn()
         if conn is None or not stats:
             return [None] * len(stats)
-        blocks = sorted({(s[0], s[1] >> BLOCK_BITS) for s in stats})
-        table: dict[tuple[int, ...], bytes] = {}
-        unpack_digests = struct.Struct(f"{algorithm.raw_size}s").iter_unpack
+        width = algorithm.raw_size
         try:
+            # A record matches a stat exactly when their packed bytes are equal: packed
+            # keys hash and compare in C without an int object per field, and a row's
+            # records are cut into keys by struct without being unpacked.
+            keys = list(itertools.starmap(_RECORD.pack, stats))
+            blocks = _blocks(stats)
+            table: dict[bytes, bytes] = {}
             for records, raws in _rows_of_blocks(conn, algorithm, blocks):
-                # Keys are plain tuples: they hash and compare equal to FileStats.
-                table.update(
-                    zip(
-                        _RECORD.iter_unpack(records),
-                        map(_FIRST, unpack_digests(raws)),
-                        strict=True,
-                    )
-                )
+                count = len(records) // _RECORD.size
+                if len(records) != count * _RECORD.size or len(raws) != count * width:
+                    raise ValueError("a row's arrays differ in length")
+                table.update(zip(cut(records, _RECORD.size), cut(raws, width), strict=True))
         except (sqlite3.Error, struct.error, ValueError, TypeError):
             # A row that does not unpack (arrays of unequal length, not bytes): a re-hash.
             return [None] * len(stats)
-        return list(map(table.get, stats))
+        return list(map(table.get, keys))
 
     def record(self, items: Iterable[tuple[StatKey, Digest]], *, trusted: bool = False) -> None:
         """Remember digests; *trusted* for files soko itself just wrote and verified.
@@ -261,6 +262,16 @@ def _rows_of_blocks(
             end += 1
         yield from conn.execute(query, (_signed(dev), algorithm.value, low, low + end - start - 1))
         start = end
+
+
+def _blocks(stats: Sequence[StatKey]) -> list[tuple[int, int]]:
+    """The sorted (device, block) pairs of *stats*, in C: usually all of one device."""
+    numbers = map(operator.rshift, map(_INODE, stats), itertools.repeat(BLOCK_BITS))
+    devices = set(map(_FIRST, stats))
+    if len(devices) == 1:
+        (device,) = devices
+        return [(device, block) for block in sorted(set(numbers))]
+    return sorted(set(zip(map(_FIRST, stats), numbers, strict=True)))
 
 
 def _block_of(record: tuple[StatKey, bytes]) -> tuple[int, int]:

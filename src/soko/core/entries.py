@@ -21,7 +21,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
-from soko.core.digests import DIGEST_BATCH, Algorithm, Digest, DigestBatch
+from soko.core.digests import DIGEST_BATCH, Algorithm, Digest, DigestBatch, path_digest_lines
 from soko.core.names import validate_artifact_path
 from soko.errors import ValidationError
 
@@ -250,6 +250,18 @@ class Columns:
         self.extra_ids.append(extra_id)
         return row
 
+    def extend_stored(
+        self, paths: Sequence[str], raws: bytes | bytearray, sizes: Sequence[int], extra_id: int
+    ) -> None:
+        """Rows of stored files, appended whole: :meth:`append_stored` for each of *paths*,
+        its raw digest in *raws* (back to back) and its size in *sizes*."""
+        if len(raws) != len(paths) * RAW or len(sizes) != len(paths):
+            raise ValueError("paths, raw digests and sizes differ in number")
+        self.paths.extend(paths)
+        self.raw += raws
+        self.sizes.extend(sizes)
+        self.extra_ids.extend(array("I", [extra_id]) * len(paths))
+
     def digest_text(self, row: int) -> str:
         text = self.texts.get(row) if self.texts else None
         if text is None:
@@ -364,6 +376,12 @@ class Columns:
             f"{paths[row]}:{b2a(raw[row * RAW : row * RAW + RAW], newline=False).decode()}\n"
             for row in range(start, stop)
         )
+
+    def path_digest_lines(self, start: int, stop: int) -> bytes:
+        """:meth:`path_digests` encoded, made in C when every digest is raw."""
+        if self.texts:
+            return self.path_digests(start, stop).encode()
+        return path_digest_lines(self.paths[start:stop], self.raw[start * RAW : stop * RAW])
 
 
 class EntryTable(Mapping[str, Entry]):

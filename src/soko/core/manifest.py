@@ -129,7 +129,7 @@ class Manifest:
             columns = table.columns
             for start in range(0, len(columns), _ENCODE_SLICE):
                 stop = min(len(columns), start + _ENCODE_SLICE)
-                hasher.update(columns.path_digests(start, stop).encode())
+                hasher.update(columns.path_digest_lines(start, stop))
             return hasher.hexdigest()
         return version_digest(((e.path, e.digest) for e in self.entries.values()), self.algorithm)
 
@@ -506,6 +506,17 @@ class ManifestBuilder:
         """Add stored files by their raw digests (``raws``: 16 bytes each, back to back),
         all with *extra*: all of them or, when any would be refused, none."""
         columns, rows = self._columns, self._rows
+        first = len(columns)
+        if not rows:
+            # The first files added (a folder walked into a new draft): the map of their
+            # rows tells whether any path came twice; when none did, none is refused.
+            numbered = dict(zip(paths, range(first, first + len(paths)), strict=True))
+            if len(numbered) == len(paths):
+                columns.extend_stored(paths, raws, sizes, columns.extra_id(extra))
+                self._rows = numbered
+                self._origins.extend(array("I", [origin]) * len(paths))
+                return
+            del numbered
         with memoryview(raws) as view:
             if not overwrite and len(set(paths)) == len(paths):
                 # Distinct paths (a folder walked): each is checked against the rows only,
@@ -532,13 +543,10 @@ class ManifestBuilder:
                     if not same:
                         raise self._refused(path)
                     staged[path] = i
-            extra_id = columns.extra_id(extra)
-            origins = self._origins
-            for i, path in enumerate(paths):
-                rows[path] = columns.append_stored(
-                    path, view[i * RAW : i * RAW + RAW], sizes[i], extra_id
-                )
-                origins.append(origin)
+        # Appended whole, in C: a path given twice keeps its last row, as one at a time.
+        columns.extend_stored(paths, raws, sizes, columns.extra_id(extra))
+        rows.update(zip(paths, range(first, len(columns)), strict=True))
+        self._origins.extend(array("I", [origin]) * len(paths))
 
     def remove(self, path: str) -> list[Entry]:
         """Remove one entry, or every entry under the folder *path*; [] when none matched."""
@@ -555,7 +563,7 @@ class ManifestBuilder:
         columns = Columns()
         columns.extras = list(source.extras)
         paths = sorted(rows)
-        order = [rows[p] for p in paths]
+        order = list(map(rows.__getitem__, paths))
         columns.paths = paths
         raw, gathered = source.raw, columns.raw
         for r in order:
@@ -563,7 +571,10 @@ class ManifestBuilder:
         sizes, extra_ids = source.sizes, source.extra_ids
         # Straight into arrays: a list first would hold an int object per entry.
         columns.sizes = array("q", map(sizes.__getitem__, order))
-        columns.extra_ids = array("I", map(extra_ids.__getitem__, order))
+        if extra_ids and extra_ids.count(extra_ids[0]) == len(extra_ids):
+            columns.extra_ids = array("I", extra_ids[:1]) * len(order)  # one extra for all
+        else:
+            columns.extra_ids = array("I", map(extra_ids.__getitem__, order))
         for mine, theirs in (
             (columns.texts, source.texts),
             (columns.refs, source.refs),

@@ -25,7 +25,7 @@ from soko.client.listing import folder_base, naming_unreadable, walk_names
 from soko.client.pygc import python_gc_paused
 from soko.core.digests import Digest
 from soko.core.manifest import Entry
-from soko.core.names import validate_artifact_path
+from soko.core.names import SEGMENT_MAX_BYTES, validate_artifact_path
 from soko.errors import SokoError, ValidationError
 from soko.sdk.draft import Draft
 from soko.sdk.progress import progress_bar
@@ -115,8 +115,7 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
     base = folder_base(root)
     with python_gc_paused():
         logical = walk_names(root, prefix)
-        for path in logical:
-            validate_artifact_path(path)
+        _check_listed(logical, prefix)
         raws = bytearray()
         sizes = array("q")
         held: list[tuple[Digest, bytes]] = []
@@ -155,6 +154,34 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
             mutable=policy != "immutable",
             held=held,
         )
+
+
+def _check_listed(paths: list[str], prefix: str) -> None:
+    """:func:`validate_artifact_path` of each of *paths*: *prefix* and the names of
+    files and folders read from folder listings, joined by ``/``.
+
+    A name read from a listing is never empty, ``.`` or ``..``, and holds no ``/`` and no
+    NUL. So once the prefix is checked, what is left to refuse (a backslash, a drive at
+    the start, a segment too long) is looked for in the text of a slice of paths at once,
+    in C; a slice where any of it may be is checked path by path."""
+    if not paths:
+        return
+    validate_artifact_path(paths[0])  # the prefix, with a first name
+    for first in range(0, len(paths), _FOLDER_SLICE):
+        part = paths[first : first + _FOLDER_SLICE]
+        text = "\x00".join(part)
+        longest = max(map(len, part))
+        if (
+            "\\" in text
+            or (not prefix and ":" in text)
+            or text.count("\x00") != len(part) - 1
+            or (
+                longest > SEGMENT_MAX_BYTES // 4
+                and not (longest <= SEGMENT_MAX_BYTES and text.isascii())
+            )
+        ):
+            for path in part:
+                validate_artifact_path(path)
 
 
 def _local_paths(base: str, start: int, logical: list[str]) -> list[str]:

@@ -174,3 +174,20 @@ def _records(path: Path) -> list[bytes]:
     conn.close()
     packed = b"".join(records for (records,) in rows)
     return [packed[i : i + 40] for i in range(0, len(packed), 40)]
+
+
+def test_full_blocks_are_matched_record_by_record_in_any_order(tmp_path: Path) -> None:
+    cache = StatCache(tmp_path / "stat.db")
+    # Two full blocks and part of a third, recorded in two calls (the second appends to
+    # the rows of the first): more records a row than are cut at once.
+    stats = [(9, (7 << BLOCK_BITS) + i, i, 10 * i, 20 * i) for i in range(2 * 1024 + 77)]
+    raws = [i.to_bytes(4, "little") * 4 for i in range(len(stats))]
+    records = [(s, Digest(ALG, r)) for s, r in zip(stats, raws, strict=True)]
+    cache.record(records[::2])
+    cache.record(records[1::2])
+    order = list(range(len(stats)))[::-7] + list(range(len(stats)))[::7]
+    asked = [stats[i] for i in order]
+    # A stat differing from a record in any one field matches nothing.
+    changed = [(s[0], s[1], s[2] + 1, s[3], s[4]) for s in stats[:3]]
+    found = StatCache(tmp_path / "stat.db").digests([*asked, *changed], ALG)
+    assert found == [raws[i] for i in order] + [None] * 3

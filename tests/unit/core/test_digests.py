@@ -15,6 +15,8 @@ from soko.core.digests import (
     Algorithm,
     Digest,
     b64_of_string,
+    cut,
+    path_digest_lines,
     version_digest,
 )
 from soko.errors import ValidationError
@@ -121,3 +123,35 @@ def test_version_digest_is_header_then_sorted_lines(
 def test_version_digest_depends_on_algorithm() -> None:
     pairs = [("a", "x")]
     assert version_digest(pairs, Algorithm.MD5) != version_digest(pairs, Algorithm.XXH128)
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20),
+            st.binary(min_size=16, max_size=16),
+        ),
+        max_size=150,
+    )
+)
+def test_path_digest_lines_are_the_lines_of_a_version_digest(
+    pairs: list[tuple[str, bytes]],
+) -> None:
+    expected = "".join(f"{path}:{base64.b64encode(raw).decode()}\n" for path, raw in pairs)
+    paths = [path for path, _ in pairs]
+    assert path_digest_lines(paths, b"".join(raw for _, raw in pairs)) == expected.encode()
+
+
+def test_path_digest_lines_refuses_digests_that_do_not_match_the_paths() -> None:
+    with pytest.raises(ValueError, match="differ in number"):
+        path_digest_lines(["a", "b"], bytes(16))
+
+
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 65, 200])
+def test_cut_gives_the_pieces_in_order(count: int) -> None:
+    data = bytes(range(256)) * (count * 40 // 256 + 1)
+    data = data[: count * 40]
+    assert list(cut(data, 40)) == [data[i : i + 40] for i in range(0, len(data), 40)]
+    assert list(cut(bytearray(data), 40)) == list(cut(data, 40))
+    with pytest.raises(ValueError, match="no whole number"):
+        cut(data + b"x", 40)

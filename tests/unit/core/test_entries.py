@@ -84,6 +84,30 @@ def test_a_builder_adds_stored_rows_all_or_none() -> None:
     assert [e.path for e in builder.remove("a")] == ["a"] and len(builder) == 1
 
 
+def test_the_first_stored_rows_of_a_builder_are_checked_as_later_ones() -> None:
+    one, two = bytes(range(16)), bytes(range(1, 17))
+    extra = {"alg": "xxh128"}
+    builder = ManifestBuilder(Algorithm.XXH128)
+    with pytest.raises(ValidationError, match="'d'"):
+        builder.add_stored(
+            ["a", "d", "d"], one + one + two, [1, 2, 3], extra=extra, overwrite=False
+        )
+    assert (
+        len(builder) == 0
+        and builder.build().digest() == ManifestBuilder(Algorithm.XXH128).build().digest()
+    )
+    builder.add_stored(["z", "d", "d"], two + one + one, [1, 2, 3], extra=extra, overwrite=False)
+    builder.add_stored(["m", "a"], one + two, [4, 5], extra={}, overwrite=False, origin=2)
+    built = builder.build()
+    assert [(e.path, e.digest, e.size, dict(e.extra)) for e in built] == [
+        ("a", Digest(Algorithm.XXH128, two).b64, 5, {}),
+        ("d", Digest(Algorithm.XXH128, one).b64, 3, extra),
+        ("m", Digest(Algorithm.XXH128, one).b64, 4, {}),
+        ("z", Digest(Algorithm.XXH128, two).b64, 1, extra),
+    ]
+    assert builder.origin("m") == 2 and builder.origin("z") == 0
+
+
 @pytest.mark.parametrize("size", [1, 7, 16_384])
 def test_stored_blobs_come_in_batches_of_one_algorithm_and_are_the_blob_digests(
     size: int,

@@ -305,6 +305,28 @@ def test_add_dir_with_bad_name_changes_nothing(
     assert state(filled) == before
 
 
+@pytest.mark.parametrize(
+    ("bad", "refused"), [("d1/..\\up", "leaves the artifact"), ("C:drive", "is absolute")]
+)
+def test_add_dir_refuses_a_file_whose_name_is_no_artifact_path(
+    filled: soko.Artifact, make_tree: TreeFactory, bad: str, refused: str
+) -> None:
+    files = {f"d{i}/f{j}": "x" for i in range(3) for j in range(40)}
+    root = make_tree({**files, "d1/a:b": "colon", "d2/b\\c": "backslash", "ef:g": "colon"})
+    (root / bad).write_text("bad")
+    before = state(filled)
+    with pytest.raises(ValidationError, match=refused):
+        filled.add_dir(str(root))
+    assert state(filled) == before
+    # Below a name, a drive is no drive.
+    if bad == "C:drive":
+        filled.add_dir(str(root), name="pre")
+        assert filled.get_entry("pre/C:drive").digest == md5_b64(b"bad")
+    (root / bad).unlink()
+    filled.add_dir(str(root))
+    assert {"d1/a:b", "d2/b\\c", "ef:g", "d0/f0", "d2/f39"} <= {e.path for e in filled.manifest}
+
+
 def test_add_dir_of_missing_dir_changes_nothing(filled: soko.Artifact, tmp_path: Path) -> None:
     before = state(filled)
     with pytest.raises(ValidationError, match="not a directory"):
