@@ -273,7 +273,9 @@ class Manifest:
         return cls(table, algorithm, MappingProxyType(dict(config)))
 
     @classmethod
-    def from_bytes(cls, raw: bytes, algorithm: Algorithm | None = None) -> Manifest:
+    def from_bytes(cls, raw: bytes | str, algorithm: Algorithm | None = None) -> Manifest:
+        """The manifest of document *raw*, its bytes or their text (a caller that decoded
+        them lets the bytes go before the parse)."""
         streamed = parse_streaming(raw)
         if streamed is not None:
             header, columns = streamed

@@ -33,16 +33,19 @@ def skip_space(text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def parse_streaming(raw: bytes) -> tuple[dict[str, Any], Columns] | None:
+def parse_streaming(raw: bytes | str) -> tuple[dict[str, Any], Columns] | None:
     """The top-level fields of a manifest document and its entries, each entry turned into
     an :class:`Entry` as soon as it is read: ``json.loads`` of a million entries holds two
     dicts per entry at once (about 500 MB), this holds one entry's. None for a document it
     does not take (not UTF-8, not an object, bad JSON, no version 1 before the entries):
     the caller parses those whole, as before."""
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        return None
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return None
     header: dict[str, Any] = {}
     entries: Columns | None = None
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from soko.server import errors, openapi, ui
+from soko.server import errors, malloc, openapi, ui
 from soko.server.config import ServerConfig, open_blob_store
 from soko.server.limits import BodyLimit
 from soko.server.observe import Metrics, Observe, configure_access_log
@@ -50,6 +50,7 @@ def create_app(
 
     *local_ui*: the web UI needs no sign-in, its user may do everything (``soko ui``, on
     the loopback address only)."""
+    malloc.tune()  # in each worker process of the server: see soko.server.malloc
     if store is None:
         store = Store.open(config.db_url, open_blob_store(config))
     app = FastAPI(

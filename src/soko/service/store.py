@@ -40,6 +40,15 @@ INDEX_AT_COMMIT = 50_000
 first page asked for builds it (a read of the manifest, about 2.5 ms of CPU per 1,000
 entries to index), and a log of 20,000 files (``bench/store_bench.py``) pays nothing more."""
 
+MANIFESTS_KEPT = 32
+CACHED_ENTRIES = 250_000
+"""The parsed manifests a store keeps in process: at most :data:`MANIFESTS_KEPT`, with at
+most this many entries over all of them (about 110 bytes an entry, its path and columns:
+30 MB). A larger manifest is not kept: a server would otherwise hold the last few
+million-file manifests it committed or read for good (over 100 MB each), where what it
+asks of them again is answered by their index (pages, new drafts) and by the blob sizes
+it keeps for downloads (:mod:`soko.server.state`)."""
+
 
 @dataclass
 class Store:
@@ -49,6 +58,8 @@ class Store:
     _indexes: OrderedDict[str, ManifestIndex] = field(default_factory=OrderedDict)
     """Manifest indexes read or written last (read through :mod:`soko.service.pages`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cached_entries: int = 0
+    """Entries over all of ``_manifests``."""
 
     @classmethod
     def open_local(cls, root: Path) -> Store:
@@ -161,7 +172,7 @@ class Store:
                     self._manifests.move_to_end(ref.key)
                     return known
         try:
-            manifest = Manifest.from_bytes(self.manifest_bytes(ref), algorithm)
+            manifest = Manifest.from_bytes(self._manifest_text(ref), algorithm)
         except CorruptBlobError as exc:
             if name is None:
                 raise
@@ -181,6 +192,17 @@ class Store:
             moved = self.set_aside(ref.digest)
             raise CorruptBlobError(f"{exc}{SET_ASIDE if moved else ''}") from None
         return raw
+
+    def _manifest_text(self, ref: ManifestRef) -> bytes | str:
+        """The stored manifest *ref*, checked, as text: its bytes are let go once decoded
+        (a million entries are about 95 MB each way, and the parse holds the text until
+        its columns are made). Bytes that are not UTF-8 are returned as they are, for the
+        parse to refuse with the JSON decoder's message."""
+        raw = self.manifest_bytes(ref)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            return raw
 
     def blob_intact(self, digest: Digest) -> bool:
         """Whether the stored blob *digest* hashes to its name, read a few megabytes at a
@@ -230,10 +252,18 @@ class Store:
         )
 
     def _remember(self, key: str, manifest: Manifest) -> None:
+        entries = len(manifest)
+        if entries > CACHED_ENTRIES:
+            return
         with self._lock:
-            self._manifests[key] = manifest
-            while len(self._manifests) > 32:
-                self._manifests.popitem(last=False)
+            kept = self._manifests
+            if key in kept:
+                self._cached_entries -= len(kept.pop(key))
+            kept[key] = manifest
+            self._cached_entries += entries
+            while len(kept) > MANIFESTS_KEPT or self._cached_entries > CACHED_ENTRIES:
+                _, dropped = kept.popitem(last=False)
+                self._cached_entries -= len(dropped)
 
 
 class _Joined:
