@@ -11,6 +11,7 @@ caller who may read it but lacks the role to change it gets 403.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ class ServerState:
     presign_min_bytes: int = 1024 * 1024
     _members: MembershipCache = field(default_factory=MembershipCache)
     """Keyed by manifest blob: versions of the same content share one entry."""
+    _building: threading.Lock = field(default_factory=threading.Lock)
+    """Held while a manifest's members are made: the first requests of a download come at
+    once, and each would otherwise parse the same manifest (a million entries, some 300 MB
+    while parsed) beside the others."""
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="soko-io")
     )
@@ -115,10 +120,14 @@ class ServerState:
         known = self._members.get(key)
         if known is not None:
             return known
-        ref = ManifestRef.parse(key)
-        self.check_manifest_size(ref.digest, name=record.qualified_name)
-        manifest = self.store.load_manifest(ref, Algorithm.parse(record.algorithm))
-        return self._members.remember(key, members_of(manifest))
+        with self._building:
+            known = self._members.get(key)  # made by the request this one waited for
+            if known is not None:
+                return known
+            ref = ManifestRef.parse(key)
+            self.check_manifest_size(ref.digest, name=record.qualified_name)
+            manifest = self.store.load_manifest(ref, Algorithm.parse(record.algorithm))
+            return self._members.remember(key, members_of(manifest))
 
     def check_manifest_size(self, digest: Digest, *, name: str) -> None:
         """Refuse (ValidationError) to read a manifest blob larger than the config's
