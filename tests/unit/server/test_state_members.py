@@ -49,7 +49,9 @@ class CountingStore:
 
 def test_requests_that_come_together_parse_the_manifest_once() -> None:
     store = CountingStore()
-    state = ServerState(store=cast(Store, store), config=ServerConfig(db_url="sqlite://", store_url="memory://"))
+    state = ServerState(
+        store=cast(Store, store), config=ServerConfig(db_url="sqlite://", store_url="memory://")
+    )
     record = cast(
         VersionRecord,
         SimpleNamespace(manifest_blob=KEY, qualified_name="e/p/data:v0", algorithm="md5"),
