@@ -10,15 +10,17 @@ million rows more than a set's.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, MutableSet
 
 from soko.client.backend import BlobTransfer
-from soko.core.digests import Algorithm, BatchedDigests, Digest
+from soko.core.digests import DIGEST_BATCH, Algorithm, BatchedDigests, Digest, digest_batches
 from soko.core.entries import RAW
 
-_ASK_SLICE = 65536
-"""Digests asked about at a time: the backend's answer, a set of objects, is one slice's."""
+_ASK_BATCHES = max(1, 65536 // DIGEST_BATCH)
+"""Batches of digests asked about at a time: the backend's answer, a set of objects, is
+about 65,536 digests' at most."""
 
 _FIRST = 1024
 """The digests a table is first made for; it doubles as it fills (a re-log finds none)."""
@@ -140,18 +142,21 @@ class MissingDigests(MutableSet[Digest]):
 
 def ask_missing(
     backend: BlobTransfer,
-    digests: BatchedDigests,
+    digests: Iterable[Digest],
     *,
     entity: str,
     project: str,
     name: str,
 ) -> MissingDigests:
-    """Which of *digests* the backend lacks, asked a slice at a time, so that its answer
-    (a set of objects) is never held for all of them at once."""
+    """Which of *digests* the backend lacks, asked a few batches at a time, so that its
+    answer (a set of objects) is never held for all of them at once. The batches are
+    passed on as they are (a manifest's columns): a store that reads them makes no
+    object a digest."""
     missing = MissingDigests()
-    pending = iter(digests)
-    while part := list(itertools.islice(pending, _ASK_SLICE)):
+    batches = digest_batches(digests)
+    while group := list(itertools.islice(batches, _ASK_BATCHES)):
+        part = BatchedDigests(functools.partial(iter, group))
         for digest in backend.missing_blobs(part, entity=entity, project=project, name=name):
             missing.add(digest)
-        del part
+        del part, group
     return missing
