@@ -4,8 +4,8 @@ A log through a server may find a million blobs missing. As a ``set`` of
 :class:`~soko.core.digests.Digest` that costs about 140 bytes a blob (an object, its raw
 bytes and a slot), held from the question until the upload has taken them, at the log's
 peak. :class:`MissingDigests` keeps the 16 raw bytes of each in one open-addressed table
-instead (under 40 bytes a blob); a lookup is a few Python operations, about a second per
-million rows more than a set's.
+instead (about 40 bytes a blob). The price is CPU: a lookup is a few Python operations
+(about 0.7 µs, against 0.2 for a set's), a few seconds for a million files.
 """
 
 from __future__ import annotations
