@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableSet, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -21,6 +21,7 @@ from soko.core.digests import Algorithm, Digest
 from soko.core.entries import RAW, b64_of
 from soko.core.layered import BaseLookup, LayeredManifest, ManifestBase
 from soko.core.manifest import ALG_EXTRA_KEY, Entry, Manifest, ManifestBuilder
+from soko.sdk.missing import MissingDigests
 
 
 class DraftFile(NamedTuple):
@@ -140,7 +141,7 @@ class Draft:
         return None
 
     def _taken(
-        self, remaining: set[Digest], to_stage: bool
+        self, remaining: MutableSet[Digest], to_stage: bool
     ) -> Iterator[tuple[str, _Origin, Digest, int]]:
         """Each file whose digest is in *remaining* (and to stage, if *to_stage*), the
         first of each digest, its digest taken out of *remaining*."""
@@ -156,7 +157,7 @@ class Draft:
             yield path, origin, digest, size
 
     def take_sources(
-        self, remaining: set[Digest], *, to_stage: bool = False
+        self, remaining: MutableSet[Digest], *, to_stage: bool = False
     ) -> Iterator[BlobSource]:
         """Where the bytes of each of *remaining* the draft has a file for are (the bytes
         kept from hashing, else a staged copy, else the first file added with them), made
@@ -180,7 +181,9 @@ class Draft:
         """How many sources :meth:`take_sources` would make for *digests*, and their bytes
         (without making them)."""
         count = total = 0
-        for _, _, _, size in self._taken(set(digests), to_stage):
+        # A packed set copies as its two buffers, not as an object a digest.
+        remaining = digests.copy() if isinstance(digests, MissingDigests) else set(digests)
+        for _, _, _, size in self._taken(remaining, to_stage):
             count += 1
             total += size
         return count, total

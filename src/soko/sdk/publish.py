@@ -20,12 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from soko.client.backend import Backend, CapturesWhileHashing
 from soko.client.pygc import python_gc_paused
-from soko.core.digests import Digest
 from soko.core.records import VersionRecord
 from soko.core.requests import CommitRequest
 from soko.errors import MissingBlobsError
 from soko.sdk import transfer
 from soko.sdk.draft import Draft
+from soko.sdk.missing import MissingDigests
 from soko.sdk.progress import progress_bar, step_bar
 
 
@@ -73,7 +73,7 @@ class LogQueue:
             ):
                 # Content already committed in this collection: its blobs are stored, and
                 # the commit only adds aliases and lineage to that version.
-                missing: set[Digest] = set()
+                missing = MissingDigests()
             else:
                 # The embedded store copies the files into itself; a server's client
                 # uploads them now (see BlobTransfer.store_blobs's staging).
@@ -88,7 +88,7 @@ class LogQueue:
             LogKind.FINISH: backend.finish_distributed,
         }[kind]
 
-        def store_and_send(known_missing: set[Digest] | None) -> VersionRecord:
+        def store_and_send(known_missing: MissingDigests | None) -> VersionRecord:
             with progress_bar(f"Uploading {request.name}") as bar:
                 transfer.store_missing(
                     backend, draft, manifest, **target, missing=known_missing, progress=bar

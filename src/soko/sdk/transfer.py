@@ -23,7 +23,6 @@ from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
 from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
-from soko.core.digests import Digest
 from soko.core.entries import EntryValues
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_artifact_path
@@ -36,6 +35,7 @@ from soko.errors import (
 )
 from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
+from soko.sdk.missing import MissingDigests, ask_missing
 from soko.sdk.progress import announce
 from soko.terminal import termwarn
 
@@ -72,7 +72,7 @@ def stage_mutable(
     project: str,
     name: str,
     progress: Progress | None = None,
-) -> set[Digest]:
+) -> MissingDigests:
     """Store, before ``log_artifact`` returns, the bytes of files added with
     ``policy="mutable"`` that the backend does not hold yet; returns the digests the backend
     still lacks (one batched question for the whole manifest, minus what was stored).
@@ -84,8 +84,8 @@ def stage_mutable(
     hashed them: those bytes are a snapshot already. The blobs are stored for
     ``entity/project``, which logs them into its collection *name*.
     """
-    missing = backend.missing_blobs(
-        manifest.stored_blobs(), entity=entity, project=project, name=name
+    missing = ask_missing(
+        backend, manifest.stored_blobs(), entity=entity, project=project, name=name
     )
     if not missing:
         return missing
@@ -100,7 +100,12 @@ def stage_mutable(
     )
     draft.keep_copies(copies)
     # A blob staged in a local copy (a key that may not upload) is still to be stored.
-    return missing | {s.digest for s in copies}
+    for source in copies:
+        missing.add(source.digest)
+    # What is left (the blobs whose bytes the draft kept, say) is a small part of what
+    # was asked: the slots of those staged are given back before the upload.
+    missing.compact()
+    return missing
 
 
 def store_missing(
@@ -111,26 +116,27 @@ def store_missing(
     entity: str,
     project: str,
     name: str,
-    missing: set[Digest] | None = None,
+    missing: MissingDigests | None = None,
     progress: Progress | None = None,
 ) -> None:
     """Store every blob the manifest needs that the backend lacks for ``entity/project``
     (collection *name*), from the draft's sources.
 
     *missing*, when given, is the backend's answer to that question asked just before;
-    otherwise the backend is asked. The bytes the draft kept from hashing are dropped
-    afterwards either way: a retry reads the files.
+    otherwise the backend is asked. Each digest is taken out of *missing* as its blob is
+    stored. The bytes the draft kept from hashing are dropped afterwards either way: a
+    retry reads the files.
     """
     try:
         if missing is None:
-            missing = backend.missing_blobs(
-                manifest.stored_blobs(), entity=entity, project=project, name=name
+            missing = ask_missing(
+                backend, manifest.stored_blobs(), entity=entity, project=project, name=name
             )
         if not missing:
             return
         count, nbytes = draft.source_totals(missing)
         if count < len(missing):
-            unavailable = set(missing)
+            unavailable = missing.copy()
             for _ in draft.take_sources(unavailable):
                 pass
             raise DigestMismatchError(
@@ -138,7 +144,8 @@ def store_missing(
                 f"stored blob (e.g. {next(iter(unavailable))})."
             )
         announce(progress, count, nbytes)
-        sources = draft.take_sources(set(missing))
+        # Not a copy: each digest leaves as its source is made (a million of them).
+        sources = draft.take_sources(missing)
         _store_sliced(
             backend, sources, entity=entity, project=project, progress=progress, staging=False
         )
