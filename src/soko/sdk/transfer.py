@@ -11,10 +11,13 @@ through: every write into a root creates a new file (``O_EXCL``) or renames one 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import stat as stat_module
+from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from soko.client.backend import BlobTransfer, Progress
@@ -39,8 +42,9 @@ from soko.sdk.missing import MissingDigests, ask_missing
 from soko.sdk.progress import announce
 from soko.terminal import termwarn
 
-_UPLOAD_SLICE = 16384
+_UPLOAD_SLICE = 8192
 """Sources made and stored at a time: a million files never hold a source each."""
+_SLICES_AT_ONCE = 2
 
 
 def _store_sliced(
@@ -52,14 +56,30 @@ def _store_sliced(
     progress: Progress | None,
     staging: bool,
 ) -> list[BlobSource]:
-    """Store *sources* a slice at a time; the staged copies ``store_blobs`` returned."""
+    """Store *sources* a slice at a time; the staged copies ``store_blobs`` returned.
+
+    Two slices are stored at once: one slice's uploads end with a few requests in flight
+    (and a server then idle while the client reads the next slice's files), which the
+    next slice's fill."""
     copies: list[BlobSource] = []
-    while chunk := list(itertools.islice(sources, _UPLOAD_SLICE)):
-        copies += backend.store_blobs(
-            chunk, entity=entity, project=project, progress=progress, staging=staging
-        )
-        del chunk
-        collect_young()  # the requests of the slice, with their bodies (see pygc)
+    store = functools.partial(
+        backend.store_blobs, entity=entity, project=project, progress=progress, staging=staging
+    )
+    with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
+        running: deque[Future[list[BlobSource]]] = deque()
+        try:
+            while chunk := list(itertools.islice(sources, _UPLOAD_SLICE)):
+                running.append(pool.submit(store, chunk))
+                del chunk
+                if len(running) == _SLICES_AT_ONCE:
+                    copies += running.popleft().result()
+                    collect_young()  # the requests of the slice, with their bodies (see pygc)
+            while running:
+                copies += running.popleft().result()
+        finally:
+            for future in running:
+                future.cancel()
+    collect_young()
     return copies
 
 

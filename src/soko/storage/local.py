@@ -293,10 +293,7 @@ class LocalBlobStore:
             self.put_blobs([(Digest(algorithm, r), d) for r, d in zip(raws, datas, strict=True)])
             return
         packed = self.packs.present_raw(algorithm, sorted(set(raws)))
-        try:
-            fanouts = set(os.listdir(os.path.join(self.root, BLOBS, algorithm.key)))
-        except FileNotFoundError:
-            fanouts = set()
+        fanouts = self._fanouts(algorithm)
         stored: builtins.list[tuple[Digest, bytes]] = []
         new_raws: builtins.list[bytes] = []
         new_datas: builtins.list[bytes] = []
@@ -321,12 +318,29 @@ class LocalBlobStore:
         """A writer of staged packs for :meth:`put_hashed`."""
         return StagedPacks(self.packs)
 
+    def _fanouts(self, algorithm: Algorithm) -> set[str]:
+        """The fan-out folders of *algorithm*'s loose blobs: a blob whose folder is not
+        among them has no loose copy, known without a system call. A folder made after
+        this listing is missed, which makes a stored blob look absent: it is then stored
+        again (a blob may be both loose and packed) or uploaded again, never lost."""
+        try:
+            return set(os.listdir(os.path.join(self.root, BLOBS, algorithm.key)))
+        except FileNotFoundError:
+            return set()
+
     def _stored_copies(self, digests: Collection[Digest]) -> dict[Digest, bytes]:
         """The stored bytes of those of *digests* the store holds: packed ones read one
-        open per pack, then one open per digest not packed (a loose copy)."""
+        open per pack, then one open per digest not packed whose fan-out folder exists (a
+        loose copy): a server's batch of new blobs makes no failing open per blob."""
         found = dict(self.packs.read_many(digests))
+        fanouts: dict[Algorithm, set[str]] = {}
         for digest in digests:
-            if digest not in found:
+            if digest in found:
+                continue
+            listed = fanouts.get(digest.algorithm)
+            if listed is None:
+                listed = fanouts[digest.algorithm] = self._fanouts(digest.algorithm)
+            if digest.raw[:1].hex() in listed:
                 try:
                     with open(self._path(digest), "rb") as reader:
                         found[digest] = reader.read()
@@ -457,15 +471,19 @@ class LocalBlobStore:
         one existence check per digest it does not hold. Only the answer is held whole."""
         absent: set[Digest] = set()
         found = []
+        fanouts: dict[Algorithm, set[str]] = {}
         for batch in digest_batches(digests):
             raws = sorted(set(batch.raw_list()))
             packed = self.packs.present_raw(batch.algorithm, raws)
+            listed = fanouts.get(batch.algorithm)
+            if listed is None:
+                listed = fanouts[batch.algorithm] = self._fanouts(batch.algorithm)
             for raw in raws:
                 if raw in packed:
                     continue
                 digest = Digest(batch.algorithm, raw)
                 path = self._path(digest)
-                if os.access(path, os.F_OK):
+                if raw[:1].hex() in listed and os.access(path, os.F_OK):
                     found.append(path)
                 else:
                     absent.add(digest)
