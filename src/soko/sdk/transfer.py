@@ -16,9 +16,10 @@ import itertools
 import os
 import stat as stat_module
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from soko.client.backend import BlobTransfer, Progress
 from soko.client.hashing import FileStat, hash_files_cached
@@ -45,6 +46,36 @@ from soko.terminal import termwarn
 _UPLOAD_SLICE = 8192
 """Sources made and stored at a time: a million files never hold a source each."""
 _SLICES_AT_ONCE = 2
+_Slice = TypeVar("_Slice")
+_Item = TypeVar("_Item")
+_Done = TypeVar("_Done")
+
+
+def _two_at_a_time(slices: Iterator[_Slice], work: Callable[[_Slice], _Done]) -> Iterator[_Done]:
+    """``work(slice)`` for each of *slices*, two at once, the results in order.
+
+    A slice's transfers end with a few requests in flight, and the next slice's begin
+    with the client reading files or the server reading packs while the other side
+    waits: two slices at once keep both sides busy. A failure cancels the slice not
+    begun and is raised once the running one ends."""
+    with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
+        running: deque[Future[_Done]] = deque()
+        try:
+            for part in slices:
+                running.append(pool.submit(work, part))
+                del part
+                if len(running) == _SLICES_AT_ONCE:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+        finally:
+            for future in running:
+                future.cancel()
+
+
+def _cut(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
+    while part := list(itertools.islice(items, size)):
+        yield part
 
 
 def _store_sliced(
@@ -56,30 +87,16 @@ def _store_sliced(
     progress: Progress | None,
     staging: bool,
 ) -> list[BlobSource]:
-    """Store *sources* a slice at a time; the staged copies ``store_blobs`` returned.
-
-    Two slices are stored at once: one slice's uploads end with a few requests in flight
-    (and a server then idle while the client reads the next slice's files), which the
-    next slice's fill."""
-    copies: list[BlobSource] = []
+    """Store *sources* a slice at a time, two slices at once; the staged copies
+    ``store_blobs`` returned. The slices are cut on this thread only: taking a source
+    from the draft updates what is left to store."""
     store = functools.partial(
         backend.store_blobs, entity=entity, project=project, progress=progress, staging=staging
     )
-    with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
-        running: deque[Future[list[BlobSource]]] = deque()
-        try:
-            while chunk := list(itertools.islice(sources, _UPLOAD_SLICE)):
-                running.append(pool.submit(store, chunk))
-                del chunk
-                if len(running) == _SLICES_AT_ONCE:
-                    copies += running.popleft().result()
-                    collect_young()  # the requests of the slice, with their bodies (see pygc)
-            while running:
-                copies += running.popleft().result()
-        finally:
-            for future in running:
-                future.cancel()
-    collect_young()
+    copies: list[BlobSource] = []
+    for staged in _two_at_a_time(_cut(sources, _UPLOAD_SLICE), store):
+        copies += staged
+        collect_young()  # the requests of the slice, with their bodies (see pygc)
     return copies
 
 
@@ -289,17 +306,21 @@ def download_entries(
         paths = entries.paths() if isinstance(entries, EntryValues) else (e.path for e in entries)
         refuse_linked_folders(root, paths, doing="download into")
     references: list[tuple[Entry, str]] = []
-    pending = iter(entries)
-    while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
+
+    def stored_of(chunk: list[Entry]) -> list[tuple[Entry, str]]:
         stored: list[tuple[Entry, str]] = []
         for entry in chunk:
             dest = destination(root, entry.path)
             (references if entry.ref is not None else stored).append((entry, dest))
-        del chunk
-        _download_stored(
-            backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
-        )
-        del stored
+        return stored
+
+    fetch = functools.partial(
+        _download_stored, backend, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
+    )
+    # Consecutive slices are in different folders: two at once do not wait for each
+    # other's folder locks in the kernel.
+    slices = map(stored_of, _cut(iter(entries), _DOWNLOAD_SLICE))
+    for _ in _two_at_a_time(slices, fetch):
         collect_young()  # the answers of the slice, with their bodies (see pygc)
     if references:
         remove_stale_temps(dest for _, dest in references)
