@@ -54,10 +54,11 @@ _Done = TypeVar("_Done")
 def _two_at_a_time(slices: Iterator[_Slice], work: Callable[[_Slice], _Done]) -> Iterator[_Done]:
     """``work(slice)`` for each of *slices*, two at once, the results in order.
 
-    A slice's transfers end with a few requests in flight, and the next slice's begin
-    with the client reading files or the server reading packs while the other side
-    waits: two slices at once keep both sides busy. A failure cancels the slice not
-    begun and is raised once the running one ends."""
+    A slice's uploads end with a few requests in flight, and the next slice's begin with
+    the client reading files while the server waits: two slices at once keep both sides
+    busy. (Downloads gain nothing from it: their time is the kernel's, creating files,
+    which two threads only contend for.) A failure cancels the slice not begun and is
+    raised once the running one ends."""
     with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
         running: deque[Future[_Done]] = deque()
         try:
@@ -306,21 +307,17 @@ def download_entries(
         paths = entries.paths() if isinstance(entries, EntryValues) else (e.path for e in entries)
         refuse_linked_folders(root, paths, doing="download into")
     references: list[tuple[Entry, str]] = []
-
-    def stored_of(chunk: list[Entry]) -> list[tuple[Entry, str]]:
+    pending = iter(entries)
+    while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
         stored: list[tuple[Entry, str]] = []
         for entry in chunk:
             dest = destination(root, entry.path)
             (references if entry.ref is not None else stored).append((entry, dest))
-        return stored
-
-    fetch = functools.partial(
-        _download_stored, backend, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
-    )
-    # Consecutive slices are in different folders: two at once do not wait for each
-    # other's folder locks in the kernel.
-    slices = map(stored_of, _cut(iter(entries), _DOWNLOAD_SLICE))
-    for _ in _two_at_a_time(slices, fetch):
+        del chunk
+        _download_stored(
+            backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
+        )
+        del stored
         collect_young()  # the answers of the slice, with their bodies (see pygc)
     if references:
         remove_stale_temps(dest for _, dest in references)

@@ -23,7 +23,7 @@ from soko.errors import CorruptBlobError, MissingBlobsError, NotFoundError, Vali
 from soko.server.auth import Principal
 from soko.server.state import ServerState
 from soko.service import possession
-from soko.service.commit import Borrowed, commit_version, require_stored
+from soko.service.commit import Borrowed, commit_version
 from soko.service.layered import StoredBase
 from soko.wire.base import parse_digest
 from soko.wire.requests import CommitIn
@@ -76,9 +76,6 @@ def commit(state: ServerState, caller: Principal, body: CommitIn) -> VersionReco
     checked = change if base.state == COMMITTED else manifest.whole()
     borrowed = _possessed(state, caller, body, checked, own_first=checked is change)
     request = body.to_request(manifest)
-    # As a plain commit does before its sync: the change's blobs, which another server
-    # process on this folder store may have written and not synced yet.
-    require_stored(store, manifest, name=request.name)
     record = commit_version(store, request, borrowed=borrowed)
     if record.manifest_blob is not None:
         digest = ManifestRef.parse(record.manifest_blob).digest

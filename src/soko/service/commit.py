@@ -133,6 +133,11 @@ def commit_version(
             layered.require_stored(store, conn, request.manifest, name=request.name)
         else:
             require_stored(store, request.manifest, name=request.name)
+        # The check notes the blob files it found, written by another process (another
+        # server on this folder store, whose client uploaded there and commits here) and
+        # perhaps not synced yet: they are flushed before a version names them. One check
+        # of a million blobs, not one before the transaction and one in it.
+        store.blobs.sync()
         return commit_in(conn, collection, request, manifest_key=manifest_key, borrowed=borrowed)
 
 

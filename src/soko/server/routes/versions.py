@@ -18,7 +18,7 @@ from soko.server.auth import Principal
 from soko.server.deps import Caller, State
 from soko.server.state import ServerState
 from soko.service import distributed, links, pages, possession, relog, versions
-from soko.service.commit import Borrowed, commit_version, require_stored
+from soko.service.commit import Borrowed, commit_version
 from soko.service.registries import home_entity
 from soko.wire import API_PREFIX
 from soko.wire.base import parse_digest
@@ -129,12 +129,6 @@ def commit(body: CommitIn, state: State, caller: Caller) -> VersionOut:
         if twin is not None:
             return VersionOut.of(twin)
     request, borrowed = _request_of(state, caller, body)
-    # Before the commit syncs: another server process on this folder store may have
-    # written some of these blobs and not synced them yet (its client uploaded there and
-    # commits here). The store notes the files it finds, so that this commit's sync covers
-    # them; the commit checks again inside its transaction, where gc cannot interfere.
-    # (A distributed upsert or finish asks before its sync already.)
-    require_stored(state.store, request.manifest, name=request.name)
     return VersionOut.of(commit_version(state.store, request, borrowed=borrowed))
 
 
