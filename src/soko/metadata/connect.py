@@ -29,6 +29,9 @@ PRAGMAS = (
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
+    # As the pack index (soko.storage.pack_index.WAL_CHECKPOINT_PAGES): a server records
+    # which project holds each uploaded blob, a row per blob at random places.
+    "PRAGMA wal_autocheckpoint = 10000",
     "PRAGMA foreign_keys = ON",
 )
 """Run on every writable connection: WAL lets readers run beside a writer, the busy
