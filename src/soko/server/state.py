@@ -60,6 +60,14 @@ class ServerState:
             raise no_such_version(version_id)
         return record
 
+    def readable_manifest(
+        self, principal: Principal, version_id: str
+    ) -> tuple[VersionRecord, ManifestRef]:
+        """The version, as :meth:`readable_version` gives it, and its manifest's reference;
+        NotFoundError for a version that has none yet (a distributed one not finished)."""
+        record = self.readable_version(principal, version_id)
+        return record, manifest_ref(record)
+
     def writable_version(self, principal: Principal, version_id: str) -> VersionRecord:
         """The version, if *principal* may change it; PermissionDeniedError when it may only
         read it, NotFoundError when it may not even do that."""
@@ -114,9 +122,8 @@ class ServerState:
 
     def blob_sizes(self, record: VersionRecord) -> Mapping[Digest, int | None]:
         """Every blob the version's manifest names, with its size (None when unknown)."""
-        key = record.manifest_blob
-        if key is None:
-            raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+        ref = manifest_ref(record)
+        key = ref.key
         known = self._members.get(key)
         if known is not None:
             return known
@@ -124,7 +131,6 @@ class ServerState:
             known = self._members.get(key)  # made by the request this one waited for
             if known is not None:
                 return known
-            ref = ManifestRef.parse(key)
             self.check_manifest_size(ref.digest, name=record.qualified_name)
             manifest = self.store.load_manifest(ref, Algorithm.parse(record.algorithm))
             return self._members.remember(key, members_of(manifest))
@@ -149,3 +155,10 @@ class ServerState:
                 f"{len(strangers)} blob(s) are not part of {record.qualified_name} "
                 f"(e.g. {strangers[0]})."
             )
+
+
+def manifest_ref(record: VersionRecord) -> ManifestRef:
+    """Where the version's manifest is stored; NotFoundError for a version without one yet."""
+    if record.manifest_blob is None:
+        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
+    return ManifestRef.parse(record.manifest_blob)

@@ -27,7 +27,6 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from soko.core.digests import Digest
-from soko.core.manifest import ManifestRef
 from soko.errors import CorruptBlobError, NotFoundError, SokoError, ValidationError
 from soko.server.deps import Caller, State
 from soko.server.openapi import BINARY
@@ -148,10 +147,7 @@ def get_manifest(version_id: str, state: State, caller: Caller) -> Response:
     that content replaces it, rather than refused by every client in turn. Then sent from
     its file a megabyte at a time: read whole, a million entries' 95 MB were held twice,
     as read and in the socket's buffer."""
-    record = state.readable_version(caller, version_id)
-    if record.manifest_blob is None:
-        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    ref = ManifestRef.parse(record.manifest_blob)
+    record, ref = state.readable_manifest(caller, version_id)
     state.check_manifest_size(ref.digest, name=record.qualified_name)
     if not state.store.blob_intact(ref.digest):
         # Absent or damaged: the whole read names which, and sets damaged bytes aside. A
@@ -172,10 +168,7 @@ def list_files(
     """A page of the version's entries in path order: those whose path starts with
     *prefix*, after the path *after*. Read through the manifest's index, a slice at a time:
     its cost is the page's, not the version's."""
-    record = state.readable_version(caller, version_id)
-    if record.manifest_blob is None:
-        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    ref = ManifestRef.parse(record.manifest_blob)
+    record, ref = state.readable_manifest(caller, version_id)
     page = pages.entries_page(
         state.store,
         ref,

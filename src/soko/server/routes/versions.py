@@ -155,10 +155,7 @@ def manifest_index(version_id: VersionId, state: State, caller: Caller) -> Respo
     """The index of the version's manifest (:mod:`soko.core.manifest_index`, as stored):
     each slice of its entries, its byte range and digest, and its folders. A client keeps
     a large version as a new draft's base with it, reading the slices it needs."""
-    record = state.readable_version(caller, version_id)
-    if record.manifest_blob is None:
-        raise NotFoundError(f"Version {record.qualified_name} has no manifest yet.")
-    ref = ManifestRef.parse(record.manifest_blob)
+    record, ref = state.readable_manifest(caller, version_id)
     index = pages.index_of(
         state.store,
         ref,
