@@ -10,18 +10,15 @@ per file added, so that a log of a million files stays within a known size.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from measured_children import make_files, run_measured
 
 pytestmark = pytest.mark.integration
 
 SMALL, LARGE = 40_000, 90_000
-FILE_SIZE = 1024
 GROWTH_PER_FILE = 600
 """Bytes of peak RSS per file added, at most, from SMALL to LARGE files. The log's fixed
 buffers fill over its first 30,000 to 40,000 files (the capture's pack index rows are
@@ -52,40 +49,11 @@ CHECK = textwrap.dedent(
 )
 
 
-def make_files(root: Path, count: int) -> None:
-    block = os.urandom(FILE_SIZE)
-    for i in range(count):
-        if i % 1000 == 0:
-            folder = root / f"d{i // 1000:03}"
-            folder.mkdir(parents=True)
-        fd = os.open(folder / f"f{i:06}.bin", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, i.to_bytes(8, "little") + block[8:])
-        finally:
-            os.close(fd)
-
-
 def peak_kib(script: str, argument: Path, base: Path) -> tuple[int, list[str]]:
     """Peak RSS (KiB) of *script* in a fresh process with its own store under *base*,
     and the lines it printed before it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
-    env.update(
-        SOKO_DIR=str(base / "store"),
-        SOKO_CACHE_DIR=str(base / "cache"),
-        SOKO_SILENT="true",
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(argument)],
-        env=env,
-        cwd=base,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    *lines, peak = done.stdout.split()
-    return int(peak), lines
+    env = {"SOKO_DIR": str(base / "store"), "SOKO_CACHE_DIR": str(base / "cache")}
+    return run_measured(script, argument, cwd=base, env=env)
 
 
 def test_peak_memory_of_a_log_grows_by_a_bounded_amount_per_file(tmp_path: Path) -> None:

@@ -13,15 +13,12 @@ arrays of its manifest's digests (about 40 bytes a blob), not a map of objects (
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from measured_children import make_files, run_measured, status_kib
 from server_fixtures import SokoServer
-from test_scale_memory import make_files
 from test_server_scale_memory import log_through
 
 pytestmark = pytest.mark.integration
@@ -51,35 +48,17 @@ DOWNLOAD = textwrap.dedent(
 )
 
 
-def server_kib(server: SokoServer, field: str) -> int:
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field}")
-
-
 def download_through(server: SokoServer, root: Path, base: Path) -> int:
     """Peak RSS (KiB) of a client process that downloads the logged version into *root*
     through *server*, with a download cache of its own (empty)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
-    env.update(
-        SOKO_DIR=str(base / "reader"),
-        SOKO_CACHE_DIR=str(base / "reader-cache"),
-        SOKO_BASE_URL=server.url,
-        SOKO_API_KEY=server.admin_key,
-        SOKO_SILENT="true",
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", DOWNLOAD, str(root)],
-        env=env,
-        cwd=base,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return int(done.stdout.split()[-1])
+    env = {
+        "SOKO_DIR": str(base / "reader"),
+        "SOKO_CACHE_DIR": str(base / "reader-cache"),
+        "SOKO_BASE_URL": server.url,
+        "SOKO_API_KEY": server.admin_key,
+    }
+    peak, _ = run_measured(DOWNLOAD, root, cwd=base, env=env)
+    return peak
 
 
 def same_files(data: Path, root: Path) -> bool:
@@ -113,9 +92,9 @@ def test_peak_memory_of_a_download_through_a_server_grows_by_a_bounded_amount(
         try:
             # The peak from here on is the download's: the start's is forgotten.
             Path(f"/proc/{server.process.pid}/clear_refs").write_text("5")
-            before = server_kib(server, "VmRSS")
+            before = status_kib(server.process.pid, "VmRSS")
             client[count] = download_through(server, base / "out", base)
-            served[count] = server_kib(server, "VmHWM") - before
+            served[count] = status_kib(server.process.pid, "VmHWM") - before
         finally:
             server.stop()
         assert same_files(base / "data", base / "out")

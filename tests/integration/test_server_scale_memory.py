@@ -15,15 +15,12 @@ committed), and its client keeps nothing per file beyond what its draft holds.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from measured_children import make_files, run_measured, status_kib
 from server_fixtures import SokoServer
-from test_scale_memory import make_files
 
 pytestmark = pytest.mark.integration
 
@@ -70,36 +67,16 @@ LOG = textwrap.dedent(
 )
 
 
-def server_peak_kib(server: SokoServer) -> int:
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
-
-
 def log_through(server: SokoServer, data: Path, base: Path) -> tuple[int, list[str]]:
     """Peak RSS (KiB) of a client process that logs *data* through *server*, and the
     lines it printed before it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKO_")}
-    env.update(
-        SOKO_DIR=str(base / "client"),
-        SOKO_CACHE_DIR=str(base / "cache"),
-        SOKO_BASE_URL=server.url,
-        SOKO_API_KEY=server.admin_key,
-        SOKO_SILENT="true",
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", LOG, str(data)],
-        env=env,
-        cwd=base,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    *lines, peak = done.stdout.split("\n")[:-1]
-    return int(peak), lines
+    env = {
+        "SOKO_DIR": str(base / "client"),
+        "SOKO_CACHE_DIR": str(base / "cache"),
+        "SOKO_BASE_URL": server.url,
+        "SOKO_API_KEY": server.admin_key,
+    }
+    return run_measured(LOG, data, cwd=base, env=env)
 
 
 def test_peak_memory_of_a_log_through_a_server_grows_by_a_bounded_amount(tmp_path: Path) -> None:
@@ -114,7 +91,7 @@ def test_peak_memory_of_a_log_through_a_server_grows_by_a_bounded_amount(tmp_pat
         try:
             client[count], (first,) = log_through(server, base / "data", base)
             assert first == f"v0 {count}"  # every file asked about, then logged
-            served[count] = server_peak_kib(server)
+            served[count] = status_kib(server.process.pid, "VmHWM")
             # The same folder again: the same version, and only its manifest asked about.
             relogged[count], (again,) = log_through(server, base / "data", base)
             assert again == "v0 1"
