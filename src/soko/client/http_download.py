@@ -2,10 +2,12 @@
 
 Every blob is verified before it is cached or placed. Small blobs (below
 :data:`~soko.wire.framing.SMALL_BLOB`) travel in framed batches: a few threads fetch and
-verify batches, and the calling thread alone writes their bytes into the root and into
-the cache's packs, in order. Several threads doing that many small file writes only
-contend for the GIL (each system call hands it over), and one pack per 16 MiB costs far
-less than a cache file per blob. Large blobs stream alone, several at once, each written
+verify batches, and one thread writes their bytes into the root and into the cache's
+packs, in order; for a slice of many batches, two such threads, each with half of the
+batches (whose files are in other folders than the other half's). Creating files is the
+kernel's work, which two threads spread over two cores; more only contend for the GIL
+(each system call hands it over). One pack per 16 MiB costs far less than a cache file
+per blob. Large blobs stream alone, several at once, each written
 on a helper thread while the next bytes arrive (:func:`~soko.client.materialize.stream_new`).
 
 The server serves a blob only through a version that names it; *versions_for* says which,
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,8 +127,8 @@ class BlobDownloads:
 
         # Blobs held in memory (from the cache's packs, or a batch) are written as the
         # embedded store writes them: each file created in a descriptor of its folder,
-        # on this thread alone.
-        with FolderWriter() as writer:
+        # by a writer of the thread's own.
+        with _ThreadWriters() as writers:
 
             def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
                 if not verified and digest.algorithm.digest_of(data) != digest.raw:
@@ -133,6 +136,7 @@ class BlobDownloads:
                         f"Blob {digest} does not match its digest (read from a pack)."
                     )
                 dests = destinations[digest]
+                writer = writers.mine()
                 for dest in dests:
                     writer.write(data, dest, digest, verified=True)
                 if progress:
@@ -290,6 +294,29 @@ class BlobDownloads:
         return batches, singles
 
     def _fetch_batches(
+        self, batches: list[Batch], place_bytes: Callable[[Digest, bytes], None], *, cache: bool
+    ) -> None:
+        """Fetch *batches* and place (and cache) their blobs: each half of them (the
+        batches are in the order of their files, so each half's files are in folders of
+        their own) on a thread of its own, as :meth:`_fetch_in_order` does. Creating the
+        files is the kernel's work, which two threads spread over two cores."""
+        if len(batches) < 2 * _AHEAD:
+            self._fetch_in_order(batches, place_bytes, cache=cache)
+            return
+        half = (len(batches) + 1) // 2
+        with ThreadPoolExecutor(2, "soko-place") as pool:
+            halves = [
+                pool.submit(self._fetch_in_order, part, place_bytes, cache=cache)
+                for part in (batches[:half], batches[half:])
+            ]
+            try:
+                for done in halves:
+                    done.result()
+            finally:
+                for running in halves:
+                    running.cancel()
+
+    def _fetch_in_order(
         self, batches: list[Batch], place_bytes: Callable[[Digest, bytes], None], *, cache: bool
     ) -> None:
         """Fetch *batches* on a few threads, a bounded number ahead, and place (and cache)
@@ -450,3 +477,30 @@ def _run_all(jobs: Sequence[Callable[[], None]]) -> None:
         with ThreadPoolExecutor(WORKERS, "soko-http") as pool:
             for _ in pool.map(lambda job: job(), jobs):
                 pass
+
+
+class _ThreadWriters:
+    """A :class:`FolderWriter` for each thread that places files, all closed at the end.
+    The threads write into different folders, so each keeps descriptors of its own."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[FolderWriter] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _ThreadWriters:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            writers, self._all = self._all, []
+        for writer in writers:
+            writer.__exit__()
+
+    def mine(self) -> FolderWriter:
+        writer: FolderWriter | None = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = self._local.writer = FolderWriter()
+            with self._lock:
+                self._all.append(writer)
+        return writer

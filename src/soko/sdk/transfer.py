@@ -43,7 +43,7 @@ from soko.sdk.missing import MissingDigests, ask_missing
 from soko.sdk.progress import announce
 from soko.terminal import termwarn
 
-_UPLOAD_SLICE = 8192
+_UPLOAD_SLICE = 4096
 """Sources made and stored at a time: a million files never hold a source each."""
 _SLICES_AT_ONCE = 2
 _Slice = TypeVar("_Slice")
