@@ -56,9 +56,9 @@ def _two_at_a_time(slices: Iterator[_Slice], work: Callable[[_Slice], _Done]) ->
 
     A slice's uploads end with a few requests in flight, and the next slice's begin with
     the client reading files while the server waits: two slices at once keep both sides
-    busy. (Downloads gain nothing from it: their time is the kernel's, creating files,
-    which two threads only contend for.) A failure cancels the slice not begun and is
-    raised once the running one ends."""
+    busy. (Downloads do not use it: the embedded store's writes from threads of its own,
+    and were slower with it; a server's client splits a slice between two writers.) A
+    failure cancels the slice not begun and is raised once the running one ends."""
     with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
         running: deque[Future[_Done]] = deque()
         try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import io
 import os
 import stat as stat_module
@@ -333,14 +334,11 @@ class LocalBlobStore:
         open per pack, then one open per digest not packed whose fan-out folder exists (a
         loose copy): a server's batch of new blobs makes no failing open per blob."""
         found = dict(self.packs.read_many(digests))
-        fanouts: dict[Algorithm, set[str]] = {}
+        fanouts = functools.cache(self._fanouts)
         for digest in digests:
             if digest in found:
                 continue
-            listed = fanouts.get(digest.algorithm)
-            if listed is None:
-                listed = fanouts[digest.algorithm] = self._fanouts(digest.algorithm)
-            if digest.raw[:1].hex() in listed:
+            if digest.raw[:1].hex() in fanouts(digest.algorithm):
                 try:
                     with open(self._path(digest), "rb") as reader:
                         found[digest] = reader.read()
@@ -471,13 +469,11 @@ class LocalBlobStore:
         one existence check per digest it does not hold. Only the answer is held whole."""
         absent: set[Digest] = set()
         found = []
-        fanouts: dict[Algorithm, set[str]] = {}
+        fanouts = functools.cache(self._fanouts)
         for batch in digest_batches(digests):
             raws = sorted(set(batch.raw_list()))
             packed = self.packs.present_raw(batch.algorithm, raws)
-            listed = fanouts.get(batch.algorithm)
-            if listed is None:
-                listed = fanouts[batch.algorithm] = self._fanouts(batch.algorithm)
+            listed = fanouts(batch.algorithm)
             for raw in raws:
                 if raw in packed:
                     continue
