@@ -332,16 +332,9 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
             params["after"] = after
         data = self.session.json("GET", f"/versions/{_q(record.id)}/files", params=params)
         page = EntriesPageOut.model_validate(data).to_page()
-        algorithms: dict[Any, Algorithm] = {}
-        members: dict[Digest, int | None] = {}
-        for entry in page.entries:
-            if entry.ref is None:
-                alg = entry.extra.get("alg")
-                algorithm = algorithms.get(alg) or algorithms.setdefault(alg, entry.algorithm)
-                members[Digest.from_b64(entry.digest, algorithm)] = entry.size
         # The entries of the page can be fetched: the server is asked for them as blobs of
         # this version, as for a manifest read whole.
-        self._members.add(record.id, members)
+        self._members.add(record.id, page.blob_sizes())
         return page
 
     def _load_manifest(self, record: VersionRecord, ref: ManifestRef) -> Manifest:

@@ -183,21 +183,10 @@ class Manifest:
 
     @cached_property
     def _blob_sizes(self) -> dict[Digest, int | None]:
-        # The algorithm is parsed once per distinct extra.alg, not once per entry.
         table = self.table
         if table is not None:
             return _blob_sizes_of(table.columns)
-        algorithms: dict[Any, Algorithm] = {}
-        sizes: dict[Digest, int | None] = {}
-        for e in self.entries.values():
-            if e.ref is None:
-                alg = e.extra.get(ALG_EXTRA_KEY)
-                alg = alg if isinstance(alg, str) else None  # e.algorithm: MD5 then
-                algorithm = algorithms.get(alg)
-                if algorithm is None:
-                    algorithm = algorithms[alg] = e.algorithm
-                sizes[Digest.from_b64(e.digest, algorithm)] = e.size
-        return sizes
+        return stored_blob_sizes(self.entries.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -355,6 +344,23 @@ def _infer_algorithm(columns: Columns) -> Algorithm:
             if extra_id in xxh and row not in refs:
                 return Algorithm.XXH128
     return Algorithm.MD5
+
+
+def stored_blob_sizes(entries: Iterable[Entry]) -> dict[Digest, int | None]:
+    """The content digest of each stored (non-reference) entry of *entries*, with the
+    size the entry gives it."""
+    # The algorithm is parsed once per distinct extra.alg, not once per entry.
+    algorithms: dict[Any, Algorithm] = {}
+    sizes: dict[Digest, int | None] = {}
+    for e in entries:
+        if e.ref is None:
+            alg = e.extra.get(ALG_EXTRA_KEY)
+            alg = alg if isinstance(alg, str) else None  # e.algorithm: MD5 then
+            algorithm = algorithms.get(alg)
+            if algorithm is None:
+                algorithm = algorithms[alg] = e.algorithm
+            sizes[Digest.from_b64(e.digest, algorithm)] = e.size
+    return sizes
 
 
 def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:

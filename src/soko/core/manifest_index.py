@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from soko.core.digests import Algorithm
-from soko.core.manifest import Entry, Manifest
+from soko.core.digests import Algorithm, Digest
+from soko.core.manifest import Entry, Manifest, stored_blob_sizes
 from soko.core.manifest_json import scan, skip_space
 from soko.errors import CorruptBlobError, ValidationError
 
@@ -183,6 +183,11 @@ class EntriesPage:
     """The path to ask the next page after; None after the last page."""
     total: int
     """Entries in the whole version (whatever the prefix)."""
+
+    def blob_sizes(self) -> dict[Digest, int | None]:
+        """The blobs the page's stored entries name, each with its size: they are blobs of
+        the version it was read from."""
+        return stored_blob_sizes(self.entries)
 
 
 def _successor(prefix: str) -> str:

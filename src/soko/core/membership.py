@@ -40,6 +40,12 @@ class MembershipCache:
                 self._members.move_to_end(key)
             return members
 
+    def get_whole(self, key: str) -> Members | None:
+        """The members kept under *key* if they are a whole manifest's (not gathered page
+        by page), marked as just used; else None."""
+        members = self.get(key)
+        return None if isinstance(members, _Grown) else members
+
     def remember(self, key: str, members: Members) -> Members:
         """Keep *members* under *key*; when the key is kept already, its members stay (and
         are marked as just used), unless they were gathered page by page (:meth:`add`):

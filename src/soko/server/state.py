@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from soko.core.digest_index import members_of
 from soko.core.digests import Algorithm, Digest
 from soko.core.manifest import ManifestRef
-from soko.core.membership import MembershipCache
+from soko.core.manifest_index import EntriesPage
+from soko.core.membership import Members, MembershipCache
 from soko.core.records import RunRecord, VersionRecord
 from soko.errors import CorruptBlobError, NotFoundError, ValidationError
 from soko.server.auth import Principal
@@ -124,11 +125,11 @@ class ServerState:
         """Every blob the version's manifest names, with its size (None when unknown)."""
         ref = manifest_ref(record)
         key = ref.key
-        known = self._members.get(key)
+        known = self._members.get_whole(key)
         if known is not None:
             return known
         with self._building:
-            known = self._members.get(key)  # made by the request this one waited for
+            known = self._members.get_whole(key)  # made by the request this one waited for
             if known is not None:
                 return known
             self.check_manifest_size(ref.digest, name=record.qualified_name)
@@ -147,7 +148,19 @@ class ServerState:
                 f"most {limit} bytes (soko server --max-manifest-bytes)."
             )
 
-    def require_members(self, record: VersionRecord, digests: list[Digest]) -> None:
+    def remember_page(self, ref: ManifestRef, page: EntriesPage) -> None:
+        """Note the blobs of a page of entries read from the manifest *ref*: a download of
+        that page's files is then checked without reading the manifest whole."""
+        self._members.add(ref.key, page.blob_sizes())
+
+    def require_members(self, record: VersionRecord, digests: list[Digest]) -> Members:
+        """NotFoundError unless the version's manifest names each of *digests*; else the
+        sizes of (at least) those blobs. Blobs of pages read before are known without
+        reading the manifest whole, so fetching one folder of a large version costs that
+        folder's pages."""
+        known = self._members.get(manifest_ref(record).key)
+        if known is not None and all(d in known for d in digests):
+            return known
         sizes = self.blob_sizes(record)
         strangers = [d for d in digests if d not in sizes]
         if strangers:
@@ -155,6 +168,7 @@ class ServerState:
                 f"{len(strangers)} blob(s) are not part of {record.qualified_name} "
                 f"(e.g. {strangers[0]})."
             )
+        return sizes
 
 
 def manifest_ref(record: VersionRecord) -> ManifestRef:

@@ -1,4 +1,5 @@
-"""The members of a version's manifest are made once, however many requests ask at once.
+"""The members of a version's manifest are made once, however many requests ask at once,
+and not at all for a download of pages read before.
 
 A download's first requests come together (a client keeps several batches in flight), and
 before any has made the members each would read and parse the same manifest: at a million
@@ -13,11 +14,15 @@ import threading
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
 from soko.core.digests import Algorithm, Digest
 from soko.core.entries import b64_of
 from soko.core.manifest import Entry, Manifest, ManifestRef
+from soko.core.manifest_index import EntriesPage
 from soko.core.records import VersionRecord
 from soko.server.config import ServerConfig
+from soko.errors import NotFoundError
 from soko.server.state import ServerState
 from soko.service.store import Store
 
@@ -47,15 +52,26 @@ class CountingStore:
         return self.manifest
 
 
-def test_requests_that_come_together_parse_the_manifest_once() -> None:
-    store = CountingStore()
-    state = ServerState(
+def _state_of(store: CountingStore) -> ServerState:
+    return ServerState(
         store=cast(Store, store), config=ServerConfig(db_url="sqlite://", store_url="memory://")
     )
-    record = cast(
-        VersionRecord,
-        SimpleNamespace(manifest_blob=KEY, qualified_name="e/p/data:v0", algorithm="md5"),
-    )
+
+
+RECORD = cast(
+    VersionRecord,
+    SimpleNamespace(manifest_blob=KEY, qualified_name="e/p/data:v0", algorithm="md5"),
+)
+
+
+def _digest(i: int) -> Digest:
+    return Digest(Algorithm.MD5, hashlib.md5(str(i).encode()).digest())
+
+
+def test_requests_that_come_together_parse_the_manifest_once() -> None:
+    store = CountingStore()
+    state = _state_of(store)
+    record = RECORD
     found: list[object] = []
 
     def ask() -> None:
@@ -75,4 +91,35 @@ def test_requests_that_come_together_parse_the_manifest_once() -> None:
     assert not second_parsed
     assert store.parses == 1
     assert len(found) == 2 and found[0] is found[1]
-    assert found[0][Digest(Algorithm.MD5, hashlib.md5(b"7").digest())] == 7  # type: ignore[index]
+    assert found[0][_digest(7)] == 7  # type: ignore[index]
+
+
+def test_blobs_of_a_page_read_before_are_fetched_without_parsing_the_manifest() -> None:
+    store = CountingStore()
+    store.release.set()
+    state = _state_of(store)
+    page = [store.manifest.entries[f"f{i}"] for i in range(10, 20)]
+    state.remember_page(ManifestRef.parse(KEY), EntriesPage(page, "f19", 50))
+
+    sizes = state.require_members(RECORD, [_digest(12), _digest(19)])
+    assert store.parses == 0
+    assert sizes[_digest(12)] == 12
+
+    # A blob of the version outside the pages read: the manifest answers, once.
+    assert state.require_members(RECORD, [_digest(12), _digest(30)])[_digest(30)] == 30
+    assert store.parses == 1
+    with pytest.raises(NotFoundError, match="not part of e/p/data:v0"):
+        state.require_members(RECORD, [_digest(12), _digest(99)])
+    assert store.parses == 1
+    # What a commit borrows is the whole manifest's, not the pages'.
+    assert len(state.blob_sizes(RECORD)) == 50
+
+
+def test_a_page_does_not_stand_for_the_whole_manifest() -> None:
+    store = CountingStore()
+    store.release.set()
+    state = _state_of(store)
+    page = [store.manifest.entries[f"f{i}"] for i in range(5)]
+    state.remember_page(ManifestRef.parse(KEY), EntriesPage(page, "f4", 50))
+    assert len(state.blob_sizes(RECORD)) == 50
+    assert store.parses == 1

@@ -178,6 +178,7 @@ def list_files(
         # Building an index reads the manifest whole, once: the server's bound applies.
         before_build=lambda: state.check_manifest_size(ref.digest, name=record.qualified_name),
     )
+    state.remember_page(ref, page)
     return EntriesPageOut.of(page)
 
 
@@ -188,8 +189,7 @@ def plan_downloads(
     """Each blob's size and, for large blobs in a bucket, a presigned URL."""
     record = state.readable_version(caller, version_id)
     digests = parse_digests(body.digests)
-    state.require_members(record, digests)
-    sizes = state.blob_sizes(record)
+    sizes = state.require_members(record, digests)
     presigner = state.presigner
     sources: list[BlobSource] = []
     for digest in digests:
