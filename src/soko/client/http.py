@@ -15,12 +15,14 @@ manifests it read).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -139,27 +141,35 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
     ) -> set[Digest]:
         # A slice of the digests at a time: a million of them are never all written out
         # as text, and the answer gives back the caller's own digests, not parsed copies.
-        missing: set[Digest] = set()
+        # Two questions at once: while the server answers one, this side writes the next.
         pending = iter(digests)
-        while part := list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)):
-            named = {format_digest(d): d for d in part}
-            body: dict[str, Any] = {
-                "entity": entity,
-                "project": project,
-                "digests": sorted(named),
-                "sources": self._sources_for(part),
-            }
-            if name is not None:
-                body["name"] = name
-            answer = MissingOut.model_validate(
-                self.session.json("POST", "/blobs/missing", json=body)
-            )
-            missing.update(named.get(t) or parse_digest(t) for t in answer.missing)
-            del named, body, answer
-            # The question and its answer (about 40 bytes a digest each) are in a reference
-            # cycle through the response: with the collector paused for the log, every
-            # slice's would stay until the log ends (see pygc).
-            collect_young()
+        parts = iter(lambda: list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)), [])
+        ask = functools.partial(self._ask_missing, entity=entity, project=project, name=name)
+        missing: set[Digest] = set()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="soko-missing") as pool:
+            for found in pool.map(ask, parts):
+                missing |= found
+        return missing
+
+    def _ask_missing(
+        self, part: list[Digest], *, entity: str, project: str, name: str | None
+    ) -> set[Digest]:
+        named = {format_digest(d): d for d in part}
+        body: dict[str, Any] = {
+            "entity": entity,
+            "project": project,
+            "digests": sorted(named),
+            "sources": self._sources_for(part),
+        }
+        if name is not None:
+            body["name"] = name
+        answer = MissingOut.model_validate(self.session.json("POST", "/blobs/missing", json=body))
+        missing = {named.get(t) or parse_digest(t) for t in answer.missing}
+        del named, body, answer
+        # The question and its answer (about 40 bytes a digest each) are in a reference
+        # cycle through the response: with the collector paused for the log, every slice's
+        # would stay until the log ends (see pygc).
+        collect_young()
         return missing
 
     def store_blobs(
