@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
 import pytest
 import xxhash
@@ -16,6 +17,7 @@ from soko.core.digests import (
     Digest,
     b64_of_string,
     cut,
+    parse_digest,
     path_digest_lines,
     version_digest,
 )
@@ -155,3 +157,26 @@ def test_cut_gives_the_pieces_in_order(count: int) -> None:
     assert list(cut(bytearray(data), 40)) == list(cut(data, 40))
     with pytest.raises(ValueError, match="no whole number"):
         cut(data + b"x", 40)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_written_blob_digest_reads_back(algorithm: Algorithm) -> None:
+    digest = Digest.of_bytes(b"hello", algorithm)
+    assert parse_digest(str(digest)) == digest
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("md5", "expected '<alg>:<hex>'"),
+        ("md5:", "expected '<alg>:<hex>'"),
+        ("MD5:" + "00" * 16, "expected 'md5:'"),
+        ("sha1:" + "00" * 16, "unknown algorithm"),
+        ("md5:" + "AB" * 16, "expected '<alg>:<hex>'"),
+        ("md5:zz", "Not a hex digest"),
+        ("xxh128:" + "00" * 15, "has 16 bytes, not 15"),
+    ],
+)
+def test_a_malformed_blob_digest_is_refused(text: str, needle: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(needle)):
+        parse_digest(text)

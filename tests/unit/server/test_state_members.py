@@ -21,8 +21,8 @@ from soko.core.entries import b64_of
 from soko.core.manifest import Entry, Manifest, ManifestRef
 from soko.core.manifest_index import EntriesPage
 from soko.core.records import VersionRecord
-from soko.server.config import ServerConfig
 from soko.errors import NotFoundError
+from soko.server.config import ServerConfig
 from soko.server.state import ServerState
 from soko.service.store import Store
 
