@@ -198,8 +198,16 @@ def main() -> None:
                         runs.setdefault("wandb_build", []).append(wandb_build(data))
             med = {k: statistics.median(v) for k, v in runs.items() if not k.startswith("_")}
             print(f"\n== {name}: {count} x {size} bytes")
-            for key in ("log", "relog", "log_1pct", "download", "download_again", "cp",
-                        "cp_sync", "wandb_build"):
+            for key in (
+                "log",
+                "relog",
+                "log_1pct",
+                "download",
+                "download_again",
+                "cp",
+                "cp_sync",
+                "wandb_build",
+            ):
                 if key in med:
                     line = f"  {key:15} {med[key]:8.3f} s"
                     if f"baseline_{key}" in med:

@@ -155,8 +155,7 @@ def read_config(path: Path) -> dict[str, str] | None:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise ValidationError(
-                f"The config file {path} gives {key!r} a {type(value).__name__}; "
-                "expected text."
+                f"The config file {path} gives {key!r} a {type(value).__name__}; expected text."
             )
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
@@ -208,8 +207,7 @@ def load() -> Settings:
     cache_large = (env.get("SOKO_CACHE_LARGE") or "auto").lower()
     if cache_large not in CACHE_LARGE_MODES:
         raise ValidationError(
-            f"SOKO_CACHE_LARGE must be one of {', '.join(CACHE_LARGE_MODES)}, "
-            f"not {cache_large!r}"
+            f"SOKO_CACHE_LARGE must be one of {', '.join(CACHE_LARGE_MODES)}, not {cache_large!r}"
         )
     return Settings(
         soko_dir=soko_dir,

@@ -33,8 +33,18 @@ def test_add_deliver_list_and_remove(
     soko_cli: RunSoko, make_tree: TreeFactory, receiver: Receiver
 ) -> None:
     made = json.loads(
-        _ok(soko_cli, "automation", "add", "version_created", receiver.url, "-p", "proj",
-            "--secret", "k", "--json")
+        _ok(
+            soko_cli,
+            "automation",
+            "add",
+            "version_created",
+            receiver.url,
+            "-p",
+            "proj",
+            "--secret",
+            "k",
+            "--json",
+        )
     )
     assert made["secret"] == "k" and made["project"] == "proj"
     data = make_tree({"a.txt": "a"})
@@ -55,11 +65,24 @@ def test_add_deliver_list_and_remove(
     _ok(soko_cli, "automation", "disable", made["id"], "-p", "proj")
     [listed] = json.loads(_ok(soko_cli, "automation", "ls", "-p", "proj", "--json"))
     assert listed["enabled"] is False
-    _ok(soko_cli, "artifact", "put", str(make_tree({"b.txt": "b"})), "--name", "proj/ds",
-        "--type", "dataset")
-    assert len(json.loads(
-        _ok(soko_cli, "automation", "deliveries", made["id"], "-p", "proj", "--json")
-    )) == 1
+    _ok(
+        soko_cli,
+        "artifact",
+        "put",
+        str(make_tree({"b.txt": "b"})),
+        "--name",
+        "proj/ds",
+        "--type",
+        "dataset",
+    )
+    assert (
+        len(
+            json.loads(
+                _ok(soko_cli, "automation", "deliveries", made["id"], "-p", "proj", "--json")
+            )
+        )
+        == 1
+    )
     _ok(soko_cli, "automation", "enable", made["id"], "-p", "proj")
     assert "yes" in _ok(soko_cli, "automation", "ls", "-p", "proj")
 

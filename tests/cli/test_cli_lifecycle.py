@@ -45,8 +45,15 @@ def test_put_defaults_and_identical_content(
 
     (data / "c.txt").write_text("gamma")
     made = _json(
-        soko_cli, "artifact", "put", str(data), "--name", f"{project}/images", "--policy",
-        "immutable", "--skip-cache",
+        soko_cli,
+        "artifact",
+        "put",
+        str(data),
+        "--name",
+        f"{project}/images",
+        "--policy",
+        "immutable",
+        "--skip-cache",
     )
     assert (made["new_version"], made["version"], made["file_count"]) == (True, "v1", 3)
 
@@ -73,8 +80,17 @@ def test_show_lists_metadata_files_aliases_and_runs(
     data = make_tree({"a.txt": "alpha", "sub/b.txt": "beta"})
     _ok(
         soko_cli(
-            "artifact", "put", str(data), "--name", name, "-a", "raw", "-d", "two files",
-            "-m", '{"rows": 2}',
+            "artifact",
+            "put",
+            str(data),
+            "--name",
+            name,
+            "-a",
+            "raw",
+            "-d",
+            "two files",
+            "-m",
+            '{"rows": 2}',
         )
     )
     with soko.init(project=cli_target.project, job_type="train") as run:

@@ -52,9 +52,7 @@ def test_login_with_a_bad_key_fails_and_stores_nothing(
     assert not _config(soko_env).exists()
 
 
-def test_login_whoami_logout_round_trip(
-    soko_cli: RunSoko, soko_env, soko_server: SokoServer
-):
+def test_login_whoami_logout_round_trip(soko_cli: RunSoko, soko_env, soko_server: SokoServer):
     project = unique_project("login")
     key = soko_server.new_user(f"alice-{project}", {("local", project): "writer"})
     result = soko_cli("login", key, "--host", soko_server.url + "/")

@@ -16,9 +16,7 @@ from cli_helpers import RunSoko, TreeFactory, soko_executable
 
 from soko.sdk import progress
 
-BAR_WORDS = (
-    "Hashing", "Copying", "Uploading", "Committing", "Downloading", "Verifying", "Reading"
-)
+BAR_WORDS = ("Hashing", "Copying", "Uploading", "Committing", "Downloading", "Verifying", "Reading")
 
 
 def run_in_terminal(command: list[str], *, env: dict[str, str] | None = None) -> tuple[int, str]:

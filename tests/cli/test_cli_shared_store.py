@@ -37,8 +37,7 @@ def read_only(store: Path) -> Iterator[RunSoko]:
             if shutil.which("unshare") is None:
                 pytest.fail("Running as root, the read-only store needs unshare(1).")
             script = (
-                'mount --bind "$STORE" "$STORE" && mount -o remount,bind,ro "$STORE" '
-                '&& exec "$@"'
+                'mount --bind "$STORE" "$STORE" && mount -o remount,bind,ro "$STORE" && exec "$@"'
             )
             command = ["unshare", "-m", "sh", "-c", script, "sh", *command]
         result = subprocess.run(

@@ -226,8 +226,9 @@ def test_overlays_written_by_wandb_are_read_and_written_back_by_soko(tmp_path: P
     for row in table["data"][2:6]:
         assert row[1]["classes"]["path"] in rewritten
         assert all(m["path"] in rewritten for m in row[1]["masks"].values())
-    assert soko_artifact_from_files(rewritten, tmp_path / "again").get("evals").data[2][1] == (
-        evals.data[2][1]
+    assert (
+        soko_artifact_from_files(rewritten, tmp_path / "again").get("evals").data[2][1]
+        == (evals.data[2][1])
     )
 
 

@@ -116,9 +116,7 @@ def _writer(server: SokoServer, name: str, project: str, tmp_path: Path) -> subp
     )
 
 
-def _gc(
-    server: SokoServer, capsys: pytest.CaptureFixture[str], *, grace: str
-) -> dict[str, object]:
+def _gc(server: SokoServer, capsys: pytest.CaptureFixture[str], *, grace: str) -> dict[str, object]:
     capsys.readouterr()
     code = main(["admin", "gc", "--grace", grace, "--json", "--host", server.url,
                  "--key", server.admin_key])  # fmt: skip

@@ -218,9 +218,7 @@ def test_metrics_count_a_commit_and_its_bytes(server_env: ServerEnv, tmp_path: P
         artifact.wait()
     assert _metric(server, "soko_commits_total") == commits + 1
     assert _metric(server, "soko_http_received_bytes_total") >= received + 50_000
-    committed = _metric(
-        server, "soko_http_requests_total", method="POST", route="/api/v1/versions"
-    )
+    committed = _metric(server, "soko_http_requests_total", method="POST", route="/api/v1/versions")
     assert committed >= 1
     assert _metric(server, "soko_http_request_duration_seconds_count", route="/api/v1/versions")
 

@@ -377,9 +377,7 @@ _SCALARS = {
 def test_generated_queries_and_mutations_never_get_a_500(
     server: SokoServer, data: st.DataObject
 ) -> None:
-    schema_text = (
-        resources.files("soko.server.wandb").joinpath("schema.graphql").read_text("utf-8")
-    )
+    schema_text = resources.files("soko.server.wandb").joinpath("schema.graphql").read_text("utf-8")
     query = data.draw(from_schema(schema_text, custom_scalars=_SCALARS))
     answer = httpx.post(
         f"{server.url}/graphql",

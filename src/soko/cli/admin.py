@@ -153,9 +153,7 @@ class _Server:
         self.url = host.rstrip("/")
         self._headers = {"Authorization": f"Bearer {key}"}
 
-    def call(
-        self, method: str, path: str, *, json: Any = None, timeout: float = 60.0
-    ) -> Any:
+    def call(self, method: str, path: str, *, json: Any = None, timeout: float = 60.0) -> Any:
         import httpx
 
         from soko.client.http_session import error_from_response
@@ -228,9 +226,7 @@ def _users_add(args: argparse.Namespace) -> int:
 
 def _users_disable(args: argparse.Namespace) -> int:
     disabled = args.admin_command == "disable"
-    data = _Server(args).call(
-        "PATCH", f"/users/{_segment(args.name)}", json={"disabled": disabled}
-    )
+    data = _Server(args).call("PATCH", f"/users/{_segment(args.name)}", json={"disabled": disabled})
     state = "Disabled" if disabled else "Enabled"
     return _show(args, data, lambda: print(f"{state} the user {data['name']}."))
 
@@ -323,9 +319,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 1:
         raise ValidationError("--sample must be a positive number of blobs.")
     body = {"sample": args.sample} if args.sample is not None else None
-    data = _Server(args).call(
-        "POST", "/admin/verify", json=body, timeout=_MAINTENANCE_TIMEOUT
-    )
+    data = _Server(args).call("POST", "/admin/verify", json=body, timeout=_MAINTENANCE_TIMEOUT)
 
     def text() -> None:
         for problem in data["problems"]:
@@ -428,7 +422,7 @@ def _migrate(args: argparse.Namespace) -> int:
     db = args.db or f"sqlite:///{_server_root() / 'soko.db'}"
     shown = db.split("@")[-1] if "@" in db else db
     if db.startswith("sqlite:///") and not Path(db[len("sqlite:///") :]).expanduser().is_file():
-        raise ValidationError(f"No database at {db[len('sqlite:///'):]}: give the server's --db.")
+        raise ValidationError(f"No database at {db[len('sqlite:///') :]}: give the server's --db.")
     with opening_database(shown):
         engine = engine_for(db)
         try:

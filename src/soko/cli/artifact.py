@@ -19,8 +19,9 @@ from soko.errors import NotFoundError, PermissionDeniedError, ValidationError
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "artifact", help="version, fetch, list and change artifacts", description="Work with "
-        "artifacts."
+        "artifact",
+        help="version, fetch, list and change artifacts",
+        description="Work with artifacts.",
     )
     sub = parser.add_subparsers(dest="artifact_command", metavar="COMMAND", required=True)
 
@@ -35,9 +36,7 @@ def register(commands: Any) -> None:
     put.add_argument(
         "--name", "-n", default=None, help="[entity/project/]name (default: PATH's base name)"
     )
-    put.add_argument(
-        "--type", "-t", default="dataset", help="artifact type (default: dataset)"
-    )
+    put.add_argument("--type", "-t", default="dataset", help="artifact type (default: dataset)")
     put.add_argument(
         "--alias", "-a", action="append", default=[], help="an alias to add (repeatable)"
     )

@@ -27,9 +27,7 @@ def register(sub: Any) -> None:
         "point at it, unless --delete-aliases; latest moves to the newest version left.",
     )
     delete.add_argument("name", metavar="NAME:VERSION")
-    delete.add_argument(
-        "--delete-aliases", action="store_true", help="delete it with its aliases"
-    )
+    delete.add_argument("--delete-aliases", action="store_true", help="delete it with its aliases")
     add_json_flag(delete)
     delete.set_defaults(handler=delete_command)
 

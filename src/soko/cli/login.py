@@ -102,9 +102,7 @@ def login_command(args: argparse.Namespace) -> int:
         if args.json:
             print_json(_login_json(server, identity, config.config_source, stored=False))
         else:
-            print(
-                f"Logged in to {server} as {describe(identity)} (--relogin to use another key)."
-            )
+            print(f"Logged in to {server} as {describe(identity)} (--relogin to use another key).")
         return 0
     key = (key if key is not None else _ask_key(server)).strip()
     if not key:

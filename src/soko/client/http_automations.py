@@ -28,9 +28,7 @@ class HttpAutomations:
         secret: str | None,
     ) -> AutomationRecord:
         body = {"event": event, "url": url, "collection": collection, "secret": secret}
-        data = self.session.json(
-            "POST", _base(entity, project), json=body, idempotent=False
-        )
+        data = self.session.json("POST", _base(entity, project), json=body, idempotent=False)
         return AutomationOut.model_validate(data).to_record()
 
     def list_automations(self, entity: str, project: str) -> list[AutomationRecord]:

@@ -58,8 +58,7 @@ def check_key(base_url: str, key: str, *, timeout: float = CHECK_TIMEOUT) -> Ide
         ) from None
     if response.status_code >= 400:
         raise StoreError(
-            f"{base_url} did not answer as a soko server (HTTP {response.status_code} "
-            f"from {url})."
+            f"{base_url} did not answer as a soko server (HTTP {response.status_code} from {url})."
         )
     return _identity(response, base_url)
 
@@ -112,9 +111,7 @@ def remove_credentials(config: settings_module.Settings) -> list[Path]:
         current = settings_module.read_config(path)
         if current is None or not any(k in current for k in settings_module.CREDENTIAL_KEYS):
             continue
-        remaining = {
-            k: v for k, v in current.items() if k not in settings_module.CREDENTIAL_KEYS
-        }
+        remaining = {k: v for k, v in current.items() if k not in settings_module.CREDENTIAL_KEYS}
         if remaining:
             _write_private(path, remaining)
         else:

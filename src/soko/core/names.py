@@ -264,9 +264,7 @@ def _json_friendly_object(value: Any, what: str, depth: int) -> Any:
         return f"{module}.{name}" if module and name else str(value)
     if type(value).__module__ != "builtins":
         return _json_string(str(value), what)
-    raise WrongTypeError(
-        f"{what} values must be JSON-serialisable, not {type(value).__name__}."
-    )
+    raise WrongTypeError(f"{what} values must be JSON-serialisable, not {type(value).__name__}.")
 
 
 def validate_metadata(metadata: Mapping[str, Any] | str | None) -> dict[str, Any]:

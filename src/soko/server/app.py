@@ -66,7 +66,15 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     modules = (
-        health, admin, maintenance, blobs, downloads, versions, runs, registries, automations
+        health,
+        admin,
+        maintenance,
+        blobs,
+        downloads,
+        versions,
+        runs,
+        registries,
+        automations,
     )
     routers = [module.router for module in modules]
     for router in routers:

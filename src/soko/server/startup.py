@@ -82,9 +82,7 @@ def config_problems(
     if store is not None and store.startswith("s3://") and not store[5:].partition("/")[0]:
         problems.append(f"--store {store!r} names no bucket: use s3://bucket/prefix.")
     if s3_endpoint_url is not None and not s3_endpoint_url.startswith(("http://", "https://")):
-        problems.append(
-            f"--s3-endpoint-url {s3_endpoint_url!r} is not an http:// or https:// URL."
-        )
+        problems.append(f"--s3-endpoint-url {s3_endpoint_url!r} is not an http:// or https:// URL.")
     if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
         problems.append(
             f"--root-path {root_path!r}: give the prefix the proxy strips, starting with / "
@@ -170,8 +168,7 @@ def opening_store(store_url: str) -> Iterator[None]:
         name = type(exc).__name__
         if name in ("NoCredentialsError", "PartialCredentialsError"):
             advice = (
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the "
-                "server"
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the server"
             )
         elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
             advice = "check --s3-endpoint-url and that the S3 service is up"

@@ -224,15 +224,21 @@ def emit(
         .join(entities, entities.c.id == projects.c.entity_id)
         .where(versions.c.id == version_id)
     ).one()
-    targets = conn.execute(
-        select(automations.c.id).where(
-            automations.c.entity == where.entity,
-            automations.c.project == where.project,
-            automations.c.event == event,
-            automations.c.enabled.is_(True),
-            or_(automations.c.collection.is_(None), automations.c.collection == where.collection),
+    targets = (
+        conn.execute(
+            select(automations.c.id).where(
+                automations.c.entity == where.entity,
+                automations.c.project == where.project,
+                automations.c.event == event,
+                automations.c.enabled.is_(True),
+                or_(
+                    automations.c.collection.is_(None), automations.c.collection == where.collection
+                ),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if not targets:
         return
     if version_aliases is None:

@@ -80,9 +80,7 @@ def link_version(
         link = _link_of(conn, target.id, source.id)
         if link is None:
             link = _insert_link(conn, target.id, source)
-            automations.emit(
-                conn, VERSION_CREATED, link.id, version_aliases=["latest", *names]
-            )
+            automations.emit(conn, VERSION_CREATED, link.id, version_aliases=["latest", *names])
         set_aliases(conn, target.id, link.id, ["latest", *names])
         return record_by_id(conn, link.id)
 

@@ -55,8 +55,7 @@ def _check_marker(
         version = int(text.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
         raise StoreError(
-            f"{marker} does not hold a format version ({text[:32]!r}); "
-            f"{root} is not a soko store."
+            f"{marker} does not hold a format version ({text[:32]!r}); {root} is not a soko store."
         ) from None
     if version in _UPGRADABLE:
         # Marking it 2 is the whole upgrade, and from then on a soko that cannot read

@@ -131,4 +131,3 @@ class MemoryBlobStore:
 
     def sync(self) -> None:
         """Nothing to flush: a memory store is never durable."""
-

@@ -146,4 +146,3 @@ class ProjectList(WireModel):
 
 class TypeList(WireModel):
     types: list[str]
-

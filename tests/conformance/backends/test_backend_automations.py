@@ -41,7 +41,9 @@ def test_logged_versions_reach_the_webhook_signed(backend: Backend, receiver: Re
         payload = payloads[artifact.id]
         assert payload["event_type"] == "version_created"
         assert (payload["entity"], payload["project"], payload["collection"]) == (
-            backend.entity, backend.project, "data",
+            backend.entity,
+            backend.project,
+            "data",
         )
         assert payload["version"] == artifact.version
         assert "latest" in payload["aliases"] or payload["version"] != "v2"

@@ -54,6 +54,7 @@ def test_config_summary_and_history_read_back_through_the_api(backend: Backend) 
 
 def test_history_is_a_dataframe_by_default(backend: Backend) -> None:
     import pandas as pd
+
     with soko.init() as run:
         run.log({"x": 1})
         run.log({"x": 2})

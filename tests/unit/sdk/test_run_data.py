@@ -157,6 +157,7 @@ def test_log_refuses_what_w_and_b_refuses() -> None:
 
 def test_numpy_values_become_json() -> None:
     import numpy as np
+
     writer = Writer()
     data = _data(writer)
     data.log({"a": np.float32(0.5), "v": np.arange(3)})

@@ -248,9 +248,7 @@ def test_versions_of_reserved_types_logged_by_wandb_are_read(soko_env: Any) -> N
     for name, type_name in (("run-abc-table", "run_table"), ("job-x", "job")):
         manifest = Manifest.of([Entry(path="r.txt", digest="uri", ref="foo://r")], Algorithm.MD5)
         backend.commit(
-            CommitRequest(
-                entity="local", project="p", name=name, type=type_name, manifest=manifest
-            )
+            CommitRequest(entity="local", project="p", name=name, type=type_name, manifest=manifest)
         )
         assert soko.Api().artifact(f"p/{name}:v0").type == type_name
 
@@ -281,9 +279,7 @@ def test_metadata_is_converted_as_w_and_b_does() -> None:
         "p": {"x": 1, "y": 2},
         "b": "hi",
     }
-    assert soko.Artifact("a", "dataset", metadata={"path": Path("x/y")}).metadata == {
-        "path": "x/y"
-    }
+    assert soko.Artifact("a", "dataset", metadata={"path": Path("x/y")}).metadata == {"path": "x/y"}
 
 
 @pytest.mark.parametrize("metadata", [[1, 2], 3, "[1, 2]"])

@@ -26,18 +26,21 @@ def problems(**changed: Any) -> list[str]:
 
 def test_working_options_have_no_problem() -> None:
     assert problems() == []
-    assert problems(
-        host="::1",
-        port=0,
-        workers=4,
-        db="postgresql://soko:secret@db.internal:5432/soko",
-        store="s3://bucket/prefix",
-        s3_endpoint_url="https://minio.internal:9000",
-        root_path="/soko",
-        forwarded_allow_ips="10.0.0.0/8, 192.168.1.7,::1",
-        access_log="json",
-        max_manifest_bytes=1024,
-    ) == []
+    assert (
+        problems(
+            host="::1",
+            port=0,
+            workers=4,
+            db="postgresql://soko:secret@db.internal:5432/soko",
+            store="s3://bucket/prefix",
+            s3_endpoint_url="https://minio.internal:9000",
+            root_path="/soko",
+            forwarded_allow_ips="10.0.0.0/8, 192.168.1.7,::1",
+            access_log="json",
+            max_manifest_bytes=1024,
+        )
+        == []
+    )
     assert problems(db="sqlite:////var/lib/soko/soko.db", store="file:///srv/blobs") == []
     assert problems(forwarded_allow_ips="*") == []
 

@@ -57,7 +57,11 @@ def request_for(
     store.blobs.put_bytes(digest, content)
     manifest = Manifest.of([Entry(path="f.txt", digest=digest.b64, size=len(content))])
     return CommitRequest(
-        entity=ENTITY, project=PROJECT, name=name, type="dataset", manifest=manifest,
+        entity=ENTITY,
+        project=PROJECT,
+        name=name,
+        type="dataset",
+        manifest=manifest,
         aliases=aliases,
     )
 
@@ -70,7 +74,11 @@ def hook(store: Store, receiver: Receiver, event: str = VERSION_CREATED, **scope
     scope.setdefault("entity", ENTITY)
     scope.setdefault("project", PROJECT)
     record = automations.create_automation(
-        store, event=event, url=receiver.url, secret=SECRET, **scope  # type: ignore[arg-type]
+        store,
+        event=event,
+        url=receiver.url,
+        secret=SECRET,
+        **scope,  # type: ignore[arg-type]
     )
     return record.id
 
@@ -85,7 +93,9 @@ def test_a_commit_is_delivered_signed_with_its_event(store: Store, receiver: Rec
     assert payload["event_type"] == VERSION_CREATED
     assert payload["event_id"] == got.headers["X-Soko-Event-Id"]
     assert (payload["entity"], payload["project"], payload["collection"]) == (
-        ENTITY, PROJECT, "data",
+        ENTITY,
+        PROJECT,
+        "data",
     )
     assert payload["version"] == "v0" and payload["version_id"] == version_id
     assert payload["aliases"] == ["latest", "best"] and payload["is_link"] is False
@@ -115,16 +125,30 @@ def test_scope_is_the_project_or_one_collection(store: Store, receiver: Receiver
 
 
 def test_a_link_into_a_registry_is_a_version_created(store: Store, receiver: Receiver) -> None:
-    create_registry(store, "model", entity=ENTITY, organisation=None, visibility="organization",
-                    description=None, artifact_types=[])
+    create_registry(
+        store,
+        "model",
+        entity=ENTITY,
+        organisation=None,
+        visibility="organization",
+        description=None,
+        artifact_types=[],
+    )
     home = automations_home = "local"
     assert automations_home == home
     hook(store, receiver, project="wandb-registry-model")
     version_id = log(store, b"m")
-    link = link_version(store, version_id, entity=ENTITY, project="wandb-registry-model",
-                        registry="prod-models", aliases_to_add=["staging"])
-    link_version(store, version_id, entity=ENTITY, project="wandb-registry-model",
-                 registry="prod-models")
+    link = link_version(
+        store,
+        version_id,
+        entity=ENTITY,
+        project="wandb-registry-model",
+        registry="prod-models",
+        aliases_to_add=["staging"],
+    )
+    link_version(
+        store, version_id, entity=ENTITY, project="wandb-registry-model", registry="prod-models"
+    )
     webhooks.drain(store)
     [got] = receiver.received
     assert got.payload["collection"] == "prod-models" and got.payload["is_link"] is True
@@ -176,7 +200,12 @@ def test_a_disabled_automation_holds_its_pending_deliveries(
 
 def test_back_off_doubles_to_five_minutes_and_gives_up_after_a_day() -> None:
     assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 9, 10, 40)] == [
-        1, 2, 4, 256, 300, 300,
+        1,
+        2,
+        4,
+        256,
+        300,
+        300,
     ]
 
 
@@ -273,8 +302,12 @@ def test_the_embedded_store_retries_at_the_next_run_start(
 ) -> None:
     first = LocalBackend(tmp_path / "soko")
     made = first.create_automation(
-        entity=ENTITY, project=PROJECT, event=VERSION_CREATED, url=receiver.url,
-        collection=None, secret=SECRET,
+        entity=ENTITY,
+        project=PROJECT,
+        event=VERSION_CREATED,
+        url=receiver.url,
+        collection=None,
+        secret=SECRET,
     )
     receiver.refusing = True
     first.commit(request_for(first.store, b"while down"))

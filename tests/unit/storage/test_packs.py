@@ -534,6 +534,7 @@ def test_the_missing_question_is_answered_a_batch_of_raw_digests_at_a_time(
     assert store.missing(iter(asked)) == set(absent)
     assert store.missing([]) == set()
 
+
 def test_blobs_packed_back_to_back_are_read_a_run_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

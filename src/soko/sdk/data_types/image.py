@@ -98,8 +98,10 @@ class Image(Media):
                 raise ValueError('Images "boxes" argument must be a dictionary')
             self._boxes = {}
             for key, item in boxes.items():
-                box = item if isinstance(item, BoundingBoxes2D) else _from_dict(
-                    BoundingBoxes2D, item, key, "boxes"
+                box = (
+                    item
+                    if isinstance(item, BoundingBoxes2D)
+                    else _from_dict(BoundingBoxes2D, item, key, "boxes")
                 )
                 self._boxes[key] = box
                 labels.update(box._class_labels)
@@ -108,8 +110,10 @@ class Image(Media):
                 raise ValueError('Images "masks" argument must be a dictionary')
             self._masks = {}
             for key, item in masks.items():
-                mask = item if isinstance(item, ImageMask) else _from_dict(
-                    ImageMask, item, key, "masks"
+                mask = (
+                    item
+                    if isinstance(item, ImageMask)
+                    else _from_dict(ImageMask, item, key, "masks")
                 )
                 self._masks[key] = mask
                 labels.update(mask.class_labels)

@@ -35,8 +35,7 @@ class Classes(Media):
         for class_obj in class_set:
             if not isinstance(class_obj, dict) or "id" not in class_obj or "name" not in class_obj:
                 raise TypeError(
-                    'Classes takes a list of {"id": ..., "name": ...} dicts, '
-                    f"not {class_obj!r}"
+                    f'Classes takes a list of {{"id": ..., "name": ...}} dicts, not {class_obj!r}'
                 )
         self._class_set = class_set
 

@@ -74,9 +74,7 @@ def list_keys(name: UserName, state: State, caller: Caller) -> KeyList:
 
 
 @router.post("/users/{name}/keys", status_code=201)
-def create_key(
-    name: UserName, state: State, caller: Caller, body: KeyIn | None = None
-) -> KeyOut:
+def create_key(name: UserName, state: State, caller: Caller, body: KeyIn | None = None) -> KeyOut:
     """A new key for *name*; shown once in this answer. Refused from ``expires_at`` on."""
     if name != caller.name:
         caller.require_admin()

@@ -60,9 +60,7 @@ def verify(state: State, caller: Caller, body: VerifyIn | None = None) -> Verify
     return VerifyOut(
         ok=report.ok,
         problems=[
-            ProblemOut(
-                kind=p.kind, subject=p.subject, message=p.message, versions=list(p.versions)
-            )
+            ProblemOut(kind=p.kind, subject=p.subject, message=p.message, versions=list(p.versions))
             for p in report.problems
         ],
         notes=report.notes,

@@ -117,9 +117,7 @@ def write_run_data(run_id: RunId, body: RunDataIn, state: State, caller: Caller)
         if body.summary is not None
         else None
     )
-    rundata.write_run_data(
-        state.store, run_id, config=body.config, summary=summary, history=rows
-    )
+    rundata.write_run_data(state.store, run_id, config=body.config, summary=summary, history=rows)
     return Response(status_code=204)
 
 

@@ -117,8 +117,7 @@ class Sessions:
         expected = self._signin_token_of(cookie)
         if expected is None or not token or not hmac.compare_digest(token, expected):
             raise PermissionDeniedError(
-                "This sign-in form is out of date or did not come from this server; "
-                "try again."
+                "This sign-in form is out of date or did not come from this server; try again."
             )
 
     def _local_csrf(self) -> str:

@@ -104,9 +104,7 @@ class _Limits:
                 if fragment is None or name in seen:
                     continue  # reported by the standard rules
                 inner = self._type(fragment.type_condition.name.value, parent)
-                inner_depth, inner_cost = self.measure(
-                    fragment.selection_set, inner, seen | {name}
-                )
+                inner_depth, inner_cost = self.measure(fragment.selection_set, inner, seen | {name})
                 depth, cost = max(depth, inner_depth), cost + inner_cost
             if cost > MAX_COST:
                 return depth, cost  # over already: no need to expand the rest

@@ -108,7 +108,8 @@ def test_a_class_id_column_refuses_an_unknown_id() -> None:
     art = soko.Artifact("t", "dataset")
     art.add(table, "labels")
     assert stored_json(art, "media/cls.classes.json") == {
-        "_type": "classes", "class_set": [{"id": i, "name": n} for i, n in LABELS.items()]
+        "_type": "classes",
+        "class_set": [{"id": i, "name": n} for i, n in LABELS.items()],
     }
     got = art.get("labels")
     assert got.get_column("label") == [0, 2]
