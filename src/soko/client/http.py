@@ -145,9 +145,6 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
         pending = iter(digests)
         parts = iter(lambda: list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)), [])
         ask = functools.partial(self._ask_missing, entity=entity, project=project, name=name)
-        # The version logged last is made into members here, once: a question asked beside
-        # the one making them would not name it as a source.
-        self._known_members()
         missing: set[Digest] = set()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="soko-missing") as pool:
             for found in pool.map(ask, parts):

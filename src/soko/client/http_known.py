@@ -81,8 +81,10 @@ class KnownVersions:
     def _known_members(self) -> list[tuple[str, Members]]:
         """Every version this client may fetch from or borrow from, with its members, most
         recently used first (the one logged last made into members first)."""
+        # Made under the lock: a thread asking while another makes them would otherwise
+        # find the logged version in neither place.
         with self._lock:
-            logged, self._logged = self._logged, None
-        if logged is not None:
-            self._remember(*logged)
+            if self._logged is not None:
+                self._remember(*self._logged)
+                self._logged = None
         return self._members.newest_first()

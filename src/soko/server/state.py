@@ -31,6 +31,9 @@ from soko.service.runs import no_such_run
 from soko.service.store import Store
 from soko.storage.capabilities import Presigner
 
+PAGE_MEMBERS_MAX = 100_000
+"""Blobs of served pages noted for one manifest (about 180 bytes each)."""
+
 
 @dataclass
 class ServerState:
@@ -150,8 +153,20 @@ class ServerState:
 
     def remember_page(self, ref: ManifestRef, page: EntriesPage) -> None:
         """Note the blobs of a page of entries read from the manifest *ref*: a download of
-        that page's files is then checked without reading the manifest whole."""
-        self._members.add(ref.key, page.blob_sizes())
+        that page's files is then checked without reading the manifest whole.
+
+        Up to :data:`PAGE_MEMBERS_MAX` blobs a manifest: a reader paging through a whole
+        large version (a listing, not a download of one folder) would otherwise grow a map
+        of a million `Digest`s, where the whole manifest's members, made when a download
+        needs them, take a fifth of that."""
+        known = self._members.get(ref.key)
+        if known is not None and len(known) >= PAGE_MEMBERS_MAX:
+            return
+        try:
+            sizes = page.blob_sizes()
+        except ValidationError:
+            return  # an entry whose digest is not one: listed, and never fetched
+        self._members.add(ref.key, sizes)
 
     def require_members(self, record: VersionRecord, digests: list[Digest]) -> Members:
         """NotFoundError unless the version's manifest names each of *digests*; else the

@@ -43,7 +43,7 @@ def test_slices_are_asked_two_at_once_and_every_answer_counts(tmp_path: Path) ->
     in_flight = 0
     most = 0
     lock = threading.Lock()
-    both_in = threading.Barrier(2, timeout=30)
+    both_in = threading.Barrier(2, timeout=5)
 
     def answer(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, most

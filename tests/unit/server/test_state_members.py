@@ -123,3 +123,12 @@ def test_a_page_does_not_stand_for_the_whole_manifest() -> None:
     state.remember_page(ManifestRef.parse(KEY), EntriesPage(page, "f4", 50))
     assert len(state.blob_sizes(RECORD)) == 50
     assert store.parses == 1
+
+
+def test_a_page_with_an_entry_that_names_no_blob_is_not_noted() -> None:
+    store = CountingStore()
+    store.release.set()
+    state = _state_of(store)
+    odd = Entry("odd.bin", "not a digest", 3)
+    state.remember_page(ManifestRef.parse(KEY), EntriesPage([odd], None, 1))
+    assert state._members.get(KEY) is None
