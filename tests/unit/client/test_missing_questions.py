@@ -8,33 +8,29 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
+from soko import settings
 from soko.client.http import HttpBackend
 from soko.client.statcache import StatCache
 from soko.core.digests import Algorithm, Digest
-from soko.settings import Settings
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST
 
 
-def _backend(tmp_path: Path, handler: httpx.MockTransport) -> HttpBackend:
-    settings = Settings(
-        soko_dir=tmp_path / "soko",
-        cache_dir=tmp_path / "cache",
-        config_dir=tmp_path / "config",
-        base_url="http://soko.test",
-        api_key=None,
-        link_mode="copy",
-        silent=True,
-        entity="e",
-        project="p",
-        cache_max_bytes=None,
-    )
-    backend = HttpBackend(settings, stat_cache=StatCache(tmp_path / "stat.db"))
+def _backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, handler: httpx.MockTransport
+) -> HttpBackend:
+    monkeypatch.setenv("SOKO_DIR", str(tmp_path / "soko"))
+    monkeypatch.setenv("SOKO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOKO_BASE_URL", "http://soko.test")
+    backend = HttpBackend(settings.load(), stat_cache=StatCache(tmp_path / "stat.db"))
     backend.session.api = httpx.Client(base_url="http://soko.test/api/v1", transport=handler)
     return backend
 
 
-def test_slices_are_asked_two_at_once_and_every_answer_counts(tmp_path: Path) -> None:
+def test_slices_are_asked_two_at_once_and_every_answer_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     digests = [
         Digest.of_bytes(str(i).encode(), Algorithm.XXH128)
         for i in range(2 * MAX_DIGESTS_PER_REQUEST + 500)
@@ -62,7 +58,7 @@ def test_slices_are_asked_two_at_once_and_every_answer_counts(tmp_path: Path) ->
             200, json={"missing": [t for t in body["digests"] if t.endswith("0")]}
         )
 
-    backend = _backend(tmp_path, httpx.MockTransport(answer))
+    backend = _backend(tmp_path, monkeypatch, httpx.MockTransport(answer))
     missing = backend.missing_blobs(digests, entity="e", project="p", name="data")
 
     assert sorted(asked) == [500, MAX_DIGESTS_PER_REQUEST, MAX_DIGESTS_PER_REQUEST]
