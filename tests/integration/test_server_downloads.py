@@ -33,6 +33,7 @@ from soko.server.config import ServerConfig
 from soko.service.commit import commit_version
 from soko.service.store import Store
 from soko.storage.local import LocalBlobStore
+from soko.storage.packs import SizedReads
 from soko.wire.base import format_digest
 from soko.wire.framing import BATCH_BLOB_LIMIT, FrameReader
 
@@ -228,9 +229,9 @@ class ChangingBlobs(LocalBlobStore):
     victim: Digest | None = None
     change: str = "gone"
 
-    def sizes(self, digests: Any) -> dict[Digest, int]:
+    def sized_reads(self, digests: Any) -> SizedReads:
         wanted = list(digests)
-        found = super().sizes(wanted)
+        found = super().sized_reads(wanted)
         victim = self.victim
         if victim is not None and victim in wanted:
             self.victim = None

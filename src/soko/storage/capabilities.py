@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from soko.core.digests import Digest
-from soko.storage.packs import CompactReport
+from soko.storage.packs import CompactReport, SizedReads
 from soko.storage.quarantine import Quarantine
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "LocalFiles",
     "PackedBatches",
     "Presigner",
+    "SizedReads",
 ]
 
 
@@ -78,6 +79,11 @@ class BatchReads(Protocol):
     def read_packed(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
         """The bytes (not verified) of those of *digests* that are packed, one blob at a
         time as it is read, one open per pack; the others are left out."""
+        ...
+
+    def sized_reads(self, digests: Iterable[Digest]) -> SizedReads:
+        """:meth:`sizes` of *digests* and their :meth:`read_packed`, looked up once: a
+        server sizes every batch it sends before it reads it."""
         ...
 
 

@@ -54,7 +54,7 @@ from soko.storage.folder import BLOBS, BlobFolder
 from soko.storage.folder import O_BINARY as _O_BINARY
 from soko.storage.layout import open_root, replace_into
 from soko.storage.pack_writer import StagedPacks
-from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport
+from soko.storage.packs import MAX_PACKED, PACK_TARGET, CompactReport, SizedReads
 from soko.storage.quarantine import Quarantine
 
 _SMALL = 1024 * 1024
@@ -509,8 +509,13 @@ class LocalBlobStore:
         """The stored size of each of *digests* the store holds (absent ones left out): the
         pack index in one query per 500 digests, then a stat per digest not packed. A
         blob stored both ways is given its packed size, which :meth:`read_packed` reads."""
+        return self.sized_reads(digests).sizes
+
+    def sized_reads(self, digests: Iterable[Digest]) -> SizedReads:
+        """:meth:`sizes`, with the reader of the packed ones at the places found."""
         wanted = builtins.list(digests)
-        found = {digest: location.size for digest, location in self.packs.locate(wanted).items()}
+        located = self.packs.locate(wanted)
+        found = {digest: location.size for digest, location in located.items()}
         for digest in wanted:
             if digest in found:
                 continue
@@ -520,7 +525,7 @@ class LocalBlobStore:
                 continue
             except OSError as exc:
                 raise StoreError(f"Cannot stat blob {digest}: {exc}") from exc
-        return found
+        return SizedReads(found, functools.partial(self.packs.read_many, located, located=located))
 
     def stat(self, digest: Digest) -> BlobInfo:
         """Size and last write; for a blob stored both loose and packed, the later write

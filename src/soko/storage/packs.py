@@ -38,7 +38,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from soko.core.digests import Algorithm, Digest
@@ -62,6 +62,15 @@ PACK_TARGET = 64 * 1024 * 1024
 """A batch is cut into packs of about this size, which bounds what a writer holds."""
 REWRITE_BELOW = 0.5
 """Compaction rewrites a pack whose live bytes are less than this share of it."""
+
+
+@dataclass(frozen=True)
+class SizedReads:
+    """The stored sizes of some blobs, and what reads those of them that are packed (one
+    open per pack) without looking them up again."""
+
+    sizes: dict[Digest, int]
+    read_packed: Callable[[], Iterator[tuple[Digest, bytes]]]
 
 
 @dataclass
@@ -201,13 +210,19 @@ class Packs(PackIndex):
                 continue  # compaction moved it since the lookup: look again
         raise StoreError(f"The pack holding blob {digest} is missing from {self.folder}.")
 
-    def read_many(self, digests: Iterable[Digest]) -> Iterator[tuple[Digest, bytes]]:
+    def read_many(
+        self, digests: Iterable[Digest], *, located: Mapping[Digest, Location] | None = None
+    ) -> Iterator[tuple[Digest, bytes]]:
         """The bytes of those of *digests* that are packed, one open per pack; digests
-        that are not packed are left out."""
+        that are not packed are left out. *located*: where the caller found them just
+        before (:meth:`locate`), not looked up again; a blob whose pack compaction
+        removed since is looked up anew."""
         wanted = set(digests)
         for _attempt in range(2):
             by_pack: dict[str, list[tuple[Digest, Location]]] = {}
-            for digest, location in self.locate(wanted).items():
+            found = self.locate(wanted) if located is None else located
+            located = None
+            for digest, location in found.items():
                 by_pack.setdefault(location.pack, []).append((digest, location))
             moved: set[Digest] = set()
             for pack, members in by_pack.items():

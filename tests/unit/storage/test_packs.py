@@ -279,6 +279,40 @@ def test_sizes_are_the_stored_ones_packed_or_loose_and_leave_out_absent_blobs(
     assert isinstance(store, BatchReads)
 
 
+def test_sized_reads_read_the_packed_blobs_where_the_sizing_found_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", PACK_MIN_BLOBS)
+    put(store, items)
+    loose_data = os.urandom(500)
+    loose = Digest.of_bytes(loose_data)
+    store.put_bytes(loose, loose_data)
+    asked = [d for d, _, _ in items] + [loose]
+
+    reads = store.sized_reads(asked)
+
+    assert reads.sizes == store.sizes(asked)
+
+    def no_lookup(*_: object) -> None:
+        raise AssertionError("the packed blobs were looked up again")
+
+    monkeypatch.setattr(store.packs, "locate", no_lookup)
+    assert dict(reads.read_packed()) == {d: data for d, data, _ in items}
+
+
+def test_sized_reads_find_a_blob_whose_pack_was_rewritten_since(tmp_path: Path) -> None:
+    store, items, old = one_pack(tmp_path)
+    store.delete_many([d for d, _, _ in items[:30]])  # mostly dead: to be rewritten
+    live = items[30:]
+    reads = store.sized_reads(d for d, _, _ in live)
+
+    assert store.compact(0).packs_rewritten == 1
+    assert not old.exists()
+
+    assert dict(reads.read_packed()) == {d: data for d, data, _ in live}
+
+
 def test_packs_are_cut_at_the_target_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("soko.storage.local.PACK_TARGET", 1000)
     store = LocalBlobStore(tmp_path / "store")

@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated
 
@@ -58,6 +58,9 @@ READ_AHEAD_BLOBS = 16
 """Blobs read ahead in parallel (a GET from a bucket takes milliseconds; a file far less)."""
 
 log = logging.getLogger("soko.server")
+
+PackedReader = Callable[[], Iterator[tuple[Digest, bytes]]]
+"""Reads the packed blobs of a batch from where the store found them when it sized it."""
 
 
 class _BlobFileResponse(FileResponse):
@@ -216,7 +219,7 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
     state.require_members(record, digests)
     _refuse_duplicates(digests)
     blobs = state.store.blobs
-    sizes = _stored_sizes(blobs, digests, state.io_pool)
+    sizes, packed = _stored_sizes(blobs, digests, state.io_pool)
     missing = [d for d in digests if d not in sizes]
     if missing:
         raise CorruptBlobError(
@@ -224,7 +227,7 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
             f"(e.g. {format_digest(missing[0])}); run `soko verify` on the server."
         )
     _check_limits(sizes, max_batch_bytes=state.config.max_batch_bytes)
-    frames = _frames(blobs, digests, sizes, state.io_pool, name=record.qualified_name)
+    frames = _frames(blobs, digests, sizes, packed, state.io_pool, name=record.qualified_name)
     return StreamingResponse(frames, media_type=MEDIA_TYPE)
 
 
@@ -242,11 +245,13 @@ def _refuse_duplicates(digests: list[Digest]) -> None:
 
 def _stored_sizes(
     blobs: BlobStore, digests: list[Digest], pool: ThreadPoolExecutor
-) -> dict[Digest, int]:
+) -> tuple[dict[Digest, int], PackedReader | None]:
     """What the store holds of each blob, never what a manifest claims: a manifest that
-    understates a size must not make the server read more than it checked."""
+    understates a size must not make the server read more than it checked; with the
+    reader of the packed ones, where the store has one."""
     if isinstance(blobs, BatchReads):
-        return blobs.sizes(digests)
+        reads = blobs.sized_reads(digests)
+        return reads.sizes, reads.read_packed
 
     def size_of(digest: Digest) -> int | None:
         try:
@@ -256,7 +261,7 @@ def _stored_sizes(
 
     # A bucket has no batched stat: the HEADs go out in parallel, as the reads will.
     found = zip(digests, pool.map(size_of, digests), strict=True)
-    return {digest: size for digest, size in found if size is not None}
+    return {digest: size for digest, size in found if size is not None}, None
 
 
 def _check_limits(sizes: dict[Digest, int], *, max_batch_bytes: int) -> None:
@@ -278,6 +283,7 @@ def _frames(
     blobs: BlobStore,
     digests: list[Digest],
     sizes: dict[Digest, int],
+    packed: PackedReader | None,
     pool: ThreadPoolExecutor,
     *,
     name: str,
@@ -292,7 +298,7 @@ def _frames(
     """
     answer = _Answer()
     try:
-        for digest, data in _blob_bytes(blobs, digests, sizes, pool):
+        for digest, data in _blob_bytes(blobs, digests, sizes, packed, pool):
             if len(data) > sizes[digest]:
                 raise CorruptBlobError(
                     f"Blob {format_digest(digest)} grew from {sizes[digest]} bytes since the "
@@ -308,14 +314,18 @@ def _frames(
 
 
 def _blob_bytes(
-    blobs: BlobStore, digests: list[Digest], sizes: dict[Digest, int], pool: ThreadPoolExecutor
+    blobs: BlobStore,
+    digests: list[Digest],
+    sizes: dict[Digest, int],
+    packed: PackedReader | None,
+    pool: ThreadPoolExecutor,
 ) -> Iterator[tuple[Digest, bytes]]:
-    """Each blob's bytes: the packed ones pack by pack (one open per pack), the others
-    read ahead on *pool*."""
+    """Each blob's bytes: the packed ones pack by pack (one open per pack, from where
+    *packed* found them), the others read ahead on *pool*."""
     rest = digests
-    if isinstance(blobs, BatchReads):
+    if packed is not None:
         sent: set[Digest] = set()
-        for digest, data in blobs.read_packed(digests):
+        for digest, data in packed():
             sent.add(digest)
             yield digest, data
             del data
