@@ -367,6 +367,29 @@ def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
     return dict(_stored_digests(columns))
 
 
+_PREFIX_BITS = 12
+
+
+def _in_digest_order(columns: Columns, rows: Iterable[int]) -> Iterator[int]:
+    """*rows* by the first 12 bits of their raw digests, in the order given within each
+    of those 4,096 groups (random digests spread evenly over them: a million rows make
+    groups of about 250, and any 1,024 consecutive rows span a few of them); rows whose
+    digest is kept as text come last. Holds 4 bytes a row."""
+    groups = [array("I") for _ in range(1 << _PREFIX_BITS)]
+    rest = array("I")
+    raw, texts = columns.raw, columns.texts
+    shift = 8 - (_PREFIX_BITS - 8)
+    for row in rows:
+        if texts and row in texts:
+            rest.append(row)
+            continue
+        at = row * RAW
+        groups[(raw[at] << (_PREFIX_BITS - 8)) | (raw[at + 1] >> shift)].append(row)
+    for group in groups:
+        yield from group
+    yield from rest
+
+
 def _stored_rows(columns: Columns) -> Iterator[tuple[str, Digest, int | None]]:
     """The path, content digest and size of each stored (non-reference) row."""
     paths = columns.paths
@@ -440,13 +463,22 @@ class ManifestBuilder:
         row = self._rows.get(path)
         return 0 if row is None else self._origins[row]
 
-    def origins(self) -> Iterator[tuple[str, int, Digest, int]]:
-        """(path, origin, content digest, size) of every stored entry with an origin."""
+    def origins(self, *, by_digest: bool = False) -> Iterator[tuple[str, int, Digest, int]]:
+        """(path, origin, content digest, size) of every stored entry with an origin, in
+        the order added, or with *by_digest* about in the order of the digests (by their
+        first 12 bits): a server's indexes of blobs are keyed by digest, and blobs uploaded
+        in that order land on a few neighbouring pages of them per batch, where blobs in
+        the order of their files land on a page each."""
         columns, origins = self._columns, self._origins
         algorithms = [algorithm_of(extra) for extra in columns.extras]
-        for path, row in self._rows.items():
+        rows: Iterable[int] = self._rows.values()
+        if by_digest:
+            rows = _in_digest_order(columns, (row for row in rows if origins[row]))
+        paths = columns.paths
+        for row in rows:
             origin = origins[row]
             if origin:
+                path = paths[row]
                 raw = columns.raw_digest(row)
                 algorithm = algorithms[columns.extra_ids[row]]
                 digest = (

@@ -141,12 +141,13 @@ class Draft:
         return None
 
     def _taken(
-        self, remaining: MutableSet[Digest], to_stage: bool
+        self, remaining: MutableSet[Digest], to_stage: bool, *, by_digest: bool = False
     ) -> Iterator[tuple[str, _Origin, Digest, int]]:
         """Each file whose digest is in *remaining* (and to stage, if *to_stage*), the
-        first of each digest, its digest taken out of *remaining*."""
+        first of each digest met, its digest taken out of *remaining*; *by_digest*: met
+        about in the order of the digests (see ``ManifestBuilder.origins``)."""
         held, origins = self.held, self._origins
-        for path, number, digest, size in self.builder.origins():
+        for path, number, digest, size in self.builder.origins(by_digest=by_digest):
             if digest not in remaining:
                 continue
             origin = origins[number]
@@ -163,14 +164,15 @@ class Draft:
         kept from hashing, else a staged copy, else the first file added with them), made
         as they are asked for, each digest taken out of *remaining* as its source is made:
         a million files never hold a source each at once, and what is left in *remaining*
-        afterwards has no source.
+        afterwards has no source. They come about in the order of their digests, which
+        is the order of a server's indexes of blobs.
 
         *to_stage*: only the blobs of files added with ``policy="mutable"`` whose bytes
         are only in their files, which the caller may change once the log returns: the
         log takes them before it returns. Kept bytes are a snapshot already.
         """
         held, copies = self.held, self._copies
-        for path, origin, digest, size in self._taken(remaining, to_stage):
+        for path, origin, digest, size in self._taken(remaining, to_stage, by_digest=True):
             yield BlobSource(
                 digest, size, origin.local_path(path), held.get(digest), copies.get(digest)
             )

@@ -203,6 +203,27 @@ def test_builder_add_all_refuses_a_conflict_inside_the_batch() -> None:
     assert len(builder) == 0
 
 
+def test_builder_origins_by_digest_come_in_the_order_of_their_digests_first_bits() -> None:
+    # A server's indexes of blobs are keyed by digest: uploads in this order write a few
+    # neighbouring pages of them per batch.
+    builder = ManifestBuilder()
+    for number in range(1, 301):
+        builder.add(file_entry(f"f{number}", str(number).encode()), origin=number)
+    builder.add(file_entry("replaced", b"old"), origin=301)
+    builder.add(file_entry("replaced", b"new"), overwrite=True, origin=302)
+    builder.add(file_entry("no origin", b"x"))
+
+    plain = list(builder.origins())
+    ordered = list(builder.origins(by_digest=True))
+
+    assert sorted(ordered) == sorted(plain)
+    assert len(ordered) == 301
+    assert ("replaced", 302, Digest.of_bytes(b"new"), 3) in ordered
+    prefixes = [(digest.raw[0] << 4) | (digest.raw[1] >> 4) for _, _, digest, _ in ordered]
+    assert prefixes == sorted(prefixes)
+    assert prefixes != [(d.raw[0] << 4) | (d.raw[1] >> 4) for _, _, d, _ in plain]
+
+
 def test_builder_remove_one_path_or_a_folder_prefix() -> None:
     paths = ["data/a", "data/sub/b", "database", "data", "other/data/c"]
     builder = ManifestBuilder(entries=[file_entry(p, p.encode()) for p in paths])
