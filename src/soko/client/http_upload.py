@@ -68,10 +68,14 @@ class BlobUploads:
         small: list[tuple[BlobSource, int]] = []
         large: list[tuple[BlobSource, int]] = []
         for source in unique:
-            # The file's size now, not when it was hashed: a file that changed since is
-            # sent as it is and refused by the server's check.
-            size = len(source.data) if source.data is not None else _size(source)
-            (small if size < SMALL_BLOB else large).append((source, size))
+            # A small file is read in its batch as its size when hashed, no stat first
+            # (a file grown since is refused there). A large one goes with its size now:
+            # a file that changed since is sent as it is and refused by the server's check.
+            size = len(source.data) if source.data is not None else source.size
+            if size < SMALL_BLOB:
+                small.append((source, size))
+            else:
+                large.append((source, _size(source)))
         jobs: list[Callable[[], None]] = [
             partial(self._upload_batch, [s for s, _ in batch], owner, progress)
             for batch in _batches(small)
@@ -101,7 +105,9 @@ class BlobUploads:
         parts: list[bytes] = []
         total = 0
         for source in batch:
-            data = source.read()
+            data = source.read_as_hashed()
+            if data is None:
+                raise _changed(source)
             parts.append(frame_header(source.digest, len(data)))
             parts.append(data)
             total += len(data)

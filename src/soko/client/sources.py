@@ -15,6 +15,8 @@ from typing import BinaryIO, NamedTuple
 
 from soko.core.digests import Digest
 
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
 
 class BlobSource(NamedTuple):
     """The bytes of blob *digest* (*size* bytes), to be stored.
@@ -48,8 +50,21 @@ class BlobSource(NamedTuple):
         return open(self.readable_path, "rb")  # the caller closes it
 
     def read(self) -> bytes:
-        """All the bytes (what a batch of small blobs sends)."""
+        """All the bytes."""
         if self.data is not None:
             return self.data
         with open(self.readable_path, "rb") as handle:
             return handle.read()
+
+    def read_as_hashed(self) -> bytes | None:
+        """The bytes, when the file holds no more than the *size* it had when it was
+        hashed; None when it holds more now (it changed since). One open and one read of
+        *size* + 1 bytes, without a stat: what a batch of a thousand small files reads."""
+        if self.data is not None:
+            return self.data
+        fd = os.open(self.readable_path, os.O_RDONLY | _O_BINARY)
+        try:
+            data = os.read(fd, self.size + 1)
+        finally:
+            os.close(fd)
+        return None if len(data) > self.size else data
