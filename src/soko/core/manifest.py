@@ -367,27 +367,23 @@ def _blob_sizes_of(columns: Columns) -> dict[Digest, int | None]:
     return dict(_stored_digests(columns))
 
 
-_PREFIX_BITS = 12
+_WINDOW = 65_536
 
 
 def _in_digest_order(columns: Columns, rows: Iterable[int]) -> Iterator[int]:
-    """*rows* by the first 12 bits of their raw digests, in the order given within each
-    of those 4,096 groups (random digests spread evenly over them: a million rows make
-    groups of about 250, and any 1,024 consecutive rows span a few of them); rows whose
-    digest is kept as text come last. Holds 4 bytes a row."""
-    groups = [array("I") for _ in range(1 << _PREFIX_BITS)]
-    rest = array("I")
+    """*rows* a window of 65,536 at a time, each window in the order of the first byte of
+    the rows' digests (rows whose digest is kept as text last), the order given within
+    a byte. A thousand consecutive rows then span a sixty-fourth of the digests, while the
+    files read stay those of one window (a few folders, not all of them)."""
     raw, texts = columns.raw, columns.texts
-    shift = 8 - (_PREFIX_BITS - 8)
-    for row in rows:
-        if texts and row in texts:
-            rest.append(row)
-            continue
-        at = row * RAW
-        groups[(raw[at] << (_PREFIX_BITS - 8)) | (raw[at + 1] >> shift)].append(row)
-    for group in groups:
-        yield from group
-    yield from rest
+
+    def first_byte(row: int) -> int:
+        return 256 if texts and row in texts else raw[row * RAW]
+
+    rows = iter(rows)
+    while window := list(itertools.islice(rows, _WINDOW)):
+        window.sort(key=first_byte)
+        yield from window
 
 
 def _stored_rows(columns: Columns) -> Iterator[tuple[str, Digest, int | None]]:
@@ -465,10 +461,10 @@ class ManifestBuilder:
 
     def origins(self, *, by_digest: bool = False) -> Iterator[tuple[str, int, Digest, int]]:
         """(path, origin, content digest, size) of every stored entry with an origin, in
-        the order added, or with *by_digest* about in the order of the digests (by their
-        first 12 bits): a server's indexes of blobs are keyed by digest, and blobs uploaded
-        in that order land on a few neighbouring pages of them per batch, where blobs in
-        the order of their files land on a page each."""
+        the order added, or with *by_digest* a window of 65,536 at a time in the order of
+        their digests' first bytes: a server's indexes of blobs are keyed by digest, and a
+        batch of blobs uploaded in that order lands on a sixty-fourth of their pages, where
+        blobs in the order of their files land anywhere."""
         columns, origins = self._columns, self._origins
         algorithms = [algorithm_of(extra) for extra in columns.extras]
         rows: Iterable[int] = self._rows.values()

@@ -203,7 +203,7 @@ def test_builder_add_all_refuses_a_conflict_inside_the_batch() -> None:
     assert len(builder) == 0
 
 
-def test_builder_origins_by_digest_come_in_the_order_of_their_digests_first_bits() -> None:
+def test_builder_origins_by_digest_come_in_the_order_of_their_digests_first_byte() -> None:
     # A server's indexes of blobs are keyed by digest: uploads in this order write a few
     # neighbouring pages of them per batch.
     builder = ManifestBuilder()
@@ -219,9 +219,28 @@ def test_builder_origins_by_digest_come_in_the_order_of_their_digests_first_bits
     assert sorted(ordered) == sorted(plain)
     assert len(ordered) == 301
     assert ("replaced", 302, Digest.of_bytes(b"new"), 3) in ordered
-    prefixes = [(digest.raw[0] << 4) | (digest.raw[1] >> 4) for _, _, digest, _ in ordered]
-    assert prefixes == sorted(prefixes)
-    assert prefixes != [(d.raw[0] << 4) | (d.raw[1] >> 4) for _, _, d, _ in plain]
+    firsts = [digest.raw[0] for _, _, digest, _ in ordered]
+    assert firsts == sorted(firsts)
+    assert firsts != [digest.raw[0] for _, _, digest, _ in plain]
+    # The order added, within one first byte.
+    for first in set(firsts):
+        same = [path for path, _, digest, _ in ordered if digest.raw[0] == first]
+        assert same == [path for path, _, digest, _ in plain if digest.raw[0] == first]
+
+
+def test_builder_origins_by_digest_keep_windows_of_files_in_the_order_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("soko.core.manifest._WINDOW", 50)
+    builder = ManifestBuilder()
+    for number in range(1, 201):
+        builder.add(file_entry(f"f{number}", str(number).encode()), origin=number)
+
+    ordered = [origin for _, origin, _, _ in builder.origins(by_digest=True)]
+
+    assert [sorted(ordered[start : start + 50]) for start in range(0, 200, 50)] == [
+        list(range(start + 1, start + 51)) for start in range(0, 200, 50)
+    ]
 
 
 def test_builder_remove_one_path_or_a_folder_prefix() -> None:
