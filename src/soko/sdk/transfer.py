@@ -27,6 +27,7 @@ from soko.client.materialize import lock_temp, remove_stale_temps, temp_beside
 from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
+from soko.core.digests import Digest
 from soko.core.entries import EntryValues
 from soko.core.manifest import Entry, Manifest
 from soko.core.names import validate_artifact_path
@@ -40,7 +41,7 @@ from soko.errors import (
 from soko.refs.base import handler_for
 from soko.sdk.draft import Draft
 from soko.sdk.missing import MissingDigests, ask_missing
-from soko.sdk.progress import announce
+from soko.sdk.progress import Startable, announce
 from soko.terminal import termwarn
 
 _UPLOAD_SLICE = 4096
@@ -127,10 +128,13 @@ def stage_mutable(
     )
     if not missing:
         return missing
-    count, nbytes = draft.source_totals(missing, to_stage=True)
-    if not count:
-        return missing
-    announce(progress, count, nbytes)
+    bar = _bar(progress)
+    if bar is not None:
+        # The bar's totals walk the draft once more: only when a bar shows them.
+        count, nbytes = draft.source_totals(missing, to_stage=True)
+        if not count:
+            return missing
+        bar.start(count, nbytes)
     # Each staged digest leaves *missing* as its source is made.
     sources = draft.take_sources(missing, to_stage=True)
     copies = _store_sliced(
@@ -172,23 +176,39 @@ def store_missing(
             )
         if not missing:
             return
-        count, nbytes = draft.source_totals(missing)
-        if count < len(missing):
-            unavailable = missing.copy()
-            for _ in draft.take_sources(unavailable):
-                pass
-            raise DigestMismatchError(
-                f"{len(unavailable)} entries of the draft have neither a local file nor a "
-                f"stored blob (e.g. {next(iter(unavailable))})."
-            )
-        announce(progress, count, nbytes)
+        bar = _bar(progress)
+        if bar is not None:
+            # The bar's totals walk the draft once more: only when a bar shows them, and
+            # then a blob nothing can store fails the log before any upload.
+            count, nbytes = draft.source_totals(missing)
+            if count < len(missing):
+                unavailable = missing.copy()
+                for _ in draft.take_sources(unavailable):
+                    pass
+                raise _unavailable(unavailable)
+            bar.start(count, nbytes)
         # Not a copy: each digest leaves as its source is made (a million of them).
         sources = draft.take_sources(missing)
         _store_sliced(
             backend, sources, entity=entity, project=project, progress=progress, staging=False
         )
+        if missing:  # what the draft has no source for
+            raise _unavailable(missing)
     finally:
         draft.release_held()
+
+
+def _bar(progress: Progress | None) -> Startable | None:
+    """*progress* when it takes totals (a bar shown), else None."""
+    shown: object = progress
+    return shown if isinstance(shown, Startable) else None
+
+
+def _unavailable(digests: Collection[Digest]) -> DigestMismatchError:
+    return DigestMismatchError(
+        f"{len(digests)} entries of the draft have neither a local file nor a "
+        f"stored blob (e.g. {next(iter(digests))})."
+    )
 
 
 def destination(root: str, path: str) -> str:
