@@ -70,6 +70,25 @@ def _draft(tmp_path: Path) -> tuple[Draft, soko.Artifact, set[Digest]]:
     return draft, artifact, digests
 
 
+def _store(
+    backend: Recording,
+    draft: Draft,
+    artifact: soko.Artifact,
+    missing: MissingDigests,
+    bar: Counting | None,
+) -> None:
+    transfer.store_missing(
+        backend,
+        draft,
+        artifact.manifest,
+        entity="e",
+        project="p",
+        name="data",
+        missing=missing,
+        progress=bar,
+    )
+
+
 @pytest.mark.parametrize("shown", [False, True], ids=["no bar", "a bar"])
 def test_a_missing_blob_the_draft_has_no_source_for_fails_the_upload(
     tmp_path: Path, shown: bool
@@ -81,16 +100,7 @@ def test_a_missing_blob_the_draft_has_no_source_for_fails_the_upload(
     bar = Counting() if shown else None
 
     with pytest.raises(DigestMismatchError, match="neither a local file nor a stored blob"):
-        transfer.store_missing(
-            backend,
-            draft,
-            artifact.manifest,
-            entity="e",
-            project="p",
-            name="data",
-            missing=missing,
-            progress=bar,
-        )
+        _store(backend, draft, artifact, missing, bar)
 
     # A bar counts the sources first and finds one lacking; otherwise the others went up,
     # each taken out of what is missing.
@@ -107,16 +117,7 @@ def test_a_bar_gets_the_totals_before_the_upload(tmp_path: Path) -> None:
     backend = Recording()
     bar = Counting()
 
-    transfer.store_missing(
-        backend,
-        draft,
-        artifact.manifest,
-        entity="e",
-        project="p",
-        name="data",
-        missing=MissingDigests(digests),
-        progress=bar,
-    )
+    _store(backend, draft, artifact, MissingDigests(digests), bar)
 
     assert bar.totals == (3, 30)
     assert set(backend.stored) == digests

@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated
 
@@ -34,7 +34,7 @@ from soko.server.protocol import DIRECT_READ_MIN, PATHSEND
 from soko.server.routes.blobs import parse_digests
 from soko.service import pages
 from soko.storage.base import BlobStore
-from soko.storage.capabilities import BatchReads, LocalFiles
+from soko.storage.capabilities import BatchReads, LocalFiles, SizedReads
 from soko.storage.direct import DirectReader
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
@@ -58,9 +58,6 @@ READ_AHEAD_BLOBS = 16
 """Blobs read ahead in parallel (a GET from a bucket takes milliseconds; a file far less)."""
 
 log = logging.getLogger("soko.server")
-
-PackedReader = Callable[[], Iterator[tuple[Digest, bytes]]]
-"""Reads the packed blobs of a batch from where the store found them when it sized it."""
 
 
 class _BlobFileResponse(FileResponse):
@@ -219,7 +216,8 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
     state.require_members(record, digests)
     _refuse_duplicates(digests)
     blobs = state.store.blobs
-    sizes, packed = _stored_sizes(blobs, digests, state.io_pool)
+    reads = _stored_sizes(blobs, digests, state.io_pool)
+    sizes = reads.sizes
     missing = [d for d in digests if d not in sizes]
     if missing:
         raise CorruptBlobError(
@@ -227,7 +225,7 @@ def download_batch(version_id: str, body: DigestList, state: State, caller: Call
             f"(e.g. {format_digest(missing[0])}); run `soko verify` on the server."
         )
     _check_limits(sizes, max_batch_bytes=state.config.max_batch_bytes)
-    frames = _frames(blobs, digests, sizes, packed, state.io_pool, name=record.qualified_name)
+    frames = _frames(blobs, digests, reads, state.io_pool, name=record.qualified_name)
     return StreamingResponse(frames, media_type=MEDIA_TYPE)
 
 
@@ -243,15 +241,12 @@ def _refuse_duplicates(digests: list[Digest]) -> None:
         seen.add(digest)
 
 
-def _stored_sizes(
-    blobs: BlobStore, digests: list[Digest], pool: ThreadPoolExecutor
-) -> tuple[dict[Digest, int], PackedReader | None]:
+def _stored_sizes(blobs: BlobStore, digests: list[Digest], pool: ThreadPoolExecutor) -> SizedReads:
     """What the store holds of each blob, never what a manifest claims: a manifest that
     understates a size must not make the server read more than it checked; with the
-    reader of the packed ones, where the store has one."""
+    reader of the packed ones (none packed in a store without packs)."""
     if isinstance(blobs, BatchReads):
-        reads = blobs.sized_reads(digests)
-        return reads.sizes, reads.read_packed
+        return blobs.sized_reads(digests)
 
     def size_of(digest: Digest) -> int | None:
         try:
@@ -261,7 +256,7 @@ def _stored_sizes(
 
     # A bucket has no batched stat: the HEADs go out in parallel, as the reads will.
     found = zip(digests, pool.map(size_of, digests), strict=True)
-    return {digest: size for digest, size in found if size is not None}, None
+    return SizedReads({d: size for d, size in found if size is not None}, lambda: iter(()))
 
 
 def _check_limits(sizes: dict[Digest, int], *, max_batch_bytes: int) -> None:
@@ -282,8 +277,7 @@ def _check_limits(sizes: dict[Digest, int], *, max_batch_bytes: int) -> None:
 def _frames(
     blobs: BlobStore,
     digests: list[Digest],
-    sizes: dict[Digest, int],
-    packed: PackedReader | None,
+    reads: SizedReads,
     pool: ThreadPoolExecutor,
     *,
     name: str,
@@ -297,8 +291,9 @@ def _frames(
     and its retry gets the JSON error from the check.
     """
     answer = _Answer()
+    sizes = reads.sizes
     try:
-        for digest, data in _blob_bytes(blobs, digests, sizes, packed, pool):
+        for digest, data in _blob_bytes(blobs, digests, reads, pool):
             if len(data) > sizes[digest]:
                 raise CorruptBlobError(
                     f"Blob {format_digest(digest)} grew from {sizes[digest]} bytes since the "
@@ -314,23 +309,17 @@ def _frames(
 
 
 def _blob_bytes(
-    blobs: BlobStore,
-    digests: list[Digest],
-    sizes: dict[Digest, int],
-    packed: PackedReader | None,
-    pool: ThreadPoolExecutor,
+    blobs: BlobStore, digests: list[Digest], reads: SizedReads, pool: ThreadPoolExecutor
 ) -> Iterator[tuple[Digest, bytes]]:
     """Each blob's bytes: the packed ones pack by pack (one open per pack, from where
-    *packed* found them), the others read ahead on *pool*."""
-    rest = digests
-    if packed is not None:
-        sent: set[Digest] = set()
-        for digest, data in packed():
-            sent.add(digest)
-            yield digest, data
-            del data
-        rest = [d for d in digests if d not in sent]
-    yield from _read_ahead(blobs, rest, sizes, pool)
+    the sizing found them), the others read ahead on *pool*."""
+    sent: set[Digest] = set()
+    for digest, data in reads.read_packed():
+        sent.add(digest)
+        yield digest, data
+        del data
+    rest = [d for d in digests if d not in sent] if sent else digests
+    yield from _read_ahead(blobs, rest, reads.sizes, pool)
 
 
 def _read_ahead(
