@@ -122,6 +122,23 @@ def missing(api: httpx.Client, project: str, digests: list[Digest], **extra: Any
     return set(answer.json()["missing"])
 
 
+def missing_raw(
+    api: httpx.Client, project: str, digests: list[Digest], **extra: Any
+) -> set[Digest]:
+    """The binary question: the raw digests back to back, one bit per digest back."""
+    answer = api.post(
+        "/blobs/missing/raw",
+        params={**owner(project), "algorithm": "xxh128", **extra},
+        content=b"".join(d.raw for d in digests),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/octet-stream"
+    bits = answer.content
+    assert len(bits) == (len(digests) + 7) // 8
+    return {d for i, d in enumerate(digests) if bits[i // 8] >> (i % 8) & 1}
+
+
 @dataclass
 class Scene:
     """Project B holds a secret file (logged by the admin); a writer of A only."""
@@ -211,6 +228,55 @@ def test_the_missing_question_answers_missing_for_blobs_only_another_project_hol
     assert for_a == {str(d) for d in asked}
     assert for_b == {str(absent)}
     assert of_b.status_code == 403
+
+
+def test_the_binary_missing_question_answers_as_the_json_one(scene: Scene) -> None:
+    b_manifest = Digest.from_hex(scene.version_b["manifest_blob"].partition(":")[2], XXH)
+    absent = Digest.of_bytes(b"stored nowhere", XXH)
+    # Past one byte of answer, with a digest asked twice.
+    asked = [
+        scene.secret_digest,
+        b_manifest,
+        *(Digest.of_bytes(bytes([i]), XXH) for i in range(8)),
+        absent,
+        scene.secret_digest,
+    ]
+    sources = {"name": "secret", "sources": [scene.version_b["id"]]}
+    with scene.api(scene.writer_a) as api:
+        for_a = missing_raw(api, scene.a, asked, **sources)
+        in_json = missing(api, scene.a, asked, **sources)
+        of_b = api.post(
+            "/blobs/missing/raw",
+            params={**owner(scene.b), "algorithm": "xxh128"},
+            content=absent.raw,
+        )
+    with scene.api() as admin:
+        for_b = missing_raw(admin, scene.b, asked)
+    assert for_a == set(asked)
+    assert {str(d) for d in for_a} == in_json
+    assert for_b == set(asked) - {scene.secret_digest, b_manifest}
+    assert of_b.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "body", "words"),
+    [
+        ({"algorithm": "xxh128"}, b"x" * 17, "digests of 16 bytes"),
+        ({"algorithm": "xxh128"}, b"", "got 0 bytes"),
+        ({"algorithm": "xxh128"}, b"x" * 16 * 65_537, "at most 65536 digests"),
+        ({"algorithm": "sha1"}, b"x" * 16, "Unknown digest algorithm 'sha1'"),
+        ({"algorithm": "xxh128", "sources": ["not an id"] * 17}, b"x" * 16, "sources"),
+    ],
+)
+def test_a_malformed_binary_missing_question_is_refused(
+    soko_server: SokoServer, params: dict[str, Any], body: bytes, words: str
+) -> None:
+    with soko_server.client() as api:
+        answer = api.post(
+            "/blobs/missing/raw", params={**owner(unique_project()), **params}, content=body
+        )
+    assert answer.status_code in (400, 422), answer.text
+    assert words in answer.json()["error"]["message"]
 
 
 def test_uploading_the_real_bytes_for_a_lets_the_commit_succeed(scene: Scene) -> None:

@@ -249,6 +249,15 @@ ROUTES: dict[tuple[str, str], tuple[str, Builder]] = {
             json={"entity": ENTITY, "project": p.name, "digests": [p.blob]},
         ),
     ),
+    ("POST", "/api/v1/blobs/missing/raw"): (
+        "writer",
+        lambda w, p, c: Call(
+            "POST",
+            "/blobs/missing/raw",
+            params={"entity": ENTITY, "project": p.name, "algorithm": "xxh128"},
+            content=bytes.fromhex(p.blob.partition(":")[2]),
+        ),
+    ),
     ("GET", "/api/v1/projects/{entity}/{project}/collections/{name}/committed/{digest}"): (
         "writer",
         lambda w, p, c: Call(

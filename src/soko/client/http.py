@@ -15,14 +15,11 @@ manifests it read).
 
 from __future__ import annotations
 
-import functools
-import itertools
 import json
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -32,11 +29,11 @@ from soko.client.http_automations import HttpAutomations
 from soko.client.http_download import BlobDownloads
 from soko.client.http_known import KnownVersions
 from soko.client.http_layered import HttpDraftBases, change_of, reference_fields
+from soko.client.http_missing import MissingQuestions
 from soko.client.http_registries import HttpRegistries
 from soko.client.http_session import ApiSession
 from soko.client.http_session import path_segment as _q
 from soko.client.http_upload import BlobUploads
-from soko.client.pygc import collect_young
 from soko.client.sources import BlobSource
 from soko.client.statcache import StatCache
 from soko.core import runlog
@@ -56,7 +53,6 @@ from soko.errors import (
     StoreError,
 )
 from soko.settings import Settings
-from soko.wire.base import format_digest, parse_digest
 from soko.wire.framing import SMALL_BLOB, frame_header
 from soko.wire.records import (
     CollectionList,
@@ -69,11 +65,9 @@ from soko.wire.records import (
     VersionOut,
 )
 from soko.wire.requests import (
-    MAX_DIGESTS_PER_REQUEST,
     CommitIn,
     CommittedOut,
     EntriesPageOut,
-    MissingOut,
 )
 from soko.wire.rundata import HistoryOut
 
@@ -128,6 +122,7 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
             cache_large=config.cache_large,
         )
         self._uploads = BlobUploads(self.session, self.cache)
+        self._missing = MissingQuestions(self.session, self._sources_for)
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.base_url!r})"
@@ -139,38 +134,7 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
     def missing_blobs(
         self, digests: Iterable[Digest], *, entity: str, project: str, name: str | None = None
     ) -> set[Digest]:
-        # A slice of the digests at a time: a million of them are never all written out
-        # as text, and the answer gives back the caller's own digests, not parsed copies.
-        # Two questions at once: while the server answers one, this side writes the next.
-        pending = iter(digests)
-        parts = iter(lambda: list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)), [])
-        ask = functools.partial(self._ask_missing, entity=entity, project=project, name=name)
-        missing: set[Digest] = set()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="soko-missing") as pool:
-            for found in pool.map(ask, parts):
-                missing |= found
-        return missing
-
-    def _ask_missing(
-        self, part: list[Digest], *, entity: str, project: str, name: str | None
-    ) -> set[Digest]:
-        named = {format_digest(d): d for d in part}
-        body: dict[str, Any] = {
-            "entity": entity,
-            "project": project,
-            "digests": sorted(named),
-            "sources": self._sources_for(part),
-        }
-        if name is not None:
-            body["name"] = name
-        answer = MissingOut.model_validate(self.session.json("POST", "/blobs/missing", json=body))
-        missing = {named.get(t) or parse_digest(t) for t in answer.missing}
-        del named, body, answer
-        # The question and its answer (about 40 bytes a digest each) are in a reference
-        # cycle through the response: with the collector paused for the log, every slice's
-        # would stay until the log ends (see pygc).
-        collect_young()
-        return missing
+        return self._missing.ask(digests, entity=entity, project=project, name=name)
 
     def store_blobs(
         self,

@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from soko.core.digests import Digest
+from soko.core.digests import BatchedDigests, Digest, DigestBatch
 from soko.core.manifest import Manifest
 from soko.core.records import COMMITTED, VersionRecord
 from soko.errors import MissingBlobsError, ValidationError
@@ -234,23 +234,52 @@ def missing(
     """
     absent = store.blobs.missing(digests)
     stored = [d for d in digests if d not in absent]
+    return absent | _not_held(store, entity=entity, project=project, stored=stored, sources=sources)
+
+
+def missing_raw(
+    store: Store,
+    *,
+    entity: str,
+    project: str,
+    batch: DigestBatch,
+    sources: Callable[[], Sequence[Source]],
+) -> set[bytes]:
+    """:func:`missing` for one batch of raw digests, answered as raw digests: a digest
+    the store holds is made an object only to look up the project's row for it."""
+    absent = {d.raw for d in store.blobs.missing(BatchedDigests(lambda: iter((batch,))))}
+    algorithm = batch.algorithm
+    stored = [Digest(algorithm, raw) for raw in set(batch.raw_list()) if raw not in absent]
+    unheld = _not_held(store, entity=entity, project=project, stored=stored, sources=sources)
+    return absent | {d.raw for d in unheld}
+
+
+def _not_held(
+    store: Store,
+    *,
+    entity: str,
+    project: str,
+    stored: Sequence[Digest],
+    sources: Sequence[Source] | Callable[[], Sequence[Source]],
+) -> set[Digest]:
+    """Those of the *stored* blobs the project neither possesses nor can borrow."""
     if not stored:
-        return absent
+        return set()
     if callable(sources):
         with store.engine.connect() as conn:
             held = possessed(conn, find_project(conn, entity, project), stored)
         rest = [d for d in stored if d not in held]
         if not rest:
-            return absent
+            return set()
         lent = _lent(rest, sources(), entity=entity, project=project)
-        return absent | {d for d in rest if d not in lent}
+        return {d for d in rest if d not in lent}
     lent = _lent(stored, sources, entity=entity, project=project)
     rest = [d for d in stored if d not in lent]
     if not rest:
-        return absent
+        return set()
     with store.engine.connect() as conn:
         held = possessed(conn, find_project(conn, entity, project), rest)
-    return absent | {d for d in rest if d not in held}
+    return {d for d in rest if d not in held}
 
 
 def require_manifest_blob(store: Store, *, entity: str, project: str, digest: Digest) -> None:

@@ -473,16 +473,18 @@ class LocalBlobStore:
         for batch in digest_batches(digests):
             raws = sorted(set(batch.raw_list()))
             packed = self.packs.present_raw(batch.algorithm, raws)
-            listed = fanouts(batch.algorithm)
+            algorithm = batch.algorithm
+            listed = fanouts(algorithm)
             for raw in raws:
                 if raw in packed:
                     continue
-                digest = Digest(batch.algorithm, raw)
-                path = self._path(digest)
-                if raw[:1].hex() in listed and os.access(path, os.F_OK):
-                    found.append(path)
-                else:
-                    absent.add(digest)
+                digest = Digest(algorithm, raw)
+                if raw[:1].hex() in listed:  # else no loose copy: no path, no system call
+                    path = self._path(digest)
+                    if os.access(path, os.F_OK):
+                        found.append(path)
+                        continue
+                absent.add(digest)
         if found:
             # Another process may have written these and not synced yet: a commit that
             # counts on them flushes them too (packs are durable once indexed).

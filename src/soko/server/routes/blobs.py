@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from soko.core.digests import Digest
@@ -32,9 +33,12 @@ from soko.service import possession
 from soko.storage.capabilities import PackedBatches
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.fields import ProjectName
+from soko.wire.fields import CollectionName, ProjectName, VersionId
 from soko.wire.framing import MEDIA_TYPE, FrameReader
+from soko.wire.missing_bits import MEDIA_TYPE as MISSING_MEDIA_TYPE
+from soko.wire.missing_bits import algorithm_of, batch_of, bits_of
 from soko.wire.requests import (
+    MAX_SOURCES,
     CompleteUploadIn,
     MissingIn,
     MissingOut,
@@ -91,6 +95,43 @@ def missing_blobs(body: MissingIn, state: State, caller: Caller) -> MissingOut:
         ),
     )
     return MissingOut(missing=sorted(format_digest(d) for d in missing))
+
+
+@router.post(
+    "/blobs/missing/raw",
+    openapi_extra={"requestBody": {"content": {MISSING_MEDIA_TYPE: BINARY}, "required": True}},
+    response_class=Response,
+    responses={200: {"content": {MISSING_MEDIA_TYPE: BINARY}}},
+)
+async def missing_blobs_raw(
+    request: Request,
+    state: State,
+    caller: Caller,
+    entity: ProjectName,
+    project: ProjectName,
+    algorithm: str,
+    name: CollectionName | None = None,
+    sources: Annotated[list[VersionId], Query(max_length=MAX_SOURCES)] = [],  # noqa: B006
+) -> Response:
+    """The missing-blob question in bytes (:mod:`soko.wire.missing_bits`): the body is up
+    to 65,536 raw digests of *algorithm* back to back, the answer one bit per digest, set
+    when a writer of the project must upload that blob (as ``/blobs/missing`` answers)."""
+    _require_uploader(caller, entity, project)
+    batch = batch_of(algorithm_of(algorithm), await request.body())
+
+    def answer() -> bytes:
+        missing = possession.missing_raw(
+            state.store,
+            entity=entity,
+            project=project,
+            batch=batch,
+            sources=lambda: state.sources(
+                caller, entity=entity, project=project, name=name, version_ids=sources
+            ),
+        )
+        return bits_of(batch.raw_list(), missing)
+
+    return Response(await run_in_threadpool(answer), media_type=MISSING_MEDIA_TYPE)
 
 
 @router.post(
