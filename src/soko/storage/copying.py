@@ -94,15 +94,20 @@ def write_parts(fd: int, parts: Sequence[bytes]) -> None:
             view = view[os.write(fd, view) :]
         return
     for start in range(0, len(parts), _IOV_MAX):
-        group = [memoryview(p) for p in parts[start : start + _IOV_MAX] if p]
-        while group:
-            written = os.writev(fd, group)
-            # A short write: drop what went out and go on from the middle of a part.
-            while group and written >= len(group[0]):
-                written -= len(group[0])
-                group.pop(0)
-            if group and written:
-                group[0] = group[0][written:]
+        group = parts[start : start + _IOV_MAX]
+        written = os.writev(fd, group)
+        if written == sum(map(len, group)):
+            continue
+        # A short write: drop what went out and go on from the middle of a part.
+        rest = [memoryview(p) for p in group if p]
+        while rest:
+            while rest and written >= len(rest[0]):
+                written -= len(rest[0])
+                rest.pop(0)
+            if rest and written:
+                rest[0] = rest[0][written:]
+            if rest:
+                written = os.writev(fd, rest)
 
 
 class _Hashing:

@@ -31,6 +31,45 @@ def frame_header(digest: Digest, size: int) -> bytes:
     return f"{format_digest(digest)} {size}\n".encode("ascii")
 
 
+def read_frames(body: bytes, *, max_blob: int = BATCH_BLOB_LIMIT) -> list[tuple[Digest, bytes]]:
+    """Every frame of a whole body, as :class:`FrameReader` cuts it, without copying the
+    body into a buffer first: what a server does with a batch it has read."""
+    frames: list[tuple[Digest, bytes]] = []
+    start, end = 0, len(body)
+    find = body.find
+    while start < end:
+        newline = find(b"\n", start, start + MAX_HEADER + 1)
+        if newline < 0:
+            if end - start > MAX_HEADER:
+                raise ValidationError("Malformed blob batch: a frame header is too long.")
+            raise _truncated()
+        digest, size = _parse_header(body[start:newline], max_blob)
+        stop = newline + 1 + size
+        if stop > end:
+            raise _truncated()
+        frames.append((digest, body[newline + 1 : stop]))
+        start = stop
+    return frames
+
+
+def _truncated() -> ValidationError:
+    return ValidationError("Truncated blob batch: the body ended inside a frame.")
+
+
+def _parse_header(line: bytes, max_blob: int) -> tuple[Digest, int]:
+    try:
+        text = line.decode("ascii")
+        digest_text, size_text = text.split(" ")
+        size = int(size_text)
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError(f"Malformed blob batch frame header: {line[:80]!r}") from None
+    if size < 0 or size > max_blob:
+        raise ValidationError(
+            f"Blob batch frame of {size} bytes; a batch carries blobs of at most {max_blob} bytes."
+        )
+    return parse_digest(digest_text), size
+
+
 class FrameReader:
     """Cuts a byte stream fed in arbitrary chunks into whole ``(digest, bytes)`` frames."""
 
@@ -49,7 +88,7 @@ class FrameReader:
                     if len(self._buffer) > MAX_HEADER:
                         raise ValidationError("Malformed blob batch: a frame header is too long.")
                     return
-                self._header = self._parse_header(bytes(self._buffer[:end]))
+                self._header = _parse_header(bytes(self._buffer[:end]), self._max_blob)
                 del self._buffer[: end + 1]
             digest, size = self._header
             if len(self._buffer) < size:
@@ -62,18 +101,4 @@ class FrameReader:
     def close(self) -> None:
         """Raise when the stream ended inside a frame."""
         if self._header is not None or self._buffer:
-            raise ValidationError("Truncated blob batch: the body ended inside a frame.")
-
-    def _parse_header(self, line: bytes) -> tuple[Digest, int]:
-        try:
-            text = line.decode("ascii")
-            digest_text, size_text = text.split(" ")
-            size = int(size_text)
-        except (UnicodeDecodeError, ValueError):
-            raise ValidationError(f"Malformed blob batch frame header: {line[:80]!r}") from None
-        if size < 0 or size > self._max_blob:
-            raise ValidationError(
-                f"Blob batch frame of {size} bytes; a batch carries blobs of at most "
-                f"{self._max_blob} bytes."
-            )
-        return parse_digest(digest_text), size
+            raise _truncated()

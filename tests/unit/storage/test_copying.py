@@ -327,3 +327,30 @@ def test_copy_stream_writes_back_each_chunk_when_asked(
         copying.copy_stream(io.BytesIO(data), dest.fileno(), hashlib.md5())
     assert calls == []  # not asked: no hint
     assert (tmp_path / "dest").read_bytes() == data
+
+
+@pytest.mark.parametrize("most", [13, 1000, 5000])
+def test_write_parts_finishes_after_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int
+) -> None:
+    # A writev may write less than it was given (a signal, a full pipe): the rest goes
+    # out from the middle of the part it stopped in.
+    parts = [os.urandom(n) for n in (3, 0, 700, 1, 2500)] * 220  # more than one writev's
+    real = os.writev
+
+    def short(fd: int, buffers: list[bytes]) -> int:
+        head: list[bytes] = []
+        for buffer in buffers:
+            if sum(map(len, head)) >= most:
+                break
+            head.append(bytes(buffer[: most - sum(map(len, head))]))
+        return real(fd, head)
+
+    monkeypatch.setattr(os, "writev", short)
+    target = tmp_path / "out"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    try:
+        copying.write_parts(fd, parts)
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"".join(parts)

@@ -34,7 +34,7 @@ from soko.storage.capabilities import PackedBatches
 from soko.wire import API_PREFIX
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.fields import CollectionName, ProjectName, VersionId
-from soko.wire.framing import MEDIA_TYPE, FrameReader
+from soko.wire.framing import MEDIA_TYPE, read_frames
 from soko.wire.missing_bits import MEDIA_TYPE as MISSING_MEDIA_TYPE
 from soko.wire.missing_bits import algorithm_of, batch_of, bits_of
 from soko.wire.requests import (
@@ -149,9 +149,7 @@ async def upload_batch(
 
 
 def _store_batch(state: ServerState, body: bytes, entity: str, project: str) -> StoredOut:
-    reader = FrameReader()
-    frames = list(reader.feed(body))
-    reader.close()
+    frames = read_frames(body)
     blobs = state.store.blobs
     if isinstance(blobs, PackedBatches):
         # One file and one fsync for the batch, not a file per blob.
