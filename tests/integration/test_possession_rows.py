@@ -82,3 +82,13 @@ def test_an_upload_corrects_a_size_learnt_from_a_manifest(store: Store) -> None:
     possession.record_uploads(store, entity="e", project="p", blobs=[(wrong, 4)])
     with store.engine.connect() as conn:
         assert possession.possessed(conn, project_id, [right, wrong]) == {right: 7, wrong: 4}
+
+
+def test_rows_of_more_blobs_than_one_insert_writes_are_all_recorded(store: Store) -> None:
+    blobs = {d: i for i, d in enumerate(digests(1_201))}
+    with store.engine.begin() as conn:
+        project_id = ensure_project(conn, "e", "p")
+        possession.record(conn, project_id, {d: 1 for d in blobs})
+        possession.record(conn, project_id, blobs, measured=True)  # every size corrected
+    with store.engine.connect() as conn:
+        assert possession.possessed(conn, project_id, list(blobs)) == blobs

@@ -35,11 +35,13 @@ This module imports only the standard library, :mod:`soko.core` and :mod:`soko.e
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from soko.core.digests import Algorithm, Digest
 from soko.errors import StoreError
@@ -51,6 +53,31 @@ from soko.storage.pack_index import ALG_KEYS, Location, PackIndex, PackUsage
 __all__ = ["CompactReport", "Location", "PackUsage", "Packs", "Row"]
 
 Row = tuple[str, bytes, str, int, int]
+
+_ROWS_PER_INSERT = 500
+"""Rows one INSERT of :meth:`Packs.publish` writes (3,000 values, far below SQLite's
+32,766). One statement is one step of SQLite, where ``executemany`` steps once a row, and
+each step lets the GIL go and takes it back: with a server's other threads busy in
+Python, each take waited its turn, so that a batch of 1,024 rows held the index's write
+lock, which every upload and lookup waits for, about twice as long as its work."""
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    return (
+        "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _parts(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 """One packed blob's index row as :meth:`Packs.publish` takes it: algorithm key, raw
 digest, pack name, offset, size."""
 
@@ -145,17 +172,19 @@ class Packs(PackIndex):
         The caller gives the rows sorted: random digests otherwise land on random pages
         of the index, and a commit writes every page it touched."""
         now = time.time()
+        # The statements' values are made before the lock is taken.
+        statements = [
+            (_insert_rows(len(part)), [v for row in part for v in (*row, now)])
+            for part in _parts(list(rows), _ROWS_PER_INSERT)
+        ]
         # The packs appear in packs/ and get their rows in one hold of the index's write
         # lock, which compaction also takes: it never sees a pack whose rows are coming.
         try:
             with self._transaction() as conn:
                 for temp, name in staged:
                     self._publish(temp, name)
-                conn.executemany(
-                    "INSERT OR IGNORE INTO packed (alg, digest, pack, offset, size, written) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    ((*row, now) for row in rows),
-                )
+                for statement, values in statements:
+                    conn.execute(statement, values)
         except BaseException:
             for temp, _ in staged:  # those not renamed yet
                 with contextlib.suppress(OSError):

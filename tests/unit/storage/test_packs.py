@@ -86,6 +86,18 @@ def test_a_batch_of_small_files_goes_into_one_pack_and_reads_back(tmp_path: Path
     assert os.listdir(tmp_path / "store" / "tmp") == []
 
 
+def test_a_pack_of_more_blobs_than_one_insert_writes_has_a_row_for_each(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    blobs = [(i.to_bytes(4, "big") + os.urandom(20)) for i in range(1_201)]
+    digests = [Digest.of_bytes(data, Algorithm.XXH128) for data in blobs]
+
+    store.put_blobs(list(zip(digests, blobs, strict=True)))
+
+    assert len(pack_files(tmp_path / "store")) == 1
+    assert store.missing(digests) == set()
+    assert dict(store.packs.read_many(digests)) == dict(zip(digests, blobs, strict=True))
+
+
 def test_large_files_and_small_batches_stay_loose(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     items = make_files(tmp_path / "src", PACK_MIN_BLOBS)
