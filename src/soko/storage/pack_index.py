@@ -2,10 +2,13 @@
 
     packed(alg, digest) -> pack, offset, size, written
 
-One connection per process (a connection inherited through ``fork()`` is left alone), in
-WAL mode with ``synchronous = FULL``: a committed row survives a power cut, as the pack it
-points at does. Writes take the database's write lock (``BEGIN IMMEDIATE``), which is also
-what orders a pack's publication against compaction (see :mod:`.packs`).
+One connection per process writes (a connection inherited through ``fork()`` is left
+alone), in WAL mode with ``synchronous = FULL``: a committed row survives a power cut, as
+the pack it points at does. Writes take the database's write lock (``BEGIN IMMEDIATE``),
+which is also what orders a pack's publication against compaction (see :mod:`.packs`).
+Lookups run on connections of their own that only read, a few kept open: WAL lets them read
+beside the writer, so a server's lookups for one upload batch do not wait for another
+batch's rows to be committed, nor hold its commit up.
 
 This module imports only the standard library, :mod:`soko.core` and :mod:`soko.errors`.
 """
@@ -29,6 +32,7 @@ INDEX_NAME = "index.db"
 
 _PARAMS = 500  # digests per IN (...) query, well below SQLite's limit on parameters
 _BUSY_MS = 60_000
+_IDLE_READERS = 4  # connections that only read, kept open between lookups
 WAL_CHECKPOINT_PAGES = 10_000
 """Pages the write-ahead log grows to (40 MiB) before they are copied into the database.
 Random digests land on random pages: a server committing a batch of 1,024 uploaded blobs
@@ -74,6 +78,8 @@ class PackIndex:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         _instances.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -81,9 +87,12 @@ class PackIndex:
         # SQLite must not use (nor close) a connection opened by the parent: keep it
         # referenced, untouched, and open a new one when needed.
         self._lock = threading.Lock()
+        self._readers_lock = threading.Lock()
         if self._conn is not None:
             _inherited_connections.append(self._conn)
             self._conn = None
+        _inherited_connections.extend(self._readers)
+        self._readers = []
 
     # -- the index -----------------------------------------------------------------------
 
@@ -140,6 +149,39 @@ class PackIndex:
         return conn
 
     @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A connection to look rows up on, None when the index does not exist. Once this
+        process has opened the index (and so made its table), a read-only connection of
+        its own that only reads and waits for no writer; before, the writer's, under its
+        lock."""
+        if self._conn is None or self._pid != os.getpid():
+            with self._lock:
+                yield self._connection(create=False)
+            return
+        with self._readers_lock:
+            reader = self._readers.pop() if self._readers else None
+        if reader is None:
+            try:
+                reader = sqlite3.connect(
+                    self._index_path,
+                    timeout=_BUSY_MS / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                reader.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot open the pack index {self._index_path}: {exc}") from exc
+        try:
+            yield reader
+        finally:
+            with self._readers_lock:
+                kept = len(self._readers) < _IDLE_READERS
+                if kept:
+                    self._readers.append(reader)
+            if not kept:
+                reader.close()
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._connection(create=True)
@@ -179,8 +221,7 @@ class PackIndex:
         if not raws:
             return present
         key = ALG_KEYS[algorithm]
-        with self._lock:
-            conn = self._connection(create=False)
+        with self._reading() as conn:
             if conn is None:
                 return present
             try:
@@ -200,13 +241,12 @@ class PackIndex:
         self, digests: Iterable[Digest], columns: str
     ) -> Iterator[tuple[dict[bytes, Digest], list[Any]]]:
         """Rows of ``digest`` and *columns* for *digests*, in batches of 500, each with the
-        map from raw digest back to the asked :class:`Digest`. A batch at a time, under the
-        lock: the rows of a million digests are not all held at once."""
+        map from raw digest back to the asked :class:`Digest`. A batch at a time: the rows
+        of a million digests are not all held at once."""
         by_alg = _by_algorithm(digests)
         if not by_alg:
             return
-        with self._lock:
-            conn = self._connection(create=False)
+        with self._reading() as conn:
             if conn is None:
                 return
             try:

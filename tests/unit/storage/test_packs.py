@@ -617,3 +617,41 @@ def test_a_truncated_pack_read_as_a_run_names_the_missing_blob(tmp_path: Path) -
         for digest, data in store.read_packed([d for d, _, _ in items]):
             got[digest] = data
     assert got == {d: data for d, data, _ in ordered[:10]}
+
+
+def test_a_lookup_does_not_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
+    # A server's lookups for one upload batch run beside another batch's commit: they
+    # read on connections of their own, which see what was committed before.
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    digests = [d for d, _, _ in items]
+    found: list[set[Digest]] = []
+    with store.packs._transaction():  # the write lock, as a publication holds it
+        looking = threading.Thread(target=lambda: found.append(store.packs.present(digests)))
+        looking.start()
+        looking.join(timeout=30)
+        alive = looking.is_alive()
+    looking.join()
+    assert not alive
+    assert found == [set(digests)]
+
+
+def test_a_forked_child_looks_up_on_connections_of_its_own(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    items = make_files(tmp_path / "src", 40)
+    put(store, items)
+    digests = [d for d, _, _ in items]
+    assert store.packs.present(digests) == set(digests)  # a reader kept open in the parent
+    parents = list(store.packs._readers)
+    pid = os.fork()
+    if pid == 0:  # the child: its own connections, the parent's left alone
+        ok = False
+        try:
+            ok = store.packs.present(digests) == set(digests)
+            ok = ok and all(r not in store.packs._readers for r in parents)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.packs.present(digests) == set(digests)
