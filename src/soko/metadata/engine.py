@@ -1,10 +1,11 @@
 """Opening a metadata database: SQLite (WAL, busy timeout, immediate write locks) or PostgreSQL.
 
 Several processes share one SQLite store: WAL lets readers run beside a writer, the busy
-timeout makes a second writer wait instead of failing, and write transactions start with
+timeout makes a second writer wait instead of failing, and transactions start with
 ``BEGIN IMMEDIATE`` so that two writers never both hold a read lock and deadlock on the
-upgrade. The schema is brought to the newest migration on open, under a lock (a file lock
-for SQLite, an advisory lock for PostgreSQL) so that two first opens do not race.
+upgrade; those of a connection that only reads (:func:`reading`) take no lock. The schema
+is brought to the newest migration on open, under a lock (a file lock for SQLite, an
+advisory lock for PostgreSQL) so that two first opens do not race.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from soko.metadata.connect import HEAD_REVISION as HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "WITH")
+_READING = "soko_reading"
 
 
 def sqlite_url(path: Path) -> str:
@@ -39,7 +41,29 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READING):
+            conn.exec_driver_sql("BEGIN")  # WAL: reads beside the writer, no lock taken
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _reads_only(
+        conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        # Deferred, a write would take the lock mid-transaction, where SQLite fails
+        # rather than waits if another writer came first: a reading connection never does.
+        if conn.get_execution_options().get(_READING) and not statement.lstrip().upper().startswith(
+            _READ_STATEMENTS
+        ):
+            raise RuntimeError(f"A reading connection may not write: {statement[:60]!r}")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection that only reads. On SQLite its transactions begin deferred, where every
+    other begins ``BEGIN IMMEDIATE`` and so waits for, and holds up, any writer (each
+    request's key check and a log's possession lookups beside its upload batches'
+    writes); PostgreSQL's need nothing of the kind."""
+    return engine.connect().execution_options(**{_READING: True})
 
 
 def open_engine(url: str) -> Engine:

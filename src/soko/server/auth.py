@@ -52,6 +52,7 @@ from soko.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from soko.metadata.engine import reading
 from soko.metadata.schema import api_keys, project_roles, users
 from soko.service.catalog import now
 from soko.service.registries import memberships, registry_name
@@ -150,7 +151,7 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
 def authenticate_digest(engine: Engine, digest: str) -> Principal:
     """The user holding the key whose :func:`hash_key` is *digest* (a web UI session keeps
     that, never the key); AuthenticationError as :func:`authenticate` gives."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(
             select(
                 api_keys.c.key_hash,

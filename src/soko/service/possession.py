@@ -29,7 +29,9 @@ The embedded store has one user and calls none of this.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,7 @@ from soko.core.digests import BatchedDigests, Digest, DigestBatch
 from soko.core.manifest import Manifest
 from soko.core.records import COMMITTED, VersionRecord
 from soko.errors import MissingBlobsError, ValidationError
+from soko.metadata.engine import reading
 from soko.metadata.schema import aliases, collections, project_blobs
 from soko.service.catalog import ensure_project, find_project, now, records_by_ids
 from soko.service.store import Store
@@ -57,6 +60,7 @@ _TABLE = project_blobs.name
 # Rows one INSERT writes: one statement, where an executemany runs one a row (and SQLite's
 # driver lets the GIL go and takes it back at each, which a busy server makes wait).
 _ROWS_PER_INSERT = 500
+_SQLITE_RECORDING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,11 @@ def record_uploads(
     sizes = dict(blobs)
     if not sizes:
         return
-    with store.engine.begin() as conn:
+    # SQLite takes one writer at a time, and a second one's BEGIN sleeps in its busy
+    # handler (1 to 100 ms at a time) while the first commits in a few: the upload
+    # batches of this process take turns here instead.
+    turn = _SQLITE_RECORDING if store.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    with turn, store.engine.begin() as conn:
         record(conn, ensure_project(conn, entity, project), sizes, measured=True)
 
 
@@ -180,7 +188,7 @@ def source_versions(
     """The committed versions a commit into ``entity/project/name`` may borrow from, before
     the caller keeps those it may read: the collection's latest (when *name* is given and
     it has one), then each of *version_ids* that names a committed version."""
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         latest = None if name is None else _latest_id(conn, entity, project, name)
         wanted = list(dict.fromkeys([*([latest] if latest else []), *version_ids]))
         found = records_by_ids(conn, wanted)
@@ -274,7 +282,7 @@ def _not_held(
     if not stored:
         return set()
     if callable(sources):
-        with store.engine.connect() as conn:
+        with reading(store.engine) as conn:
             held = possessed(conn, find_project(conn, entity, project), stored)
         rest = [d for d in stored if d not in held]
         if not rest:
@@ -285,7 +293,7 @@ def _not_held(
     rest = [d for d in stored if d not in lent]
     if not rest:
         return set()
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         held = possessed(conn, find_project(conn, entity, project), rest)
     return {d for d in rest if d not in held}
 
@@ -293,7 +301,7 @@ def _not_held(
 def require_manifest_blob(store: Store, *, entity: str, project: str, digest: Digest) -> None:
     """MissingBlobsError unless the project possesses the manifest blob (its writer
     uploaded it for the project: a manifest is never borrowed)."""
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         held = possessed(conn, find_project(conn, entity, project), [digest])
     if digest not in held:
         raise manifest_blob_not_stored(digest)
@@ -323,7 +331,7 @@ def check_commit(
     first_wrong: tuple[str, int | None, int] | None = None
     borrowed: dict[Digest, int] = {}
     entries = manifest.stored_entries()
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         project_id = find_project(conn, entity, project)
         while part := list(itertools.islice(entries, _CHUNK)):
             digests = {digest for _, digest, _ in part}
