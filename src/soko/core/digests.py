@@ -157,6 +157,11 @@ def parse_digest(text: str) -> Digest:
 _BY_KEY = {algorithm.key: algorithm for algorithm in Algorithm}
 
 
+def algorithm_of_key(key: str) -> Algorithm | None:
+    """The algorithm written *key* in blob keys and digests (``xxh128``), else None."""
+    return _BY_KEY.get(key)
+
+
 def b64_of_string(text: str, algorithm: Algorithm = Algorithm.MD5) -> str:
     """The base64 digest of a string's UTF-8 bytes (W&B's ``md5_string``)."""
     return Digest.of_bytes(text.encode("utf-8"), algorithm).b64

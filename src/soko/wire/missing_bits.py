@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator, Sequence
 
-from soko.core.digests import Algorithm, Digest, DigestBatch
+from soko.core.digests import Algorithm, Digest, DigestBatch, algorithm_of_key
 from soko.errors import ValidationError
 
 MEDIA_TYPE = "application/octet-stream"
@@ -19,17 +19,14 @@ MEDIA_TYPE = "application/octet-stream"
 MAX_RAW_DIGESTS = 65_536
 """The most digests one binary question may carry (a body of 1 MiB)."""
 
-_BY_KEY = {algorithm.key: algorithm for algorithm in Algorithm}
-
 
 def algorithm_of(key: str) -> Algorithm:
     """The algorithm written as in a blob digest (``xxh128``, ``md5``); ValidationError
     for anything else."""
-    algorithm = _BY_KEY.get(key)
+    algorithm = algorithm_of_key(key)
     if algorithm is None:
-        raise ValidationError(
-            f"Unknown digest algorithm {key!r}; expected one of {', '.join(sorted(_BY_KEY))}."
-        )
+        known = ", ".join(sorted(a.key for a in Algorithm))
+        raise ValidationError(f"Unknown digest algorithm {key!r}; expected one of {known}.")
     return algorithm
 
 
