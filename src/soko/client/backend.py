@@ -74,6 +74,7 @@ class BlobTransfer(Protocol):
         *,
         progress: Progress | None = None,
         use_cache: bool = True,
+        writers: int | None = None,
     ) -> None:
         """Write each blob, verified, to its destination path, creating the folders it
         lacks. Folders that exist are written into as they are: the caller has checked
@@ -82,7 +83,11 @@ class BlobTransfer(Protocol):
         into.
 
         *use_cache* False (W&B's ``download(skip_cache=True)``): a download cache is
-        neither read nor written; the bytes go straight to the destinations."""
+        neither read nor written; the bytes go straight to the destinations.
+
+        *writers*: how many threads may create files for this call at once; None leaves
+        it to the backend (one per core). A caller that fetches two slices at once gives
+        each one writer, so that no more threads than cores contend for the files."""
         ...
 
 

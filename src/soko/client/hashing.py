@@ -145,9 +145,10 @@ def map_chunks(
     The default is one worker per core: most of the work per small file is Python, which
     holds the GIL, so more threads only contend for it (20,000 x 4 KiB hash in 0.16 s on
     2 threads and 0.32 s on 4 here); large files are bound by the disk or by hashing,
-    which releases the GIL, and gain nothing from more threads than cores either.
+    which releases the GIL, and gain nothing from more threads than cores either. One
+    worker is the calling thread, in one chunk.
     """
-    if len(items) <= 1:
+    if len(items) <= 1 or workers == 1:
         return run_metered(items, work, progress, size_of)
     workers = workers or os.cpu_count() or 2
     chunk_count = min(len(items), workers * chunks_per_worker)

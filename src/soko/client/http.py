@@ -172,8 +172,9 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
         *,
         progress: Progress | None = None,
         use_cache: bool = True,
+        writers: int | None = None,
     ) -> None:
-        self._downloads.fetch(items, progress=progress, use_cache=use_cache)
+        self._downloads.fetch(items, progress=progress, use_cache=use_cache, writers=writers)
 
     # --- versions ----------------------------------------------------------------------
     def _put_manifest(self, manifest: Manifest, *, entity: str, project: str) -> str:

@@ -3,12 +3,13 @@
 Every blob is verified before it is cached or placed. Small blobs (below
 :data:`~soko.wire.framing.SMALL_BLOB`) travel in framed batches: a few threads fetch and
 verify batches, and one thread writes their bytes into the root and into the cache's
-packs, in order; for a slice of many batches, two such threads, each with half of the
-batches (whose files are in other folders than the other half's). Creating files is the
-kernel's work, which two threads spread over two cores; more only contend for the GIL
-(each system call hands it over). One pack per 16 MiB costs far less than a cache file
-per blob. Large blobs stream alone, several at once, each written
-on a helper thread while the next bytes arrive (:func:`~soko.client.materialize.stream_new`).
+packs, in order; for a slice of many batches, as many such threads as the caller allows
+(two by default), each with a part of the batches (whose files are in other folders than
+the other parts'). Creating files is the kernel's work, which two threads spread over
+two cores; more only contend for the GIL (each system call hands it over). One pack per
+16 MiB costs far less than a cache file per blob. Large blobs stream alone, several at
+once, each written on a helper thread while the next bytes arrive
+(:func:`~soko.client.materialize.stream_new`).
 
 The server serves a blob only through a version that names it; *versions_for* says which,
 and the size that version's manifest gives the blob. A blob the manifest calls small is
@@ -57,6 +58,8 @@ from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, DownloadPlanOut
 
 BATCH_BYTES = 4 * 1024 * 1024
 BATCH_BLOBS = 1024
+WRITERS = 2
+"""Threads writing a slice's files unless the caller says otherwise: one per core here."""
 FETCHERS = 4
 """Threads fetching batches. They mostly wait for the network; more only add GIL
 hand-overs to the thread writing the files."""
@@ -105,8 +108,10 @@ class BlobDownloads:
         *,
         progress: Progress | None = None,
         use_cache: bool = True,
+        writers: int | None = None,
     ) -> None:
-        """Write each blob's bytes at its destinations; see the module docstring."""
+        """Write each blob's bytes at its destinations, with at most *writers* threads
+        creating files (WRITERS by default); see the module docstring."""
         destinations: dict[Digest, list[str]] = {}
         for digest, dest in items:
             destinations.setdefault(digest, []).append(dest)
@@ -128,7 +133,7 @@ class BlobDownloads:
         # Blobs held in memory (from the cache's packs, or a batch) are written as the
         # embedded store writes them: each file created in a descriptor of its folder,
         # by a writer of the thread's own.
-        with _ThreadWriters() as writers:
+        with _ThreadWriters() as folder_writers:
 
             def place_bytes(digest: Digest, data: bytes, *, verified: bool = True) -> None:
                 if not verified and digest.algorithm.digest_of(data) != digest.raw:
@@ -136,7 +141,7 @@ class BlobDownloads:
                         f"Blob {digest} does not match its digest (read from a pack)."
                     )
                 dests = destinations[digest]
-                writer = writers.mine()
+                writer = folder_writers.mine()
                 for dest in dests:
                     writer.write(data, dest, digest, verified=True)
                 if progress:
@@ -148,7 +153,7 @@ class BlobDownloads:
             if not todo:
                 return
             batches, singles = self._plan(todo)
-            self._fetch_batches(batches, place_bytes, cache=use_cache)
+            self._fetch_batches(batches, place_bytes, cache=use_cache, writers=writers or WRITERS)
         jobs: list[Callable[[], None]] = []
         for job in singles:
             if use_cache and self._through_cache(job, destinations[job.digest][0]):
@@ -294,26 +299,34 @@ class BlobDownloads:
         return batches, singles
 
     def _fetch_batches(
-        self, batches: list[Batch], place_bytes: Callable[[Digest, bytes], None], *, cache: bool
+        self,
+        batches: list[Batch],
+        place_bytes: Callable[[Digest, bytes], None],
+        *,
+        cache: bool,
+        writers: int,
     ) -> None:
-        """Fetch *batches* and place (and cache) their blobs: each half of them (the
-        batches are in the order of their files, so each half's files are in folders of
-        their own) on a thread of its own, as :meth:`_fetch_in_order` does. Creating the
-        files is the kernel's work, which two threads spread over two cores."""
-        if len(batches) < 2 * _AHEAD:
+        """Fetch *batches* and place (and cache) their blobs: each of *writers* parts of
+        them (the batches are in the order of their files, so each part's files are in
+        folders of their own) on a thread of its own, as :meth:`_fetch_in_order` does.
+        Creating the files is the kernel's work, which two threads spread over two cores."""
+        writers = min(writers, len(batches) // _AHEAD)
+        if writers <= 1:
             self._fetch_in_order(batches, place_bytes, cache=cache)
             return
-        half = (len(batches) + 1) // 2
-        with ThreadPoolExecutor(2, "soko-place") as pool:
-            halves = [
-                pool.submit(self._fetch_in_order, part, place_bytes, cache=cache)
-                for part in (batches[:half], batches[half:])
+        step = -(-len(batches) // writers)
+        with ThreadPoolExecutor(writers, "soko-place") as pool:
+            parts = [
+                pool.submit(
+                    self._fetch_in_order, batches[start : start + step], place_bytes, cache=cache
+                )
+                for start in range(0, len(batches), step)
             ]
             try:
-                for done in halves:
+                for done in parts:
                     done.result()
             finally:
-                for running in halves:
+                for running in parts:
                     running.cancel()
 
     def _fetch_in_order(

@@ -156,6 +156,7 @@ class LocalBackend:
         *,
         progress: Progress | None = None,
         use_cache: bool = True,
+        writers: int | None = None,
     ) -> None:
         del use_cache  # the embedded store has no download cache: blobs come from it
         # A destination is a joined path (``sdk.transfer.destination``): its folder is
@@ -191,7 +192,7 @@ class LocalBackend:
                         raise self._missing(digest) from None
             return [sizes.get(dest, 0) for _, dest in chunk]
 
-        map_chunks(items, fetch, progress=progress, size_of=lambda n: n)
+        map_chunks(items, fetch, progress=progress, size_of=lambda n: n, workers=writers)
 
     def _missing(self, digest: Digest) -> NotFoundError | CorruptBlobError:
         if self.blobs.quarantine.holds([digest]):

@@ -57,9 +57,11 @@ def _two_at_a_time(slices: Iterator[_Slice], work: Callable[[_Slice], _Done]) ->
 
     A slice's uploads end with a few requests in flight, and the next slice's begin with
     the client reading files while the server waits: two slices at once keep both sides
-    busy. (Downloads do not use it: the embedded store's writes from threads of its own,
-    and were slower with it; a server's client splits a slice between two writers.) A
-    failure cancels the slice not begun and is raised once the running one ends."""
+    busy. A slice's download begins with work on one thread (its destinations, what the
+    cache holds, which version serves each blob) and ends with another (the stat cache's
+    records), while the other slice's files are being written; each slice then gets one
+    writer thread, not two, since more threads than cores creating files only contend.
+    A failure cancels the slice not begun and is raised once the running one ends."""
     with ThreadPoolExecutor(max_workers=_SLICES_AT_ONCE, thread_name_prefix="soko-slice") as pool:
         running: deque[Future[_Done]] = deque()
         try:
@@ -327,18 +329,41 @@ def download_entries(
         paths = entries.paths() if isinstance(entries, EntryValues) else (e.path for e in entries)
         refuse_linked_folders(root, paths, doing="download into")
     references: list[tuple[Entry, str]] = []
-    pending = iter(entries)
-    while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
-        stored: list[tuple[Entry, str]] = []
-        for entry in chunk:
-            dest = destination(root, entry.path)
-            (references if entry.ref is not None else stored).append((entry, dest))
-        del chunk
+
+    def slices() -> Iterator[list[tuple[Entry, str]]]:
+        """The stored entries with their destinations, a slice at a time; the references
+        are set aside for the end."""
+        pending = iter(entries)
+        while chunk := list(itertools.islice(pending, _DOWNLOAD_SLICE)):
+            stored: list[tuple[Entry, str]] = []
+            for entry in chunk:
+                dest = destination(root, entry.path)
+                (references if entry.ref is not None else stored).append((entry, dest))
+            del chunk
+            yield stored
+
+    def fetch(stored: list[tuple[Entry, str]], *, writers: int | None = None) -> None:
         _download_stored(
-            backend, stored, fresh=fresh, cache=cache, progress=progress, use_cache=use_cache
+            backend,
+            stored,
+            fresh=fresh,
+            cache=cache,
+            progress=progress,
+            use_cache=use_cache,
+            writers=writers,
         )
-        del stored
-        collect_young()  # the answers of the slice, with their bodies (see pygc)
+
+    # Several slices: two at once, each written by one thread (see _two_at_a_time).
+    cut = slices()
+    first, second = next(cut, None), next(cut, None)
+    if second is None:
+        if first is not None:
+            fetch(first)
+    else:
+        several = itertools.chain((first or [], second), cut)
+        del first, second
+        for _ in _two_at_a_time(several, functools.partial(fetch, writers=1)):
+            collect_young()  # the answers of the slice, with their bodies (see pygc)
     if references:
         remove_stale_temps(dest for _, dest in references)
     for entry, dest in references:
@@ -353,13 +378,14 @@ def _download_stored(
     cache: StatCache | None,
     progress: Progress | None,
     use_cache: bool,
+    writers: int | None,
 ) -> None:
     keep = set() if fresh else _unchanged(stored, cache)
     todo = [(e.blob_digest(), d) for e, d in stored if d not in keep]
     announce(progress, len(todo), sum(e.size or 0 for e, d in stored if d not in keep))
     if not fresh:  # a root that was empty holds no temp of a killed download
         remove_stale_temps([dest for _, dest in todo])
-    backend.fetch_blobs(todo, progress=progress, use_cache=use_cache)
+    backend.fetch_blobs(todo, progress=progress, use_cache=use_cache, writers=writers)
     if cache is not None and todo:
         cache.record(((FileStat.of(os.stat(dest)), digest) for digest, dest in todo), trusted=True)
 

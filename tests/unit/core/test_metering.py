@@ -99,3 +99,14 @@ def test_map_chunks_subtracts_what_was_counted():
     )
     assert sum(i for i, _ in calls) == 100
     assert sum(b for _, b in calls) == sum(range(0, 1000, 10))
+
+
+def test_map_chunks_with_one_worker_runs_on_the_calling_thread():
+    threads: set[int] = set()
+
+    def work(chunk: list[int]) -> list[int]:
+        threads.add(threading.get_ident())
+        return [n * 2 for n in chunk]
+
+    assert map_chunks(list(range(50)), work, workers=1) == [n * 2 for n in range(50)]
+    assert threads == {threading.get_ident()}
