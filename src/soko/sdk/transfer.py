@@ -353,17 +353,20 @@ def download_entries(
             writers=writers,
         )
 
-    # Several slices: two at once, each written by one thread (see _two_at_a_time).
+    # More than two slices: two at once, each written by one thread (see _two_at_a_time).
+    # Two slices are fetched one after the other with the backend's writers: the second
+    # is usually the shorter, and beside it the first's one writer would be left alone.
     cut = slices()
-    first, second = next(cut, None), next(cut, None)
-    if second is None:
-        if first is not None:
-            fetch(first)
-    else:
-        several = itertools.chain((first or [], second), cut)
-        del first, second
-        for _ in _two_at_a_time(several, functools.partial(fetch, writers=1)):
+    head = list(itertools.islice(cut, 3))
+    if len(head) < 3:
+        for stored in head:
+            fetch(stored)
             collect_young()  # the answers of the slice, with their bodies (see pygc)
+    else:
+        several = itertools.chain(head, cut)
+        del head
+        for _ in _two_at_a_time(several, functools.partial(fetch, writers=1)):
+            collect_young()
     if references:
         remove_stale_temps(dest for _, dest in references)
     for entry, dest in references:
