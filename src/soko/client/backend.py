@@ -8,7 +8,8 @@ A caller is typed with the role it uses: :class:`BlobTransfer` (bytes in and out
 :class:`Publisher` (versions made: commit, distributed upsert and finish),
 :class:`Catalog` (versions read and changed) and :class:`Lineage` (runs and what they used
 and logged); :class:`Backend` is all four. An ability only one backend has is a protocol
-of its own, asked for with ``isinstance``: :class:`CapturesWhileHashing`.
+of its own, asked for with ``isinstance``: :class:`CapturesWhileHashing`,
+:class:`UploadsWhileHashing`.
 """
 
 from __future__ import annotations
@@ -301,6 +302,30 @@ class CapturesWhileHashing(Protocol):
 
     def begin_capture(self) -> Capture:
         """A capture for the files of one ``add_*`` call."""
+        ...
+
+
+@runtime_checkable
+class StagingCapture(Capture, Protocol):
+    """A capture that sends what it is given to a server, for one project."""
+
+    entity: str
+    project: str
+
+    def staged(self) -> int:
+        """How many of the blobs given the server has confirmed stored (a blob given twice
+        counts twice)."""
+        ...
+
+
+@runtime_checkable
+class UploadsWhileHashing(Protocol):
+    """A server that takes a folder's small files while ``add_dir`` hashes them, for the
+    project of the run they are added in (see :mod:`soko.client.http_capture`): a head
+    start for the log, which uploads whatever did not arrive."""
+
+    def begin_upload_capture(self, *, entity: str, project: str) -> StagingCapture:
+        """A capture for the files of one ``add_dir`` call, sent for ``entity/project``."""
         ...
 
 

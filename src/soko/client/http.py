@@ -26,6 +26,7 @@ from typing import Any
 from soko.client.backend import Progress
 from soko.client.cache import BlobCache
 from soko.client.http_automations import HttpAutomations
+from soko.client.http_capture import UploadCapture
 from soko.client.http_download import BlobDownloads
 from soko.client.http_known import KnownVersions
 from soko.client.http_layered import HttpDraftBases, change_of, reference_fields
@@ -126,6 +127,9 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.base_url!r})"
+
+    def begin_upload_capture(self, *, entity: str, project: str) -> UploadCapture:
+        return UploadCapture(self._uploads, entity=entity, project=project)
 
     def close(self) -> None:
         self.session.close()

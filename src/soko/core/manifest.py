@@ -459,6 +459,10 @@ class ManifestBuilder:
         row = self._rows.get(path)
         return 0 if row is None else self._origins[row]
 
+    def origins_in_use(self) -> set[int]:
+        """The origins of the entries there are now (0 among them if any has none)."""
+        return set(map(self._origins.__getitem__, self._rows.values()))
+
     def origins(self, *, by_digest: bool = False) -> Iterator[tuple[str, int, Digest, int]]:
         """(path, origin, content digest, size) of every stored entry with an origin, in
         the order added, or with *by_digest* a window of 65,536 at a time in the order of

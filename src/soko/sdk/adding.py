@@ -18,7 +18,12 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
-from soko.client.backend import CapturesWhileHashing, Progress
+from soko.client.backend import (
+    CapturesWhileHashing,
+    Progress,
+    StagingCapture,
+    UploadsWhileHashing,
+)
 from soko.client.connect import get_backend, get_stat_cache
 from soko.client.hashing import Capture, HashedFile, hash_files_cached, hash_packed
 from soko.client.listing import folder_base, naming_unreadable, walk_names
@@ -124,7 +129,7 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
         start = len(prefix)
         with (
             progress_bar(f"Hashing {os.path.basename(os.path.abspath(root))}") as bar,
-            _capturing(policy) as capture,
+            _capturing(policy, folder=True) as capture,
         ):
             for first in range(0, len(logical), _FOLDER_SLICE):
                 physical = _local_paths(base, start, logical[first : first + _FOLDER_SLICE])
@@ -144,6 +149,9 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
                         if h.data is not None:
                             held.append((h.digest, h.data))
                             budget -= len(h.data)
+        staged = None
+        if isinstance(capture, StagingCapture) and capture.staged() == len(logical):
+            staged = (capture.entity, capture.project)
         draft.add_folder(
             base,
             prefix,
@@ -153,6 +161,7 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
             overwrite=merge,
             mutable=policy != "immutable",
             held=held,
+            staged=staged,
         )
 
 
@@ -216,16 +225,22 @@ def new_file(
 
 
 @contextlib.contextmanager
-def _capturing(policy: str | None) -> Iterator[Capture | None]:
+def _capturing(policy: str | None, *, folder: bool = False) -> Iterator[Capture | None]:
     """A capture of the backend a log will most likely go to, for ``policy="mutable"``,
-    when it captures while hashing; None otherwise."""
+    when it captures while hashing; None otherwise. A server captures a folder's files
+    only (*folder*), for the current run's project: one request per ``add_file`` would
+    cost more than the log's batches, and without a run the project is not known."""
     if policy == "immutable":
         yield None
         return
     run = current_run()
     try:
         backend = run.log_queue.backend if run is not None else get_backend()
-        capture = backend.begin_capture() if isinstance(backend, CapturesWhileHashing) else None
+        capture: Capture | None = None
+        if isinstance(backend, CapturesWhileHashing):
+            capture = backend.begin_capture()
+        elif folder and run is not None and isinstance(backend, UploadsWhileHashing):
+            capture = backend.begin_upload_capture(entity=run.entity, project=run.project)
     except SokoError:
         # No usable store yet (a bad setting, say): hash only; the log reports the problem.
         capture = None

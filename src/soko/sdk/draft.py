@@ -42,6 +42,9 @@ class _Origin(NamedTuple):
     local: str
     prefix: str | None
     mutable: bool
+    staged: tuple[str, str] | None = None
+    """The (entity, project) a server confirmed every file of the folder stored for, as
+    ``add_dir`` read it (see :mod:`soko.client.http_capture`)."""
 
     def local_path(self, path: str) -> str:
         if self.prefix is None:
@@ -258,11 +261,13 @@ class Draft:
         overwrite: bool,
         mutable: bool,
         held: Iterable[tuple[Digest, bytes]] = (),
+        staged: tuple[str, str] | None = None,
     ) -> None:
         """Add the hashed files of a folder: each of *paths* (under *prefix*) is the file
         at *local* (which ends with the separator) + the path less *prefix*, its raw
         digest in *raws* (16 bytes each, in order) and its size in *sizes*. All of them,
-        or none. *held*: bytes the hashing kept, held for the log."""
+        or none. *held*: bytes the hashing kept, held for the log. *staged*: the
+        (entity, project) a server confirmed every one of them stored for."""
         number = len(self._origins)
         if self.base is not None and not overwrite:
             self._check_base(
@@ -272,9 +277,22 @@ class Draft:
         self.builder.add_stored(
             paths, raws, sizes, extra=self._extra, overwrite=overwrite, origin=number
         )
-        self._origins.append(_Origin(local, prefix, mutable))
+        self._origins.append(_Origin(local, prefix, mutable, staged))
         self._folders.append(number)
         self._hold(held)
+
+    def staged_on(self, entity: str, project: str) -> bool:
+        """Whether a server confirmed every blob of the draft stored for
+        ``entity/project`` while its folders were added: its log need not ask which are
+        missing. A draft with a base, or any entry not from such a folder, is not."""
+        if self.base is not None or not len(self.builder):
+            return False
+        wanted = (entity, project)
+        for number in self.builder.origins_in_use():
+            origin = self._origins[number]
+            if origin is None or origin.staged != wanted:
+                return False
+        return True
 
     def _origin(self, origin: _Origin) -> int:
         self._origins.append(origin)

@@ -125,6 +125,11 @@ def stage_mutable(
     hashed them: those bytes are a snapshot already. The blobs are stored for
     ``entity/project``, which logs them into its collection *name*.
     """
+    if draft.staged_on(entity, project):
+        # The server confirmed every blob stored for the project while add_dir read the
+        # files: asking about each again would cost it as much as storing them. Should one
+        # be gone by the commit (swept), the commit fails and the log asks then.
+        return MissingDigests()
     missing = ask_missing(
         backend, manifest.stored_blobs(), entity=entity, project=project, name=name
     )
