@@ -8,14 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-# The server fixtures are used by importing them.
-from server_fixtures import SokoServer, point_sdk_at, soko_server  # noqa: F401
+import server_fixtures
+from server_fixtures import SokoServer, point_sdk_at
 
 import soko
 from soko.client import http_capture
 from soko.client.http_session import ApiSession
 
 pytestmark = pytest.mark.integration
+
+soko_server = server_fixtures.soko_server
 
 
 def _folder(root: Path, count: int) -> dict[str, bytes]:
