@@ -298,7 +298,7 @@ class Backend(BlobTransfer, Publisher, Catalog, Registries, Automations, Lineage
 class CapturesWhileHashing(Protocol):
     """A backend that stores files while a draft hashes them (``policy="mutable"``): the
     embedded store, whose store is where the bytes end up anyway (see
-    :mod:`soko.client.capture`). A server is written to by a log only."""
+    :mod:`soko.client.capture`). A server's is :class:`UploadsWhileHashing`."""
 
     def begin_capture(self) -> Capture:
         """A capture for the files of one ``add_*`` call."""

@@ -12,8 +12,8 @@ that copy than a staging folder: it is where the bytes must end up anyway. So wh
 
 Each byte is read once and written once, to its final place, and the log finds the blobs
 stored. A draft that is never logged leaves blobs no version names, which garbage
-collection removes after its grace period. A server is not written to before a log: the
-HTTP backend has no capture (``client.backend.CapturesWhileHashing``).
+collection removes after its grace period. A server has a capture of its own, for the
+folders added inside a run (:mod:`soko.client.http_capture`).
 
 The kept bytes arrive as the same :class:`~soko.client.sources.BlobSource` values a log
 stores (:func:`store_sources`, which ``LocalBackend.store_blobs`` runs too).

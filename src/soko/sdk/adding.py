@@ -7,7 +7,9 @@ embedded store, :class:`~soko.client.backend.CapturesWhileHashing`), the files a
 they are hashed (:mod:`soko.client.capture`), and the draft keeps none of their bytes. The
 backend is the current run's, else the one the settings name: the one a log will most
 likely go to. A log through another backend finds those blobs missing and stores them from
-the added files, as it would any other.
+the added files, as it would any other. Through a server, ``add_dir`` inside a run sends
+the small files to the run's project as it hashes them
+(:class:`~soko.client.backend.UploadsWhileHashing`, :mod:`soko.client.http_capture`).
 """
 
 from __future__ import annotations

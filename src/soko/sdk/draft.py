@@ -285,9 +285,9 @@ class Draft:
         """Whether a server confirmed every blob of the draft stored for
         ``entity/project`` while its folders were added: its log need not ask which are
         missing. A draft with a base, or any entry not from such a folder, is not."""
-        if self.base is not None or not len(self.builder):
-            return False
         wanted = (entity, project)
+        if self.base is not None or not any(o and o.staged == wanted for o in self._origins):
+            return False  # without a walk over the entries
         for number in self.builder.origins_in_use():
             origin = self._origins[number]
             if origin is None or origin.staged != wanted:
