@@ -44,9 +44,11 @@ def test_a_logged_version_lends_its_blobs_and_serves_a_download_from_the_same_pr
     monkeypatch.setattr(HttpBackend, "store_blobs", recording)
     logged = []
     for project in (unique_project("lender"), unique_project("borrower")):
+        # Added outside the run, the files are uploaded by the log (add_dir in a run sends
+        # them while it hashes them).
+        artifact = soko.Artifact("data", "dataset")
+        artifact.add_dir(str(data))
         with soko.init(project=project) as run:
-            artifact = soko.Artifact("data", "dataset")
-            artifact.add_dir(str(data))
             run.log_artifact(artifact).wait()
         logged.append(artifact)
     first, second = logged

@@ -88,9 +88,10 @@ STALLED_LOGGER = textwrap.dedent(
     http_upload.BlobUploads._upload_batch = stall
     http_upload.WORKERS = 1
     http_upload._BATCH_BLOBS = 20
+    # Added outside the run: the log uploads the files (add_dir in a run sends them).
+    artifact = soko.Artifact("killed", "dataset")
+    artifact.add_dir(folder)
     with soko.init(project=project) as run:
-        artifact = soko.Artifact("killed", "dataset")
-        artifact.add_dir(folder)
         run.log_artifact(artifact).wait()
     print("finished")
     """
@@ -211,9 +212,9 @@ def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_rerun_uploads_t
         return original(self, sources, **kwargs)
 
     monkeypatch.setattr(HttpBackend, "store_blobs", recording)
+    artifact = soko.Artifact("killed", "dataset")
+    artifact.add_dir(str(folder))
     with soko.init(project=project) as run:
-        artifact = soko.Artifact("killed", "dataset")
-        artifact.add_dir(str(folder))
         run.log_artifact(artifact).wait()
     assert artifact.version == "v0"
     # The killed client had stored at least one batch of 20; those were not sent again.

@@ -14,6 +14,7 @@ from server_fixtures import SokoServer, point_sdk_at
 import soko
 from soko.client import http_capture
 from soko.client.http_session import ApiSession
+from soko.wire.framing import read_frames
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +115,37 @@ def test_blobs_the_capture_counted_but_the_server_lacks_are_uploaded_by_the_comm
     assert routes.count("/versions") == 2  # refused, then sent again after the upload
     assert routes.count("/blobs/batch") >= 1
     assert _downloaded(artifact.download(root=str(tmp_path / "out"))) == files
+
+
+def test_a_fresh_client_sends_at_add_only_what_the_project_lacks(
+    soko_server: SokoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_sdk_at(
+        soko_server, soko_server.admin_key, tmp_path=tmp_path / "one", monkeypatch=monkeypatch
+    )
+    files = _folder(tmp_path / "data", 200)
+    with soko.init(project="staging-fresh-client") as run:
+        first = soko.Artifact("fresh", "dataset")
+        first.add_dir(str(tmp_path / "data"))
+        run.log_artifact(first).wait()
+    # Another machine: nothing in its stat cache, so add_dir reads every file again.
+    point_sdk_at(
+        soko_server, soko_server.admin_key, tmp_path=tmp_path / "two", monkeypatch=monkeypatch
+    )
+    sent: list[bytes] = []
+    post = http_capture.UploadCapture._post
+
+    def recorded(capture: http_capture.UploadCapture, body: bytes, count: int) -> None:
+        sent.extend(data for _, data in read_frames(body))
+        post(capture, body, count)
+
+    monkeypatch.setattr(http_capture.UploadCapture, "_post", recorded)
+    (tmp_path / "data" / "d1/f0001.txt").write_bytes(b"changed")
+    files["d1/f0001.txt"] = b"changed"
+    with soko.init(project="staging-fresh-client") as run:
+        second = soko.Artifact("fresh", "dataset")
+        second.add_dir(str(tmp_path / "data"))
+        run.log_artifact(second).wait()
+    assert sent == [b"changed"]
+    assert second.version == "v1"
+    assert _downloaded(second.download(root=str(tmp_path / "out"))) == files

@@ -324,8 +324,11 @@ class UploadsWhileHashing(Protocol):
     project of the run they are added in (see :mod:`soko.client.http_capture`): a head
     start for the log, which uploads whatever did not arrive."""
 
-    def begin_upload_capture(self, *, entity: str, project: str) -> StagingCapture:
-        """A capture for the files of one ``add_dir`` call, sent for ``entity/project``."""
+    def begin_upload_capture(
+        self, *, entity: str, project: str, name: str | None
+    ) -> StagingCapture:
+        """A capture for the files of one ``add_dir`` call, sent for ``entity/project``
+        (to collection *name*, whose latest version may lend it blobs)."""
         ...
 
 

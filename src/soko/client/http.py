@@ -128,8 +128,11 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
     def __repr__(self) -> str:
         return f"HttpBackend({self.base_url!r})"
 
-    def begin_upload_capture(self, *, entity: str, project: str) -> UploadCapture:
-        return UploadCapture(self._uploads, entity=entity, project=project)
+    def begin_upload_capture(self, *, entity: str, project: str, name: str | None) -> UploadCapture:
+        def ask(digests: list[Digest]) -> set[Digest]:
+            return self.missing_blobs(digests, entity=entity, project=project, name=name)
+
+        return UploadCapture(self._uploads, ask, entity=entity, project=project)
 
     def close(self) -> None:
         self.session.close()

@@ -18,7 +18,7 @@ names, which the server's garbage collection removes after its grace period.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from soko.client.hashing import HashedFile, hash_file
@@ -40,21 +40,29 @@ several hide each other's fsyncs. The bytes held are a window filling, one being
 and these."""
 
 
-class UploadCapture:
-    """Sends the small files of one ``add_dir`` call to the server for *owner*.
+Ask = Callable[[list[Digest]], set[Digest]]
+"""The missing-blob question for the project: which of these it must upload."""
 
+
+class UploadCapture:
+    """Sends the small files of one ``add_dir`` call that the server lacks to it, for
+    ``entity/project``.
+
+    Each window is asked about first (*ask*, one question per window): a folder logged
+    before from another machine, whose blobs the project holds, sends only what changed.
     :meth:`close` waits for what is in flight and raises nothing: what did not reach the
     server is uploaded by the log.
     """
 
-    def __init__(self, uploads: BlobUploads, *, entity: str, project: str) -> None:
+    def __init__(self, uploads: BlobUploads, ask: Ask, *, entity: str, project: str) -> None:
         self.entity = entity
         self.project = project
         self._uploads = uploads
+        self._ask = ask
         self._owner = {"entity": entity, "project": project}
         self._confirmed = 0
         self._lock = threading.Lock()
-        self._frames: list[tuple[bytes, bytes]] = []
+        self._frames: list[_Frame] = []
         self._size = 0
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight: list[Future[None]] = []
@@ -66,13 +74,13 @@ class UploadCapture:
     def store(self, sources: Sequence[BlobSource]) -> None:
         for source in sources:
             if source.data is not None:
-                self._add(frame_header(source.digest, len(source.data)), source.data)
+                self._add(source.digest, source.data)
 
     def store_hashed(
         self, algorithm: Algorithm, raws: Sequence[bytes], datas: Sequence[bytes]
     ) -> None:
         for raw, data in zip(raws, datas, strict=True):
-            self._add(frame_header(Digest(algorithm, raw), len(data)), data)
+            self._add(Digest(algorithm, raw), data)
 
     def copy_file(self, path: str, algorithm: Algorithm) -> HashedFile:
         """Hash a larger file only: the log uploads it, a request of its own."""
@@ -96,10 +104,10 @@ class UploadCapture:
         self._frames = []
         self.close()
 
-    def _add(self, header: bytes, data: bytes) -> None:
+    def _add(self, digest: Digest, data: bytes) -> None:
         if self._failed:
             return
-        self._frames.append((header, data))
+        self._frames.append((frame_header(digest, len(data)), data, digest))
         self._size += len(data)
         if self._size >= WINDOW_BYTES:
             self._send()
@@ -116,12 +124,21 @@ class UploadCapture:
             self._dispatched.result()
         self._dispatched = self._dispatcher.submit(self._dispatch, frames)
 
-    def _dispatch(self, frames: list[tuple[bytes, bytes]]) -> None:
-        """Cut a window into requests and send them (on the dispatcher's thread, the one
-        that changes the list of requests in flight)."""
+    def _dispatch(self, frames: list[_Frame]) -> None:
+        """Ask about a window, then cut what is missing into requests and send them (on
+        the dispatcher's thread, the one that changes the list of requests in flight)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="soko-up")
         self._in_flight = [f for f in self._in_flight if not f.done()]
+        try:
+            missing = self._ask([frame[2] for frame in frames])
+        except SokoError:
+            self._failed = True
+            return
+        held = len(frames)
+        frames = [frame for frame in frames if frame[2] in missing]
+        with self._lock:
+            self._confirmed += held - len(frames)
         # A frame's header starts with its digest's text ("<algorithm>:<hex>"): sorting
         # by the header sorts by the digest.
         frames.sort(key=_header_of)
@@ -129,7 +146,7 @@ class UploadCapture:
             if self._failed:
                 return
             batch = frames[start : start + BATCH_BLOBS]
-            body = b"".join(part for frame in batch for part in frame)
+            body = b"".join(part for header, data, _ in batch for part in (header, data))
             frames[start : start + BATCH_BLOBS] = [_SENT] * len(batch)  # let the bytes go
             self._slots.acquire()  # no more requests in flight than senders
             self._in_flight.append(self._pool.submit(self._post, body, len(batch)))
@@ -162,8 +179,10 @@ class UploadCapture:
         self._dispatcher = self._pool = None
 
 
-_SENT = (b"", b"")
+_Frame = tuple[bytes, bytes, Digest]
+"""A blob to send: its frame header, its bytes and its digest."""
+_SENT: _Frame = (b"", b"", Digest.of_bytes(b""))
 
 
-def _header_of(frame: tuple[bytes, bytes]) -> bytes:
+def _header_of(frame: _Frame) -> bytes:
     return frame[0]

@@ -108,14 +108,23 @@ _FOLDER_SLICE = 16384
 """Files of a folder hashed at a time: their local paths and hashes are let go after."""
 
 
-def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, merge: bool) -> None:
+def add_dir(
+    draft: Draft,
+    root: str,
+    name: str | None,
+    *,
+    policy: str | None,
+    merge: bool,
+    collection: str | None = None,
+) -> None:
     """Add every file under the folder *root*, named by its path below it (under
     ``name/``): all of them, or none.
 
     The folder is walked once (``os.scandir``), keeping only the artifact paths; the
     files are hashed a slice at a time, each slice's local paths made from them and its
     results kept as raw digests and sizes: a million files hold no object per file but
-    their path."""
+    their path. *collection*: the artifact's name, which a server asked what it lacks
+    looks up for blobs its latest version may lend."""
     if not os.path.isdir(root):
         raise ValidationError(f"Path is not a directory: {root!r}")
     prefix = f"{name.rstrip('/')}/" if name else ""
@@ -131,7 +140,7 @@ def add_dir(draft: Draft, root: str, name: str | None, *, policy: str | None, me
         start = len(prefix)
         with (
             progress_bar(f"Hashing {os.path.basename(os.path.abspath(root))}") as bar,
-            _capturing(policy, folder=True) as capture,
+            _capturing(policy, folder=True, collection=collection) as capture,
         ):
             for first in range(0, len(logical), _FOLDER_SLICE):
                 physical = _local_paths(base, start, logical[first : first + _FOLDER_SLICE])
@@ -227,7 +236,9 @@ def new_file(
 
 
 @contextlib.contextmanager
-def _capturing(policy: str | None, *, folder: bool = False) -> Iterator[Capture | None]:
+def _capturing(
+    policy: str | None, *, folder: bool = False, collection: str | None = None
+) -> Iterator[Capture | None]:
     """A capture of the backend a log will most likely go to, for ``policy="mutable"``,
     when it captures while hashing; None otherwise. A server captures a folder's files
     only (*folder*), for the current run's project: one request per ``add_file`` would
@@ -242,7 +253,9 @@ def _capturing(policy: str | None, *, folder: bool = False) -> Iterator[Capture 
         if isinstance(backend, CapturesWhileHashing):
             capture = backend.begin_capture()
         elif folder and run is not None and isinstance(backend, UploadsWhileHashing):
-            capture = backend.begin_upload_capture(entity=run.entity, project=run.project)
+            capture = backend.begin_upload_capture(
+                entity=run.entity, project=run.project, name=collection
+            )
     except SokoError:
         # No usable store yet (a bad setting, say): hash only; the log reports the problem.
         capture = None

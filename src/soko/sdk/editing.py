@@ -85,7 +85,14 @@ class DraftEditing(Downloadable):
         """Add every file under a folder, named by its path below it (under ``name/``)."""
         draft = self._editable("add_dir")
         check_policy(policy)
-        adding.add_dir(draft, os.fspath(local_path), name, policy=policy, merge=merge)
+        adding.add_dir(
+            draft,
+            os.fspath(local_path),
+            name,
+            policy=policy,
+            merge=merge,
+            collection=getattr(self, "_name", None),
+        )
 
     def add_reference(
         self,

@@ -11,7 +11,7 @@ import pytest
 from soko.client import http_capture
 from soko.client.http_capture import UploadCapture
 from soko.client.http_upload import BlobUploads
-from soko.core.digests import Algorithm
+from soko.core.digests import Algorithm, Digest
 from soko.errors import PermissionDeniedError
 from soko.wire.framing import read_frames
 
@@ -42,8 +42,13 @@ def _blobs(count: int) -> tuple[list[bytes], list[bytes]]:
     return [ALGORITHM.digest_of(d) for d in datas], datas
 
 
-def _capture(uploads: FakeUploads) -> UploadCapture:
-    return UploadCapture(cast(BlobUploads, uploads), entity="e", project="p")
+def _capture(uploads: FakeUploads, held: frozenset[bytes] = frozenset()) -> UploadCapture:
+    """A capture whose server holds the blobs of raw digests *held* already."""
+
+    def ask(digests: list[Digest]) -> set[Digest]:
+        return {d for d in digests if d.raw not in held}
+
+    return UploadCapture(cast(BlobUploads, uploads), ask, entity="e", project="p")
 
 
 def test_every_blob_is_sent_once_for_the_project_in_digest_order_per_window(
@@ -85,6 +90,21 @@ def test_a_refused_batch_stops_the_capture_without_an_error(
     assert capture.staged() == 0
     # Only the requests already begun when the first was refused were sent.
     assert uploads.calls <= http_capture.SENDERS
+
+
+def test_blobs_the_server_holds_are_not_sent_and_count_as_staged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_capture, "WINDOW_BYTES", 5_000)
+    raws, datas = _blobs(1_000)
+    held = frozenset(raws[::3])
+    uploads = FakeUploads()
+    capture = _capture(uploads, held)
+    capture.store_hashed(ALGORITHM, raws, datas)
+    capture.close()
+    sent = [digest.raw for body in uploads.bodies for digest, _ in read_frames(body)]
+    assert sorted(sent) == sorted(r for r in raws if r not in held)
+    assert capture.staged() == len(raws)
 
 
 def test_larger_files_are_only_hashed(tmp_path: Any) -> None:
