@@ -129,8 +129,10 @@ class HttpBackend(HttpRegistries, HttpAutomations, HttpDraftBases, KnownVersions
         return f"HttpBackend({self.base_url!r})"
 
     def begin_upload_capture(self, *, entity: str, project: str, name: str | None) -> UploadCapture:
-        def ask(digests: list[Digest]) -> set[Digest]:
-            return self.missing_blobs(digests, entity=entity, project=project, name=name)
+        def ask(algorithm: Algorithm, raws: bytes) -> bytes | None:
+            return self._missing.missing_bits(
+                algorithm, raws, entity=entity, project=project, name=name
+            )
 
         return UploadCapture(self._uploads, ask, entity=entity, project=project)
 

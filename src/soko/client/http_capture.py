@@ -40,8 +40,12 @@ several hide each other's fsyncs. The bytes held are a window filling, one being
 and these."""
 
 
-Ask = Callable[[list[Digest]], set[Digest]]
-"""The missing-blob question for the project: which of these it must upload."""
+Ask = Callable[[Algorithm, bytes], "bytes | None"]
+"""The missing-blob question for the project about raw digests of one algorithm back to
+back (up to 65,536): one bit per digest, set when it must be uploaded; None when the
+server cannot answer it so (everything is sent)."""
+QUESTION_DIGESTS = 65_536
+"""Digests asked about in one question (``MAX_RAW_DIGESTS``)."""
 
 
 class UploadCapture:
@@ -131,14 +135,11 @@ class UploadCapture:
             self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="soko-up")
         self._in_flight = [f for f in self._in_flight if not f.done()]
         try:
-            missing = self._ask([frame[2] for frame in frames])
+            # In place: the list is the window the caller handed over, still referenced.
+            frames[:] = self._lacking(frames)
         except SokoError:
             self._failed = True
             return
-        held = len(frames)
-        frames = [frame for frame in frames if frame[2] in missing]
-        with self._lock:
-            self._confirmed += held - len(frames)
         # A frame's header starts with its digest's text ("<algorithm>:<hex>"): sorting
         # by the header sorts by the digest.
         frames.sort(key=_header_of)
@@ -150,6 +151,23 @@ class UploadCapture:
             frames[start : start + BATCH_BLOBS] = [_SENT] * len(batch)  # let the bytes go
             self._slots.acquire()  # no more requests in flight than senders
             self._in_flight.append(self._pool.submit(self._post, body, len(batch)))
+
+    def _lacking(self, frames: list[_Frame]) -> list[_Frame]:
+        """Those of *frames* the server lacks; the others count as staged. The question
+        is asked in raw digests and answered in bits: no object per digest."""
+        lacking: list[_Frame] = []
+        for algorithm in {frame[2].algorithm for frame in frames}:
+            mine = [frame for frame in frames if frame[2].algorithm is algorithm]
+            for start in range(0, len(mine), QUESTION_DIGESTS):
+                part = mine[start : start + QUESTION_DIGESTS]
+                bits = self._ask(algorithm, b"".join(frame[2].raw for frame in part))
+                if bits is None:
+                    lacking += part
+                    continue
+                lacking += [f for i, f in enumerate(part) if bits[i >> 3] >> (i & 7) & 1]
+        with self._lock:
+            self._confirmed += len(frames) - len(lacking)
+        return lacking
 
     def _post(self, body: bytes, count: int) -> None:
         try:

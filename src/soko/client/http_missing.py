@@ -16,8 +16,14 @@ from typing import Any
 
 from soko.client.http_session import ApiSession
 from soko.client.pygc import collect_young
-from soko.core.digests import BatchedDigests, Digest, DigestBatch, digest_batches
-from soko.errors import NotFoundError
+from soko.core.digests import (
+    Algorithm,
+    BatchedDigests,
+    Digest,
+    DigestBatch,
+    digest_batches,
+)
+from soko.errors import NotFoundError, ValidationError
 from soko.wire.base import format_digest, parse_digest
 from soko.wire.missing_bits import MEDIA_TYPE, missing_of
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, MissingOut
@@ -43,6 +49,36 @@ class MissingQuestions:
             for found in pool.map(ask, digest_batches(digests)):
                 missing |= found
         return missing
+
+    def missing_bits(
+        self, algorithm: Algorithm, raws: bytes, *, entity: str, project: str, name: str | None
+    ) -> bytes | None:
+        """The server's answer, one bit per digest, about up to
+        :data:`~soko.wire.missing_bits.MAX_RAW_DIGESTS` raw digests of *algorithm* back to
+        back, for the project and collection *name*, naming no version the client read;
+        None from a server that predates the binary question. No object per digest."""
+        if not self._binary:
+            return None
+        params: dict[str, Any] = {"entity": entity, "project": project, "algorithm": algorithm.key}
+        if name is not None:
+            params["name"] = name
+        try:
+            answer = self.session.call(
+                "POST",
+                "/blobs/missing/raw",
+                params=params,
+                content=raws,
+                headers={"Content-Type": MEDIA_TYPE},
+            )
+        except NotFoundError:
+            self._binary = False
+            return None
+        bits = answer.content
+        del answer
+        collect_young()  # the request holds the digests in a cycle (see pygc)
+        if len(bits) != (len(raws) // algorithm.raw_size + 7) // 8:
+            raise ValidationError(f"The server answered {len(bits)} bytes to a question.")
+        return bits
 
     def _ask_batch(
         self, batch: DigestBatch, *, entity: str, project: str, name: str | None

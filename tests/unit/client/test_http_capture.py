@@ -11,9 +11,10 @@ import pytest
 from soko.client import http_capture
 from soko.client.http_capture import UploadCapture
 from soko.client.http_upload import BlobUploads
-from soko.core.digests import Algorithm, Digest
+from soko.core.digests import Algorithm
 from soko.errors import PermissionDeniedError
 from soko.wire.framing import read_frames
+from soko.wire.missing_bits import bits_of
 
 ALGORITHM = Algorithm.parse("xxh128")
 
@@ -45,8 +46,9 @@ def _blobs(count: int) -> tuple[list[bytes], list[bytes]]:
 def _capture(uploads: FakeUploads, held: frozenset[bytes] = frozenset()) -> UploadCapture:
     """A capture whose server holds the blobs of raw digests *held* already."""
 
-    def ask(digests: list[Digest]) -> set[Digest]:
-        return {d for d in digests if d.raw not in held}
+    def ask(algorithm: Algorithm, raws: bytes) -> bytes:
+        asked = [raws[i : i + 16] for i in range(0, len(raws), 16)]
+        return bits_of(asked, {raw for raw in asked if raw not in held})
 
     return UploadCapture(cast(BlobUploads, uploads), ask, entity="e", project="p")
 
