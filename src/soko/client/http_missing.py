@@ -23,9 +23,9 @@ from soko.core.digests import (
     DigestBatch,
     digest_batches,
 )
-from soko.errors import NotFoundError, ValidationError
+from soko.errors import NotFoundError
 from soko.wire.base import format_digest, parse_digest
-from soko.wire.missing_bits import MEDIA_TYPE, missing_of
+from soko.wire.missing_bits import MEDIA_TYPE, check_answer, missing_of
 from soko.wire.requests import MAX_DIGESTS_PER_REQUEST, MissingOut
 
 SourcesFor = Callable[[Iterable[Digest]], list[str]]
@@ -57,16 +57,32 @@ class MissingQuestions:
         :data:`~soko.wire.missing_bits.MAX_RAW_DIGESTS` raw digests of *algorithm* back to
         back, for the project and collection *name*, naming no version the client read;
         None from a server that predates the binary question. No object per digest."""
+        return self._bits(algorithm, raws, _owner(entity, project, name))
+
+    def _ask_batch(
+        self, batch: DigestBatch, *, entity: str, project: str, name: str | None
+    ) -> set[Digest]:
+        owner = _owner(entity, project, name)
+        sources = self._sources_for(BatchedDigests(lambda: iter((batch,))))
+        bits = self._bits(batch.algorithm, batch.raws, {**owner, "sources": sources})
+        if bits is not None:
+            return set(missing_of(batch, bits))
+        missing: set[Digest] = set()
+        pending = iter(batch)
+        while part := list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)):
+            missing |= self._ask_json(part, owner, sources)
+        return missing
+
+    def _bits(self, algorithm: Algorithm, raws: bytes, params: dict[str, Any]) -> bytes | None:
+        """``POST /blobs/missing/raw``: the answer's bits, or None (and the JSON question
+        from then on) from a server that predates it."""
         if not self._binary:
             return None
-        params: dict[str, Any] = {"entity": entity, "project": project, "algorithm": algorithm.key}
-        if name is not None:
-            params["name"] = name
         try:
             answer = self.session.call(
                 "POST",
                 "/blobs/missing/raw",
-                params=params,
+                params={**params, "algorithm": algorithm.key},
                 content=raws,
                 headers={"Content-Type": MEDIA_TYPE},
             )
@@ -76,39 +92,8 @@ class MissingQuestions:
         bits = answer.content
         del answer
         collect_young()  # the request holds the digests in a cycle (see pygc)
-        if len(bits) != (len(raws) // algorithm.raw_size + 7) // 8:
-            raise ValidationError(f"The server answered {len(bits)} bytes to a question.")
+        check_answer(bits, len(raws) // algorithm.raw_size)
         return bits
-
-    def _ask_batch(
-        self, batch: DigestBatch, *, entity: str, project: str, name: str | None
-    ) -> set[Digest]:
-        owner: dict[str, Any] = {"entity": entity, "project": project}
-        if name is not None:
-            owner["name"] = name
-        sources = self._sources_for(BatchedDigests(lambda: iter((batch,))))
-        if self._binary:
-            params = {**owner, "algorithm": batch.algorithm.key, "sources": sources}
-            try:
-                answer = self.session.call(
-                    "POST",
-                    "/blobs/missing/raw",
-                    params=params,
-                    content=batch.raws,
-                    headers={"Content-Type": MEDIA_TYPE},
-                )
-            except NotFoundError:
-                self._binary = False  # a server that predates the binary question
-            else:
-                found = set(missing_of(batch, answer.content))
-                del answer
-                collect_young()  # the request holds the batch's bytes in a cycle (see pygc)
-                return found
-        missing: set[Digest] = set()
-        pending = iter(batch)
-        while part := list(itertools.islice(pending, MAX_DIGESTS_PER_REQUEST)):
-            missing |= self._ask_json(part, owner, sources)
-        return missing
 
     def _ask_json(
         self, part: list[Digest], owner: dict[str, Any], sources: list[str]
@@ -123,3 +108,10 @@ class MissingQuestions:
         # would stay until the log ends (see pygc).
         collect_young()
         return missing
+
+
+def _owner(entity: str, project: str, name: str | None) -> dict[str, Any]:
+    owner: dict[str, Any] = {"entity": entity, "project": project}
+    if name is not None:
+        owner["name"] = name
+    return owner

@@ -27,6 +27,7 @@ class DraftEditing(Downloadable):
 
     _draft: Draft | None
     _final: bool
+    _name: str
 
     def _as_files(self) -> ArtifactFiles:
         """The artifact as its entries see it (:class:`soko.Artifact` is one)."""
@@ -91,7 +92,7 @@ class DraftEditing(Downloadable):
             name,
             policy=policy,
             merge=merge,
-            collection=getattr(self, "_name", None),
+            collection=self._name,
         )
 
     def add_reference(

@@ -56,15 +56,20 @@ def bits_of(raws: Sequence[bytes], missing: Container[bytes]) -> bytes:
     return bytes(bits)
 
 
+def check_answer(bits: bytes, count: int) -> None:
+    """ValidationError unless the answer *bits* is one bit per digest of *count*."""
+    if len(bits) != (count + 7) // 8:
+        raise ValidationError(
+            f"The server answered {len(bits)} bytes for {count} digests; expected "
+            f"{(count + 7) // 8}."
+        )
+
+
 def missing_of(batch: DigestBatch, bits: bytes) -> Iterator[Digest]:
     """The digests of *batch* the answer *bits* sets; ValidationError when the answer
     is not one bit per digest."""
     raws = batch.raw_list()
-    if len(bits) != (len(raws) + 7) // 8:
-        raise ValidationError(
-            f"The server answered {len(bits)} bytes for {len(raws)} digests; expected "
-            f"{(len(raws) + 7) // 8}."
-        )
+    check_answer(bits, len(raws))
     algorithm = batch.algorithm
     for start, byte in enumerate(bits):
         if byte:
